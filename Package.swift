@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+//
+// Isthmus: a site-to-site IPsec VPN gateway for Linux.
+// Targets follow shared/design/ARCHITECTURE.md: pure protocol and model modules below,
+// the I/O shell and the CLI on top. Only IsthmusCrypto may import CLibcrypto.
+import PackageDescription
+
+let package = Package(
+    name: "isthmus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "isthmus", targets: ["isthmus"])
+    ],
+    dependencies: [
+        // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (SWIFT-NOTES.md 1.1).
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
+        .systemLibrary(
+            name: "CLibcrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev", "pkg-config"])]
+        ),
+        // IP addresses, prefixes and ranges: shared vocabulary, no dependencies.
+        .target(name: "IsthmusIP"),
+        // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
+        .target(
+            name: "IsthmusCrypto",
+            dependencies: [
+                "CLibcrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // Network model, YAML configuration, validation, topology summary.
+        .target(
+            name: "IsthmusGateway",
+            dependencies: [
+                "IsthmusIP",
+                "IsthmusCrypto",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The CLI and (later) the daemon: no business logic here.
+        .executableTarget(
+            name: "isthmus",
+            dependencies: [
+                "IsthmusGateway",
+                "IsthmusCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
+        .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"]),
+        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),
+        // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
+        .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,213 @@
+import IsthmusCrypto
+import IsthmusIP
+
+/// A site-to-site connection: this gateway's site <-> one remote site (a ``LocalNetwork``).
+public struct Connection: Sendable, Hashable, Encodable {
+    public var name: String
+    /// The remote site, by name.
+    public var localNetwork: String
+    /// Policy-based (static) or route-based (dynamic).
+    public var kind: GatewayKind
+    public var ikeVersion: IKEVersion
+    public var sharedKey: SharedKey
+    /// IKE SA (IKEv1 phase 1) proposals, most preferred first.
+    public var ike: ProposalList
+    /// CHILD SA (IKEv1 phase 2) proposals, most preferred first.
+    public var esp: ProposalList
+    public var lifetimes: Lifetimes
+    public var deadPeerDetection: DeadPeerDetection
+    public var natTraversal: NATTraversalMode
+
+    public init(
+        name: String, localNetwork: String, kind: GatewayKind, ikeVersion: IKEVersion, sharedKey: SharedKey,
+        ike: ProposalList, esp: ProposalList, lifetimes: Lifetimes, deadPeerDetection: DeadPeerDetection,
+        natTraversal: NATTraversalMode
+    ) {
+        self.name = name
+        self.localNetwork = localNetwork
+        self.kind = kind
+        self.ikeVersion = ikeVersion
+        self.sharedKey = sharedKey
+        self.ike = ike
+        self.esp = esp
+        self.lifetimes = lifetimes
+        self.deadPeerDetection = deadPeerDetection
+        self.natTraversal = natTraversal
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case localNetwork = "local_network"
+        case kind
+        case ikeVersion = "ike_version"
+        case sharedKey = "shared_key"
+        case ike, esp
+        case lifetimes = "lifetime"
+        case deadPeerDetection = "dpd"
+        case natTraversal = "nat_traversal"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(localNetwork, forKey: .localNetwork)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(ikeVersion, forKey: .ikeVersion)
+        try container.encode(sharedKey, forKey: .sharedKey)
+        try container.encode(ike.proposals.map(\.description), forKey: .ike)
+        try container.encode(esp.proposals.map(\.description), forKey: .esp)
+        try container.encode(lifetimes, forKey: .lifetimes)
+        try container.encode(deadPeerDetection, forKey: .deadPeerDetection)
+        try container.encode(natTraversal, forKey: .natTraversal)
+    }
+
+    /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.
+    public static func defaultProposals(_ proto: ProposalProtocol, version: IKEVersion) -> ProposalList {
+        let text: String
+        switch (proto, version) {
+        case (.ike, .v2): text = "aes256gcm16-prfsha256-ecp256-modp2048, aes256-sha256-ecp256-modp2048"
+        case (.esp, .v2): text = "aes256gcm16, aes256-sha256"
+        case (.ike, .v1): text = "aes256-sha256-modp2048, aes256-sha1-modp2048"
+        case (.esp, .v1): text = "aes256-sha256, aes256-sha1"
+        }
+        do {
+            return try ProposalList(parsing: [text], for: proto, version: version)
+        } catch {
+            preconditionFailure("built-in default proposal does not parse: \(error)")
+        }
+    }
+}
+
+/// Where a connection's pre-shared key comes from. The key itself never appears in any output.
+public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible {
+    public enum Source: Sendable, Hashable {
+        /// Written in the configuration file.
+        case inline
+        /// Read from a file (`file:PATH`); the path as written.
+        case file(String)
+    }
+
+    public let source: Source
+    /// The key's bytes (UTF-8 of the text, trailing newline of a key file removed).
+    private let material: [UInt8]
+
+    public init(source: Source, material: [UInt8]) {
+        self.source = source
+        self.material = material
+    }
+
+    /// The key, for the IKE layer only.
+    public func withMaterial<T>(_ body: ([UInt8]) throws -> T) rethrows -> T { try body(material) }
+
+    /// The key length in characters (bytes).
+    public var length: Int { material.count }
+
+    public var description: String {
+        switch source {
+        case .inline: "inline key (\(material.count) characters, redacted)"
+        case .file(let path): "file:\(path) (\(material.count) characters, redacted)"
+        }
+    }
+
+    /// Encodes the source only: `file:PATH`, or a redaction marker for an inline key.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch source {
+        case .inline: try container.encode("<redacted inline key>")
+        case .file(let path): try container.encode("file:\(path)")
+        }
+    }
+}
+
+/// SA lifetimes. IKE lifetimes are in seconds; CHILD SAs expire by time or by volume, whichever first.
+public struct Lifetimes: Sendable, Hashable, Encodable {
+    public var ike: Duration
+    public var esp: Duration
+    /// Volume limit of an ESP SA in kilobytes (1 KB = 1024 bytes, as IKEv1's lifetime attribute counts).
+    public var espKilobytes: UInt64?
+
+    public init(ike: Duration, esp: Duration, espKilobytes: UInt64?) {
+        self.ike = ike
+        self.esp = esp
+        self.espKilobytes = espKilobytes
+    }
+
+    /// The cloud gateways' documented defaults: IKE 8 h (28800 s), ESP 1 h (3600 s) or 102400000 KB.
+    public static let `default` = Lifetimes(ike: .seconds(28800), esp: .seconds(3600), espKilobytes: 102_400_000)
+
+    /// Shortest and longest IKE SA lifetime `check` accepts.
+    public static let ikeRange: ClosedRange<Duration> = .seconds(5 * 60) ... .seconds(24 * 3600)
+    /// Shortest and longest ESP SA lifetime `check` accepts.
+    public static let espRange: ClosedRange<Duration> = .seconds(2 * 60) ... .seconds(24 * 3600)
+    /// Smallest ESP volume lifetime: below this an SA rekeys several times a second at line rate.
+    public static let minimumESPKilobytes: UInt64 = 1024
+
+    enum CodingKeys: String, CodingKey {
+        case ike, esp
+        case espKilobytes = "esp_size"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ike.configText, forKey: .ike)
+        try container.encode(esp.configText, forKey: .esp)
+        if let espKilobytes { try container.encode("\(espKilobytes)KB", forKey: .espKilobytes) }
+    }
+}
+
+/// Liveness checks: IKEv2 empty INFORMATIONAL (RFC 7296 section 2.4) or IKEv1 DPD (RFC 3706).
+public struct DeadPeerDetection: Sendable, Hashable, Encodable {
+    public enum Action: String, Sendable, Hashable, Encodable, CaseIterable {
+        /// Delete the SAs and initiate again.
+        case restart
+        /// Delete the SAs and wait for the peer.
+        case clear
+        /// No liveness checks at all.
+        case none
+    }
+
+    /// Idle time before a liveness check is sent.
+    public var interval: Duration
+    /// How long without an answer before the peer is declared dead.
+    public var timeout: Duration
+    public var action: Action
+
+    public init(interval: Duration, timeout: Duration, action: Action) {
+        self.interval = interval
+        self.timeout = timeout
+        self.action = action
+    }
+
+    public static let `default` = DeadPeerDetection(interval: .seconds(30), timeout: .seconds(150), action: .restart)
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(interval.configText, forKey: .interval)
+        try container.encode(timeout.configText, forKey: .timeout)
+        try container.encode(action, forKey: .action)
+    }
+
+    enum CodingKeys: String, CodingKey { case interval, timeout, action }
+}
+
+/// NAT traversal (RFC 3947 for IKEv1, RFC 7296 section 2.23 for IKEv2).
+public enum NATTraversalMode: String, Sendable, Hashable, Encodable, CaseIterable {
+    /// Detect NAT and float to UDP 4500 with UDP-encapsulated ESP only when one is found.
+    case auto
+    /// Always encapsulate ESP in UDP, even without NAT (for firewalls that drop IP protocol 50).
+    case force
+}
+
+extension Duration {
+    /// Whole seconds of the duration.
+    public var wholeSeconds: Int64 { components.seconds }
+
+    /// The shortest exact text for configuration files and summaries: `8h`, `90m`, `45s`.
+    public var configText: String {
+        let seconds = wholeSeconds
+        if seconds != 0 && seconds % 86400 == 0 { return "\(seconds / 86400)d" }
+        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import IsthmusCrypto
+import IsthmusGateway
+import Logging
+
+@main
+struct Isthmus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isthmus",
+        abstract: "A site-to-site IPsec VPN gateway (IKEv1, IKEv2, ESP).",
+        version: "0.1.0",
+        subcommands: [Check.self, Algorithms.self]
+    )
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level on standard error: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .warning
+
+    /// Sets up swift-log once: human-readable lines on standard error.
+    func makeLogger(label: String) -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+
+/// Runs the built `isthmus` binary as a user would and checks exit codes and output.
+final class CheckCommandTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    func isthmus(_ arguments: String...) throws -> Run {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("isthmus")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("no isthmus binary at \(binary.path): swift test should have built it")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func testExamplesPassWithASummary() throws {
+        for name in ["office", "cloud", "cloud-dynamic"] {
+            let run = try isthmus("check", "examples/\(name).yaml")
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertTrue(run.stdout.hasPrefix("examples/\(name).yaml: valid"), run.stdout)
+            XCTAssertTrue(run.stdout.contains("connection "), run.stdout)
+            XCTAssertFalse(run.stdout.contains("isthmus-demo-key"), "the shared key leaked into the summary")
+        }
+    }
+
+    /// Each malformed input: exit 1, positioned `FILE:LINE:COLUMN: error:` lines, no crash, no stack trace.
+    func testMalformedFilesFailWithPositionedErrors() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isthmus-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cloud = try String(contentsOf: Self.root.appendingPathComponent("examples/cloud.yaml"), encoding: .utf8)
+        var garbage = SystemRandomNumberGenerator()
+        let cases: [(String, Data, String)] = [
+            ("not-yaml", Data("gateway:\n  name: x\n   bad: [\n".utf8), "not valid YAML"),
+            ("wrong-types", Data(cloud.replacingOccurrences(of: "address_spaces: [10.0.1.0/24, 10.0.2.0/24]",
+                with: "address_spaces: {x: 1}").utf8), "must be a list"),
+            ("prefix-33", Data(cloud.replacingOccurrences(of: "[192.168.1.0/24]", with: "[10.0.1.0/33]").utf8),
+                "prefix length '33' must be 0 to 32"),
+            ("bad-address", Data(cloud.replacingOccurrences(of: "198.51.100.10", with: "300.1.1.1").utf8),
+                "out of range"),
+            ("empty", Data(), "the configuration is empty"),
+            ("huge", Data(repeating: UInt8(ascii: "#"), count: 10 * 1024 * 1024), "at most 1048576 bytes"),
+            ("binary", Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &garbage) }), "not a text file"),
+        ]
+        for (name, contents, expected) in cases {
+            let file = folder.appendingPathComponent("\(name).yaml")
+            try contents.write(to: file)
+            let run = try isthmus("check", file.path)
+            XCTAssertEqual(run.status, 1, "\(name): \(run.stdout) \(run.stderr)")
+            XCTAssertEqual(run.stdout, "", name)
+            let lines = run.stderr.split(separator: "\n")
+            let errors = lines.filter { $0.hasPrefix(file.path + ":") && $0.contains(": error: ") }
+            XCTAssertGreaterThanOrEqual(errors.count, 1, "\(name): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(expected), "\(name): \(run.stderr)")
+            let position = try XCTUnwrap(errors.first?.dropFirst(file.path.count + 1).split(separator: ":"))
+            XCTAssertNotNil(Int(position[0]), "\(name): no line number in \(errors[0])")
+            XCTAssertNotNil(Int(position[1]), "\(name): no column number in \(errors[0])")
+            XCTAssertFalse(run.stderr.contains("Fatal error"), name)
+            XCTAssertFalse(run.stderr.contains("Stack dump"), name)
+        }
+    }
+
+    func testMissingFileAndUsageErrors() throws {
+        let missing = try isthmus("check", "/nonexistent/isthmus.yaml")
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.hasPrefix("/nonexistent/isthmus.yaml:1:1: error: cannot read"), missing.stderr)
+        let usage = try isthmus("check")
+        XCTAssertNotEqual(usage.status, 0)
+        XCTAssertTrue(usage.stderr.contains("Missing expected argument"), usage.stderr)
+    }
+
+    func testAlgorithmsListsTheRegistry() throws {
+        let run = try isthmus("algorithms")
+        XCTAssertEqual(run.status, 0)
+        XCTAssertTrue(run.stdout.contains("aes256gcm16"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("modp1024"), run.stdout)
+    }
+}
