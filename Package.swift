@@ -27,6 +27,9 @@ let package = Package(
         ),
         // IP addresses, prefixes and ranges: shared vocabulary, no dependencies.
         .target(name: "IsthmusIP"),
+        // Wire codecs: IKEv2 (RFC 7296, 7383), ISAKMP/IKEv1 (RFC 2408/2407/2409, 3947, 3706), ESP framing
+        // and UDP encapsulation (RFC 4303, 3948). No I/O, no crypto, never traps on input.
+        .target(name: "IsthmusWire"),
         // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
         .target(
             name: "IsthmusCrypto",
@@ -56,8 +59,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
+        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"]),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),
+        // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
+        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
         .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
     ],

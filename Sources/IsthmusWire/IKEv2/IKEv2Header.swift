@@ -1,0 +1,110 @@
+/// The fixed IKEv2 header (RFC 7296 section 3.1).
+///
+/// ```
+/// IKE SA Initiator's SPI (8) | IKE SA Responder's SPI (8) | Next Payload (1) |
+/// MjVer/MnVer (1) | Exchange Type (1) | Flags (1) | Message ID (4) | Length (4)
+/// ```
+public struct IKEv2Header: Hashable, Sendable {
+    /// The header length: 28 bytes.
+    public static let size = 28
+
+    /// The major version this codec implements (RFC 7296 section 3.1).
+    public static let majorVersion: UInt8 = 2
+
+    /// Header flags (RFC 7296 section 3.1).
+    public struct Flags: OptionSet, Hashable, Sendable {
+        public var rawValue: UInt8
+
+        public init(rawValue: UInt8) {
+            self.rawValue = rawValue
+        }
+
+        /// I (Initiator, bit 3): set by the original initiator of the IKE SA.
+        public static let initiator = Flags(rawValue: 0x08)
+        /// V (Version, bit 4): the sender can speak a higher major version.
+        public static let version = Flags(rawValue: 0x10)
+        /// R (Response, bit 5): this message is a response.
+        public static let response = Flags(rawValue: 0x20)
+    }
+
+    public var initiatorSPI: UInt64
+    public var responderSPI: UInt64
+    /// The type of the first payload.
+    public var nextPayload: IKEv2PayloadType
+    /// The major version (high nibble of the version octet).
+    public var majorVersion: UInt8
+    /// The minor version (low nibble); sent as 0, ignored on receipt (RFC 7296 section 3.1).
+    public var minorVersion: UInt8
+    public var exchangeType: IKEv2ExchangeType
+    /// The flags octet as received, including reserved bits (which receivers ignore).
+    public var flags: Flags
+    public var messageID: UInt32
+    /// The total message length, header included.
+    public var length: UInt32
+
+    public init(
+        initiatorSPI: UInt64,
+        responderSPI: UInt64,
+        nextPayload: IKEv2PayloadType,
+        majorVersion: UInt8 = IKEv2Header.majorVersion,
+        minorVersion: UInt8 = 0,
+        exchangeType: IKEv2ExchangeType,
+        flags: Flags,
+        messageID: UInt32,
+        length: UInt32
+    ) {
+        self.initiatorSPI = initiatorSPI
+        self.responderSPI = responderSPI
+        self.nextPayload = nextPayload
+        self.majorVersion = majorVersion
+        self.minorVersion = minorVersion
+        self.exchangeType = exchangeType
+        self.flags = flags
+        self.messageID = messageID
+        self.length = length
+    }
+
+    /// Reads the header from the start of a datagram without validating the version or the length.
+    ///
+    /// Use this to route a datagram (SPIs, exchange type, message ID) or to answer
+    /// INVALID_MAJOR_VERSION; ``IKEv2Message/parse(_:)`` performs the full checks.
+    /// - Throws: ``WireError/Code/truncated`` if fewer than 28 bytes are present.
+    public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> IKEv2Header {
+        var reader = WireReader(datagram)
+        return try IKEv2Header.parse(from: &reader)
+    }
+
+    static func parse(from reader: inout WireReader) throws(WireError) -> IKEv2Header {
+        let initiatorSPI = try reader.expectUInt64("IKE header initiator SPI")
+        let responderSPI = try reader.expectUInt64("IKE header responder SPI")
+        let nextPayload = try reader.expectUInt8("IKE header next payload")
+        let version = try reader.expectUInt8("IKE header version")
+        let exchangeType = try reader.expectUInt8("IKE header exchange type")
+        let flags = try reader.expectUInt8("IKE header flags")
+        let messageID = try reader.expectUInt32("IKE header message ID")
+        let length = try reader.expectUInt32("IKE header length")
+        return IKEv2Header(
+            initiatorSPI: initiatorSPI,
+            responderSPI: responderSPI,
+            nextPayload: IKEv2PayloadType(rawValue: nextPayload),
+            majorVersion: version >> 4,
+            minorVersion: version & 0x0F,
+            exchangeType: IKEv2ExchangeType(rawValue: exchangeType),
+            flags: Flags(rawValue: flags),
+            messageID: messageID,
+            length: length
+        )
+    }
+
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        writer.writeInteger(self.initiatorSPI)
+        writer.writeInteger(self.responderSPI)
+        writer.writeUInt8(self.nextPayload.rawValue)
+        writer.writeUInt8((self.majorVersion << 4) | (self.minorVersion & 0x0F))
+        writer.writeUInt8(self.exchangeType.rawValue)
+        writer.writeUInt8(self.flags.rawValue)
+        writer.writeInteger(self.messageID)
+        writer.writeInteger(self.length)
+    }
+}

@@ -1,0 +1,42 @@
+/// One ISAKMP payload at the top level of a message (RFC 2408 section 3, RFC 3947).
+///
+/// Proposal and Transform payloads only occur nested in an SA payload and are modelled there.
+public enum ISAKMPPayload: Hashable, Sendable {
+    case securityAssociation(ISAKMPSecurityAssociationPayload)
+    case keyExchange(ISAKMPDataPayload)
+    case identification(ISAKMPIdentificationPayload)
+    case certificate(ISAKMPCertificatePayload)
+    case certificateRequest(ISAKMPCertificatePayload)
+    case hash(ISAKMPDataPayload)
+    case signature(ISAKMPDataPayload)
+    case nonce(ISAKMPNoncePayload)
+    case notification(ISAKMPNotificationPayload)
+    case delete(ISAKMPDeletePayload)
+    case vendorID(ISAKMPDataPayload)
+    /// NAT-D: a hash of an address and port (RFC 3947 section 3.2).
+    case natDiscovery(ISAKMPDataPayload)
+    case natOriginalAddress(ISAKMPNATOriginalAddressPayload)
+    /// A payload of a type this codec does not know, kept raw. ISAKMP has no critical bit; the
+    /// caller decides whether to answer INVALID-PAYLOAD-TYPE.
+    case unknown(type: ISAKMPPayloadType, body: [UInt8])
+
+    /// The payload type written in the previous payload's Next Payload field.
+    public var payloadType: ISAKMPPayloadType {
+        switch self {
+        case .securityAssociation: .securityAssociation
+        case .keyExchange: .keyExchange
+        case .identification: .identification
+        case .certificate: .certificate
+        case .certificateRequest: .certificateRequest
+        case .hash: .hash
+        case .signature: .signature
+        case .nonce: .nonce
+        case .notification: .notification
+        case .delete: .delete
+        case .vendorID: .vendorID
+        case .natDiscovery: .natDiscovery
+        case .natOriginalAddress: .natOriginalAddress
+        case .unknown(let type, _): type
+        }
+    }
+}
