@@ -1,0 +1,52 @@
+import Crypto
+import CryptoExtras
+import Foundation
+
+/// AES in CBC mode (ENCR_AES_CBC, RFC 3602) with 128-, 192- or 256-bit keys, on swift-crypto 4.5.2
+/// `CryptoExtras` (`AES._CBC` with `noPadding: true`, backed by BoringSSL `AES_cbc_encrypt`).
+///
+/// Confidentiality only: pair with an ``IntegrityTransform`` (``EncryptThenMACProtection``).
+public struct AESCBCCipher: CipherTransform {
+    /// The AES block size and CBC IV length in bytes (RFC 3602 section 2.4).
+    static let aesBlockSize = 16
+
+    public let transformID: UInt16
+    public var blockSize: Int { Self.aesBlockSize }
+
+    private let key: SymmetricKey
+
+    /// Creates the per-SA state from a 16-, 24- or 32-byte key.
+    init(transformID: UInt16, key: SecretBytes) {
+        self.transformID = transformID
+        self.key = key.withUnsafeBytes { SymmetricKey(data: $0) }
+    }
+
+    public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+        try validate(payload, iv: iv)
+        guard payload.count > 0 else { return }
+        do {
+            let output = try AES._CBC.encrypt(
+                UnsafeRawBufferPointer(payload), using: key, iv: AES._CBC.IV(ivBytes: iv), noPadding: true
+            )
+            output.withUnsafeBytes { payload.copyMemory(from: $0) }
+        } catch {
+            throw .backend("AES-CBC encryption failed: \(error)")
+        }
+    }
+
+    public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+        try validate(payload, iv: iv)
+        guard payload.count > 0 else { return }
+        do {
+            var output = try AES._CBC.decrypt(
+                UnsafeRawBufferPointer(payload), using: key, iv: AES._CBC.IV(ivBytes: iv), noPadding: true
+            )
+            output.withUnsafeMutableBytes { plaintext in
+                payload.copyMemory(from: UnsafeRawBufferPointer(plaintext))
+                SecureZero.wipe(plaintext)
+            }
+        } catch {
+            throw .backend("AES-CBC decryption failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import CLibcrypto
+import Synchronization
+
+/// One keyed `EVP_CIPHER_CTX` of the system libcrypto, owned by one SA direction.
+///
+/// The key schedule is done once in `init`; each packet only resets the IV. A `Mutex` serialises
+/// use, so one SA may be shared between threads (uncontended locking is a few nanoseconds; give each
+/// core its own SA state if it ever shows up in profiles). `EVP_CIPHER_CTX_free` wipes the key schedule.
+final class LibcryptoCipherContext: @unchecked Sendable {
+    private let context: OpaquePointer
+    private let lock = Mutex(())
+
+    /// Creates a context for `cipher`, keyed with `key`, for encryption or decryption.
+    init(cipher: OpaquePointer, key: SecretBytes, encrypt: Bool, ivLength: Int? = nil) throws(CryptoSuiteError) {
+        guard let context = EVP_CIPHER_CTX_new() else {
+            throw .backend("EVP_CIPHER_CTX_new failed")
+        }
+        self.context = context
+        let direction: Int32 = encrypt ? 1 : 0
+        guard EVP_CipherInit_ex(context, cipher, nil, nil, nil, direction) == 1 else {
+            throw .backend("EVP_CipherInit_ex(cipher) failed")
+        }
+        if let ivLength {
+            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(ivLength), nil) == 1 else {
+                throw .backend("EVP_CTRL_AEAD_SET_IVLEN failed")
+            }
+        }
+        // No padding: ESP and IKE pad themselves (RFC 4303 section 2.4, RFC 7296 section 3.14).
+        guard EVP_CIPHER_CTX_set_padding(context, 0) == 1 else {
+            throw .backend("EVP_CIPHER_CTX_set_padding failed")
+        }
+        let keyed = key.withUnsafeBytes { bytes in
+            EVP_CipherInit_ex(context, nil, nil, bytes.bindMemory(to: UInt8.self).baseAddress, nil, direction)
+        }
+        guard keyed == 1 else {
+            throw .backend("EVP_CipherInit_ex(key) failed")
+        }
+    }
+
+    /// Runs `body` with exclusive use of the context.
+    func withContext<R: Sendable>(_ body: (OpaquePointer) throws(CryptoSuiteError) -> R) throws(CryptoSuiteError) -> R {
+        let context = self.context
+        let result: Result<R, CryptoSuiteError> = lock.withLock { _ in
+            do throws(CryptoSuiteError) {
+                return .success(try body(context))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    deinit {
+        EVP_CIPHER_CTX_free(context)
+    }
+}

@@ -1,0 +1,99 @@
+import CLibcrypto
+
+/// AES-GCM with an 8-, 12- or 16-octet ICV (ENCR_AES_GCM_8/12/16, RFC 4106) on the system libcrypto.
+///
+/// swift-crypto only produces and checks 16-byte tags, so the truncated ICVs use `EVP_aes_*_gcm`
+/// with one keyed context per direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length).
+/// Key material is `key || salt` as for ``AESGCMProtection``.
+public struct LibcryptoGCMProtection: PacketProtection {
+    /// AES key lengths in bytes (FIPS 197).
+    static let aes128KeyLength = 16
+    static let aes192KeyLength = 24
+    static let aes256KeyLength = 32
+
+    /// The IKEv2 transform ID (18, 19 or 20).
+    public let transformID: UInt16
+    public let icvLength: Int
+    public var ivLength: Int { AEADNonce.ivLength }
+    public var blockSize: Int { 1 }
+
+    private let salt: [UInt8]
+    private let sealContext: LibcryptoCipherContext
+    private let openContext: LibcryptoCipherContext
+
+    /// Creates the per-SA state from `keyMaterial` = AES key || 4-byte salt.
+    init(transformID: UInt16, keyMaterial: SecretBytes, icvLength: Int) throws(CryptoSuiteError) {
+        let keyLength = keyMaterial.count - AEADNonce.saltLength
+        let cipher: OpaquePointer?
+        switch keyLength {
+        case Self.aes128KeyLength: cipher = EVP_aes_128_gcm()
+        case Self.aes192KeyLength: cipher = EVP_aes_192_gcm()
+        case Self.aes256KeyLength: cipher = EVP_aes_256_gcm()
+        default: throw .keySize(expected: Self.aes256KeyLength + AEADNonce.saltLength, got: keyMaterial.count)
+        }
+        guard let cipher else { throw .backend("EVP_aes_*_gcm unavailable") }
+        let key = keyMaterial.prefix(keyLength)
+        self.transformID = transformID
+        self.icvLength = icvLength
+        self.salt = keyMaterial.withUnsafeBytes { Array($0[keyLength...]) }
+        self.sealContext = try LibcryptoCipherContext(
+            cipher: cipher, key: key, encrypt: true, ivLength: AEADNonce.nonceLength
+        )
+        self.openContext = try LibcryptoCipherContext(
+            cipher: cipher, key: key, encrypt: false, ivLength: AEADNonce.nonceLength
+        )
+    }
+
+    public func seal(
+        _ packet: UnsafeMutableRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer
+    ) throws(CryptoSuiteError) {
+        try requireNoTrailingData(trailingData)
+        let (iv, payload, icv) = try split(packet)
+        let icvLength = self.icvLength
+        try sealContext.withContext { (context) throws(CryptoSuiteError) in
+            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(CryptoSuiteError) in
+                try EVP.setIV(context, nonce)
+            }
+            try EVP.updateAAD(context, associatedData)
+            try EVP.updateInPlace(context, payload)
+            guard EVP.finish(context),
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(icvLength), icv.baseAddress) == 1
+            else {
+                throw .backend("AES-GCM finalisation failed")
+            }
+        }
+    }
+
+    public func open(
+        _ packet: UnsafeMutableRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer
+    ) throws(CryptoSuiteError) {
+        try requireNoTrailingData(trailingData)
+        let (iv, payload, icv) = try split(packet)
+        let icvLength = self.icvLength
+        try openContext.withContext { (context) throws(CryptoSuiteError) in
+            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(CryptoSuiteError) in
+                try EVP.setIV(context, nonce)
+            }
+            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(icvLength), icv.baseAddress) == 1 else {
+                throw .backend("EVP_CTRL_GCM_SET_TAG failed")
+            }
+            do throws(CryptoSuiteError) {
+                try EVP.updateAAD(context, associatedData)
+                try EVP.updateInPlace(context, payload)
+            } catch {
+                SecureZero.wipe(payload)
+                throw error
+            }
+            guard EVP.finish(context) else {
+                // GCM decrypts in place before the tag is known: never hand that plaintext out.
+                SecureZero.wipe(payload)
+                ERR_clear_error()
+                throw .authentication()
+            }
+        }
+    }
+}
