@@ -30,6 +30,10 @@ let package = Package(
         // Wire codecs: IKEv2 (RFC 7296, 7383), ISAKMP/IKEv1 (RFC 2408/2407/2409, 3947, 3706), ESP framing
         // and UDP encapsulation (RFC 4303, 3948). No I/O, no crypto, never traps on input.
         .target(name: "IsthmusWire"),
+        // Structured events: every state change of every core, one type for logs, status and metrics.
+        .target(name: "IsthmusEvents"),
+        // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
+        .target(name: "IsthmusIKEv2", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
         // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
         .target(
             name: "IsthmusCrypto",
@@ -60,6 +64,7 @@ let package = Package(
         ),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
+        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),

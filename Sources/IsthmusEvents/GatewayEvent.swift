@@ -1,0 +1,70 @@
+/// Monotonic time as the protocol cores see it: a duration since an arbitrary origin chosen by the
+/// I/O shell (tests inject their own). Cores never read a clock.
+public typealias MonotonicTime = Duration
+
+/// One structured state change. Logs, `status`, `diagnose`, metrics and the dashboard are all views
+/// of these (ARCHITECTURE.md, "Events").
+public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
+    /// What kind of change this is; stable identifiers scripts can match on.
+    public struct Kind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let ikeSAInitiating = Kind(rawValue: "ike-sa-initiating")
+        public static let ikeSAEstablished = Kind(rawValue: "ike-sa-established")
+        public static let ikeSARekeyed = Kind(rawValue: "ike-sa-rekeyed")
+        public static let ikeSADeleted = Kind(rawValue: "ike-sa-deleted")
+        public static let childSAInstalled = Kind(rawValue: "child-sa-installed")
+        public static let childSARekeyed = Kind(rawValue: "child-sa-rekeyed")
+        public static let childSADeleted = Kind(rawValue: "child-sa-deleted")
+        public static let retransmit = Kind(rawValue: "retransmit")
+        public static let peerNotAnswering = Kind(rawValue: "peer-not-answering")
+        public static let proposalMismatch = Kind(rawValue: "proposal-mismatch")
+        public static let authenticationFailed = Kind(rawValue: "authentication-failed")
+        public static let trafficSelectorMismatch = Kind(rawValue: "traffic-selector-mismatch")
+        public static let invalidKE = Kind(rawValue: "invalid-ke")
+        public static let invalidSyntax = Kind(rawValue: "invalid-syntax")
+        public static let natDetected = Kind(rawValue: "nat-detected")
+        public static let livenessTimeout = Kind(rawValue: "liveness-timeout")
+        public static let cookieRequested = Kind(rawValue: "cookie-requested")
+        public static let messageDropped = Kind(rawValue: "message-dropped")
+        public static let lifetimeChosen = Kind(rawValue: "lifetime-chosen")
+    }
+
+    public enum Severity: String, Sendable, Hashable {
+        case info, notice, warning, error
+    }
+
+    /// When it happened (the core's injected time).
+    public var time: MonotonicTime
+    /// The connection's configured name.
+    public var connection: String
+    /// SA identifiers involved, as printed in logs (`ike 7a176b12…/044c583a…`, `esp 0x520462f0`).
+    public var saIDs: [String]
+    public var kind: Kind
+    public var severity: Severity
+    /// One human sentence: what happened, and for failures what to change.
+    public var message: String
+    /// Machine-readable details (algorithms, offered vs. wanted, addresses). Never key material.
+    public var details: [String: String]
+
+    public init(
+        time: MonotonicTime, connection: String, saIDs: [String] = [], kind: Kind, severity: Severity = .info,
+        message: String, details: [String: String] = [:]
+    ) {
+        self.time = time
+        self.connection = connection
+        self.saIDs = saIDs
+        self.kind = kind
+        self.severity = severity
+        self.message = message
+        self.details = details
+    }
+
+    /// The one-line human form: `connection [sa ids] kind: message`.
+    public var description: String {
+        let ids = saIDs.isEmpty ? "" : " [\(saIDs.joined(separator: " "))]"
+        return "\(connection)\(ids) \(kind): \(message)"
+    }
+}

@@ -1,0 +1,71 @@
+import IsthmusCrypto
+import IsthmusIP
+
+/// Everything an IKEv2 SA needs to know about its connection; the daemon builds it from the
+/// gateway configuration (IsthmusGateway), so this module never sees YAML.
+public struct IKEv2Configuration: Sendable {
+    /// Liveness (RFC 7296 section 2.4) settings.
+    public struct Liveness: Sendable, Hashable {
+        public enum Action: Sendable, Hashable {
+            /// Delete the SAs and initiate again.
+            case restart
+            /// Delete the SAs and wait for the peer.
+            case clear
+        }
+
+        public var interval: Duration
+        public var timeout: Duration
+        public var action: Action
+
+        public init(interval: Duration, timeout: Duration, action: Action) {
+            self.interval = interval
+            self.timeout = timeout
+            self.action = action
+        }
+    }
+
+    public var connectionName: String
+    /// Our address; the peer's address and IKE port.
+    public var local: UDPEndpoint
+    public var remote: UDPEndpoint
+    /// The pre-shared key (RFC 7296 section 2.15).
+    public var sharedKey: SecretBytes
+    /// Our identity and the one we expect (ID_IPV4_ADDR / ID_IPV6_ADDR of the public addresses).
+    public var localIdentity: IPAddress
+    public var remoteIdentity: IPAddress
+    public var ikeProposals: ProposalList
+    public var espProposals: ProposalList
+    /// Traffic selectors: our side, their side (route-based: 0.0.0.0/0 both; policy-based: the prefixes).
+    public var localSelectors: [TrafficSelector]
+    public var remoteSelectors: [TrafficSelector]
+    public var ikeLifetime: Duration
+    public var childLifetime: Duration
+    public var childLifetimeBytes: UInt64?
+    /// Nil: no liveness checks.
+    public var liveness: Liveness?
+    /// Always UDP-encapsulate ESP (and float IKE to 4500) even without NAT.
+    public var forceUDPEncapsulation: Bool
+
+    public init(
+        connectionName: String, local: UDPEndpoint, remote: UDPEndpoint, sharedKey: SecretBytes,
+        localIdentity: IPAddress, remoteIdentity: IPAddress, ikeProposals: ProposalList, espProposals: ProposalList,
+        localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector], ikeLifetime: Duration,
+        childLifetime: Duration, childLifetimeBytes: UInt64?, liveness: Liveness?, forceUDPEncapsulation: Bool
+    ) {
+        self.connectionName = connectionName
+        self.local = local
+        self.remote = remote
+        self.sharedKey = sharedKey
+        self.localIdentity = localIdentity
+        self.remoteIdentity = remoteIdentity
+        self.ikeProposals = ikeProposals
+        self.espProposals = espProposals
+        self.localSelectors = localSelectors
+        self.remoteSelectors = remoteSelectors
+        self.ikeLifetime = ikeLifetime
+        self.childLifetime = childLifetime
+        self.childLifetimeBytes = childLifetimeBytes
+        self.liveness = liveness
+        self.forceUDPEncapsulation = forceUDPEncapsulation
+    }
+}

@@ -1,0 +1,294 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+
+/// CHILD SAs: creation in IKE_AUTH and CREATE_CHILD_SA, rekeying make-before-break (RFC 7296
+/// sections 1.3.1-1.3.3, 2.8, 2.9, 2.17) and hand-off to the ESP engine.
+extension IKEv2StateMachine {
+    // MARK: - Initiator side
+
+    /// Installs the CHILD SA the responder accepted in IKE_AUTH or CREATE_CHILD_SA.
+    mutating func installInitiatedChild(
+        sa: IKEv2SecurityAssociationPayload, tsi: IKEv2TrafficSelectorPayload, tsr: IKEv2TrafficSelectorPayload,
+        ourSPI: UInt32, nonceInitiator: [UInt8], nonceResponder: [UInt8], sharedSecret: SecretBytes?,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) throws {
+        let suite: NegotiatedChildSuite
+        let peerSPI: UInt32
+        switch acceptChild(sa) {
+        case .success(let accepted): (suite, peerSPI) = accepted
+        case .failure(let failure):
+            emit(.proposalMismatch, .error, "responder chose an ESP proposal we did not offer: \(failure)", now: now,
+                into: &actions)
+            return
+        }
+        let returnedLocal = selectors(tsi)
+        let returnedRemote = selectors(tsr)
+        guard acceptSelectors(returnedInitiator: returnedLocal, returnedResponder: returnedRemote) else {
+            emit(.trafficSelectorMismatch, .error, "responder returned selectors \(describeSelectors(returnedLocal)) "
+                + "<=> \(describeSelectors(returnedRemote)), wider than we proposed", now: now, into: &actions)
+            return
+        }
+        let keys = try crypto!.childKeys(
+            suite: suite, sharedSecret: sharedSecret, nonceInitiator: nonceInitiator, nonceResponder: nonceResponder)
+        // We initiated this exchange: we send with the initiator->responder keys.
+        install(
+            suite: suite, inboundSPI: ourSPI, outboundSPI: peerSPI, inbound: keys.responderToInitiator,
+            outbound: keys.initiatorToResponder, localSelectors: returnedLocal, remoteSelectors: returnedRemote,
+            now: now, into: &actions)
+    }
+
+    // MARK: - Responder side
+
+    /// Answers the CHILD SA part of an IKE_AUTH or CREATE_CHILD_SA request: selects an ESP proposal,
+    /// narrows the selectors, installs the SA and returns the payloads of the answer; or the error
+    /// notification to send (the IKE SA stays up, section 1.2).
+    mutating func respondToChildRequest(
+        _ inner: [IKEv2Payload], nonceInitiator: [UInt8], nonceResponder: [UInt8], sharedSecret: SecretBytes?,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) -> Result<[IKEv2Payload], ChildFailure> {
+        guard let sa = inner.lazy.compactMap(\.securityAssociation).first,
+            let tsi = inner.lazy.compactMap(\.trafficSelectorInitiator).first,
+            let tsr = inner.lazy.compactMap(\.trafficSelectorResponder).first
+        else {
+            emit(.invalidSyntax, .error, "CHILD SA request without SA, TSi and TSr", now: now, into: &actions)
+            return .failure(ChildFailure(notify: .invalidSyntax))
+        }
+        if inner.notifies.contains(where: { $0.notifyType == .useTransportMode }) {
+            emit(.proposalMismatch, .notice, "peer asked for transport mode; Isthmus offers tunnel mode only, "
+                + "answering with tunnel mode (RFC 7296 1.3.1)", now: now, into: &actions)
+        }
+        let ourSPI = randomNonZeroSPI32()
+        let suite: NegotiatedChildSuite
+        let peerSPI: UInt32
+        let replySA: IKEv2SecurityAssociationPayload
+        switch selectChild(sa, ourSPI: ourSPI) {
+        case .success(let selection): (suite, peerSPI, replySA) = selection
+        case .failure(let failure):
+            emit(.proposalMismatch, .error, "no common ESP proposal: \(failure)", now: now, into: &actions)
+            return .failure(ChildFailure(notify: .noProposalChosen))
+        }
+        let offeredRemote = selectors(tsi)
+        let offeredLocal = selectors(tsr)
+        guard let narrowed = narrowSelectors(initiator: offeredRemote, responder: offeredLocal) else {
+            emit(.trafficSelectorMismatch, .error, "TS_UNACCEPTABLE: peer proposed \(describeSelectors(offeredRemote)) "
+                + "<=> \(describeSelectors(offeredLocal)); we allow \(describeSelectors(configuration.remoteSelectors)) "
+                + "<=> \(describeSelectors(configuration.localSelectors)): the subnets configured on the two sides "
+                + "differ", now: now, into: &actions)
+            return .failure(ChildFailure(notify: .tsUnacceptable))
+        }
+        let keys: ChildSAKeys
+        do {
+            keys = try crypto!.childKeys(
+                suite: suite, sharedSecret: sharedSecret, nonceInitiator: nonceInitiator,
+                nonceResponder: nonceResponder)
+        } catch {
+            emit(.invalidSyntax, .error, "CHILD SA key derivation failed: \(error)", now: now, into: &actions)
+            return .failure(ChildFailure(notify: .noProposalChosen))
+        }
+        // The peer initiated this exchange: it sends with the initiator->responder keys.
+        install(
+            suite: suite, inboundSPI: ourSPI, outboundSPI: peerSPI, inbound: keys.initiatorToResponder,
+            outbound: keys.responderToInitiator, localSelectors: narrowed.responder,
+            remoteSelectors: narrowed.initiator, now: now, into: &actions)
+        return .success(
+            [.securityAssociation(replySA)]
+                + trafficSelectorPayloads(initiator: narrowed.initiator, responder: narrowed.responder))
+    }
+
+    struct ChildFailure: Error {
+        var notify: IKEv2NotifyType
+    }
+
+    // MARK: - Installation
+
+    private mutating func install(
+        suite: NegotiatedChildSuite, inboundSPI: UInt32, outboundSPI: UInt32, inbound: DirectionKeys,
+        outbound: DirectionKeys, localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector],
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let parameters = ChildSAParameters(
+            inboundSPI: inboundSPI, outboundSPI: outboundSPI, encryption: suite.encryption,
+            integrity: suite.integrity, extendedSequenceNumbers: suite.extendedSequenceNumbers,
+            inboundEncryptionKey: inbound.encryption, inboundIntegrityKey: inbound.integrity,
+            outboundEncryptionKey: outbound.encryption, outboundIntegrityKey: outbound.integrity,
+            localSelectors: localSelectors, remoteSelectors: remoteSelectors,
+            local: UDPEndpoint(address: local.address, port: usesUDPEncapsulation ? 4500 : 0),
+            remote: UDPEndpoint(address: remote.address, port: usesUDPEncapsulation ? remote.port : 0),
+            udpEncapsulated: usesUDPEncapsulation, softLifetime: configuration.childLifetime,
+            hardLifetime: configuration.childLifetime + configuration.childLifetime / 10,
+            hardLifetimeBytes: configuration.childLifetimeBytes.map { $0 * 1024 })
+        let rekeyAt = rekeyTime(lifetime: configuration.childLifetime, from: now)
+        childSAs.append(ChildSA(parameters: parameters, suite: suite, installedAt: now, rekeyAt: rekeyAt))
+        actions.append(.installChildSA(parameters))
+        actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: rekeyAt))
+        emit(.childSAInstalled, .info, "CHILD SA \(hex8(inboundSPI))_i \(hex8(outboundSPI))_o installed: "
+            + "\(describeSelectors(localSelectors)) <=> \(describeSelectors(remoteSelectors)) with \(suite)",
+            details: ["inbound_spi": hex8(inboundSPI), "outbound_spi": hex8(outboundSPI), "algorithms": "\(suite)"],
+            now: now, into: &actions)
+    }
+
+    /// Removes a CHILD SA (both halves) and stops its timers.
+    mutating func removeChild(inboundSPI: UInt32, reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard let index = childSAs.firstIndex(where: { $0.parameters.inboundSPI == inboundSPI }) else { return }
+        let child = childSAs.remove(at: index)
+        actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
+        actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
+        actions.append(.removeChildSA(inboundSPI: inboundSPI))
+        emit(.childSADeleted, .info, "CHILD SA \(hex8(inboundSPI))_i \(hex8(child.parameters.outboundSPI))_o "
+            + "deleted: \(reason)", now: now, into: &actions)
+    }
+
+    // MARK: - Rekeying (section 1.3.3, 2.8)
+
+    /// Starts a CHILD SA rekey: CREATE_CHILD_SA with REKEY_SA, fresh nonce, our ESP proposals.
+    mutating func rekeyChildSA(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard phase == .established, childSAs.contains(where: { $0.parameters.inboundSPI == inboundSPI }) else {
+            return
+        }
+        guard outstanding == nil else {
+            // One request at a time (window size 1): try again shortly.
+            actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: now + .seconds(1)))
+            return
+        }
+        let nonce = randomBytes(Self.nonceLength)
+        let newSPI = randomNonZeroSPI32()
+        pendingRekey = PendingRekey(oldInboundSPI: inboundSPI, newInboundSPI: newSPI, nonce: nonce)
+        var inner: [IKEv2Payload] = [
+            .notify(IKEv2NotifyPayload(protocolID: .esp, spi: inboundSPI.bigEndianBytes, notifyType: .rekeySA, data: [])),
+            .securityAssociation(offerChild(spi: newSPI)),
+            .nonce(IKEv2NoncePayload(nonce: nonce)),
+        ]
+        inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
+        let messageID = nextRequestID
+        guard let bytes = seal(header(.createChildSA, messageID: messageID, response: false), inner) else { return }
+        nextRequestID &+= 1
+        sendRequest(bytes, messageID: messageID, purpose: .createChildSA, now: now, into: &actions)
+        emit(.childSARekeyed, .info, "rekeying CHILD SA \(hex8(inboundSPI))_i", now: now, into: &actions)
+    }
+
+    mutating func handleCreateChildSAResponse(
+        _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        guard let crypto, let rekey = pendingRekey else { return }
+        let inner: [IKEv2Payload]
+        do {
+            inner = try crypto.open(datagram.bytes, message: message)
+        } catch {
+            drop("CREATE_CHILD_SA response failed integrity: \(error)", now: now, into: &actions)
+            return
+        }
+        completeRequest(into: &actions)
+        pendingRekey = nil
+        if let error = inner.notifies.first(where: { $0.notifyType.rawValue < IKEv2NotifyType.firstStatusType }) {
+            reportPeerError(error.notifyType, in: "CREATE_CHILD_SA", now: now, into: &actions)
+            // Keep the old SA until its hard lifetime; retry the rekey later.
+            actions.append(.armTimer(.rekeyChildSA(inboundSPI: rekey.oldInboundSPI), at: now + .seconds(30)))
+            return
+        }
+        do {
+            let sa = try inner.required(\.securityAssociation, "SA")
+            let nonce = try inner.required(\.nonce, "Nr")
+            let tsi = try inner.required(\.trafficSelectorInitiator, "TSi")
+            let tsr = try inner.required(\.trafficSelectorResponder, "TSr")
+            try installInitiatedChild(
+                sa: sa, tsi: tsi, tsr: tsr, ourSPI: rekey.newInboundSPI, nonceInitiator: rekey.nonce,
+                nonceResponder: nonce.nonce, sharedSecret: nil, now: now, into: &actions)
+        } catch {
+            emit(.invalidSyntax, .error, "unusable CREATE_CHILD_SA response: \(error)", now: now, into: &actions)
+            return
+        }
+        // Make-before-break: the new SA is installed; now delete the old one (section 2.8).
+        deleteChild(inboundSPI: rekey.oldInboundSPI, now: now, into: &actions)
+    }
+
+    /// Answers the peer's CREATE_CHILD_SA: a CHILD SA rekey (REKEY_SA) or a new CHILD SA. IKE SA
+    /// rekeying is refused with NO_ADDITIONAL_SAS for now, which makes the peer re-authenticate.
+    mutating func handleCreateChildSARequest(
+        _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        guard let crypto else { return }
+        let inner: [IKEv2Payload]
+        do {
+            inner = try crypto.open(datagram.bytes, message: message)
+        } catch {
+            drop("CREATE_CHILD_SA request failed integrity: \(error)", now: now, into: &actions)
+            return
+        }
+        let sa = inner.lazy.compactMap(\.securityAssociation).first
+        if let sa, sa.proposals.first?.protocolID == .ike {
+            emit(.ikeSARekeyed, .notice, "peer asked to rekey the IKE SA; not supported yet, answering "
+                + "NO_ADDITIONAL_SAS (the peer will re-authenticate)", now: now, into: &actions)
+            respondWithError(.noAdditionalSAs, to: message, encrypted: true, into: &actions)
+            return
+        }
+        guard let nonce = inner.lazy.compactMap(\.nonce).first else {
+            respondWithError(.invalidSyntax, to: message, encrypted: true, into: &actions)
+            return
+        }
+        if inner.contains(where: { $0.keyExchange != nil }) {
+            // PFS in CREATE_CHILD_SA needs our own KE; without it configured, refuse clearly.
+            if configuration.espProposals.proposals.allSatisfy({ $0.keyExchange.isEmpty }) {
+                emit(.proposalMismatch, .error, "peer asked for PFS in a CHILD SA rekey; add a DH group to 'esp' to "
+                    + "allow it", now: now, into: &actions)
+                respondWithError(.noProposalChosen, to: message, encrypted: true, into: &actions)
+                return
+            }
+        }
+        let rekeyed = inner.notifies.first { $0.notifyType == .rekeySA }
+        let responderNonce = randomBytes(Self.nonceLength)
+        switch respondToChildRequest(inner, nonceInitiator: nonce.nonce, nonceResponder: responderNonce,
+            sharedSecret: nil, now: now, into: &actions)
+        {
+        case .success(let payloads):
+            let reply = payloads + [.nonce(IKEv2NoncePayload(nonce: responderNonce))]
+            if let bytes = seal(header(.createChildSA, messageID: message.messageID, response: true), reply) {
+                sendResponse(bytes, messageID: message.messageID, into: &actions)
+            }
+            if let rekeyed, rekeyed.spi.count == 4 {
+                let oldOutbound = UInt32(bigEndianBytes: rekeyed.spi)
+                emit(.childSARekeyed, .info, "peer rekeyed CHILD SA \(hex8(oldOutbound))_o; the old SA stays until "
+                    + "the peer deletes it", now: now, into: &actions)
+            }
+        case .failure(let failure):
+            respondWithError(failure.notify, to: message, encrypted: true, into: &actions)
+        }
+    }
+
+    /// Sends INFORMATIONAL DELETE for one of our CHILD SAs (by inbound SPI); the SA is removed when
+    /// the peer confirms, after a short grace for packets in flight (make-before-break, section 2.8).
+    mutating func deleteChild(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard outstanding == nil else {
+            // Window size 1: try again when the exchange in flight is done.
+            actions.append(.armTimer(.expireChildSA(inboundSPI: inboundSPI), at: now + .seconds(1)))
+            return
+        }
+        let delete = IKEv2Payload.delete(
+            IKEv2DeletePayload(protocolID: .esp, spiSize: 4, spis: [inboundSPI.bigEndianBytes]))
+        let messageID = nextRequestID
+        guard let bytes = seal(header(.informational, messageID: messageID, response: false), [delete]) else { return }
+        nextRequestID &+= 1
+        deletingChildSPI = inboundSPI
+        sendRequest(bytes, messageID: messageID, purpose: .deleteChildSA, now: now, into: &actions)
+    }
+
+    /// How long the old inbound SA of a rekey keeps decrypting packets already in flight.
+    static let oldInboundGrace: Duration = .seconds(2)
+
+    /// `.expireChildSA` fires either to retry a postponed DELETE or to end the grace of a deleted SA.
+    mutating func expireChildSA(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard childSAs.contains(where: { $0.parameters.inboundSPI == inboundSPI }) else { return }
+        if deletedChildSPIs.remove(inboundSPI) != nil || phase != .established {
+            removeChild(inboundSPI: inboundSPI, reason: "replaced by its rekeyed successor", now: now, into: &actions)
+        } else {
+            deleteChild(inboundSPI: inboundSPI, now: now, into: &actions)
+        }
+    }
+
+    // MARK: - Selectors on the wire
+
+    func trafficSelectorPayloads(initiator: [TrafficSelector], responder: [TrafficSelector]) -> [IKEv2Payload] {
+        [.trafficSelectorInitiator(tsPayload(initiator)), .trafficSelectorResponder(tsPayload(responder))]
+    }
+}

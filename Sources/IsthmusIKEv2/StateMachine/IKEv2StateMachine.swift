@@ -1,0 +1,424 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+
+/// One IKE SA as a deterministic state machine (RFC 7296): (input, time) in, actions out.
+///
+/// No clock, socket, randomness source or global state is read here: time comes with every input,
+/// randomness from the injected generator, and everything to do is returned as ``IKEAction``s.
+/// Each exchange has its own file (`+InitialExchanges`, `+Informational`); this file holds the
+/// shared state, message-ID bookkeeping (window size 1, section 2.3) and retransmission (2.1).
+struct IKEv2StateMachine {
+    // MARK: Limits (each with its reason)
+
+    /// First retransmission timeout; doubled each time (RFC 7296 section 2.1 leaves the values open;
+    /// strongSwan starts at 4 s, a LAN-to-cloud path rarely needs more than 1 s).
+    static let initialRetransmitTimeout: Duration = .seconds(1)
+    /// Retransmissions before the peer is declared unreachable: 1+2+4+8+16+32 s = about a minute.
+    static let maximumRetransmits = 6
+    /// Nonce length we send: 32 bytes, at least half the PRF key size of every PRF we offer (2.10).
+    static let nonceLength = 32
+    /// How long a half-open responder SA waits for IKE_AUTH before it is dropped.
+    static let halfOpenTimeout: Duration = .seconds(30)
+    /// Rekey this long before the configured lifetime ends, minus jitter, so both ends do not rekey at once.
+    static let rekeyMarginFraction = 0.1
+    /// Largest random jitter subtracted from a rekey time (fraction of the lifetime).
+    static let rekeyJitterFraction = 0.05
+
+    enum Role: String, Sendable { case initiator, responder }
+
+    enum Phase: String, Sendable {
+        case idle, initSent = "connecting", authSent = "authenticating", initReplied = "half-open"
+        case established, deleting, closed
+    }
+
+    /// A request we sent and have not seen the answer to.
+    struct Outstanding {
+        var messageID: UInt32
+        var bytes: [UInt8]
+        var retransmits: Int
+        var purpose: Purpose
+
+        enum Purpose { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA }
+    }
+
+    /// A CHILD SA as this IKE SA knows it.
+    struct ChildSA {
+        var parameters: ChildSAParameters
+        var suite: NegotiatedChildSuite
+        var installedAt: MonotonicTime
+        var rekeyAt: MonotonicTime?
+    }
+
+    // MARK: State
+
+    let configuration: IKEv2Configuration
+    var random: any RandomNumberGenerator & Sendable
+    var role: Role
+    var phase: Phase = .idle
+
+    var spiInitiator: UInt64 = 0
+    var spiResponder: UInt64 = 0
+    /// Where IKE messages go now (port 4500 once NAT traversal floated).
+    var local: UDPEndpoint
+    var remote: UDPEndpoint
+
+    var nonceInitiator: [UInt8] = []
+    var nonceResponder: [UInt8] = []
+    var keyExchange: (any DiffieHellmanExchange)?
+    var keyExchangeGroup: Algorithm?
+    var cookie: [UInt8]?
+    /// The IKE_SA_INIT messages as sent, signed by AUTH (section 2.15).
+    var initRequestBytes: [UInt8] = []
+    var initResponseBytes: [UInt8] = []
+    var ikeSuite: NegotiatedIKESuite?
+    var crypto: IKEv2SACrypto?
+    var natLocal = false
+    var natRemote = false
+
+    /// Our next request's message ID and the peer's next expected one (section 2.3).
+    var nextRequestID: UInt32 = 0
+    var expectedPeerRequestID: UInt32 = 0
+    var outstanding: Outstanding?
+    /// The last response we sent, resent when the peer retransmits that request.
+    var lastResponse: (messageID: UInt32, bytes: [UInt8])?
+
+    /// The CHILD SA we are negotiating in IKE_AUTH: its SPI and the ESP proposals offered.
+    var pendingChildSPI: UInt32 = 0
+    var childSAs: [ChildSA] = []
+    var establishedAt: MonotonicTime?
+    var ikeRekeyAt: MonotonicTime?
+    var lastInbound: MonotonicTime = .zero
+    /// AEAD IVs for our SK payloads: a counter never repeats under one key.
+    var ivCounter: UInt64 = 0
+
+    /// A CHILD SA rekey we initiated and await the answer to.
+    struct PendingRekey {
+        var oldInboundSPI: UInt32
+        var newInboundSPI: UInt32
+        var nonce: [UInt8]
+    }
+    var pendingRekey: PendingRekey?
+    /// The CHILD SA whose DELETE we sent, and SAs the peer confirmed deleted (in their grace period).
+    var deletingChildSPI: UInt32?
+    var deletedChildSPIs: Set<UInt32> = []
+
+    init(configuration: IKEv2Configuration, role: Role, random: any RandomNumberGenerator & Sendable) {
+        self.configuration = configuration
+        self.role = role
+        self.random = random
+        self.local = configuration.local
+        self.remote = configuration.remote
+        // Our SPI is fixed from the start so the I/O shell can route by it (section 2.6: non-zero).
+        switch role {
+        case .initiator: spiInitiator = randomNonZeroSPI64()
+        case .responder: spiResponder = randomNonZeroSPI64()
+        }
+    }
+
+    var connection: String { configuration.connectionName }
+
+    /// The SPI that identifies this SA on our side.
+    var localSPI: UInt64 { role == .initiator ? spiInitiator : spiResponder }
+
+    /// `ike 7a176b12…/044c583a…` for log lines.
+    var saIDs: [String] {
+        guard spiInitiator != 0 else { return [] }
+        return ["ike " + hex16(spiInitiator) + "/" + hex16(spiResponder)]
+    }
+
+    // MARK: - Input dispatch
+
+    mutating func handle(_ input: IKEInput, now: MonotonicTime) -> [IKEAction] {
+        var actions: [IKEAction] = []
+        switch input {
+        case .initiate:
+            guard phase == .idle else { return [] }
+            startInitiator(now: now, into: &actions)
+        case .terminate:
+            terminate(now: now, into: &actions)
+        case .timer(let timer):
+            handleTimer(timer, now: now, into: &actions)
+        case .datagram(let datagram):
+            handleDatagram(datagram, now: now, into: &actions)
+        }
+        return actions
+    }
+
+    private mutating func handleDatagram(_ datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]) {
+        let message: IKEv2Message
+        do {
+            message = try IKEv2Message.parse(datagram.bytes)
+        } catch {
+            drop("malformed IKEv2 message from \(datagram.source): \(error)", now: now, into: &actions)
+            return
+        }
+        guard phase != .closed else { return }
+        if message.flags.contains(.response) {
+            handleResponse(message, datagram: datagram, now: now, into: &actions)
+        } else {
+            handleRequest(message, datagram: datagram, now: now, into: &actions)
+        }
+    }
+
+    private mutating func handleResponse(
+        _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        guard let outstanding, outstanding.messageID == message.messageID else {
+            drop("response with message ID \(message.messageID) matches no request of ours", now: now, into: &actions)
+            return
+        }
+        lastInbound = now
+        switch outstanding.purpose {
+        case .ikeSAInit:
+            guard message.exchangeType == .ikeSAInit else { return dropWrongExchange(message, now, &actions) }
+            handleInitResponse(message, datagram: datagram, now: now, into: &actions)
+        case .ikeAuth:
+            guard message.exchangeType == .ikeAuth else { return dropWrongExchange(message, now, &actions) }
+            handleAuthResponse(message, datagram: datagram, now: now, into: &actions)
+        case .liveness, .deleteIKESA, .deleteChildSA:
+            guard message.exchangeType == .informational else { return dropWrongExchange(message, now, &actions) }
+            handleInformationalResponse(message, datagram: datagram, purpose: outstanding.purpose, now: now,
+                into: &actions)
+        case .createChildSA:
+            guard message.exchangeType == .createChildSA else { return dropWrongExchange(message, now, &actions) }
+            handleCreateChildSAResponse(message, datagram: datagram, now: now, into: &actions)
+        }
+    }
+
+    private mutating func handleRequest(
+        _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        // Section 2.3: a retransmitted request gets the same response again; older ones are ignored.
+        if let lastResponse, message.messageID == lastResponse.messageID {
+            send(lastResponse.bytes, into: &actions)
+            return
+        }
+        guard message.messageID == expectedPeerRequestID else {
+            drop("request with message ID \(message.messageID), expected \(expectedPeerRequestID)", now: now,
+                into: &actions)
+            return
+        }
+        lastInbound = now
+        switch (message.exchangeType, phase) {
+        case (.ikeSAInit, .idle), (.ikeSAInit, .initReplied):
+            handleInitRequest(message, datagram: datagram, now: now, into: &actions)
+        case (.ikeAuth, .initReplied):
+            handleAuthRequest(message, datagram: datagram, now: now, into: &actions)
+        case (.informational, .established), (.informational, .deleting), (.informational, .authSent):
+            handleInformationalRequest(message, datagram: datagram, now: now, into: &actions)
+        case (.createChildSA, .established):
+            handleCreateChildSARequest(message, datagram: datagram, now: now, into: &actions)
+        default:
+            drop("\(exchangeName(message.exchangeType)) request not expected while \(phase.rawValue)", now: now,
+                into: &actions)
+        }
+    }
+
+    // MARK: - Timers
+
+    private mutating func handleTimer(_ timer: IKETimer, now: MonotonicTime, into actions: inout [IKEAction]) {
+        switch timer {
+        case .retransmit(let messageID):
+            guard var request = outstanding, request.messageID == messageID else { return }
+            guard request.retransmits < Self.maximumRetransmits else {
+                peerNotAnswering(request, now: now, into: &actions)
+                return
+            }
+            request.retransmits += 1
+            outstanding = request
+            send(request.bytes, into: &actions)
+            emit(.retransmit, .notice, "retransmit \(request.retransmits) of \(request.purpose) (message ID "
+                + "\(messageID)) to \(remote)", now: now, into: &actions)
+            actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(request.retransmits)))
+        case .abandon:
+            guard phase == .initReplied || phase == .initSent || phase == .authSent else { return }
+            emit(.peerNotAnswering, .warning, "no IKE_AUTH within \(Self.halfOpenTimeout); half-open SA dropped",
+                now: now, into: &actions)
+            close(into: &actions)
+        case .liveness:
+            checkLiveness(now: now, into: &actions)
+        case .rekeyChildSA(let spi):
+            rekeyChildSA(inboundSPI: spi, now: now, into: &actions)
+        case .expireChildSA(let spi):
+            expireChildSA(inboundSPI: spi, now: now, into: &actions)
+        case .rekeyIKESA:
+            // IKE SA rekeying in place (section 2.18) is not implemented yet: the SA is deleted near the
+            // end of its lifetime and the daemon negotiates a new one (a short break, logged as such).
+            emit(.ikeSADeleted, .notice, "IKE SA lifetime \(configuration.ikeLifetime.configText) nearly over; "
+                + "deleting it so a new one is negotiated (in-place IKE SA rekey is not implemented yet)",
+                now: now, into: &actions)
+            terminate(now: now, into: &actions)
+        case .natKeepalive:
+            break
+        }
+    }
+
+    func retransmitTimeout(_ attempt: Int) -> Duration {
+        Self.initialRetransmitTimeout * (1 << min(attempt, 16))
+    }
+
+    private mutating func peerNotAnswering(_ request: Outstanding, now: MonotonicTime, into actions: inout [IKEAction]) {
+        outstanding = nil
+        switch request.purpose {
+        case .ikeSAInit:
+            emit(.peerNotAnswering, .error, "no answer to IKE_SA_INIT from \(remote) after \(request.retransmits) "
+                + "retransmits: check that the peer is up, that UDP 500 and 4500 reach it, and its address",
+                now: now, into: &actions)
+        case .liveness:
+            emit(.livenessTimeout, .error, "peer \(remote) stopped answering liveness checks; deleting the SAs",
+                now: now, into: &actions)
+        case .deleteIKESA:
+            emit(.ikeSADeleted, .notice, "peer \(remote) did not confirm the DELETE; the IKE SA is gone anyway",
+                now: now, into: &actions)
+        default:
+            emit(.peerNotAnswering, .error, "no answer to \(request.purpose) from \(remote) after "
+                + "\(request.retransmits) retransmits", now: now, into: &actions)
+        }
+        for child in childSAs { actions.append(.removeChildSA(inboundSPI: child.parameters.inboundSPI)) }
+        childSAs.removeAll()
+        close(into: &actions)
+    }
+
+    // MARK: - Sending
+
+    /// Sends a new request: assigns the next message ID, remembers it for retransmission, arms the timer.
+    mutating func sendRequest(
+        _ bytes: [UInt8], messageID: UInt32, purpose: Outstanding.Purpose, now: MonotonicTime,
+        into actions: inout [IKEAction]
+    ) {
+        outstanding = Outstanding(messageID: messageID, bytes: bytes, retransmits: 0, purpose: purpose)
+        send(bytes, into: &actions)
+        actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
+    }
+
+    /// Marks the outstanding request answered.
+    mutating func completeRequest(into actions: inout [IKEAction]) {
+        if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
+        outstanding = nil
+    }
+
+    /// Sends a response and caches it for retransmitted requests.
+    mutating func sendResponse(_ bytes: [UInt8], messageID: UInt32, into actions: inout [IKEAction]) {
+        lastResponse = (messageID, bytes)
+        expectedPeerRequestID = messageID &+ 1
+        send(bytes, into: &actions)
+    }
+
+    func send(_ bytes: [UInt8], into actions: inout [IKEAction]) {
+        actions.append(.send(IKEDatagram(bytes: bytes, source: local, destination: remote)))
+    }
+
+    /// A header for a message of this SA.
+    func header(_ exchange: IKEv2ExchangeType, messageID: UInt32, response: Bool) -> IKEv2Message {
+        var flags: IKEv2Header.Flags = []
+        if role == .initiator { flags.insert(.initiator) }
+        if response { flags.insert(.response) }
+        return IKEv2Message(
+            initiatorSPI: spiInitiator, responderSPI: spiResponder, exchangeType: exchange, flags: flags,
+            messageID: messageID, payloads: [])
+    }
+
+    /// Seals `inner` into an SK payload with a fresh IV.
+    mutating func seal(_ header: IKEv2Message, _ inner: [IKEv2Payload]) -> [UInt8]? {
+        guard let crypto else { return nil }
+        ivCounter &+= 1
+        let counter = ivCounter
+        var generator = random
+        defer { random = generator }
+        let isAEAD = ikeSuite?.encryption.isAEAD ?? false
+        return try? crypto.seal(header: header, inner: inner) { iv in
+            if isAEAD {
+                // Counter IV in the last 8 bytes: unique per key (RFC 5282 section 3.1).
+                for index in iv.indices { iv[index] = UInt8(truncatingIfNeeded: counter >> (8 * (iv.count - 1 - index))) }
+            } else {
+                for index in iv.indices { iv[index] = UInt8.random(in: 0...255, using: &generator) }
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    func emit(
+        _ kind: GatewayEvent.Kind, _ severity: GatewayEvent.Severity, _ message: String, details: [String: String] = [:],
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        actions.append(.event(GatewayEvent(
+            time: now, connection: connection, saIDs: saIDs, kind: kind, severity: severity, message: message,
+            details: details)))
+    }
+
+    func drop(_ reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+        emit(.messageDropped, .notice, "dropped: \(reason)", now: now, into: &actions)
+    }
+
+    private func dropWrongExchange(_ message: IKEv2Message, _ now: MonotonicTime, _ actions: inout [IKEAction]) {
+        drop("\(exchangeName(message.exchangeType)) response to a different request", now: now, into: &actions)
+    }
+
+    mutating func close(into actions: inout [IKEAction]) {
+        if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
+        outstanding = nil
+        actions.append(.cancelTimer(.liveness))
+        actions.append(.cancelTimer(.rekeyIKESA))
+        actions.append(.cancelTimer(.abandon))
+        phase = .closed
+        actions.append(.ikeSAClosed)
+    }
+
+    // MARK: - Randomness
+
+    mutating func randomBytes(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+    }
+
+    mutating func randomNonZeroSPI64() -> UInt64 {
+        var value: UInt64 = 0
+        while value == 0 { value = random.next() }
+        return value
+    }
+
+    mutating func randomNonZeroSPI32() -> UInt32 {
+        var value: UInt32 = 0
+        // SPIs 1-255 are reserved by IANA (RFC 4303 section 2.1).
+        while value < 256 { value = UInt32(truncatingIfNeeded: random.next()) }
+        return value
+    }
+
+    /// A rekey time: the lifetime less a margin and a random jitter (both ends must not rekey together).
+    mutating func rekeyTime(lifetime: Duration, from now: MonotonicTime) -> MonotonicTime {
+        let jitter = Double.random(in: 0...Self.rekeyJitterFraction, using: &random)
+        return now + lifetime * (1 - Self.rekeyMarginFraction - jitter)
+    }
+}
+
+extension Duration {
+    /// `8h`, `90m`, `45s`: the form configurations use.
+    var configText: String {
+        let seconds = components.seconds
+        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}
+
+func hex16(_ value: UInt64) -> String {
+    let text = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - text.count) + text
+}
+
+func hex8(_ value: UInt32) -> String {
+    let text = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - text.count) + text
+}
+
+func exchangeName(_ type: IKEv2ExchangeType) -> String {
+    switch type {
+    case .ikeSAInit: "IKE_SA_INIT"
+    case .ikeAuth: "IKE_AUTH"
+    case .createChildSA: "CREATE_CHILD_SA"
+    case .informational: "INFORMATIONAL"
+    default: "exchange \(type.rawValue)"
+    }
+}
