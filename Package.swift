@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
@@ -52,10 +53,22 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The daemon's I/O shell: UDP 500/4500, timers, the control socket; routes datagrams to the cores.
+        .target(
+            name: "IsthmusDaemon",
+            dependencies: [
+                "IsthmusIKEv2", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP", "IsthmusCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The CLI and (later) the daemon: no business logic here.
         .executableTarget(
             name: "isthmus",
             dependencies: [
+                "IsthmusDaemon",
+                "IsthmusIKEv2",
                 "IsthmusGateway",
                 "IsthmusCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,6 +78,7 @@ let package = Package(
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
+        .testTarget(name: "IsthmusDaemonTests", dependencies: ["IsthmusDaemon"]),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),

@@ -60,6 +60,7 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertTrue(message.contains("shared keys differ"), message)
         XCTAssertEqual(pair.installed[.initiator]?.count, 0)
         XCTAssertEqual(pair.closed, [.initiator, .responder])
+        XCTAssertEqual(pair.restarts, [.initiator: true, .responder: false], "our failed attempt is retried later")
     }
 
     func testNoProposalChosenNamesBothSides() {
@@ -207,6 +208,7 @@ final class IKEv2StateMachineTests: XCTestCase {
         }) != nil {}
         XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
         XCTAssertTrue(pair.closed.contains(.initiator))
+        XCTAssertEqual(pair.restarts[.initiator], false, "dpd action clear: stay down")
         XCTAssertEqual(pair.removed[.initiator]?.count, 1)
     }
 
@@ -216,6 +218,7 @@ final class IKEv2StateMachineTests: XCTestCase {
         pair.input(.initiator, .terminate)
         pair.run()
         XCTAssertEqual(pair.closed, [.initiator, .responder])
+        XCTAssertEqual(pair.restarts, [.initiator: false, .responder: false], "deleted on request stays down")
         XCTAssertEqual(pair.removed[.initiator]?.count, 1)
         XCTAssertEqual(pair.removed[.responder]?.count, 1)
         XCTAssertTrue(pair.kinds(.responder).contains(.ikeSADeleted))

@@ -64,6 +64,8 @@ final class Pair {
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
     var closed: Set<Side> = []
+    /// The restart decision of the last `.ikeSAClosed` per side.
+    var restarts: [Side: Bool] = [:]
     /// Datagrams in flight, to be delivered by `run`.
     var inFlight: [(to: Side, datagram: IKEDatagram)] = []
     /// Every datagram sent, for inspection.
@@ -104,8 +106,9 @@ final class Pair {
                 timers.removeAll { $0.side == side && $0.timer == timer }
             case .event(let event):
                 events[side, default: []].append(event)
-            case .ikeSAClosed:
+            case .ikeSAClosed(let restart):
                 closed.insert(side)
+                restarts[side] = restart
                 timers.removeAll { $0.side == side }
             }
         }

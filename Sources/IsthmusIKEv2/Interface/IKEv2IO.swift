@@ -111,6 +111,8 @@ public enum IKEAction: Sendable {
     case armTimer(IKETimer, at: MonotonicTime)
     case cancelTimer(IKETimer)
     case event(GatewayEvent)
-    /// The IKE SA is finished; the shell forgets it (its SPIs no longer route).
-    case ikeSAClosed
+    /// The IKE SA is finished; the shell forgets it (its SPIs no longer route). With `restart`, the
+    /// connection should be negotiated again (liveness restart, end of lifetime, a failed attempt of
+    /// ours); without, it stays down (deleted by the peer or on request, a half-open SA abandoned).
+    case ikeSAClosed(restart: Bool)
 }

@@ -46,6 +46,7 @@ extension IKEv2StateMachine {
         }
         if closeAfterReply {
             emit(.ikeSADeleted, .notice, "peer \(remote) deleted the IKE SA", now: now, into: &actions)
+            restartAfterClose = false
             removeAllChildren(reason: "their IKE SA was deleted by the peer", now: now, into: &actions)
             close(into: &actions)
         } else if inner.isEmpty, phase == .established, let liveness = configuration.liveness {

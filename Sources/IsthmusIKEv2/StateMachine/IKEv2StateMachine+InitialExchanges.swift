@@ -72,10 +72,12 @@ extension IKEv2StateMachine {
         let sources = notifies.filter { $0.notifyType == .natDetectionSourceIP }.map(\.data)
         let destinations = notifies.filter { $0.notifyType == .natDetectionDestinationIP }.map(\.data)
         guard !sources.isEmpty, !destinations.isEmpty else { return }
-        let seenSource = NATDetection.hash(
-            spiInitiator: spiInitiator, spiResponder: spiResponder, endpoint: datagram.source)
+        // The hashes cover the SPIs as they appear in that message's header (zero SPIr in a request).
+        let header = (try? IKEv2Header.parse(datagram.bytes[...])).map { ($0.initiatorSPI, $0.responderSPI) }
+            ?? (spiInitiator, spiResponder)
+        let seenSource = NATDetection.hash(spiInitiator: header.0, spiResponder: header.1, endpoint: datagram.source)
         let seenDestination = NATDetection.hash(
-            spiInitiator: spiInitiator, spiResponder: spiResponder, endpoint: datagram.destination)
+            spiInitiator: header.0, spiResponder: header.1, endpoint: datagram.destination)
         natRemote = !sources.contains(seenSource)
         natLocal = !destinations.contains(seenDestination)
         if natLocal || natRemote {

@@ -103,6 +103,8 @@ struct IKEv2StateMachine {
     /// The CHILD SA whose DELETE we sent, and SAs the peer confirmed deleted (in their grace period).
     var deletingChildSPI: UInt32?
     var deletedChildSPIs: Set<UInt32> = []
+    /// Set when what closes the SA decides about a restart (peer delete, operator, liveness, lifetime).
+    var restartAfterClose: Bool?
 
     init(configuration: IKEv2Configuration, role: Role, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
@@ -137,6 +139,7 @@ struct IKEv2StateMachine {
             guard phase == .idle else { return [] }
             startInitiator(now: now, into: &actions)
         case .terminate:
+            restartAfterClose = false
             terminate(now: now, into: &actions)
         case .timer(let timer):
             handleTimer(timer, now: now, into: &actions)
@@ -236,6 +239,7 @@ struct IKEv2StateMachine {
             guard phase == .initReplied || phase == .initSent || phase == .authSent else { return }
             emit(.peerNotAnswering, .warning, "no IKE_AUTH within \(Self.halfOpenTimeout); half-open SA dropped",
                 now: now, into: &actions)
+            restartAfterClose = role == .initiator
             close(into: &actions)
         case .liveness:
             checkLiveness(now: now, into: &actions)
@@ -249,6 +253,7 @@ struct IKEv2StateMachine {
             emit(.ikeSADeleted, .notice, "IKE SA lifetime \(configuration.ikeLifetime.configText) nearly over; "
                 + "deleting it so a new one is negotiated (in-place IKE SA rekey is not implemented yet)",
                 now: now, into: &actions)
+            restartAfterClose = true
             terminate(now: now, into: &actions)
         case .natKeepalive:
             break
@@ -267,8 +272,10 @@ struct IKEv2StateMachine {
                 + "retransmits: check that the peer is up, that UDP 500 and 4500 reach it, and its address",
                 now: now, into: &actions)
         case .liveness:
-            emit(.livenessTimeout, .error, "peer \(remote) stopped answering liveness checks; deleting the SAs",
-                now: now, into: &actions)
+            let restart = configuration.liveness?.action == .restart
+            restartAfterClose = restart
+            emit(.livenessTimeout, .error, "peer \(remote) stopped answering liveness checks; deleting the SAs"
+                + (restart ? " and negotiating again" : ""), now: now, into: &actions)
         case .deleteIKESA:
             emit(.ikeSADeleted, .notice, "peer \(remote) did not confirm the DELETE; the IKE SA is gone anyway",
                 now: now, into: &actions)
@@ -357,6 +364,8 @@ struct IKEv2StateMachine {
         drop("\(exchangeName(message.exchangeType)) response to a different request", now: now, into: &actions)
     }
 
+    /// Closes the SA. Whether the connection is negotiated again: as decided by `restartAfterClose`
+    /// where an event set it, otherwise only when we were initiating (a failed attempt of ours).
     mutating func close(into actions: inout [IKEAction]) {
         if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
         outstanding = nil
@@ -364,7 +373,7 @@ struct IKEv2StateMachine {
         actions.append(.cancelTimer(.rekeyIKESA))
         actions.append(.cancelTimer(.abandon))
         phase = .closed
-        actions.append(.ikeSAClosed)
+        actions.append(.ikeSAClosed(restart: restartAfterClose ?? (role == .initiator)))
     }
 
     // MARK: - Randomness

@@ -1,0 +1,146 @@
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import IsthmusIKEv2
+
+/// One control request: a JSON object on one line.
+public struct ControlRequest: Sendable, Codable, Hashable {
+    /// `status`, `up`, `down` or `events`.
+    public var command: String
+    /// The connection for `up`, `down` and (optionally) `events`.
+    public var connection: String?
+
+    public init(command: String, connection: String? = nil) {
+        self.command = command
+        self.connection = connection
+    }
+}
+
+/// One control response: `{"ok":true,...}` or `{"ok":false,"error":"..."}` on one line.
+public struct ControlResponse: Sendable, Codable, Hashable {
+    public var ok: Bool
+    public var error: String?
+    /// A human sentence for `up`/`down`.
+    public var message: String?
+    /// `status`: the gateway's name, uptime, listening ports, connections, CHILD SAs and counters.
+    public var gateway: String?
+    public var uptimeSeconds: Int64?
+    public var listening: ListeningPorts?
+    public var connections: [ConnectionStatus]?
+    public var childSAs: [InstalledChildSA]?
+    public var counters: Counters?
+    /// `events`: the ring buffer, oldest first.
+    public var events: [EventRecord]?
+    /// `down`: how many IKE SAs were told to terminate.
+    public var terminated: Int?
+
+    public init(ok: Bool, error: String? = nil, message: String? = nil) {
+        self.ok = ok
+        self.error = error
+        self.message = message
+    }
+
+    public static func failure(_ error: String) -> ControlResponse { ControlResponse(ok: false, error: error) }
+}
+
+/// The UDP ports the daemon listens on.
+public struct ListeningPorts: Sendable, Codable, Hashable {
+    public var address: String
+    public var ike: Int
+    public var nat: Int
+
+    public init(address: String, ike: Int, nat: Int) {
+        self.address = address
+        self.ike = ike
+        self.nat = nat
+    }
+}
+
+/// One configured connection and its IKE SAs.
+public struct ConnectionStatus: Sendable, Codable, Hashable {
+    public var name: String
+    /// `static` or `dynamic`.
+    public var kind: String
+    public var ikeVersion: Int
+    /// The peer's public address (nil for a session whose connection is not configured).
+    public var remoteAddress: String?
+    public var ikeSAs: [IKESAStatus]
+
+    public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {
+        self.name = name
+        self.kind = kind
+        self.ikeVersion = ikeVersion
+        self.remoteAddress = remoteAddress
+        self.ikeSAs = ikeSAs
+    }
+}
+
+/// A CHILD SA the cores asked to install, as kept by the default CHILD SA table (no key material).
+public struct InstalledChildSA: Sendable, Codable, Hashable {
+    public var connection: String
+    public var inboundSPI: String
+    public var outboundSPI: String
+    public var algorithms: String
+    public var localSelectors: [String]
+    public var remoteSelectors: [String]
+    public var local: String
+    public var remote: String
+    public var udpEncapsulated: Bool
+    public var installedSecondsAgo: Int64
+
+    public init(
+        connection: String, inboundSPI: String, outboundSPI: String, algorithms: String, localSelectors: [String],
+        remoteSelectors: [String], local: String, remote: String, udpEncapsulated: Bool, installedSecondsAgo: Int64
+    ) {
+        self.connection = connection
+        self.inboundSPI = inboundSPI
+        self.outboundSPI = outboundSPI
+        self.algorithms = algorithms
+        self.localSelectors = localSelectors
+        self.remoteSelectors = remoteSelectors
+        self.local = local
+        self.remote = remote
+        self.udpEncapsulated = udpEncapsulated
+        self.installedSecondsAgo = installedSecondsAgo
+    }
+}
+
+/// Datagram counters since start.
+public struct Counters: Sendable, Codable, Hashable {
+    public var datagramsIn = 0
+    public var datagramsOut = 0
+    public var sendErrors = 0
+    public var natKeepalives = 0
+    public var espPackets = 0
+    /// Inbound datagrams dropped, by reason (``IKEDropReason`` raw values and `invalid-nat-t`).
+    public var dropped: [String: Int] = [:]
+    public var ikeSAs = 0
+
+    public init() {}
+}
+
+/// JSON encoding and decoding of control messages, one line each.
+public enum ControlCodec {
+    /// Longest request line the server accepts (64 KiB).
+    public static let maximumRequestBytes = 64 * 1024
+    /// Longest response line the client accepts (16 MiB).
+    public static let maximumResponseBytes = 16 * 1024 * 1024
+
+    /// Encodes `value` as one line of JSON without the newline.
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(value))
+        } catch {
+            return Array(#"{"error":"cannot encode the response","ok":false}"#.utf8)
+        }
+    }
+
+    /// Decodes one JSON line, or nil when it is not the expected object.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
+        try? JSONDecoder().decode(type, from: Data(bytes))
+    }
+}

@@ -1,0 +1,57 @@
+import IsthmusIKEv2
+import NIOCore
+
+/// How a ``GatewayDaemon`` listens and behaves; the defaults are the production ones.
+public struct DaemonOptions: Sendable {
+    /// The address to bind UDP on; nil: the gateway's `public_address`, or 0.0.0.0 when it has none.
+    public var bindAddress: String?
+    /// The IKE port (500); 0 picks a free port (tests).
+    public var ikePort: Int
+    /// The NAT-T port (4500); 0 picks a free port (tests).
+    public var natPort: Int
+    /// The control socket; nil: `/run/isthmus/<gateway name>.sock`.
+    public var controlPath: String?
+    /// How many recent events `status`/`events` keep.
+    public var eventCapacity: Int
+    /// How long DELETE messages get to go out on shutdown.
+    public var shutdownGrace: Duration
+    /// Initiate every connection at start (gateways bring their tunnels up by themselves).
+    public var initiateOnStart: Bool
+    /// Most IKE SAs at once.
+    public var maximumSessions: Int
+
+    public init(
+        bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
+        eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
+        maximumSessions: Int = 10_000
+    ) {
+        self.bindAddress = bindAddress
+        self.ikePort = ikePort
+        self.natPort = natPort
+        self.controlPath = controlPath
+        self.eventCapacity = eventCapacity
+        self.shutdownGrace = shutdownGrace
+        self.initiateOnStart = initiateOnStart
+        self.maximumSessions = maximumSessions
+    }
+
+    /// The default control socket of a gateway: `/run/isthmus/NAME.sock`.
+    public static func defaultControlPath(gatewayName: String) -> String {
+        "/run/isthmus/\(gatewayName).sock"
+    }
+}
+
+/// A CHILD SA change the IKE cores asked for, handed to the ESP engine (a later issue).
+public enum ChildSAChange: Sendable {
+    case install(connection: String, ChildSAParameters)
+    case remove(connection: String, inboundSPI: UInt32)
+}
+
+/// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.
+public struct ESPPacket: Sendable {
+    public var spi: UInt32
+    /// The ESP packet from its SPI on; no copy was made.
+    public var bytes: ByteBuffer
+    public var source: UDPEndpoint
+    public var destination: UDPEndpoint
+}

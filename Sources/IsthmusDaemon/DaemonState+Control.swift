@@ -1,0 +1,112 @@
+import IsthmusGateway
+import IsthmusIKEv2
+
+extension DaemonState {
+    /// Answers one control request (on the event loop).
+    func handleControl(_ request: ControlRequest) -> ControlResponse {
+        switch request.command {
+        case "status":
+            return status()
+        case "events":
+            var response = ControlResponse(ok: true)
+            let records = events.records
+            response.events = request.connection.map { name in records.filter { $0.connection == name } } ?? records
+            return response
+        case "up":
+            return up(request.connection)
+        case "down":
+            return down(request.connection)
+        default:
+            return .failure("unknown command '\(request.command.prefix(64))'; expected status, up, down or events")
+        }
+    }
+
+    private func configured(_ name: String?) -> Result<Connection, DaemonError> {
+        guard let name, !name.isEmpty else { return .failure(DaemonError("this command needs a connection name")) }
+        guard let connection = config.connections.first(where: { $0.name == name }) else {
+            let known = config.connections.map(\.name).joined(separator: ", ")
+            return .failure(DaemonError("no connection named '\(name.prefix(128))'; configured: \(known)"))
+        }
+        return .success(connection)
+    }
+
+    private func up(_ name: String?) -> ControlResponse {
+        let connection: Connection
+        switch configured(name) {
+        case .failure(let error): return .failure(error.message)
+        case .success(let found): connection = found
+        }
+        guard !isShuttingDown else { return .failure("the gateway is shutting down") }
+        downConnections.remove(connection.name)
+        if let existing = sessions(of: connection.name).first {
+            let state = existing.status(now: clock()).state
+            return ControlResponse(
+                ok: true, message: "connection '\(connection.name)' already has an IKE SA (\(state))")
+        }
+        if let error = initiate(connection.name) { return .failure(error) }
+        return ControlResponse(ok: true, message: "connection '\(connection.name)': initiating")
+    }
+
+    private func down(_ name: String?) -> ControlResponse {
+        let connection: Connection
+        switch configured(name) {
+        case .failure(let error): return .failure(error.message)
+        case .success(let found): connection = found
+        }
+        let sessions = sessions(of: connection.name)
+        downConnections.insert(connection.name)
+        for session in sessions { deliver(.terminate, to: session) }
+        var response = ControlResponse(
+            ok: true,
+            message: sessions.isEmpty
+                ? "connection '\(connection.name)' has no IKE SA"
+                : "connection '\(connection.name)': deleting \(sessions.count) IKE SA\(sessions.count == 1 ? "" : "s")")
+        response.terminated = sessions.count
+        return response
+    }
+
+    /// The `status` answer: every configured connection with its IKE SAs, CHILD SAs and counters.
+    func status() -> ControlResponse {
+        let now = clock()
+        let all = dispatcher.sessions
+        var connections: [ConnectionStatus] = config.connections.map { connection in
+            ConnectionStatus(
+                name: connection.name, kind: connection.kind.rawValue, ikeVersion: connection.ikeVersion.rawValue,
+                remoteAddress: config.localNetwork(named: connection.localNetwork).map { "\($0.gatewayAddress)" },
+                ikeSAs: all.filter { $0.connectionName == connection.name }.map { $0.status(now: now) })
+        }
+        let configuredNames = Set(config.connections.map(\.name))
+        var strays: [String: [IKESAStatus]] = [:]
+        for session in all where !configuredNames.contains(session.connectionName) {
+            strays[session.connectionName, default: []].append(session.status(now: now))
+        }
+        for name in strays.keys.sorted() {
+            connections.append(
+                ConnectionStatus(
+                    name: name, kind: "unknown", ikeVersion: 0, remoteAddress: nil,
+                    ikeSAs: strays[name] ?? []))
+        }
+        var response = ControlResponse(ok: true)
+        response.gateway = config.gateway.name
+        response.uptimeSeconds = now.components.seconds
+        response.listening = listening
+        response.connections = connections
+        response.childSAs = childSAs.values.map { entry in
+            var summary = entry.summary
+            summary.installedSecondsAgo = (now - entry.installedAt).components.seconds
+            return summary
+        }.sorted { ($0.connection, $0.inboundSPI) < ($1.connection, $1.inboundSPI) }
+        var counters = self.counters
+        for (reason, count) in dispatcher.drops { counters.dropped[reason.rawValue, default: 0] += count }
+        counters.ikeSAs = all.count
+        response.counters = counters
+        return response
+    }
+}
+
+/// Why the daemon cannot start or a control request cannot be served: one sentence for the user.
+public struct DaemonError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

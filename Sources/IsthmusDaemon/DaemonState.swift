@@ -1,0 +1,398 @@
+import IsthmusEvents
+import IsthmusGateway
+import IsthmusIKEv2
+import IsthmusWire
+import Logging
+import NIOCore
+
+/// Which UDP socket a datagram arrived on.
+enum UDPPort: Sendable {
+    /// Port 500: plain IKE.
+    case ike
+    /// Port 4500: IKE after a 4-byte non-ESP marker, ESP, or NAT keepalives (RFC 3948).
+    case nat
+}
+
+/// Everything mutable in the daemon. Confined to the daemon's one event loop: every method runs there
+/// (``GatewayDaemon`` reaches it through a `NIOLoopBoundBox`), so sessions are called serially.
+final class DaemonState {
+    /// A timer identity: which session, which of its timers.
+    struct TimerKey: Hashable {
+        var session: ObjectIdentifier
+        var timer: IKETimer
+    }
+
+    struct ArmedTimer {
+        var task: Scheduled<Void>
+        var token: UInt64
+        var session: any IKESession
+    }
+
+    /// An installed CHILD SA with the time it was installed.
+    struct ChildEntry {
+        var summary: InstalledChildSA
+        var installedAt: Duration
+    }
+
+    /// Most timers one session may have armed at once.
+    static let maximumTimersPerSession = 256
+    /// Most CHILD SAs the default table keeps.
+    static let maximumChildSAs = 10_000
+    /// Largest UDP payload we send.
+    static let maximumDatagram = 65_507
+    /// Drop log lines allowed per second (the rest are only counted).
+    static let dropLogsPerSecond = 10
+
+    let config: GatewayConfig
+    let options: DaemonOptions
+    let logger: Logger
+    let eventLoop: any EventLoop
+    let clock: @Sendable () -> Duration
+    let makeInitiator: GatewayDaemon.InitiatorFactory
+    let espHandler: GatewayDaemon.ESPHandler?
+    let childSAHandler: GatewayDaemon.ChildSAHandler?
+
+    var dispatcher: IKEDispatcher
+    var timers: [TimerKey: ArmedTimer] = [:]
+    var timerCounts: [ObjectIdentifier: Int] = [:]
+    var nextTimerToken: UInt64 = 0
+    var counters = Counters()
+    var events: EventRing
+    var childSAs: [UInt32: ChildEntry] = [:]
+    var ikeChannel: (any Channel)?
+    var natChannel: (any Channel)?
+    var controlChannel: (any Channel)?
+    var controlPath: String?
+    var listening: ListeningPorts?
+    var controlConnections = 0
+    var shutdownFuture: EventLoopFuture<Void>?
+    var dropLogWindow: (second: Int64, count: Int) = (0, 0)
+
+    init(
+        config: GatewayConfig, options: DaemonOptions, logger: Logger, eventLoop: any EventLoop,
+        clock: @escaping @Sendable () -> Duration, makeInitiator: @escaping GatewayDaemon.InitiatorFactory,
+        makeResponder: @escaping GatewayDaemon.ResponderFactory, espHandler: GatewayDaemon.ESPHandler?,
+        childSAHandler: GatewayDaemon.ChildSAHandler?
+    ) {
+        self.config = config
+        self.options = options
+        self.logger = logger
+        self.eventLoop = eventLoop
+        self.clock = clock
+        self.makeInitiator = makeInitiator
+        self.espHandler = espHandler
+        self.childSAHandler = childSAHandler
+        self.dispatcher = IKEDispatcher(maximumSessions: options.maximumSessions, makeResponder: makeResponder)
+        self.events = EventRing(capacity: options.eventCapacity)
+    }
+
+    var isShuttingDown: Bool { shutdownFuture != nil }
+
+    // MARK: Inbound
+
+    /// Handles one datagram from a UDP socket.
+    func receive(_ envelope: AddressedEnvelope<ByteBuffer>, on port: UDPPort, localAddress: SocketAddress?) {
+        counters.datagramsIn &+= 1
+        var buffer = envelope.data
+        let local = envelope.metadata?.packetInfo?.destinationAddress ?? localAddress
+        guard let source = UDPEndpoint(envelope.remoteAddress),
+            let local, let destination = UDPEndpoint(local, port: localAddress?.port ?? local.port)
+        else {
+            countDrop("unsupported-address")
+            return
+        }
+        if port == .nat {
+            let packet = buffer.withUnsafeReadableBytes { UDPEncapsulation.classify($0) }
+            switch packet {
+            case .natKeepalive:
+                counters.natKeepalives &+= 1
+                return
+            case .invalid:
+                countDrop("invalid-nat-t")
+                return
+            case .esp(let spi):
+                counters.espPackets &+= 1
+                espHandler?(ESPPacket(spi: spi, bytes: buffer, source: source, destination: destination))
+                return
+            case .ike(let offset):
+                buffer.moveReaderIndex(forwardBy: offset)
+            }
+        }
+        let datagram = IKEDatagram(
+            bytes: buffer.readBytes(length: buffer.readableBytes) ?? [], source: source, destination: destination)
+        switch dispatcher.route(datagram) {
+        case .deliver(let session):
+            deliver(.datagram(datagram), to: session)
+        case .created(let session):
+            logger.info(
+                "new IKE SA as responder",
+                metadata: ["connection": "\(session.connectionName)", "peer": "\(source)"])
+            deliver(.datagram(datagram), to: session)
+        case .drop(let reason):
+            logDrop(reason, datagram)
+        }
+    }
+
+    private func countDrop(_ reason: String) {
+        counters.dropped[reason, default: 0] &+= 1
+    }
+
+    private func logDrop(_ reason: IKEDropReason, _ datagram: IKEDatagram) {
+        let second = clock().components.seconds
+        if dropLogWindow.second != second { dropLogWindow = (second, 0) }
+        dropLogWindow.count += 1
+        guard dropLogWindow.count <= Self.dropLogsPerSecond else { return }
+        let level: Logger.Level
+        let text: String
+        switch reason {
+        case .ikev1:
+            level = .notice
+            text = "dropped an IKEv1 (ISAKMP) message: IKEv1 is not supported yet"
+        case .noMatchingConnection:
+            level = .notice
+            text = "dropped an IKE_SA_INIT request: no connection has this peer's address"
+        case .unknownSPI:
+            level = .debug
+            text = "dropped an IKE message for an unknown SPI"
+        default:
+            level = .info
+            text = "dropped an IKE message"
+        }
+        logger.log(
+            level: level, "\(text)",
+            metadata: [
+                "peer": "\(datagram.source)", "reason": "\(reason.rawValue)", "bytes": "\(datagram.bytes.count)",
+            ])
+    }
+
+    // MARK: Sessions
+
+    /// Hands one input to a session and performs the actions it returns.
+    func deliver(_ input: IKEInput, to session: any IKESession) {
+        let now = clock()
+        let actions = session.handle(input, now: now)
+        perform(actions, from: session, now: now)
+    }
+
+    /// Performs a session's actions in order, then updates routing (SPI changes, closure).
+    func perform(_ actions: [IKEAction], from session: any IKESession, now: Duration) {
+        var establishedOne = false
+        var restart = false
+        for action in actions {
+            switch action {
+            case .send(let datagram):
+                send(datagram)
+            case .installChildSA(let parameters):
+                installChildSA(parameters, connection: session.connectionName, now: now)
+            case .removeChildSA(let inboundSPI):
+                childSAs[inboundSPI] = nil
+                childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
+            case .armTimer(let timer, let deadline):
+                arm(timer, at: deadline, for: session, now: now)
+            case .cancelTimer(let timer):
+                cancel(timer, for: session)
+            case .event(let event):
+                record(event)
+                if event.kind == .ikeSAEstablished {
+                    establishedOne = true
+                    restartAttempts[session.connectionName] = 0
+                }
+            case .ikeSAClosed(let again):
+                restart = again
+            }
+        }
+        if dispatcher.didHandle(session, actions: actions) {
+            cancelAllTimers(of: session)
+            if restart { scheduleRestart(session.connectionName) }
+        }
+        if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
+    }
+
+    /// When both gateways initiate at once, each ends up with two IKE SAs for one connection (one as
+    /// initiator, one as responder). Both sides keep the same one, the SA initiated by the gateway with
+    /// the lower public address, and delete the other; no coordination message is needed.
+    private func resolveDuplicateIKESAs(of name: String) {
+        guard let ours = config.gateway.publicAddress,
+            let connection = config.connections.first(where: { $0.name == name }),
+            let peer = config.localNetwork(named: connection.localNetwork)?.gatewayAddress
+        else { return }
+        let now = clock()
+        let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
+        guard all.count > 1 else { return }
+        let winnerRole = ours < peer ? "initiator" : "responder"
+        guard let winner = all.first(where: { $0.status.state == "established" && $0.status.role == winnerRole })
+        else { return }
+        for loser in all where loser.session !== winner.session {
+            logger.notice(
+                "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
+                metadata: ["connection": "\(name)", "kept": "\(winner.status.localSPI)", "deleted": "\(loser.status.localSPI)"])
+            deliver(.terminate, to: loser.session)
+        }
+    }
+
+    /// First delay before a connection whose IKE SA closed asking for a restart (liveness restart, end
+    /// of lifetime, a failed attempt) is negotiated again; doubled per failed attempt up to the maximum,
+    /// so a misconfigured peer is retried without flooding it or the log.
+    static let restartDelay: TimeAmount = .seconds(5)
+    static let maximumRestartDelay: TimeAmount = .seconds(300)
+    /// Connections an operator took down with `isthmus down`; `up` clears the mark.
+    var downConnections: Set<String> = []
+    /// Consecutive restarts per connection without an established IKE SA.
+    var restartAttempts: [String: Int] = [:]
+
+    private func scheduleRestart(_ name: String) {
+        guard !downConnections.contains(name), !isShuttingDown else { return }
+        let attempts = restartAttempts[name, default: 0]
+        restartAttempts[name] = attempts + 1
+        let delay = min(Self.restartDelay.nanoseconds << min(attempts, 8), Self.maximumRestartDelay.nanoseconds)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: .nanoseconds(delay)) {
+            let state = bound.value
+            guard !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
+            else { return }
+            state.logger.info("restarting connection after its IKE SA closed", metadata: ["connection": "\(name)"])
+            if let error = state.initiate(name) {
+                state.logger.warning("restart failed", metadata: ["connection": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Creates an initiator for `name`, registers it and sends `.initiate`; returns an error sentence.
+    func initiate(_ name: String) -> String? {
+        guard let session = makeInitiator(name) else {
+            return "no IKE implementation is available for connection '\(name)'"
+        }
+        let now = clock()
+        let actions = session.handle(.initiate, now: now)
+        guard dispatcher.register(session) else {
+            return "connection '\(name)': the new IKE SA's SPI is zero or already in use"
+        }
+        perform(actions, from: session, now: now)
+        return nil
+    }
+
+    func sessions(of connection: String) -> [any IKESession] {
+        dispatcher.sessions.filter { $0.connectionName == connection }
+    }
+
+    // MARK: Actions
+
+    private func send(_ datagram: IKEDatagram) {
+        let viaNAT =
+            datagram.source.port == UDPEncapsulation.port
+            || (listening.map { Int(datagram.source.port) == $0.nat } ?? false)
+        guard let channel = viaNAT ? natChannel : ikeChannel, datagram.bytes.count <= Self.maximumDatagram,
+            let remote = try? datagram.destination.socketAddress()
+        else {
+            counters.sendErrors &+= 1
+            logger.warning("cannot send an IKE message", metadata: ["to": "\(datagram.destination)"])
+            return
+        }
+        var buffer = channel.allocator.buffer(capacity: datagram.bytes.count + UDPEncapsulation.nonESPMarkerLength)
+        if viaNAT { buffer.writeInteger(UInt32(0)) }
+        buffer.writeBytes(datagram.bytes)
+        counters.datagramsOut &+= 1
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer)).whenFailure { error in
+            let state = bound.value
+            state.counters.sendErrors &+= 1
+            state.logger.warning(
+                "sending an IKE message failed", metadata: ["to": "\(datagram.destination)", "error": "\(error)"])
+        }
+    }
+
+    private func installChildSA(_ parameters: ChildSAParameters, connection: String, now: Duration) {
+        if childSAs[parameters.inboundSPI] != nil || childSAs.count < Self.maximumChildSAs {
+            let algorithms = [parameters.encryption.description, parameters.integrity?.description]
+                .compactMap { $0 }.joined(separator: "-")
+            let summary = InstalledChildSA(
+                connection: connection, inboundSPI: Self.hex(parameters.inboundSPI),
+                outboundSPI: Self.hex(parameters.outboundSPI), algorithms: algorithms,
+                localSelectors: parameters.localSelectors.map { "\($0)" },
+                remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.local)",
+                remote: "\(parameters.remote)", udpEncapsulated: parameters.udpEncapsulated, installedSecondsAgo: 0)
+            childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now)
+        } else {
+            logger.warning("CHILD SA table full; not listing a new CHILD SA", metadata: ["connection": "\(connection)"])
+        }
+        childSAHandler?(.install(connection: connection, parameters))
+    }
+
+    static func hex(_ spi: UInt32) -> String {
+        let digits = String(spi, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
+    private func record(_ event: GatewayEvent) {
+        logger.log(event)
+        events.append(EventRecord(event))
+    }
+
+    // MARK: Timers
+
+    /// Arms (or re-arms) a session's timer for the monotonic time `deadline`.
+    func arm(_ timer: IKETimer, at deadline: Duration, for session: any IKESession, now: Duration) {
+        let id = ObjectIdentifier(session)
+        let key = TimerKey(session: id, timer: timer)
+        if let existing = timers.removeValue(forKey: key) {
+            existing.task.cancel()
+        } else {
+            guard timerCounts[id, default: 0] < Self.maximumTimersPerSession else {
+                logger.warning("too many timers; ignoring one", metadata: ["connection": "\(session.connectionName)"])
+                return
+            }
+            timerCounts[id, default: 0] += 1
+        }
+        nextTimerToken &+= 1
+        let token = nextTimerToken
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let task = eventLoop.scheduleTask(in: Self.timeAmount(deadline - now)) {
+            bound.value.fire(key, token: token)
+        }
+        timers[key] = ArmedTimer(task: task, token: token, session: session)
+    }
+
+    /// Cancels a session's timer; nothing happens when it is not armed.
+    func cancel(_ timer: IKETimer, for session: any IKESession) {
+        let key = TimerKey(session: ObjectIdentifier(session), timer: timer)
+        guard let existing = timers.removeValue(forKey: key) else { return }
+        existing.task.cancel()
+        decrementTimerCount(key.session)
+    }
+
+    private func fire(_ key: TimerKey, token: UInt64) {
+        guard let armed = timers[key], armed.token == token else { return }
+        timers[key] = nil
+        decrementTimerCount(key.session)
+        guard dispatcher.contains(armed.session) else { return }
+        deliver(.timer(key.timer), to: armed.session)
+    }
+
+    private func decrementTimerCount(_ id: ObjectIdentifier) {
+        let remaining = timerCounts[id, default: 1] - 1
+        timerCounts[id] = remaining > 0 ? remaining : nil
+    }
+
+    func cancelAllTimers(of session: any IKESession) {
+        let id = ObjectIdentifier(session)
+        for (key, armed) in timers where key.session == id {
+            armed.task.cancel()
+            timers[key] = nil
+        }
+        timerCounts[id] = nil
+    }
+
+    func cancelAllTimers() {
+        for armed in timers.values { armed.task.cancel() }
+        timers.removeAll()
+        timerCounts.removeAll()
+    }
+
+    /// A non-negative NIO delay for a duration, saturating at about 100 years.
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let parts = duration.components
+        guard parts.seconds >= 0 else { return .zero }
+        guard parts.seconds < 3_153_600_000 else { return .seconds(3_153_600_000) }
+        return .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,261 @@
+import Dispatch
+import IsthmusGateway
+import IsthmusIKEv2
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The gateway's I/O shell: UDP 500/4500, timers and the control socket around the IKE cores.
+///
+/// Everything runs on one event loop: datagrams, timers and control requests reach the sessions one at
+/// a time, so the cores need no locks. The daemon loads nothing; it gets a configuration and factories.
+public final class GatewayDaemon: Sendable {
+    /// Makes an initiator session for a connection name (nil: no core for it, e.g. IKEv1 for now).
+    public typealias InitiatorFactory = @Sendable (String) -> (any IKESession)?
+    /// Makes a responder session for a new IKE_SA_INIT request, picking the connection by source address.
+    public typealias ResponderFactory = @Sendable (IKEDatagram) -> (any IKESession)?
+    /// Receives ESP-in-UDP packets (on the event loop; the data plane comes later).
+    public typealias ESPHandler = @Sendable (ESPPacket) -> Void
+    /// Receives CHILD SA installs and removals (on the event loop; the ESP engine comes later).
+    public typealias ChildSAHandler = @Sendable (ChildSAChange) -> Void
+
+    public let config: GatewayConfig
+    public let options: DaemonOptions
+    /// The loop every socket, timer and session call runs on.
+    public let eventLoop: any EventLoop
+    let logger: Logger
+    let state: NIOLoopBoundBox<DaemonState>
+
+    /// - Parameters:
+    ///   - group: where to run; the daemon uses one loop of it and never shuts it down.
+    ///   - clock: monotonic time since start (default: `ContinuousClock`); tests may inject their own.
+    public init(
+        config: GatewayConfig, options: DaemonOptions = DaemonOptions(), group: any EventLoopGroup, logger: Logger,
+        clock: (@Sendable () -> Duration)? = nil, makeInitiator: @escaping InitiatorFactory,
+        makeResponder: @escaping ResponderFactory, espHandler: ESPHandler? = nil,
+        childSAHandler: ChildSAHandler? = nil
+    ) {
+        self.config = config
+        self.options = options
+        self.logger = logger
+        let eventLoop = group.next()
+        self.eventLoop = eventLoop
+        let origin = ContinuousClock.now
+        let state = DaemonState(
+            config: config, options: options, logger: logger, eventLoop: eventLoop,
+            clock: clock ?? { ContinuousClock.now - origin }, makeInitiator: makeInitiator,
+            makeResponder: makeResponder, espHandler: espHandler, childSAHandler: childSAHandler)
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)
+    }
+
+    /// The control socket path in use.
+    public var controlPath: String {
+        options.controlPath ?? DaemonOptions.defaultControlPath(gatewayName: config.gateway.name)
+    }
+
+    /// Binds UDP and the control socket, then initiates every connection (when configured to).
+    /// Returns the addresses actually bound (ports chosen by the system when 0 was asked).
+    public func start() -> EventLoopFuture<ListeningPorts> {
+        let path = controlPath
+        do {
+            try ControlSocketPath.prepare(path)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let host = options.bindAddress ?? config.gateway.publicAddress.map { "\($0)" } ?? "0.0.0.0"
+        let wildcard = host == "0.0.0.0" || host == "::"
+        let state = self.state
+        let ike = bindUDP(host: host, port: options.ikePort, kind: .ike, packetInfo: wildcard)
+        let nat = bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard)
+        let control = ServerBootstrap(group: eventLoop)
+            .serverChannelOption(.backlog, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: .seconds(30)),
+                        ByteToMessageHandler(LineFrameDecoder(maximumLength: ControlCodec.maximumRequestBytes)),
+                        ControlConnectionHandler(state: state),
+                    ])
+                }
+            }
+            .bind(unixDomainSocketPath: path)
+            .flatMapErrorThrowing { error in throw DaemonError("cannot serve the control socket \(path): \(error)") }
+        let logger = self.logger
+        let initiate = options.initiateOnStart
+        return ike.and(nat).and(control).flatMapErrorThrowing { error in
+            // Close whatever did bind before reporting the failure.
+            ike.whenSuccess { $0.close(promise: nil) }
+            nat.whenSuccess { $0.close(promise: nil) }
+            control.whenSuccess { $0.close(promise: nil) }
+            throw error
+        }.flatMapThrowing { channels in
+            let ((ikeChannel, natChannel), controlChannel) = channels
+            guard chmod(path, 0o600) == 0 else {
+                for channel in [ikeChannel, natChannel, controlChannel] { channel.close(promise: nil) }
+                throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
+            }
+            let ports = ListeningPorts(
+                address: host, ike: ikeChannel.localAddress?.port ?? 0, nat: natChannel.localAddress?.port ?? 0)
+            let daemon = state.value
+            daemon.ikeChannel = ikeChannel
+            daemon.natChannel = natChannel
+            daemon.controlChannel = controlChannel
+            daemon.controlPath = path
+            daemon.listening = ports
+            logger.notice(
+                "gateway running",
+                metadata: [
+                    "gateway": "\(daemon.config.gateway.name)", "ike": "\(host):\(ports.ike)",
+                    "nat-t": "\(host):\(ports.nat)", "control": "\(path)",
+                ])
+            if initiate {
+                for connection in daemon.config.connections {
+                    if let error = daemon.initiate(connection.name) {
+                        logger.notice(
+                            "connection not started: \(error)", metadata: ["connection": "\(connection.name)"])
+                    }
+                }
+            }
+            return ports
+        }
+    }
+
+    private func bindUDP(host: String, port: Int, kind: UDPPort, packetInfo: Bool) -> EventLoopFuture<any Channel> {
+        let state = self.state
+        // No SO_REUSEADDR: on Linux it would let a second daemon bind the same UDP port unnoticed.
+        var bootstrap = DatagramBootstrap(group: eventLoop)
+            // IKE messages may exceed the default 2048-byte buffer; read whole datagrams.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+        if packetInfo {
+            bootstrap = bootstrap.channelOption(.receivePacketInfo, value: true)
+        }
+        return bootstrap.channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(kind: kind, state: state))
+            }
+        }.bind(host: host, port: port).flatMapErrorThrowing { error in
+            throw DaemonError("cannot listen on UDP \(host):\(port): \(error)")
+        }
+    }
+
+    /// Answers a control request without a socket (the control server calls the same code).
+    public func control(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
+        let state = self.state
+        return eventLoop.submit { state.value.handleControl(request) }
+    }
+
+    /// Initiates `connection` now (as `isthmus up` does).
+    public func up(_ connection: String) -> EventLoopFuture<ControlResponse> {
+        control(ControlRequest(command: "up", connection: connection))
+    }
+
+    /// Clean shutdown: `.terminate` to every session, up to ``DaemonOptions/shutdownGrace`` for the DELETEs
+    /// to go out (less when every SA has closed), then timers cancelled, sockets closed, control socket removed.
+    /// Calling it again returns the same future.
+    public func shutdown() -> EventLoopFuture<Void> {
+        let state = self.state
+        let grace = DaemonState.timeAmount(options.shutdownGrace)
+        let logger = self.logger
+        return eventLoop.flatSubmit {
+            let daemon = state.value
+            if let existing = daemon.shutdownFuture { return existing }
+            let done = daemon.eventLoop.makePromise(of: Void.self)
+            daemon.shutdownFuture = done.futureResult
+            daemon.dispatcher.acceptsNewSessions = false
+            let sessions = daemon.dispatcher.sessions
+            logger.notice("shutting down", metadata: ["ike-sas": "\(sessions.count)"])
+            for session in sessions where daemon.dispatcher.contains(session) {
+                daemon.deliver(.terminate, to: session)
+            }
+            let deadline = NIODeadline.now() + grace
+            @Sendable func check() {
+                let daemon = state.value
+                if daemon.dispatcher.count == 0 || NIODeadline.now() >= deadline {
+                    daemon.closeEverything().cascade(to: done)
+                } else {
+                    daemon.eventLoop.scheduleTask(in: .milliseconds(20)) { check() }
+                }
+            }
+            check()
+            return done.futureResult
+        }
+    }
+
+    /// Builds a daemon on its own one-thread event loop, runs it until SIGINT or SIGTERM, and stops the loop.
+    public static func runUntilSignalled(
+        config: GatewayConfig, options: DaemonOptions, logger: Logger, makeInitiator: @escaping InitiatorFactory,
+        makeResponder: @escaping ResponderFactory
+    ) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let daemon = GatewayDaemon(
+            config: config, options: options, group: group, logger: logger, makeInitiator: makeInitiator,
+            makeResponder: makeResponder)
+        try daemon.runUntilSignalled()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down cleanly (the CLI's `run`). Blocks the calling thread.
+    public func runUntilSignalled() throws {
+        _ = try start().wait()
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let finished = eventLoop.makePromise(of: Void.self)
+        let queue = DispatchQueue(label: "isthmus.signals")
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in
+                logger.notice("signal received", metadata: ["signal": "\(number == SIGINT ? "INT" : "TERM")"])
+                shutdown().cascade(to: finished)
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        try finished.futureResult.wait()
+    }
+}
+
+extension DaemonState {
+    /// Cancels timers, closes every socket and removes the control socket file.
+    func closeEverything() -> EventLoopFuture<Void> {
+        cancelAllTimers()
+        let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
+        ikeChannel = nil
+        natChannel = nil
+        controlChannel = nil
+        let path = controlPath
+        controlPath = nil
+        let closed = channels.map { channel in channel.close().recover { _ in } }
+        let logger = self.logger
+        return EventLoopFuture.andAllComplete(closed, on: eventLoop).map {
+            if let path { unlink(path) }
+            logger.notice("stopped")
+        }
+    }
+}
+
+/// Feeds datagrams from one UDP socket into the daemon.
+final class UDPInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private let kind: UDPPort
+    private let state: NIOLoopBoundBox<DaemonState>
+
+    init(kind: UDPPort, state: NIOLoopBoundBox<DaemonState>) {
+        self.kind = kind
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        state.value.receive(unwrapInboundIn(data), on: kind, localAddress: context.channel.localAddress)
+    }
+
+    /// A UDP socket reports errors (such as ICMP unreachable) without being broken: log and carry on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state.value.logger.debug("UDP socket error", metadata: ["error": "\(error)"])
+    }
+}

@@ -1,0 +1,209 @@
+import IsthmusEvents
+import IsthmusIKEv2
+
+/// A session that can name every SPI it currently answers to (for example the old and the new SPI
+/// while an IKE SA is being rekeyed). Optional: without it the dispatcher follows ``IKESession/localSPI``.
+public protocol IKESessionSPIReporting: IKESession {
+    /// Every local SPI that should route to this session right now; replaces the previous set.
+    var localSPIs: [UInt64] { get }
+}
+
+/// Why the dispatcher dropped an inbound IKE datagram; the raw values appear in `status` counters.
+public enum IKEDropReason: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    /// Shorter than an IKE header.
+    case malformed = "malformed"
+    /// ISAKMP (IKEv1): not handled yet.
+    case ikev1 = "ikev1"
+    /// Neither IKEv1 nor IKEv2.
+    case unsupportedVersion = "unsupported-version"
+    /// No session owns the SPI.
+    case unknownSPI = "unknown-spi"
+    /// An IKE_SA_INIT request from an address no connection names.
+    case noMatchingConnection = "no-matching-connection"
+    /// The session table or the half-open table is full.
+    case tableFull = "table-full"
+    /// A new session's SPI is already taken (or zero).
+    case spiCollision = "spi-collision"
+    /// The gateway is shutting down and accepts no new SAs.
+    case shuttingDown = "shutting-down"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Routes inbound IKE datagrams to sessions by the SPI that is ours, creating responder sessions for new
+/// IKE_SA_INIT requests. Pure: no sockets, no clocks; the daemon confines it to one event loop.
+public struct IKEDispatcher {
+    /// Where a datagram goes.
+    public enum Route {
+        /// To an existing session.
+        case deliver(any IKESession)
+        /// To a responder session the factory has just created (already registered).
+        case created(any IKESession)
+        /// Nowhere.
+        case drop(IKEDropReason)
+    }
+
+    /// A half-open SA's key: the peer's address and its initiator SPI (RFC 7296 section 2.1 retransmits).
+    struct HalfOpenKey: Hashable {
+        var peer: UDPEndpoint
+        var initiatorSPI: UInt64
+    }
+
+    struct Entry {
+        var session: any IKESession
+        var spis: [UInt64]
+        var halfOpen: HalfOpenKey?
+        /// Registration order, for stable listings.
+        var order: UInt64
+    }
+
+    /// Most SPIs kept for one session (current plus rekeyed ones still draining).
+    public static let maximumSPIsPerSession = 4
+
+    /// Creates a responder session for a new IKE_SA_INIT request, or nil when no connection matches.
+    public var makeResponder: (IKEDatagram) -> (any IKESession)?
+    /// Most sessions at once (a bound against floods of IKE_SA_INIT; the cores answer with cookies).
+    public var maximumSessions: Int
+    /// Set while shutting down: new IKE_SA_INIT requests are dropped.
+    public var acceptsNewSessions = true
+
+    private var entries: [ObjectIdentifier: Entry] = [:]
+    private var bySPI: [UInt64: ObjectIdentifier] = [:]
+    private var halfOpen: [HalfOpenKey: ObjectIdentifier] = [:]
+    private var nextOrder: UInt64 = 0
+    /// Datagrams dropped, by reason.
+    public private(set) var drops: [IKEDropReason: Int] = [:]
+
+    public init(maximumSessions: Int = 10_000, makeResponder: @escaping (IKEDatagram) -> (any IKESession)?) {
+        self.maximumSessions = maximumSessions
+        self.makeResponder = makeResponder
+    }
+
+    /// Every registered session, oldest first.
+    public var sessions: [any IKESession] {
+        entries.values.sorted { $0.order < $1.order }.map(\.session)
+    }
+
+    /// The number of registered sessions.
+    public var count: Int { entries.count }
+
+    /// The number of half-open responder SAs still reachable by (peer, initiator SPI).
+    public var halfOpenCount: Int { halfOpen.count }
+
+    /// The session that owns `spi`, if any.
+    public func session(forSPI spi: UInt64) -> (any IKESession)? {
+        bySPI[spi].flatMap { entries[$0]?.session }
+    }
+
+    /// Whether `session` is registered.
+    public func contains(_ session: any IKESession) -> Bool {
+        entries[ObjectIdentifier(session)] != nil
+    }
+
+    /// Decides where `datagram` (marker already stripped) goes; creates and registers responder sessions.
+    public mutating func route(_ datagram: IKEDatagram) -> Route {
+        guard let header = IKEHeaderPeek(datagram.bytes) else { return drop(.malformed) }
+        switch header.majorVersion {
+        case 2: break
+        case 1: return drop(.ikev1)
+        default: return drop(.unsupportedVersion)
+        }
+        if header.isNewSARequest {
+            let key = HalfOpenKey(peer: datagram.source, initiatorSPI: header.initiatorSPI)
+            if let id = halfOpen[key], let entry = entries[id] { return .deliver(entry.session) }
+            guard acceptsNewSessions else { return drop(.shuttingDown) }
+            guard entries.count < maximumSessions, halfOpen.count < maximumSessions else { return drop(.tableFull) }
+            guard let session = makeResponder(datagram) else { return drop(.noMatchingConnection) }
+            guard register(session, halfOpen: key) else { return drop(.spiCollision) }
+            return .created(session)
+        }
+        let spi = header.ourSPI
+        guard spi != 0, let id = bySPI[spi], var entry = entries[id] else { return drop(.unknownSPI) }
+        // The peer knows our SPI now, so it will not retransmit its IKE_SA_INIT: forget the half-open key.
+        if let key = entry.halfOpen {
+            halfOpen[key] = nil
+            entry.halfOpen = nil
+            entries[id] = entry
+        }
+        return .deliver(entry.session)
+    }
+
+    /// Registers a session (an initiator the daemon created); false when its SPI is zero or taken.
+    @discardableResult
+    public mutating func register(_ session: any IKESession) -> Bool {
+        register(session, halfOpen: nil)
+    }
+
+    private mutating func register(_ session: any IKESession, halfOpen key: HalfOpenKey?) -> Bool {
+        let id = ObjectIdentifier(session)
+        guard entries[id] == nil else { return true }
+        let spis = Self.currentSPIs(of: session)
+        guard !spis.isEmpty, spis.allSatisfy({ bySPI[$0] == nil }) else { return false }
+        entries[id] = Entry(session: session, spis: spis, halfOpen: key, order: nextOrder)
+        nextOrder &+= 1
+        for spi in spis { bySPI[spi] = id }
+        if let key { halfOpen[key] = id }
+        return true
+    }
+
+    /// Applies what a session's actions mean for routing: forgets it on ``IKEAction/ikeSAClosed`` and
+    /// follows SPI changes (a rekeyed IKE SA answers to its new SPI). Returns true when it was removed.
+    @discardableResult
+    public mutating func didHandle(_ session: any IKESession, actions: [IKEAction]) -> Bool {
+        if actions.contains(where: { if case .ikeSAClosed = $0 { true } else { false } }) {
+            remove(session)
+            return true
+        }
+        refreshSPIs(of: session)
+        return false
+    }
+
+    /// Forgets a session and every SPI and half-open key that led to it.
+    public mutating func remove(_ session: any IKESession) {
+        let id = ObjectIdentifier(session)
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        for spi in entry.spis where bySPI[spi] == id { bySPI[spi] = nil }
+        if let key = entry.halfOpen, halfOpen[key] == id { halfOpen[key] = nil }
+    }
+
+    /// Re-reads the session's SPIs. A reporting session's set replaces the old one; otherwise a new
+    /// ``IKESession/localSPI`` is added and older SPIs keep routing (bounded) until the session closes.
+    public mutating func refreshSPIs(of session: any IKESession) {
+        let id = ObjectIdentifier(session)
+        guard var entry = entries[id] else { return }
+        let reported = Self.currentSPIs(of: session).filter { bySPI[$0] == nil || bySPI[$0] == id }
+        var spis: [UInt64]
+        if session is any IKESessionSPIReporting {
+            spis = reported
+        } else {
+            spis = entry.spis
+            for spi in reported where !spis.contains(spi) { spis.append(spi) }
+        }
+        if spis.count > Self.maximumSPIsPerSession {
+            // Keep the newest; the current SPI is always among them.
+            spis = Array(spis.suffix(Self.maximumSPIsPerSession))
+        }
+        guard spis != entry.spis, !spis.isEmpty else { return }
+        for spi in entry.spis where !spis.contains(spi) && bySPI[spi] == id { bySPI[spi] = nil }
+        for spi in spis { bySPI[spi] = id }
+        entry.spis = spis
+        entries[id] = entry
+    }
+
+    private static func currentSPIs(of session: any IKESession) -> [UInt64] {
+        var spis: [UInt64] = []
+        if let reporting = session as? any IKESessionSPIReporting {
+            for spi in reporting.localSPIs.prefix(maximumSPIsPerSession) where spi != 0 && !spis.contains(spi) {
+                spis.append(spi)
+            }
+        }
+        let current = session.localSPI
+        if current != 0 && !spis.contains(current) { spis.append(current) }
+        return spis
+    }
+
+    private mutating func drop(_ reason: IKEDropReason) -> Route {
+        drops[reason, default: 0] += 1
+        return .drop(reason)
+    }
+}

@@ -1,0 +1,89 @@
+import IsthmusCrypto
+import IsthmusGateway
+import IsthmusIKEv2
+import IsthmusIP
+
+/// Builds IKEv2 cores from the gateway configuration: the translation from the network model
+/// (sites, local networks, connections) to what one IKE SA needs.
+public enum IKEv2Sessions {
+    /// Why a connection cannot run over IKEv2 as configured.
+    public struct Unusable: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The IKEv2 configuration of connection `name`.
+    ///
+    /// Traffic selectors: a static (policy-based) connection proposes this site's prefixes against the
+    /// remote site's; a dynamic (route-based) one proposes 0.0.0.0/0 (and ::/0) both ways and lets the
+    /// peer narrow, as route-based cloud gateways do (RFC 7296 section 2.9).
+    public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
+        -> IKEv2Configuration
+    {
+        guard let connection = config.connections.first(where: { $0.name == name }) else {
+            throw Unusable(description: "no connection named \(name)")
+        }
+        guard connection.ikeVersion == .v2 else {
+            throw Unusable(description: "connection \(name) uses IKEv1, which this daemon does not run yet")
+        }
+        guard let remote = config.localNetwork(named: connection.localNetwork) else {
+            throw Unusable(description: "connection \(name) leads to unknown local network \(connection.localNetwork)")
+        }
+        guard let localAddress = config.gateway.publicAddress else {
+            throw Unusable(description: "gateway.public_address is needed to run IKE (it is our IKE identity)")
+        }
+        let localSelectors: [TrafficSelector]
+        let remoteSelectors: [TrafficSelector]
+        switch connection.kind {
+        case .static:
+            localSelectors = config.site.prefixes.map(TrafficSelector.init(prefix:))
+            remoteSelectors = remote.prefixes.map(TrafficSelector.init(prefix:))
+        case .dynamic:
+            let families = Set(config.site.prefixes.map(\.family) + remote.prefixes.map(\.family))
+            let any = families.sorted { $0 == .v4 && $1 == .v6 }.map(anySelector)
+            localSelectors = any
+            remoteSelectors = any
+        }
+        let dpd = connection.deadPeerDetection
+        let liveness: IKEv2Configuration.Liveness?
+        switch dpd.action {
+        case .none: liveness = nil
+        case .restart: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
+        case .clear: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
+        }
+        return IKEv2Configuration(
+            connectionName: connection.name,
+            local: UDPEndpoint(address: localAddress, port: ikePort),
+            remote: UDPEndpoint(address: remote.gatewayAddress, port: 500),
+            sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
+            localIdentity: localAddress, remoteIdentity: remote.gatewayAddress,
+            ikeProposals: connection.ike, espProposals: connection.esp,
+            localSelectors: localSelectors, remoteSelectors: remoteSelectors,
+            ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
+            childLifetimeBytes: connection.lifetimes.espKilobytes, liveness: liveness,
+            forceUDPEncapsulation: connection.natTraversal == .force)
+    }
+
+    private static func anySelector(_ family: IPFamily) -> TrafficSelector {
+        let zero = IPAddress(family: family, value: 0)
+        return TrafficSelector(prefix: IPPrefix(masking: zero, length: 0))
+    }
+
+    /// Factories for the daemon: an initiator per IKEv2 connection, a responder for an IKE_SA_INIT
+    /// from a configured peer's address.
+    public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
+        -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
+    {
+        let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
+            guard let configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
+            return IKEv2Session(initiating: configuration, random: SystemRandomNumberGenerator())
+        }
+        let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
+            guard let connection = config.connection(forPeer: datagram.source.address),
+                var configuration = try? configuration(for: connection.name, in: config, ikePort: ikePort)
+            else { return nil }
+            configuration.local = datagram.destination
+            return IKEv2Session(responding: configuration, random: SystemRandomNumberGenerator())
+        }
+        return (makeInitiator, makeResponder)
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import IsthmusDaemon
+import IsthmusGateway
+import IsthmusIKEv2
+import Logging
+
+/// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway in the foreground.",
+        discussion: """
+            Listens for IKE on UDP 500 and 4500 (the gateway's public_address, or every address), initiates \
+            every connection, and serves `status`, `up`, `down` and `events` on the control socket \
+            (default /run/isthmus/<gateway name>.sock). SIGINT or SIGTERM deletes the SAs and exits 0.
+            """
+    )
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @Argument(help: "The YAML configuration file.")
+    var file: String
+
+    @Option(name: .long, help: "The control socket (default: /run/isthmus/<gateway name>.sock).")
+    var control: String?
+
+    @Option(name: .long, help: "Log lines as text or as one JSON object per line.")
+    var logFormat: LogFormat = .text
+
+    @Option(name: .long, help: "Log level on standard error: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(name: .long, help: "The IKE UDP port.")
+    var ikePort: Int = 500
+
+    @Option(name: .long, help: "The NAT-T UDP port (IKE after a non-ESP marker, and ESP-in-UDP).")
+    var natPort: Int = 4500
+
+    func validate() throws {
+        for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
+            throw ValidationError("\(name) must be 1 to 65535, not \(port)")
+        }
+        if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
+    }
+
+    func run() throws {
+        let result = ConfigLoader.load(path: file)
+        for diagnostic in result.diagnostics {
+            printError(diagnostic.description)
+        }
+        guard let config = result.config else {
+            let count = result.errors.count
+            printError("\(file): \(count) error\(count == 1 ? "" : "s"); the configuration was not accepted")
+            throw ExitCode(1)
+        }
+        let level = logLevel
+        let format = logFormat
+        LoggingSystem.bootstrap { label in
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+        let logger = Logger(label: "isthmus.run")
+        let factories = makeIKEv2Factories(config: config, ikePort: UInt16(ikePort))
+        let options = DaemonOptions(ikePort: ikePort, natPort: natPort, controlPath: control)
+        do {
+            try GatewayDaemon.runUntilSignalled(
+                config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
+                makeResponder: factories.makeResponder)
+        } catch {
+            printError("isthmus run: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The IKE cores the daemon drives: an IKEv2 initiator per connection name, a responder per new
+/// IKE_SA_INIT from a configured peer (see `IKEv2Sessions`).
+func makeIKEv2Factories(config: GatewayConfig, ikePort: UInt16) -> (
+    makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory
+) {
+    IKEv2Sessions.factories(config: config, ikePort: ikePort)
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import IsthmusDaemon
+import IsthmusIKEv2
+
+/// `isthmus status`: connections, IKE and CHILD SAs, algorithms, SPIs, counters, next rekeys.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the running gateway's connections and SAs.")
+
+    @Flag(name: .long, help: "Print the gateway's JSON answer.")
+    var json = false
+
+    @OptionGroup var control: ControlOptions
+
+    func run() throws {
+        let reply = try control.send(ControlRequest(command: "status"))
+        if json {
+            print(reply.line)
+        } else {
+            print(Self.render(reply.response), terminator: "")
+        }
+    }
+
+    /// The human form of a status answer.
+    static func render(_ status: ControlResponse) -> String {
+        var out = "gateway \(status.gateway ?? "?")"
+        if let uptime = status.uptimeSeconds { out += ", up \(duration(uptime))" }
+        if let listening = status.listening {
+            out += ", IKE \(listening.address):\(listening.ike), NAT-T \(listening.address):\(listening.nat)"
+        }
+        out += "\n"
+        for connection in status.connections ?? [] {
+            out += "\nconnection \(connection.name): \(connection.kind), IKEv\(connection.ikeVersion)"
+            out += connection.remoteAddress.map { ", peer \($0)\n" } ?? "\n"
+            if connection.ikeSAs.isEmpty { out += "  no IKE SA\n" }
+            for sa in connection.ikeSAs {
+                out += "  IKE SA \(sa.state), \(sa.role), \(sa.local) <-> \(sa.remote)\n"
+                out += "    SPIs \(sa.localSPI) (ours) / \(sa.remoteSPI)"
+                if let algorithms = sa.algorithms { out += ", \(algorithms)" }
+                out += "\n"
+                var timing: [String] = []
+                if let ago = sa.establishedSecondsAgo { timing.append("established \(duration(ago)) ago") }
+                if let rekey = sa.rekeyInSeconds { timing.append("rekey in \(duration(rekey))") }
+                if sa.natLocal || sa.natRemote {
+                    timing.append(
+                        "NAT: "
+                            + [sa.natLocal ? "local" : nil, sa.natRemote ? "remote" : nil]
+                            .compactMap { $0 }.joined(separator: " and "))
+                }
+                if !timing.isEmpty { out += "    \(timing.joined(separator: ", "))\n" }
+                for child in sa.childSAs {
+                    out +=
+                        "    CHILD SA \(child.state), SPIs in \(child.inboundSPI) / out \(child.outboundSPI), "
+                        + "\(child.algorithms)"
+                    out += child.rekeyInSeconds.map { ", rekey in \(duration($0))\n" } ?? "\n"
+                    out +=
+                        "      \(child.localSelectors.joined(separator: ", ")) === "
+                        + "\(child.remoteSelectors.joined(separator: ", "))\n"
+                }
+            }
+        }
+        let installed = status.childSAs ?? []
+        if !installed.isEmpty {
+            out += "\ninstalled CHILD SAs (ESP engine pending):\n"
+            for child in installed {
+                out +=
+                    "  \(child.connection): in \(child.inboundSPI) / out \(child.outboundSPI), \(child.algorithms), "
+                    + "\(child.local) <-> \(child.remote)\(child.udpEncapsulated ? " (UDP-encapsulated)" : ""), "
+                    + "installed \(duration(child.installedSecondsAgo)) ago\n"
+            }
+        }
+        if let counters = status.counters {
+            out +=
+                "\ncounters: \(counters.ikeSAs) IKE SAs, datagrams in \(counters.datagramsIn) / out "
+                + "\(counters.datagramsOut), send errors \(counters.sendErrors), ESP packets \(counters.espPackets), "
+                + "NAT keepalives \(counters.natKeepalives)\n"
+            if !counters.dropped.isEmpty {
+                let drops = counters.dropped.keys.sorted().map { "\($0) \(counters.dropped[$0] ?? 0)" }
+                out += "dropped: \(drops.joined(separator: ", "))\n"
+            }
+        }
+        return out
+    }
+
+    /// `3d4h`, `2h5m`, `4m10s`, `12s`.
+    static func duration(_ seconds: Int64) -> String {
+        guard seconds >= 0 else { return "0s" }
+        let days = seconds / 86400, hours = seconds % 86400 / 3600, minutes = seconds % 3600 / 60, rest = seconds % 60
+        if days > 0 { return "\(days)d\(hours)h" }
+        if hours > 0 { return "\(hours)h\(minutes)m" }
+        if minutes > 0 { return "\(minutes)m\(rest)s" }
+        return "\(rest)s"
+    }
+}

@@ -1,0 +1,109 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusGateway
+import IsthmusIKEv2
+import IsthmusIP
+import Synchronization
+
+@testable import IsthmusDaemon
+
+/// A scripted IKE session: records its inputs and answers with whatever `behavior` returns.
+final class FakeSession: IKESession {
+    typealias Behavior = @Sendable (FakeSession, IKEInput, Duration) -> [IKEAction]
+
+    struct Recorded: Sendable {
+        var inputs: [IKEInput] = []
+        var spi: UInt64
+    }
+
+    let connectionName: String
+    private let recorded: Mutex<Recorded>
+    private let behavior: Behavior
+
+    init(connection: String = "peer", spi: UInt64, behavior: @escaping Behavior = { _, _, _ in [] }) {
+        connectionName = connection
+        recorded = Mutex(Recorded(spi: spi))
+        self.behavior = behavior
+    }
+
+    var localSPI: UInt64 {
+        get { recorded.withLock { $0.spi } }
+        set { recorded.withLock { $0.spi = newValue } }
+    }
+
+    var inputs: [IKEInput] { recorded.withLock { $0.inputs } }
+
+    func handle(_ input: IKEInput, now: Duration) -> [IKEAction] {
+        recorded.withLock { $0.inputs.append(input) }
+        return behavior(self, input, now)
+    }
+
+    func status(now: Duration) -> IKESAStatus {
+        IKESAStatus(
+            connection: connectionName, ikeVersion: 2, state: "connecting", role: "responder",
+            localSPI: String(localSPI, radix: 16), remoteSPI: "0", local: "127.0.0.1:500", remote: "127.0.0.1:500",
+            algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil, rekeyInSeconds: nil,
+            childSAs: [])
+    }
+}
+
+/// A fake that reports a set of SPIs explicitly.
+final class ReportingSession: IKESessionSPIReporting {
+    let connectionName = "peer"
+    private let spis: Mutex<[UInt64]>
+
+    init(spis: [UInt64]) { self.spis = Mutex(spis) }
+
+    var localSPI: UInt64 { spis.withLock { $0.last ?? 0 } }
+    var localSPIs: [UInt64] {
+        get { spis.withLock { $0 } }
+        set { spis.withLock { $0 = newValue } }
+    }
+
+    func handle(_ input: IKEInput, now: Duration) -> [IKEAction] { [] }
+
+    func status(now: Duration) -> IKESAStatus {
+        IKESAStatus(
+            connection: connectionName, ikeVersion: 2, state: "established", role: "initiator", localSPI: "",
+            remoteSPI: "", local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false,
+            establishedSecondsAgo: nil, rekeyInSeconds: nil, childSAs: [])
+    }
+}
+
+/// IKE header bytes (28 bytes, no payloads) for routing tests.
+func ikeHeader(
+    initiatorSPI: UInt64, responderSPI: UInt64, exchange: UInt8 = 34, flags: UInt8 = 0x08, version: UInt8 = 0x20,
+    messageID: UInt32 = 0
+) -> [UInt8] {
+    var bytes: [UInt8] = []
+    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: initiatorSPI >> shift)) }
+    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: responderSPI >> shift)) }
+    bytes += [0, version, exchange, flags]
+    for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: messageID >> shift)) }
+    bytes += [0, 0, 0, 28]
+    return bytes
+}
+
+func endpoint(_ text: String, _ port: UInt16) -> UDPEndpoint {
+    // Test addresses are literals; a typo should fail loudly.
+    UDPEndpoint(address: try! IPAddress(parsing: text), port: port)
+}
+
+/// A one-connection gateway on loopback: connection `peer` to a remote site at 127.0.0.1.
+func loopbackConfig(name: String = "test-gw") throws -> GatewayConfig {
+    let loopback = try IPAddress(parsing: "127.0.0.1")
+    let connection = Connection(
+        name: "peer", localNetwork: "remote", kind: .dynamic, ikeVersion: .v2,
+        sharedKey: SharedKey(source: .inline, material: Array("a-test-key-of-sufficient-length-123".utf8)),
+        ike: Connection.defaultProposals(.ike, version: .v2), esp: Connection.defaultProposals(.esp, version: .v2),
+        lifetimes: .default, deadPeerDetection: .default, natTraversal: .auto)
+    return GatewayConfig(
+        gateway: GatewaySettings(name: name, kind: .dynamic, publicAddress: loopback, pointToSite: nil),
+        site: .prefixes([try IPPrefix(parsing: "10.1.0.0/16")]),
+        localNetworks: [
+            LocalNetwork(
+                name: "remote", gatewayAddress: loopback,
+                prefixes: [try IPPrefix(parsing: "10.2.0.0/16")])
+        ],
+        connections: [connection], endpoints: [])
+}
