@@ -256,3 +256,65 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertFalse(pair.closed.contains(.responder))
     }
 }
+
+/// IKE SA rekeying in place (RFC 7296 section 2.18).
+final class IKEv2IKESARekeyTests: XCTestCase {
+    private func rekey(by side: Pair.Side) throws -> Pair {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        let before = (pair.initiator.status(now: pair.now).localSPI, pair.responder.status(now: pair.now).localSPI)
+        let fired = pair.fireNextTimer { s, timer in s == side && timer == .rekeyIKESA }
+        XCTAssertNotNil(fired)
+        pair.run()
+        let initiatorStatus = pair.initiator.status(now: pair.now)
+        let responderStatus = pair.responder.status(now: pair.now)
+        XCTAssertEqual(initiatorStatus.state, "established")
+        XCTAssertEqual(responderStatus.state, "established")
+        XCTAssertNotEqual(initiatorStatus.localSPI, before.0, "new SPIs")
+        XCTAssertNotEqual(responderStatus.localSPI, before.1)
+        XCTAssertEqual(initiatorStatus.localSPI, responderStatus.remoteSPI)
+        XCTAssertEqual(initiatorStatus.childSAs.count, 1, "the CHILD SA carries over")
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed))
+        XCTAssertTrue(pair.kinds(.responder).contains(.ikeSARekeyed))
+        XCTAssertTrue(pair.events[.initiator]!.contains { $0.message.contains("old IKE SA") }
+            || pair.events[.responder]!.contains { $0.message.contains("old IKE SA") }, "the old SA is deleted")
+        XCTAssertTrue(pair.closed.isEmpty, "no side closed")
+        XCTAssertEqual(pair.removed[.initiator], [], "no CHILD SA removed by the IKE SA rekey")
+        return pair
+    }
+
+    func testInitiatorRekeysTheIKESA() throws {
+        let pair = try rekey(by: .initiator)
+        // The new SA works: a CHILD SA rekey and then a delete run over it.
+        let child = try XCTUnwrap(pair.installed[.initiator]?.first)
+        pair.fireNextTimer { side, timer in side == .initiator && timer == .rekeyChildSA(inboundSPI: child.inboundSPI) }
+        pair.run()
+        XCTAssertEqual(pair.installed[.responder]?.count, 2)
+        pair.input(.initiator, .terminate)
+        pair.run()
+        XCTAssertEqual(pair.closed, [.initiator, .responder])
+    }
+
+    func testResponderRekeysTheIKESA() throws {
+        let pair = try rekey(by: .responder)
+        XCTAssertEqual(pair.responder.status(now: pair.now).role, "initiator", "the rekey initiator leads the new SA")
+        pair.input(.responder, .terminate)
+        pair.run()
+        XCTAssertEqual(pair.closed, [.initiator, .responder])
+        XCTAssertEqual(pair.restarts[.initiator], false)
+    }
+
+    func testSimultaneousIKESARekeyEndsWithOneSA() throws {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        pair.fireNextTimer { s, timer in s == .initiator && timer == .rekeyIKESA }
+        pair.fireNextTimer { s, timer in s == .responder && timer == .rekeyIKESA }
+        pair.run()
+        let i = pair.initiator.status(now: pair.now)
+        let r = pair.responder.status(now: pair.now)
+        XCTAssertEqual(i.state, "established")
+        XCTAssertEqual(r.state, "established")
+        XCTAssertEqual(i.localSPI, r.remoteSPI, "both ended on the same IKE SA")
+        XCTAssertEqual(i.childSAs.count, 1)
+    }
+}

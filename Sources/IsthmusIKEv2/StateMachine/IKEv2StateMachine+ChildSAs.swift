@@ -203,8 +203,7 @@ extension IKEv2StateMachine {
         deleteChild(inboundSPI: rekey.oldInboundSPI, now: now, into: &actions)
     }
 
-    /// Answers the peer's CREATE_CHILD_SA: a CHILD SA rekey (REKEY_SA) or a new CHILD SA. IKE SA
-    /// rekeying is refused with NO_ADDITIONAL_SAS for now, which makes the peer re-authenticate.
+    /// Answers the peer's CREATE_CHILD_SA: an IKE SA rekey, a CHILD SA rekey (REKEY_SA) or a new CHILD SA.
     mutating func handleCreateChildSARequest(
         _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
@@ -218,9 +217,7 @@ extension IKEv2StateMachine {
         }
         let sa = inner.lazy.compactMap(\.securityAssociation).first
         if let sa, sa.proposals.first?.protocolID == .ike {
-            emit(.ikeSARekeyed, .notice, "peer asked to rekey the IKE SA; not supported yet, answering "
-                + "NO_ADDITIONAL_SAS (the peer will re-authenticate)", now: now, into: &actions)
-            respondWithError(.noAdditionalSAs, to: message, encrypted: true, into: &actions)
+            respondToIKERekey(message, inner: inner, sa: sa, now: now, into: &actions)
             return
         }
         guard let nonce = inner.lazy.compactMap(\.nonce).first else {

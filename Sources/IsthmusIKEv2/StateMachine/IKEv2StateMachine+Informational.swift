@@ -80,7 +80,7 @@ extension IKEv2StateMachine {
                 deletedChildSPIs.insert(spi)
                 actions.append(.armTimer(.expireChildSA(inboundSPI: spi), at: now + Self.oldInboundGrace))
             }
-        case .ikeSAInit, .ikeAuth, .createChildSA:
+        case .ikeSAInit, .ikeAuth, .createChildSA, .rekeyIKESA:
             break
         }
     }

@@ -40,7 +40,7 @@ struct IKEv2StateMachine {
         var retransmits: Int
         var purpose: Purpose
 
-        enum Purpose { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA }
+        enum Purpose { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA, rekeyIKESA }
     }
 
     /// A CHILD SA as this IKE SA knows it.
@@ -105,6 +105,9 @@ struct IKEv2StateMachine {
     var deletedChildSPIs: Set<UInt32> = []
     /// Set when what closes the SA decides about a restart (peer delete, operator, liveness, lifetime).
     var restartAfterClose: Bool?
+    /// IKE SA rekeying (section 2.18): ours in flight, and the replaced SA until its DELETE is done.
+    var pendingIKERekey: PendingIKERekey?
+    var retired: RetiredIKESA?
 
     init(configuration: IKEv2Configuration, role: Role, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
@@ -158,6 +161,21 @@ struct IKEv2StateMachine {
             return
         }
         guard phase != .closed else { return }
+        if isForRetired(message) {
+            handleRetired(message, datagram: datagram, now: now, into: &actions)
+            return
+        }
+        // The shell routes by our SPI; the peer's half must match too once known.
+        let peerSPIKnown = phase != .idle && phase != .initSent
+        let peerSPI = role == .initiator ? message.responderSPI : message.initiatorSPI
+        let ourSPI = role == .initiator ? message.initiatorSPI : message.responderSPI
+        let knownPeerSPI = role == .initiator ? spiResponder : spiInitiator
+        guard message.exchangeType == .ikeSAInit || (ourSPI == localSPI && (!peerSPIKnown || peerSPI == knownPeerSPI))
+        else {
+            drop("message for SPIs \(hex16(message.initiatorSPI))/\(hex16(message.responderSPI)), not this SA's",
+                now: now, into: &actions)
+            return
+        }
         if message.flags.contains(.response) {
             handleResponse(message, datagram: datagram, now: now, into: &actions)
         } else {
@@ -187,6 +205,9 @@ struct IKEv2StateMachine {
         case .createChildSA:
             guard message.exchangeType == .createChildSA else { return dropWrongExchange(message, now, &actions) }
             handleCreateChildSAResponse(message, datagram: datagram, now: now, into: &actions)
+        case .rekeyIKESA:
+            guard message.exchangeType == .createChildSA else { return dropWrongExchange(message, now, &actions) }
+            handleIKERekeyResponse(message, datagram: datagram, now: now, into: &actions)
         }
     }
 
@@ -248,13 +269,7 @@ struct IKEv2StateMachine {
         case .expireChildSA(let spi):
             expireChildSA(inboundSPI: spi, now: now, into: &actions)
         case .rekeyIKESA:
-            // IKE SA rekeying in place (section 2.18) is not implemented yet: the SA is deleted near the
-            // end of its lifetime and the daemon negotiates a new one (a short break, logged as such).
-            emit(.ikeSADeleted, .notice, "IKE SA lifetime \(configuration.ikeLifetime.configText) nearly over; "
-                + "deleting it so a new one is negotiated (in-place IKE SA rekey is not implemented yet)",
-                now: now, into: &actions)
-            restartAfterClose = true
-            terminate(now: now, into: &actions)
+            rekeyIKESA(now: now, into: &actions)
         case .natKeepalive:
             break
         }
