@@ -128,6 +128,11 @@ final class DaemonState {
                 "new IKE SA as responder",
                 metadata: ["connection": "\(session.connectionName)", "peer": "\(source)"])
             deliver(.datagram(datagram), to: session)
+        case .challenge(let answer):
+            logger.notice(
+                "IKE_SA_INIT answered with a COOKIE challenge (too many half-open SAs)",
+                metadata: ["peer": "\(source)", "half-open": "\(dispatcher.halfOpenCount)"])
+            send(answer)
         case .drop(let reason):
             logDrop(reason, datagram)
         }
@@ -227,6 +232,18 @@ final class DaemonState {
                 "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
                 metadata: ["connection": "\(name)", "kept": "\(winner.status.localSPI)", "deleted": "\(loser.status.localSPI)"])
             deliver(.terminate, to: loser.session)
+        }
+    }
+
+    /// How often the COOKIE secret changes (RFC 7296 2.6 asks for regular changes; the previous
+    /// secret stays valid for one more period).
+    static let cookieSecretLifetime: TimeAmount = .minutes(10)
+
+    func scheduleCookieRotation() {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleRepeatedTask(initialDelay: Self.cookieSecretLifetime, delay: Self.cookieSecretLifetime) { _ in
+            var generator = SystemRandomNumberGenerator()
+            bound.value.dispatcher.cookies.rotateSecret(using: &generator)
         }
     }
 

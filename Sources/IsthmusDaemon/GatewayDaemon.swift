@@ -112,6 +112,7 @@ public final class GatewayDaemon: Sendable {
                     "gateway": "\(daemon.config.gateway.name)", "ike": "\(host):\(ports.ike)",
                     "nat-t": "\(host):\(ports.nat)", "control": "\(path)",
                 ])
+            daemon.scheduleCookieRotation()
             if initiate {
                 for connection in daemon.config.connections {
                     if let error = daemon.initiate(connection.name) {

@@ -1,5 +1,6 @@
 import IsthmusEvents
 import IsthmusIKEv2
+import IsthmusWire
 
 /// A session that can name every SPI it currently answers to (for example the old and the new SPI
 /// while an IKE SA is being rekeyed). Optional: without it the dispatcher follows ``IKESession/localSPI``.
@@ -39,6 +40,8 @@ public struct IKEDispatcher {
         case deliver(any IKESession)
         /// To a responder session the factory has just created (already registered).
         case created(any IKESession)
+        /// Too many half-open SAs and no valid cookie: send this N(COOKIE) answer, keep no state.
+        case challenge(IKEDatagram)
         /// Nowhere.
         case drop(IKEDropReason)
     }
@@ -74,7 +77,19 @@ public struct IKEDispatcher {
     /// Datagrams dropped, by reason.
     public private(set) var drops: [IKEDropReason: Int] = [:]
 
-    public init(maximumSessions: Int = 10_000, makeResponder: @escaping (IKEDatagram) -> (any IKESession)?) {
+    /// Stateless COOKIE challenges (RFC 7296 2.6) once `cookieThreshold` SAs are half-open.
+    public var cookies: IKEv2CookieChallenge
+    public var cookieThreshold: Int
+    /// COOKIE answers sent, for status.
+    public private(set) var challengesSent = 0
+
+    public init(
+        maximumSessions: Int = 10_000, cookieThreshold: Int = IKEv2CookieChallenge.halfOpenCookieThreshold,
+        makeResponder: @escaping (IKEDatagram) -> (any IKESession)?
+    ) {
+        var generator = SystemRandomNumberGenerator()
+        self.cookies = IKEv2CookieChallenge(using: &generator)
+        self.cookieThreshold = cookieThreshold
         self.maximumSessions = maximumSessions
         self.makeResponder = makeResponder
     }
@@ -113,6 +128,15 @@ public struct IKEDispatcher {
             if let id = halfOpen[key], let entry = entries[id] { return .deliver(entry.session) }
             guard acceptsNewSessions else { return drop(.shuttingDown) }
             guard entries.count < maximumSessions, halfOpen.count < maximumSessions else { return drop(.tableFull) }
+            if halfOpen.count >= cookieThreshold {
+                // RFC 7296 2.6: under load, only initiators that can receive at their address get state.
+                guard let request = try? IKEv2Message.parse(datagram.bytes) else { return drop(.malformed) }
+                if !cookies.isValid(request, from: datagram.source) {
+                    guard let answer = cookies.challenge(to: request, datagram: datagram) else { return drop(.malformed) }
+                    challengesSent &+= 1
+                    return .challenge(answer)
+                }
+            }
             guard let session = makeResponder(datagram) else { return drop(.noMatchingConnection) }
             guard register(session, halfOpen: key) else { return drop(.spiCollision) }
             return .created(session)

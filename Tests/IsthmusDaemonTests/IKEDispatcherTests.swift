@@ -1,4 +1,6 @@
+import IsthmusCrypto
 import IsthmusIKEv2
+import IsthmusIP
 import XCTest
 
 @testable import IsthmusDaemon
@@ -181,5 +183,42 @@ final class IKEDispatcherTests: XCTestCase {
     private func created(_ route: IKEDispatcher.Route) -> (any IKESession)? {
         if case .created(let session) = route { return session }
         return nil
+    }
+}
+
+/// The dispatcher's COOKIE challenge (RFC 7296 2.6) once too many SAs are half-open.
+final class IKEDispatcherCookieTests: XCTestCase {
+    func testChallengesWithoutCookieAndAdmitsWithIt() throws {
+        let initiator = IKEv2Session(
+            initiating: IKEv2Configuration(
+                connectionName: "c", local: UDPEndpoint(address: try IPAddress(parsing: "198.51.100.1"), port: 500),
+                remote: UDPEndpoint(address: try IPAddress(parsing: "203.0.113.1"), port: 500),
+                sharedKey: SecretBytes(Array("0123456789abcdef".utf8)),
+                localIdentity: try IPAddress(parsing: "198.51.100.1"),
+                remoteIdentity: try IPAddress(parsing: "203.0.113.1"),
+                ikeProposals: try ProposalList(parsing: ["aes256gcm16-prfsha256-ecp256"], for: .ike, version: .v2),
+                espProposals: try ProposalList(parsing: ["aes256gcm16"], for: .esp, version: .v2),
+                localSelectors: [], remoteSelectors: [], ikeLifetime: .seconds(3600), childLifetime: .seconds(600),
+                childLifetimeBytes: nil, liveness: nil, forceUDPEncapsulation: false),
+            random: SystemRandomNumberGenerator())
+        let actions = initiator.handle(.initiate, now: .zero)
+        guard case .send(let request)? = actions.first(where: { if case .send = $0 { true } else { false } }) else {
+            return XCTFail("no IKE_SA_INIT")
+        }
+        var created = 0
+        var dispatcher = IKEDispatcher(cookieThreshold: 0) { _ in
+            created += 1
+            return FakeSession(connection: "c", spi: 0x1234)
+        }
+        guard case .challenge(let answer) = dispatcher.route(request) else { return XCTFail("no challenge") }
+        XCTAssertEqual(created, 0, "no state for an unverified initiator")
+        XCTAssertEqual(dispatcher.challengesSent, 1)
+        // The initiator repeats with the cookie; now it gets a session.
+        let retry = initiator.handle(.datagram(answer), now: .zero)
+        guard case .send(let second)? = retry.first(where: { if case .send = $0 { true } else { false } }) else {
+            return XCTFail("no retry")
+        }
+        guard case .created = dispatcher.route(second) else { return XCTFail("cookie not accepted") }
+        XCTAssertEqual(created, 1)
     }
 }

@@ -23,14 +23,20 @@ extension IKEv2StateMachine {
             now: now, into: &actions)
     }
 
-    private mutating func sendInitRequest(group: Algorithm, now: MonotonicTime, into actions: inout [IKEAction]) {
-        nonceInitiator = randomBytes(Self.nonceLength)
-        do {
-            keyExchange = try DiffieHellman.makeExchange(groupID: group.ikev2ID, using: &random)
-        } catch {
-            emit(.invalidKE, .error, "cannot create a \(group.displayName) key: \(error)", now: now, into: &actions)
-            close(into: &actions)
-            return
+    /// Sends IKE_SA_INIT. A COOKIE retry repeats the same nonce and KE (the cookie covers Ni, section 2.6);
+    /// a first attempt or an INVALID_KE retry makes new ones.
+    private mutating func sendInitRequest(
+        group: Algorithm, repeatingKeys: Bool = false, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        if !repeatingKeys || keyExchange == nil {
+            nonceInitiator = randomBytes(Self.nonceLength)
+            do {
+                keyExchange = try DiffieHellman.makeExchange(groupID: group.ikev2ID, using: &random)
+            } catch {
+                emit(.invalidKE, .error, "cannot create a \(group.displayName) key: \(error)", now: now, into: &actions)
+                close(into: &actions)
+                return
+            }
         }
         keyExchangeGroup = group
         var payloads: [IKEv2Payload] = []
@@ -103,7 +109,9 @@ extension IKEv2StateMachine {
             cookie = cookieNotify.data
             emit(.cookieRequested, .notice, "responder asked for a cookie (it is under load); retrying with it",
                 now: now, into: &actions)
-            if let group = keyExchangeGroup { sendInitRequest(group: group, now: now, into: &actions) }
+            if let group = keyExchangeGroup {
+                sendInitRequest(group: group, repeatingKeys: true, now: now, into: &actions)
+            }
             return
         }
         if let invalidKE = notifies.first(where: { $0.notifyType == .invalidKEPayload }) {
