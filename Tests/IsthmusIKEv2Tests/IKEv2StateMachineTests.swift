@@ -318,3 +318,34 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         XCTAssertEqual(i.childSAs.count, 1)
     }
 }
+
+/// Both ends rekey the same CHILD SA at once (RFC 7296 section 2.8.1).
+final class IKEv2ChildRekeyCollisionTests: XCTestCase {
+    func testSimultaneousChildRekeyLeavesOneSAPair() throws {
+        for seed in UInt64(1)...6 {
+            let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false), seed: seed)
+            pair.establish()
+            let mine = try XCTUnwrap(pair.installed[.initiator]?.first)
+            let theirs = try XCTUnwrap(pair.installed[.responder]?.first)
+            pair.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: mine.inboundSPI) }
+            pair.fireNextTimer { s, t in s == .responder && t == .rekeyChildSA(inboundSPI: theirs.inboundSPI) }
+            pair.run()
+            // Let deletions and grace periods play out.
+            while pair.fireNextTimer(where: { _, timer in
+                if case .expireChildSA = timer { true } else if case .retransmit = timer { true } else { false }
+            }) != nil {
+                pair.run()
+            }
+            let i = pair.initiator.status(now: pair.now).childSAs
+            let r = pair.responder.status(now: pair.now).childSAs
+            XCTAssertEqual(i.count, 1, "seed \(seed): \(i)")
+            XCTAssertEqual(r.count, 1, "seed \(seed): \(r)")
+            XCTAssertEqual(i.first?.inboundSPI, r.first?.outboundSPI, "seed \(seed)")
+            XCTAssertFalse(pair.kinds(.initiator).contains(.invalidSyntax))
+            let deciders = [Pair.Side.initiator, .responder].filter { side in
+                pair.events[side]!.contains { $0.message.contains("simultaneous CHILD SA rekey") }
+            }
+            XCTAssertEqual(deciders.count, 1, "seed \(seed): exactly one side deletes its redundant SA")
+        }
+    }
+}

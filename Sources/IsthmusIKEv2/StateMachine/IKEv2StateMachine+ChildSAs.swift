@@ -199,6 +199,20 @@ extension IKEv2StateMachine {
             emit(.invalidSyntax, .error, "unusable CREATE_CHILD_SA response: \(error)", now: now, into: &actions)
             return
         }
+        // Simultaneous rekey of the same SA (section 2.8.1): of the two new SAs, the one created with the
+        // lowest of the four nonces is redundant, and the side that initiated its exchange deletes it.
+        if let collision = rekeyCollision, collision.oldInboundSPI == rekey.oldInboundSPI,
+            let responderNonce = inner.lazy.compactMap(\.nonce).first?.nonce
+        {
+            rekeyCollision = nil
+            let ours = [rekey.nonce, responderNonce].min(by: { $0.lexicographicallyPrecedes($1) }) ?? []
+            let theirs = collision.peerExchangeNonces.min(by: { $0.lexicographicallyPrecedes($1) }) ?? []
+            if ours.lexicographicallyPrecedes(theirs) {
+                emit(.childSARekeyed, .notice, "simultaneous CHILD SA rekey: ours holds the lowest nonce, deleting "
+                    + "its redundant SA \(hex8(rekey.newInboundSPI))_i", now: now, into: &actions)
+                actions.append(.armTimer(.expireChildSA(inboundSPI: rekey.newInboundSPI), at: now + .seconds(1)))
+            }
+        }
         // Make-before-break: the new SA is installed; now delete the old one (section 2.8).
         deleteChild(inboundSPI: rekey.oldInboundSPI, now: now, into: &actions)
     }
@@ -247,6 +261,14 @@ extension IKEv2StateMachine {
                 let oldOutbound = UInt32(bigEndianBytes: rekeyed.spi)
                 emit(.childSARekeyed, .info, "peer rekeyed CHILD SA \(hex8(oldOutbound))_o; the old SA stays until "
                     + "the peer deletes it", now: now, into: &actions)
+                if let old = childSAs.first(where: { $0.parameters.outboundSPI == oldOutbound }),
+                    pendingRekey?.oldInboundSPI == old.parameters.inboundSPI, let created = childSAs.last
+                {
+                    // We are rekeying the same SA (section 2.8.1): decide when our own answer arrives.
+                    rekeyCollision = RekeyCollision(
+                        oldInboundSPI: old.parameters.inboundSPI, peerExchangeNonces: [nonce.nonce, responderNonce],
+                        peerCreatedInboundSPI: created.parameters.inboundSPI)
+                }
             }
         case .failure(let failure):
             respondWithError(failure.notify, to: message, encrypted: true, into: &actions)

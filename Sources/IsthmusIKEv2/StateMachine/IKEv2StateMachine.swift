@@ -100,6 +100,13 @@ struct IKEv2StateMachine {
         var nonce: [UInt8]
     }
     var pendingRekey: PendingRekey?
+    /// A peer's rekey of the SA we are rekeying ourselves, seen before our own answer (section 2.8.1).
+    struct RekeyCollision {
+        var oldInboundSPI: UInt32
+        var peerExchangeNonces: [[UInt8]]
+        var peerCreatedInboundSPI: UInt32
+    }
+    var rekeyCollision: RekeyCollision?
     /// The CHILD SA whose DELETE we sent, and SAs the peer confirmed deleted (in their grace period).
     var deletingChildSPI: UInt32?
     var deletedChildSPIs: Set<UInt32> = []
