@@ -60,7 +60,7 @@ public enum IKEv2Sessions {
             localSelectors: localSelectors, remoteSelectors: remoteSelectors,
             ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
             childLifetimeBytes: connection.lifetimes.espKilobytes, liveness: liveness,
-            forceUDPEncapsulation: connection.natTraversal == .force)
+            forceUDPEncapsulation: connection.natTraversal == .force, fragmentSize: connection.fragmentSize)
     }
 
     private static func anySelector(_ family: IPFamily) -> TrafficSelector {

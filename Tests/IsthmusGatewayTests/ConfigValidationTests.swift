@@ -200,6 +200,16 @@ final class ConfigValidationTests: XCTestCase {
         assertError("just text\n", "the configuration must be a mapping")
     }
 
+    func testFragmentSize() throws {
+        func with(_ size: String) -> String {
+            replacing("    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    fragment_size: \(size)\n")
+        }
+        assertError(with("500"), "fragment_size '500' must be a whole number from 576 to 65535", atLine: 22)
+        assertError(with("big"), "fragment_size 'big'")
+        XCTAssertEqual(try XCTUnwrap(load(with("576")).config).connections[0].fragmentSize, 576)
+        XCTAssertEqual(try XCTUnwrap(load(validCloud).config).connections[0].fragmentSize, 1280)
+    }
+
     func testDeadPeerDetection() {
         func with(_ dpd: String) -> String {
             replacing("    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    dpd: \(dpd)\n")

@@ -192,6 +192,7 @@ struct ConfigBuilder {
 
     static let connectionKeys = [
         "name", "local_network", "kind", "ike_version", "shared_key", "ike", "esp", "lifetime", "dpd", "nat_traversal",
+        "fragment_size",
     ]
 
     private mutating func readConnection(_ value: LocatedNode, defaultKind: GatewayKind) -> Connection? {
@@ -218,10 +219,18 @@ struct ConfigBuilder {
             let nat = fields["nat_traversal"].map {
                 builder.reader.choice($0, what: "nat_traversal", as: NATTraversalMode.self)
             } ?? .auto
-            if let name, let remote, let kind, let key, let ike, let esp, let lifetimes, let dpd, let nat {
-                connection = Connection(
+            var fragmentSize: Int? = Connection.defaultFragmentSize
+            if let node = fields["fragment_size"] {
+                fragmentSize = builder.reader.integer(node, what: "fragment_size", range: Connection.fragmentSizeRange)
+            }
+            if let name, let remote, let kind, let key, let ike, let esp, let lifetimes, let dpd, let nat,
+                let fragmentSize
+            {
+                var made = Connection(
                     name: name, localNetwork: remote, kind: kind, ikeVersion: version, sharedKey: key, ike: ike,
                     esp: esp, lifetimes: lifetimes, deadPeerDetection: dpd, natTraversal: nat)
+                made.fragmentSize = fragmentSize
+                connection = made
             }
         }
         if failed || connection == nil {

@@ -17,6 +17,14 @@ public struct Connection: Sendable, Hashable, Encodable {
     public var lifetimes: Lifetimes
     public var deadPeerDetection: DeadPeerDetection
     public var natTraversal: NATTraversalMode
+    /// Largest IKE message sent whole; larger protected IKEv2 messages are fragmented (RFC 7383) when
+    /// the peer supports it.
+    public var fragmentSize: Int = Connection.defaultFragmentSize
+
+    /// strongSwan's default: fits IPv6's minimum MTU (1280) with room for the headers.
+    public static let defaultFragmentSize = 1280
+    /// Accepted range: IPv4's minimum reassembly size (576) up to the largest UDP payload.
+    public static let fragmentSizeRange = 576...65_535
 
     public init(
         name: String, localNetwork: String, kind: GatewayKind, ikeVersion: IKEVersion, sharedKey: SharedKey,
@@ -45,6 +53,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         case lifetimes = "lifetime"
         case deadPeerDetection = "dpd"
         case natTraversal = "nat_traversal"
+        case fragmentSize = "fragment_size"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -59,6 +68,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encode(lifetimes, forKey: .lifetimes)
         try container.encode(deadPeerDetection, forKey: .deadPeerDetection)
         try container.encode(natTraversal, forKey: .natTraversal)
+        if fragmentSize != Self.defaultFragmentSize { try container.encode(fragmentSize, forKey: .fragmentSize) }
     }
 
     /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.

@@ -59,16 +59,52 @@ struct IKEv2SACrypto: Sendable {
 
     // MARK: - SK payloads
 
-    /// Serializes a message whose payloads after `cleartext` are protected in one SK payload.
+    /// Serializes a message whose payloads are protected in one SK payload.
     ///
     /// - Parameters:
     ///   - ivSource: fills the IV: a counter for AEADs (never repeats), random bytes for CBC.
     func seal(
         header: IKEv2Message, inner: [IKEv2Payload], ivSource: (inout [UInt8]) -> Void
     ) throws -> [UInt8] {
-        let protection = outbound
+        let body = makeBody(IKEv2PayloadChain.serialize(inner)[...], ivSource: ivSource)
+        let type = inner.first?.payloadType ?? .none
+        return try sealBody(header, .encrypted(IKEv2EncryptedPayload(firstInnerPayloadType: type, body: body)), body.count)
+    }
+
+    /// The message as SKF fragments of at most `maximumSize` bytes each (RFC 7383 section 2.5), or one
+    /// SK message when it fits.
+    func sealFragments(
+        header: IKEv2Message, inner: [IKEv2Payload], maximumSize: Int, ivSource: (inout [UInt8]) -> Void
+    ) throws -> [[UInt8]] {
         let plaintext = IKEv2PayloadChain.serialize(inner)
-        // RFC 7296 3.14: pad so that plaintext + pad length byte fills whole blocks.
+        let protection = outbound
+        // Header, SKF header (generic 4 + fragment fields 4), IV, worst-case padding, ICV.
+        let overhead = IKEv2Header.size + 8 + protection.ivLength + max(protection.blockSize, 1) + protection.icvLength
+        let whole = IKEv2Header.size + 4 + protection.ivLength + plaintext.count + max(protection.blockSize, 1)
+            + protection.icvLength
+        guard whole > maximumSize, maximumSize - overhead >= Self.minimumFragmentPayload else {
+            return [try seal(header: header, inner: inner, ivSource: ivSource)]
+        }
+        let chunk = maximumSize - overhead
+        let count = (plaintext.count + chunk - 1) / chunk
+        guard count <= IKEv2FragmentAssembly.maximumFragmentCount else { throw IKEv2Failure.malformedEncryptedPayload }
+        let firstType = inner.first?.payloadType ?? .none
+        return try (0..<count).map { index in
+            let piece = plaintext[(index * chunk)..<min(plaintext.count, (index + 1) * chunk)]
+            let body = makeBody(piece, ivSource: ivSource)
+            let fragment = IKEv2EncryptedFragmentPayload(
+                firstInnerPayloadType: index == 0 ? firstType : .none, fragmentNumber: UInt16(index + 1),
+                totalFragments: UInt16(count), body: body)
+            return try sealBody(header, .encryptedFragment(fragment), body.count)
+        }
+    }
+
+    /// Smallest plaintext share per fragment worth sending (below this the size limit is unusable).
+    static let minimumFragmentPayload = 64
+
+    /// IV | plaintext | padding | pad length | room for the ICV (RFC 7296 3.14).
+    private func makeBody(_ plaintext: ArraySlice<UInt8>, ivSource: (inout [UInt8]) -> Void) -> [UInt8] {
+        let protection = outbound
         let block = max(protection.blockSize, 1)
         let padLength = (block - (plaintext.count + 1) % block) % block
         var body = [UInt8](repeating: 0, count: protection.ivLength)
@@ -77,14 +113,16 @@ struct IKEv2SACrypto: Sendable {
         body += [UInt8](repeating: 0, count: padLength)
         body.append(UInt8(padLength))
         body += [UInt8](repeating: 0, count: protection.icvLength)
+        return body
+    }
 
+    private func sealBody(_ header: IKEv2Message, _ payload: IKEv2Payload, _ bodyCount: Int) throws -> [UInt8] {
+        let protection = outbound
         var message = header
-        message.payloads = [
-            .encrypted(
-                IKEv2EncryptedPayload(firstInnerPayloadType: inner.first?.payloadType ?? .none, body: body))
-        ]
+        message.payloads = [payload]
+        let body = bodyCount
         var bytes = message.serialize()
-        let bodyStart = bytes.count - body.count
+        let bodyStart = bytes.count - body
         try bytes.withUnsafeMutableBytes { buffer in
             let aad = UnsafeRawBufferPointer(rebasing: buffer[..<bodyStart])
             let packet = UnsafeMutableRawBufferPointer(rebasing: buffer[bodyStart...])
@@ -96,23 +134,33 @@ struct IKEv2SACrypto: Sendable {
     /// Authenticates and decrypts the SK payload of a received message (its bytes as received).
     func open(_ bytes: [UInt8], message: IKEv2Message) throws -> [IKEv2Payload] {
         guard case .encrypted(let sk)? = message.payloads.last else { throw IKEv2Failure.missingEncryptedPayload }
+        let inner = try openBody(bytes, bodyCount: sk.body.count)
+        return try IKEv2PayloadChain.parse(inner, firstPayloadType: sk.firstInnerPayloadType)
+    }
+
+    /// Authenticates and decrypts one SKF fragment: its share of the inner payload bytes.
+    func openFragment(_ bytes: [UInt8], fragment: IKEv2EncryptedFragmentPayload) throws -> ArraySlice<UInt8> {
+        try openBody(bytes, bodyCount: fragment.body.count)
+    }
+
+    /// Opens the protected body at the end of `bytes`; returns the plaintext without padding.
+    private func openBody(_ bytes: [UInt8], bodyCount: Int) throws -> ArraySlice<UInt8> {
         let protection = inbound
         var buffer = bytes
-        let bodyStart = buffer.count - sk.body.count
+        let bodyStart = buffer.count - bodyCount
         try buffer.withUnsafeMutableBytes { raw in
             let aad = UnsafeRawBufferPointer(rebasing: raw[..<bodyStart])
             let packet = UnsafeMutableRawBufferPointer(rebasing: raw[bodyStart...])
             try protection.open(packet, associatedData: aad)
         }
-        guard let range = protection.payloadRange(inPacketOfLength: sk.body.count) else {
+        guard let range = protection.payloadRange(inPacketOfLength: bodyCount) else {
             throw IKEv2Failure.malformedEncryptedPayload
         }
         let plaintext = buffer[(bodyStart + range.lowerBound)..<(bodyStart + range.upperBound)]
         guard let padLength = plaintext.last, Int(padLength) < plaintext.count else {
             throw IKEv2Failure.malformedEncryptedPayload
         }
-        let inner = plaintext.prefix(plaintext.count - Int(padLength) - 1)
-        return try IKEv2PayloadChain.parse(inner, firstPayloadType: sk.firstInnerPayloadType)
+        return plaintext.prefix(plaintext.count - Int(padLength) - 1)
     }
 
     // MARK: - AUTH (RFC 7296 section 2.15)

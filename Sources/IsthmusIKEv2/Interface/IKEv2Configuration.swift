@@ -45,13 +45,21 @@ public struct IKEv2Configuration: Sendable {
     public var liveness: Liveness?
     /// Always UDP-encapsulate ESP (and float IKE to 4500) even without NAT.
     public var forceUDPEncapsulation: Bool
+    /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
+    /// peer announced support.
+    public var fragmentSize: Int
+
+    /// strongSwan's default `fragment_size`: fits IPv6's minimum MTU with room for the headers.
+    public static let defaultFragmentSize = 1280
 
     public init(
         connectionName: String, local: UDPEndpoint, remote: UDPEndpoint, sharedKey: SecretBytes,
         localIdentity: IPAddress, remoteIdentity: IPAddress, ikeProposals: ProposalList, espProposals: ProposalList,
         localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector], ikeLifetime: Duration,
-        childLifetime: Duration, childLifetimeBytes: UInt64?, liveness: Liveness?, forceUDPEncapsulation: Bool
+        childLifetime: Duration, childLifetimeBytes: UInt64?, liveness: Liveness?, forceUDPEncapsulation: Bool,
+        fragmentSize: Int = IKEv2Configuration.defaultFragmentSize
     ) {
+        self.fragmentSize = fragmentSize
         self.connectionName = connectionName
         self.local = local
         self.remote = remote

@@ -174,7 +174,7 @@ extension IKEv2StateMachine {
         guard let crypto, let rekey = pendingRekey else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             drop("CREATE_CHILD_SA response failed integrity: \(error)", now: now, into: &actions)
             return
@@ -224,7 +224,7 @@ extension IKEv2StateMachine {
         guard let crypto else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             drop("CREATE_CHILD_SA request failed integrity: \(error)", now: now, into: &actions)
             return

@@ -65,7 +65,7 @@ extension IKEv2StateMachine {
         guard let crypto, let pending = pendingIKERekey else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             drop("CREATE_CHILD_SA (IKE rekey) response failed integrity: \(error)", now: now, into: &actions)
             return

@@ -13,7 +13,7 @@ extension IKEv2StateMachine {
         guard let crypto else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             drop("INFORMATIONAL request failed integrity: \(error)", now: now, into: &actions)
             return
@@ -61,7 +61,7 @@ extension IKEv2StateMachine {
         _ message: IKEv2Message, datagram: IKEDatagram, purpose: Outstanding.Purpose, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
-        guard let crypto, (try? crypto.open(datagram.bytes, message: message)) != nil else {
+        guard let crypto, (try? openInner(message, datagram, crypto)) != nil else {
             drop("INFORMATIONAL response failed integrity", now: now, into: &actions)
             return
         }
@@ -130,7 +130,7 @@ extension IKEv2StateMachine {
             phase = .deleting
             // A DELETE is sent a few times at most: the peer may be gone, and we close anyway.
             outstanding = Outstanding(
-                messageID: messageID, bytes: bytes, retransmits: Self.maximumRetransmits - 2, purpose: .deleteIKESA)
+                messageID: messageID, datagrams: bytes, retransmits: Self.maximumRetransmits - 2, purpose: .deleteIKESA)
             send(bytes, into: &actions)
             actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
             emit(.ikeSADeleted, .info, "deleting the IKE SA with \(remote)", now: now, into: &actions)

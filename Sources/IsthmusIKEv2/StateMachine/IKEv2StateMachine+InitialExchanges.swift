@@ -49,12 +49,13 @@ extension IKEv2StateMachine {
             .nonce(IKEv2NoncePayload(nonce: nonceInitiator)),
         ]
         payloads += natDetectionPayloads()
+        payloads.append(Self.fragmentationSupported)
         var message = header(.ikeSAInit, messageID: 0, response: false)
         message.payloads = payloads
         initRequestBytes = message.serialize()
         phase = .initSent
         nextRequestID = 1
-        sendRequest(initRequestBytes, messageID: 0, purpose: .ikeSAInit, now: now, into: &actions)
+        sendRequest([initRequestBytes], messageID: 0, purpose: .ikeSAInit, now: now, into: &actions)
     }
 
     /// NAT_DETECTION_SOURCE_IP and _DESTINATION_IP for the current endpoints (section 2.23). With
@@ -93,6 +94,10 @@ extension IKEv2StateMachine {
                 details: ["local": "\(natLocal)", "remote": "\(natRemote)"], now: now, into: &actions)
         }
     }
+
+    /// N(IKEV2_FRAGMENTATION_SUPPORTED): we reassemble and send fragments (RFC 7383 section 2.3).
+    static let fragmentationSupported = IKEv2Payload.notify(
+        IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .ikev2FragmentationSupported, data: []))
 
     /// Whether IKE and ESP use port 4500 and UDP encapsulation from IKE_AUTH on.
     var usesUDPEncapsulation: Bool { natLocal || natRemote || configuration.forceUDPEncapsulation }
@@ -164,6 +169,7 @@ extension IKEv2StateMachine {
             ikeSuite = suite
             keyExchange = nil
             initResponseBytes = datagram.bytes
+            peerSupportsFragmentation = notifies.contains { $0.notifyType == .ikev2FragmentationSupported }
             completeRequest(into: &actions)
             detectNAT(message.payloads, datagram: datagram, now: now, into: &actions)
             if usesUDPEncapsulation {
@@ -209,7 +215,7 @@ extension IKEv2StateMachine {
         guard let crypto else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             drop("IKE_AUTH response failed integrity or decryption: \(error)", now: now, into: &actions)
             return
@@ -314,9 +320,13 @@ extension IKEv2StateMachine {
                 .keyExchange(IKEv2KeyExchangePayload(group: suite.keyExchange.ikev2ID, keyExchangeData: exchange.publicValue)),
                 .nonce(IKEv2NoncePayload(nonce: nonceResponder)),
             ] + natDetectionPayloads()
+            peerSupportsFragmentation = message.payloads.notifies.contains {
+                $0.notifyType == .ikev2FragmentationSupported
+            }
+            if peerSupportsFragmentation { response.payloads.append(Self.fragmentationSupported) }
             initResponseBytes = response.serialize()
             phase = .initReplied
-            sendResponse(initResponseBytes, messageID: 0, into: &actions)
+            sendResponse([initResponseBytes], messageID: 0, into: &actions)
             actions.append(.armTimer(.abandon, at: now + Self.halfOpenTimeout))
         } catch {
             emit(.invalidSyntax, .error, "unusable IKE_SA_INIT request: \(error)", now: now, into: &actions)
@@ -333,7 +343,7 @@ extension IKEv2StateMachine {
         guard let crypto else { return }
         let inner: [IKEv2Payload]
         do {
-            inner = try crypto.open(datagram.bytes, message: message)
+            inner = try openInner(message, datagram, crypto)
         } catch {
             // Section 2.21.2: an undecryptable IKE_AUTH is dropped silently (it may be forged).
             drop("IKE_AUTH request failed integrity or decryption: \(error)", now: now, into: &actions)

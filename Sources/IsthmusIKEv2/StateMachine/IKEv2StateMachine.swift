@@ -36,7 +36,7 @@ struct IKEv2StateMachine {
     /// A request we sent and have not seen the answer to.
     struct Outstanding {
         var messageID: UInt32
-        var bytes: [UInt8]
+        var datagrams: [[UInt8]]
         var retransmits: Int
         var purpose: Purpose
 
@@ -82,7 +82,7 @@ struct IKEv2StateMachine {
     var expectedPeerRequestID: UInt32 = 0
     var outstanding: Outstanding?
     /// The last response we sent, resent when the peer retransmits that request.
-    var lastResponse: (messageID: UInt32, bytes: [UInt8])?
+    var lastResponse: (messageID: UInt32, datagrams: [[UInt8]])?
 
     /// The CHILD SA we are negotiating in IKE_AUTH: its SPI and the ESP proposals offered.
     var pendingChildSPI: UInt32 = 0
@@ -107,6 +107,11 @@ struct IKEv2StateMachine {
         var peerCreatedInboundSPI: UInt32
     }
     var rekeyCollision: RekeyCollision?
+    /// RFC 7383: whether the peer announced IKE fragmentation, the message being reassembled, and
+    /// the inner payloads of a just-completed fragmented message (consumed by `openInner`).
+    var peerSupportsFragmentation = false
+    var assembly: IKEv2FragmentAssembly?
+    var reassembled: (messageID: UInt32, isResponse: Bool, payloads: [IKEv2Payload])?
     /// The CHILD SA whose DELETE we sent, and SAs the peer confirmed deleted (in their grace period).
     var deletingChildSPI: UInt32?
     var deletedChildSPIs: Set<UInt32> = []
@@ -183,11 +188,76 @@ struct IKEv2StateMachine {
                 now: now, into: &actions)
             return
         }
+        if case .encryptedFragment(let fragment)? = message.payloads.last {
+            let answered = lastResponse.map { $0.messageID == message.messageID } ?? false
+            if message.flags.contains(.response) || !answered {
+                guard collect(fragment, of: message, datagram: datagram, now: now, into: &actions) else { return }
+            }
+        }
         if message.flags.contains(.response) {
             handleResponse(message, datagram: datagram, now: now, into: &actions)
         } else {
             handleRequest(message, datagram: datagram, now: now, into: &actions)
         }
+    }
+
+    // MARK: - Fragments (RFC 7383)
+
+    /// Authenticates one fragment and adds it to its message; true when the message is now complete
+    /// (its payloads wait in `reassembled` for the exchange handler).
+    private mutating func collect(
+        _ fragment: IKEv2EncryptedFragmentPayload, of message: IKEv2Message, datagram: IKEDatagram,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) -> Bool {
+        let isResponse = message.flags.contains(.response)
+        let expected = isResponse ? outstanding?.messageID == message.messageID : message.messageID == expectedPeerRequestID
+        guard let crypto, expected else {
+            drop("fragment of message \(message.messageID), which is not expected", now: now, into: &actions)
+            return false
+        }
+        let share: ArraySlice<UInt8>
+        do {
+            share = try crypto.openFragment(datagram.bytes, fragment: fragment)
+        } catch {
+            drop("fragment \(fragment.fragmentNumber) of message \(message.messageID) failed integrity", now: now,
+                into: &actions)
+            return false
+        }
+        if assembly?.messageID != message.messageID || assembly?.isResponse != isResponse {
+            assembly = IKEv2FragmentAssembly(messageID: message.messageID, isResponse: isResponse,
+                total: fragment.totalFragments)
+        }
+        guard var current = assembly, current.add(fragment, share: share) else {
+            assembly = nil
+            drop("fragment \(fragment.fragmentNumber)/\(fragment.totalFragments) does not fit its message",
+                now: now, into: &actions)
+            return false
+        }
+        guard current.isComplete else {
+            assembly = current
+            return false
+        }
+        assembly = nil
+        do {
+            reassembled = (message.messageID, isResponse, try current.payloads())
+            return true
+        } catch {
+            drop("reassembled message \(message.messageID) is malformed: \(error)", now: now, into: &actions)
+            return false
+        }
+    }
+
+    /// The decrypted inner payloads of `message`: a just-reassembled fragmented message, or its SK payload.
+    mutating func openInner(_ message: IKEv2Message, _ datagram: IKEDatagram, _ crypto: IKEv2SACrypto) throws
+        -> [IKEv2Payload]
+    {
+        if let done = reassembled, done.messageID == message.messageID,
+            done.isResponse == message.flags.contains(.response)
+        {
+            reassembled = nil
+            return done.payloads
+        }
+        return try crypto.open(datagram.bytes, message: message)
     }
 
     private mutating func handleResponse(
@@ -223,7 +293,9 @@ struct IKEv2StateMachine {
     ) {
         // Section 2.3: a retransmitted request gets the same response again; older ones are ignored.
         if let lastResponse, message.messageID == lastResponse.messageID {
-            send(lastResponse.bytes, into: &actions)
+            // RFC 7383 2.6.1: a fragmented request is answered again on its first fragment only.
+            if case .encryptedFragment(let fragment)? = message.payloads.last, fragment.fragmentNumber != 1 { return }
+            send(lastResponse.datagrams, into: &actions)
             return
         }
         guard message.messageID == expectedPeerRequestID else {
@@ -259,7 +331,7 @@ struct IKEv2StateMachine {
             }
             request.retransmits += 1
             outstanding = request
-            send(request.bytes, into: &actions)
+            send(request.datagrams, into: &actions)
             emit(.retransmit, .notice, "retransmit \(request.retransmits) of \(request.purpose) (message ID "
                 + "\(messageID)) to \(remote)", now: now, into: &actions)
             actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(request.retransmits)))
@@ -314,11 +386,11 @@ struct IKEv2StateMachine {
 
     /// Sends a new request: assigns the next message ID, remembers it for retransmission, arms the timer.
     mutating func sendRequest(
-        _ bytes: [UInt8], messageID: UInt32, purpose: Outstanding.Purpose, now: MonotonicTime,
+        _ datagrams: [[UInt8]], messageID: UInt32, purpose: Outstanding.Purpose, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
-        outstanding = Outstanding(messageID: messageID, bytes: bytes, retransmits: 0, purpose: purpose)
-        send(bytes, into: &actions)
+        outstanding = Outstanding(messageID: messageID, datagrams: datagrams, retransmits: 0, purpose: purpose)
+        send(datagrams, into: &actions)
         actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
     }
 
@@ -329,14 +401,18 @@ struct IKEv2StateMachine {
     }
 
     /// Sends a response and caches it for retransmitted requests.
-    mutating func sendResponse(_ bytes: [UInt8], messageID: UInt32, into actions: inout [IKEAction]) {
-        lastResponse = (messageID, bytes)
+    mutating func sendResponse(_ datagrams: [[UInt8]], messageID: UInt32, into actions: inout [IKEAction]) {
+        lastResponse = (messageID, datagrams)
         expectedPeerRequestID = messageID &+ 1
-        send(bytes, into: &actions)
+        send(datagrams, into: &actions)
     }
 
     func send(_ bytes: [UInt8], into actions: inout [IKEAction]) {
         actions.append(.send(IKEDatagram(bytes: bytes, source: local, destination: remote)))
+    }
+
+    func send(_ datagrams: [[UInt8]], into actions: inout [IKEAction]) {
+        for bytes in datagrams { send(bytes, into: &actions) }
     }
 
     /// A header for a message of this SA.
@@ -349,22 +425,32 @@ struct IKEv2StateMachine {
             messageID: messageID, payloads: [])
     }
 
-    /// Seals `inner` into an SK payload with a fresh IV.
-    mutating func seal(_ header: IKEv2Message, _ inner: [IKEv2Payload]) -> [UInt8]? {
+    /// Seals `inner` into an SK payload with a fresh IV, or into SKF fragments when the peer supports
+    /// them and the message would exceed the configured size (RFC 7383).
+    mutating func seal(_ header: IKEv2Message, _ inner: [IKEv2Payload]) -> [[UInt8]]? {
         guard let crypto else { return nil }
-        ivCounter &+= 1
-        let counter = ivCounter
+        var counter = ivCounter
         var generator = random
-        defer { random = generator }
+        defer {
+            random = generator
+            ivCounter = counter
+        }
         let isAEAD = ikeSuite?.encryption.isAEAD ?? false
-        return try? crypto.seal(header: header, inner: inner) { iv in
+        // Called once per SK payload or fragment: every call takes the next counter value.
+        let ivSource: (inout [UInt8]) -> Void = { iv in
             if isAEAD {
-                // Counter IV in the last 8 bytes: unique per key (RFC 5282 section 3.1).
+                // Counter IV: never repeats under one key (RFC 5282 section 3.1).
+                counter &+= 1
                 for index in iv.indices { iv[index] = UInt8(truncatingIfNeeded: counter >> (8 * (iv.count - 1 - index))) }
             } else {
                 for index in iv.indices { iv[index] = UInt8.random(in: 0...255, using: &generator) }
             }
         }
+        if peerSupportsFragmentation {
+            return try? crypto.sealFragments(
+                header: header, inner: inner, maximumSize: configuration.fragmentSize, ivSource: ivSource)
+        }
+        return (try? crypto.seal(header: header, inner: inner, ivSource: ivSource)).map { [$0] }
     }
 
     // MARK: - Events
