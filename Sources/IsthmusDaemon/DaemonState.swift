@@ -224,10 +224,19 @@ final class DaemonState {
         let now = clock()
         let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
         guard all.count > 1 else { return }
+        // A working SA is never replaced by a later one: negotiations still in progress are withdrawn.
+        for pending in all where pending.status.state != "established" && pending.status.state != "deleting" {
+            logger.notice(
+                "withdrawing an IKE SA negotiation: the connection is already up",
+                metadata: ["connection": "\(name)", "withdrawn": "\(pending.status.localSPI)"])
+            deliver(.terminate, to: pending.session)
+        }
+        // Both established at once (both gateways initiated): keep the one initiated by the lower address.
+        let established = all.filter { $0.status.state == "established" }
+        guard established.count > 1 else { return }
         let winnerRole = ours < peer ? "initiator" : "responder"
-        guard let winner = all.first(where: { $0.status.state == "established" && $0.status.role == winnerRole })
-        else { return }
-        for loser in all where loser.session !== winner.session {
+        guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return }
+        for loser in established where loser.session !== winner.session {
             logger.notice(
                 "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
                 metadata: ["connection": "\(name)", "kept": "\(winner.status.localSPI)", "deleted": "\(loser.status.localSPI)"])

@@ -2,6 +2,7 @@ import IsthmusCrypto
 import IsthmusGateway
 import IsthmusIKEv2
 import IsthmusIP
+import Synchronization
 
 /// Builds IKEv2 cores from the gateway configuration: the translation from the network model
 /// (sites, local networks, connections) to what one IKE SA needs.
@@ -73,8 +74,12 @@ public enum IKEv2Sessions {
     public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
+        // INITIAL_CONTACT tells the peer we hold no other IKE SA with it: true only for a connection's
+        // first initiation since start (later ones may overlap an SA the peer initiated).
+        let started = Mutex<Set<String>>([])
         let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
-            guard let configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
+            guard var configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
+            configuration.sendInitialContact = started.withLock { $0.insert(name).inserted }
             return IKEv2Session(initiating: configuration, random: SystemRandomNumberGenerator())
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in

@@ -37,6 +37,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "The NAT-T UDP port (IKE after a non-ESP marker, and ESP-in-UDP).")
     var natPort: Int = 4500
 
+    @Flag(name: .long, help: "Answer peers but do not initiate connections at start-up ('isthmus up' still does).")
+    var passive = false
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
@@ -70,7 +73,7 @@ struct Run: ParsableCommand {
         }
         let logger = Logger(label: "isthmus.run")
         let factories = makeIKEv2Factories(config: config, ikePort: UInt16(ikePort))
-        let options = DaemonOptions(ikePort: ikePort, natPort: natPort, controlPath: control)
+        let options = DaemonOptions(ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive)
         do {
             try GatewayDaemon.runUntilSignalled(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,

@@ -349,3 +349,24 @@ final class IKEv2ChildRekeyCollisionTests: XCTestCase {
         }
     }
 }
+
+/// Deleting an IKE SA the peer no longer has (found by the strongSwan interop test).
+final class IKEv2DeleteTests: XCTestCase {
+    func testUnansweredDeleteClosesSoonAndIsNotRepeated() throws {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        pair.deliver = { _, _ in false }
+        let sentBefore = pair.sent.count
+        pair.input(.initiator, .terminate)
+        // A second `down` while deleting adds no request (window of one, RFC 7296 2.3).
+        pair.input(.initiator, .terminate)
+        XCTAssertEqual(pair.sent.count, sentBefore + 1)
+        let start = pair.now
+        while pair.fireNextTimer(where: { side, _ in side == .initiator }) != nil {}
+        XCTAssertTrue(pair.closed.contains(.initiator))
+        XCTAssertEqual(pair.sent.count, sentBefore + 3, "the DELETE and two retransmissions")
+        XCTAssertLessThanOrEqual(pair.now - start, .seconds(8))
+        let ids = Set(pair.sent.dropFirst(sentBefore).compactMap { try? IKEv2Message.parse($0.datagram.bytes).messageID })
+        XCTAssertEqual(ids.count, 1, "all retransmissions of one message ID")
+    }
+}

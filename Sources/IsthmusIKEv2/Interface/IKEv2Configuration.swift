@@ -45,6 +45,9 @@ public struct IKEv2Configuration: Sendable {
     public var liveness: Liveness?
     /// Always UDP-encapsulate ESP (and float IKE to 4500) even without NAT.
     public var forceUDPEncapsulation: Bool
+    /// Send INITIAL_CONTACT in IKE_AUTH (RFC 7296 2.4): only when we hold no other IKE SA with the peer,
+    /// i.e. after a start, since the peer deletes every other SA it has with us on receiving it.
+    public var sendInitialContact: Bool = false
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int

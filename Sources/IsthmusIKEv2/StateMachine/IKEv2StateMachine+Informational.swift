@@ -111,12 +111,13 @@ extension IKEv2StateMachine {
     /// Deletes the IKE SA (and with it every CHILD SA, section 1.4.1) and tells the peer.
     mutating func terminate(now: MonotonicTime, into actions: inout [IKEAction]) {
         switch phase {
-        case .idle, .closed:
+        case .idle, .closed, .deleting:
+            // Already deleting: one DELETE in flight is enough (window of one request, section 2.3).
             return
         case .initSent, .initReplied, .authSent:
             emit(.ikeSADeleted, .info, "negotiation abandoned on request", now: now, into: &actions)
             close(into: &actions)
-        case .established, .deleting:
+        case .established:
             removeAllChildren(reason: "IKE SA deleted on request", now: now, into: &actions)
             if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
             outstanding = nil
@@ -128,9 +129,11 @@ extension IKEv2StateMachine {
             }
             nextRequestID &+= 1
             phase = .deleting
-            // A DELETE is sent a few times at most: the peer may be gone, and we close anyway.
+            // A DELETE is sent three times at most (1 s, 2 s apart): the peer may already have dropped
+            // the SA (an INITIAL_CONTACT elsewhere, a reboot), and we close anyway.
             outstanding = Outstanding(
-                messageID: messageID, datagrams: bytes, retransmits: Self.maximumRetransmits - 2, purpose: .deleteIKESA)
+                messageID: messageID, datagrams: bytes, retransmits: Self.maximumRetransmits - Self.deleteRetransmits,
+                purpose: .deleteIKESA)
             send(bytes, into: &actions)
             actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
             emit(.ikeSADeleted, .info, "deleting the IKE SA with \(remote)", now: now, into: &actions)

@@ -197,9 +197,11 @@ extension IKEv2StateMachine {
             .identificationInitiator(identity),
             .identificationResponder(Self.identification(configuration.remoteIdentity)),
             .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
-            .notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])),
-            .securityAssociation(offerChild(spi: pendingChildSPI)),
         ]
+        if configuration.sendInitialContact {
+            inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
+        }
+        inner.append(.securityAssociation(offerChild(spi: pendingChildSPI)))
         inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
         guard let bytes = seal(header(.ikeAuth, messageID: 1, response: false), inner) else { return }
         phase = .authSent

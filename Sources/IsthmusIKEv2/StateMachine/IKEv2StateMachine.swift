@@ -17,6 +17,8 @@ struct IKEv2StateMachine {
     static let initialRetransmitTimeout: Duration = .seconds(1)
     /// Retransmissions before the peer is declared unreachable: 1+2+4+8+16+32 s = about a minute.
     static let maximumRetransmits = 6
+    /// Retransmissions of a DELETE for the IKE SA before closing without an answer.
+    static let deleteRetransmits = 2
     /// Nonce length we send: 32 bytes, at least half the PRF key size of every PRF we offer (2.10).
     static let nonceLength = 32
     /// How long a half-open responder SA waits for IKE_AUTH before it is dropped.
@@ -334,7 +336,9 @@ struct IKEv2StateMachine {
             send(request.datagrams, into: &actions)
             emit(.retransmit, .notice, "retransmit \(request.retransmits) of \(request.purpose) (message ID "
                 + "\(messageID)) to \(remote)", now: now, into: &actions)
-            actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(request.retransmits)))
+            let attempt = request.purpose == .deleteIKESA
+                ? request.retransmits - (Self.maximumRetransmits - Self.deleteRetransmits) : request.retransmits
+            actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(attempt)))
         case .abandon:
             guard phase == .initReplied || phase == .initSent || phase == .authSent else { return }
             emit(.peerNotAnswering, .warning, "no IKE_AUTH within \(Self.halfOpenTimeout); half-open SA dropped",
