@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "IsthmusEvents"),
         // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
         .target(name: "IsthmusIKEv2", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
+        // ESP data plane core (RFC 4303 tunnel mode): SAD/SPD, encap/decap, anti-replay, lifetimes. No I/O.
+        .target(name: "IsthmusESP", dependencies: ["IsthmusCrypto", "IsthmusWire", "IsthmusIP", "IsthmusEvents"]),
         // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
         .target(
             name: "IsthmusCrypto",
@@ -78,6 +80,7 @@ let package = Package(
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
+        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
         .testTarget(name: "IsthmusDaemonTests", dependencies: ["IsthmusDaemon"]),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),

@@ -1,0 +1,144 @@
+import IsthmusCrypto
+import IsthmusIP
+
+/// The mutable state of one installed SA pair. Owned by one ``ESPEngine``; a class so that the
+/// per-packet updates (sequence numbers, replay bitmap, counters) happen in place, with no copy.
+final class ESPSAPair {
+    let inboundSPI: UInt32
+    let outboundSPI: UInt32
+    let inboundProtection: any PacketProtection
+    let outboundProtection: any PacketProtection
+    let isAEAD: Bool
+    let extendedSequenceNumbers: Bool
+    let localSelectors: [TrafficSelector]
+    let remoteSelectors: [TrafficSelector]
+    let tunnel: ESPTunnel
+    let softLifetime: ESPLifetime
+    let hardLifetime: ESPLifetime
+    let connection: String
+    let installedAt: Duration
+
+    var replay: ReplayWindow
+    var sequence: OutboundSequence
+    var inbound = ESPTrafficCounters()
+    var outbound = ESPTrafficCounters()
+    var inboundDrops = ESPDropCounters()
+    var outboundDrops = ESPDropCounters()
+    var dummyPackets: UInt64 = 0
+    /// The first soft limit reached, and whether ``ESPEngine/tick(now:)`` reported it.
+    var softTrigger: ESPLifetimeEvent.Trigger?
+    var softReported = false
+    /// The hard limit reached: the pair is no longer used.
+    var hardTrigger: ESPLifetimeEvent.Trigger?
+
+    init(_ sa: ESPSecurityAssociation, now: Duration) throws(ESPInstallError) {
+        guard sa.inboundSPI != 0, sa.outboundSPI != 0 else { throw .reservedSPI }
+        guard !sa.localSelectors.isEmpty, !sa.remoteSelectors.isEmpty else { throw .emptySelectors }
+        guard (1...ReplayWindow.maximumSize).contains(sa.replayWindowSize) else {
+            throw .invalidReplayWindow(sa.replayWindowSize)
+        }
+        do {
+            let aead = try CryptoSuites.isAEAD(encryptionID: sa.encryption.ikev2ID)
+            let integrityID = aead ? nil : sa.integrity?.ikev2ID
+            inboundProtection = try CryptoSuites.makeProtection(
+                encryptionID: sa.encryption.ikev2ID, keyBits: sa.encryption.keyLengthBits,
+                encryptionKey: sa.inboundEncryptionKey, integrityID: integrityID,
+                integrityKey: aead ? nil : sa.inboundIntegrityKey)
+            outboundProtection = try CryptoSuites.makeProtection(
+                encryptionID: sa.encryption.ikev2ID, keyBits: sa.encryption.keyLengthBits,
+                encryptionKey: sa.outboundEncryptionKey, integrityID: integrityID,
+                integrityKey: aead ? nil : sa.outboundIntegrityKey)
+            isAEAD = aead
+        } catch {
+            throw .crypto(error)
+        }
+        guard inboundProtection.ivLength == outboundProtection.ivLength,
+            inboundProtection.icvLength == outboundProtection.icvLength,
+            inboundProtection.blockSize == outboundProtection.blockSize,
+            (1...Int(UInt8.max)).contains(outboundProtection.blockSize),
+            !isAEAD || outboundProtection.ivLength == MemoryLayout<UInt64>.size
+        else { throw .inconsistentTransforms }
+        inboundSPI = sa.inboundSPI
+        outboundSPI = sa.outboundSPI
+        extendedSequenceNumbers = sa.extendedSequenceNumbers
+        localSelectors = sa.localSelectors
+        remoteSelectors = sa.remoteSelectors
+        tunnel = sa.tunnel
+        softLifetime = sa.softLifetime
+        hardLifetime = sa.hardLifetime
+        connection = sa.connection
+        installedAt = now
+        replay = ReplayWindow(
+            size: sa.replayWindowSize, extendedSequenceNumbers: sa.extendedSequenceNumbers,
+            top: sa.initialInboundSequence)
+        sequence = OutboundSequence(
+            extendedSequenceNumbers: sa.extendedSequenceNumbers, last: sa.initialOutboundSequence)
+        if sequence.isExhausted { hardTrigger = .sequenceNumbers }
+    }
+
+    /// Whether the pair may no longer be used; checks the hard time limit (RFC 4301 section 4.4.2.1).
+    func isExpired(now: Duration) -> Bool {
+        if hardTrigger != nil { return true }
+        if let limit = hardLifetime.time, now - installedAt >= limit {
+            hardTrigger = .time
+            return true
+        }
+        return false
+    }
+
+    /// Whether the outbound half can protect one more packet now.
+    func canSend(now: Duration) -> Bool {
+        !isExpired(now: now) && !sequence.isExhausted
+    }
+
+    /// Notes the soft time limit (cheap; also done by ``ESPEngine/tick(now:)``).
+    func checkSoftTime(now: Duration) {
+        if softTrigger == nil, let limit = softLifetime.time, now - installedAt >= limit {
+            softTrigger = .time
+        }
+    }
+
+    /// Counts one packet of `bytes` inner bytes in one direction and notes soft and hard limits.
+    /// The hard limit is checked after counting, so exactly `hard.packets` packets pass.
+    func account(_ counters: inout ESPTrafficCounters, bytes: Int, now: Duration) {
+        counters.packets &+= 1
+        counters.bytes &+= UInt64(bytes)
+        if softTrigger == nil {
+            if let limit = softLifetime.packets, counters.packets >= limit {
+                softTrigger = .packets
+            } else if let limit = softLifetime.bytes, counters.bytes >= limit {
+                softTrigger = .bytes
+            } else {
+                checkSoftTime(now: now)
+            }
+        }
+        if hardTrigger == nil {
+            if let limit = hardLifetime.packets, counters.packets >= limit {
+                hardTrigger = .packets
+            } else if let limit = hardLifetime.bytes, counters.bytes >= limit {
+                hardTrigger = .bytes
+            }
+        }
+    }
+
+    var statistics: ESPSAStatistics {
+        ESPSAStatistics(
+            inboundSPI: inboundSPI, outboundSPI: outboundSPI, connection: connection, installedAt: installedAt,
+            inbound: inbound, outbound: outbound, inboundDrops: inboundDrops, outboundDrops: outboundDrops,
+            dummyPackets: dummyPackets, lastOutboundSequence: sequence.last, highestInboundSequence: replay.top,
+            softLifetimeReached: softTrigger, hardLifetimeReached: hardTrigger)
+    }
+}
+
+/// One SPD entry: a selector pair and the SA pairs installed for it, oldest first.
+final class ESPPolicyEntry {
+    let localSelectors: [TrafficSelector]
+    let remoteSelectors: [TrafficSelector]
+    var pairs: [ESPSAPair]
+
+    init(localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector], pairs: [ESPSAPair]) {
+        self.localSelectors = localSelectors
+        self.remoteSelectors = remoteSelectors
+        self.pairs = pairs
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import IsthmusCrypto
+import XCTest
+
+@testable import IsthmusESP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Proves the engine allocates nothing per packet (ARCHITECTURE.md: "must not allocate per packet on the
+/// hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles with
+/// the toolchain's `clang` and then re-runs itself under, in a child process. Allocations of the crypto
+/// layer alone (swift-crypto's one-shot APIs allocate; the libcrypto GCM-8/12 path does not) are
+/// measured the same way and must equal the engine's total.
+final class ESPAllocationTests: XCTestCase {
+    private typealias Counter = @convention(c) () -> UInt64
+    private static let childMarker = "ISTHMUS_MALLOC_COUNT_CHILD"
+    private static let testName = "IsthmusESPTests.ESPAllocationTests/testEngineAddsNoAllocationsPerPacket"
+    /// Packets measured per suite after one warm-up packet (lazy state, first-use caches).
+    private static let rounds = 200
+
+    /// Counts this thread's malloc, calloc, realloc, posix_memalign and aligned_alloc calls.
+    private static let counterSource = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <stdint.h>
+        #include <string.h>
+        static __thread uint64_t count;
+        static char bootstrap[8192];
+        static size_t used;
+        uint64_t isthmus_malloc_count(void) { return count; }
+        static void *(*m)(size_t); static void *(*c)(size_t, size_t); static void *(*r)(void *, size_t);
+        static int (*pm)(void **, size_t, size_t); static void *(*aa)(size_t, size_t); static void (*f)(void *);
+        static void init(void) {
+            static int busy; if (busy) return; busy = 1;
+            m = dlsym(RTLD_NEXT, "malloc"); c = dlsym(RTLD_NEXT, "calloc"); r = dlsym(RTLD_NEXT, "realloc");
+            pm = dlsym(RTLD_NEXT, "posix_memalign"); aa = dlsym(RTLD_NEXT, "aligned_alloc");
+            f = dlsym(RTLD_NEXT, "free"); busy = 0;
+        }
+        void *malloc(size_t n) { if (!m) init(); count++; return m(n); }
+        void *calloc(size_t a, size_t b) {
+            if (!c) { init(); if (!c) { void *p = bootstrap + used; used += (a * b + 15) & ~(size_t)15;
+                memset(p, 0, a * b); return p; } }
+            count++; return c(a, b);
+        }
+        void *realloc(void *p, size_t n) { if (!r) init(); count++; return r(p, n); }
+        int posix_memalign(void **p, size_t a, size_t n) { if (!pm) init(); count++; return pm(p, a, n); }
+        void *aligned_alloc(size_t a, size_t n) { if (!aa) init(); count++; return aa(a, n); }
+        void free(void *p) {
+            if ((char *)p >= bootstrap && (char *)p < bootstrap + sizeof bootstrap) return;
+            if (!f) init(); f(p);
+        }
+        """
+
+    func testEngineAddsNoAllocationsPerPacket() throws {
+        #if os(Linux)
+            if let counter = Self.preloadedCounter() {
+                return try measureEverySuite(counter)
+            }
+            guard ProcessInfo.processInfo.environment[Self.childMarker] == nil else {
+                return XCTFail("the counting preload is not active in the child process")
+            }
+            try runChildWithCountingPreload()
+        #else
+            throw XCTSkip("uses LD_PRELOAD (Linux)")
+        #endif
+    }
+
+    private static func preloadedCounter() -> Counter? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "isthmus_malloc_count") else { return nil }
+        return unsafeBitCast(symbol, to: Counter.self)
+    }
+
+    private func runChildWithCountingPreload() throws {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        guard
+            let clang = path.split(separator: ":").map({ "\($0)/clang" })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw XCTSkip("no clang in PATH to build the malloc-counting preload") }
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("isthmus-esp-alloc-\(getpid())", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("count.c")
+        let library = directory.appendingPathComponent("libcount.so")
+        try Self.counterSource.write(to: source, atomically: true, encoding: .utf8)
+        let compile = try run(clang, ["-shared", "-fPIC", "-O2", "-o", library.path, source.path, "-ldl"], [:])
+        guard compile.status == 0 else { throw XCTSkip("could not build the preload: \(compile.output)") }
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["LD_PRELOAD"] = library.path
+        environment[Self.childMarker] = "1"
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        let child = try run(binary, [Self.testName], environment)
+        let report = child.output.split(separator: "\n").filter {
+            $0.hasPrefix("ESP allocations") || $0.hasPrefix("  ")
+        }
+        print(report.joined(separator: "\n"))
+        XCTAssertEqual(child.status, 0, "child run failed:\n\(child.output)")
+        XCTAssertTrue(child.output.contains("ESP allocations"), "the child did not measure:\n\(child.output)")
+    }
+
+    private func run(_ executable: String, _ arguments: [String], _ environment: [String: String]) throws
+        -> (status: Int32, output: String)
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if !environment.isEmpty { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    // MARK: In the child
+
+    private func measureEverySuite(_ count: Counter) throws {
+        var report: [String] = []
+        for suite in TestSuite.all {
+            for esn in [false, true] {
+                let total = try enginePerPacket(suite, esn: esn, count: count)
+                let crypto = try cryptoPerPacket(suite, count: count)
+                report.append("  \(suite)\(esn ? "+esn" : ""): engine and crypto \(total), crypto alone \(crypto)")
+                XCTAssertEqual(total, crypto, "\(suite) esn=\(esn): the engine itself allocated per packet")
+            }
+        }
+        print("ESP allocations per encapsulate + decapsulate (debug build):\n" + report.joined(separator: "\n"))
+    }
+
+    /// Allocations per encapsulate + decapsulate, buffers reused as the I/O layer will.
+    private func enginePerPacket(_ suite: TestSuite, esn: Bool, count: Counter) throws -> Double {
+        let (a, b) = try SAPairConfig(suite: suite, esn: esn).engines()
+        let inner = ipv4UDP(from: "192.168.1.10", to: "10.0.1.4", payload: [UInt8](repeating: 7, count: 1300))
+        var out = [UInt8](repeating: 0, count: ESPEngine.requiredHeadroom + inner.count + ESPEngine.requiredTailroom)
+        var wire = [UInt8](repeating: 0, count: out.count)
+        let range = ESPEngine.requiredHeadroom..<(ESPEngine.requiredHeadroom + inner.count)
+        var start: UInt64 = 0
+        var delivered = 0
+        out.withUnsafeMutableBytes { outBuffer in
+            wire.withUnsafeMutableBytes { wireBuffer in
+                inner.withUnsafeBytes { innerBytes in
+                    var round = 0
+                    while round <= Self.rounds {
+                        if round == 1 { start = count() }
+                        round += 1
+                        UnsafeMutableRawBufferPointer(rebasing: outBuffer[range]).copyMemory(from: innerBytes)
+                        guard case .packet(let sent) = a.encapsulate(innerPacketAt: range, in: outBuffer, now: .zero)
+                        else { return }
+                        let esp = UnsafeMutableRawBufferPointer(rebasing: wireBuffer[0..<sent.range.count])
+                        esp.copyMemory(from: UnsafeRawBufferPointer(rebasing: outBuffer[sent.range]))
+                        if case .packet = b.decapsulate(espPacket: esp, now: .zero) { delivered += 1 }
+                    }
+                }
+            }
+        }
+        let allocations = count() - start
+        XCTAssertEqual(delivered, Self.rounds + 1, "\(suite)")
+        return Double(allocations) / Double(Self.rounds)
+    }
+
+    /// Allocations of the crypto layer alone for one seal + open of the same size.
+    private func cryptoPerPacket(_ suite: TestSuite, count: Counter) throws -> Double {
+        let keys = suite.keys(seed: 1)
+        let protection = try CryptoSuites.makeProtection(
+            encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits,
+            encryptionKey: keys.encryption, integrityID: suite.integrity?.ikev2ID, integrityKey: keys.integrity)
+        var packet = [UInt8](repeating: 3, count: protection.ivLength + 1344 + protection.icvLength)
+        let header: [UInt8] = [1, 2, 3, 4, 0, 0, 0, 1]
+        var start: UInt64 = 0
+        var failures = 0
+        header.withUnsafeBytes { associatedData in
+            packet.withUnsafeMutableBytes { buffer in
+                var round = 0
+                while round <= Self.rounds {
+                    if round == 1 { start = count() }
+                    round += 1
+                    do {
+                        try protection.seal(buffer, associatedData: associatedData)
+                        try protection.open(buffer, associatedData: associatedData)
+                    } catch {
+                        failures += 1
+                    }
+                }
+            }
+        }
+        let allocations = count() - start
+        XCTAssertEqual(failures, 0, "\(suite)")
+        return Double(allocations) / Double(Self.rounds)
+    }
+}
