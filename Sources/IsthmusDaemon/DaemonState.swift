@@ -187,6 +187,8 @@ final class DaemonState {
             switch action {
             case .send(let datagram):
                 send(datagram)
+            case .natKeepalive(_, let destination):
+                sendNATKeepalive(to: destination)
             case .installChildSA(let parameters):
                 installChildSA(parameters, connection: session.connectionName, now: now)
             case .removeChildSA(let inboundSPI):
@@ -302,6 +304,15 @@ final class DaemonState {
     }
 
     // MARK: Actions
+
+    /// One 0xFF byte on the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.3).
+    private func sendNATKeepalive(to destination: UDPEndpoint) {
+        guard let channel = natChannel, let remote = try? destination.socketAddress() else { return }
+        var buffer = channel.allocator.buffer(capacity: 1)
+        buffer.writeInteger(UDPEncapsulation.keepaliveByte)
+        counters.datagramsOut &+= 1
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
+    }
 
     private func send(_ datagram: IKEDatagram) {
         let viaNAT =

@@ -370,3 +370,90 @@ final class IKEv2DeleteTests: XCTestCase {
         XCTAssertEqual(ids.count, 1, "all retransmissions of one message ID")
     }
 }
+
+/// Perfect forward secrecy for CHILD SAs (RFC 7296 1.3.1): none in IKE_AUTH, a fresh DH in rekeys.
+final class IKEv2PFSTests: XCTestCase {
+    func testRekeyWithPFSAndIKEAuthWithout() throws {
+        let pair = Pair(
+            initiator: configuration(office: true, esp: "aes256gcm16-modp2048"),
+            responder: configuration(office: false, esp: "aes256gcm16-modp2048"))
+        pair.establish()
+        let first = try XCTUnwrap(pair.installed[.initiator]?.first)
+        // IKE_AUTH carries no KE: its CHILD SA has no DH group.
+        XCTAssertEqual(pair.initiator.status(now: pair.now).childSAs.first?.algorithms, "aes256gcm16")
+        pair.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: first.inboundSPI) }
+        pair.run()
+        let mine = try XCTUnwrap(pair.installed[.initiator]?.last)
+        let theirs = try XCTUnwrap(pair.installed[.responder]?.last)
+        XCTAssertEqual(pair.installed[.initiator]?.count, 2)
+        XCTAssertEqual(mine.outboundEncryptionKey, theirs.inboundEncryptionKey)
+        XCTAssertEqual(mine.inboundSPI, theirs.outboundSPI)
+        XCTAssertTrue(pair.initiator.status(now: pair.now).childSAs.contains { $0.algorithms == "aes256gcm16-modp2048" })
+    }
+
+    func testRekeyRetriesWithTheGroupThePeerWants() throws {
+        let pair = Pair(
+            initiator: configuration(office: true, esp: "aes256gcm16-ecp256-modp2048"),
+            responder: configuration(office: false, esp: "aes256gcm16-modp2048"))
+        pair.establish()
+        let first = try XCTUnwrap(pair.installed[.initiator]?.first)
+        pair.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: first.inboundSPI) }
+        pair.run()
+        XCTAssertTrue(pair.kinds(.initiator).contains(.invalidKE))
+        pair.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: first.inboundSPI) }
+        pair.run()
+        XCTAssertEqual(pair.installed[.responder]?.count, 2, "\(pair.events[.initiator]!.suffix(3))")
+        XCTAssertEqual(pair.installed[.initiator]?.last?.outboundEncryptionKey, pair.installed[.responder]?.last?.inboundEncryptionKey)
+    }
+}
+
+/// NAT keepalives, liveness timeout and the rate limit on drop events.
+final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
+    func testKeepalivesOnlyWhenWeAreBehindNAT() throws {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        // The office sits behind a NAT: the cloud sees it from another address and port.
+        let nat = endpoint("203.0.113.99", 31000)
+        pair.deliver = { side, datagram in
+            var rewritten = datagram
+            if side == .initiator { rewritten.source = nat } else { rewritten.destination = endpoint("198.51.100.1") }
+            pair.inFlight.append((side == .initiator ? .responder : .initiator, rewritten))
+            return false
+        }
+        pair.establish()
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSAEstablished), "\(pair.events[.initiator]!)")
+        XCTAssertTrue(pair.initiator.status(now: pair.now).natLocal)
+        pair.fireNextTimer { side, timer in side == .initiator && timer == .natKeepalive }
+        pair.fireNextTimer { side, timer in side == .initiator && timer == .natKeepalive }
+        XCTAssertEqual(pair.keepalives[.initiator], 2)
+        XCTAssertNil(pair.keepalives[.responder], "the side not behind a NAT sends none")
+        XCTAssertTrue(pair.installed[.initiator]?.first?.udpEncapsulated ?? false)
+    }
+
+    func testLivenessGivesUpAtTheConfiguredTimeout() {
+        let liveness = IKEv2Configuration.Liveness(interval: .seconds(10), timeout: .seconds(20), action: .restart)
+        let pair = Pair(initiator: configuration(office: true, liveness: liveness), responder: configuration(office: false))
+        pair.establish()
+        pair.deliver = { _, _ in false }
+        pair.fireNextTimer { side, timer in side == .initiator && timer == .liveness }
+        let sentAt = pair.now
+        while !pair.closed.contains(.initiator), pair.fireNextTimer(where: { side, _ in side == .initiator }) != nil {}
+        XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertEqual(pair.now - sentAt, .seconds(20), "dead after exactly dpd.timeout")
+        XCTAssertEqual(pair.restarts[.initiator], true, "dpd action restart")
+    }
+
+    func testGarbageFloodIsCountedButLoggedAtARate() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        for index in 0..<100 {
+            pair.now = .milliseconds(index)
+            pair.input(.responder, .datagram(IKEDatagram(bytes: [UInt8](repeating: UInt8(index), count: 40),
+                source: endpoint("198.51.100.1"), destination: endpoint("203.0.113.1"))))
+        }
+        XCTAssertEqual(pair.kinds(.responder).filter { $0 == .messageDropped }.count, 5)
+        pair.now = .seconds(61)
+        pair.input(.responder, .datagram(IKEDatagram(bytes: [1], source: endpoint("198.51.100.1"),
+            destination: endpoint("203.0.113.1"))))
+        XCTAssertTrue(pair.events[.responder]!.contains { $0.message.contains("dropped 95 more messages") })
+        XCTAssertTrue(pair.closed.isEmpty, "garbage never closes an SA")
+    }
+}

@@ -64,6 +64,7 @@ final class Pair {
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
     var closed: Set<Side> = []
+    var keepalives: [Side: Int] = [:]
     /// The restart decision of the last `.ikeSAClosed` per side.
     var restarts: [Side: Bool] = [:]
     /// Datagrams in flight, to be delivered by `run`.
@@ -92,6 +93,8 @@ final class Pair {
         let other: Side = side == .initiator ? .responder : .initiator
         for action in actions {
             switch action {
+            case .natKeepalive:
+                keepalives[side, default: 0] += 1
             case .send(let datagram):
                 sent.append((side, datagram))
                 if deliver(side, datagram) { inFlight.append((other, datagram)) }

@@ -105,6 +105,8 @@ public struct ChildSAParameters: Sendable {
 /// What a protocol core asks the I/O shell to do. Cores return these; they never perform I/O.
 public enum IKEAction: Sendable {
     case send(IKEDatagram)
+    /// Send one NAT-keepalive byte (0xFF, no non-ESP marker) on UDP 4500 (RFC 3948 section 2.3).
+    case natKeepalive(source: UDPEndpoint, destination: UDPEndpoint)
     case installChildSA(ChildSAParameters)
     /// Remove both halves of a CHILD SA (by our inbound SPI).
     case removeChildSA(inboundSPI: UInt32)

@@ -11,12 +11,12 @@ extension IKEv2StateMachine {
     /// Installs the CHILD SA the responder accepted in IKE_AUTH or CREATE_CHILD_SA.
     mutating func installInitiatedChild(
         sa: IKEv2SecurityAssociationPayload, tsi: IKEv2TrafficSelectorPayload, tsr: IKEv2TrafficSelectorPayload,
-        ourSPI: UInt32, nonceInitiator: [UInt8], nonceResponder: [UInt8], sharedSecret: SecretBytes?,
-        now: MonotonicTime, into actions: inout [IKEAction]
+        ourSPI: UInt32, nonceInitiator: [UInt8], nonceResponder: [UInt8], keyExchange: (any DiffieHellmanExchange)?,
+        peerKE: IKEv2KeyExchangePayload?, now: MonotonicTime, into actions: inout [IKEAction]
     ) throws {
         let suite: NegotiatedChildSuite
         let peerSPI: UInt32
-        switch acceptChild(sa) {
+        switch acceptChild(sa, pfs: keyExchange != nil) {
         case .success(let accepted): (suite, peerSPI) = accepted
         case .failure(let failure):
             emit(.proposalMismatch, .error, "responder chose an ESP proposal we did not offer: \(failure)", now: now,
@@ -29,6 +29,14 @@ extension IKEv2StateMachine {
             emit(.trafficSelectorMismatch, .error, "responder returned selectors \(describeSelectors(returnedLocal)) "
                 + "<=> \(describeSelectors(returnedRemote)), wider than we proposed", now: now, into: &actions)
             return
+        }
+        // PFS (section 1.3.1): the responder's KE of the group we proposed gives the fresh secret.
+        var sharedSecret: SecretBytes?
+        if let group = suite.keyExchange {
+            guard let keyExchange, let peerKE, peerKE.group == group.ikev2ID, keyExchange.groupID == group.ikev2ID else {
+                throw IKEv2Failure.missingPayload("KE of \(group.displayName) for PFS")
+            }
+            sharedSecret = try keyExchange.sharedSecret(peerPublicValue: peerKE.keyExchangeData)
         }
         let keys = try crypto!.childKeys(
             suite: suite, sharedSecret: sharedSecret, nonceInitiator: nonceInitiator, nonceResponder: nonceResponder)
@@ -45,7 +53,7 @@ extension IKEv2StateMachine {
     /// narrows the selectors, installs the SA and returns the payloads of the answer; or the error
     /// notification to send (the IKE SA stays up, section 1.2).
     mutating func respondToChildRequest(
-        _ inner: [IKEv2Payload], nonceInitiator: [UInt8], nonceResponder: [UInt8], sharedSecret: SecretBytes?,
+        _ inner: [IKEv2Payload], nonceInitiator: [UInt8], nonceResponder: [UInt8], pfs: Bool,
         now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Result<[IKEv2Payload], ChildFailure> {
         guard let sa = inner.lazy.compactMap(\.securityAssociation).first,
@@ -63,11 +71,31 @@ extension IKEv2StateMachine {
         let suite: NegotiatedChildSuite
         let peerSPI: UInt32
         let replySA: IKEv2SecurityAssociationPayload
-        switch selectChild(sa, ourSPI: ourSPI) {
+        let peerKE = pfs ? inner.lazy.compactMap(\.keyExchange).first : nil
+        switch selectChild(sa, ourSPI: ourSPI, pfs: pfs, peerGroup: peerKE?.group) {
         case .success(let selection): (suite, peerSPI, replySA) = selection
         case .failure(let failure):
             emit(.proposalMismatch, .error, "no common ESP proposal: \(failure)", now: now, into: &actions)
             return .failure(ChildFailure(notify: .noProposalChosen))
+        }
+        // PFS (section 1.3.1): our KE of the chosen group; the peer's must be of that group too.
+        var sharedSecret: SecretBytes?
+        var ourKE: IKEv2Payload?
+        if let group = suite.keyExchange {
+            guard let peerKE, peerKE.group == group.ikev2ID else {
+                emit(.invalidKE, .notice, "peer's CHILD SA request has no KE of \(group.displayName); asking for it",
+                    now: now, into: &actions)
+                let id = group.ikev2ID
+                return .failure(ChildFailure(notify: .invalidKEPayload, data: [UInt8(id >> 8), UInt8(id & 0xff)]))
+            }
+            do {
+                let exchange = try DiffieHellman.makeExchange(groupID: group.ikev2ID, using: &random)
+                sharedSecret = try exchange.sharedSecret(peerPublicValue: peerKE.keyExchangeData)
+                ourKE = .keyExchange(IKEv2KeyExchangePayload(group: group.ikev2ID, keyExchangeData: exchange.publicValue))
+            } catch {
+                emit(.invalidKE, .error, "peer's PFS key is unusable: \(error)", now: now, into: &actions)
+                return .failure(ChildFailure(notify: .invalidSyntax))
+            }
         }
         let offeredRemote = selectors(tsi)
         let offeredLocal = selectors(tsr)
@@ -93,12 +121,13 @@ extension IKEv2StateMachine {
             outbound: keys.responderToInitiator, localSelectors: narrowed.responder,
             remoteSelectors: narrowed.initiator, now: now, into: &actions)
         return .success(
-            [.securityAssociation(replySA)]
+            [.securityAssociation(replySA)] + (ourKE.map { [$0] } ?? [])
                 + trafficSelectorPayloads(initiator: narrowed.initiator, responder: narrowed.responder))
     }
 
     struct ChildFailure: Error {
         var notify: IKEv2NotifyType
+        var data: [UInt8] = []
     }
 
     // MARK: - Installation
@@ -154,12 +183,20 @@ extension IKEv2StateMachine {
         }
         let nonce = randomBytes(Self.nonceLength)
         let newSPI = randomNonZeroSPI32()
-        pendingRekey = PendingRekey(oldInboundSPI: inboundSPI, newInboundSPI: newSPI, nonce: nonce)
+        // PFS when our preferred ESP proposal names a group (the peer may ask for another: INVALID_KE).
+        var exchange: (any DiffieHellmanExchange)?
+        if let group = childGroupOverride ?? configuration.espProposals.proposals.first?.keyExchange.first {
+            exchange = try? DiffieHellman.makeExchange(groupID: group.ikev2ID, using: &random)
+        }
+        pendingRekey = PendingRekey(oldInboundSPI: inboundSPI, newInboundSPI: newSPI, nonce: nonce, exchange: exchange)
         var inner: [IKEv2Payload] = [
             .notify(IKEv2NotifyPayload(protocolID: .esp, spi: inboundSPI.bigEndianBytes, notifyType: .rekeySA, data: [])),
-            .securityAssociation(offerChild(spi: newSPI)),
+            .securityAssociation(offerChild(spi: newSPI, pfs: exchange != nil)),
             .nonce(IKEv2NoncePayload(nonce: nonce)),
         ]
+        if let exchange {
+            inner.append(.keyExchange(IKEv2KeyExchangePayload(group: exchange.groupID, keyExchangeData: exchange.publicValue)))
+        }
         inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
         let messageID = nextRequestID
         guard let bytes = seal(header(.createChildSA, messageID: messageID, response: false), inner) else { return }
@@ -181,6 +218,17 @@ extension IKEv2StateMachine {
         }
         completeRequest(into: &actions)
         pendingRekey = nil
+        if let invalidKE = inner.notifies.first(where: { $0.notifyType == .invalidKEPayload }), invalidKE.data.count == 2,
+            let group = configuration.espProposals.proposals.flatMap(\.keyExchange).first(where: {
+                $0.ikev2ID == UInt16(invalidKE.data[0]) << 8 | UInt16(invalidKE.data[1])
+            })
+        {
+            emit(.invalidKE, .notice, "peer wants \(group.displayName) for PFS; rekeying again with it", now: now,
+                into: &actions)
+            childGroupOverride = group
+            actions.append(.armTimer(.rekeyChildSA(inboundSPI: rekey.oldInboundSPI), at: now))
+            return
+        }
         if let error = inner.notifies.first(where: { $0.notifyType.rawValue < IKEv2NotifyType.firstStatusType }) {
             reportPeerError(error.notifyType, in: "CREATE_CHILD_SA", now: now, into: &actions)
             // Keep the old SA until its hard lifetime; retry the rekey later.
@@ -194,7 +242,8 @@ extension IKEv2StateMachine {
             let tsr = try inner.required(\.trafficSelectorResponder, "TSr")
             try installInitiatedChild(
                 sa: sa, tsi: tsi, tsr: tsr, ourSPI: rekey.newInboundSPI, nonceInitiator: rekey.nonce,
-                nonceResponder: nonce.nonce, sharedSecret: nil, now: now, into: &actions)
+                nonceResponder: nonce.nonce, keyExchange: rekey.exchange,
+                peerKE: inner.lazy.compactMap(\.keyExchange).first, now: now, into: &actions)
         } catch {
             emit(.invalidSyntax, .error, "unusable CREATE_CHILD_SA response: \(error)", now: now, into: &actions)
             return
@@ -238,19 +287,10 @@ extension IKEv2StateMachine {
             respondWithError(.invalidSyntax, to: message, encrypted: true, into: &actions)
             return
         }
-        if inner.contains(where: { $0.keyExchange != nil }) {
-            // PFS in CREATE_CHILD_SA needs our own KE; without it configured, refuse clearly.
-            if configuration.espProposals.proposals.allSatisfy({ $0.keyExchange.isEmpty }) {
-                emit(.proposalMismatch, .error, "peer asked for PFS in a CHILD SA rekey; add a DH group to 'esp' to "
-                    + "allow it", now: now, into: &actions)
-                respondWithError(.noProposalChosen, to: message, encrypted: true, into: &actions)
-                return
-            }
-        }
         let rekeyed = inner.notifies.first { $0.notifyType == .rekeySA }
         let responderNonce = randomBytes(Self.nonceLength)
         switch respondToChildRequest(inner, nonceInitiator: nonce.nonce, nonceResponder: responderNonce,
-            sharedSecret: nil, now: now, into: &actions)
+            pfs: true, now: now, into: &actions)
         {
         case .success(let payloads):
             let reply = payloads + [.nonce(IKEv2NoncePayload(nonce: responderNonce))]
@@ -271,7 +311,7 @@ extension IKEv2StateMachine {
                 }
             }
         case .failure(let failure):
-            respondWithError(failure.notify, to: message, encrypted: true, into: &actions)
+            respondWithError(failure.notify, data: failure.data, to: message, encrypted: true, into: &actions)
         }
     }
 

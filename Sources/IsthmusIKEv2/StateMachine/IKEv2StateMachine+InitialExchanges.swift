@@ -201,7 +201,7 @@ extension IKEv2StateMachine {
         if configuration.sendInitialContact {
             inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
         }
-        inner.append(.securityAssociation(offerChild(spi: pendingChildSPI)))
+        inner.append(.securityAssociation(offerChild(spi: pendingChildSPI, pfs: false)))
         inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
         guard let bytes = seal(header(.ikeAuth, messageID: 1, response: false), inner) else { return }
         phase = .authSent
@@ -262,7 +262,7 @@ extension IKEv2StateMachine {
             let tsr = try inner.required(\.trafficSelectorResponder, "TSr")
             try installInitiatedChild(
                 sa: sa, tsi: tsi, tsr: tsr, ourSPI: pendingChildSPI, nonceInitiator: nonceInitiator,
-                nonceResponder: nonceResponder, sharedSecret: nil, now: now, into: &actions)
+                nonceResponder: nonceResponder, keyExchange: nil, peerKE: nil, now: now, into: &actions)
         } catch {
             emit(.trafficSelectorMismatch, .error, "IKE SA is up but its CHILD SA failed: \(error)", now: now,
                 into: &actions)
@@ -384,7 +384,7 @@ extension IKEv2StateMachine {
         establishedAt = now
         // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
         switch respondToChildRequest(inner, nonceInitiator: nonceInitiator, nonceResponder: nonceResponder,
-            sharedSecret: nil, now: now, into: &actions)
+            pfs: false, now: now, into: &actions)
         {
         case .success(let childPayloads): reply += childPayloads
         case .failure(let failure):
@@ -478,6 +478,7 @@ extension IKEv2StateMachine {
     }
 
     mutating func scheduleIKETimers(now: MonotonicTime, into actions: inout [IKEAction]) {
+        if natLocal { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
         if let liveness = configuration.liveness {
             actions.append(.armTimer(.liveness, at: now + liveness.interval))
         }

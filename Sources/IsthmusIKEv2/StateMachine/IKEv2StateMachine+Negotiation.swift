@@ -9,8 +9,22 @@ extension IKEv2StateMachine {
         IKEv2ProposalCodec.saPayload(for: configuration.ikeProposals, protocol: .ike, spi: [])
     }
 
-    func offerChild(spi: UInt32) -> IKEv2SecurityAssociationPayload {
-        IKEv2ProposalCodec.saPayload(for: configuration.espProposals, protocol: .esp, spi: spi.bigEndianBytes)
+    /// Our ESP proposals for a CHILD SA: with their PFS groups in CREATE_CHILD_SA, without in IKE_AUTH,
+    /// which carries no KE payload (RFC 7296 section 1.2: no D-H transform other than NONE there).
+    func espProposals(pfs: Bool) -> ProposalList {
+        guard !pfs else { return configuration.espProposals }
+        let stripped = configuration.espProposals.proposals.compactMap { proposal -> Proposal? in
+            guard !proposal.keyExchange.isEmpty else { return proposal }
+            let words = (proposal.encryption + proposal.integrity + proposal.extendedSequenceNumbers).map(\.keyword)
+            return try? Proposal(parsing: words.joined(separator: "-"), for: .esp, version: .v2)
+        }
+        var unique: [Proposal] = []
+        for proposal in stripped where !unique.contains(proposal) { unique.append(proposal) }
+        return unique.isEmpty ? configuration.espProposals : ProposalList(unique)
+    }
+
+    func offerChild(spi: UInt32, pfs: Bool) -> IKEv2SecurityAssociationPayload {
+        IKEv2ProposalCodec.saPayload(for: espProposals(pfs: pfs), protocol: .esp, spi: spi.bigEndianBytes)
     }
 
     /// Responder selection; with the group of the peer's KE payload preferred when both allow it, which
@@ -26,17 +40,19 @@ extension IKEv2StateMachine {
         IKEv2ProposalCodec.acceptIKE(response: response, offered: configuration.ikeProposals).map(\.suite)
     }
 
-    func selectChild(_ offered: IKEv2SecurityAssociationPayload, ourSPI: UInt32)
+    func selectChild(_ offered: IKEv2SecurityAssociationPayload, ourSPI: UInt32, pfs: Bool, peerGroup: UInt16?)
         -> Result<(NegotiatedChildSuite, UInt32, IKEv2SecurityAssociationPayload), IKEv2NegotiationFailure>
     {
-        IKEv2ProposalCodec.selectChild(offered: offered, ours: configuration.espProposals, localSPI: ourSPI.bigEndianBytes)
-            .map { ($0.suite, UInt32(bigEndianBytes: $0.peerSPI), $0.reply) }
+        IKEv2ProposalCodec.selectChild(
+            offered: offered, ours: espProposals(pfs: pfs), localSPI: ourSPI.bigEndianBytes,
+            peerKeyExchangeGroup: peerGroup
+        ).map { ($0.suite, UInt32(bigEndianBytes: $0.peerSPI), $0.reply) }
     }
 
-    func acceptChild(_ response: IKEv2SecurityAssociationPayload)
+    func acceptChild(_ response: IKEv2SecurityAssociationPayload, pfs: Bool)
         -> Result<(NegotiatedChildSuite, UInt32), IKEv2NegotiationFailure>
     {
-        IKEv2ProposalCodec.acceptChild(response: response, offered: configuration.espProposals)
+        IKEv2ProposalCodec.acceptChild(response: response, offered: espProposals(pfs: pfs))
             .map { ($0.suite, UInt32(bigEndianBytes: $0.peerSPI)) }
     }
 

@@ -17,6 +17,9 @@ struct IKEv2StateMachine {
     static let initialRetransmitTimeout: Duration = .seconds(1)
     /// Retransmissions before the peer is declared unreachable: 1+2+4+8+16+32 s = about a minute.
     static let maximumRetransmits = 6
+    /// NAT keepalive period when we are behind a NAT (RFC 3948 section 2.3 suggests 20 s), so the
+    /// NAT's mapping for UDP 4500 does not expire while ESP is idle.
+    static let natKeepaliveInterval: Duration = .seconds(20)
     /// Retransmissions of a DELETE for the IKE SA before closing without an answer.
     static let deleteRetransmits = 2
     /// Nonce length we send: 32 bytes, at least half the PRF key size of every PRF we offer (2.10).
@@ -41,6 +44,8 @@ struct IKEv2StateMachine {
         var datagrams: [[UInt8]]
         var retransmits: Int
         var purpose: Purpose
+        /// When the request was first sent (liveness gives up after the configured timeout).
+        var sentAt: MonotonicTime = .zero
 
         enum Purpose { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA, rekeyIKESA }
     }
@@ -100,7 +105,15 @@ struct IKEv2StateMachine {
         var oldInboundSPI: UInt32
         var newInboundSPI: UInt32
         var nonce: [UInt8]
+        /// Our PFS key exchange, when the rekey offers a DH group.
+        var exchange: (any DiffieHellmanExchange)?
     }
+    /// Dropped messages in all, and the rate limit of their events.
+    var droppedMessages = 0
+    var dropWindowStart: MonotonicTime = .zero
+    var dropsInWindow = 0
+    /// The PFS group the peer asked for with INVALID_KE_PAYLOAD in a CHILD SA rekey.
+    var childGroupOverride: Algorithm?
     var pendingRekey: PendingRekey?
     /// A peer's rekey of the SA we are rekeying ourselves, seen before our own answer (section 2.8.1).
     struct RekeyCollision {
@@ -327,7 +340,9 @@ struct IKEv2StateMachine {
         switch timer {
         case .retransmit(let messageID):
             guard var request = outstanding, request.messageID == messageID else { return }
-            guard request.retransmits < Self.maximumRetransmits else {
+            let livenessExpired = request.purpose == .liveness
+                && configuration.liveness.map { now - request.sentAt >= $0.timeout } ?? false
+            guard request.retransmits < Self.maximumRetransmits, !livenessExpired else {
                 peerNotAnswering(request, now: now, into: &actions)
                 return
             }
@@ -338,7 +353,11 @@ struct IKEv2StateMachine {
                 + "\(messageID)) to \(remote)", now: now, into: &actions)
             let attempt = request.purpose == .deleteIKESA
                 ? request.retransmits - (Self.maximumRetransmits - Self.deleteRetransmits) : request.retransmits
-            actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(attempt)))
+            var next = now + retransmitTimeout(attempt)
+            if request.purpose == .liveness, let liveness = configuration.liveness {
+                next = min(next, request.sentAt + liveness.timeout)
+            }
+            actions.append(.armTimer(.retransmit(messageID: messageID), at: next))
         case .abandon:
             guard phase == .initReplied || phase == .initSent || phase == .authSent else { return }
             emit(.peerNotAnswering, .warning, "no IKE_AUTH within \(Self.halfOpenTimeout); half-open SA dropped",
@@ -354,7 +373,9 @@ struct IKEv2StateMachine {
         case .rekeyIKESA:
             rekeyIKESA(now: now, into: &actions)
         case .natKeepalive:
-            break
+            guard phase == .established, natLocal else { return }
+            actions.append(.natKeepalive(source: local, destination: remote))
+            actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
         }
     }
 
@@ -393,7 +414,8 @@ struct IKEv2StateMachine {
         _ datagrams: [[UInt8]], messageID: UInt32, purpose: Outstanding.Purpose, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
-        outstanding = Outstanding(messageID: messageID, datagrams: datagrams, retransmits: 0, purpose: purpose)
+        outstanding = Outstanding(
+            messageID: messageID, datagrams: datagrams, retransmits: 0, purpose: purpose, sentAt: now)
         send(datagrams, into: &actions)
         actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
     }
@@ -468,11 +490,28 @@ struct IKEv2StateMachine {
             details: details)))
     }
 
-    func drop(_ reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+    /// Counts a dropped message and logs it, at most `dropEventsPerWindow` times per `dropEventWindow`
+    /// (a flood of garbage must not flood the log); the rest are summed up when the window ends.
+    mutating func drop(_ reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+        droppedMessages &+= 1
+        if now - dropWindowStart >= Self.dropEventWindow {
+            if dropsInWindow > Self.dropEventsPerWindow {
+                emit(.messageDropped, .notice, "dropped \(dropsInWindow - Self.dropEventsPerWindow) more messages "
+                    + "in the last minute (\(droppedMessages) in all)", now: now, into: &actions)
+            }
+            dropWindowStart = now
+            dropsInWindow = 0
+        }
+        dropsInWindow += 1
+        guard dropsInWindow <= Self.dropEventsPerWindow else { return }
         emit(.messageDropped, .notice, "dropped: \(reason)", now: now, into: &actions)
     }
 
-    private func dropWrongExchange(_ message: IKEv2Message, _ now: MonotonicTime, _ actions: inout [IKEAction]) {
+    /// Drop events logged per window before they are only counted.
+    static let dropEventsPerWindow = 5
+    static let dropEventWindow: Duration = .seconds(60)
+
+    private mutating func dropWrongExchange(_ message: IKEv2Message, _ now: MonotonicTime, _ actions: inout [IKEAction]) {
         drop("\(exchangeName(message.exchangeType)) response to a different request", now: now, into: &actions)
     }
 
