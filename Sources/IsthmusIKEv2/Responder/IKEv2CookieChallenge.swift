@@ -37,10 +37,10 @@ public struct IKEv2CookieChallenge: Sendable {
             let expectedVersion = notify.data.first, let nonce = Self.nonce(of: request)
         else { return false }
         if expectedVersion == version {
-            return constantTimeEqual(notify.data, Self.cookie(version, secret, nonce, source, request.initiatorSPI))
+            return ConstantTime.equal(notify.data, Self.cookie(version, secret, nonce, source, request.initiatorSPI))
         }
         if let previous, expectedVersion == previous.version {
-            return constantTimeEqual(
+            return ConstantTime.equal(
                 notify.data, Self.cookie(previous.version, previous.secret, nonce, source, request.initiatorSPI))
         }
         return false

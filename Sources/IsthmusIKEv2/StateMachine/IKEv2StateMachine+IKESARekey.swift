@@ -264,23 +264,11 @@ extension IKEv2StateMachine {
             + "the rekey", now: now, into: &actions)
     }
 
+    /// Seals a message of the retired SA with its keys (never fragmented: these are tiny).
     private mutating func sealRetired(_ old: RetiredIKESA, _ header: IKEv2Message, _ inner: [IKEv2Payload])
         -> [UInt8]?
     {
-        ivCounter &+= 1
-        // A counter IV for the old keys: offset so it cannot collide with IVs the old SA already used.
-        let counter = (UInt64(1) << 63) | ivCounter
-        var generator = random
-        defer { random = generator }
-        return try? old.crypto.seal(header: header, inner: inner) { iv in
-            if old.isAEAD {
-                for index in iv.indices {
-                    iv[index] = UInt8(truncatingIfNeeded: counter >> (8 * (iv.count - 1 - index)))
-                }
-            } else {
-                for index in iv.indices { iv[index] = UInt8.random(in: 0...255, using: &generator) }
-            }
-        }
+        seal(header, inner, with: (old.crypto, old.isAEAD))?.first
     }
 
     /// Whether a message belongs to the retired IKE SA.

@@ -237,7 +237,7 @@ extension IKEv2StateMachine {
             let expected = crypto.authentication(
                 sharedKey: configuration.sharedKey, ofInitiator: false, realMessage: initResponseBytes,
                 peerNonce: nonceInitiator, identification: identity)
-            guard auth.method == .sharedKeyMessageIntegrityCode, constantTimeEqual(auth.data, expected) else {
+            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
                 throw IKEv2Failure.authenticationFailed
             }
             try checkIdentity(identity)
@@ -361,7 +361,7 @@ extension IKEv2StateMachine {
             let expected = crypto.authentication(
                 sharedKey: configuration.sharedKey, ofInitiator: true, realMessage: initRequestBytes,
                 peerNonce: nonceResponder, identification: identity)
-            guard auth.method == .sharedKeyMessageIntegrityCode, constantTimeEqual(auth.data, expected) else {
+            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
                 throw IKEv2Failure.authenticationFailed
             }
             try checkIdentity(identity)
@@ -486,13 +486,6 @@ extension IKEv2StateMachine {
         ikeRekeyAt = rekey
         actions.append(.armTimer(.rekeyIKESA, at: rekey))
     }
-}
-
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    var difference: UInt8 = 0
-    for index in a.indices { difference |= a[index] ^ b[index] }
-    return difference == 0
 }
 
 extension [IKEv2Payload] {

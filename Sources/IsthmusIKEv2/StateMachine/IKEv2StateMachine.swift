@@ -453,26 +453,34 @@ struct IKEv2StateMachine {
 
     /// Seals `inner` into an SK payload with a fresh IV, or into SKF fragments when the peer supports
     /// them and the message would exceed the configured size (RFC 7383).
-    mutating func seal(_ header: IKEv2Message, _ inner: [IKEv2Payload]) -> [[UInt8]]? {
-        guard let crypto else { return nil }
+    ///
+    /// - Parameters:
+    ///   - other: keys of another SA (the retired one after a rekey) instead of the current ones;
+    ///     its AEAD IVs take the upper half of the counter space, so they never meet the new SA's.
+    mutating func seal(
+        _ header: IKEv2Message, _ inner: [IKEv2Payload], with other: (crypto: IKEv2SACrypto, isAEAD: Bool)? = nil
+    ) -> [[UInt8]]? {
+        guard let crypto = other?.crypto ?? crypto else { return nil }
+        let ivBase: UInt64 = other == nil ? 0 : 1 << 63
         var counter = ivCounter
         var generator = random
         defer {
             random = generator
             ivCounter = counter
         }
-        let isAEAD = ikeSuite?.encryption.isAEAD ?? false
+        let isAEAD = other?.isAEAD ?? ikeSuite?.encryption.isAEAD ?? false
         // Called once per SK payload or fragment: every call takes the next counter value.
         let ivSource: (inout [UInt8]) -> Void = { iv in
             if isAEAD {
                 // Counter IV: never repeats under one key (RFC 5282 section 3.1).
                 counter &+= 1
-                for index in iv.indices { iv[index] = UInt8(truncatingIfNeeded: counter >> (8 * (iv.count - 1 - index))) }
+                let value = ivBase | counter
+                for index in iv.indices { iv[index] = UInt8(truncatingIfNeeded: value >> (8 * (iv.count - 1 - index))) }
             } else {
                 for index in iv.indices { iv[index] = UInt8.random(in: 0...255, using: &generator) }
             }
         }
-        if peerSupportsFragmentation {
+        if peerSupportsFragmentation, other == nil {
             return try? crypto.sealFragments(
                 header: header, inner: inner, maximumSize: configuration.fragmentSize, ivSource: ivSource)
         }
