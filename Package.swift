@@ -9,7 +9,8 @@ let package = Package(
     name: "isthmus",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "isthmus", targets: ["isthmus"])
+        .executable(name: "isthmus", targets: ["isthmus"]),
+        .executable(name: "isthmus-bench", targets: ["isthmus-bench"]),
     ],
     dependencies: [
         // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (SWIFT-NOTES.md 1.1).
@@ -76,6 +77,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // Crypto benchmark vs openssl speed (scripts/bench, release only); not part of the tests or CI.
+        .executableTarget(
+            name: "isthmus-bench",
+            dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),

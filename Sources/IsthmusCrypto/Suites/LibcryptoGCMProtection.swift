@@ -2,9 +2,10 @@ import CLibcrypto
 
 /// AES-GCM with an 8-, 12- or 16-octet ICV (ENCR_AES_GCM_8/12/16, RFC 4106) on the system libcrypto.
 ///
-/// swift-crypto only produces and checks 16-byte tags, so the truncated ICVs use `EVP_aes_*_gcm`
-/// with one keyed context per direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length).
-/// Key material is `key || salt` as for ``AESGCMProtection``.
+/// This is the backend for every GCM ICV length: swift-crypto only produces and checks 16-byte tags
+/// and builds a new context per call, whereas here `EVP_aes_*_gcm` keeps one keyed context per
+/// direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length), so a packet only costs an IV
+/// reset (SWIFT-NOTES.md 1.4). Key material is `key || salt` as for ``AESGCMProtection``.
 public struct LibcryptoGCMProtection: PacketProtection {
     /// AES key lengths in bytes (FIPS 197).
     static let aes128KeyLength = 16

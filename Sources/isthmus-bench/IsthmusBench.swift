@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// Performance measurements of the building blocks; not part of the tests or of CI (`scripts/bench`).
+@main
+struct IsthmusBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isthmus-bench",
+        abstract: "Measure Isthmus's building blocks on this machine (build with -c release).",
+        subcommands: [CryptoBenchmark.self]
+    )
+}
