@@ -457,3 +457,48 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
         XCTAssertTrue(pair.closed.isEmpty, "garbage never closes an SA")
     }
 }
+
+/// Every message out of its place is refused without changing the SA (STYLE.md: "every extra
+/// message is rejected").
+final class IKEv2OutOfOrderTests: XCTestCase {
+    func testEveryRecordedMessageIsRejectedOutOfPlace() throws {
+        // Record a full life: establish, CHILD SA rekey, IKE SA rekey, delete.
+        let recorder = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        recorder.establish()
+        let child = try XCTUnwrap(recorder.installed[.initiator]?.first)
+        recorder.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: child.inboundSPI) }
+        recorder.run()
+        recorder.fireNextTimer { s, t in s == .responder && t == .rekeyIKESA }
+        recorder.run()
+        recorder.input(.initiator, .terminate)
+        recorder.run()
+        let messages = recorder.sent.map(\.datagram)
+        XCTAssertGreaterThan(messages.count, 12)
+
+        // A fresh responder accepts nothing but an IKE_SA_INIT request.
+        for (index, datagram) in messages.enumerated() {
+            let fresh = Pair(initiator: configuration(office: true), responder: configuration(office: false), seed: 9)
+            let message = try IKEv2Message.parse(datagram.bytes)
+            let isInitRequest = message.exchangeType == .ikeSAInit && !message.flags.contains(.response)
+            fresh.input(.responder, .datagram(datagram))
+            if !isInitRequest {
+                XCTAssertEqual(fresh.responder.status(now: .zero).state, "idle", "message \(index)")
+                XCTAssertEqual(fresh.installed[.responder]?.count, 0, "message \(index)")
+                XCTAssertTrue(fresh.inFlight.isEmpty, "message \(index) got an answer")
+            }
+        }
+
+        // An established pair (a different IKE SA) ignores every recorded message of the other one.
+        let other = Pair(initiator: configuration(office: true), responder: configuration(office: false), seed: 77)
+        other.establish()
+        let before = (other.initiator.status(now: other.now), other.responder.status(now: other.now))
+        for datagram in messages {
+            other.input(.initiator, .datagram(datagram))
+            other.input(.responder, .datagram(datagram))
+        }
+        XCTAssertEqual(other.initiator.status(now: other.now), before.0)
+        XCTAssertEqual(other.responder.status(now: other.now).childSAs, before.1.childSAs)
+        XCTAssertTrue(other.closed.isEmpty)
+        XCTAssertEqual(other.installed[.initiator]?.count, 1)
+    }
+}
