@@ -8,10 +8,14 @@ Subcommands (every FILE is a snapshot the bash script took):
   ss-established SSJSON CONN     exit 0 when CONN has an ESTABLISHED IKE SA (any CHILD SA state)
   ist-ready STATUS CONN          exit 0 when Isthmus's `status --json` shows CONN established with a CHILD SA
   ist-established STATUS CONN    exit 0 when it shows any IKE SA of CONN in state `established`
+  child-rekey-in STATUS CONN     print the seconds until Isthmus rekeys CONN's CHILD SA (its status)
   ist-summary STATUS CONN        one human line per IKE SA / CHILD SA of CONN (for the log)
   same SS1 IST1 SS2 IST2 SSCONN ISTCONN   exit 0 when both sides' established SAs are unchanged between snapshots
   verify SSJSON STATUS --ss-conn C --ist-conn C --ike ALG --esp ALG --lts P --rts P --isthmus-role R
                                  one line per check: `ok NAME` or `bad NAME reason`; exit 0 if all ok
+  rekeyed KIND SS0 IST0 SS1 IST1 --ss-conn C --ist-conn C
+                                 after a rekey of KIND (child|ike) between snapshot 0 and 1, one `ok`/`bad` line
+                                 per check (see rekeyed() below); exit 0 if all ok
 
 ALG strings use strongSwan's names as `swanctl --list-sas` prints them, e.g.
 AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256 (IKE) and AES_CBC-256/HMAC_SHA2_256_128 (ESP).
@@ -214,6 +218,151 @@ def verify(a):
     return 0 if all(ok for _, ok, _ in results) else 1
 
 
+# ----------------------------------------------------------------------------- rekeyed
+def _ss_view(path, conn):
+    """strongSwan: (established IKE SAs, every other IKE SA) of CONN."""
+    sas = ss_sas(path, conn)
+    return [sa for sa in sas if sa["state"] == "ESTABLISHED"], [sa for sa in sas if sa["state"] != "ESTABLISHED"]
+
+
+def _ist_ike_pair(isa):
+    return spi_norm(isa.get("localSPI")), spi_norm(isa.get("remoteSPI"))
+
+
+def _ss_ike_pair_for(sa, ist_role):
+    """strongSwan's IKE SPIs as Isthmus must list them (local, remote) when Isthmus has ROLE on that SA."""
+    return (sa["ispi"], sa["rspi"]) if ist_role == "initiator" else (sa["rspi"], sa["ispi"])
+
+
+def rekeyed(a):
+    """KIND child: strongSwan has exactly one CHILD SA (INSTALLED, both SPIs new) and none with the old SPIs
+    left; Isthmus's established IKE SA has exactly one CHILD SA, SPIs crossed with strongSwan's new ones, and
+    its installed table holds exactly that one; the IKE SA is the same as before on both sides.
+    KIND ike: strongSwan has exactly one IKE SA (ESTABLISHED, both SPIs new), Isthmus exactly one IKE SA
+    (established) with the same SPIs; roles consistent; still exactly one CHILD SA on both sides, unchanged
+    (the CHILD SA moves to the new IKE SA), SPIs crossed, and in Isthmus's installed table."""
+    results = []
+
+    def check(name, ok, reason=""):
+        results.append((name, ok, reason))
+        return ok
+
+    ss0, _ = _ss_view(a.ss0, a.ss_conn)
+    ss1, ss1_other = _ss_view(a.ss1, a.ss_conn)
+    ist0 = [s for s in ist_sas(a.ist0, a.ist_conn) if s.get("state") == "established"]
+    ist1_all = ist_sas(a.ist1, a.ist_conn)
+    ist1 = [s for s in ist1_all if s.get("state") == "established"]
+    old_sa = ss0[0] if len(ss0) == 1 else None
+    old_child = None
+    if old_sa:
+        inst = [c for c in old_sa["children"] if c["state"] == "INSTALLED"]
+        old_child = inst[0] if len(inst) == 1 else None
+    old_isa = ist0[0] if len(ist0) == 1 else None
+    if not check("before", old_sa is not None and old_child is not None and old_isa is not None,
+                 f"the snapshot before the rekey does not show one IKE SA with one CHILD SA on both sides "
+                 f"(strongSwan {len(ss0)} established, Isthmus {len(ist0)} established)"):
+        return _emit(results)
+
+    # strongSwan: one IKE SA, nothing else for this connection
+    others = ", ".join(f"{sa['state']} #{sa['uniqueid']} {sa['ispi']}_i/{sa['rspi']}_r" for sa in ss1_other)
+    check("ss-one-ike-sa", len(ss1) == 1 and not ss1_other,
+          f"strongSwan lists {len(ss1)} ESTABLISHED IKE SAs" + (f" and also {others}" if others else "") + " (expected 1)")
+    sa = ss1[0] if len(ss1) == 1 else None
+    old_pair = (old_sa["ispi"], old_sa["rspi"])
+    if sa:
+        new_pair = (sa["ispi"], sa["rspi"])
+        if a.kind == "ike":
+            check("ss-ike-spis-new", sa["ispi"] not in old_pair and sa["rspi"] not in old_pair,
+                  f"strongSwan's IKE SA still has SPIs {new_pair[0]}_i/{new_pair[1]}_r (before: {old_pair[0]}_i/{old_pair[1]}_r)")
+            check("ss-ike-algorithms-kept", sa["ike_alg"] == old_sa["ike_alg"],
+                  f"rekeyed IKE SA uses {sa['ike_alg']}, before {old_sa['ike_alg']}")
+        else:
+            check("ss-ike-sa-unchanged", new_pair == old_pair,
+                  f"strongSwan's IKE SA changed from {old_pair} to {new_pair} during a CHILD SA rekey")
+    # strongSwan: exactly one CHILD SA, INSTALLED
+    child = None
+    if sa:
+        kids = sa["children"]
+        check("ss-one-child-installed", len(kids) == 1 and kids[0]["state"] == "INSTALLED",
+              "strongSwan's CHILD SAs: " + (", ".join(f"{c['id']} {c['state']} in {c['spi_in']} out {c['spi_out']}" for c in kids) or "none")
+              + " (expected exactly one, INSTALLED)")
+        inst = [c for c in kids if c["state"] == "INSTALLED"]
+        child = inst[0] if len(inst) == 1 else None
+        if a.kind == "child":
+            stale = [c for c in kids if c["spi_in"] in (old_child["spi_in"], old_child["spi_out"])
+                     or c["spi_out"] in (old_child["spi_in"], old_child["spi_out"])]
+            check("ss-old-child-gone", not stale,
+                  f"strongSwan still lists the old CHILD SA (in {old_child['spi_in']} out {old_child['spi_out']}): "
+                  + ", ".join(f"{c['id']} {c['state']}" for c in stale))
+        if child and a.kind == "child":
+            check("ss-child-spis-new", child["spi_in"] != old_child["spi_in"] and child["spi_out"] != old_child["spi_out"],
+                  f"strongSwan's INSTALLED CHILD SA has in {child['spi_in']} out {child['spi_out']}, "
+                  f"before in {old_child['spi_in']} out {old_child['spi_out']}")
+            check("ss-child-esp-kept", child["esp_alg"] == old_child["esp_alg"]
+                  and child["local_ts"] == old_child["local_ts"] and child["remote_ts"] == old_child["remote_ts"],
+                  f"new CHILD SA {child['esp_alg']} {child['local_ts']}<=>{child['remote_ts']}, before "
+                  f"{old_child['esp_alg']} {old_child['local_ts']}<=>{old_child['remote_ts']}")
+        elif child:
+            check("ss-child-carried-over", (child["spi_in"], child["spi_out"]) == (old_child["spi_in"], old_child["spi_out"]),
+                  f"strongSwan's CHILD SA in {child['spi_in']} out {child['spi_out']} after the IKE rekey, before "
+                  f"in {old_child['spi_in']} out {old_child['spi_out']} (an IKE rekey must keep the CHILD SA)")
+
+    # Isthmus: exactly one IKE SA (established), no leftovers
+    iothers = [f"{s.get('state')} {s.get('role')} {s.get('localSPI')}/{s.get('remoteSPI')}" for s in ist1_all
+               if s.get("state") != "established"]
+    check("isthmus-one-ike-sa", len(ist1) == 1 and not iothers,
+          f"Isthmus lists {len(ist1)} established IKE SAs" + (f" and also {', '.join(iothers)}" if iothers else "")
+          + f" for '{a.ist_conn}' (expected 1)")
+    isa = ist1[0] if len(ist1) == 1 else None
+    if isa and sa:
+        ss_role = "initiator" if sa["initiator"] else "responder"
+        check("roles-consistent", ss_role != isa.get("role"),
+              f"both sides claim to be {ss_role} of the IKE SA")
+        mine, want = _ist_ike_pair(isa), _ss_ike_pair_for(sa, isa.get("role"))
+        check("ike-spis-match", mine == want,
+              f"Isthmus local/remote IKE SPI {mine[0]}/{mine[1]} ({isa.get('role')}), strongSwan says {want[0]}/{want[1]} "
+              f"(strongSwan initiator SPI {sa['ispi']}, responder SPI {sa['rspi']})")
+    if isa:
+        if a.kind == "ike":
+            o = _ist_ike_pair(old_isa)
+            check("isthmus-ike-spis-new", not set(_ist_ike_pair(isa)) & set(o),
+                  f"Isthmus's IKE SA has SPIs {_ist_ike_pair(isa)}, before {o}")
+        kids = isa.get("childSAs") or []
+        check("isthmus-one-child", len(kids) == 1,
+              f"Isthmus's IKE SA has {len(kids)} CHILD SAs: "
+              f"{[(k.get('inboundSPI'), k.get('outboundSPI'), k.get('state')) for k in kids]} (expected 1)")
+        if len(kids) == 1 and child:
+            k = kids[0]
+            kin, kout = spi_norm(k.get("inboundSPI")), spi_norm(k.get("outboundSPI"))
+            check("child-spis-match", kin == child["spi_out"] and kout == child["spi_in"],
+                  f"Isthmus in/out {kin}/{kout}, strongSwan in/out {child['spi_in']}/{child['spi_out']} "
+                  f"(Isthmus in must equal strongSwan out and vice versa)")
+            check("isthmus-child-state", k.get("state") == "installed", f"Isthmus's CHILD SA is {k.get('state')}")
+            tab = ist_installed(a.ist1, a.ist_conn)
+            check("isthmus-installed-table", len(tab) == 1 and spi_norm(tab[0].get("inboundSPI")) == kin
+                  and spi_norm(tab[0].get("outboundSPI")) == kout,
+                  f"Isthmus's installed CHILD SA table for '{a.ist_conn}': "
+                  f"{[(c.get('inboundSPI'), c.get('outboundSPI')) for c in tab]} (expected only in {kin} out {kout})")
+    return _emit(results)
+
+
+def _emit(results):
+    for name, ok, reason in results:
+        print(f"ok {name}" if ok else f"bad {name} {reason}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def child_rekey_in(a):
+    """Seconds until Isthmus rekeys the one CHILD SA of CONN (its status's rekeyInSeconds), or nothing."""
+    for s in ist_sas(a.file, a.conn):
+        if s.get("state") == "established":
+            for k in s.get("childSAs") or []:
+                if k.get("rekeyInSeconds") is not None:
+                    print(k["rekeyInSeconds"])
+                    return 0
+    return 1
+
+
 def snapshot_key(ss_path, ist_path, ss_conn, ist_conn):
     """What must not change while the tunnel is up: every IKE/CHILD SA and its state, on both sides."""
     ss = sorted((sa["state"], sa["ispi"], sa["rspi"], tuple(sorted((c["state"], c["spi_in"], c["spi_out"])
@@ -256,6 +405,12 @@ def main():
     s.add_argument("ssjson"); s.add_argument("status")
     for opt in ("--ss-conn", "--ist-conn", "--ike", "--esp", "--lts", "--rts", "--isthmus-role"):
         s.add_argument(opt, required=True)
+    s = sub.add_parser("rekeyed")
+    s.add_argument("kind", choices=("child", "ike"))
+    for name in ("ss0", "ist0", "ss1", "ist1"):
+        s.add_argument(name)
+    s.add_argument("--ss-conn", required=True); s.add_argument("--ist-conn", required=True)
+    s = sub.add_parser("child-rekey-in"); s.add_argument("file"); s.add_argument("conn")
     a = p.parse_args()
 
     if a.cmd == "ss-json":
@@ -293,6 +448,10 @@ def main():
         return same(a)
     if a.cmd == "verify":
         return verify(a)
+    if a.cmd == "rekeyed":
+        return rekeyed(a)
+    if a.cmd == "child-rekey-in":
+        return child_rekey_in(a)
     return 2
 
 
