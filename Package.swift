@@ -61,8 +61,17 @@ let package = Package(
             name: "IsthmusDaemon",
             dependencies: [
                 "IsthmusIKEv2", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP", "IsthmusCrypto",
+                "IsthmusDataplane", "IsthmusESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Userspace ESP data plane: a TUN device and one thread that owns the ESP engine.
+        .target(
+            name: "IsthmusDataplane",
+            dependencies: [
+                "IsthmusESP", "IsthmusIKEv2", "IsthmusEvents", "IsthmusIP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,6 +97,10 @@ let package = Package(
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
         .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
         .testTarget(name: "IsthmusDaemonTests", dependencies: ["IsthmusDaemon"]),
+        .testTarget(
+            name: "IsthmusDataplaneTests",
+            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusIKEv2", "IsthmusCrypto", "IsthmusIP"]
+        ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),

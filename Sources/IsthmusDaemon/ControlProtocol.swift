@@ -3,6 +3,7 @@
 #else
     import Foundation
 #endif
+import IsthmusDataplane
 import IsthmusIKEv2
 
 /// One control request: a JSON object on one line.
@@ -31,6 +32,8 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var connections: [ConnectionStatus]?
     public var childSAs: [InstalledChildSA]?
     public var counters: Counters?
+    /// `status` with `isthmus run --tun`: the ESP data plane's counters.
+    public var dataplane: DataplaneCounters?
     /// `events`: the ring buffer, oldest first.
     public var events: [EventRecord]?
     /// `down`: how many IKE SAs were told to terminate.

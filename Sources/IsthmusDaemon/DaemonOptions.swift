@@ -19,11 +19,14 @@ public struct DaemonOptions: Sendable {
     public var initiateOnStart: Bool
     /// Most IKE SAs at once.
     public var maximumSessions: Int
+    /// The TUN device of the userspace ESP data plane (`isthmus run --tun NAME`); nil: no data plane
+    /// (CHILD SAs are negotiated and listed, ESP is counted and dropped).
+    public var tunName: String?
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
         eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
-        maximumSessions: Int = 10_000
+        maximumSessions: Int = 10_000, tunName: String? = nil
     ) {
         self.bindAddress = bindAddress
         self.ikePort = ikePort
@@ -33,6 +36,7 @@ public struct DaemonOptions: Sendable {
         self.shutdownGrace = shutdownGrace
         self.initiateOnStart = initiateOnStart
         self.maximumSessions = maximumSessions
+        self.tunName = tunName
     }
 
     /// The default control socket of a gateway: `/run/isthmus/NAME.sock`.

@@ -100,6 +100,7 @@ extension DaemonState {
         for (reason, count) in dispatcher.drops { counters.dropped[reason.rawValue, default: 0] += count }
         counters.ikeSAs = all.count
         response.counters = counters
+        response.dataplane = dataplane?.counters
         return response
     }
 }

@@ -1,3 +1,4 @@
+import IsthmusDataplane
 import IsthmusEvents
 import IsthmusGateway
 import IsthmusIKEv2
@@ -67,6 +68,8 @@ final class DaemonState {
     var controlConnections = 0
     var shutdownFuture: EventLoopFuture<Void>?
     var dropLogWindow: (second: Int64, count: Int) = (0, 0)
+    /// The userspace ESP data plane (its counters go into `status`).
+    var dataplane: Dataplane?
 
     init(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, eventLoop: any EventLoop,

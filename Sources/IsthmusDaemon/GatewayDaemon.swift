@@ -1,4 +1,6 @@
 import Dispatch
+import IsthmusDataplane
+import IsthmusESP
 import IsthmusGateway
 import IsthmusIKEv2
 import Logging
@@ -29,6 +31,8 @@ public final class GatewayDaemon: Sendable {
     public let eventLoop: any EventLoop
     let logger: Logger
     let state: NIOLoopBoundBox<DaemonState>
+    /// The userspace ESP data plane, when there is one: fed ESP and CHILD SA changes, started in `start()`.
+    public let dataplane: Dataplane?
 
     /// - Parameters:
     ///   - group: where to run; the daemon uses one loop of it and never shuts it down.
@@ -37,18 +41,40 @@ public final class GatewayDaemon: Sendable {
         config: GatewayConfig, options: DaemonOptions = DaemonOptions(), group: any EventLoopGroup, logger: Logger,
         clock: (@Sendable () -> Duration)? = nil, makeInitiator: @escaping InitiatorFactory,
         makeResponder: @escaping ResponderFactory, espHandler: ESPHandler? = nil,
-        childSAHandler: ChildSAHandler? = nil
+        childSAHandler: ChildSAHandler? = nil, dataplane: Dataplane? = nil
     ) {
         self.config = config
         self.options = options
         self.logger = logger
+        self.dataplane = dataplane
         let eventLoop = group.next()
         self.eventLoop = eventLoop
         let origin = ContinuousClock.now
+        // With a data plane, ESP and CHILD SA changes go to it (besides any handler the caller gave).
+        let esp: ESPHandler? =
+            dataplane.map { plane in
+                { @Sendable packet in
+                    espHandler?(packet)
+                    plane.submit(.inbound(Array(packet.bytes.readableBytesView)))
+                }
+            } ?? espHandler
+        let child: ChildSAHandler? =
+            dataplane.map { plane in
+                { @Sendable change in
+                    childSAHandler?(change)
+                    switch change {
+                    case .install(let connection, let parameters):
+                        plane.submit(.install(ESPSecurityAssociation(childSA: parameters, connection: connection)))
+                    case .remove(_, let inboundSPI):
+                        plane.submit(.remove(inboundSPI: inboundSPI))
+                    }
+                }
+            } ?? childSAHandler
         let state = DaemonState(
             config: config, options: options, logger: logger, eventLoop: eventLoop,
             clock: clock ?? { ContinuousClock.now - origin }, makeInitiator: makeInitiator,
-            makeResponder: makeResponder, espHandler: espHandler, childSAHandler: childSAHandler)
+            makeResponder: makeResponder, espHandler: esp, childSAHandler: child)
+        state.dataplane = dataplane
         self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)
     }
 
@@ -106,6 +132,18 @@ public final class GatewayDaemon: Sendable {
             daemon.controlChannel = controlChannel
             daemon.controlPath = path
             daemon.listening = ports
+            if let plane = daemon.dataplane {
+                let loop = daemon.eventLoop
+                do {
+                    try plane.start { packet, destination in
+                        // Hop to the event loop: the NAT-T channel belongs to it.
+                        loop.execute { state.value.sendESP(packet, to: destination) }
+                    }
+                } catch {
+                    for channel in [ikeChannel, natChannel, controlChannel] { channel.close(promise: nil) }
+                    throw DaemonError("cannot start the ESP data plane: \(error)")
+                }
+            }
             logger.notice(
                 "gateway running",
                 metadata: [
@@ -191,11 +229,20 @@ public final class GatewayDaemon: Sendable {
         config: GatewayConfig, options: DaemonOptions, logger: Logger, makeInitiator: @escaping InitiatorFactory,
         makeResponder: @escaping ResponderFactory
     ) throws {
+        var dataplane: Dataplane?
+        if let tun = options.tunName {
+            do {
+                dataplane = try Dataplane(tunName: tun, logger: Logger(label: "isthmus.dataplane"))
+            } catch {
+                throw DaemonError("cannot open TUN device \(tun): \(error)")
+            }
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let daemon = GatewayDaemon(
             config: config, options: options, group: group, logger: logger, makeInitiator: makeInitiator,
-            makeResponder: makeResponder)
+            makeResponder: makeResponder, dataplane: dataplane)
+        defer { dataplane?.stop() }
         try daemon.runUntilSignalled()
     }
 
@@ -224,6 +271,7 @@ extension DaemonState {
     /// Cancels timers, closes every socket and removes the control socket file.
     func closeEverything() -> EventLoopFuture<Void> {
         cancelAllTimers()
+        dataplane?.stop()
         let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
         ikeChannel = nil
         natChannel = nil
@@ -236,6 +284,21 @@ extension DaemonState {
             if let path { unlink(path) }
             logger.notice("stopped")
         }
+    }
+}
+
+extension DaemonState {
+    /// Sends one ESP packet in UDP from the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.1).
+    func sendESP(_ packet: [UInt8], to destination: ESPEndpoint) {
+        guard let channel = natChannel,
+            let remote = try? UDPEndpoint(address: destination.address, port: destination.port).socketAddress()
+        else {
+            counters.sendErrors &+= 1
+            return
+        }
+        var buffer = channel.allocator.buffer(capacity: packet.count)
+        buffer.writeBytes(packet)
+        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
     }
 }
 

@@ -40,11 +40,19 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Answer peers but do not initiate connections at start-up ('isthmus up' still does).")
     var passive = false
 
+    @Option(
+        name: .long,
+        help: "Run the userspace ESP data plane on this TUN device (created if missing; address and routes are yours).")
+    var tun: String?
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
         }
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
+        if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
+            throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
+        }
     }
 
     func run() throws {
@@ -73,7 +81,8 @@ struct Run: ParsableCommand {
         }
         let logger = Logger(label: "isthmus.run")
         let factories = makeIKEv2Factories(config: config, ikePort: UInt16(ikePort))
-        let options = DaemonOptions(ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive)
+        let options = DaemonOptions(
+            ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun)
         do {
             try GatewayDaemon.runUntilSignalled(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
