@@ -1,4 +1,5 @@
 import IsthmusIKEv2
+import IsthmusIP
 import NIOCore
 
 /// How a ``GatewayDaemon`` listens and behaves; the defaults are the production ones.

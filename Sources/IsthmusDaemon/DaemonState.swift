@@ -2,6 +2,7 @@ import IsthmusDataplane
 import IsthmusEvents
 import IsthmusGateway
 import IsthmusIKEv2
+import IsthmusIP
 import IsthmusWire
 import Logging
 import NIOCore

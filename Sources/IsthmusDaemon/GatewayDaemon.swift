@@ -3,6 +3,7 @@ import IsthmusDataplane
 import IsthmusESP
 import IsthmusGateway
 import IsthmusIKEv2
+import IsthmusIP
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,5 +1,6 @@
 import IsthmusEvents
 import IsthmusIKEv2
+import IsthmusIP
 import IsthmusWire
 
 /// A session that can name every SPI it currently answers to (for example the old and the new SPI

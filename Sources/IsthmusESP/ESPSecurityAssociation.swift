@@ -1,22 +1,8 @@
 import IsthmusCrypto
 import IsthmusIP
 
-/// An outer tunnel endpoint: address and UDP port (the port matters only with UDP encapsulation).
-public struct ESPEndpoint: Sendable, Hashable, CustomStringConvertible {
-    /// The outer IP address.
-    public var address: IPAddress
-    /// The UDP port for NAT-T (RFC 3948); unused for plain ESP (IP protocol 50).
-    public var port: UInt16
-
-    public init(address: IPAddress, port: UInt16 = 4500) {
-        self.address = address
-        self.port = port
-    }
-
-    public var description: String {
-        address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)"
-    }
-}
+/// An ESP tunnel endpoint: the outer address and, for NAT-T (RFC 3948), the UDP port.
+public typealias ESPEndpoint = UDPEndpoint
 
 /// Where protected packets of an SA go: outer source and destination, and whether ESP travels in
 /// UDP (RFC 3948, port 4500) or as IP protocol 50.

@@ -71,8 +71,8 @@ final class ESPCaptureTests: XCTestCase {
                     outboundIntegrityKey: SecretBytes(outgoing.integrityKey),
                     localSelectors: [selector(local)], remoteSelectors: [selector(remote)],
                     tunnel: ESPTunnel(
-                        local: ESPEndpoint(address: address(gateway)),
-                        remote: ESPEndpoint(address: address(outgoing.destination)), udpEncapsulated: true),
+                        local: ESPEndpoint(address: address(gateway), port: 4500),
+                        remote: ESPEndpoint(address: address(outgoing.destination), port: 4500), udpEncapsulated: true),
                     connection: "capture"),
                 now: .zero)
         }

@@ -70,8 +70,8 @@ func selector(_ text: String) -> TrafficSelector {
 enum Sites {
     static let aSelectors = [selector("192.168.1.0/24"), selector("fd00:a::/64")]
     static let bSelectors = [selector("10.0.1.0/24"), selector("fd00:b::/64")]
-    static let aGateway = ESPEndpoint(address: address("198.51.100.1"))
-    static let bGateway = ESPEndpoint(address: address("203.0.113.1"))
+    static let aGateway = ESPEndpoint(address: address("198.51.100.1"), port: 4500)
+    static let bGateway = ESPEndpoint(address: address("203.0.113.1"), port: 4500)
     /// The SPI B chose for traffic A -> B (A's outbound, B's inbound).
     static let spiToB: UInt32 = 0xB000_0001
     /// The SPI A chose for traffic B -> A.

@@ -2,21 +2,6 @@ import IsthmusCrypto
 import IsthmusEvents
 import IsthmusIP
 
-/// A UDP endpoint: address and port.
-public struct UDPEndpoint: Sendable, Hashable, CustomStringConvertible {
-    public var address: IPAddress
-    public var port: UInt16
-
-    public init(address: IPAddress, port: UInt16) {
-        self.address = address
-        self.port = port
-    }
-
-    public var description: String {
-        address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)"
-    }
-}
-
 /// An IKE message on the wire, without the RFC 3948 non-ESP marker: the I/O shell strips the marker
 /// on receipt and adds it when sending from or to port 4500.
 public struct IKEDatagram: Sendable, Hashable {
