@@ -15,7 +15,7 @@ final class SuiteBackendCrossCheckTests: XCTestCase {
                 encryptionID: id, keyBits: 128, encryptionKey: SecretBytes(zeros: 20), integrityID: nil,
                 integrityKey: nil
             )
-            XCTAssertTrue(protection is LibcryptoGCMProtection, "transform \(id)")
+            XCTAssertTrue(protection is LibcryptoAEADProtection, "transform \(id)")
         }
     }
 
@@ -24,7 +24,7 @@ final class SuiteBackendCrossCheckTests: XCTestCase {
         for keyBits in [128, 192, 256] {
             for round in 0..<Self.rounds {
                 let keyMaterial = SecretBytes(generator.bytes(keyBits / 8 + 4))
-                let libcrypto = try LibcryptoGCMProtection(
+                let libcrypto = try LibcryptoAEADProtection(
                     transformID: ID.aesGCM16, keyMaterial: keyMaterial, icvLength: 16)
                 let swiftCrypto = AESGCMProtection(transformID: ID.aesGCM16, keyMaterial: keyMaterial)
                 let iv = generator.bytes(8)
@@ -69,6 +69,38 @@ final class SuiteBackendCrossCheckTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+}
+
+/// ChaCha20-Poly1305 likewise: libcrypto EVP (the factory's) against swift-crypto's ChaChaPoly.
+final class SuiteChaChaBackendCrossCheckTests: XCTestCase {
+    func testFactoryUsesLibcrypto() throws {
+        let protection = try CryptoSuites.makeProtection(
+            encryptionID: CryptoSuites.EncryptionID.chaCha20Poly1305, keyBits: nil,
+            encryptionKey: SecretBytes(zeros: 36), integrityID: nil, integrityKey: nil)
+        XCTAssertTrue(protection is LibcryptoAEADProtection)
+    }
+
+    func testBackendsAgreeAndRejectTampering() throws {
+        var generator = SplitMix64(seed: 0x7634_2015_8439_0001)
+        for round in 0..<200 {
+            let keyMaterial = SecretBytes(generator.bytes(36))
+            let id = CryptoSuites.EncryptionID.chaCha20Poly1305
+            let libcrypto = try LibcryptoAEADProtection(chaCha20Poly1305: id, keyMaterial: keyMaterial)
+            let swiftCrypto = ChaChaPolyProtection(transformID: id, keyMaterial: keyMaterial)
+            let iv = generator.bytes(8)
+            let aad = generator.bytes([0, 8, 12, 28][Int(generator.next() % 4)])
+            let plaintext = generator.bytes(round < 20 ? round : Int(generator.next() % 1500))
+            let sealed = try VectorsPacket.seal(libcrypto, iv: iv, plaintext: plaintext, aad: aad)
+            XCTAssertEqual(sealed, try VectorsPacket.seal(swiftCrypto, iv: iv, plaintext: plaintext, aad: aad))
+            var opened = sealed
+            try VectorsPacket.open(swiftCrypto, packet: &opened, aad: aad)
+            XCTAssertEqual(Array(opened[8..<(8 + plaintext.count)]), plaintext)
+            var tampered = sealed
+            tampered[Int(generator.next() % UInt64(tampered.count))] ^= 0x20
+            XCTAssertThrowsError(try VectorsPacket.open(libcrypto, packet: &tampered, aad: aad))
+            if !plaintext.isEmpty { XCTAssertNotEqual(Array(tampered[8..<(8 + plaintext.count)]), plaintext) }
         }
     }
 }

@@ -154,15 +154,17 @@ public enum CryptoSuites {
             // One keyed EVP context per SA instead of swift-crypto's context per call: 3-4x faster at
             // 1400 bytes (SWIFT-NOTES.md 1.4, scripts/bench). ``AESGCMProtection`` stays, cross-checked in tests.
             return .aead(
-                try LibcryptoGCMProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm16))
+                try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm16))
         case EncryptionID.aesGCM12:
             return .aead(
-                try LibcryptoGCMProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm12))
+                try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm12))
         case EncryptionID.aesGCM8:
             return .aead(
-                try LibcryptoGCMProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm8))
+                try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm8))
         case EncryptionID.chaCha20Poly1305:
-            return .aead(ChaChaPolyProtection(transformID: encryptionID, keyMaterial: key))
+            // Also libcrypto EVP with a per-SA context; ``ChaChaPolyProtection`` (swift-crypto's
+            // one-shot, about 0.25x openssl) stays as a cross-check in tests.
+            return .aead(try LibcryptoAEADProtection(chaCha20Poly1305: encryptionID, keyMaterial: key))
         case EncryptionID.tripleDES:
             guard let cipher = EVP_des_ede3_cbc() else { throw .backend("EVP_des_ede3_cbc unavailable") }
             return .cipher(try LibcryptoCBCCipher(transformID: encryptionID, cipher: cipher, key: key))

@@ -1,12 +1,14 @@
 import CLibcrypto
 
-/// AES-GCM with an 8-, 12- or 16-octet ICV (ENCR_AES_GCM_8/12/16, RFC 4106) on the system libcrypto.
+/// AES-GCM with an 8-, 12- or 16-octet ICV (ENCR_AES_GCM_8/12/16, RFC 4106) and ChaCha20-Poly1305
+/// (ENCR_CHACHA20_POLY1305, RFC 7634) on the system libcrypto.
 ///
+/// Both share the ESP layout: key || 4-byte salt, nonce = salt || 8-byte IV, AAD = SPI || sequence.
 /// This is the backend for every GCM ICV length: swift-crypto only produces and checks 16-byte tags
 /// and builds a new context per call, whereas here `EVP_aes_*_gcm` keeps one keyed context per
 /// direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length), so a packet only costs an IV
 /// reset (SWIFT-NOTES.md 1.4). Key material is `key || salt` as for ``AESGCMProtection``.
-public struct LibcryptoGCMProtection: PacketProtection {
+public struct LibcryptoAEADProtection: PacketProtection {
     /// AES key lengths in bytes (FIPS 197).
     static let aes128KeyLength = 16
     static let aes192KeyLength = 24
@@ -22,6 +24,11 @@ public struct LibcryptoGCMProtection: PacketProtection {
     private let sealContext: LibcryptoCipherContext
     private let openContext: LibcryptoCipherContext
 
+    /// ChaCha20-Poly1305 key length in bytes (RFC 8439).
+    static let chaChaKeyLength = 32
+    /// Its tag length (RFC 7634: always 16).
+    static let chaChaICVLength = 16
+
     /// Creates the per-SA state from `keyMaterial` = AES key || 4-byte salt.
     init(transformID: UInt16, keyMaterial: SecretBytes, icvLength: Int) throws(CryptoSuiteError) {
         let keyLength = keyMaterial.count - AEADNonce.saltLength
@@ -33,6 +40,22 @@ public struct LibcryptoGCMProtection: PacketProtection {
         default: throw .keySize(expected: Self.aes256KeyLength + AEADNonce.saltLength, got: keyMaterial.count)
         }
         guard let cipher else { throw .backend("EVP_aes_*_gcm unavailable") }
+        try self.init(transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: icvLength)
+    }
+
+    /// Creates ChaCha20-Poly1305 state from `keyMaterial` = 32-byte key || 4-byte salt (RFC 7634 section 2).
+    init(chaCha20Poly1305 transformID: UInt16, keyMaterial: SecretBytes) throws(CryptoSuiteError) {
+        guard keyMaterial.count == Self.chaChaKeyLength + AEADNonce.saltLength else {
+            throw .keySize(expected: Self.chaChaKeyLength + AEADNonce.saltLength, got: keyMaterial.count)
+        }
+        guard let cipher = EVP_chacha20_poly1305() else { throw .backend("EVP_chacha20_poly1305 unavailable") }
+        try self.init(transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: Self.chaChaICVLength)
+    }
+
+    private init(transformID: UInt16, cipher: OpaquePointer, keyMaterial: SecretBytes, icvLength: Int)
+        throws(CryptoSuiteError)
+    {
+        let keyLength = keyMaterial.count - AEADNonce.saltLength
         let key = keyMaterial.prefix(keyLength)
         self.transformID = transformID
         self.icvLength = icvLength
@@ -62,7 +85,7 @@ public struct LibcryptoGCMProtection: PacketProtection {
             guard EVP.finish(context),
                 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(icvLength), icv.baseAddress) == 1
             else {
-                throw .backend("AES-GCM finalisation failed")
+                throw .backend("AEAD finalisation failed")
             }
         }
     }
@@ -90,7 +113,7 @@ public struct LibcryptoGCMProtection: PacketProtection {
                 throw error
             }
             guard EVP.finish(context) else {
-                // GCM decrypts in place before the tag is known: never hand that plaintext out.
+                // The payload is decrypted in place before the tag is known: never hand that plaintext out.
                 SecureZero.wipe(payload)
                 ERR_clear_error()
                 throw .authentication()
