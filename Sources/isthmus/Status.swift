@@ -60,7 +60,7 @@ struct Status: ParsableCommand {
         }
         let installed = status.childSAs ?? []
         if !installed.isEmpty {
-            out += "\ninstalled CHILD SAs (ESP engine pending):\n"
+            out += "\ninstalled CHILD SAs:\n"
             for child in installed {
                 out +=
                     "  \(child.connection): in \(child.inboundSPI) / out \(child.outboundSPI), \(child.algorithms), "

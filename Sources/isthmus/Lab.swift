@@ -1,0 +1,506 @@
+import ArgumentParser
+import Foundation
+import IsthmusDaemon
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `isthmus lab up|status|down`: the seed's two sites in network namespaces, joined by two Isthmus gateways.
+struct Lab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the seed's two-site lab in network namespaces and run two gateways in it (root).",
+        discussion: """
+            `lab up` creates four namespaces (office host 192.168.1.10, office gateway 198.51.100.10, cloud \
+            gateway 203.0.113.20, VM 10.0.1.4), starts `isthmus run` with examples/office-dynamic.yaml and \
+            examples/cloud-dynamic.yaml in the gateway namespaces, waits for the tunnel and pings the VM from \
+            the office host. `lab status` shows both gateways and pings again; `lab down` removes everything. \
+            Nothing is changed in the root namespace.
+            """,
+        subcommands: [LabUp.self, LabStatus.self, LabDown.self]
+    )
+}
+
+/// Where the lab keeps its state, and how its namespaces are named.
+struct LabOptions: ParsableArguments {
+    @Option(name: .long, help: "Prefix of the lab's namespace and TUN names (1-12 characters).")
+    var prefix: String = LabTopology.defaultPrefix
+
+    @Option(name: .long, help: "The folder for the state file, control sockets and gateway logs.")
+    var stateDir: String = "/run/isthmus-lab"
+
+    func validate() throws {
+        if let problem = LabTopology.validate(prefix: prefix) { throw ValidationError(problem) }
+        guard stateDir.hasPrefix("/"), stateDir.count > 1, !stateDir.contains("\n") else {
+            throw ValidationError("--state-dir must be an absolute path other than /, not '\(stateDir)'")
+        }
+    }
+
+    var statePath: String { "\(stateDir)/\(LabState.fileName)" }
+
+    /// `isthmus lab VERB` with this lab's non-default options, for hints.
+    func command(_ verb: String) -> String {
+        var text = "isthmus lab \(verb)"
+        if prefix != LabTopology.defaultPrefix { text += " --prefix \(prefix)" }
+        if stateDir != "/run/isthmus-lab" { text += " --state-dir \(stateDir)" }
+        return "`\(text)`"
+    }
+
+    func requireRoot() throws {
+        guard geteuid() == 0 else {
+            printError("isthmus lab: needs root (network namespaces, TUN devices); run it with sudo")
+            throw ExitCode(1)
+        }
+    }
+}
+
+// MARK: - lab up
+
+struct LabUp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up", abstract: "Create the lab, start both gateways, bring the tunnel up and ping across.")
+
+    @OptionGroup var lab: LabOptions
+
+    @Option(
+        name: .long,
+        help: "The folder with office-dynamic.yaml and cloud-dynamic.yaml (default: the repository's examples).")
+    var examples: String?
+
+    @Option(name: .long, help: "Seconds to wait for both sides' IKE and CHILD SAs.")
+    var wait: Int = 20
+
+    func validate() throws {
+        guard (1...600).contains(wait) else { throw ValidationError("--wait must be 1 to 600 seconds") }
+    }
+
+    func run() throws {
+        try lab.requireRoot()
+        let files = FileManager.default
+        if files.fileExists(atPath: lab.statePath) {
+            printError(
+                "isthmus lab up: a lab already exists (\(lab.statePath)); see it with \(lab.command("status")), "
+                    + "remove it with \(lab.command("down"))")
+            throw ExitCode(1)
+        }
+        let topology = LabTopology(prefix: lab.prefix)
+        let leftovers = LabCommand.namespaces().filter { $0.hasPrefix(lab.prefix) }
+        if !leftovers.isEmpty {
+            printError(
+                "isthmus lab up: namespaces from an earlier lab are still there (\(leftovers.joined(separator: ", "))); "
+                    + "remove them with \(lab.command("down"))")
+            throw ExitCode(1)
+        }
+        for tool in [LabCommand.ip, LabCommand.ping, LabCommand.sysctl] where !tool.hasPrefix("/") {
+            printError("isthmus lab up: '\(tool)' not found (Debian packages iproute2, iputils-ping, procps)")
+            throw ExitCode(1)
+        }
+        let folder = try examplesFolder()
+        let office = "\(folder)/office-dynamic.yaml"
+        let cloud = "\(folder)/cloud-dynamic.yaml"
+        let executable = try selfExecutable()
+
+        // The state file comes first, so `lab down` can clean up after any failure below.
+        do {
+            try files.createDirectory(
+                atPath: lab.stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            printError("isthmus lab up: cannot create \(lab.stateDir): \(error)")
+            throw ExitCode(1)
+        }
+        let dir = lab.stateDir
+        var state = LabState(
+            prefix: lab.prefix, namespaces: topology.namespaces, officeHost: topology.officeHost,
+            gateways: [
+                .init(
+                    name: "cloud", namespace: topology.cloudGateway, config: cloud, tun: topology.tun,
+                    control: "\(dir)/cloud.sock", log: "\(dir)/cloud.log"),
+                .init(
+                    name: "office", namespace: topology.officeGateway, config: office, tun: topology.tun,
+                    control: "\(dir)/office.sock", log: "\(dir)/office.log"),
+            ],
+            created: ISO8601DateFormatter().string(from: Date()))
+        try save(state)
+
+        func fail(_ what: String, logs: Bool = false) -> ExitCode {
+            printError("isthmus lab up: FAILED: \(what)")
+            if logs { LabReport.printLogTails(state) }
+            printError(
+                "the lab is left as it is for inspection (state: \(lab.statePath)); \(lab.command("down")) removes it")
+            return ExitCode(1)
+        }
+
+        // Topology.
+        for step in topology.steps {
+            let result = LabCommand.inNamespace(step.namespace, step.arguments)
+            guard result.succeeded else {
+                throw fail("\(describe(step.namespace, step.arguments)): \(result.output.trimmed)")
+            }
+        }
+        for (namespace, remote) in [(topology.officeGateway, "10.0.1.0/24"), (topology.cloudGateway, "192.168.1.0/24")]
+        {
+            for step in topology.tunSteps(remotePrefix: remote) {
+                let result = LabCommand.inNamespace(namespace, step)
+                guard result.succeeded else { throw fail("\(describe(namespace, step)): \(result.output.trimmed)") }
+            }
+        }
+        print("lab: namespaces \(topology.namespaces.joined(separator: ", ")) created")
+        let underlay = LabCommand.inNamespace(topology.officeGateway, ["ping", "-c", "1", "-W", "2", "203.0.113.20"])
+        guard underlay.succeeded else {
+            throw fail("the office gateway cannot reach 203.0.113.20: \(underlay.output.trimmed)")
+        }
+
+        // Gateways: the cloud side answers (--passive), the office side initiates.
+        for index in state.gateways.indices {
+            let gateway = state.gateways[index]
+            do {
+                state.gateways[index].pid = try startGateway(
+                    gateway, executable: executable, passive: gateway.name == "cloud")
+            } catch {
+                throw fail("cannot start the \(gateway.name) gateway: \(error)", logs: true)
+            }
+            try save(state)
+            print(
+                "lab: \(gateway.name) gateway started in \(gateway.namespace) (pid \(state.gateways[index].pid ?? 0), log \(gateway.log))"
+            )
+            if index == 0 { usleep(300_000) }
+        }
+
+        // Tunnel: an established IKE SA with a CHILD SA on both sides.
+        let deadline = Date().addingTimeInterval(Double(wait))
+        var missing = state.gateways.map(\.name)
+        while !missing.isEmpty && Date() < deadline {
+            for gateway in state.gateways where missing.contains(gateway.name) {
+                if let pid = gateway.pid, !LabProcess.isAlive(pid) {
+                    throw fail("the \(gateway.name) gateway (pid \(pid)) exited", logs: true)
+                }
+                if let reply = try? ControlClient.send(
+                    ControlRequest(command: "status"), to: gateway.control, timeoutSeconds: 2),
+                    LabReport.tunnelUp(reply.response)
+                {
+                    missing.removeAll { $0 == gateway.name }
+                }
+            }
+            if !missing.isEmpty { usleep(250_000) }
+        }
+        guard missing.isEmpty else {
+            throw fail(
+                "no established IKE SA with a CHILD SA within \(wait) s on: \(missing.joined(separator: ", "))",
+                logs: true)
+        }
+        print("lab: tunnel up (IKE SA and CHILD SA established on both gateways)")
+
+        // Traffic.
+        let ping = LabReport.ping(state)
+        print()
+        print(ping.summary)
+        print()
+        LabReport.printStatus(state)
+        guard ping.ok else { throw fail("ping 10.0.1.4 from the office host (192.168.1.10) failed", logs: true) }
+        print("lab is up. \(lab.command("status")) shows it again; \(lab.command("down")) removes it.")
+    }
+
+    private func save(_ state: LabState) throws {
+        do {
+            try state.write(to: lab.statePath)
+        } catch {
+            printError("isthmus lab up: cannot write \(lab.statePath): \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func describe(_ namespace: String?, _ arguments: [String]) -> String {
+        (namespace.map { "ip netns exec \($0) " } ?? "ip ") + arguments.joined(separator: " ")
+    }
+
+    /// --examples, else ./examples, else examples/ beside the build folder the binary is in.
+    private func examplesFolder() throws -> String {
+        func has(_ folder: String) -> Bool {
+            FileManager.default.fileExists(atPath: "\(folder)/office-dynamic.yaml")
+                && FileManager.default.fileExists(atPath: "\(folder)/cloud-dynamic.yaml")
+        }
+        if let examples {
+            let absolute = absolutePath(examples)
+            guard has(absolute) else {
+                printError("isthmus lab up: \(absolute) has no office-dynamic.yaml and cloud-dynamic.yaml")
+                throw ExitCode(1)
+            }
+            return absolute
+        }
+        var candidates = [absolutePath("examples")]
+        var folder = URL(fileURLWithPath: (try? selfExecutable()) ?? "/").deletingLastPathComponent()
+        for _ in 0..<6 {
+            candidates.append(folder.appendingPathComponent("examples").path)
+            folder = folder.deletingLastPathComponent()
+        }
+        guard let found = candidates.first(where: has) else {
+            printError("isthmus lab up: cannot find examples/office-dynamic.yaml; give --examples DIR")
+            throw ExitCode(1)
+        }
+        return found
+    }
+
+    private func absolutePath(_ path: String) -> String {
+        let url =
+            path.hasPrefix("/")
+            ? URL(fileURLWithPath: path)
+            : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+        return url.standardizedFileURL.path
+    }
+
+    /// This very binary (/proc/self/exe), so the gateways run the same build as `lab`.
+    private func selfExecutable() throws -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"), path.hasPrefix("/")
+        {
+            return path
+        }
+        let argument0 = CommandLine.arguments[0]
+        if argument0.contains("/") { return absolutePath(argument0) }
+        printError("isthmus lab up: cannot find this program's own path")
+        throw ExitCode(1)
+    }
+
+    /// `ip netns exec NS isthmus run CONFIG --tun T --control S` with output into the gateway's log.
+    private func startGateway(_ gateway: LabState.Gateway, executable: String, passive: Bool) throws -> Int32 {
+        let files = FileManager.default
+        guard files.createFile(atPath: gateway.log, contents: nil, attributes: [.posixPermissions: 0o600]),
+            let log = FileHandle(forWritingAtPath: gateway.log)
+        else { throw LabError("cannot create \(gateway.log)") }
+        defer { try? log.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LabCommand.ip)
+        process.arguments =
+            [
+                "netns", "exec", gateway.namespace, executable, "run", gateway.config, "--tun", gateway.tun,
+                "--control", gateway.control, "--log-level", "info",
+            ] + (passive ? ["--passive"] : [])
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return process.processIdentifier
+    }
+}
+
+// MARK: - lab status
+
+struct LabStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show both gateways' status and ping the VM from the office host.")
+
+    @OptionGroup var lab: LabOptions
+
+    func run() throws {
+        try lab.requireRoot()
+        guard let state = LabState.read(from: lab.statePath) else {
+            printError(
+                "isthmus lab status: no lab (\(lab.statePath) is missing or unreadable); start one with \(lab.command("up"))"
+            )
+            throw ExitCode(1)
+        }
+        var ok = LabReport.printStatus(state)
+        let ping = LabReport.ping(state)
+        print(ping.summary)
+        ok = ok && ping.ok
+        if !ok {
+            printError("isthmus lab status: the lab is not healthy")
+            LabReport.printLogTails(state)
+            throw ExitCode(1)
+        }
+    }
+}
+
+// MARK: - lab down
+
+struct LabDown: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down",
+        abstract: "Stop both gateways and delete the lab's namespaces and state (also after a crash).")
+
+    @OptionGroup var lab: LabOptions
+
+    func run() throws {
+        try lab.requireRoot()
+        let state = LabState.read(from: lab.statePath)
+        if state == nil && FileManager.default.fileExists(atPath: lab.statePath) {
+            printError(
+                "isthmus lab down: \(lab.statePath) is unreadable; removing namespaces named \(lab.prefix)* only")
+        }
+        var problems: [String] = []
+
+        // Gateways: only the PIDs in the state file, and only while they still look like `isthmus run`.
+        for gateway in state?.gateways ?? [] {
+            guard let pid = gateway.pid, pid > 1 else { continue }
+            guard LabProcess.isAlive(pid) else { continue }
+            guard LabProcess.looksLikeIsthmus(pid) else {
+                print("lab: pid \(pid) is no longer an isthmus gateway; left alone")
+                continue
+            }
+            if LabProcess.stop(pid) {
+                print("lab: \(gateway.name) gateway (pid \(pid)) stopped")
+            } else {
+                problems.append("pid \(pid) (\(gateway.name) gateway) did not exit after SIGKILL")
+            }
+        }
+
+        // Namespaces: those in the state file and any other with the lab's prefix.
+        let prefixes = Set([lab.prefix] + (state.map { [$0.prefix] } ?? []))
+        var names = state?.namespaces ?? []
+        for name in LabCommand.namespaces()
+        where prefixes.contains(where: { name.hasPrefix($0) }) && !names.contains(name) {
+            names.append(name)
+        }
+        let existing = Set(LabCommand.namespaces())
+        var deleted: [String] = []
+        for name in names where existing.contains(name) {
+            let result = LabCommand.run(LabCommand.ip, ["netns", "del", name])
+            if result.succeeded {
+                deleted.append(name)
+            } else {
+                problems.append("ip netns del \(name): \(result.output.trimmed)")
+            }
+        }
+        if !deleted.isEmpty { print("lab: namespaces \(deleted.joined(separator: ", ")) deleted") }
+
+        // State directory: only the files `lab up` writes, then the folder itself.
+        let files = FileManager.default
+        if files.fileExists(atPath: lab.stateDir) {
+            for name in [LabState.fileName, "office.sock", "cloud.sock", "office.log", "cloud.log"] {
+                let path = "\(lab.stateDir)/\(name)"
+                if files.fileExists(atPath: path) { try? files.removeItem(atPath: path) }
+            }
+            if rmdir(lab.stateDir) != 0 {
+                problems.append("cannot remove \(lab.stateDir): \(String(cString: strerror(errno)))")
+            } else {
+                print("lab: \(lab.stateDir) removed")
+            }
+        }
+
+        let left = LabCommand.namespaces().filter { name in prefixes.contains { name.hasPrefix($0) } }
+        if !left.isEmpty { problems.append("namespaces still present: \(left.joined(separator: ", "))") }
+        guard problems.isEmpty else {
+            for problem in problems { printError("isthmus lab down: \(problem)") }
+            throw ExitCode(1)
+        }
+        print("lab: nothing left")
+    }
+}
+
+// MARK: - shared
+
+struct LabError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum LabProcess {
+    /// Alive and not a zombie.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let rest = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces)
+        return !rest.hasPrefix("Z") && !rest.hasPrefix("X")
+    }
+
+    /// /proc/PID/cmdline is `.../isthmus run ...`.
+    static func looksLikeIsthmus(_ pid: Int32) -> Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard let program = arguments.first else { return false }
+        let name = program.split(separator: "/").last.map(String.init) ?? program
+        return name.hasPrefix("isthmus") && arguments.dropFirst().first == "run"
+    }
+
+    /// SIGTERM, up to 5 s, then SIGKILL and up to 2 s. True once the process is gone.
+    static func stop(_ pid: Int32) -> Bool {
+        kill(pid, SIGTERM)
+        for _ in 0..<50 {
+            if !isAlive(pid) { return true }
+            usleep(100_000)
+        }
+        kill(pid, SIGKILL)
+        for _ in 0..<20 {
+            if !isAlive(pid) { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+}
+
+enum LabReport {
+    /// An established IKE SA that carries a CHILD SA, and a CHILD SA installed.
+    static func tunnelUp(_ status: ControlResponse) -> Bool {
+        let established = (status.connections ?? []).contains { connection in
+            connection.ikeSAs.contains { $0.state == "established" && !$0.childSAs.isEmpty }
+        }
+        return established && !(status.childSAs ?? []).isEmpty
+    }
+
+    /// Prints both gateways' human status; false when one does not answer or has no tunnel.
+    @discardableResult
+    static func printStatus(_ state: LabState) -> Bool {
+        var ok = true
+        for gateway in state.gateways.sorted(by: { $0.name == "office" && $1.name != "office" }) {
+            print(
+                "=== \(gateway.name) gateway (namespace \(gateway.namespace), pid \(gateway.pid.map(String.init) ?? "?"))"
+            )
+            do {
+                let reply = try ControlClient.send(
+                    ControlRequest(command: "status"), to: gateway.control, timeoutSeconds: 5)
+                print(Status.render(reply.response), terminator: "")
+                if let plane = reply.response.dataplane {
+                    var line =
+                        "data plane on \(plane.tun): ESP packets out \(plane.espPacketsOut) / in \(plane.espPacketsIn), "
+                        + "SAs installed \(plane.installedSAs)"
+                    if !plane.drops.isEmpty {
+                        line +=
+                            ", dropped "
+                            + plane.drops.keys.sorted().map { "\($0) \(plane.drops[$0] ?? 0)" }.joined(separator: ", ")
+                    }
+                    print(line)
+                }
+                print()
+                if !tunnelUp(reply.response) {
+                    print("(no established IKE SA with a CHILD SA)\n")
+                    ok = false
+                }
+            } catch {
+                print("no answer: \(error)\n")
+                ok = false
+            }
+        }
+        return ok
+    }
+
+    /// `ping -c 3 10.0.1.4` from the office host; the summary lines.
+    static func ping(_ state: LabState) -> (ok: Bool, summary: String) {
+        let result = LabCommand.inNamespace(
+            state.officeHost, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-w", "10", LabTopology.vmAddress],
+            timeout: 15)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        let summary = lines.filter { $0.contains("packets transmitted") || $0.hasPrefix("rtt") || $0.contains("---") }
+        let text =
+            "ping \(LabTopology.vmAddress) from the office host 192.168.1.10:\n"
+            + (summary.isEmpty ? result.output.trimmed : summary.joined(separator: "\n"))
+        return (result.succeeded, text)
+    }
+
+    /// The last lines of both gateways' logs, on standard error.
+    static func printLogTails(_ state: LabState, lines: Int = 20) {
+        for gateway in state.gateways {
+            printError("--- last \(lines) lines of \(gateway.log):")
+            guard let data = FileManager.default.contents(atPath: gateway.log) else {
+                printError("(no log)")
+                continue
+            }
+            let all = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            printError(all.suffix(lines + 1).joined(separator: "\n"))
+        }
+    }
+}
+
+extension String {
+    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+}
