@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "IsthmusIP",
                 "IsthmusCrypto",
+                "IsthmusEvents",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -347,8 +347,8 @@ final class DaemonState {
             let algorithms = [parameters.encryption.description, parameters.integrity?.description]
                 .compactMap { $0 }.joined(separator: "-")
             let summary = InstalledChildSA(
-                connection: connection, inboundSPI: Self.hex(parameters.inboundSPI),
-                outboundSPI: Self.hex(parameters.outboundSPI), algorithms: algorithms,
+                connection: connection, inboundSPI: SAIdentifier.esp(parameters.inboundSPI),
+                outboundSPI: SAIdentifier.esp(parameters.outboundSPI), algorithms: algorithms,
                 localSelectors: parameters.localSelectors.map { "\($0)" },
                 remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.local)",
                 remote: "\(parameters.remote)", udpEncapsulated: parameters.udpEncapsulated, installedSecondsAgo: 0)
@@ -359,10 +359,6 @@ final class DaemonState {
         childSAHandler?(.install(connection: connection, parameters))
     }
 
-    static func hex(_ spi: UInt32) -> String {
-        let digits = String(spi, radix: 16)
-        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
-    }
 
     private func record(_ event: GatewayEvent) {
         logger.log(event)

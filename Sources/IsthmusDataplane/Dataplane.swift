@@ -220,8 +220,8 @@ private final class Loop: @unchecked Sendable {
                             logger.info(
                                 "ESP SA installed",
                                 metadata: [
-                                    "connection": "\(sa.connection)", "in": "\(ESPEngine.format(spi: sa.inboundSPI))",
-                                    "out": "\(ESPEngine.format(spi: sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
+                                    "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
+                                    "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
                                     "udp": "\(sa.tunnel.udpEncapsulated)",
                                 ])
                         } catch {
@@ -231,7 +231,7 @@ private final class Loop: @unchecked Sendable {
                         }
                     case .remove(let spi):
                         if engine.remove(inboundSPI: spi) {
-                            logger.info("ESP SA removed", metadata: ["in": "\(ESPEngine.format(spi: spi))"])
+                            logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
                         }
                     case .inbound(var packet):
                         packet.withUnsafeMutableBytes { deliver($0) }
@@ -290,7 +290,7 @@ private final class Loop: @unchecked Sendable {
                         "ESP SA lifetime reached",
                         metadata: [
                             "kind": "\(event.kind)", "trigger": "\(event.trigger)", "connection": "\(event.connection)",
-                            "in": "\(ESPEngine.format(spi: event.inboundSPI))",
+                            "in": "\(SAIdentifier.esp(event.inboundSPI))",
                         ])
                 }
             }

@@ -404,10 +404,4 @@ public final class ESPEngine {
         pair.inboundDrops.count(reason)
         return .drop(reason)
     }
-
-    /// `0x` and eight hex digits, as SPIs are printed in logs.
-    public static func format(spi: UInt32) -> String {
-        let digits = String(spi, radix: 16)
-        return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-    }
 }

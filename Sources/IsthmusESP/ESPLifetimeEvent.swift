@@ -54,14 +54,14 @@ public struct ESPLifetimeEvent: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         let what = kind == .soft ? "soft lifetime reached (rekey)" : "hard lifetime reached (removed)"
-        return "esp \(ESPEngine.format(spi: inboundSPI))/\(ESPEngine.format(spi: outboundSPI)) \(what): \(trigger)"
+        return "esp \(SAIdentifier.esp(inboundSPI))/\(SAIdentifier.esp(outboundSPI)) \(what): \(trigger)"
     }
 
     /// The event as the gateway logs it.
     public var gatewayEvent: GatewayEvent {
         GatewayEvent(
             time: time, connection: connection,
-            saIDs: ["esp \(ESPEngine.format(spi: inboundSPI))", "esp \(ESPEngine.format(spi: outboundSPI))"],
+            saIDs: ["esp \(SAIdentifier.esp(inboundSPI))", "esp \(SAIdentifier.esp(outboundSPI))"],
             kind: kind == .soft ? .childSASoftExpired : .childSAHardExpired,
             severity: kind == .soft ? .info : .notice,
             message: kind == .soft

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusIP
 
 /// An ESP tunnel endpoint: the outer address and, for NAT-T (RFC 3948), the UDP port.
@@ -131,7 +132,7 @@ public enum ESPInstallError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .reservedSPI: "SPI 0 is reserved (RFC 4303 section 2.1)"
-        case .duplicateInboundSPI(let spi): "an inbound SA with SPI \(ESPEngine.format(spi: spi)) is already installed"
+        case .duplicateInboundSPI(let spi): "an inbound SA with SPI \(SAIdentifier.esp(spi)) is already installed"
         case .emptySelectors: "the SA has no local or no remote traffic selectors"
         case .invalidReplayWindow(let size): "replay window \(size) outside 1...\(ReplayWindow.maximumSize)"
         case .crypto(let error): "crypto: \(error)"

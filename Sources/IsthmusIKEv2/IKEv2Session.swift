@@ -38,13 +38,13 @@ extension IKEv2StateMachine {
     func status(now: MonotonicTime) -> IKESAStatus {
         IKESAStatus(
             connection: connection, ikeVersion: 2, state: phase.rawValue, role: role.rawValue,
-            localSPI: hex16(localSPI), remoteSPI: hex16(role == .initiator ? spiResponder : spiInitiator),
+            localSPI: SAIdentifier.ike(localSPI), remoteSPI: SAIdentifier.ike(role == .initiator ? spiResponder : spiInitiator),
             local: "\(local)", remote: "\(remote)", algorithms: ikeSuite?.description, natLocal: natLocal,
             natRemote: natRemote, establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },
             rekeyInSeconds: ikeRekeyAt.map { ($0 - now).components.seconds },
             childSAs: childSAs.map { child in
                 IKESAStatus.ChildSA(
-                    inboundSPI: hex8(child.parameters.inboundSPI), outboundSPI: hex8(child.parameters.outboundSPI),
+                    inboundSPI: SAIdentifier.esp(child.parameters.inboundSPI), outboundSPI: SAIdentifier.esp(child.parameters.outboundSPI),
                     localSelectors: child.parameters.localSelectors.map(\.description),
                     remoteSelectors: child.parameters.remoteSelectors.map(\.description),
                     algorithms: child.suite.description,

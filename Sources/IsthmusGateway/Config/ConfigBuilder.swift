@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusIP
 import Yams
 

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusIP
 
 /// A site-to-site connection: this gateway's site <-> one remote site (a ``LocalNetwork``).
@@ -206,18 +207,4 @@ public enum NATTraversalMode: String, Sendable, Hashable, Encodable, CaseIterabl
     case auto
     /// Always encapsulate ESP in UDP, even without NAT (for firewalls that drop IP protocol 50).
     case force
-}
-
-extension Duration {
-    /// Whole seconds of the duration.
-    public var wholeSeconds: Int64 { components.seconds }
-
-    /// The shortest exact text for configuration files and summaries: `8h`, `90m`, `45s`.
-    public var configText: String {
-        let seconds = wholeSeconds
-        if seconds != 0 && seconds % 86400 == 0 { return "\(seconds / 86400)d" }
-        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
-        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
-        return "\(seconds)s"
-    }
 }

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusIP
 
 /// The short, human-readable topology `isthmus check` prints for a valid configuration: sites,

@@ -152,9 +152,9 @@ extension IKEv2StateMachine {
         childSAs.append(ChildSA(parameters: parameters, suite: suite, installedAt: now, rekeyAt: rekeyAt))
         actions.append(.installChildSA(parameters))
         actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: rekeyAt))
-        emit(.childSAInstalled, .info, "CHILD SA \(hex8(inboundSPI))_i \(hex8(outboundSPI))_o installed: "
+        emit(.childSAInstalled, .info, "CHILD SA \(SAIdentifier.esp(inboundSPI))_i \(SAIdentifier.esp(outboundSPI))_o installed: "
             + "\(describeSelectors(localSelectors)) <=> \(describeSelectors(remoteSelectors)) with \(suite)",
-            details: ["inbound_spi": hex8(inboundSPI), "outbound_spi": hex8(outboundSPI), "algorithms": "\(suite)"],
+            details: ["inbound_spi": SAIdentifier.esp(inboundSPI), "outbound_spi": SAIdentifier.esp(outboundSPI), "algorithms": "\(suite)"],
             now: now, into: &actions)
     }
 
@@ -165,7 +165,7 @@ extension IKEv2StateMachine {
         actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
         actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
         actions.append(.removeChildSA(inboundSPI: inboundSPI))
-        emit(.childSADeleted, .info, "CHILD SA \(hex8(inboundSPI))_i \(hex8(child.parameters.outboundSPI))_o "
+        emit(.childSADeleted, .info, "CHILD SA \(SAIdentifier.esp(inboundSPI))_i \(SAIdentifier.esp(child.parameters.outboundSPI))_o "
             + "deleted: \(reason)", now: now, into: &actions)
     }
 
@@ -202,7 +202,7 @@ extension IKEv2StateMachine {
         guard let bytes = seal(header(.createChildSA, messageID: messageID, response: false), inner) else { return }
         nextRequestID &+= 1
         sendRequest(bytes, messageID: messageID, purpose: .createChildSA, now: now, into: &actions)
-        emit(.childSARekeyed, .info, "rekeying CHILD SA \(hex8(inboundSPI))_i", now: now, into: &actions)
+        emit(.childSARekeyed, .info, "rekeying CHILD SA \(SAIdentifier.esp(inboundSPI))_i", now: now, into: &actions)
     }
 
     mutating func handleCreateChildSAResponse(
@@ -258,7 +258,7 @@ extension IKEv2StateMachine {
             let theirs = collision.peerExchangeNonces.min(by: { $0.lexicographicallyPrecedes($1) }) ?? []
             if ours.lexicographicallyPrecedes(theirs) {
                 emit(.childSARekeyed, .notice, "simultaneous CHILD SA rekey: ours holds the lowest nonce, deleting "
-                    + "its redundant SA \(hex8(rekey.newInboundSPI))_i", now: now, into: &actions)
+                    + "its redundant SA \(SAIdentifier.esp(rekey.newInboundSPI))_i", now: now, into: &actions)
                 actions.append(.armTimer(.expireChildSA(inboundSPI: rekey.newInboundSPI), at: now + .seconds(1)))
             }
         }
@@ -299,7 +299,7 @@ extension IKEv2StateMachine {
             }
             if let rekeyed, rekeyed.spi.count == 4 {
                 let oldOutbound = UInt32(bigEndianBytes: rekeyed.spi)
-                emit(.childSARekeyed, .info, "peer rekeyed CHILD SA \(hex8(oldOutbound))_o; the old SA stays until "
+                emit(.childSARekeyed, .info, "peer rekeyed CHILD SA \(SAIdentifier.esp(oldOutbound))_o; the old SA stays until "
                     + "the peer deletes it", now: now, into: &actions)
                 if let old = childSAs.first(where: { $0.parameters.outboundSPI == oldOutbound }),
                     pendingRekey?.oldInboundSPI == old.parameters.inboundSPI, let created = childSAs.last

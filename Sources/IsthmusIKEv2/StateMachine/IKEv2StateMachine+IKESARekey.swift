@@ -260,7 +260,7 @@ extension IKEv2StateMachine {
             if let bytes = sealRetired(old, header, []) { send(bytes, into: &actions) }
         }
         retired = nil
-        emit(.ikeSADeleted, .info, "old IKE SA \(hex16(old.spiInitiator))/\(hex16(old.spiResponder)) deleted after "
+        emit(.ikeSADeleted, .info, "old IKE SA \(SAIdentifier.ike(old.spiInitiator))/\(SAIdentifier.ike(old.spiResponder)) deleted after "
             + "the rekey", now: now, into: &actions)
     }
 

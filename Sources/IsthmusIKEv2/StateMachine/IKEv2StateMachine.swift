@@ -157,7 +157,7 @@ struct IKEv2StateMachine {
     /// `ike 7a176b12…/044c583a…` for log lines.
     var saIDs: [String] {
         guard spiInitiator != 0 else { return [] }
-        return ["ike " + hex16(spiInitiator) + "/" + hex16(spiResponder)]
+        return ["ike " + SAIdentifier.ike(spiInitiator) + "/" + SAIdentifier.ike(spiResponder)]
     }
 
     // MARK: - Input dispatch
@@ -199,7 +199,7 @@ struct IKEv2StateMachine {
         let knownPeerSPI = role == .initiator ? spiResponder : spiInitiator
         guard message.exchangeType == .ikeSAInit || (ourSPI == localSPI && (!peerSPIKnown || peerSPI == knownPeerSPI))
         else {
-            drop("message for SPIs \(hex16(message.initiatorSPI))/\(hex16(message.responderSPI)), not this SA's",
+            drop("message for SPIs \(SAIdentifier.ike(message.initiatorSPI))/\(SAIdentifier.ike(message.responderSPI)), not this SA's",
                 now: now, into: &actions)
             return
         }
@@ -561,25 +561,6 @@ struct IKEv2StateMachine {
     }
 }
 
-extension Duration {
-    /// `8h`, `90m`, `45s`: the form configurations use.
-    var configText: String {
-        let seconds = components.seconds
-        if seconds != 0 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
-        if seconds != 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
-        return "\(seconds)s"
-    }
-}
-
-func hex16(_ value: UInt64) -> String {
-    let text = String(value, radix: 16)
-    return String(repeating: "0", count: 16 - text.count) + text
-}
-
-func hex8(_ value: UInt32) -> String {
-    let text = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: 8 - text.count) + text
-}
 
 func exchangeName(_ type: IKEv2ExchangeType) -> String {
     switch type {
