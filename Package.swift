@@ -68,11 +68,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Userspace ESP data plane: a TUN device and one thread that owns the ESP engine.
+        // recvmmsg/sendmmsg, CMSG_* and UDP GSO/GRO numbers that the Glibc module does not import.
+        .target(name: "CIsthmusNet"),
+        // Userspace ESP data plane: a TUN device, the NAT-T UDP socket and one thread that owns the ESP engine.
         .target(
             name: "IsthmusDataplane",
             dependencies: [
-                "IsthmusESP", "IsthmusIKEv2", "IsthmusEvents", "IsthmusIP",
+                "CIsthmusNet", "IsthmusESP", "IsthmusIKEv2", "IsthmusEvents", "IsthmusIP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

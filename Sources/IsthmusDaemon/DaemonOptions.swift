@@ -23,11 +23,15 @@ public struct DaemonOptions: Sendable {
     /// The TUN device of the userspace ESP data plane (`isthmus run --tun NAME`); nil: no data plane
     /// (CHILD SAs are negotiated and listed, ESP is counted and dropped).
     public var tunName: String?
+    /// The MTU of the path between the gateways: inner packets that would not fit in it once
+    /// encapsulated are refused with ICMP "too big" when they forbid fragmentation, and TCP MSS is
+    /// clamped to fit.
+    public var pathMTU: Int
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
         eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
-        maximumSessions: Int = 10_000, tunName: String? = nil
+        maximumSessions: Int = 10_000, tunName: String? = nil, pathMTU: Int = 1500
     ) {
         self.bindAddress = bindAddress
         self.ikePort = ikePort
@@ -38,6 +42,7 @@ public struct DaemonOptions: Sendable {
         self.initiateOnStart = initiateOnStart
         self.maximumSessions = maximumSessions
         self.tunName = tunName
+        self.pathMTU = pathMTU
     }
 
     /// The default control socket of a gateway: `/run/isthmus/NAME.sock`.

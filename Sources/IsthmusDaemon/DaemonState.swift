@@ -1,4 +1,5 @@
 import IsthmusDataplane
+import IsthmusESP
 import IsthmusEvents
 import IsthmusGateway
 import IsthmusIKEv2
@@ -34,6 +35,8 @@ final class DaemonState {
     struct ChildEntry {
         var summary: InstalledChildSA
         var installedAt: Duration
+        /// The IKE SA that negotiated it: lifetime events from the data plane go to it.
+        var owner: any IKESession
     }
 
     /// Most timers one session may have armed at once.
@@ -63,6 +66,8 @@ final class DaemonState {
     var childSAs: [UInt32: ChildEntry] = [:]
     var ikeChannel: (any Channel)?
     var natChannel: (any Channel)?
+    /// The NAT-T socket when the data plane owns port 4500 (then `natChannel` is nil).
+    var natSocket: NATTSocket?
     var controlChannel: (any Channel)?
     var controlPath: String?
     var listening: ListeningPorts?
@@ -124,6 +129,18 @@ final class DaemonState {
         }
         let datagram = IKEDatagram(
             bytes: buffer.readBytes(length: buffer.readableBytes) ?? [], source: source, destination: destination)
+        route(datagram)
+    }
+
+    /// Handles an IKE message the data plane read from the NAT-T socket it owns (marker removed).
+    func receiveFromDataplane(_ datagram: IKEDatagram) {
+        counters.datagramsIn &+= 1
+        route(datagram)
+    }
+
+    /// Hands an IKE message to its session (or a new responder session), or answers or drops it.
+    private func route(_ datagram: IKEDatagram) {
+        let source = datagram.source
         switch dispatcher.route(datagram) {
         case .deliver(let session):
             deliver(.datagram(datagram), to: session)
@@ -194,7 +211,7 @@ final class DaemonState {
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
             case .installChildSA(let parameters):
-                installChildSA(parameters, connection: session.connectionName, now: now)
+                installChildSA(parameters, owner: session, now: now)
             case .removeChildSA(let inboundSPI):
                 childSAs[inboundSPI] = nil
                 childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
@@ -309,8 +326,26 @@ final class DaemonState {
 
     // MARK: Actions
 
+    /// The data plane reports that an SA pair reached a lifetime limit: a soft limit (bytes, packets or
+    /// time) asks its IKE SA to rekey it now, a hard one (the engine has removed the pair) to delete it.
+    func espLifetimeReached(_ event: ESPLifetimeEvent) {
+        record(event.gatewayEvent)
+        guard let owner = childSAs[event.inboundSPI]?.owner, dispatcher.contains(owner) else { return }
+        switch event.kind {
+        case .soft:
+            deliver(.timer(.rekeyChildSA(inboundSPI: event.inboundSPI)), to: owner)
+        case .hard:
+            deliver(.timer(.expireChildSA(inboundSPI: event.inboundSPI)), to: owner)
+        }
+    }
+
     /// One 0xFF byte on the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.3).
     private func sendNATKeepalive(to destination: UDPEndpoint) {
+        if let socket = natSocket {
+            counters.datagramsOut &+= 1
+            if !socket.send([UDPEncapsulation.keepaliveByte], to: destination) { counters.sendErrors &+= 1 }
+            return
+        }
         guard let channel = natChannel, let remote = try? destination.socketAddress() else { return }
         var buffer = channel.allocator.buffer(capacity: 1)
         buffer.writeInteger(UDPEncapsulation.keepaliveByte)
@@ -322,6 +357,17 @@ final class DaemonState {
         let viaNAT =
             datagram.source.port == UDPEncapsulation.port
             || (listening.map { Int(datagram.source.port) == $0.nat } ?? false)
+        if viaNAT, let socket = natSocket {
+            guard datagram.bytes.count <= Self.maximumDatagram - UDPEncapsulation.nonESPMarkerLength,
+                socket.send([0, 0, 0, 0] + datagram.bytes, to: datagram.destination)
+            else {
+                counters.sendErrors &+= 1
+                logger.warning("cannot send an IKE message", metadata: ["to": "\(datagram.destination)"])
+                return
+            }
+            counters.datagramsOut &+= 1
+            return
+        }
         guard let channel = viaNAT ? natChannel : ikeChannel, datagram.bytes.count <= Self.maximumDatagram,
             let remote = try? datagram.destination.socketAddress()
         else {
@@ -342,7 +388,8 @@ final class DaemonState {
         }
     }
 
-    private func installChildSA(_ parameters: ChildSAParameters, connection: String, now: Duration) {
+    private func installChildSA(_ parameters: ChildSAParameters, owner: any IKESession, now: Duration) {
+        let connection = owner.connectionName
         if childSAs[parameters.inboundSPI] != nil || childSAs.count < Self.maximumChildSAs {
             let algorithms = [parameters.encryption.description, parameters.integrity?.description]
                 .compactMap { $0 }.joined(separator: "-")
@@ -352,7 +399,7 @@ final class DaemonState {
                 localSelectors: parameters.localSelectors.map { "\($0)" },
                 remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.local)",
                 remote: "\(parameters.remote)", udpEncapsulated: parameters.udpEncapsulated, installedSecondsAgo: 0)
-            childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now)
+            childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now, owner: owner)
         } else {
             logger.warning("CHILD SA table full; not listing a new CHILD SA", metadata: ["connection": "\(connection)"])
         }

@@ -97,7 +97,23 @@ public final class GatewayDaemon: Sendable {
         let wildcard = host == "0.0.0.0" || host == "::"
         let state = self.state
         let ike = bindUDP(host: host, port: options.ikePort, kind: .ike, packetInfo: wildcard)
-        let nat = bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard)
+        // With a data plane, port 4500 is its socket (ESP never crosses the event loop); IKE messages
+        // on it come back here. Without one, NIO reads 4500 like 500.
+        let natSocket: NATTSocket?
+        do {
+            natSocket = try dataplane.map { _ in
+                let address = try IPAddress(parsing: host)
+                guard (0...65535).contains(options.natPort) else { throw DaemonError("bad NAT-T port \(options.natPort)") }
+                return try NATTSocket(address: address, port: UInt16(options.natPort))
+            }
+        } catch {
+            ike.whenSuccess { $0.close(promise: nil) }
+            return eventLoop.makeFailedFuture(DaemonError("cannot listen on UDP \(host):\(options.natPort): \(error)"))
+        }
+        let nat: EventLoopFuture<(any Channel)?> =
+            natSocket == nil
+            ? bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard).map { Optional($0) }
+            : eventLoop.makeSucceededFuture(nil)
         let control = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 16)
             .childChannelInitializer { channel in
@@ -116,32 +132,38 @@ public final class GatewayDaemon: Sendable {
         return ike.and(nat).and(control).flatMapErrorThrowing { error in
             // Close whatever did bind before reporting the failure.
             ike.whenSuccess { $0.close(promise: nil) }
-            nat.whenSuccess { $0.close(promise: nil) }
+            nat.whenSuccess { $0?.close(promise: nil) }
             control.whenSuccess { $0.close(promise: nil) }
             throw error
         }.flatMapThrowing { channels in
             let ((ikeChannel, natChannel), controlChannel) = channels
+            let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
             guard chmod(path, 0o600) == 0 else {
-                for channel in [ikeChannel, natChannel, controlChannel] { channel.close(promise: nil) }
+                for channel in channels { channel.close(promise: nil) }
                 throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
             }
             let ports = ListeningPorts(
-                address: host, ike: ikeChannel.localAddress?.port ?? 0, nat: natChannel.localAddress?.port ?? 0)
+                address: host, ike: ikeChannel.localAddress?.port ?? 0,
+                nat: natSocket.map { Int($0.port) } ?? natChannel?.localAddress?.port ?? 0)
             let daemon = state.value
             daemon.ikeChannel = ikeChannel
             daemon.natChannel = natChannel
+            daemon.natSocket = natSocket
             daemon.controlChannel = controlChannel
             daemon.controlPath = path
             daemon.listening = ports
-            if let plane = daemon.dataplane {
+            if let plane = daemon.dataplane, let natSocket {
                 let loop = daemon.eventLoop
                 do {
-                    try plane.start { packet, destination in
-                        // Hop to the event loop: the NAT-T channel belongs to it.
-                        loop.execute { state.value.sendESP(packet, to: destination) }
-                    }
+                    try plane.start(
+                        socket: natSocket,
+                        onIKE: { message, source, destination in
+                            let datagram = IKEDatagram(bytes: message, source: source, destination: destination)
+                            loop.execute { state.value.receiveFromDataplane(datagram) }
+                        },
+                        onLifetime: { event in loop.execute { state.value.espLifetimeReached(event) } })
                 } catch {
-                    for channel in [ikeChannel, natChannel, controlChannel] { channel.close(promise: nil) }
+                    for channel in channels { channel.close(promise: nil) }
                     throw DaemonError("cannot start the ESP data plane: \(error)")
                 }
             }
@@ -233,7 +255,8 @@ public final class GatewayDaemon: Sendable {
         var dataplane: Dataplane?
         if let tun = options.tunName {
             do {
-                dataplane = try Dataplane(tunName: tun, logger: Logger(label: "isthmus.dataplane"))
+                dataplane = try Dataplane(
+                    tunName: tun, pathMTU: options.pathMTU, logger: Logger(label: "isthmus.dataplane"))
             } catch {
                 throw DaemonError("cannot open TUN device \(tun): \(error)")
             }
@@ -273,6 +296,7 @@ extension DaemonState {
     func closeEverything() -> EventLoopFuture<Void> {
         cancelAllTimers()
         dataplane?.stop()
+        natSocket = nil
         let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
         ikeChannel = nil
         natChannel = nil
@@ -285,21 +309,6 @@ extension DaemonState {
             if let path { unlink(path) }
             logger.notice("stopped")
         }
-    }
-}
-
-extension DaemonState {
-    /// Sends one ESP packet in UDP from the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.1).
-    func sendESP(_ packet: [UInt8], to destination: ESPEndpoint) {
-        guard let channel = natChannel,
-            let remote = try? UDPEndpoint(address: destination.address, port: destination.port).socketAddress()
-        else {
-            counters.sendErrors &+= 1
-            return
-        }
-        var buffer = channel.allocator.buffer(capacity: packet.count)
-        buffer.writeBytes(packet)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
     }
 }
 

@@ -1,5 +1,8 @@
+import CIsthmusNet
 import IsthmusESP
 import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
 import Logging
 import Synchronization
 
@@ -22,23 +25,42 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     /// SA pairs installed in the engine now.
     public var installedSAs: Int = 0
     /// Dropped packets by reason: the engine's (`unknown-spi`, `integrity-failure`, `no-policy`, ...)
-    /// and the data plane's own (`queue-full`, `raw-esp-unsupported`, `tun-write-error`, `install-failed`).
+    /// and the data plane's own (`queue-full`, `raw-esp-unsupported`, `tun-write-error`, `install-failed`,
+    /// `send-error`, `truncated-datagram`, `invalid-nat-t`).
     public var drops: [String: UInt64] = [:]
     /// Soft and hard lifetime events reported by the engine.
     public var lifetimeEvents: UInt64 = 0
+    /// IKE messages and NAT keepalives that arrived on the NAT-T socket (handed to IKE / counted).
+    public var ikeMessagesIn: UInt64 = 0
+    public var natKeepalivesIn: UInt64 = 0
+    /// TCP SYNs whose MSS was lowered, and ICMP "too big" answers sent for packets that did not fit.
+    public var mssClamped: UInt64 = 0
+    public var icmpTooBigSent: UInt64 = 0
+    /// System calls that moved datagrams (`recvmmsg`, `sendmmsg`) and the datagrams they moved:
+    /// datagrams per call is the batching actually achieved.
+    public var receiveCalls: UInt64 = 0
+    public var datagramsReceived: UInt64 = 0
+    public var sendCalls: UInt64 = 0
+    public var datagramsSent: UInt64 = 0
 
     public init() {}
 }
 
-/// The userspace ESP data plane: one thread owns the ``ESPEngine`` and the TUN device.
+/// The userspace ESP data plane: one thread owns the ``ESPEngine``, the TUN device and the NAT-T socket.
 ///
-/// The thread `poll`s the TUN fd and the command queue's wake-up pipe: packets read from the TUN are
-/// encapsulated in place (read at offset ``ESPEngine/requiredHeadroom``) and handed to `send`; ESP
-/// packets and SA changes arrive through ``submit(_:)`` from any thread. The engine is ticked about
-/// once a second; lifetime events are logged (IKE rekeys on its own timers).
+/// The thread `poll`s the TUN, the NAT-T socket, the raw ESP socket and the command queue's wake-up
+/// pipe. Packets read from the TUN (up to ``batchSize`` per turn) are encapsulated in place, each in its
+/// own preallocated slot, and leave in one `sendmmsg`. Datagrams on the NAT-T socket arrive in one
+/// `recvmmsg` (split further when the kernel coalesced them with GRO); ESP is decrypted in place and
+/// written to the TUN, IKE messages go to the IKE side. Nothing is allocated per packet. SA changes
+/// arrive through ``submit(_:)`` from any thread; lifetime events go back to IKE (soft: rekey).
 public final class Dataplane: Sendable {
-    /// Sends one ESP packet (from its SPI on) in UDP from our NAT-T port to `destination`.
-    public typealias Sender = @Sendable (_ packet: [UInt8], _ destination: ESPEndpoint) -> Void
+    /// An IKE message that arrived on the NAT-T socket (non-ESP marker removed), with the address it was
+    /// sent to; called on the data-plane thread.
+    public typealias IKEReceiver = @Sendable (_ message: [UInt8], _ source: UDPEndpoint, _ destination: UDPEndpoint)
+        -> Void
+    /// A soft or hard lifetime event of an SA pair; called on the data-plane thread.
+    public typealias LifetimeReceiver = @Sendable (ESPLifetimeEvent) -> Void
 
     private struct Shared: ~Copyable {
         var counters = DataplaneCounters()
@@ -47,7 +69,12 @@ public final class Dataplane: Sendable {
         var thread: pthread_t?
     }
 
+    /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
+    public static let batchSize = 32
+
     public let tunName: String
+    /// The MTU of the path to the peers (outer packets).
+    public let pathMTU: Int
     private let tunFD: CInt
     /// Raw IPv4 socket for ESP without UDP encapsulation (IP protocol 50); -1 when it cannot be opened.
     private let rawESPFD: CInt
@@ -56,11 +83,17 @@ public final class Dataplane: Sendable {
     private let logger: Logger
 
     /// Opens the TUN device `tunName` (creating it when it does not exist).
-    public init(tunName: String, logger: Logger, queueCapacity: Int = 1024) throws(DataplaneError) {
+    public init(tunName: String, pathMTU: Int = 1500, logger: Logger, queueCapacity: Int = 1024)
+        throws(DataplaneError)
+    {
         self.tunName = tunName
+        self.pathMTU = pathMTU
         self.logger = logger
         self.queue = try DataplaneQueue(capacity: queueCapacity)
         self.tunFD = try TUNDevice.open(name: tunName)
+        if let (before, after) = TUNDevice.raiseTransmitQueue(name: tunName), before != after {
+            logger.info("TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
+        }
         self.rawESPFD = RawESPSocket.open()
         if rawESPFD < 0 {
             logger.warning(
@@ -92,9 +125,13 @@ public final class Dataplane: Sendable {
         }
     }
 
-    /// Starts the data-plane thread; `send` is called on it for every ESP packet to send.
-    public func start(send: @escaping Sender) throws(DataplaneError) {
-        let loop = Loop(tunFD: tunFD, rawESPFD: rawESPFD, queue: queue, plane: self, send: send, logger: logger)
+    /// Starts the data-plane thread on `socket` (which it reads from now on).
+    public func start(
+        socket: NATTSocket, onIKE: @escaping IKEReceiver, onLifetime: @escaping LifetimeReceiver
+    ) throws(DataplaneError) {
+        let loop = Loop(
+            tunName: tunName, pathMTU: pathMTU, tunFD: tunFD, rawESPFD: rawESPFD, socket: socket, queue: queue, plane: self, onIKE: onIKE,
+            onLifetime: onLifetime, logger: logger)
         let box = Unmanaged.passRetained(ThreadBody { loop.run() }).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
@@ -109,7 +146,12 @@ public final class Dataplane: Sendable {
             throw DataplaneError("cannot start the data-plane thread", errno: result)
         }
         shared.withLock { $0.thread = thread }
-        logger.notice("ESP data plane running", metadata: ["tun": "\(tunName)"])
+        logger.notice(
+            "ESP data plane running",
+            metadata: [
+                "tun": "\(tunName)", "nat-t": "\(UDPEndpoint(address: socket.address, port: socket.port))",
+                "gro": "\(socket.receiveOffload)",
+            ])
     }
 
     /// Stops the thread and waits for it (idempotent).
@@ -125,8 +167,8 @@ public final class Dataplane: Sendable {
         pthread_join(thread, nil)
     }
 
-    fileprivate func countDrop(_ reason: String) {
-        shared.withLock { $0.ownDrops[reason, default: 0] += 1 }
+    fileprivate func countDrop(_ reason: String, count: UInt64 = 1) {
+        shared.withLock { $0.ownDrops[reason, default: 0] += count }
     }
 
     fileprivate func publish(_ counters: DataplaneCounters, engineDrops: ESPDropCounters) {
@@ -146,156 +188,346 @@ private final class ThreadBody {
 
 /// The data-plane thread's state; touched by that thread only after `start`.
 private final class Loop: @unchecked Sendable {
+    let tunName: String
+    /// The largest inner packet that fits the path once encapsulated (any suite).
+    let innerMTU: Int
+    /// The TUN device's MTU, read at start and on every tick.
+    var tunMTU: Int
     let tunFD: CInt
     let rawESPFD: CInt
+    let socket: NATTSocket
     let queue: DataplaneQueue
     let plane: Dataplane
-    let send: Dataplane.Sender
+    let onIKE: Dataplane.IKEReceiver
+    let onLifetime: Dataplane.LifetimeReceiver
     let logger: Logger
 
     init(
-        tunFD: CInt, rawESPFD: CInt, queue: DataplaneQueue, plane: Dataplane, send: @escaping Dataplane.Sender,
-        logger: Logger
+        tunName: String, pathMTU: Int, tunFD: CInt, rawESPFD: CInt, socket: NATTSocket, queue: DataplaneQueue, plane: Dataplane,
+        onIKE: @escaping Dataplane.IKEReceiver, onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
     ) {
+        self.tunName = tunName
+        self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: socket.address.family == .v6)
+        self.tunMTU = TUNDevice.mtu(name: tunName) ?? 1500
         self.tunFD = tunFD
         self.rawESPFD = rawESPFD
+        self.socket = socket
         self.queue = queue
         self.plane = plane
-        self.send = send
+        self.onIKE = onIKE
+        self.onLifetime = onLifetime
         self.logger = logger
     }
 
-    /// Most packets read from the TUN per wake-up before the queue gets a turn.
-    static let tunBatch = 64
+    static let batch = Dataplane.batchSize
     static let tickInterval: Duration = .seconds(1)
+    /// Counters reach `status` at most this late while traffic flows.
+    static let publishInterval: Duration = .milliseconds(20)
+    /// The largest inner packet read from the TUN, and the largest datagram (or GRO train) received.
+    static let maximumPacket = 65_535
+    static let headroom = ESPEngine.requiredHeadroom
+    static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
+
+    let engine = ESPEngine()
+    let origin = ContinuousClock.now
+    var counters = DataplaneCounters()
+    /// Counters changed since they were last published.
+    var dirty = false
+    /// One slot per TUN packet of a batch: headroom, inner packet, tailroom.
+    let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
+    /// One slot per datagram of a `recvmmsg`.
+    let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
+    /// Where ICMP "too big" answers are built.
+    let icmpBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: TunnelMTU.minimumIPv6MTU, alignment: 16)
+    let sendBatch = DatagramBatch(capacity: batch)
+    let rawSendBatch = DatagramBatch(capacity: batch)
+    let receiveBatch = DatagramBatch(capacity: batch)
+
+    deinit {
+        outbound.deallocate()
+        inbound.deallocate()
+        icmpBuffer.deallocate()
+    }
+
+    func now() -> Duration { ContinuousClock.now - origin }
+
+    func slot(_ buffer: UnsafeMutableRawBufferPointer, _ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[(index * Self.slotBytes)..<((index + 1) * Self.slotBytes)])
+    }
 
     func run() {
-        let engine = ESPEngine()
-        let origin = ContinuousClock.now
-        func now() -> Duration { ContinuousClock.now - origin }
-        var counters = DataplaneCounters()
-        let headroom = ESPEngine.requiredHeadroom
-        let maximumInner = 65_535
-        let buffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: headroom + maximumInner + ESPEngine.requiredTailroom, alignment: 16)
-        defer { buffer.deallocate() }
         var lastTick = Duration.zero
-        let rawBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_535, alignment: 16)
-        defer { rawBuffer.deallocate() }
+        var lastPublish = Duration.zero
         var fds = [
             pollfd(fd: tunFD, events: Int16(POLLIN), revents: 0),
             pollfd(fd: queue.wakeFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
             // poll ignores negative fds: no raw socket, no events.
             pollfd(fd: rawESPFD, events: Int16(POLLIN), revents: 0),
         ]
         var running = true
-        /// Decapsulates the ESP packet in `packet` and writes its inner packet to the TUN.
-        func deliver(_ packet: UnsafeMutableRawBufferPointer) {
-            let result = engine.decapsulate(espPacket: packet, now: now())
-            guard case .packet(let inner) = result else { return }
-            let written = write(tunFD, packet.baseAddress! + inner.range.lowerBound, inner.range.count)
-            if written == inner.range.count {
-                counters.espPacketsIn &+= 1
-                counters.espBytesIn &+= UInt64(packet.count)
-            } else {
-                plane.countDrop("tun-write-error")
-            }
-        }
         while running {
             for index in fds.indices { fds[index].revents = 0 }
-            let ready = poll(&fds, nfds_t(fds.count), 500)
+            // While counters wait to be published, wake up soon enough to publish them.
+            let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
             if ready < 0 && errno != EINTR {
                 logger.error("data plane poll failed", metadata: ["errno": "\(errno)"])
                 break
             }
             // Commands first: SA installs must precede the packets that need them.
-            if fds[1].revents != 0 {
-                for command in queue.takeAll() {
-                    switch command {
-                    case .stop:
-                        running = false
-                    case .install(let sa):
-                        do {
-                            try engine.install(sa, now: now())
-                            logger.info(
-                                "ESP SA installed",
-                                metadata: [
-                                    "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
-                                    "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
-                                    "udp": "\(sa.tunnel.udpEncapsulated)",
-                                ])
-                        } catch {
-                            plane.countDrop("install-failed")
-                            logger.warning(
-                                "ESP SA not installed: \(error)", metadata: ["connection": "\(sa.connection)"])
-                        }
-                    case .remove(let spi):
-                        if engine.remove(inboundSPI: spi) {
-                            logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
-                        }
-                    case .inbound(var packet):
-                        packet.withUnsafeMutableBytes { deliver($0) }
-                    }
-                }
-            }
+            if fds[1].revents != 0 { running = runCommands() }
+            if fds[2].revents & Int16(POLLIN) != 0 { receiveUDP() }
             if fds[0].revents & Int16(POLLIN) != 0 {
-                var batch = 0
-                while batch < Self.tunBatch {
-                    batch += 1
-                    let count = read(tunFD, buffer.baseAddress! + headroom, maximumInner)
-                    guard count > 0 else { break }
-                    counters.tunPacketsRead &+= 1
-                    let result = engine.encapsulate(
-                        innerPacketAt: headroom..<(headroom + count), in: buffer, now: now())
-                    guard case .packet(let packet) = result else { continue }
-                    guard packet.tunnel.udpEncapsulated else {
-                        let esp = UnsafeRawBufferPointer(rebasing: buffer[packet.range])
-                        if RawESPSocket.send(esp, on: rawESPFD, to: packet.tunnel.remote.address) {
-                            counters.espPacketsOut &+= 1
-                            counters.espBytesOut &+= UInt64(esp.count)
-                        } else {
-                            plane.countDrop(rawESPFD < 0 ? "raw-esp-unsupported" : "send-error")
-                        }
-                        continue
-                    }
-                    let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[packet.range]))
-                    send(bytes, packet.tunnel.remote)
-                    counters.espPacketsOut &+= 1
-                    counters.espBytesOut &+= UInt64(bytes.count)
-                }
+                readTUN()
             } else if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                 logger.error("TUN device failed; the data plane stops")
                 break
             }
-            if rawESPFD >= 0, fds[2].revents & Int16(POLLIN) != 0 {
-                var batch = 0
-                while batch < Self.tunBatch {
-                    batch += 1
-                    let count = recv(rawESPFD, rawBuffer.baseAddress!, rawBuffer.count, Int32(MSG_DONTWAIT))
-                    guard count > 0 else { break }
-                    guard let esp = RawESPSocket.payload(of: UnsafeRawBufferPointer(rebasing: rawBuffer[0..<count]))
-                    else {
-                        plane.countDrop("malformed-outer-ip")
-                        continue
-                    }
-                    deliver(UnsafeMutableRawBufferPointer(rebasing: rawBuffer[esp]))
-                }
-            }
+            if rawESPFD >= 0, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
             let time = now()
             if time - lastTick >= Self.tickInterval || engine.hasPendingLifetimeEvents {
                 lastTick = time
+                if let mtu = TUNDevice.mtu(name: tunName) { tunMTU = mtu }
                 for event in engine.tick(now: time) {
                     counters.lifetimeEvents &+= 1
-                    logger.notice(
+                    dirty = true
+                    logger.debug(
                         "ESP SA lifetime reached",
                         metadata: [
                             "kind": "\(event.kind)", "trigger": "\(event.trigger)", "connection": "\(event.connection)",
                             "in": "\(SAIdentifier.esp(event.inboundSPI))",
                         ])
+                    if event.kind == .hard { counters.installedSAs = engine.installedInboundSPIs.count }
+                    onLifetime(event)
                 }
             }
-            counters.installedSAs = engine.installedInboundSPIs.count
-            plane.publish(counters, engineDrops: engine.drops)
+            if dirty && time - lastPublish >= Self.publishInterval {
+                lastPublish = time
+                dirty = false
+                plane.publish(counters, engineDrops: engine.drops)
+            }
+        }
+        plane.publish(counters, engineDrops: engine.drops)
+    }
+
+    /// Runs queued commands; `false` when told to stop.
+    func runCommands() -> Bool {
+        var running = true
+        for command in queue.takeAll() {
+            dirty = true
+            switch command {
+            case .stop:
+                running = false
+            case .install(let sa):
+                do {
+                    try engine.install(sa, now: now())
+                    logger.info(
+                        "ESP SA installed",
+                        metadata: [
+                            "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
+                            "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
+                            "udp": "\(sa.tunnel.udpEncapsulated)",
+                        ])
+                } catch {
+                    plane.countDrop("install-failed")
+                    logger.warning("ESP SA not installed: \(error)", metadata: ["connection": "\(sa.connection)"])
+                }
+                counters.installedSAs = engine.installedInboundSPIs.count
+            case .remove(let spi):
+                if engine.remove(inboundSPI: spi) {
+                    logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
+                }
+                counters.installedSAs = engine.installedInboundSPIs.count
+            case .inbound(var packet):
+                packet.withUnsafeMutableBytes { deliver($0) }
+            }
+        }
+        return running
+    }
+
+    /// Decapsulates the ESP packet in `packet` and writes its inner packet to the TUN.
+    func deliver(_ packet: UnsafeMutableRawBufferPointer) {
+        dirty = true
+        let result = engine.decapsulate(espPacket: packet, now: now())
+        guard case .packet(let inner) = result else { return }
+        clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]))
+        let written = write(tunFD, packet.baseAddress! + inner.range.lowerBound, inner.range.count)
+        if written == inner.range.count {
+            counters.espPacketsIn &+= 1
+            counters.espBytesIn &+= UInt64(packet.count)
+        } else {
+            plane.countDrop("tun-write-error")
+        }
+    }
+
+    /// Reads up to a batch of inner packets from the TUN, protects each in its slot, sends them together.
+    func readTUN() {
+        var pending = 0
+        var rawPending = 0
+        var reads = 0
+        while reads < Self.batch {
+            reads += 1
+            let buffer = slot(outbound, pending + rawPending)
+            let count = read(tunFD, buffer.baseAddress! + Self.headroom, Self.maximumPacket)
+            guard count > 0 else { break }
+            dirty = true
+            counters.tunPacketsRead &+= 1
+            let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + count)])
+            if count > innerMTU && TunnelMTU.forbidsFragmentation(UnsafeRawBufferPointer(inner)) {
+                refuseTooBig(UnsafeRawBufferPointer(inner))
+                continue
+            }
+            clampMSS(inner)
+            let result = engine.encapsulate(
+                innerPacketAt: Self.headroom..<(Self.headroom + count), in: buffer, now: now())
+            guard case .packet(let packet) = result else { continue }
+            let esp = buffer.baseAddress! + packet.range.lowerBound
+            if packet.tunnel.udpEncapsulated {
+                guard
+                    sendBatch.prepareSend(
+                        pending, packet: esp, length: packet.range.count, to: packet.tunnel.remote,
+                        family: socket.address.family)
+                else {
+                    plane.countDrop("send-error")
+                    continue
+                }
+                pending += 1
+            } else {
+                // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
+                guard rawESPFD >= 0, packet.tunnel.remote.address.family == .v4,
+                    rawSendBatch.prepareSend(
+                        rawPending, packet: esp, length: packet.range.count,
+                        to: UDPEndpoint(address: packet.tunnel.remote.address, port: 0), family: .v4)
+                else {
+                    plane.countDrop(rawESPFD < 0 ? "raw-esp-unsupported" : "send-error")
+                    continue
+                }
+                rawPending += 1
+            }
+            counters.espBytesOut &+= UInt64(packet.range.count)
+        }
+        flush(pending, batch: sendBatch, on: socket.fd)
+        flush(rawPending, batch: rawSendBatch, on: rawESPFD)
+    }
+
+    /// Lowers the MSS of a TCP SYN so that its segments fit both the TUN and the path once encapsulated.
+    func clampMSS(_ packet: UnsafeMutableRawBufferPointer) {
+        guard packet.count > 0 else { return }
+        let headers = packet[0] >> 4 == 6 ? 60 : 40
+        if TunnelMTU.clampMSS(packet, to: min(tunMTU, innerMTU) - headers) { counters.mssClamped &+= 1 }
+    }
+
+    /// Answers an inner packet that cannot cross without fragmentation with ICMP "too big" (into the
+    /// TUN, back to its sender) and drops it.
+    func refuseTooBig(_ packet: UnsafeRawBufferPointer) {
+        plane.countDrop("too-big")
+        guard let length = TunnelMTU.packetTooBig(original: packet, mtu: innerMTU, into: icmpBuffer) else { return }
+        if write(tunFD, icmpBuffer.baseAddress!, length) == length { counters.icmpTooBigSent &+= 1 }
+    }
+
+    /// Sends the first `count` prepared datagrams (blocking while the socket buffer is full).
+    func flush(_ count: Int, batch: DatagramBatch, on fd: CInt) {
+        var sent = 0
+        var failed = 0
+        while sent < count {
+            let result = isthmus_sendmmsg(fd, batch.messages + sent, UInt32(count - sent), 0)
+            counters.sendCalls &+= 1
+            if result > 0 {
+                sent += Int(result)
+                continue
+            }
+            if result < 0 && errno == EINTR { continue }
+            // The first message of the rest failed (unreachable, too big): count it, go on with the others.
+            plane.countDrop("send-error")
+            failed += 1
+            sent += 1
+        }
+        counters.espPacketsOut &+= UInt64(count - failed)
+        counters.datagramsSent &+= UInt64(count)
+    }
+
+    /// Reads a batch of datagrams from the NAT-T socket: ESP to the TUN, IKE to the IKE side.
+    func receiveUDP() {
+        var turns = 0
+        while turns < 4 {
+            turns += 1
+            for index in 0..<Self.batch {
+                let buffer = slot(inbound, index)
+                receiveBatch.prepareReceive(index, into: buffer.baseAddress!, length: Self.maximumPacket)
+            }
+            let received = isthmus_recvmmsg(socket.fd, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
+            guard received > 0 else { return }
+            counters.receiveCalls &+= 1
+            dirty = true
+            for index in 0..<Int(received) {
+                let length = receiveBatch.receivedLength(index)
+                if receiveBatch.truncated(index) {
+                    plane.countDrop("truncated-datagram")
+                    continue
+                }
+                let (destination, segmentSize) = receiveBatch.control(index)
+                let buffer = slot(inbound, index)
+                let step = segmentSize ?? length
+                var offset = 0
+                while offset < length {
+                    let end = min(offset + step, length)
+                    counters.datagramsReceived &+= 1
+                    datagram(
+                        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<end]), slot: index,
+                        destination: destination)
+                    offset = end
+                }
+            }
+            if Int(received) < Self.batch { return }
+        }
+    }
+
+    /// One UDP payload from the NAT-T socket (RFC 3948 section 2.2: ESP, IKE after a zero marker, or a
+    /// keepalive).
+    func datagram(_ payload: UnsafeMutableRawBufferPointer, slot index: Int, destination: IPAddress?) {
+        switch UDPEncapsulation.classify(UnsafeRawBufferPointer(payload)) {
+        case .esp:
+            deliver(payload)
+        case .natKeepalive:
+            counters.natKeepalivesIn &+= 1
+        case .invalid:
+            plane.countDrop("invalid-nat-t")
+        case .ike(let offset):
+            guard let source = receiveBatch.source(index) else {
+                plane.countDrop("invalid-nat-t")
+                return
+            }
+            counters.ikeMessagesIn &+= 1
+            let local = UDPEndpoint(address: destination ?? socket.address, port: socket.port)
+            onIKE(Array(UnsafeRawBufferPointer(rebasing: payload[offset...])), source, local)
+        }
+    }
+
+    /// Reads batches of ESP without UDP from the raw socket (each with its IPv4 header first).
+    func receiveRawESP() {
+        var turns = 0
+        while turns < 4 {
+            turns += 1
+            for index in 0..<Self.batch {
+                receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
+            }
+            let received = isthmus_recvmmsg(rawESPFD, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
+            guard received > 0 else { return }
+            counters.receiveCalls &+= 1
+            dirty = true
+            for index in 0..<Int(received) {
+                counters.datagramsReceived &+= 1
+                let buffer = slot(inbound, index)
+                let length = receiveBatch.receivedLength(index)
+                guard !receiveBatch.truncated(index),
+                    let esp = RawESPSocket.payload(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+                else {
+                    plane.countDrop("malformed-outer-ip")
+                    continue
+                }
+                deliver(UnsafeMutableRawBufferPointer(rebasing: buffer[esp]))
+            }
+            if Int(received) < Self.batch { return }
         }
     }
 }

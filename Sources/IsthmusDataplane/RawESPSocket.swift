@@ -1,3 +1,4 @@
+import CIsthmusNet
 import IsthmusIP
 
 #if canImport(Glibc)
@@ -9,26 +10,21 @@ import IsthmusIP
 enum RawESPSocket {
     static let protocolESP: CInt = 50
 
-    /// A non-blocking raw socket for protocol 50, or -1 (no CAP_NET_RAW, for instance).
+    /// A raw socket for protocol 50 (blocking sends, reads with `MSG_DONTWAIT`), or -1 (no CAP_NET_RAW,
+    /// for instance). Its buffers are as large as the NAT-T socket's.
     static func open() -> CInt {
-        let fd = socket(
-            AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-            protocolESP)
-        return fd
-    }
-
-    /// Sends `packet` (ESP header first) to `address`; IPv4 only. `false` when it could not be sent.
-    static func send(_ packet: UnsafeRawBufferPointer, on fd: CInt, to address: IPAddress) -> Bool {
-        guard fd >= 0, address.family == .v4 else { return false }
-        var destination = sockaddr_in()
-        destination.sin_family = sa_family_t(AF_INET)
-        destination.sin_addr.s_addr = UInt32(truncatingIfNeeded: address.value).bigEndian
-        let sent = withUnsafePointer(to: &destination) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, packet.baseAddress, packet.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), protocolESP)
+        guard fd >= 0 else { return fd }
+        var size = NATTSocket.bufferBytes
+        let length = socklen_t(MemoryLayout<CInt>.size)
+        for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)]
+        where setsockopt(fd, SOL_SOCKET, force, &size, length) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, plain, &size, length)
         }
-        return sent == packet.count
+        // Outer packets may be fragmented; DF on inner packets is the data plane's business.
+        var discovery = IP_PMTUDISC_DONT
+        _ = setsockopt(fd, CInt(IPPROTO_IP), IP_MTU_DISCOVER, &discovery, length)
+        return fd
     }
 
     /// The range of the ESP payload inside an IPv4 packet read from the raw socket; nil when the header

@@ -1,3 +1,5 @@
+import CIsthmusNet
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -19,6 +21,52 @@ public enum TUNDevice {
             && !bytes.contains(where: { $0 == UInt8(ascii: "/") || $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: ":") }
             )
             && name != "." && name != ".."
+    }
+
+    /// `SIOCGIFMTU` from linux/sockios.h.
+    static let SIOCGIFMTU: UInt = 0x8921
+
+    /// `SIOCGIFTXQLEN` and `SIOCSIFTXQLEN` from linux/sockios.h.
+    static let SIOCGIFTXQLEN: UInt = 0x8942
+    static let SIOCSIFTXQLEN: UInt = 0x8943
+    /// Packets the kernel may queue for the data plane to read. The TUN default (500) overflows while
+    /// the data plane works through a batch at line rate, and every overflow is a lost TCP segment;
+    /// 5000 packets of 1400 bytes is about 70 ms at 1 Gbit/s.
+    public static let minimumTransmitQueue = 5000
+
+    /// Raises the interface's transmit queue (kernel to reader) to at least `minimum` packets.
+    /// - Returns: the queue length before and after, or nil when it cannot be read or set.
+    public static func raiseTransmitQueue(name: String, to minimum: Int = minimumTransmitQueue) -> (Int, Int)? {
+        guard isValidName(name) else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
+        }
+        guard ioctl(fd, SIOCGIFTXQLEN, &request) == 0 else { return nil }
+        let before = Int(request.ifr_ifru.ifru_ivalue)
+        guard before < minimum else { return (before, before) }
+        request.ifr_ifru.ifru_ivalue = CInt(minimum)
+        guard ioctl(fd, SIOCSIFTXQLEN, &request) == 0 else { return nil }
+        return (before, minimum)
+    }
+
+    /// The interface's MTU now, or nil when it cannot be read.
+    public static func mtu(name: String) -> Int? {
+        guard isValidName(name) else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
+        }
+        guard ioctl(fd, SIOCGIFMTU, &request) == 0 else { return nil }
+        return Int(request.ifr_ifru.ifru_mtu)
     }
 
     /// Opens (creating if needed) the TUN device `name`; returns a non-blocking, close-on-exec fd.

@@ -45,9 +45,17 @@ struct Run: ParsableCommand {
         help: "Run the userspace ESP data plane on this TUN device (created if missing; address and routes are yours).")
     var tun: String?
 
+    @Option(
+        name: .long,
+        help: "MTU of the path to the peers: tunnel packets that would not fit get ICMP 'too big', TCP MSS is clamped.")
+    var pathMTU: Int = 1500
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
+        }
+        guard (1280...65535).contains(pathMTU) else {
+            throw ValidationError("--path-mtu must be 1280 to 65535, not \(pathMTU)")
         }
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
         if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
@@ -82,7 +90,8 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "isthmus.run")
         let factories = makeIKEv2Factories(config: config, ikePort: UInt16(ikePort))
         let options = DaemonOptions(
-            ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun)
+            ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
+            pathMTU: pathMTU)
         do {
             try GatewayDaemon.runUntilSignalled(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,

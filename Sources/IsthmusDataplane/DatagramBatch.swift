@@ -1,0 +1,98 @@
+import CIsthmusNet
+import IsthmusIP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Preallocated `mmsghdr`s for one `recvmmsg` or `sendmmsg`: per slot an iovec, a peer address and a
+/// control buffer (packet info and the GRO segment size). Allocated once; nothing per packet.
+/// Owned by the data-plane thread.
+final class DatagramBatch {
+    let capacity: Int
+    let messages: UnsafeMutablePointer<isthmus_mmsghdr>
+    private let iovecs: UnsafeMutablePointer<iovec>
+    private let names: UnsafeMutablePointer<sockaddr_storage>
+    private let controls: UnsafeMutableRawPointer
+    /// Room for IP_PKTINFO or IPV6_PKTINFO plus UDP_GRO's segment size.
+    static let controlBytes = 128
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        messages = .allocate(capacity: capacity)
+        messages.initialize(repeating: isthmus_mmsghdr(), count: capacity)
+        iovecs = .allocate(capacity: capacity)
+        iovecs.initialize(repeating: iovec(), count: capacity)
+        names = .allocate(capacity: capacity)
+        names.initialize(repeating: sockaddr_storage(), count: capacity)
+        controls = .allocate(byteCount: capacity * Self.controlBytes, alignment: 16)
+    }
+
+    deinit {
+        messages.deallocate()
+        iovecs.deallocate()
+        names.deallocate()
+        controls.deallocate()
+    }
+
+    /// Makes slot `index` ready to receive up to `length` bytes at `buffer`.
+    func prepareReceive(_ index: Int, into buffer: UnsafeMutableRawPointer, length: Int) {
+        iovecs[index] = iovec(iov_base: buffer, iov_len: length)
+        messages[index].msg_len = 0
+        messages[index].msg_hdr = msghdr(
+            msg_name: UnsafeMutableRawPointer(names + index),
+            msg_namelen: socklen_t(MemoryLayout<sockaddr_storage>.size), msg_iov: iovecs + index, msg_iovlen: 1,
+            msg_control: controls + index * Self.controlBytes, msg_controllen: Self.controlBytes, msg_flags: 0)
+    }
+
+    /// Makes slot `index` send `length` bytes at `packet` to `destination`; `false` when the address
+    /// cannot be used on a socket of `family`.
+    func prepareSend(
+        _ index: Int, packet: UnsafeMutableRawPointer, length: Int, to destination: UDPEndpoint, family: IPFamily
+    ) -> Bool {
+        guard let nameLength = SocketAddressCoding.write(destination, into: &names[index], socketFamily: family)
+        else { return false }
+        iovecs[index] = iovec(iov_base: packet, iov_len: length)
+        messages[index].msg_len = 0
+        messages[index].msg_hdr = msghdr(
+            msg_name: UnsafeMutableRawPointer(names + index), msg_namelen: nameLength, msg_iov: iovecs + index,
+            msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+        return true
+    }
+
+    /// Bytes received in slot `index`.
+    func receivedLength(_ index: Int) -> Int { Int(messages[index].msg_len) }
+
+    /// Whether the datagram in slot `index` was cut short (the buffer was too small).
+    func truncated(_ index: Int) -> Bool { messages[index].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 }
+
+    /// The sender of the datagram in slot `index`.
+    func source(_ index: Int) -> UDPEndpoint? {
+        SocketAddressCoding.read(UnsafeRawPointer(names + index))
+    }
+
+    /// What the control messages of slot `index` say: the datagram's destination address (packet info)
+    /// and the GRO segment size when the kernel coalesced several datagrams into one read.
+    func control(_ index: Int) -> (destination: IPAddress?, segmentSize: Int?) {
+        var destination: IPAddress?
+        var segmentSize: Int?
+        var header = isthmus_cmsg_firsthdr(&messages[index].msg_hdr)
+        while let current = header {
+            let data = UnsafeRawPointer(isthmus_cmsg_data(current)!)
+            let level = current.pointee.cmsg_level
+            let type = current.pointee.cmsg_type
+            if level == CInt(IPPROTO_IP) && type == IP_PKTINFO {
+                let info = data.loadUnaligned(as: in_pktinfo.self)
+                destination = IPAddress(v4: UInt32(bigEndian: info.ipi_addr.s_addr))
+            } else if level == CInt(IPPROTO_IPV6) && type == IPV6_PKTINFO {
+                let info = data.loadUnaligned(as: isthmus_in6_pktinfo.self)
+                destination = SocketAddressCoding.ipv6(info.ipi6_addr)
+            } else if level == ISTHMUS_SOL_UDP && type == ISTHMUS_UDP_GRO {
+                let size = Int(data.loadUnaligned(as: CInt.self))
+                if size > 0 { segmentSize = size }
+            }
+            header = isthmus_cmsg_nxthdr(&messages[index].msg_hdr, current)
+        }
+        return (destination, segmentSize)
+    }
+}

@@ -1,0 +1,65 @@
+import IsthmusCrypto
+import IsthmusESP
+import IsthmusIKEv2
+import IsthmusIP
+import Synchronization
+import XCTest
+
+@testable import IsthmusDaemon
+
+/// The data plane's lifetime events reach the IKE SA that negotiated the CHILD SA: a soft limit (bytes,
+/// packets, time) asks it to rekey now, a hard one to delete; unknown SPIs are ignored.
+extension GatewayDaemonTests {
+    private func parameters(inbound: UInt32) throws -> ChildSAParameters {
+        let any = [TrafficSelector(prefix: IPPrefix(masking: try IPAddress(parsing: "0.0.0.0"), length: 0))]
+        return ChildSAParameters(
+            inboundSPI: inbound, outboundSPI: inbound + 1,
+            encryption: try XCTUnwrap(AlgorithmRegistry.algorithm(keyword: "aes128gcm16")), integrity: nil,
+            extendedSequenceNumbers: false, inboundEncryptionKey: SecretBytes(Array(repeating: 1, count: 20)),
+            inboundIntegrityKey: SecretBytes([]), outboundEncryptionKey: SecretBytes(Array(repeating: 2, count: 20)),
+            outboundIntegrityKey: SecretBytes([]), localSelectors: any, remoteSelectors: any,
+            local: endpoint("127.0.0.1", 4500), remote: endpoint("127.0.0.2", 4500), udpEncapsulated: true,
+            softLifetime: .seconds(3000), hardLifetime: .seconds(3600), hardLifetimeBytes: 1_000_000)
+    }
+
+    private func event(_ kind: ESPLifetimeEvent.Kind, _ spi: UInt32) -> ESPLifetimeEvent {
+        ESPLifetimeEvent(
+            kind: kind, trigger: .bytes, inboundSPI: spi, outboundSPI: spi + 1, connection: "peer", time: .seconds(5))
+    }
+
+    func testDataplaneLifetimeLimitsGoToTheOwningSession() async throws {
+        let child = try parameters(inbound: 0xC0FF_EE00)
+        let made = Mutex<FakeSession?>(nil)
+        let harness = try makeHarness(
+            initiateOnStart: true,
+            makeInitiator: { name in
+                let session = FakeSession(connection: name, spi: 0x7100) { _, input, _ in
+                    if case .initiate = input { return [.installChildSA(child)] }
+                    return []
+                }
+                made.withLock { $0 = session }
+                return session
+            })
+        _ = try await harness.daemon.start().get()
+        let session = try XCTUnwrap(made.withLock { $0 })
+        let daemon = harness.daemon
+        let soft = event(.soft, 0xC0FF_EE00)
+        let hard = event(.hard, 0xC0FF_EE00)
+        let stranger = event(.soft, 0x1234_5678)
+        try await daemon.eventLoop.submit {
+            daemon.state.value.espLifetimeReached(soft)
+            daemon.state.value.espLifetimeReached(stranger)
+            daemon.state.value.espLifetimeReached(hard)
+        }.get()
+        XCTAssertEqual(
+            session.inputs.map { "\($0)" },
+            [
+                "initiate", "timer(IsthmusIKEv2.IKETimer.rekeyChildSA(inboundSPI: 3237998080))",
+                "timer(IsthmusIKEv2.IKETimer.expireChildSA(inboundSPI: 3237998080))",
+            ])
+        let kinds = try await daemon.eventLoop.submit { daemon.state.value.events.records.map { $0.kind } }.get()
+        XCTAssertTrue(kinds.contains("child-sa-soft-expired"), "\(kinds)")
+        XCTAssertTrue(kinds.contains("child-sa-hard-expired"), "\(kinds)")
+        try await harness.stop()
+    }
+}
