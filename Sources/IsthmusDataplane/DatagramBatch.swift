@@ -46,18 +46,46 @@ final class DatagramBatch {
     }
 
     /// Makes slot `index` send `length` bytes at `packet` to `destination`; `false` when the address
-    /// cannot be used on a socket of `family`.
+    /// cannot be used on a socket of `family`. With `segmentSize`, the bytes are several datagrams of
+    /// that size (the last may be shorter) that the kernel splits (UDP GSO, `UDP_SEGMENT`).
     func prepareSend(
-        _ index: Int, packet: UnsafeMutableRawPointer, length: Int, to destination: UDPEndpoint, family: IPFamily
+        _ index: Int, packet: UnsafeMutableRawPointer, length: Int, to destination: UDPEndpoint, family: IPFamily,
+        segmentSize: Int? = nil
     ) -> Bool {
         guard let nameLength = SocketAddressCoding.write(destination, into: &names[index], socketFamily: family)
         else { return false }
         iovecs[index] = iovec(iov_base: packet, iov_len: length)
         messages[index].msg_len = 0
+        var control: UnsafeMutableRawPointer?
+        var controlLength = 0
+        if segmentSize != nil {
+            control = controls + index * Self.controlBytes
+            controlLength = isthmus_cmsg_space(MemoryLayout<UInt16>.size)
+        }
         messages[index].msg_hdr = msghdr(
             msg_name: UnsafeMutableRawPointer(names + index), msg_namelen: nameLength, msg_iov: iovecs + index,
-            msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
+            msg_iovlen: 1, msg_control: control, msg_controllen: controlLength, msg_flags: 0)
+        if let segmentSize, let header = isthmus_cmsg_firsthdr(&messages[index].msg_hdr) {
+            header.pointee.cmsg_len = isthmus_cmsg_len(MemoryLayout<UInt16>.size)
+            header.pointee.cmsg_level = ISTHMUS_SOL_UDP
+            header.pointee.cmsg_type = ISTHMUS_UDP_SEGMENT
+            UnsafeMutableRawPointer(isthmus_cmsg_data(header)!).storeBytes(
+                of: UInt16(segmentSize), as: UInt16.self)
+        }
         return true
+    }
+
+    /// How many datagrams slot `index` sends (more than one for a GSO train).
+    func datagramCount(_ index: Int) -> Int {
+        guard let size = segmentSize(index), size > 0 else { return 1 }
+        return (iovecs[index].iov_len + size - 1) / size
+    }
+
+    /// The segment size slot `index` was prepared with (GSO), nil for a single datagram.
+    func segmentSize(_ index: Int) -> Int? {
+        guard messages[index].msg_hdr.msg_controllen > 0, let header = isthmus_cmsg_firsthdr(&messages[index].msg_hdr)
+        else { return nil }
+        return Int(UnsafeRawPointer(isthmus_cmsg_data(header)!).loadUnaligned(as: UInt16.self))
     }
 
     /// Bytes received in slot `index`.

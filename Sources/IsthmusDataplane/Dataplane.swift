@@ -33,6 +33,10 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     /// IKE messages and NAT keepalives that arrived on the NAT-T socket (handed to IKE / counted).
     public var ikeMessagesIn: UInt64 = 0
     public var natKeepalivesIn: UInt64 = 0
+    /// Trains of equal-sized ESP datagrams handed to the kernel as one send (UDP GSO), and the
+    /// datagrams in them.
+    public var segmentationTrains: UInt64 = 0
+    public var segmentedDatagrams: UInt64 = 0
     /// TCP SYNs whose MSS was lowered, and ICMP "too big" answers sent for packets that did not fit.
     public var mssClamped: UInt64 = 0
     public var icmpTooBigSent: UInt64 = 0
@@ -191,6 +195,10 @@ private final class Loop: @unchecked Sendable {
     let tunName: String
     /// The largest inner packet that fits the path once encapsulated (any suite).
     let innerMTU: Int
+    /// The largest UDP payload that leaves unfragmented: GSO trains only carry datagrams up to it.
+    let largestUnfragmentedPayload: Int
+    /// Whether equal-sized ESP datagrams to one peer leave as one GSO send (off after the kernel refuses).
+    var segmentationOffload = true
     /// The TUN device's MTU, read at start and on every tick.
     var tunMTU: Int
     let tunFD: CInt
@@ -208,6 +216,8 @@ private final class Loop: @unchecked Sendable {
     ) {
         self.tunName = tunName
         self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: socket.address.family == .v6)
+        self.largestUnfragmentedPayload =
+            pathMTU - (socket.address.family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
         self.tunMTU = TUNDevice.mtu(name: tunName) ?? 1500
         self.tunFD = tunFD
         self.rawESPFD = rawESPFD
@@ -240,6 +250,10 @@ private final class Loop: @unchecked Sendable {
     /// Where ICMP "too big" answers are built.
     let icmpBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: TunnelMTU.minimumIPv6MTU, alignment: 16)
     let sendBatch = DatagramBatch(capacity: batch)
+    /// The ESP-in-UDP packets of the current TUN batch, in order, before they are grouped for sending.
+    let pending = UnsafeMutablePointer<PendingDatagram>.allocate(capacity: batch)
+    /// Where GSO trains are laid out contiguously.
+    let trains = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
     let rawSendBatch = DatagramBatch(capacity: batch)
     let receiveBatch = DatagramBatch(capacity: batch)
 
@@ -247,6 +261,8 @@ private final class Loop: @unchecked Sendable {
         outbound.deallocate()
         inbound.deallocate()
         icmpBuffer.deallocate()
+        pending.deallocate()
+        trains.deallocate()
     }
 
     func now() -> Duration { ContinuousClock.now - origin }
@@ -362,12 +378,12 @@ private final class Loop: @unchecked Sendable {
 
     /// Reads up to a batch of inner packets from the TUN, protects each in its slot, sends them together.
     func readTUN() {
-        var pending = 0
+        var udpPending = 0
         var rawPending = 0
         var reads = 0
         while reads < Self.batch {
             reads += 1
-            let buffer = slot(outbound, pending + rawPending)
+            let buffer = slot(outbound, udpPending + rawPending)
             let count = read(tunFD, buffer.baseAddress! + Self.headroom, Self.maximumPacket)
             guard count > 0 else { break }
             dirty = true
@@ -383,15 +399,9 @@ private final class Loop: @unchecked Sendable {
             guard case .packet(let packet) = result else { continue }
             let esp = buffer.baseAddress! + packet.range.lowerBound
             if packet.tunnel.udpEncapsulated {
-                guard
-                    sendBatch.prepareSend(
-                        pending, packet: esp, length: packet.range.count, to: packet.tunnel.remote,
-                        family: socket.address.family)
-                else {
-                    plane.countDrop("send-error")
-                    continue
-                }
-                pending += 1
+                pending[udpPending] = PendingDatagram(
+                    bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
+                udpPending += 1
             } else {
                 // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
                 guard rawESPFD >= 0, packet.tunnel.remote.address.family == .v4,
@@ -406,8 +416,56 @@ private final class Loop: @unchecked Sendable {
             }
             counters.espBytesOut &+= UInt64(packet.range.count)
         }
-        flush(pending, batch: sendBatch, on: socket.fd)
+        sendUDP(udpPending)
         flush(rawPending, batch: rawSendBatch, on: rawESPFD)
+    }
+
+    /// Sends the first `count` pending ESP-in-UDP packets: runs of equal-sized packets to one peer (the
+    /// last of a run may be shorter) are copied side by side and leave as one GSO datagram train, the
+    /// others alone; all in one `sendmmsg`.
+    func sendUDP(_ count: Int) {
+        var messages = 0
+        var index = 0
+        var laid = 0
+        while index < count {
+            let first = pending[index]
+            var run = 1
+            if segmentationOffload && first.length <= largestUnfragmentedPayload {
+                while index + run < count, run < 64, pending[index + run].destination == first.destination,
+                    pending[index + run].length <= first.length, pending[index + run - 1].length == first.length,
+                    (run + 1) * first.length <= 65_000
+                {
+                    run += 1
+                }
+            }
+            let prepared: Bool
+            if run == 1 {
+                prepared = sendBatch.prepareSend(
+                    messages, packet: first.bytes, length: first.length, to: first.destination,
+                    family: socket.address.family)
+            } else {
+                let start = trains.baseAddress! + laid
+                var total = 0
+                for offset in 0..<run {
+                    let packet = pending[index + offset]
+                    (start + total).copyMemory(from: packet.bytes, byteCount: packet.length)
+                    total += packet.length
+                }
+                laid += total
+                prepared = sendBatch.prepareSend(
+                    messages, packet: start, length: total, to: first.destination, family: socket.address.family,
+                    segmentSize: first.length)
+                counters.segmentationTrains &+= 1
+                counters.segmentedDatagrams &+= UInt64(run)
+            }
+            if prepared {
+                messages += 1
+            } else {
+                plane.countDrop("send-error", count: UInt64(run))
+            }
+            index += run
+        }
+        flush(messages, batch: sendBatch, on: socket.fd)
     }
 
     /// Lowers the MSS of a TCP SYN so that its segments fit both the TUN and the path once encapsulated.
@@ -425,10 +483,13 @@ private final class Loop: @unchecked Sendable {
         if write(tunFD, icmpBuffer.baseAddress!, length) == length { counters.icmpTooBigSent &+= 1 }
     }
 
-    /// Sends the first `count` prepared datagrams (blocking while the socket buffer is full).
+    /// Sends the first `count` prepared messages (blocking while the socket buffer is full) and counts
+    /// the datagrams that left and those that did not.
     func flush(_ count: Int, batch: DatagramBatch, on fd: CInt) {
         var sent = 0
+        var datagrams = 0
         var failed = 0
+        for index in 0..<count { datagrams += batch.datagramCount(index) }
         while sent < count {
             let result = isthmus_sendmmsg(fd, batch.messages + sent, UInt32(count - sent), 0)
             counters.sendCalls &+= 1
@@ -438,12 +499,21 @@ private final class Loop: @unchecked Sendable {
             }
             if result < 0 && errno == EINTR { continue }
             // The first message of the rest failed (unreachable, too big): count it, go on with the others.
-            plane.countDrop("send-error")
-            failed += 1
+            // A refused GSO train turns segmentation offload off for good (the kernel or route lacks it).
+            let code = errno
+            if let size = batch.segmentSize(sent), segmentationOffload {
+                segmentationOffload = false
+                logger.warning(
+                    "UDP segmentation offload refused; sending datagrams one by one",
+                    metadata: ["errno": "\(code)", "segment": "\(size)"])
+            }
+            let lost = batch.datagramCount(sent)
+            plane.countDrop("send-error", count: UInt64(lost))
+            failed += lost
             sent += 1
         }
-        counters.espPacketsOut &+= UInt64(count - failed)
-        counters.datagramsSent &+= UInt64(count)
+        counters.espPacketsOut &+= UInt64(datagrams - failed)
+        counters.datagramsSent &+= UInt64(datagrams - failed)
     }
 
     /// Reads a batch of datagrams from the NAT-T socket: ESP to the TUN, IKE to the IKE side.
@@ -530,4 +600,11 @@ private final class Loop: @unchecked Sendable {
             if Int(received) < Self.batch { return }
         }
     }
+}
+
+/// An ESP-in-UDP packet waiting in its outbound slot for the batch to be sent.
+struct PendingDatagram {
+    var bytes: UnsafeMutableRawPointer
+    var length: Int
+    var destination: UDPEndpoint
 }
