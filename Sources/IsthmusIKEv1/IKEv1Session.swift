@@ -44,6 +44,11 @@ public final class IKEv1Session: IKESession {
     public func status(now: MonotonicTime) -> IKESAStatus {
         machine.withLock { $0.status(now: now) }
     }
+
+    /// Tests: a look at the state machine (keys of the current SA, to forge messages with).
+    func inspect<T>(_ body: (IKEv1StateMachine) -> T) -> T {
+        machine.withLock { body($0) }
+    }
 }
 
 extension IKEv1StateMachine {

@@ -52,6 +52,11 @@ extension IKEv1StateMachine {
         _ index: Int, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Bool {
         guard let last = isakmpSAs[index].lastReceived, last == datagram.bytes else { return false }
+        droppedMessages &+= 1
+        if let answered = isakmpSAs[index].lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval {
+            return true
+        }
+        isakmpSAs[index].lastDuplicateAnswer = now
         if let answer = isakmpSAs[index].lastSent {
             actions.append(.send(IKEDatagram(bytes: answer, source: datagram.destination, destination: datagram.source)))
             emit(.retransmit, .info, "peer repeated its last Main Mode message; sent our answer again",

@@ -37,6 +37,9 @@ extension IKEv1StateMachine {
             return
         }
         if exchange.lastReceived == datagram.bytes {
+            droppedMessages &+= 1
+            if let answered = exchange.lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval { return }
+            quickModes[message.messageID]?.lastDuplicateAnswer = now
             if let answer = exchange.lastSent {
                 actions.append(.send(IKEDatagram(bytes: answer, source: datagram.destination,
                     destination: datagram.source)))

@@ -42,6 +42,9 @@ struct IKEv1StateMachine {
     static let maximumQuickModes = 64
     /// Most ISAKMP SAs kept at once: the current one, one being negotiated, one being replaced.
     static let maximumISAKMPSAs = 3
+    /// A repeated message is answered at most once per this interval: a network (or an attacker) that
+    /// duplicates datagrams must not make two peers amplify each other's answers.
+    static let duplicateAnswerInterval: Duration = .seconds(1)
     /// Drop events logged per window before they are only counted.
     static let dropEventsPerWindow = 5
     static let dropEventWindow: Duration = .seconds(60)
@@ -98,6 +101,7 @@ struct IKEv1StateMachine {
         /// Duplicate detection: a repeat of the peer's last message gets our last message again.
         var lastReceived: [UInt8]?
         var lastSent: [UInt8]?
+        var lastDuplicateAnswer: MonotonicTime?
         var retransmission: Retransmission?
         var peerSupportsNATT = false
         var peerSupportsDPD = false
@@ -138,6 +142,7 @@ struct IKEv1StateMachine {
         var iv: [UInt8]
         var lastReceived: [UInt8]?
         var lastSent: [UInt8]?
+        var lastDuplicateAnswer: MonotonicTime?
         var retransmission: Retransmission?
         var lifetime = IKEv1Lifetime(seconds: nil)
         var lifetimeReason = ""
