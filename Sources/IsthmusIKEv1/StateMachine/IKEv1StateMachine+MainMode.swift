@@ -321,6 +321,8 @@ extension IKEv1StateMachine {
         }
         sa.lastPhase1Block = decrypted.lastBlock
         sa.lastReceived = datagram.bytes
+        // Nothing to answer a repeated message 6 with (resending message 5 would start a ping-pong).
+        sa.lastSent = nil
         sa.retransmission = nil
         isakmpSAs[index] = sa
         actions.append(.cancelTimer(.retransmit(messageID: 0)))

@@ -385,6 +385,11 @@ struct IKEv1StateMachine {
 
     private mutating func mainModeGaveUp(_ index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
         let sa = isakmpSAs.remove(at: index)
+        if sa.isRekey, sa.role == .responder {
+            emit(.peerNotAnswering, .notice, "the peer's Main Mode (\(sa.phase.rawValue)) to replace the ISAKMP SA "
+                + "stopped; the current ISAKMP SA stays", ids: sa.ids, now: now, into: &actions)
+            return
+        }
         if sa.isRekey, let current, let expiresAt = current.expiresAt {
             emit(.peerNotAnswering, .warning, "no answer to the phase 1 rekey from \(remote) after "
                 + "\(Self.maximumRetransmits) retransmits; the current ISAKMP SA stays until it expires",
