@@ -15,24 +15,30 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
 
     /// The user's case with us as initiator: the peer's policy is shorter and it says so; we adopt it.
     func testInitiatorAdoptsResponderLifetime() {
-        let pair = Pair(initiator: configuration(office: true, childLifetime: .seconds(28800)),
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(28800)),
             responder: configuration(office: false, childLifetime: .seconds(3600)))
         pair.establish()
         XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(3600))
         XCTAssertEqual(pair.live(.responder).first?.hardLifetime, .seconds(3600))
         let initiatorLine = lifetimeLines(pair, .initiator).last { $0.hasPrefix("phase 2") } ?? ""
-        XCTAssertTrue(initiatorLine.contains("ours 28800s, peer's 3600s, using 3600s because of the peer's "
-            + "RESPONDER-LIFETIME"), initiatorLine)
+        XCTAssertTrue(
+            initiatorLine.contains(
+                "ours 28800s, peer's 3600s, using 3600s because of the peer's "
+                    + "RESPONDER-LIFETIME"), initiatorLine)
         let responderLine = lifetimeLines(pair, .responder).last { $0.hasPrefix("phase 2") } ?? ""
-        XCTAssertTrue(responderLine.contains("ours 3600s, peer's 28800s, using 3600s because of our policy "
-            + "(RESPONDER-LIFETIME sent)"), responderLine)
+        XCTAssertTrue(
+            responderLine.contains(
+                "ours 3600s, peer's 28800s, using 3600s because of our policy "
+                    + "(RESPONDER-LIFETIME sent)"), responderLine)
         let status = pair.initiator.status(now: pair.now).childSAs.first
         XCTAssertEqual(status?.lifetimeReason, "the peer's RESPONDER-LIFETIME")
     }
 
     /// As responder with a longer policy: the initiator's shorter proposal wins, nothing to announce.
     func testResponderAdoptsShorterProposal() {
-        let pair = Pair(initiator: configuration(office: true, childLifetime: .seconds(1200), childKilobytes: 50_000),
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(1200), childKilobytes: 50_000),
             responder: configuration(office: false, childLifetime: .seconds(3600), childKilobytes: 100_000))
         pair.establish()
         let responderSA = pair.live(.responder).first
@@ -44,7 +50,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
 
     /// Phase 1: the responder's shorter ISAKMP lifetime is announced after message 6 and adopted.
     func testPhase1ResponderLifetime() {
-        let pair = Pair(initiator: configuration(office: true, ikeLifetime: .seconds(28800)),
+        let pair = Pair(
+            initiator: configuration(office: true, ikeLifetime: .seconds(28800)),
             responder: configuration(office: false, ikeLifetime: .seconds(3600)))
         pair.establish()
         XCTAssertEqual(pair.initiator.status(now: pair.now).lifetimeSeconds, 3600)
@@ -81,7 +88,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
     // MARK: - Rekeying
 
     func testPhase2RekeyIsMakeBeforeBreak() {
-        let pair = Pair(initiator: configuration(office: true, childLifetime: .seconds(600)),
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(600)),
             responder: configuration(office: false, childLifetime: .seconds(600)))
         pair.establish()
         let first = pair.live(.initiator)[0].inboundSPI
@@ -107,7 +115,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
     }
 
     func testPhase1RekeyKeepsIPsecSAsAndLaterPhase2RekeysUseTheNewSA() {
-        let pair = Pair(initiator: configuration(office: true, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)),
+        let pair = Pair(
+            initiator: configuration(office: true, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)),
             responder: configuration(office: false, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)))
         pair.establish()
         let firstCookie = pair.initiator.status(now: pair.now).localSPI
@@ -196,7 +205,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             if side == .initiator {
                 datagram.source = UDPEndpoint(address: outside, port: datagram.source.port == 4500 ? 31001 : 31000)
             } else {
-                datagram.destination = UDPEndpoint(address: inside, port: datagram.destination.port == 31001 ? 4500 : 500)
+                datagram.destination = UDPEndpoint(
+                    address: inside, port: datagram.destination.port == 31001 ? 4500 : 500)
             }
             return datagram
         }
@@ -205,7 +215,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertTrue(pair.kinds(.responder).contains(.natDetected))
         XCTAssertTrue(pair.initiator.status(now: pair.now).natLocal)
         XCTAssertTrue(pair.responder.status(now: pair.now).natRemote)
-        XCTAssertEqual(pair.sent.filter { $0.from == .initiator }.map(\.datagram.destination.port), [500, 500, 4500, 4500, 4500])
+        XCTAssertEqual(
+            pair.sent.filter { $0.from == .initiator }.map(\.datagram.destination.port), [500, 500, 4500, 4500, 4500])
         let mine = pair.live(.initiator)[0]
         let theirs = pair.live(.responder)[0]
         XCTAssertTrue(mine.udpEncapsulated && theirs.udpEncapsulated)
@@ -217,7 +228,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
     }
 
     func testForcedUDPEncapsulationWithoutNAT() {
-        let pair = Pair(initiator: configuration(office: true, forceUDPEncapsulation: true),
+        let pair = Pair(
+            initiator: configuration(office: true, forceUDPEncapsulation: true),
             responder: configuration(office: false))
         pair.establish()
         XCTAssertTrue(pair.live(.initiator)[0].udpEncapsulated)

@@ -53,7 +53,8 @@ final class IKEv1StateMachineTests: XCTestCase {
     func testQuickModeWithPFSAnd3DES() {
         let pair = Pair(
             initiator: configuration(office: true, ike: "3des-sha1-modp1024", esp: "3des-sha1-modp1024"),
-            responder: configuration(office: false, ike: "aes128-sha256-modp2048,3des-sha1-modp1024",
+            responder: configuration(
+                office: false, ike: "aes128-sha256-modp2048,3des-sha1-modp1024",
                 esp: "aes128-sha1-modp2048,3des-sha1-modp1024"))
         pair.establish()
         assertMatchingSAs(pair)
@@ -62,7 +63,8 @@ final class IKEv1StateMachineTests: XCTestCase {
     }
 
     func testFQDNIdentities() {
-        let pair = Pair(initiator: configuration(office: true, fqdn: true),
+        let pair = Pair(
+            initiator: configuration(office: true, fqdn: true),
             responder: configuration(office: false, fqdn: true))
         pair.establish()
         assertMatchingSAs(pair)
@@ -74,13 +76,16 @@ final class IKEv1StateMachineTests: XCTestCase {
         let pair = Pair(initiator: configuration(office: true), responder: responder)
         pair.establish()
         XCTAssertTrue(pair.live(.responder).isEmpty)
-        XCTAssertTrue(pair.messages(.responder, .authenticationFailed).contains { $0.contains("expected someone.else") })
+        XCTAssertTrue(
+            pair.messages(.responder, .authenticationFailed).contains { $0.contains("expected someone.else") })
     }
 
     func testOneQuickModePerSubnetPair() {
-        let office = configuration(office: true, localSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"),
+        let office = configuration(
+            office: true, localSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"),
             remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
-        let cloud = configuration(office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"),
+        let cloud = configuration(
+            office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"),
             remoteSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"))
         let pair = Pair(initiator: office, responder: cloud)
         pair.establish()
@@ -92,7 +97,8 @@ final class IKEv1StateMachineTests: XCTestCase {
     // MARK: - Proposal mismatches
 
     func testPhase1MismatchNamesBothOffers() {
-        let pair = Pair(initiator: configuration(office: true, ike: "aes128-sha1-modp1024"),
+        let pair = Pair(
+            initiator: configuration(office: true, ike: "aes128-sha1-modp1024"),
             responder: configuration(office: false, ike: "aes256-sha256-modp2048"))
         pair.establish()
         let mismatch = pair.messages(.responder, .proposalMismatch).joined()
@@ -103,7 +109,8 @@ final class IKEv1StateMachineTests: XCTestCase {
     }
 
     func testPhase2MismatchNamesBothOffers() {
-        let pair = Pair(initiator: configuration(office: true, esp: "aes128-sha1"),
+        let pair = Pair(
+            initiator: configuration(office: true, esp: "aes128-sha1"),
             responder: configuration(office: false, esp: "aes256-sha256-modp2048"))
         pair.establish()
         let mismatch = pair.messages(.responder, .proposalMismatch).joined()
@@ -113,7 +120,8 @@ final class IKEv1StateMachineTests: XCTestCase {
     }
 
     func testWrongPreSharedKeyIsReportedAsLikelyKeyMismatch() {
-        let pair = Pair(initiator: configuration(office: true, key: "one-key-of-some-length"),
+        let pair = Pair(
+            initiator: configuration(office: true, key: "one-key-of-some-length"),
             responder: configuration(office: false, key: "another-key-of-some-length"))
         pair.establish()
         let failures = pair.events[.responder, default: []].filter { $0.kind == .authenticationFailed }
@@ -135,8 +143,12 @@ final class IKEv1StateMachineTests: XCTestCase {
         let aggressive = ISAKMPMessage(
             initiatorCookie: 42, responderCookie: 0, exchangeType: .aggressive, messageID: 0,
             body: .payloads([.vendorID(ISAKMPDataPayload(data: [1, 2, 3]))]))
-        pair.input(.responder, .datagram(IKEDatagram(
-            bytes: aggressive.serialize(), source: endpoint("198.51.100.1"), destination: endpoint("203.0.113.1"))))
+        pair.input(
+            .responder,
+            .datagram(
+                IKEDatagram(
+                    bytes: aggressive.serialize(), source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))))
         XCTAssertTrue(pair.messages(.responder, .aggressiveModeRefused).joined().contains("cracked offline"))
         XCTAssertTrue(pair.sent.isEmpty)
     }

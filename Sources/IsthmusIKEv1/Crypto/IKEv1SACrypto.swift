@@ -83,7 +83,9 @@ struct IKEv1SACrypto: Sendable {
         }
         let message = ISAKMPMessage(
             initiatorCookie: cookieInitiator, responderCookie: cookieResponder, exchangeType: exchange,
-            messageID: messageID, body: .encrypted(firstPayloadType: payloads.first?.payloadType ?? .none,
+            messageID: messageID,
+            body: .encrypted(
+                firstPayloadType: payloads.first?.payloadType ?? .none,
                 ciphertext: plaintext))
         return (message.serialize(), Array(plaintext.suffix(blockSize)))
     }
@@ -96,7 +98,8 @@ struct IKEv1SACrypto: Sendable {
             throw IKEv1Failure.notEncrypted
         }
         guard !ciphertext.isEmpty, ciphertext.count % blockSize == 0, iv.count == blockSize else {
-            throw IKEv1Failure.malformed("encrypted body of \(ciphertext.count) bytes is not whole \(blockSize)-byte blocks")
+            throw IKEv1Failure.malformed(
+                "encrypted body of \(ciphertext.count) bytes is not whole \(blockSize)-byte blocks")
         }
         var plaintext = ciphertext
         try plaintext.withUnsafeMutableBytes { buffer in
@@ -173,7 +176,8 @@ struct IKEv1SACrypto: Sendable {
     ) throws -> (encryption: SecretBytes, integrity: SecretBytes) {
         let encryptionLength = try CryptoSuites.encryptionKeyLength(
             encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits)
-        let integrityLength = try suite.integrity.map { try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID) } ?? 0
+        let integrityLength =
+            try suite.integrity.map { try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID) } ?? 0
         let keymat = try IKEv1KeyDerivation.quickModeKeyMaterial(
             prf: prf, skeyidD: keys.skeyidD, sharedSecret: sharedSecret,
             protocolID: ISAKMPProtocolID.esp.rawValue, spi: Self.bytes(spi), nonceInitiator: nonceInitiator,

@@ -2,8 +2,14 @@ import IsthmusCrypto
 import IsthmusIP
 
 /// Everything an IKEv1 connection needs to know; the daemon builds it from the gateway configuration
-/// (IsthmusGateway) exactly like ``IKEv1Configuration/init(connectionName:local:remote:sharedKey:localIdentity:remoteIdentity:ikeProposals:espProposals:localSelectors:remoteSelectors:ikeLifetime:childLifetime:childLifetimeBytes:liveness:forceUDPEncapsulation:)``
-/// mirrors `IKEv2Configuration`, so this module never sees YAML.
+/// (IsthmusGateway) with the initializer below, which mirrors `IKEv2Configuration`'s, so this module
+/// never sees YAML. From a `Connection` and its `LocalNetwork`, as `IKEv2Sessions.configuration` does:
+/// `local`/`remote` from `gateway.public_address` and the local network's gateway address (port 500),
+/// `sharedKey` from `connection.sharedKey`, identities `.address(...)` of those addresses,
+/// `ikeProposals`/`espProposals` from `connection.ike`/`.esp`, selectors from the site's and the local
+/// network's prefixes, `ikeLifetime`, `childLifetime`, `childLifetimeKilobytes` from
+/// `connection.lifetimes` (`ike`, `esp`, `espKilobytes`), `deadPeerDetection` from `connection.dpd`
+/// (nil for action none) and `forceUDPEncapsulation` for `nat_traversal: force`.
 public struct IKEv1Configuration: Sendable {
     /// A phase 1 identity (RFC 2407 section 4.6.2.1): ID_IPV4_ADDR / ID_IPV6_ADDR or ID_FQDN.
     public enum Identity: Sendable, Hashable, CustomStringConvertible {

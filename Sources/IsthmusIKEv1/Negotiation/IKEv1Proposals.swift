@@ -53,8 +53,10 @@ enum IKEv1Proposals {
                             DataAttribute(type: A.groupDescription, value: .basic(groupValue)),
                         ]
                         attributes += lifeAttributes(lifetime, type: A.lifeType, duration: A.lifeDuration)
-                        transforms.append(ISAKMPTransform(
-                            number: UInt8(transforms.count + 1), id: ISAKMPTransform.keyIKE, attributes: attributes))
+                        transforms.append(
+                            ISAKMPTransform(
+                                number: UInt8(transforms.count + 1), id: ISAKMPTransform.keyIKE, attributes: attributes)
+                        )
                     }
                 }
             }
@@ -123,7 +125,8 @@ enum IKEv1Proposals {
         }
         let keyBits = values[A.keyLength].map { Int($0) }
         let encryption = values[A.encryptionAlgorithm].flatMap { value in
-            AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase1Value: UInt16(truncatingIfNeeded: value),
+            AlgorithmRegistry.algorithm(
+                type: .encryption, ikev1Phase1Value: UInt16(truncatingIfNeeded: value),
                 keyLengthBits: keyBits)
                 ?? (keyBits == nil && value == 7
                     ? AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase1Value: 7, keyLengthBits: 128) : nil)
@@ -135,7 +138,8 @@ enum IKEv1Proposals {
             AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase1Value: UInt16(truncatingIfNeeded: $0))
         }
         let method = values[A.authenticationMethod].map { UInt16(truncatingIfNeeded: $0) }
-        let lifetime = self.lifetime(transform.attributes, type: A.lifeType, duration: A.lifeDuration)
+        let lifetime =
+            self.lifetime(transform.attributes, type: A.lifeType, duration: A.lifeDuration)
             ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
         var words = [
             encryption?.keyword ?? "encryption-\(values[A.encryptionAlgorithm].map(String.init) ?? "none")"
@@ -144,8 +148,11 @@ enum IKEv1Proposals {
             group?.keyword ?? "group-\(values[A.groupDescription].map(String.init) ?? "none")",
         ]
         if method != preSharedKeyMethod { words.append("auth-\(method.map(String.init) ?? "none")") }
-        let suite = encryption.flatMap { e in hash.flatMap { h in group.flatMap { IKEv1Phase1Suite(encryption: e, hash: h, group: $0) } } }
-        return Phase1Offer(suite: suite, authenticationMethod: method, lifetime: lifetime,
+        let suite = encryption.flatMap { e in
+            hash.flatMap { h in group.flatMap { IKEv1Phase1Suite(encryption: e, hash: h, group: $0) } }
+        }
+        return Phase1Offer(
+            suite: suite, authenticationMethod: method, lifetime: lifetime,
             text: words.joined(separator: "-"))
     }
 
@@ -153,7 +160,9 @@ enum IKEv1Proposals {
     /// proposal that one of the peer's transforms matches. Fails with both sides' offers named.
     static func choosePhase1(
         _ offer: ISAKMPSecurityAssociationPayload, ours: ProposalList
-    ) -> Result<(reply: ISAKMPSecurityAssociationPayload, suite: IKEv1Phase1Suite, lifetime: IKEv1Lifetime), MismatchError> {
+    ) -> Result<
+        (reply: ISAKMPSecurityAssociationPayload, suite: IKEv1Phase1Suite, lifetime: IKEv1Lifetime), MismatchError
+    > {
         let candidates = offer.proposals.filter { $0.protocolID == .isakmp }.flatMap { proposal in
             proposal.transforms.filter { $0.id == ISAKMPTransform.keyIKE }.map { (proposal, $0, phase1Offer($0)) }
         }
@@ -165,8 +174,11 @@ enum IKEv1Proposals {
                 else { continue }
                 let reply = ISAKMPSecurityAssociationPayload(
                     doi: offer.doi, situation: offer.situation,
-                    proposals: [ISAKMPProposal(number: peerProposal.number, protocolID: .isakmp, spi: peerProposal.spi,
-                        transforms: [transform])])
+                    proposals: [
+                        ISAKMPProposal(
+                            number: peerProposal.number, protocolID: .isakmp, spi: peerProposal.spi,
+                            transforms: [transform])
+                    ])
                 return .success((reply, suite, peer.lifetime))
             }
         }
@@ -179,8 +191,10 @@ enum IKEv1Proposals {
     {
         let transforms = reply.proposals.flatMap(\.transforms)
         guard transforms.count == 1, let transform = transforms.first else {
-            return .failure(MismatchError(peer: transforms.map { phase1Offer($0).text }, ours: ours.description,
-                note: "the responder must choose exactly one transform"))
+            return .failure(
+                MismatchError(
+                    peer: transforms.map { phase1Offer($0).text }, ours: ours.description,
+                    note: "the responder must choose exactly one transform"))
         }
         let offer = phase1Offer(transform)
         guard let suite = offer.suite, offer.authenticationMethod == preSharedKeyMethod,
@@ -230,8 +244,9 @@ enum IKEv1Proposals {
                     if let group, let value = group.ikev1Phase2Value {
                         attributes.append(DataAttribute(type: A.groupDescription, value: .basic(value)))
                     }
-                    attributes.append(DataAttribute(
-                        type: A.encapsulationMode, value: .basic(udpEncapsulated ? udpTunnelMode : tunnelMode)))
+                    attributes.append(
+                        DataAttribute(
+                            type: A.encapsulationMode, value: .basic(udpEncapsulated ? udpTunnelMode : tunnelMode)))
                     if let value = integrity?.ikev1Phase2Value {
                         attributes.append(DataAttribute(type: A.authenticationAlgorithm, value: .basic(value)))
                     }
@@ -239,8 +254,10 @@ enum IKEv1Proposals {
                         attributes.append(DataAttribute(type: A.keyLength, value: .basic(UInt16(bits))))
                     }
                     if esn { attributes.append(DataAttribute(type: esnAttribute, value: .basic(1))) }
-                    transforms.append(ISAKMPTransform(number: UInt8(transforms.count + 1), id: UInt8(id),
-                        attributes: attributes))
+                    transforms.append(
+                        ISAKMPTransform(
+                            number: UInt8(transforms.count + 1), id: UInt8(id),
+                            attributes: attributes))
                 }
             }
         }
@@ -260,12 +277,15 @@ enum IKEv1Proposals {
     static func phase2Offer(_ transform: ISAKMPTransform) -> Phase2Offer {
         typealias A = ISAKMPAttributeType.Phase2
         var values: [UInt16: UInt64] = [:]
-        for attribute in transform.attributes where attribute.type != A.saLifeType && attribute.type != A.saLifeDuration {
+        for attribute in transform.attributes where attribute.type != A.saLifeType && attribute.type != A.saLifeDuration
+        {
             if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
         }
         let keyBits = values[A.keyLength].map { Int($0) }
-        let encryption = AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase2Value: UInt16(transform.id),
-            keyLengthBits: keyBits)
+        let encryption =
+            AlgorithmRegistry.algorithm(
+                type: .encryption, ikev1Phase2Value: UInt16(transform.id),
+                keyLengthBits: keyBits)
             ?? (keyBits == nil && transform.id == 12
                 ? AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase2Value: 12, keyLengthBits: 128) : nil)
         let integrityValue = values[A.authenticationAlgorithm].map { UInt16(truncatingIfNeeded: $0) }
@@ -273,22 +293,27 @@ enum IKEv1Proposals {
         let groupValue = values[A.groupDescription].map { UInt16(truncatingIfNeeded: $0) }
         let group = groupValue.flatMap { AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase2Value: $0) }
         let esn = values[esnAttribute] == 1
-        let lifetime = self.lifetime(transform.attributes, type: A.saLifeType, duration: A.saLifeDuration)
+        let lifetime =
+            self.lifetime(transform.attributes, type: A.saLifeType, duration: A.saLifeDuration)
             ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
         var suite: IKEv1ESPSuite?
         if let encryption, encryption.isAEAD == (integrityValue == nil), integrityValue == nil || integrity != nil,
             groupValue == nil || group != nil
         {
-            suite = IKEv1ESPSuite(encryption: encryption, integrity: integrity, group: group,
+            suite = IKEv1ESPSuite(
+                encryption: encryption, integrity: integrity, group: group,
                 extendedSequenceNumbers: esn)
         }
-        var words = [encryption?.keyword ?? "esp-\(transform.id)" + (encryption == nil ? keyBits.map { "/\($0)" } ?? "" : "")]
+        var words = [
+            encryption?.keyword ?? "esp-\(transform.id)" + (encryption == nil ? keyBits.map { "/\($0)" } ?? "" : "")
+        ]
         if let integrityValue { words.append(integrity?.keyword ?? "auth-\(integrityValue)") }
         if let groupValue { words.append(group?.keyword ?? "group-\(groupValue)") }
         if esn { words.append("esn") }
         let mode = values[A.encapsulationMode].map { UInt16(truncatingIfNeeded: $0) }
         if let mode, ![tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode) { words.append("mode-\(mode)") }
-        return Phase2Offer(suite: suite, encapsulationMode: mode, lifetime: lifetime,
+        return Phase2Offer(
+            suite: suite, encapsulationMode: mode, lifetime: lifetime,
             text: words.joined(separator: "-"))
     }
 
@@ -296,7 +321,8 @@ enum IKEv1Proposals {
     /// no group when the proposal names none).
     static func allows(_ ours: ProposalList, _ suite: IKEv1ESPSuite) -> Bool {
         ours.proposals.contains { proposal in
-            let esnAllowed = suite.extendedSequenceNumbers
+            let esnAllowed =
+                suite.extendedSequenceNumbers
                 ? proposal.extendedSequenceNumbers.contains { $0.keyword == "esn" }
                 : proposal.extendedSequenceNumbers.isEmpty
                     || proposal.extendedSequenceNumbers.contains { $0.keyword == "noesn" }
@@ -329,7 +355,8 @@ enum IKEv1Proposals {
                     let mode = peer.encapsulationMode,
                     [tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode)
                 else { continue }
-                let reply = ISAKMPProposal(number: peerProposal.number, protocolID: .esp,
+                let reply = ISAKMPProposal(
+                    number: peerProposal.number, protocolID: .esp,
                     spi: IKEv1SACrypto.bytes(ourSPI), transforms: [transform])
                 let spi = peerProposal.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
                 return .success(Phase2Choice(reply: reply, suite: suite, peerSPI: spi, lifetime: peer.lifetime))
@@ -345,14 +372,17 @@ enum IKEv1Proposals {
         let v4 = selector.family == .v4
         let port = selector.startPort == selector.endPort ? selector.startPort : 0
         if selector.startAddress == selector.endAddress {
-            return ISAKMPIdentificationPayload(idType: v4 ? .ipv4Address : .ipv6Address,
+            return ISAKMPIdentificationPayload(
+                idType: v4 ? .ipv4Address : .ipv6Address,
                 protocolID: selector.ipProtocol, port: port, data: selector.startAddress.bytes)
         }
         if let prefix = selector.prefix {
-            return ISAKMPIdentificationPayload(idType: v4 ? .ipv4AddressSubnet : .ipv6AddressSubnet,
+            return ISAKMPIdentificationPayload(
+                idType: v4 ? .ipv4AddressSubnet : .ipv6AddressSubnet,
                 protocolID: selector.ipProtocol, port: port, data: prefix.network.bytes + prefix.netmask.bytes)
         }
-        return ISAKMPIdentificationPayload(idType: v4 ? .ipv4AddressRange : .ipv6AddressRange,
+        return ISAKMPIdentificationPayload(
+            idType: v4 ? .ipv4AddressRange : .ipv6AddressRange,
             protocolID: selector.ipProtocol, port: port, data: selector.startAddress.bytes + selector.endAddress.bytes)
     }
 
@@ -361,7 +391,8 @@ enum IKEv1Proposals {
         let ports: (UInt16, UInt16) = id.port == 0 ? (0, UInt16.max) : (id.port, id.port)
         func make(_ start: IPAddress, _ end: IPAddress) -> TrafficSelector? {
             guard start.family == end.family, start <= end else { return nil }
-            return TrafficSelector(startAddress: start, endAddress: end, ipProtocol: id.protocolID,
+            return TrafficSelector(
+                startAddress: start, endAddress: end, ipProtocol: id.protocolID,
                 startPort: ports.0, endPort: ports.1)
         }
         switch id.idType {
@@ -396,7 +427,8 @@ enum IKEv1Proposals {
     static func identification(_ identity: IKEv1Configuration.Identity) -> ISAKMPIdentificationPayload {
         switch identity {
         case .address(let address):
-            ISAKMPIdentificationPayload(idType: address.family == .v4 ? .ipv4Address : .ipv6Address,
+            ISAKMPIdentificationPayload(
+                idType: address.family == .v4 ? .ipv4Address : .ipv6Address,
                 data: address.bytes)
         case .fqdn(let name):
             ISAKMPIdentificationPayload(idType: .fqdn, data: Array(name.utf8))
@@ -453,7 +485,8 @@ extension IKEv1Proposals {
                 attributes.append(DataAttribute(type: typeField & 0x7FFF, value: .basic(second)))
             } else {
                 guard offset + Int(second) <= bytes.count else { return nil }
-                attributes.append(DataAttribute(type: typeField, value: .variable(Array(bytes[offset..<(offset + Int(second))]))))
+                attributes.append(
+                    DataAttribute(type: typeField, value: .variable(Array(bytes[offset..<(offset + Int(second))]))))
                 offset += Int(second)
             }
         }
@@ -465,22 +498,28 @@ extension IKEv1Proposals {
     static func responderLifetime(_ notification: ISAKMPNotificationPayload) -> IKEv1Lifetime? {
         guard let attributes = parseAttributes(notification.data) else { return nil }
         if notification.protocolID == .isakmp {
-            return lifetime(attributes, type: ISAKMPAttributeType.Phase1.lifeType,
+            return lifetime(
+                attributes, type: ISAKMPAttributeType.Phase1.lifeType,
                 duration: ISAKMPAttributeType.Phase1.lifeDuration)
         }
-        return lifetime(attributes, type: ISAKMPAttributeType.Phase2.saLifeType,
+        return lifetime(
+            attributes, type: ISAKMPAttributeType.Phase2.saLifeType,
             duration: ISAKMPAttributeType.Phase2.saLifeDuration)
     }
 
     static func responderLifetimeNotification(
         _ lifetime: IKEv1Lifetime, protocolID: ISAKMPProtocolID, spi: [UInt8]
     ) -> ISAKMPNotificationPayload {
-        let attributes = protocolID == .isakmp
-            ? lifeAttributes(lifetime, type: ISAKMPAttributeType.Phase1.lifeType,
+        let attributes =
+            protocolID == .isakmp
+            ? lifeAttributes(
+                lifetime, type: ISAKMPAttributeType.Phase1.lifeType,
                 duration: ISAKMPAttributeType.Phase1.lifeDuration)
-            : lifeAttributes(lifetime, type: ISAKMPAttributeType.Phase2.saLifeType,
+            : lifeAttributes(
+                lifetime, type: ISAKMPAttributeType.Phase2.saLifeType,
                 duration: ISAKMPAttributeType.Phase2.saLifeDuration)
-        return ISAKMPNotificationPayload(protocolID: protocolID, spi: spi, notifyType: .responderLifetime,
+        return ISAKMPNotificationPayload(
+            protocolID: protocolID, spi: spi, notifyType: .responderLifetime,
             data: attributeBytes(attributes))
     }
 }

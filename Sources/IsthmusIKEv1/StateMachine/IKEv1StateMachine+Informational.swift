@@ -15,9 +15,11 @@ extension IKEv1StateMachine {
             handleCleartextInformational(message, payloads, now: now, into: &actions)
             return
         }
-        guard let saIndex = isakmpSAs.firstIndex(where: {
-            $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
-        }), let crypto = isakmpSAs[saIndex].crypto else {
+        guard
+            let saIndex = isakmpSAs.firstIndex(where: {
+                $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
+            }), let crypto = isakmpSAs[saIndex].crypto
+        else {
             drop("Informational for an unknown ISAKMP SA", now: now, into: &actions)
             return
         }
@@ -51,9 +53,11 @@ extension IKEv1StateMachine {
     private mutating func handleCleartextInformational(
         _ message: ISAKMPMessage, _ payloads: [ISAKMPPayload], now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        guard let index = isakmpSAs.firstIndex(where: {
-            $0.cookieI == message.initiatorCookie && !$0.isEstablished && $0.crypto == nil
-        }), let error = payloads.notifications.first(where: { $0.notifyType.isError }) else {
+        guard
+            let index = isakmpSAs.firstIndex(where: {
+                $0.cookieI == message.initiatorCookie && !$0.isEstablished && $0.crypto == nil
+            }), let error = payloads.notifications.first(where: { $0.notifyType.isError })
+        else {
             drop("cleartext Informational outside an unauthenticated Main Mode", now: now, into: &actions)
             return
         }
@@ -63,9 +67,11 @@ extension IKEv1StateMachine {
             actions.append(.cancelTimer(.retransmit(messageID: pending.messageID)))
         }
         let kind: GatewayEvent.Kind = error.notifyType == .noProposalChosen ? .proposalMismatch : .invalidSyntax
-        emit(kind, .error, "peer refused Main Mode with \(notifyName(error.notifyType))"
-            + (error.notifyType == .noProposalChosen
-                ? ": it accepts none of our phase 1 proposals (\(configuration.ikeProposals))" : ""),
+        emit(
+            kind, .error,
+            "peer refused Main Mode with \(notifyName(error.notifyType))"
+                + (error.notifyType == .noProposalChosen
+                    ? ": it accepts none of our phase 1 proposals (\(configuration.ikeProposals))" : ""),
             details: ["ours": "\(configuration.ikeProposals)", "phase": "1"], ids: sa.ids, now: now, into: &actions)
         if current == nil && isakmpSAs.isEmpty { close(now: now, into: &actions) }
     }
@@ -77,8 +83,14 @@ extension IKEv1StateMachine {
         switch notification.notifyType {
         case .areYouThere:
             guard notification.data.count == 4 else { return }
-            sendInformational(sa: sa, payloads: [.notification(ISAKMPNotificationPayload(
-                protocolID: .isakmp, spi: notification.spi, notifyType: .areYouThereAck, data: notification.data))],
+            sendInformational(
+                sa: sa,
+                payloads: [
+                    .notification(
+                        ISAKMPNotificationPayload(
+                            protocolID: .isakmp, spi: notification.spi, notifyType: .areYouThereAck,
+                            data: notification.data))
+                ],
                 now: now, into: &actions)
         case .areYouThereAck:
             guard notification.data.count == 4, let check = deadPeerCheck else { return }
@@ -96,8 +108,10 @@ extension IKEv1StateMachine {
         case let type where type.isError:
             // The peer refused something of ours, most often a Quick Mode (named by our SPI).
             let spi = notification.spi.count == 4 ? notification.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil
-            let refused = quickModes.values.first { $0.role == .initiator && $0.state == .sentQM1
-                && (spi == nil || $0.ourSPI == spi) }
+            let refused = quickModes.values.first {
+                $0.role == .initiator && $0.state == .sentQM1
+                    && (spi == nil || $0.ourSPI == spi)
+            }
             if let refused { abandonQuickMode(refused.messageID, into: &actions) }
             let kind: GatewayEvent.Kind
             switch type {
@@ -136,7 +150,8 @@ extension IKEv1StateMachine {
                 let deleted = isakmpSAs[index]
                 let others = isakmpSAs.filter { $0.isEstablished && $0.cookieI != cookieI }
                 if deleted.cookieI == currentCookieI, others.isEmpty {
-                    emit(.ikeSADeleted, .notice, "peer deleted the ISAKMP SA; the connection is down",
+                    emit(
+                        .ikeSADeleted, .notice, "peer deleted the ISAKMP SA; the connection is down",
                         ids: deleted.ids, now: now, into: &actions)
                     restartAfterClose = false
                     close(now: now, into: &actions)
@@ -146,7 +161,8 @@ extension IKEv1StateMachine {
                 if deleted.cookieI == currentCookieI {
                     currentCookieI = others.max { ($0.establishedAt ?? .zero) < ($1.establishedAt ?? .zero) }?.cookieI
                 }
-                emit(.ikeSADeleted, .info, "peer deleted the replaced ISAKMP SA", ids: deleted.ids, now: now,
+                emit(
+                    .ikeSADeleted, .info, "peer deleted the replaced ISAKMP SA", ids: deleted.ids, now: now,
                     into: &actions)
             }
         default:
@@ -173,7 +189,8 @@ extension IKEv1StateMachine {
             let rekeyAt = max(now, rekeyTime(lifetime: lifetime, from: establishedAt))
             isakmpSAs[index].rekeyAt = rekeyAt
             actions.append(.armTimer(.rekeyIKESA, at: rekeyAt))
-            emitLifetime(phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: adopted,
+            emitLifetime(
+                phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: adopted,
                 reason: "the peer's RESPONDER-LIFETIME", ids: sa.ids, now: now, into: &actions)
             return
         }
@@ -194,7 +211,8 @@ extension IKEv1StateMachine {
             ipsecSAs[index].rekeyAt = rekeyAt
             actions.append(.armTimer(.rekeyChildSA(inboundSPI: sa.inboundSPI), at: rekeyAt))
         }
-        emitLifetime(phase: "phase 2 (\(SAIdentifier.esp(sa.inboundSPI)))", ours: ourLifetimeESP, peer: announced,
+        emitLifetime(
+            phase: "phase 2 (\(SAIdentifier.esp(sa.inboundSPI)))", ours: ourLifetimeESP, peer: announced,
             used: adopted, reason: "the peer's RESPONDER-LIFETIME", ids: current?.ids ?? [], now: now, into: &actions)
     }
 
@@ -216,7 +234,8 @@ extension IKEv1StateMachine {
             send(sealed.bytes, into: &actions)
             return messageID
         } catch {
-            emit(.invalidSyntax, .error, "cannot build an Informational: \(error)", ids: sa.ids, now: now,
+            emit(
+                .invalidSyntax, .error, "cannot build an Informational: \(error)", ids: sa.ids, now: now,
                 into: &actions)
             return nil
         }
@@ -230,31 +249,53 @@ extension IKEv1StateMachine {
     ) {
         var usable = sa
         if !usable.isEstablished, usable.crypto != nil, !usable.lastPhase1Block.isEmpty { usable.phase = .established }
-        sendInformational(sa: usable, payloads: [.notification(ISAKMPNotificationPayload(
-            protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type))], now: now, into: &actions)
+        sendInformational(
+            sa: usable,
+            payloads: [
+                .notification(
+                    ISAKMPNotificationPayload(
+                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type))
+            ], now: now, into: &actions)
     }
 
     mutating func sendISAKMPDelete(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(sa: sa, payloads: [.delete(ISAKMPDeletePayload(
-            protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)]))], now: now, into: &actions)
+        sendInformational(
+            sa: sa,
+            payloads: [
+                .delete(
+                    ISAKMPDeletePayload(
+                        protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)]))
+            ], now: now, into: &actions)
     }
 
     /// Phase 1 RESPONDER-LIFETIME after Main Mode message 6 (what Cisco sends): our shorter lifetime.
     mutating func sendResponderLifetime(phase1 sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(sa: sa, payloads: [.notification(IKEv1Proposals.responderLifetimeNotification(
-            sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa)))], now: now, into: &actions)
+        sendInformational(
+            sa: sa,
+            payloads: [
+                .notification(
+                    IKEv1Proposals.responderLifetimeNotification(
+                        sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa)))
+            ], now: now, into: &actions)
     }
 
     /// `isthmus down`: delete every IPsec SA and the ISAKMP SA (IKEv1 deletes are not acknowledged).
     mutating func terminate(now: MonotonicTime, into actions: inout [IKEAction]) {
         if let sa = current {
             if !ipsecSAs.isEmpty {
-                sendInformational(sa: sa, payloads: [.delete(ISAKMPDeletePayload(
-                    protocolID: .esp, spiSize: 4, spis: ipsecSAs.map { IKEv1SACrypto.bytes($0.inboundSPI) }))],
+                sendInformational(
+                    sa: sa,
+                    payloads: [
+                        .delete(
+                            ISAKMPDeletePayload(
+                                protocolID: .esp, spiSize: 4, spis: ipsecSAs.map { IKEv1SACrypto.bytes($0.inboundSPI) })
+                        )
+                    ],
                     now: now, into: &actions)
             }
             sendISAKMPDelete(sa, now: now, into: &actions)
-            emit(.ikeSADeleted, .info, "ISAKMP SA and \(ipsecSAs.count) IPsec SA(s) deleted on request",
+            emit(
+                .ikeSADeleted, .info, "ISAKMP SA and \(ipsecSAs.count) IPsec SA(s) deleted on request",
                 ids: sa.ids, now: now, into: &actions)
         }
         close(now: now, into: &actions)
@@ -274,7 +315,8 @@ extension IKEv1StateMachine {
         guard let messageID = sendAreYouThere(sa, now: now, into: &actions) else { return }
         deadPeerCheck = DeadPeerCheck(
             startedAt: now, firstSequence: dpdSequence, sequence: dpdSequence, messageID: messageID, attempts: 0)
-        actions.append(.armTimer(.retransmit(messageID: messageID), at: min(now + retransmitTimeout(0), now + dpd.timeout)))
+        actions.append(
+            .armTimer(.retransmit(messageID: messageID), at: min(now + retransmitTimeout(0), now + dpd.timeout)))
     }
 
     /// No ACK yet: declare the peer dead after the timeout, else ask again with the next sequence number.
@@ -282,8 +324,10 @@ extension IKEv1StateMachine {
         guard var check = deadPeerCheck, let dpd = configuration.deadPeerDetection else { return }
         if now - check.startedAt >= dpd.timeout || current == nil {
             let restart = dpd.action == .restart
-            emit(.livenessTimeout, .error, "peer \(remote) did not answer R-U-THERE for \(dpd.timeout.configText); "
-                + "deleting the SAs" + (restart ? " and negotiating again" : ""), ids: current?.ids ?? [], now: now,
+            emit(
+                .livenessTimeout, .error,
+                "peer \(remote) did not answer R-U-THERE for \(dpd.timeout.configText); "
+                    + "deleting the SAs" + (restart ? " and negotiating again" : ""), ids: current?.ids ?? [], now: now,
                 into: &actions)
             deadPeerCheck = nil
             restartAfterClose = restart
@@ -297,16 +341,26 @@ extension IKEv1StateMachine {
         check.sequence = dpdSequence
         check.messageID = messageID
         deadPeerCheck = check
-        emit(.retransmit, .notice, "R-U-THERE \(check.attempts + 1) to \(remote) (no answer yet)", ids: sa.ids,
+        emit(
+            .retransmit, .notice, "R-U-THERE \(check.attempts + 1) to \(remote) (no answer yet)", ids: sa.ids,
             now: now, into: &actions)
-        actions.append(.armTimer(.retransmit(messageID: messageID),
-            at: min(now + retransmitTimeout(check.attempts), check.startedAt + dpd.timeout)))
+        actions.append(
+            .armTimer(
+                .retransmit(messageID: messageID),
+                at: min(now + retransmitTimeout(check.attempts), check.startedAt + dpd.timeout)))
     }
 
-    private mutating func sendAreYouThere(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) -> UInt32? {
-        sendInformational(sa: sa, payloads: [.notification(ISAKMPNotificationPayload(
-            protocolID: .isakmp, spi: cookieSPI(sa), notifyType: .areYouThere,
-            data: IKEv1SACrypto.bytes(dpdSequence)))], now: now, into: &actions)
+    private mutating func sendAreYouThere(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction])
+        -> UInt32?
+    {
+        sendInformational(
+            sa: sa,
+            payloads: [
+                .notification(
+                    ISAKMPNotificationPayload(
+                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: .areYouThere,
+                        data: IKEv1SACrypto.bytes(dpdSequence)))
+            ], now: now, into: &actions)
     }
 }
 

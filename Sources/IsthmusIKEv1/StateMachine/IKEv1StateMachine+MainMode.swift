@@ -25,12 +25,15 @@ extension IKEv1StateMachine {
             handleMainModeRequest(message, datagram: datagram, now: now, into: &actions)
             return
         }
-        guard let index = isakmpSAs.firstIndex(where: {
-            $0.cookieI == message.initiatorCookie
-                && ($0.cookieR == message.responderCookie || ($0.role == .initiator && $0.phase == .sentMM1))
-        }) else {
-            drop("Main Mode message for unknown cookies \(SAIdentifier.ike(message.initiatorCookie))/"
-                + SAIdentifier.ike(message.responderCookie), now: now, into: &actions)
+        guard
+            let index = isakmpSAs.firstIndex(where: {
+                $0.cookieI == message.initiatorCookie
+                    && ($0.cookieR == message.responderCookie || ($0.role == .initiator && $0.phase == .sentMM1))
+            })
+        else {
+            drop(
+                "Main Mode message for unknown cookies \(SAIdentifier.ike(message.initiatorCookie))/"
+                    + SAIdentifier.ike(message.responderCookie), now: now, into: &actions)
             return
         }
         if resendOnDuplicate(index, datagram: datagram, now: now, into: &actions) { return }
@@ -42,7 +45,8 @@ extension IKEv1StateMachine {
         case (.responder, .repliedMM2): handleMM3(index, message, datagram: datagram, now: now, into: &actions)
         case (.responder, .repliedMM4): handleMM5(index, message, datagram: datagram, now: now, into: &actions)
         case (_, .established), (.initiator, _), (.responder, _):
-            drop("Main Mode message not expected while \(sa.phase.rawValue) (a replay?)", ids: sa.ids, now: now,
+            drop(
+                "Main Mode message not expected while \(sa.phase.rawValue) (a replay?)", ids: sa.ids, now: now,
                 into: &actions)
         }
     }
@@ -58,8 +62,10 @@ extension IKEv1StateMachine {
         }
         isakmpSAs[index].lastDuplicateAnswer = now
         if let answer = isakmpSAs[index].lastSent {
-            actions.append(.send(IKEDatagram(bytes: answer, source: datagram.destination, destination: datagram.source)))
-            emit(.retransmit, .info, "peer repeated its last Main Mode message; sent our answer again",
+            actions.append(
+                .send(IKEDatagram(bytes: answer, source: datagram.destination, destination: datagram.source)))
+            emit(
+                .retransmit, .info, "peer repeated its last Main Mode message; sent our answer again",
                 ids: isakmpSAs[index].ids, now: now, into: &actions)
         }
         return true
@@ -71,7 +77,8 @@ extension IKEv1StateMachine {
     ) {
         if let index = isakmpSAs.firstIndex(where: { $0.role == .responder && $0.cookieI == message.initiatorCookie }) {
             if !resendOnDuplicate(index, datagram: datagram, now: now, into: &actions) {
-                drop("Main Mode message 1 repeated with different content", ids: isakmpSAs[index].ids, now: now,
+                drop(
+                    "Main Mode message 1 repeated with different content", ids: isakmpSAs[index].ids, now: now,
                     into: &actions)
             }
             return
@@ -89,7 +96,8 @@ extension IKEv1StateMachine {
         switch IKEv1Proposals.choosePhase1(offer, ours: configuration.ikeProposals) {
         case .success(let chosen): choice = chosen
         case .failure(let mismatch):
-            emit(.proposalMismatch, .error, "phase 1 (Main Mode) proposal mismatch: \(mismatch)",
+            emit(
+                .proposalMismatch, .error, "phase 1 (Main Mode) proposal mismatch: \(mismatch)",
                 details: ["peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "1"],
                 ids: [], now: now, into: &actions)
             sendCleartextNotification(.noProposalChosen, cookieI: message.initiatorCookie, cookieR: 0, into: &actions)
@@ -116,7 +124,8 @@ extension IKEv1StateMachine {
             messageID: 0, body: .payloads(reply)
         ).serialize()
 
-        var sa = ISAKMPSA(role: .responder, cookieI: message.initiatorCookie, cookieR: cookieR, phase: .repliedMM2,
+        var sa = ISAKMPSA(
+            role: .responder, cookieI: message.initiatorCookie, cookieR: cookieR, phase: .repliedMM2,
             startedAt: now, isRekey: current != nil)
         sa.initiatorSABody = saBody
         sa.suite = choice.suite
@@ -124,7 +133,8 @@ extension IKEv1StateMachine {
         sa.peerSupportsDPD = vendorIDs.contains(Self.deadPeerDetectionVendorID)
         let ours = ourLifetimeIKE
         sa.lifetime = ours.smaller(choice.lifetime)
-        sa.lifetimeReason = ours.isShorter(than: choice.lifetime)
+        sa.lifetimeReason =
+            ours.isShorter(than: choice.lifetime)
             ? "our policy (RESPONDER-LIFETIME sent)"
             : (choice.lifetime == ours ? "both agree" : "the initiator's proposal")
         sa.lastReceived = datagram.bytes
@@ -132,8 +142,10 @@ extension IKEv1StateMachine {
         sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
         isakmpSAs.append(sa)
         lastInbound = now
-        emit(.ikeSAInitiating, .info, "Main Mode from \(datagram.source): chose \(choice.suite)"
-            + (sa.isRekey ? " (the peer is replacing the ISAKMP SA)" : ""), ids: sa.ids, now: now, into: &actions)
+        emit(
+            .ikeSAInitiating, .info,
+            "Main Mode from \(datagram.source): chose \(choice.suite)"
+                + (sa.isRekey ? " (the peer is replacing the ISAKMP SA)" : ""), ids: sa.ids, now: now, into: &actions)
         actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
         armRetransmitTimer(0, into: &actions)
         actions.append(.armTimer(.abandon, at: now + Self.halfOpenTimeout))
@@ -154,7 +166,8 @@ extension IKEv1StateMachine {
             initiatorCookie: cookieI, responderCookie: 0, exchangeType: .identityProtection, messageID: 0,
             body: .payloads(payloads)
         ).serialize()
-        var sa = ISAKMPSA(role: .initiator, cookieI: cookieI, cookieR: 0, phase: .sentMM1, startedAt: now,
+        var sa = ISAKMPSA(
+            role: .initiator, cookieI: cookieI, cookieR: 0, phase: .sentMM1, startedAt: now,
             isRekey: isRekey)
         sa.initiatorSABody = IKEv1Raw.body(of: .securityAssociation(offer))
         sa.lastSent = bytes
@@ -164,8 +177,10 @@ extension IKEv1StateMachine {
             remote = configuration.remote
         }
         isakmpSAs.append(sa)
-        emit(.ikeSAInitiating, .info, (isRekey ? "replacing the ISAKMP SA: " : "") + "initiating Main Mode to "
-            + "\(remote) offering \(configuration.ikeProposals)", ids: sa.ids, now: now, into: &actions)
+        emit(
+            .ikeSAInitiating, .info,
+            (isRekey ? "replacing the ISAKMP SA: " : "") + "initiating Main Mode to "
+                + "\(remote) offering \(configuration.ikeProposals)", ids: sa.ids, now: now, into: &actions)
         send(bytes, into: &actions)
         armRetransmitTimer(0, into: &actions)
     }
@@ -184,9 +199,14 @@ extension IKEv1StateMachine {
         switch IKEv1Proposals.acceptPhase1(reply, ours: configuration.ikeProposals) {
         case .success(let value): accepted = value
         case .failure(let mismatch):
-            emit(.proposalMismatch, .error, "phase 1 (Main Mode): the responder chose something we did not offer: "
-                + "\(mismatch)", details: ["peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours,
-                    "phase": "1"], ids: sa.ids, now: now, into: &actions)
+            emit(
+                .proposalMismatch, .error,
+                "phase 1 (Main Mode): the responder chose something we did not offer: "
+                    + "\(mismatch)",
+                details: [
+                    "peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours,
+                    "phase": "1",
+                ], ids: sa.ids, now: now, into: &actions)
             droppedMessages &+= 1
             return
         }
@@ -233,7 +253,9 @@ extension IKEv1StateMachine {
     ) {
         var sa = isakmpSAs[index]
         do {
-            guard case .payloads(let payloads) = message.body else { throw IKEv1Failure.malformed("encrypted message 4") }
+            guard case .payloads(let payloads) = message.body else {
+                throw IKEv1Failure.malformed("encrypted message 4")
+            }
             guard let publicR = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
             guard let nonceR = payloads.nonce else { throw IKEv1Failure.missingPayload("Nr") }
             guard let suite = sa.suite, let exchange = sa.exchange else { throw IKEv1Failure.malformed("no suite") }
@@ -263,9 +285,11 @@ extension IKEv1StateMachine {
                 initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
             inner.append(.hash(ISAKMPDataPayload(data: hashI)))
             if configuration.sendInitialContact && !sa.isRekey {
-                inner.append(.notification(ISAKMPNotificationPayload(
-                    protocolID: .isakmp, spi: IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR),
-                    notifyType: .initialContact)))
+                inner.append(
+                    .notification(
+                        ISAKMPNotificationPayload(
+                            protocolID: .isakmp, spi: IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR),
+                            notifyType: .initialContact)))
             }
             let sealed = try crypto.encrypt(
                 cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, exchange: .identityProtection, messageID: 0,
@@ -314,8 +338,10 @@ extension IKEv1StateMachine {
                 throw IKEv1Failure.unexpectedIdentity(identity.map { "\($0)" } ?? "unreadable")
             }
         } catch {
-            emit(.authenticationFailed, .error, "Main Mode message 6 rejected: \(error); expected identity "
-                + "\(configuration.remoteIdentity)", ids: sa.ids, now: now, into: &actions)
+            emit(
+                .authenticationFailed, .error,
+                "Main Mode message 6 rejected: \(error); expected identity "
+                    + "\(configuration.remoteIdentity)", ids: sa.ids, now: now, into: &actions)
             droppedMessages &+= 1
             return
         }
@@ -350,7 +376,9 @@ extension IKEv1StateMachine {
     ) {
         var sa = isakmpSAs[index]
         do {
-            guard case .payloads(let payloads) = message.body else { throw IKEv1Failure.malformed("encrypted message 3") }
+            guard case .payloads(let payloads) = message.body else {
+                throw IKEv1Failure.malformed("encrypted message 3")
+            }
             guard let publicI = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
             guard let nonceI = payloads.nonce else { throw IKEv1Failure.missingPayload("Ni") }
             guard let suite = sa.suite else { throw IKEv1Failure.malformed("no suite") }
@@ -422,8 +450,10 @@ extension IKEv1StateMachine {
             return
         }
         guard matches(identity, configuration.remoteIdentity) else {
-            emit(.authenticationFailed, .error, "peer identifies as \(identity.map { "\($0)" } ?? "an unreadable ID"), "
-                + "expected \(configuration.remoteIdentity): check the peer's local ID (or our remote ID)",
+            emit(
+                .authenticationFailed, .error,
+                "peer identifies as \(identity.map { "\($0)" } ?? "an unreadable ID"), "
+                    + "expected \(configuration.remoteIdentity): check the peer's local ID (or our remote ID)",
                 ids: sa.ids, now: now, into: &actions)
             droppedMessages &+= 1
             sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
@@ -504,8 +534,10 @@ extension IKEv1StateMachine {
         droppedMessages &+= 1
         guard !isakmpSAs[index].reportedKeyMismatch else { return }
         isakmpSAs[index].reportedKeyMismatch = true
-        emit(.authenticationFailed, .error, "\(reason): likely pre-shared key mismatch; check that both gateways "
-            + "use the same key (isthmus key show \(connection))", details: ["reason": "likely-psk-mismatch"],
+        emit(
+            .authenticationFailed, .error,
+            "\(reason): likely pre-shared key mismatch; check that both gateways "
+                + "use the same key (isthmus key show \(connection))", details: ["reason": "likely-psk-mismatch"],
             ids: isakmpSAs[index].ids, now: now, into: &actions)
     }
 
@@ -538,7 +570,8 @@ extension IKEv1StateMachine {
         if sa.natLocal || sa.natRemote {
             let who = [sa.natLocal ? "we are behind a NAT" : nil, sa.natRemote ? "the peer is behind a NAT" : nil]
                 .compactMap { $0 }.joined(separator: " and ")
-            emit(.natDetected, .notice, "\(who): IKE moves to UDP 4500 and ESP is UDP-encapsulated (RFC 3947, 3948)",
+            emit(
+                .natDetected, .notice, "\(who): IKE moves to UDP 4500 and ESP is UDP-encapsulated (RFC 3947, 3948)",
                 details: ["local": "\(sa.natLocal)", "remote": "\(sa.natRemote)"], ids: sa.ids, now: now,
                 into: &actions)
         }
@@ -565,21 +598,28 @@ extension IKEv1StateMachine {
         if !isakmpSAs.contains(where: { !$0.isEstablished }) { actions.append(.cancelTimer(.abandon)) }
         let suite = sa.suite.map { "\($0)" } ?? "?"
         if let previous, sa.isRekey || previous.cookieI != sa.cookieI {
-            emit(.ikeSARekeyed, .info, "ISAKMP SA replaced: \(previous.ids[0]) -> \(sa.ids[0]) with \(suite); "
-                + "\(ipsecSAs.count) IPsec SA(s) now belong to the new one", ids: sa.ids, now: now, into: &actions)
+            emit(
+                .ikeSARekeyed, .info,
+                "ISAKMP SA replaced: \(previous.ids[0]) -> \(sa.ids[0]) with \(suite); "
+                    + "\(ipsecSAs.count) IPsec SA(s) now belong to the new one", ids: sa.ids, now: now, into: &actions)
             if previous.role == .initiator || sa.role == .initiator {
                 // We replaced it: tell the peer the old one is gone (RFC 2408 section 3.15).
-                if sa.role == .initiator, let oldIndex = isakmpSAs.firstIndex(where: { $0.cookieI == previous.cookieI }) {
+                if sa.role == .initiator, let oldIndex = isakmpSAs.firstIndex(where: { $0.cookieI == previous.cookieI })
+                {
                     sendISAKMPDelete(isakmpSAs[oldIndex], now: now, into: &actions)
                     isakmpSAs.remove(at: oldIndex)
                 }
             }
         } else {
-            emit(.ikeSAEstablished, .info, "ISAKMP SA established with \(remote) (\(configuration.remoteIdentity)) "
-                + "using \(suite) as \(sa.role.rawValue)", details: ["algorithms": suite, "role": sa.role.rawValue],
+            emit(
+                .ikeSAEstablished, .info,
+                "ISAKMP SA established with \(remote) (\(configuration.remoteIdentity)) "
+                    + "using \(suite) as \(sa.role.rawValue)",
+                details: ["algorithms": suite, "role": sa.role.rawValue],
                 ids: sa.ids, now: now, into: &actions)
         }
-        emitLifetime(phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, used: sa.lifetime, reason: sa.lifetimeReason,
+        emitLifetime(
+            phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, used: sa.lifetime, reason: sa.lifetimeReason,
             ids: sa.ids, now: now, into: &actions)
         actions.append(.armTimer(.rekeyIKESA, at: sa.rekeyAt ?? now))
         if configuration.deadPeerDetection != nil, sa.peerSupportsDPD, let dpd = configuration.deadPeerDetection {
@@ -595,7 +635,8 @@ extension IKEv1StateMachine {
         ids: [String], now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let peerText = peer.map { ", peer's \($0)" } ?? ""
-        emit(.lifetimeChosen, .info, "\(phase) lifetime: ours \(ours)\(peerText), using \(used) because of \(reason)",
+        emit(
+            .lifetimeChosen, .info, "\(phase) lifetime: ours \(ours)\(peerText), using \(used) because of \(reason)",
             details: ["ours": "\(ours)", "peer": peer.map { "\($0)" } ?? "", "used": "\(used)", "reason": reason],
             ids: ids, now: now, into: &actions)
     }
@@ -605,10 +646,15 @@ extension IKEv1StateMachine {
         let keep = isakmpSAs[index]
         let stale = isakmpSAs.filter { $0.cookieI != keep.cookieI || $0.cookieR != keep.cookieR }
         guard !stale.isEmpty || !ipsecSAs.isEmpty else { return }
-        emit(.ikeSADeleted, .notice, "INITIAL-CONTACT: the peer restarted; removing \(stale.count) old ISAKMP SA(s) "
-            + "and \(ipsecSAs.count) IPsec SA(s)", ids: keep.ids, now: now, into: &actions)
-        for sa in ipsecSAs { removeIPsecSA(inboundSPI: sa.inboundSPI, reason: "peer sent INITIAL-CONTACT", now: now,
-            into: &actions) }
+        emit(
+            .ikeSADeleted, .notice,
+            "INITIAL-CONTACT: the peer restarted; removing \(stale.count) old ISAKMP SA(s) "
+                + "and \(ipsecSAs.count) IPsec SA(s)", ids: keep.ids, now: now, into: &actions)
+        for sa in ipsecSAs {
+            removeIPsecSA(
+                inboundSPI: sa.inboundSPI, reason: "peer sent INITIAL-CONTACT", now: now,
+                into: &actions)
+        }
         isakmpSAs.removeAll { $0.cookieI != keep.cookieI || $0.cookieR != keep.cookieR }
         if let cookie = currentCookieI, !isakmpSAs.contains(where: { $0.cookieI == cookie }) { currentCookieI = nil }
     }
@@ -633,7 +679,8 @@ extension IKEv1StateMachine {
     mutating func rekeyISAKMPSA(now: MonotonicTime, into actions: inout [IKEAction]) {
         guard let current, let expiresAt = current.expiresAt else { return }
         if now >= expiresAt {
-            emit(.ikeSADeleted, .warning, "ISAKMP SA expired without a successor; negotiating again",
+            emit(
+                .ikeSADeleted, .warning, "ISAKMP SA expired without a successor; negotiating again",
                 ids: current.ids, now: now, into: &actions)
             sendISAKMPDelete(current, now: now, into: &actions)
             restartAfterClose = true

@@ -16,11 +16,14 @@ extension IKEv1StateMachine {
     mutating func handleQuickMode(
         _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        guard let saIndex = isakmpSAs.firstIndex(where: {
-            $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
-        }) else {
-            drop("Quick Mode for an unknown ISAKMP SA (cookies \(SAIdentifier.ike(message.initiatorCookie))/"
-                + "\(SAIdentifier.ike(message.responderCookie)))", now: now, into: &actions)
+        guard
+            let saIndex = isakmpSAs.firstIndex(where: {
+                $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
+            })
+        else {
+            drop(
+                "Quick Mode for an unknown ISAKMP SA (cookies \(SAIdentifier.ike(message.initiatorCookie))/"
+                    + "\(SAIdentifier.ike(message.responderCookie)))", now: now, into: &actions)
             return
         }
         let ids = isakmpSAs[saIndex].ids
@@ -41,9 +44,13 @@ extension IKEv1StateMachine {
             if let answered = exchange.lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval { return }
             quickModes[message.messageID]?.lastDuplicateAnswer = now
             if let answer = exchange.lastSent {
-                actions.append(.send(IKEDatagram(bytes: answer, source: datagram.destination,
-                    destination: datagram.source)))
-                emit(.retransmit, .info, "peer repeated Quick Mode \(message.messageID); sent our answer again",
+                actions.append(
+                    .send(
+                        IKEDatagram(
+                            bytes: answer, source: datagram.destination,
+                            destination: datagram.source)))
+                emit(
+                    .retransmit, .info, "peer repeated Quick Mode \(message.messageID); sent our answer again",
                     ids: ids, now: now, into: &actions)
             }
             return
@@ -52,7 +59,8 @@ extension IKEv1StateMachine {
         case (.initiator, .sentQM1): handleQM2(exchange, message, datagram: datagram, now: now, into: &actions)
         case (.responder, .repliedQM2): handleQM3(exchange, message, datagram: datagram, now: now, into: &actions)
         case (.initiator, _), (.responder, _):
-            drop("Quick Mode \(message.messageID) message not expected (a replay?)", ids: ids, now: now,
+            drop(
+                "Quick Mode \(message.messageID) message not expected (a replay?)", ids: ids, now: now,
                 into: &actions)
         }
     }
@@ -66,7 +74,8 @@ extension IKEv1StateMachine {
         guard let sa = current, let crypto = sa.crypto else { return }
         forgetFinishedQuickModes(now: now, into: &actions)
         guard quickModes.count < Self.maximumQuickModes else {
-            emit(.peerNotAnswering, .warning, "too many Quick Modes in flight; not starting one for \(pair)",
+            emit(
+                .peerNotAnswering, .warning, "too many Quick Modes in flight; not starting one for \(pair)",
                 ids: sa.ids, now: now, into: &actions)
             return
         }
@@ -78,7 +87,8 @@ extension IKEv1StateMachine {
             do {
                 exchange = try makeExchange(group)
             } catch {
-                emit(.invalidKE, .error, "cannot start PFS group \(group.keyword): \(error)", ids: sa.ids, now: now,
+                emit(
+                    .invalidKE, .error, "cannot start PFS group \(group.keyword): \(error)", ids: sa.ids, now: now,
                     into: &actions)
                 return
             }
@@ -136,7 +146,9 @@ extension IKEv1StateMachine {
         }
         lastInbound = now
         let payloads = decrypted.payloads
-        let responderLifetime = configuration.ignoresResponderLifetime ? nil
+        let responderLifetime =
+            configuration.ignoresResponderLifetime
+            ? nil
             : payloads.notifications.first { $0.notifyType == .responderLifetime }
                 .flatMap(IKEv1Proposals.responderLifetime)
         do {
@@ -150,8 +162,10 @@ extension IKEv1StateMachine {
             guard let suite = offer.suite, IKEv1Proposals.allows(configuration.espProposals, suite),
                 suite.group == IKEv1Proposals.pfsGroup(configuration.espProposals)
             else {
-                emit(.proposalMismatch, .error, "phase 2 (Quick Mode) for \(exchange.pair): the responder chose "
-                    + "\(offer.text), which we did not offer (we offer \(configuration.espProposals))",
+                emit(
+                    .proposalMismatch, .error,
+                    "phase 2 (Quick Mode) for \(exchange.pair): the responder chose "
+                        + "\(offer.text), which we did not offer (we offer \(configuration.espProposals))",
                     details: ["peer": offer.text, "ours": "\(configuration.espProposals)", "phase": "2"],
                     ids: sa.ids, now: now, into: &actions)
                 abandonQuickMode(exchange.messageID, into: &actions)
@@ -256,15 +270,20 @@ extension IKEv1StateMachine {
             }
             pair = SelectorPair(local: responderSide, remote: initiatorSide)
         default:
-            drop("Quick Mode message 1 with \(identifications.count) ID payloads", ids: sa.ids, now: now,
+            drop(
+                "Quick Mode message 1 with \(identifications.count) ID payloads", ids: sa.ids, now: now,
                 into: &actions)
             return
         }
-        guard configuration.selectorPairs.contains(where: {
-            pair.local.isSubset(of: $0.local) && pair.remote.isSubset(of: $0.remote)
-        }) else {
-            emit(.trafficSelectorMismatch, .error, "Quick Mode asks for \(pair.remote) <=> \(pair.local) (theirs <=> "
-                + "ours), which no policy allows; ours: \(configuration.selectorPairs.map(\.description).joined(separator: ", "))",
+        guard
+            configuration.selectorPairs.contains(where: {
+                pair.local.isSubset(of: $0.local) && pair.remote.isSubset(of: $0.remote)
+            })
+        else {
+            emit(
+                .trafficSelectorMismatch, .error,
+                "Quick Mode asks for \(pair.remote) <=> \(pair.local) (theirs <=> ours), which no policy allows; "
+                    + "ours: \(configuration.selectorPairs.map(\.description).joined(separator: ", "))",
                 details: ["peer": "\(pair.remote) <=> \(pair.local)"], ids: sa.ids, now: now, into: &actions)
             sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
             return
@@ -274,8 +293,10 @@ extension IKEv1StateMachine {
         switch IKEv1Proposals.choosePhase2(offer, ours: configuration.espProposals, ourSPI: ourSPI) {
         case .success(let chosen): choice = chosen
         case .failure(let mismatch):
-            emit(.proposalMismatch, .error, "phase 2 (Quick Mode) proposal mismatch for \(pair.remote) <=> "
-                + "\(pair.local): \(mismatch)",
+            emit(
+                .proposalMismatch, .error,
+                "phase 2 (Quick Mode) proposal mismatch for \(pair.remote) <=> "
+                    + "\(pair.local): \(mismatch)",
                 details: ["peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "2"],
                 ids: sa.ids, now: now, into: &actions)
             sendProtectedNotification(.noProposalChosen, sa: sa, now: now, into: &actions)
@@ -303,21 +324,26 @@ extension IKEv1StateMachine {
         let sendLifetime = ours.isShorter(than: choice.lifetime)
         quickMode.peerLifetime = choice.lifetime
         quickMode.lifetime = ours.smaller(choice.lifetime)
-        quickMode.lifetimeReason = sendLifetime
+        quickMode.lifetimeReason =
+            sendLifetime
             ? "our policy (RESPONDER-LIFETIME sent)"
             : (choice.lifetime == ours ? "both agree" : "the initiator's proposal")
         var rest: [ISAKMPPayload] = [
-            .securityAssociation(ISAKMPSecurityAssociationPayload(
-                doi: offer.doi, situation: offer.situation, proposals: [choice.reply])),
+            .securityAssociation(
+                ISAKMPSecurityAssociationPayload(
+                    doi: offer.doi, situation: offer.situation, proposals: [choice.reply])),
             .nonce(ISAKMPNoncePayload(nonce: quickMode.nonceR)),
         ]
         if let ourPublic { rest.append(.keyExchange(ISAKMPDataPayload(data: ourPublic))) }
         rest += identifications.map { .identification($0) }
         if sendLifetime {
-            rest.append(.notification(IKEv1Proposals.responderLifetimeNotification(
-                quickMode.lifetime, protocolID: .esp, spi: IKEv1SACrypto.bytes(choice.peerSPI))))
+            rest.append(
+                .notification(
+                    IKEv1Proposals.responderLifetimeNotification(
+                        quickMode.lifetime, protocolID: .esp, spi: IKEv1SACrypto.bytes(choice.peerSPI))))
         }
-        let hash = crypto.hash2(messageID: message.messageID, nonceInitiator: nonceI,
+        let hash = crypto.hash2(
+            messageID: message.messageID, nonceInitiator: nonceI,
             rest: ISAKMPPayloadChain.serialize(rest))
         do {
             let sealed = try crypto.encrypt(
@@ -381,12 +407,15 @@ extension IKEv1StateMachine {
         let inbound: (encryption: SecretBytes, integrity: SecretBytes)
         let outbound: (encryption: SecretBytes, integrity: SecretBytes)
         do {
-            inbound = try crypto.keys(for: suite, spi: quickMode.ourSPI, sharedSecret: quickMode.sharedSecret,
+            inbound = try crypto.keys(
+                for: suite, spi: quickMode.ourSPI, sharedSecret: quickMode.sharedSecret,
                 nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
-            outbound = try crypto.keys(for: suite, spi: quickMode.peerSPI, sharedSecret: quickMode.sharedSecret,
+            outbound = try crypto.keys(
+                for: suite, spi: quickMode.peerSPI, sharedSecret: quickMode.sharedSecret,
                 nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
         } catch {
-            emit(.invalidSyntax, .error, "cannot derive keys for \(suite): \(error)", ids: sa.ids, now: now,
+            emit(
+                .invalidSyntax, .error, "cannot derive keys for \(suite): \(error)", ids: sa.ids, now: now,
                 into: &actions)
             return false
         }
@@ -403,12 +432,16 @@ extension IKEv1StateMachine {
             local: UDPEndpoint(address: local.address, port: udp ? 4500 : 0),
             remote: UDPEndpoint(address: remote.address, port: udp ? remote.port : 0),
             udpEncapsulated: udp, softLifetime: rekeyAt - now, hardLifetime: lifetime,
-            hardLifetimeBytes: quickMode.lifetime.kilobytes.map { $0.multipliedReportingOverflow(by: 1024).partialValue })
-        let replaced = quickMode.replacing.flatMap { spi in ipsecSAs.firstIndex { $0.inboundSPI == spi } }
+            hardLifetimeBytes: quickMode.lifetime.kilobytes.map {
+                $0.multipliedReportingOverflow(by: 1024).partialValue
+            })
+        let replaced =
+            quickMode.replacing.flatMap { spi in ipsecSAs.firstIndex { $0.inboundSPI == spi } }
             ?? ipsecSAs.firstIndex { $0.pair == quickMode.pair && !$0.rekeyed }
-        ipsecSAs.append(IPsecSA(
-            parameters: parameters, suite: suite, pair: quickMode.pair, installedAt: now, rekeyAt: rekeyAt,
-            expiresAt: now + lifetime, lifetime: quickMode.lifetime, lifetimeReason: quickMode.lifetimeReason))
+        ipsecSAs.append(
+            IPsecSA(
+                parameters: parameters, suite: suite, pair: quickMode.pair, installedAt: now, rekeyAt: rekeyAt,
+                expiresAt: now + lifetime, lifetime: quickMode.lifetime, lifetimeReason: quickMode.lifetimeReason))
         actions.append(.installChildSA(parameters))
         actions.append(.armTimer(.rekeyChildSA(inboundSPI: quickMode.ourSPI), at: rekeyAt))
         actions.append(.armTimer(.expireChildSA(inboundSPI: quickMode.ourSPI), at: now + lifetime))
@@ -426,13 +459,18 @@ extension IKEv1StateMachine {
                 // Ours: the old SA drains for a moment, then we delete it.
                 actions.append(.armTimer(.expireChildSA(inboundSPI: old.inboundSPI), at: now + Self.rekeyDeleteGrace))
             }
-            emit(.childSARekeyed, .info, "\(name) replaces \(SAIdentifier.esp(old.inboundSPI))_i for "
-                + "\(quickMode.pair) with \(suite)", details: details, ids: sa.ids, now: now, into: &actions)
+            emit(
+                .childSARekeyed, .info,
+                "\(name) replaces \(SAIdentifier.esp(old.inboundSPI))_i for "
+                    + "\(quickMode.pair) with \(suite)", details: details, ids: sa.ids, now: now, into: &actions)
         } else {
-            emit(.childSAInstalled, .info, "\(name) installed: \(quickMode.pair) with \(suite)"
-                + (udp ? " (UDP-encapsulated)" : ""), details: details, ids: sa.ids, now: now, into: &actions)
+            emit(
+                .childSAInstalled, .info,
+                "\(name) installed: \(quickMode.pair) with \(suite)"
+                    + (udp ? " (UDP-encapsulated)" : ""), details: details, ids: sa.ids, now: now, into: &actions)
         }
-        emitLifetime(phase: "phase 2 (\(SAIdentifier.esp(quickMode.ourSPI)))", ours: ourLifetimeESP,
+        emitLifetime(
+            phase: "phase 2 (\(SAIdentifier.esp(quickMode.ourSPI)))", ours: ourLifetimeESP,
             peer: quickMode.peerLifetime, used: quickMode.lifetime, reason: quickMode.lifetimeReason, ids: sa.ids,
             now: now, into: &actions)
         return true
@@ -454,36 +492,47 @@ extension IKEv1StateMachine {
     mutating func expireIPsecSA(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
         guard let sa = ipsecSAs.first(where: { $0.inboundSPI == inboundSPI }) else { return }
         if let current {
-            sendInformational(sa: current, payloads: [.delete(ISAKMPDeletePayload(
-                protocolID: .esp, spiSize: 4, spis: [IKEv1SACrypto.bytes(inboundSPI)]))], now: now, into: &actions)
+            sendInformational(
+                sa: current,
+                payloads: [
+                    .delete(
+                        ISAKMPDeletePayload(
+                            protocolID: .esp, spiSize: 4, spis: [IKEv1SACrypto.bytes(inboundSPI)]))
+                ], now: now, into: &actions)
         }
         if sa.rekeyed {
             removeIPsecSA(inboundSPI: inboundSPI, reason: "replaced by a rekey", now: now, into: &actions)
             return
         }
-        removeIPsecSA(inboundSPI: inboundSPI, reason: "lifetime \(sa.lifetime) expired before a rekey succeeded",
+        removeIPsecSA(
+            inboundSPI: inboundSPI, reason: "lifetime \(sa.lifetime) expired before a rekey succeeded",
             now: now, into: &actions)
         if current != nil, !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }) {
             startQuickMode(pair: sa.pair, replacing: nil, now: now, into: &actions)
         }
     }
 
-    mutating func removeIPsecSA(inboundSPI: UInt32, reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+    mutating func removeIPsecSA(inboundSPI: UInt32, reason: String, now: MonotonicTime, into actions: inout [IKEAction])
+    {
         guard let index = ipsecSAs.firstIndex(where: { $0.inboundSPI == inboundSPI }) else { return }
         let sa = ipsecSAs.remove(at: index)
         actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
         actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
         actions.append(.removeChildSA(inboundSPI: inboundSPI))
-        emit(.childSADeleted, .info, "IPsec SA \(SAIdentifier.esp(inboundSPI))_i "
-            + "\(SAIdentifier.esp(sa.parameters.outboundSPI))_o for \(sa.pair) deleted: \(reason)",
+        emit(
+            .childSADeleted, .info,
+            "IPsec SA \(SAIdentifier.esp(inboundSPI))_i "
+                + "\(SAIdentifier.esp(sa.parameters.outboundSPI))_o for \(sa.pair) deleted: \(reason)",
             ids: current?.ids ?? [], now: now, into: &actions)
     }
 
     /// Gives up a Quick Mode of ours that got no answer; a rekey is tried again while the old SA lives.
     mutating func quickModeGaveUp(_ exchange: QuickMode, now: MonotonicTime, into actions: inout [IKEAction]) {
         quickModes[exchange.messageID] = nil
-        emit(.peerNotAnswering, .warning, "no answer to Quick Mode \(exchange.messageID) for \(exchange.pair) after "
-            + "\(Self.maximumRetransmits) retransmits", ids: saIDs(exchange.cookieI), now: now, into: &actions)
+        emit(
+            .peerNotAnswering, .warning,
+            "no answer to Quick Mode \(exchange.messageID) for \(exchange.pair) after "
+                + "\(Self.maximumRetransmits) retransmits", ids: saIDs(exchange.cookieI), now: now, into: &actions)
         guard exchange.role == .initiator, let old = exchange.replacing,
             let sa = ipsecSAs.first(where: { $0.inboundSPI == old }), now + Self.quickModeRetryDelay < sa.expiresAt
         else { return }

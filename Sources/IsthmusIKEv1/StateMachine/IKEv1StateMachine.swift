@@ -235,12 +235,14 @@ struct IKEv1StateMachine {
     }
 
     var ourLifetimeIKE: IKEv1Lifetime {
-        IKEv1Lifetime(seconds: UInt64(max(configuration.ikeLifetime.components.seconds, 1)),
+        IKEv1Lifetime(
+            seconds: UInt64(max(configuration.ikeLifetime.components.seconds, 1)),
             kilobytes: configuration.ikeLifetimeKilobytes)
     }
 
     var ourLifetimeESP: IKEv1Lifetime {
-        IKEv1Lifetime(seconds: UInt64(max(configuration.childLifetime.components.seconds, 1)),
+        IKEv1Lifetime(
+            seconds: UInt64(max(configuration.childLifetime.components.seconds, 1)),
             kilobytes: configuration.childLifetimeKilobytes)
     }
 
@@ -299,7 +301,8 @@ struct IKEv1StateMachine {
         _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         droppedMessages &+= 1
-        emit(.aggressiveModeRefused, .warning,
+        emit(
+            .aggressiveModeRefused, .warning,
             "refused Aggressive Mode from \(datagram.source): it exposes a hash of the pre-shared key that can be "
                 + "cracked offline; configure the peer for Main Mode (strongSwan: aggressive = no)",
             ids: [], now: now, into: &actions)
@@ -345,8 +348,10 @@ struct IKEv1StateMachine {
             pending.nextAt = now + retransmitTimeout(pending.attempts)
             isakmpSAs[index].retransmission = pending
             send(pending.bytes, into: &actions)
-            emit(.retransmit, .notice, "retransmit \(pending.attempts) of Main Mode (\(isakmpSAs[index].phase.rawValue)) "
-                + "to \(remote)", ids: isakmpSAs[index].ids, now: now, into: &actions)
+            emit(
+                .retransmit, .notice,
+                "retransmit \(pending.attempts) of Main Mode (\(isakmpSAs[index].phase.rawValue)) "
+                    + "to \(remote)", ids: isakmpSAs[index].ids, now: now, into: &actions)
         }
         if var exchange = quickModes[messageID], var pending = exchange.retransmission, pending.nextAt <= now {
             if pending.attempts < Self.maximumRetransmits {
@@ -355,8 +360,10 @@ struct IKEv1StateMachine {
                 exchange.retransmission = pending
                 quickModes[messageID] = exchange
                 send(pending.bytes, into: &actions)
-                emit(.retransmit, .notice, "retransmit \(pending.attempts) of Quick Mode \(messageID) for "
-                    + "\(exchange.pair) to \(remote)", ids: saIDs(exchange.cookieI), now: now, into: &actions)
+                emit(
+                    .retransmit, .notice,
+                    "retransmit \(pending.attempts) of Quick Mode \(messageID) for "
+                        + "\(exchange.pair) to \(remote)", ids: saIDs(exchange.cookieI), now: now, into: &actions)
             } else {
                 quickModeGaveUp(exchange, now: now, into: &actions)
             }
@@ -386,20 +393,26 @@ struct IKEv1StateMachine {
     private mutating func mainModeGaveUp(_ index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
         let sa = isakmpSAs.remove(at: index)
         if sa.isRekey, sa.role == .responder {
-            emit(.peerNotAnswering, .notice, "the peer's Main Mode (\(sa.phase.rawValue)) to replace the ISAKMP SA "
-                + "stopped; the current ISAKMP SA stays", ids: sa.ids, now: now, into: &actions)
+            emit(
+                .peerNotAnswering, .notice,
+                "the peer's Main Mode (\(sa.phase.rawValue)) to replace the ISAKMP SA "
+                    + "stopped; the current ISAKMP SA stays", ids: sa.ids, now: now, into: &actions)
             return
         }
         if sa.isRekey, let current, let expiresAt = current.expiresAt {
-            emit(.peerNotAnswering, .warning, "no answer to the phase 1 rekey from \(remote) after "
-                + "\(Self.maximumRetransmits) retransmits; the current ISAKMP SA stays until it expires",
+            emit(
+                .peerNotAnswering, .warning,
+                "no answer to the phase 1 rekey from \(remote) after "
+                    + "\(Self.maximumRetransmits) retransmits; the current ISAKMP SA stays until it expires",
                 ids: sa.ids, now: now, into: &actions)
             actions.append(.armTimer(.rekeyIKESA, at: min(expiresAt, now + Self.quickModeRetryDelay)))
             return
         }
-        emit(.peerNotAnswering, .error, "no answer to Main Mode (\(sa.phase.rawValue)) from \(remote) after "
-            + "\(Self.maximumRetransmits) retransmits: check that the peer is up, that UDP 500 and 4500 reach it, "
-            + "and its address", ids: sa.ids, now: now, into: &actions)
+        emit(
+            .peerNotAnswering, .error,
+            "no answer to Main Mode (\(sa.phase.rawValue)) from \(remote) after "
+                + "\(Self.maximumRetransmits) retransmits: check that the peer is up, that UDP 500 and 4500 reach it, "
+                + "and its address", ids: sa.ids, now: now, into: &actions)
         if current == nil { close(now: now, into: &actions) }
     }
 
@@ -407,8 +420,10 @@ struct IKEv1StateMachine {
     private mutating func abandonHalfOpen(now: MonotonicTime, into actions: inout [IKEAction]) {
         let stale = isakmpSAs.filter { !$0.isEstablished && now - $0.startedAt >= Self.halfOpenTimeout }
         for sa in stale {
-            emit(.peerNotAnswering, .warning, "Main Mode (\(sa.phase.rawValue)) not completed within "
-                + "\(Self.halfOpenTimeout); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
+            emit(
+                .peerNotAnswering, .warning,
+                "Main Mode (\(sa.phase.rawValue)) not completed within "
+                    + "\(Self.halfOpenTimeout); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
             if let pending = sa.retransmission {
                 isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
                 armRetransmitTimer(pending.messageID, into: &actions)
@@ -438,12 +453,15 @@ struct IKEv1StateMachine {
     }
 
     func emit(
-        _ kind: GatewayEvent.Kind, _ severity: GatewayEvent.Severity, _ message: String, details: [String: String] = [:],
+        _ kind: GatewayEvent.Kind, _ severity: GatewayEvent.Severity, _ message: String,
+        details: [String: String] = [:],
         ids: [String], now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        actions.append(.event(GatewayEvent(
-            time: now, connection: connection, saIDs: ids, kind: kind, severity: severity, message: message,
-            details: details)))
+        actions.append(
+            .event(
+                GatewayEvent(
+                    time: now, connection: connection, saIDs: ids, kind: kind, severity: severity, message: message,
+                    details: details)))
     }
 
     /// Counts a dropped message and logs it, at most ``dropEventsPerWindow`` times per ``dropEventWindow``.
@@ -451,8 +469,10 @@ struct IKEv1StateMachine {
         droppedMessages &+= 1
         if now - dropWindowStart >= Self.dropEventWindow {
             if dropsInWindow > Self.dropEventsPerWindow {
-                emit(.messageDropped, .notice, "dropped \(dropsInWindow - Self.dropEventsPerWindow) more messages "
-                    + "in the last minute (\(droppedMessages) in all)", ids: ids, now: now, into: &actions)
+                emit(
+                    .messageDropped, .notice,
+                    "dropped \(dropsInWindow - Self.dropEventsPerWindow) more messages "
+                        + "in the last minute (\(droppedMessages) in all)", ids: ids, now: now, into: &actions)
             }
             dropWindowStart = now
             dropsInWindow = 0
@@ -471,8 +491,10 @@ struct IKEv1StateMachine {
             actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: sa.inboundSPI)))
             actions.append(.cancelTimer(.expireChildSA(inboundSPI: sa.inboundSPI)))
             actions.append(.removeChildSA(inboundSPI: sa.inboundSPI))
-            emit(.childSADeleted, .info, "IPsec SA \(SAIdentifier.esp(sa.inboundSPI))_i "
-                + "\(SAIdentifier.esp(sa.parameters.outboundSPI))_o removed with the connection",
+            emit(
+                .childSADeleted, .info,
+                "IPsec SA \(SAIdentifier.esp(sa.inboundSPI))_i "
+                    + "\(SAIdentifier.esp(sa.parameters.outboundSPI))_o removed with the connection",
                 ids: [], now: now, into: &actions)
         }
         ipsecSAs.removeAll()
