@@ -71,7 +71,8 @@ let package = Package(
         .target(
             name: "IsthmusDaemon",
             dependencies: [
-                "IsthmusIKEv2", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP", "IsthmusCrypto",
+                "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP",
+                "IsthmusCrypto",
                 "IsthmusDataplane", "IsthmusESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
