@@ -34,8 +34,18 @@ let package = Package(
         .target(name: "IsthmusWire"),
         // Structured events: every state change of every core, one type for logs, status and metrics.
         .target(name: "IsthmusEvents"),
+        // What every IKE core shares with the I/O shell: IKESession, IKEInput, IKEAction, ChildSAParameters.
+        .target(name: "IsthmusIKE", dependencies: ["IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
         // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
-        .target(name: "IsthmusIKEv2", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
+        .target(
+            name: "IsthmusIKEv2",
+            dependencies: ["IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]
+        ),
+        // IKEv1 (RFC 2409, 2408, 2407; 3706 DPD; 3947 NAT-T) as a deterministic state machine, same interface.
+        .target(
+            name: "IsthmusIKEv1",
+            dependencies: ["IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]
+        ),
         // ESP data plane core (RFC 4303 tunnel mode): SAD/SPD, encap/decap, anti-replay, lifetimes. No I/O.
         .target(name: "IsthmusESP", dependencies: ["IsthmusCrypto", "IsthmusWire", "IsthmusIP", "IsthmusEvents"]),
         // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
@@ -61,7 +71,8 @@ let package = Package(
         .target(
             name: "IsthmusDaemon",
             dependencies: [
-                "IsthmusIKEv2", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP", "IsthmusCrypto",
+                "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP",
+                "IsthmusCrypto",
                 "IsthmusDataplane", "IsthmusESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -98,6 +109,7 @@ let package = Package(
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
+        .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
         .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
         .testTarget(name: "IsthmusDaemonTests", dependencies: ["IsthmusDaemon"]),
         .testTarget(

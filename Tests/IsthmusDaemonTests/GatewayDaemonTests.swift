@@ -265,8 +265,8 @@ final class GatewayDaemonTests: XCTestCase {
         XCTAssertEqual(
             session.inputs.map { "\($0)" },
             [
-                "initiate", "timer(IsthmusIKEv2.IKETimer.retransmit(messageID: 0))",
-                "timer(IsthmusIKEv2.IKETimer.abandon)",
+                "initiate", "timer(IsthmusIKE.IKETimer.retransmit(messageID: 0))",
+                "timer(IsthmusIKE.IKETimer.abandon)",
             ])
         let daemon = harness.daemon
         let (timers, sessions) = try await daemon.eventLoop.submit {

@@ -14,7 +14,7 @@ public enum IKEInput: Sendable {
     case terminate
 }
 
-/// One IKE SA's protocol core as the I/O shell drives it (IKEv2 now, IKEv1 later).
+/// One IKE SA's protocol core as the I/O shell drives it (IKEv2 and IKEv1).
 ///
 /// The shell routes datagrams by SPI, runs the timers the core arms, performs the actions it returns
 /// in order, and asks for ``status`` for `isthmus status`. A core never blocks, reads a clock, or
@@ -42,10 +42,17 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
         public var state: String
         /// Seconds until the next rekey, nil when none is scheduled.
         public var rekeyInSeconds: Int64?
+        /// The lifetime in use (hard expiry), when the core reports it (IKEv1 negotiates it).
+        public var lifetimeSeconds: Int64?
+        /// Why that lifetime: `our policy`, `peer's proposal`, `peer's RESPONDER-LIFETIME`.
+        public var lifetimeReason: String?
 
         public init(inboundSPI: String, outboundSPI: String, localSelectors: [String], remoteSelectors: [String],
-            algorithms: String, state: String, rekeyInSeconds: Int64?)
+            algorithms: String, state: String, rekeyInSeconds: Int64?, lifetimeSeconds: Int64? = nil,
+            lifetimeReason: String? = nil)
         {
+            self.lifetimeSeconds = lifetimeSeconds
+            self.lifetimeReason = lifetimeReason
             self.inboundSPI = inboundSPI
             self.outboundSPI = outboundSPI
             self.localSelectors = localSelectors
@@ -73,12 +80,18 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
     /// Seconds since establishment, nil when not established.
     public var establishedSecondsAgo: Int64?
     public var rekeyInSeconds: Int64?
+    /// The IKE SA (ISAKMP SA) lifetime in use and why, when the core reports it (IKEv1 negotiates it).
+    public var lifetimeSeconds: Int64?
+    public var lifetimeReason: String?
     public var childSAs: [ChildSA]
 
     public init(connection: String, ikeVersion: Int, state: String, role: String, localSPI: String, remoteSPI: String,
         local: String, remote: String, algorithms: String?, natLocal: Bool, natRemote: Bool,
-        establishedSecondsAgo: Int64?, rekeyInSeconds: Int64?, childSAs: [ChildSA])
+        establishedSecondsAgo: Int64?, rekeyInSeconds: Int64?, childSAs: [ChildSA], lifetimeSeconds: Int64? = nil,
+        lifetimeReason: String? = nil)
     {
+        self.lifetimeSeconds = lifetimeSeconds
+        self.lifetimeReason = lifetimeReason
         self.connection = connection
         self.ikeVersion = ikeVersion
         self.state = state

@@ -1,0 +1,70 @@
+import IsthmusCrypto
+import IsthmusGateway
+import IsthmusIKEv1
+import IsthmusIP
+import Synchronization
+
+/// Builds IKEv1 cores from the gateway configuration, as ``IKEv2Sessions`` does for IKEv2. Not wired into
+/// the dispatcher yet: it drops ISAKMP datagrams (`IKEDropReason.ikev1`) until IKEv1 routing lands.
+public enum IKEv1Sessions {
+    /// The IKEv1 configuration of connection `name` (a static, policy-based connection: one Quick Mode per
+    /// pair of this site's and the remote site's prefixes).
+    public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
+        -> IKEv1Configuration
+    {
+        guard let connection = config.connections.first(where: { $0.name == name }) else {
+            throw IKEv2Sessions.Unusable(description: "no connection named \(name)")
+        }
+        guard connection.ikeVersion == .v1 else {
+            throw IKEv2Sessions.Unusable(description: "connection \(name) uses IKEv2")
+        }
+        guard let remote = config.localNetwork(named: connection.localNetwork) else {
+            throw IKEv2Sessions.Unusable(
+                description: "connection \(name) leads to unknown local network \(connection.localNetwork)")
+        }
+        guard let localAddress = config.gateway.publicAddress else {
+            throw IKEv2Sessions.Unusable(description: "gateway.public_address is needed to run IKE (it is our IKE identity)")
+        }
+        let dpd = connection.deadPeerDetection
+        let deadPeerDetection: IKEv1Configuration.DeadPeerDetection?
+        switch dpd.action {
+        case .none: deadPeerDetection = nil
+        case .restart: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
+        case .clear: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
+        }
+        return IKEv1Configuration(
+            connectionName: connection.name,
+            local: UDPEndpoint(address: localAddress, port: ikePort),
+            remote: UDPEndpoint(address: remote.gatewayAddress, port: 500),
+            sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
+            localIdentity: .address(localAddress), remoteIdentity: .address(remote.gatewayAddress),
+            ikeProposals: connection.ike, espProposals: connection.esp,
+            localSelectors: config.site.prefixes.map(TrafficSelector.init(prefix:)),
+            remoteSelectors: remote.prefixes.map(TrafficSelector.init(prefix:)),
+            ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
+            childLifetimeKilobytes: connection.lifetimes.espKilobytes, deadPeerDetection: deadPeerDetection,
+            forceUDPEncapsulation: connection.natTraversal == .force)
+    }
+
+    /// Factories for the daemon: an initiator per IKEv1 connection, a responder for a Main Mode message 1
+    /// from a configured peer's address.
+    public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
+        -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
+    {
+        // INITIAL-CONTACT only on a connection's first initiation since start (as for IKEv2).
+        let started = Mutex<Set<String>>([])
+        let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
+            guard var configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
+            configuration.sendInitialContact = started.withLock { $0.insert(name).inserted }
+            return IKEv1Session(initiating: configuration, random: SystemRandomNumberGenerator())
+        }
+        let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
+            guard let connection = config.connection(forPeer: datagram.source.address),
+                var configuration = try? configuration(for: connection.name, in: config, ikePort: ikePort)
+            else { return nil }
+            configuration.local = datagram.destination
+            return IKEv1Session(responding: configuration, random: SystemRandomNumberGenerator())
+        }
+        return (makeInitiator, makeResponder)
+    }
+}

@@ -1,0 +1,525 @@
+import IsthmusCrypto
+import IsthmusIP
+import IsthmusWire
+
+/// Building and choosing IKEv1 SA payloads: phase 1 transforms with attributes (RFC 2409 Appendix A),
+/// phase 2 ESP proposals in the IPsec DOI (RFC 2407 sections 4.4.4 and 4.5).
+enum IKEv1Proposals {
+    /// Authentication Method attribute value for pre-shared keys (RFC 2409 Appendix A).
+    static let preSharedKeyMethod: UInt16 = 1
+    /// Life Type values: seconds (1), kilobytes (2), in both phases.
+    static let lifeTypeSeconds: UInt16 = 1
+    static let lifeTypeKilobytes: UInt16 = 2
+    /// Encapsulation Mode values (RFC 2407 4.5; RFC 3947 section 5 for UDP; 61443 from the drafts).
+    static let tunnelMode: UInt16 = 1
+    static let udpTunnelMode: UInt16 = 3
+    static let draftUDPTunnelMode: UInt16 = 61443
+    /// The Extended Sequence Number attribute (RFC 4304 section 2).
+    static let esnAttribute: UInt16 = 11
+    /// The default lifetime when a proposal names none (RFC 2407 section 4.5: 28800 seconds).
+    static let defaultLifetimeSeconds: UInt64 = 28800
+
+    // MARK: - Phase 1
+
+    /// One phase 1 offer as read from a transform.
+    struct Phase1Offer: CustomStringConvertible {
+        var suite: IKEv1Phase1Suite?
+        var authenticationMethod: UInt16?
+        var lifetime: IKEv1Lifetime
+        /// What the transform said, in strongSwan keywords where known.
+        var text: String
+
+        var description: String { text }
+    }
+
+    /// Our phase 1 SA payload: one proposal, one transform per (cipher, hash, group) combination.
+    static func phase1SA(_ proposals: ProposalList, lifetime: IKEv1Lifetime) -> ISAKMPSecurityAssociationPayload {
+        var transforms: [ISAKMPTransform] = []
+        for proposal in proposals.proposals {
+            for encryption in proposal.encryption {
+                for hash in proposal.integrity {
+                    for group in proposal.keyExchange {
+                        guard let encryptionValue = encryption.ikev1Phase1Value, let hashValue = hash.ikev1Phase1Value,
+                            let groupValue = group.ikev1Phase1Value, transforms.count < Int(UInt8.max)
+                        else { continue }
+                        typealias A = ISAKMPAttributeType.Phase1
+                        var attributes = [DataAttribute(type: A.encryptionAlgorithm, value: .basic(encryptionValue))]
+                        if let bits = encryption.keyLengthBits {
+                            attributes.append(DataAttribute(type: A.keyLength, value: .basic(UInt16(bits))))
+                        }
+                        attributes += [
+                            DataAttribute(type: A.hashAlgorithm, value: .basic(hashValue)),
+                            DataAttribute(type: A.authenticationMethod, value: .basic(preSharedKeyMethod)),
+                            DataAttribute(type: A.groupDescription, value: .basic(groupValue)),
+                        ]
+                        attributes += lifeAttributes(lifetime, type: A.lifeType, duration: A.lifeDuration)
+                        transforms.append(
+                            ISAKMPTransform(
+                                number: UInt8(transforms.count + 1), id: ISAKMPTransform.keyIKE, attributes: attributes)
+                        )
+                    }
+                }
+            }
+        }
+        return ISAKMPSecurityAssociationPayload(proposals: [
+            ISAKMPProposal(number: 1, protocolID: .isakmp, transforms: transforms)
+        ])
+    }
+
+    static func lifeAttributes(_ lifetime: IKEv1Lifetime, type: UInt16, duration: UInt16) -> [DataAttribute] {
+        var attributes: [DataAttribute] = []
+        if let seconds = lifetime.seconds {
+            attributes.append(DataAttribute(type: type, value: .basic(lifeTypeSeconds)))
+            attributes.append(DataAttribute(type: duration, value: durationValue(seconds)))
+        }
+        if let kilobytes = lifetime.kilobytes {
+            attributes.append(DataAttribute(type: type, value: .basic(lifeTypeKilobytes)))
+            attributes.append(DataAttribute(type: duration, value: durationValue(kilobytes)))
+        }
+        return attributes
+    }
+
+    /// A duration as a basic attribute when it fits 16 bits, else a 4-byte (or 8-byte) variable one.
+    static func durationValue(_ value: UInt64) -> DataAttribute.Value {
+        if value <= UInt64(UInt16.max) { return .basic(UInt16(value)) }
+        let width = value <= UInt64(UInt32.max) ? 4 : 8
+        return .variable((0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64(width - 1 - $0))) })
+    }
+
+    /// An attribute's value as an integer; nil for variable values longer than 8 bytes.
+    static func integer(_ value: DataAttribute.Value) -> UInt64? {
+        switch value {
+        case .basic(let small): return UInt64(small)
+        case .variable(let bytes):
+            let significant = bytes.drop { $0 == 0 }
+            guard significant.count <= 8 else { return nil }
+            return significant.reduce(0) { $0 << 8 | UInt64($1) }
+        }
+    }
+
+    /// Reads Life Type / Life Duration pairs (a duration applies to the type named before it).
+    static func lifetime(_ attributes: [DataAttribute], type: UInt16, duration: UInt16) -> IKEv1Lifetime? {
+        var lifetime = IKEv1Lifetime(seconds: nil)
+        var current: UInt64?
+        var any = false
+        for attribute in attributes {
+            if attribute.type == type {
+                current = integer(attribute.value)
+            } else if attribute.type == duration, let value = integer(attribute.value) {
+                any = true
+                switch current {
+                case UInt64(lifeTypeSeconds)?: lifetime.seconds = value
+                case UInt64(lifeTypeKilobytes)?: lifetime.kilobytes = value
+                default: break
+                }
+            }
+        }
+        return any ? lifetime : nil
+    }
+
+    static func phase1Offer(_ transform: ISAKMPTransform) -> Phase1Offer {
+        typealias A = ISAKMPAttributeType.Phase1
+        var values: [UInt16: UInt64] = [:]
+        for attribute in transform.attributes where attribute.type != A.lifeType && attribute.type != A.lifeDuration {
+            if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
+        }
+        let keyBits = values[A.keyLength].map { Int($0) }
+        let encryption = values[A.encryptionAlgorithm].flatMap { value in
+            AlgorithmRegistry.algorithm(
+                type: .encryption, ikev1Phase1Value: UInt16(truncatingIfNeeded: value),
+                keyLengthBits: keyBits)
+                ?? (keyBits == nil && value == 7
+                    ? AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase1Value: 7, keyLengthBits: 128) : nil)
+        }
+        let hash = values[A.hashAlgorithm].flatMap {
+            AlgorithmRegistry.algorithm(type: .integrity, ikev1Phase1Value: UInt16(truncatingIfNeeded: $0))
+        }
+        let group = values[A.groupDescription].flatMap {
+            AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase1Value: UInt16(truncatingIfNeeded: $0))
+        }
+        let method = values[A.authenticationMethod].map { UInt16(truncatingIfNeeded: $0) }
+        let lifetime =
+            self.lifetime(transform.attributes, type: A.lifeType, duration: A.lifeDuration)
+            ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
+        var words = [
+            encryption?.keyword ?? "encryption-\(values[A.encryptionAlgorithm].map(String.init) ?? "none")"
+                + (encryption == nil ? keyBits.map { "/\($0)" } ?? "" : ""),
+            hash?.keyword ?? "hash-\(values[A.hashAlgorithm].map(String.init) ?? "none")",
+            group?.keyword ?? "group-\(values[A.groupDescription].map(String.init) ?? "none")",
+        ]
+        if method != preSharedKeyMethod { words.append("auth-\(method.map(String.init) ?? "none")") }
+        let suite = encryption.flatMap { e in
+            hash.flatMap { h in group.flatMap { IKEv1Phase1Suite(encryption: e, hash: h, group: $0) } }
+        }
+        return Phase1Offer(
+            suite: suite, authenticationMethod: method, lifetime: lifetime,
+            text: words.joined(separator: "-"))
+    }
+
+    /// The responder's choice (RFC 2409 section 5: one transform, returned unchanged): our most preferred
+    /// proposal that one of the peer's transforms matches. Fails with both sides' offers named.
+    static func choosePhase1(
+        _ offer: ISAKMPSecurityAssociationPayload, ours: ProposalList
+    ) -> Result<
+        (reply: ISAKMPSecurityAssociationPayload, suite: IKEv1Phase1Suite, lifetime: IKEv1Lifetime), MismatchError
+    > {
+        let candidates = offer.proposals.filter { $0.protocolID == .isakmp }.flatMap { proposal in
+            proposal.transforms.filter { $0.id == ISAKMPTransform.keyIKE }.map { (proposal, $0, phase1Offer($0)) }
+        }
+        for proposal in ours.proposals {
+            for (peerProposal, transform, peer) in candidates {
+                guard let suite = peer.suite, peer.authenticationMethod == preSharedKeyMethod,
+                    proposal.encryption.contains(suite.encryption), proposal.integrity.contains(suite.hash),
+                    proposal.keyExchange.contains(suite.group)
+                else { continue }
+                let reply = ISAKMPSecurityAssociationPayload(
+                    doi: offer.doi, situation: offer.situation,
+                    proposals: [
+                        ISAKMPProposal(
+                            number: peerProposal.number, protocolID: .isakmp, spi: peerProposal.spi,
+                            transforms: [transform])
+                    ])
+                return .success((reply, suite, peer.lifetime))
+            }
+        }
+        return .failure(MismatchError(peer: candidates.map(\.2.text), ours: ours.description))
+    }
+
+    /// The initiator's check of the responder's choice: exactly one transform, one we offered.
+    static func acceptPhase1(_ reply: ISAKMPSecurityAssociationPayload, ours: ProposalList)
+        -> Result<(suite: IKEv1Phase1Suite, lifetime: IKEv1Lifetime), MismatchError>
+    {
+        let transforms = reply.proposals.flatMap(\.transforms)
+        guard transforms.count == 1, let transform = transforms.first else {
+            return .failure(
+                MismatchError(
+                    peer: transforms.map { phase1Offer($0).text }, ours: ours.description,
+                    note: "the responder must choose exactly one transform"))
+        }
+        let offer = phase1Offer(transform)
+        guard let suite = offer.suite, offer.authenticationMethod == preSharedKeyMethod,
+            ours.proposals.contains(where: {
+                $0.encryption.contains(suite.encryption) && $0.integrity.contains(suite.hash)
+                    && $0.keyExchange.contains(suite.group)
+            })
+        else { return .failure(MismatchError(peer: [offer.text], ours: ours.description)) }
+        return .success((suite, offer.lifetime))
+    }
+
+    /// Both sides' offers, for the proposal-mismatch event.
+    struct MismatchError: Error, CustomStringConvertible {
+        var peer: [String]
+        var ours: String
+        var note: String? = nil
+
+        var description: String {
+            "peer offered \(peer.isEmpty ? "nothing usable" : peer.joined(separator: ", ")); we accept \(ours)"
+                + (note.map { " (\($0))" } ?? "")
+        }
+    }
+
+    // MARK: - Phase 2
+
+    /// The PFS group of our ESP proposals: the first DH group any of them names.
+    static func pfsGroup(_ proposals: ProposalList) -> Algorithm? {
+        proposals.proposals.lazy.compactMap(\.keyExchange.first).first
+    }
+
+    /// Our Quick Mode SA payload: one ESP proposal with our SPI and one transform per (cipher, integrity).
+    static func phase2SA(
+        _ proposals: ProposalList, spi: UInt32, lifetime: IKEv1Lifetime, udpEncapsulated: Bool
+    ) -> ISAKMPSecurityAssociationPayload {
+        typealias A = ISAKMPAttributeType.Phase2
+        let group = pfsGroup(proposals)
+        var transforms: [ISAKMPTransform] = []
+        for proposal in proposals.proposals {
+            let integrities: [Algorithm?] = proposal.isAEAD ? [nil] : proposal.integrity.map { $0 }
+            let esn = proposal.extendedSequenceNumbers.contains { $0.keyword == "esn" }
+            for encryption in proposal.encryption {
+                for integrity in integrities {
+                    guard let id = encryption.ikev1Phase2Value, id <= UInt16(UInt8.max),
+                        integrity?.ikev1Phase2Value != nil || integrity == nil, transforms.count < Int(UInt8.max)
+                    else { continue }
+                    var attributes = lifeAttributes(lifetime, type: A.saLifeType, duration: A.saLifeDuration)
+                    if let group, let value = group.ikev1Phase2Value {
+                        attributes.append(DataAttribute(type: A.groupDescription, value: .basic(value)))
+                    }
+                    attributes.append(
+                        DataAttribute(
+                            type: A.encapsulationMode, value: .basic(udpEncapsulated ? udpTunnelMode : tunnelMode)))
+                    if let value = integrity?.ikev1Phase2Value {
+                        attributes.append(DataAttribute(type: A.authenticationAlgorithm, value: .basic(value)))
+                    }
+                    if let bits = encryption.keyLengthBits {
+                        attributes.append(DataAttribute(type: A.keyLength, value: .basic(UInt16(bits))))
+                    }
+                    if esn { attributes.append(DataAttribute(type: esnAttribute, value: .basic(1))) }
+                    transforms.append(
+                        ISAKMPTransform(
+                            number: UInt8(transforms.count + 1), id: UInt8(id),
+                            attributes: attributes))
+                }
+            }
+        }
+        return ISAKMPSecurityAssociationPayload(proposals: [
+            ISAKMPProposal(number: 1, protocolID: .esp, spi: IKEv1SACrypto.bytes(spi), transforms: transforms)
+        ])
+    }
+
+    struct Phase2Offer: CustomStringConvertible {
+        var suite: IKEv1ESPSuite?
+        var encapsulationMode: UInt16?
+        var lifetime: IKEv1Lifetime
+        var text: String
+        var description: String { text }
+    }
+
+    static func phase2Offer(_ transform: ISAKMPTransform) -> Phase2Offer {
+        typealias A = ISAKMPAttributeType.Phase2
+        var values: [UInt16: UInt64] = [:]
+        for attribute in transform.attributes where attribute.type != A.saLifeType && attribute.type != A.saLifeDuration
+        {
+            if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
+        }
+        let keyBits = values[A.keyLength].map { Int($0) }
+        let encryption =
+            AlgorithmRegistry.algorithm(
+                type: .encryption, ikev1Phase2Value: UInt16(transform.id),
+                keyLengthBits: keyBits)
+            ?? (keyBits == nil && transform.id == 12
+                ? AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase2Value: 12, keyLengthBits: 128) : nil)
+        let integrityValue = values[A.authenticationAlgorithm].map { UInt16(truncatingIfNeeded: $0) }
+        let integrity = integrityValue.flatMap { AlgorithmRegistry.algorithm(type: .integrity, ikev1Phase2Value: $0) }
+        let groupValue = values[A.groupDescription].map { UInt16(truncatingIfNeeded: $0) }
+        let group = groupValue.flatMap { AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase2Value: $0) }
+        let esn = values[esnAttribute] == 1
+        let lifetime =
+            self.lifetime(transform.attributes, type: A.saLifeType, duration: A.saLifeDuration)
+            ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
+        var suite: IKEv1ESPSuite?
+        if let encryption, encryption.isAEAD == (integrityValue == nil), integrityValue == nil || integrity != nil,
+            groupValue == nil || group != nil
+        {
+            suite = IKEv1ESPSuite(
+                encryption: encryption, integrity: integrity, group: group,
+                extendedSequenceNumbers: esn)
+        }
+        var words = [
+            encryption?.keyword ?? "esp-\(transform.id)" + (encryption == nil ? keyBits.map { "/\($0)" } ?? "" : "")
+        ]
+        if let integrityValue { words.append(integrity?.keyword ?? "auth-\(integrityValue)") }
+        if let groupValue { words.append(group?.keyword ?? "group-\(groupValue)") }
+        if esn { words.append("esn") }
+        let mode = values[A.encapsulationMode].map { UInt16(truncatingIfNeeded: $0) }
+        if let mode, ![tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode) { words.append("mode-\(mode)") }
+        return Phase2Offer(
+            suite: suite, encapsulationMode: mode, lifetime: lifetime,
+            text: words.joined(separator: "-"))
+    }
+
+    /// Whether one of our ESP proposals allows `suite` (its PFS group among the proposal's groups, or
+    /// no group when the proposal names none).
+    static func allows(_ ours: ProposalList, _ suite: IKEv1ESPSuite) -> Bool {
+        ours.proposals.contains { proposal in
+            let esnAllowed =
+                suite.extendedSequenceNumbers
+                ? proposal.extendedSequenceNumbers.contains { $0.keyword == "esn" }
+                : proposal.extendedSequenceNumbers.isEmpty
+                    || proposal.extendedSequenceNumbers.contains { $0.keyword == "noesn" }
+            return proposal.encryption.contains(suite.encryption)
+                && (suite.integrity.map { proposal.integrity.contains($0) } ?? proposal.isAEAD)
+                && (suite.group.map { proposal.keyExchange.contains($0) } ?? proposal.keyExchange.isEmpty)
+                && esnAllowed
+        }
+    }
+
+    struct Phase2Choice {
+        var reply: ISAKMPProposal
+        var suite: IKEv1ESPSuite
+        var peerSPI: UInt32
+        var lifetime: IKEv1Lifetime
+    }
+
+    /// The responder's choice among the peer's ESP proposals, in our order of preference; the reply
+    /// carries our SPI and the chosen transform unchanged.
+    static func choosePhase2(_ offer: ISAKMPSecurityAssociationPayload, ours: ProposalList, ourSPI: UInt32)
+        -> Result<Phase2Choice, MismatchError>
+    {
+        let candidates = offer.proposals.filter { $0.protocolID == .esp && $0.spi.count == 4 }.flatMap { proposal in
+            proposal.transforms.map { (proposal, $0, phase2Offer($0)) }
+        }
+        for proposal in ours.proposals {
+            let single = ProposalList([proposal])
+            for (peerProposal, transform, peer) in candidates {
+                guard let suite = peer.suite, allows(single, suite),
+                    let mode = peer.encapsulationMode,
+                    [tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode)
+                else { continue }
+                let reply = ISAKMPProposal(
+                    number: peerProposal.number, protocolID: .esp,
+                    spi: IKEv1SACrypto.bytes(ourSPI), transforms: [transform])
+                let spi = peerProposal.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                return .success(Phase2Choice(reply: reply, suite: suite, peerSPI: spi, lifetime: peer.lifetime))
+            }
+        }
+        return .failure(MismatchError(peer: candidates.map(\.2.text), ours: ours.description))
+    }
+
+    // MARK: - Identification payloads for traffic selectors (RFC 2407 section 4.6.2)
+
+    /// IDci/IDcr for a selector: a single address, a subnet, or a range.
+    static func identification(_ selector: TrafficSelector) -> ISAKMPIdentificationPayload {
+        let v4 = selector.family == .v4
+        let port = selector.startPort == selector.endPort ? selector.startPort : 0
+        if selector.startAddress == selector.endAddress {
+            return ISAKMPIdentificationPayload(
+                idType: v4 ? .ipv4Address : .ipv6Address,
+                protocolID: selector.ipProtocol, port: port, data: selector.startAddress.bytes)
+        }
+        if let prefix = selector.prefix {
+            return ISAKMPIdentificationPayload(
+                idType: v4 ? .ipv4AddressSubnet : .ipv6AddressSubnet,
+                protocolID: selector.ipProtocol, port: port, data: prefix.network.bytes + prefix.netmask.bytes)
+        }
+        return ISAKMPIdentificationPayload(
+            idType: v4 ? .ipv4AddressRange : .ipv6AddressRange,
+            protocolID: selector.ipProtocol, port: port, data: selector.startAddress.bytes + selector.endAddress.bytes)
+    }
+
+    /// The selector an ID payload names; nil for non-address types or a non-contiguous mask.
+    static func selector(_ id: ISAKMPIdentificationPayload) -> TrafficSelector? {
+        let ports: (UInt16, UInt16) = id.port == 0 ? (0, UInt16.max) : (id.port, id.port)
+        func make(_ start: IPAddress, _ end: IPAddress) -> TrafficSelector? {
+            guard start.family == end.family, start <= end else { return nil }
+            return TrafficSelector(
+                startAddress: start, endAddress: end, ipProtocol: id.protocolID,
+                startPort: ports.0, endPort: ports.1)
+        }
+        switch id.idType {
+        case .ipv4Address, .ipv6Address:
+            guard let address = IPAddress(bytes: id.data) else { return nil }
+            return make(address, address)
+        case .ipv4AddressSubnet, .ipv6AddressSubnet:
+            let half = id.data.count / 2
+            guard let network = IPAddress(bytes: id.data[..<half]), let mask = IPAddress(bytes: id.data[half...]) else {
+                return nil
+            }
+            let ones = mask.value.nonzeroBitCount
+            let width = network.family.bitWidth
+            // Contiguous: the mask's set bits are the top `ones` bits of the address width.
+            let expected: UInt128 = ones == 0 ? 0 : (UInt128.max << (128 - ones)) >> (128 - width)
+            guard mask.value == expected else { return nil }
+            let prefix = IPPrefix(masking: network, length: ones)
+            return make(prefix.network, prefix.lastAddress)
+        case .ipv4AddressRange, .ipv6AddressRange:
+            let half = id.data.count / 2
+            guard let start = IPAddress(bytes: id.data[..<half]), let end = IPAddress(bytes: id.data[half...]) else {
+                return nil
+            }
+            return make(start, end)
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - Phase 1 identities (RFC 2407 section 4.6.2.1)
+
+    static func identification(_ identity: IKEv1Configuration.Identity) -> ISAKMPIdentificationPayload {
+        switch identity {
+        case .address(let address):
+            ISAKMPIdentificationPayload(
+                idType: address.family == .v4 ? .ipv4Address : .ipv6Address,
+                data: address.bytes)
+        case .fqdn(let name):
+            ISAKMPIdentificationPayload(idType: .fqdn, data: Array(name.utf8))
+        }
+    }
+
+    static func identity(_ id: ISAKMPIdentificationPayload) -> IKEv1Configuration.Identity? {
+        switch id.idType {
+        case .ipv4Address, .ipv6Address: IPAddress(bytes: id.data).map { .address($0) }
+        case .fqdn: String(validating: id.data, as: UTF8.self).map { .fqdn($0) }
+        default: nil
+        }
+    }
+
+    /// A readable form of any ID payload, for the unexpected-identity event.
+    static func describe(_ id: ISAKMPIdentificationPayload) -> String {
+        if let identity = identity(id) { return "\(identity)" }
+        return "ID type \(id.idType.rawValue) (\(id.data.count) bytes)"
+    }
+}
+
+// MARK: - Attributes in notification data (RESPONDER-LIFETIME, RFC 2407 section 4.6.3.1)
+
+extension IKEv1Proposals {
+    /// Most attributes read from one notification (a RESPONDER-LIFETIME carries at most four).
+    static let maximumNotifyAttributes = 16
+
+    /// Data attributes in wire form (RFC 2408 section 3.3).
+    static func attributeBytes(_ attributes: [DataAttribute]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for attribute in attributes {
+            switch attribute.value {
+            case .basic(let value):
+                let type = attribute.type | 0x8000
+                bytes += [UInt8(type >> 8), UInt8(type & 0xFF), UInt8(value >> 8), UInt8(value & 0xFF)]
+            case .variable(let data):
+                bytes += [UInt8(attribute.type >> 8), UInt8(attribute.type & 0xFF)]
+                bytes += [UInt8(data.count >> 8), UInt8(data.count & 0xFF)] + data
+            }
+        }
+        return bytes
+    }
+
+    /// Parses data attributes; nil when they do not fill `bytes` exactly.
+    static func parseAttributes(_ bytes: [UInt8]) -> [DataAttribute]? {
+        var attributes: [DataAttribute] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard offset + 4 <= bytes.count, attributes.count < maximumNotifyAttributes else { return nil }
+            let typeField = UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+            let second = UInt16(bytes[offset + 2]) << 8 | UInt16(bytes[offset + 3])
+            offset += 4
+            if typeField & 0x8000 != 0 {
+                attributes.append(DataAttribute(type: typeField & 0x7FFF, value: .basic(second)))
+            } else {
+                guard offset + Int(second) <= bytes.count else { return nil }
+                attributes.append(
+                    DataAttribute(type: typeField, value: .variable(Array(bytes[offset..<(offset + Int(second))]))))
+                offset += Int(second)
+            }
+        }
+        return attributes
+    }
+
+    /// The lifetime a RESPONDER-LIFETIME notification announces: phase 1 attribute numbers for the
+    /// ISAKMP SA, IPsec DOI ones for an ESP SA.
+    static func responderLifetime(_ notification: ISAKMPNotificationPayload) -> IKEv1Lifetime? {
+        guard let attributes = parseAttributes(notification.data) else { return nil }
+        if notification.protocolID == .isakmp {
+            return lifetime(
+                attributes, type: ISAKMPAttributeType.Phase1.lifeType,
+                duration: ISAKMPAttributeType.Phase1.lifeDuration)
+        }
+        return lifetime(
+            attributes, type: ISAKMPAttributeType.Phase2.saLifeType,
+            duration: ISAKMPAttributeType.Phase2.saLifeDuration)
+    }
+
+    static func responderLifetimeNotification(
+        _ lifetime: IKEv1Lifetime, protocolID: ISAKMPProtocolID, spi: [UInt8]
+    ) -> ISAKMPNotificationPayload {
+        let attributes =
+            protocolID == .isakmp
+            ? lifeAttributes(
+                lifetime, type: ISAKMPAttributeType.Phase1.lifeType,
+                duration: ISAKMPAttributeType.Phase1.lifeDuration)
+            : lifeAttributes(
+                lifetime, type: ISAKMPAttributeType.Phase2.saLifeType,
+                duration: ISAKMPAttributeType.Phase2.saLifeDuration)
+        return ISAKMPNotificationPayload(
+            protocolID: protocolID, spi: spi, notifyType: .responderLifetime,
+            data: attributeBytes(attributes))
+    }
+}

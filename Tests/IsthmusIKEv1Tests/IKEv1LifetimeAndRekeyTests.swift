@@ -1,0 +1,254 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+import XCTest
+
+@testable import IsthmusIKEv1
+
+final class IKEv1LifetimeAndRekeyTests: XCTestCase {
+    private func lifetimeLines(_ pair: Pair, _ side: Pair.Side) -> [String] {
+        pair.messages(side, .lifetimeChosen)
+    }
+
+    // MARK: - RESPONDER-LIFETIME
+
+    /// The user's case with us as initiator: the peer's policy is shorter and it says so; we adopt it.
+    func testInitiatorAdoptsResponderLifetime() {
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(28800)),
+            responder: configuration(office: false, childLifetime: .seconds(3600)))
+        pair.establish()
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(3600))
+        XCTAssertEqual(pair.live(.responder).first?.hardLifetime, .seconds(3600))
+        let initiatorLine = lifetimeLines(pair, .initiator).last { $0.hasPrefix("phase 2") } ?? ""
+        XCTAssertTrue(
+            initiatorLine.contains(
+                "ours 28800s, peer's 3600s, using 3600s because of the peer's "
+                    + "RESPONDER-LIFETIME"), initiatorLine)
+        let responderLine = lifetimeLines(pair, .responder).last { $0.hasPrefix("phase 2") } ?? ""
+        XCTAssertTrue(
+            responderLine.contains(
+                "ours 3600s, peer's 28800s, using 3600s because of our policy "
+                    + "(RESPONDER-LIFETIME sent)"), responderLine)
+        let status = pair.initiator.status(now: pair.now).childSAs.first
+        XCTAssertEqual(status?.lifetimeReason, "the peer's RESPONDER-LIFETIME")
+    }
+
+    /// As responder with a longer policy: the initiator's shorter proposal wins, nothing to announce.
+    func testResponderAdoptsShorterProposal() {
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(1200), childKilobytes: 50_000),
+            responder: configuration(office: false, childLifetime: .seconds(3600), childKilobytes: 100_000))
+        pair.establish()
+        let responderSA = pair.live(.responder).first
+        XCTAssertEqual(responderSA?.hardLifetime, .seconds(1200))
+        XCTAssertEqual(responderSA?.hardLifetimeBytes, 50_000 * 1024)
+        XCTAssertTrue((lifetimeLines(pair, .responder).last ?? "").contains("because of the initiator's proposal"))
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(1200))
+    }
+
+    /// Phase 1: the responder's shorter ISAKMP lifetime is announced after message 6 and adopted.
+    func testPhase1ResponderLifetime() {
+        let pair = Pair(
+            initiator: configuration(office: true, ikeLifetime: .seconds(28800)),
+            responder: configuration(office: false, ikeLifetime: .seconds(3600)))
+        pair.establish()
+        XCTAssertEqual(pair.initiator.status(now: pair.now).lifetimeSeconds, 3600)
+        XCTAssertEqual(pair.initiator.status(now: pair.now).lifetimeReason, "the peer's RESPONDER-LIFETIME")
+        XCTAssertEqual(pair.responder.status(now: pair.now).lifetimeSeconds, 3600)
+        XCTAssertLessThanOrEqual(pair.initiator.status(now: pair.now).rekeyInSeconds ?? .max, 3600)
+    }
+
+    /// racoon's behaviour ("Ignore RESPONDER-LIFETIME notification"): the peer keeps 28800 s while we
+    /// use 600 s. We rekey before our expiry ourselves, so the tunnel never goes down.
+    func testPeerIgnoringResponderLifetimeNeverLosesTheTunnel() {
+        var racoon = configuration(office: true, childLifetime: .seconds(28800))
+        racoon.ignoresResponderLifetime = true
+        let pair = Pair(initiator: racoon, responder: configuration(office: false, childLifetime: .seconds(600)))
+        pair.establish()
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(28800), "the peer ignored us")
+        XCTAssertEqual(pair.live(.responder).first?.hardLifetime, .seconds(600))
+        var steps = 0
+        while pair.now < .seconds(3 * 3600), steps < 2000 {
+            guard pair.fireNextTimer() != nil else { break }
+            pair.run()
+            steps += 1
+            XCTAssertFalse(pair.live(.initiator).isEmpty, "initiator without SA at \(pair.now)")
+            XCTAssertFalse(pair.live(.responder).isEmpty, "responder without SA at \(pair.now)")
+        }
+        XCTAssertTrue(pair.closed.isEmpty, "no side ever tore the connection down")
+        let rekeys = pair.kinds(.responder).filter { $0 == .childSARekeyed }.count
+        XCTAssertGreaterThanOrEqual(rekeys, 15, "about one rekey per 540 s")
+        XCTAssertFalse(pair.kinds(.responder).contains(.childSADeleted) && pair.live(.responder).isEmpty)
+        // Every SA the responder holds now expires within its policy.
+        XCTAssertTrue(pair.live(.responder).allSatisfy { $0.hardLifetime <= .seconds(600) })
+    }
+
+    // MARK: - Rekeying
+
+    func testPhase2RekeyIsMakeBeforeBreak() {
+        let pair = Pair(
+            initiator: configuration(office: true, childLifetime: .seconds(600)),
+            responder: configuration(office: false, childLifetime: .seconds(600)))
+        pair.establish()
+        let first = pair.live(.initiator)[0].inboundSPI
+        // Run until the first rekey, then check both the old and new SA are installed.
+        while pair.kinds(.initiator).filter({ $0 == .childSARekeyed }).isEmpty
+            && pair.kinds(.responder).filter({ $0 == .childSARekeyed }).isEmpty
+        {
+            guard pair.fireNextTimer() != nil else { return XCTFail("no rekey") }
+            pair.run()
+        }
+        XCTAssertLessThan(pair.now, .seconds(600))
+        XCTAssertEqual(pair.live(.initiator).count, 2, "old and new installed")
+        XCTAssertEqual(pair.live(.responder).count, 2)
+        pair.advance(to: pair.now + .seconds(10))
+        XCTAssertEqual(pair.live(.initiator).count, 1, "the old SA is deleted after its grace period")
+        XCTAssertEqual(pair.live(.responder).count, 1)
+        XCTAssertNotEqual(pair.live(.initiator)[0].inboundSPI, first)
+        let mine = pair.live(.initiator)[0]
+        let theirs = pair.live(.responder)[0]
+        XCTAssertEqual(mine.outboundSPI, theirs.inboundSPI)
+        XCTAssertEqual(mine.outboundEncryptionKey, theirs.inboundEncryptionKey)
+        XCTAssertTrue(pair.closed.isEmpty)
+    }
+
+    func testPhase1RekeyKeepsIPsecSAsAndLaterPhase2RekeysUseTheNewSA() {
+        let pair = Pair(
+            initiator: configuration(office: true, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)),
+            responder: configuration(office: false, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)))
+        pair.establish()
+        let firstCookie = pair.initiator.status(now: pair.now).localSPI
+        let ipsec = pair.live(.initiator).map(\.inboundSPI)
+        pair.advance(to: .seconds(620))
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed))
+        XCTAssertNotEqual(pair.initiator.status(now: pair.now).localSPI, firstCookie)
+        XCTAssertEqual(pair.live(.initiator).map(\.inboundSPI), ipsec, "IPsec SAs untouched by the phase 1 rekey")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.responder.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.initiator.localSPIs.count, 1, "the old ISAKMP SA is gone")
+        XCTAssertEqual(pair.responder.localSPIs.count, 1)
+        pair.advance(to: .seconds(3590))
+        XCTAssertTrue(pair.closed.isEmpty)
+        XCTAssertGreaterThanOrEqual(pair.kinds(.initiator).filter { $0 == .ikeSARekeyed }.count, 4)
+        XCTAssertFalse(pair.live(.initiator).contains { ipsec.contains($0.inboundSPI) }, "phase 2 rekeyed")
+        XCTAssertEqual(pair.live(.initiator).count, 1)
+        XCTAssertEqual(pair.live(.responder).count, 1)
+        XCTAssertEqual(pair.responder.droppedMessages, 0)
+        XCTAssertEqual(pair.initiator.droppedMessages, 0)
+    }
+
+    // MARK: - Lost and duplicated messages
+
+    func testEveryMessageLostOnceIsRetransmitted() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        var seen: Set<[UInt8]> = []
+        pair.deliver = { _, datagram in !seen.insert(datagram.bytes).inserted ? true : false }
+        pair.establish()
+        var steps = 0
+        while pair.live(.initiator).isEmpty || pair.live(.responder).isEmpty, steps < 100 {
+            guard pair.fireNextTimer(where: { _, timer in if case .retransmit = timer { true } else { false } }) != nil
+            else { break }
+            pair.run()
+            steps += 1
+        }
+        XCTAssertEqual(pair.live(.initiator).count, 1)
+        XCTAssertEqual(pair.live(.responder).count, 1)
+        XCTAssertEqual(pair.live(.initiator)[0].outboundSPI, pair.live(.responder)[0].inboundSPI)
+        XCTAssertTrue(pair.kinds(.initiator).contains(.retransmit))
+    }
+
+    func testDuplicatedMessagesAreAnsweredAgainNotReprocessed() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.rewrite = { side, datagram in
+            // Every datagram arrives twice.
+            pair.inFlight.append((side == .initiator ? .responder : .initiator, datagram))
+            return datagram
+        }
+        pair.establish()
+        pair.rewrite = { _, datagram in datagram }
+        pair.run()
+        XCTAssertEqual(pair.installed[.initiator]?.count, 1, "one SA despite duplicates")
+        XCTAssertEqual(pair.installed[.responder]?.count, 1)
+        XCTAssertTrue(pair.messages(.responder, .retransmit).contains { $0.contains("repeated") })
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+    }
+
+    // MARK: - DPD (RFC 3706)
+
+    func testDeadPeerDetectionAnswersAndTimesOut() {
+        let dpd = IKEv1Configuration.DeadPeerDetection(interval: .seconds(30), timeout: .seconds(120), action: .restart)
+        let pair = Pair(initiator: configuration(office: true, dpd: dpd), responder: configuration(office: false))
+        pair.establish()
+        pair.advance(to: .seconds(100))
+        XCTAssertTrue(pair.closed.isEmpty, "R-U-THERE answered with R-U-THERE-ACK")
+        XCTAssertFalse(pair.kinds(.initiator).contains(.livenessTimeout))
+        let before = pair.sent.count
+        pair.deliver = { side, _ in side == .initiator }  // the responder's answers are lost
+        pair.advance(to: .seconds(400))
+        XCTAssertGreaterThan(pair.sent.count, before)
+        XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertTrue(pair.closed.contains(.initiator))
+        XCTAssertEqual(pair.restarts[.initiator], true, "action restart")
+        XCTAssertTrue(pair.live(.initiator).isEmpty)
+    }
+
+    // MARK: - NAT traversal (RFC 3947)
+
+    func testNATIsDetectedAndIKEFloatsTo4500() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        let inside = try! IPAddress(parsing: "198.51.100.1")
+        let outside = try! IPAddress(parsing: "192.0.2.7")
+        pair.rewrite = { side, datagram in
+            var datagram = datagram
+            if side == .initiator {
+                datagram.source = UDPEndpoint(address: outside, port: datagram.source.port == 4500 ? 31001 : 31000)
+            } else {
+                datagram.destination = UDPEndpoint(
+                    address: inside, port: datagram.destination.port == 31001 ? 4500 : 500)
+            }
+            return datagram
+        }
+        pair.establish()
+        XCTAssertTrue(pair.kinds(.initiator).contains(.natDetected))
+        XCTAssertTrue(pair.kinds(.responder).contains(.natDetected))
+        XCTAssertTrue(pair.initiator.status(now: pair.now).natLocal)
+        XCTAssertTrue(pair.responder.status(now: pair.now).natRemote)
+        XCTAssertEqual(
+            pair.sent.filter { $0.from == .initiator }.map(\.datagram.destination.port), [500, 500, 4500, 4500, 4500])
+        let mine = pair.live(.initiator)[0]
+        let theirs = pair.live(.responder)[0]
+        XCTAssertTrue(mine.udpEncapsulated && theirs.udpEncapsulated)
+        XCTAssertEqual(theirs.remote, UDPEndpoint(address: outside, port: 31001))
+        XCTAssertEqual(mine.local.port, 4500)
+        pair.advance(to: .seconds(61))
+        XCTAssertGreaterThanOrEqual(pair.keepalives[.initiator] ?? 0, 3, "NAT keepalives from behind the NAT")
+        XCTAssertNil(pair.keepalives[.responder])
+    }
+
+    func testForcedUDPEncapsulationWithoutNAT() {
+        let pair = Pair(
+            initiator: configuration(office: true, forceUDPEncapsulation: true),
+            responder: configuration(office: false))
+        pair.establish()
+        XCTAssertTrue(pair.live(.initiator)[0].udpEncapsulated)
+        XCTAssertTrue(pair.live(.responder)[0].udpEncapsulated)
+        XCTAssertEqual(pair.sent.last?.datagram.destination.port, 4500)
+    }
+
+    // MARK: - Deletes
+
+    func testTerminateDeletesEverythingOnBothSides() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        pair.input(.initiator, .terminate)
+        pair.run()
+        XCTAssertTrue(pair.live(.initiator).isEmpty)
+        XCTAssertTrue(pair.live(.responder).isEmpty)
+        XCTAssertEqual(pair.restarts[.initiator], false)
+        XCTAssertEqual(pair.restarts[.responder], false)
+        XCTAssertTrue(pair.messages(.responder, .childSADeleted).contains { $0.contains("deleted by the peer") })
+        XCTAssertTrue(pair.kinds(.responder).contains(.ikeSADeleted))
+    }
+}

@@ -1,0 +1,155 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+import XCTest
+
+@testable import IsthmusIKEv1
+
+final class IKEv1StateMachineTests: XCTestCase {
+    /// Both SAs agree: our inbound keys are the peer's outbound keys and vice versa.
+    func assertMatchingSAs(_ pair: Pair, count: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
+        let mine = pair.live(.initiator)
+        let theirs = pair.live(.responder)
+        XCTAssertEqual(mine.count, count, "initiator IPsec SAs", file: file, line: line)
+        XCTAssertEqual(theirs.count, count, "responder IPsec SAs", file: file, line: line)
+        for sa in mine {
+            guard let peer = theirs.first(where: { $0.inboundSPI == sa.outboundSPI }) else {
+                XCTFail("no responder SA for \(sa.outboundSPI)", file: file, line: line)
+                continue
+            }
+            XCTAssertEqual(peer.outboundSPI, sa.inboundSPI, file: file, line: line)
+            XCTAssertEqual(peer.inboundEncryptionKey, sa.outboundEncryptionKey, file: file, line: line)
+            XCTAssertEqual(peer.inboundIntegrityKey, sa.outboundIntegrityKey, file: file, line: line)
+            XCTAssertEqual(peer.outboundEncryptionKey, sa.inboundEncryptionKey, file: file, line: line)
+            XCTAssertEqual(peer.localSelectors, sa.remoteSelectors, file: file, line: line)
+            XCTAssertEqual(peer.remoteSelectors, sa.localSelectors, file: file, line: line)
+            XCTAssertNotEqual(sa.inboundEncryptionKey, sa.outboundEncryptionKey, file: file, line: line)
+        }
+    }
+
+    // MARK: - Main Mode and Quick Mode
+
+    func testMainModeAndQuickModeWithoutPFS() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        XCTAssertEqual(pair.sent.count, 9, "six Main Mode messages and three Quick Mode messages")
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSAEstablished))
+        XCTAssertTrue(pair.kinds(.responder).contains(.ikeSAEstablished))
+        assertMatchingSAs(pair)
+        let status = pair.initiator.status(now: pair.now)
+        XCTAssertEqual(status.ikeVersion, 1)
+        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.algorithms, "aes256-sha256-modp2048")
+        XCTAssertEqual(status.childSAs.first?.algorithms, "aes256-sha256")
+        XCTAssertEqual(status.childSAs.first?.lifetimeSeconds, 3600)
+        XCTAssertEqual(pair.responder.droppedMessages, 0)
+        XCTAssertEqual(pair.initiator.droppedMessages, 0)
+        // Main Mode 5 on is encrypted; without NAT everything stays on port 500.
+        XCTAssertTrue(pair.sent.allSatisfy { $0.datagram.destination.port == 500 })
+        XCTAssertFalse(pair.live(.initiator)[0].udpEncapsulated)
+    }
+
+    func testQuickModeWithPFSAnd3DES() {
+        let pair = Pair(
+            initiator: configuration(office: true, ike: "3des-sha1-modp1024", esp: "3des-sha1-modp1024"),
+            responder: configuration(
+                office: false, ike: "aes128-sha256-modp2048,3des-sha1-modp1024",
+                esp: "aes128-sha1-modp2048,3des-sha1-modp1024"))
+        pair.establish()
+        assertMatchingSAs(pair)
+        XCTAssertEqual(pair.responder.status(now: pair.now).childSAs.first?.algorithms, "3des-sha1-modp1024")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).algorithms, "3des-sha1-modp1024")
+    }
+
+    func testFQDNIdentities() {
+        let pair = Pair(
+            initiator: configuration(office: true, fqdn: true),
+            responder: configuration(office: false, fqdn: true))
+        pair.establish()
+        assertMatchingSAs(pair)
+    }
+
+    func testWrongIdentityIsRefused() {
+        var responder = configuration(office: false)
+        responder.remoteIdentity = .fqdn("someone.else.example")
+        let pair = Pair(initiator: configuration(office: true), responder: responder)
+        pair.establish()
+        XCTAssertTrue(pair.live(.responder).isEmpty)
+        XCTAssertTrue(
+            pair.messages(.responder, .authenticationFailed).contains { $0.contains("expected someone.else") })
+    }
+
+    func testOneQuickModePerSubnetPair() {
+        let office = configuration(
+            office: true, localSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"),
+            remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
+        let cloud = configuration(
+            office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"),
+            remoteSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"))
+        let pair = Pair(initiator: office, responder: cloud)
+        pair.establish()
+        assertMatchingSAs(pair, count: 4)
+        let pairs = Set(pair.live(.initiator).map { "\($0.localSelectors[0]) \($0.remoteSelectors[0])" })
+        XCTAssertEqual(pairs.count, 4)
+    }
+
+    // MARK: - Proposal mismatches
+
+    func testPhase1MismatchNamesBothOffers() {
+        let pair = Pair(
+            initiator: configuration(office: true, ike: "aes128-sha1-modp1024"),
+            responder: configuration(office: false, ike: "aes256-sha256-modp2048"))
+        pair.establish()
+        let mismatch = pair.messages(.responder, .proposalMismatch).joined()
+        XCTAssertTrue(mismatch.contains("aes128-sha1-modp1024"), mismatch)
+        XCTAssertTrue(mismatch.contains("aes256-sha256-modp2048"), mismatch)
+        XCTAssertTrue(pair.messages(.initiator, .proposalMismatch).joined().contains("NO-PROPOSAL-CHOSEN"))
+        XCTAssertTrue(pair.closed.contains(.initiator))
+    }
+
+    func testPhase2MismatchNamesBothOffers() {
+        let pair = Pair(
+            initiator: configuration(office: true, esp: "aes128-sha1"),
+            responder: configuration(office: false, esp: "aes256-sha256-modp2048"))
+        pair.establish()
+        let mismatch = pair.messages(.responder, .proposalMismatch).joined()
+        XCTAssertTrue(mismatch.contains("aes128-sha1") && mismatch.contains("aes256-sha256-modp2048"), mismatch)
+        XCTAssertTrue(pair.messages(.initiator, .proposalMismatch).joined().contains("NO-PROPOSAL-CHOSEN"))
+        XCTAssertTrue(pair.live(.initiator).isEmpty)
+    }
+
+    func testWrongPreSharedKeyIsReportedAsLikelyKeyMismatch() {
+        let pair = Pair(
+            initiator: configuration(office: true, key: "one-key-of-some-length"),
+            responder: configuration(office: false, key: "another-key-of-some-length"))
+        pair.establish()
+        let failures = pair.events[.responder, default: []].filter { $0.kind == .authenticationFailed }
+        XCTAssertEqual(failures.count, 1)
+        XCTAssertTrue(failures[0].message.contains("likely pre-shared key mismatch"), failures[0].message)
+        XCTAssertTrue(failures[0].message.contains("Main Mode message 5"))
+        // Retransmissions of message 5 are dropped and counted, but reported once.
+        pair.advance(to: .seconds(20))
+        XCTAssertEqual(pair.events[.responder, default: []].filter { $0.kind == .authenticationFailed }.count, 1)
+        XCTAssertGreaterThan(pair.responder.droppedMessages, 1)
+        XCTAssertTrue(pair.live(.responder).isEmpty)
+        pair.advance(to: .seconds(200))
+        XCTAssertTrue(pair.closed.contains(.responder), "the half-open SA is abandoned")
+        XCTAssertTrue(pair.closed.contains(.initiator))
+    }
+
+    func testAggressiveModeIsRefused() {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        let aggressive = ISAKMPMessage(
+            initiatorCookie: 42, responderCookie: 0, exchangeType: .aggressive, messageID: 0,
+            body: .payloads([.vendorID(ISAKMPDataPayload(data: [1, 2, 3]))]))
+        pair.input(
+            .responder,
+            .datagram(
+                IKEDatagram(
+                    bytes: aggressive.serialize(), source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))))
+        XCTAssertTrue(pair.messages(.responder, .aggressiveModeRefused).joined().contains("cracked offline"))
+        XCTAssertTrue(pair.sent.isEmpty)
+    }
+}
