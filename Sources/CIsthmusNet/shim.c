@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include "CIsthmusNet.h"
 
@@ -22,3 +23,5 @@ struct cmsghdr *isthmus_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *head
 unsigned char *isthmus_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }
 size_t isthmus_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 size_t isthmus_cmsg_len(size_t length) { return CMSG_LEN(length); }
+
+int isthmus_ioctl_value(int fd, unsigned long request, unsigned long value) { return ioctl(fd, request, value); }

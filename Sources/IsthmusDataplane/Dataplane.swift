@@ -39,6 +39,11 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     public var segmentedDatagrams: UInt64 = 0
     /// TCP SYNs whose MSS was lowered, and ICMP "too big" answers sent for packets that did not fit.
     public var mssClamped: UInt64 = 0
+    /// Decrypted TCP segments merged into one TUN write (receive offload), and those writes.
+    public var coalescedSegments: UInt64 = 0
+    public var coalescedWrites: UInt64 = 0
+    /// TCP super-packets read from the TUN (segmentation offload) and cut into segments here.
+    public var tcpSegmentationReads: UInt64 = 0
     public var icmpTooBigSent: UInt64 = 0
     /// System calls that moved datagrams (`recvmmsg`, `sendmmsg`) and the datagrams they moved:
     /// datagrams per call is the batching actually achieved.
@@ -77,6 +82,13 @@ public final class Dataplane: Sendable {
     public static let batchSize = 32
 
     public let tunName: String
+    /// Whether the TUN hands over TCP super-packets with virtio-net headers (TSO, cut here).
+    public let vnetHeader: Bool
+    /// Whether to ask the TUN for TCP segmentation offload (ISTHMUS_TUN_OFFLOAD=0 turns it off).
+    static let segmentationOffload: Bool = {
+        guard let text = getenv("ISTHMUS_TUN_OFFLOAD") else { return true }
+        return String(cString: text) != "0"
+    }()
     /// The MTU of the path to the peers (outer packets).
     public let pathMTU: Int
     private let tunFD: CInt
@@ -94,7 +106,7 @@ public final class Dataplane: Sendable {
         self.pathMTU = pathMTU
         self.logger = logger
         self.queue = try DataplaneQueue(capacity: queueCapacity)
-        self.tunFD = try TUNDevice.open(name: tunName)
+        (self.tunFD, self.vnetHeader) = try TUNDevice.open(name: tunName, offload: Dataplane.segmentationOffload)
         if let (before, after) = TUNDevice.raiseTransmitQueue(name: tunName), before != after {
             logger.info("TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
         }
@@ -134,7 +146,7 @@ public final class Dataplane: Sendable {
         socket: NATTSocket, onIKE: @escaping IKEReceiver, onLifetime: @escaping LifetimeReceiver
     ) throws(DataplaneError) {
         let loop = Loop(
-            tunName: tunName, pathMTU: pathMTU, tunFD: tunFD, rawESPFD: rawESPFD, socket: socket, queue: queue, plane: self, onIKE: onIKE,
+            tunName: tunName, pathMTU: pathMTU, tunFD: tunFD, vnetHeader: vnetHeader, rawESPFD: rawESPFD, socket: socket, queue: queue, plane: self, onIKE: onIKE,
             onLifetime: onLifetime, logger: logger)
         let box = Unmanaged.passRetained(ThreadBody { loop.run() }).toOpaque()
         var thread = pthread_t()
@@ -154,6 +166,7 @@ public final class Dataplane: Sendable {
             "ESP data plane running",
             metadata: [
                 "tun": "\(tunName)", "nat-t": "\(UDPEndpoint(address: socket.address, port: socket.port))",
+                "tso": "\(vnetHeader)",
                 "gro": "\(socket.receiveOffload)",
             ])
     }
@@ -211,7 +224,7 @@ private final class Loop: @unchecked Sendable {
     let logger: Logger
 
     init(
-        tunName: String, pathMTU: Int, tunFD: CInt, rawESPFD: CInt, socket: NATTSocket, queue: DataplaneQueue, plane: Dataplane,
+        tunName: String, pathMTU: Int, tunFD: CInt, vnetHeader: Bool, rawESPFD: CInt, socket: NATTSocket, queue: DataplaneQueue, plane: Dataplane,
         onIKE: @escaping Dataplane.IKEReceiver, onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
     ) {
         self.tunName = tunName
@@ -220,6 +233,8 @@ private final class Loop: @unchecked Sendable {
             pathMTU - (socket.address.family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
         self.tunMTU = TUNDevice.mtu(name: tunName) ?? 1500
         self.tunFD = tunFD
+        self.vnetHeader = vnetHeader
+        emptyHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.size)
         self.rawESPFD = rawESPFD
         self.socket = socket
         self.queue = queue
@@ -230,6 +245,9 @@ private final class Loop: @unchecked Sendable {
     }
 
     static let batch = Dataplane.batchSize
+    /// Slots for protected packets waiting to leave: more than a batch, since one TUN read of a TCP
+    /// super-packet fills up to 45 slots (64 KiB in 1448-byte segments).
+    static let outboundSlots = 64
     static let tickInterval: Duration = .seconds(1)
     /// Counters reach `status` at most this late while traffic flows.
     static let publishInterval: Duration = .milliseconds(20)
@@ -244,17 +262,31 @@ private final class Loop: @unchecked Sendable {
     /// Counters changed since they were last published.
     var dirty = false
     /// One slot per TUN packet of a batch: headroom, inner packet, tailroom.
-    let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
+    let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
+    /// Outbound slots taken by packets waiting to be sent; of them, ESP-in-UDP and raw ESP.
+    var used = 0
+    var udpPending = 0
+    var rawPending = 0
+    /// Merges decrypted TCP segments before they are written to the TUN (with virtio-net headers only).
+    lazy var coalescer = TCPCoalescer(buffer: coalescerBuffer)
+    let coalescerBuffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: TCPCoalescer.requiredCapacity, alignment: 64)
+    /// Where a TCP super-packet read from the TUN waits while it is cut into segments.
+    let superPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: maximumPacket, alignment: 64)
     /// One slot per datagram of a `recvmmsg`.
     let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
+    /// Whether the TUN speaks virtio-net headers (segmentation offload on).
+    let vnetHeader: Bool
+    /// The header written before every packet: no offload asked of the kernel.
+    let emptyHeader = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size, alignment: 16)
     /// Where ICMP "too big" answers are built.
     let icmpBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: TunnelMTU.minimumIPv6MTU, alignment: 16)
-    let sendBatch = DatagramBatch(capacity: batch)
+    let sendBatch = DatagramBatch(capacity: outboundSlots)
     /// The ESP-in-UDP packets of the current TUN batch, in order, before they are grouped for sending.
-    let pending = UnsafeMutablePointer<PendingDatagram>.allocate(capacity: batch)
+    let pending = UnsafeMutablePointer<PendingDatagram>.allocate(capacity: outboundSlots)
     /// Where GSO trains are laid out contiguously.
-    let trains = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
-    let rawSendBatch = DatagramBatch(capacity: batch)
+    let trains = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
+    let rawSendBatch = DatagramBatch(capacity: outboundSlots)
     let receiveBatch = DatagramBatch(capacity: batch)
 
     deinit {
@@ -263,6 +295,9 @@ private final class Loop: @unchecked Sendable {
         icmpBuffer.deallocate()
         pending.deallocate()
         trains.deallocate()
+        superPacket.deallocate()
+        emptyHeader.deallocate()
+        coalescerBuffer.deallocate()
     }
 
     func now() -> Duration { ContinuousClock.now - origin }
@@ -300,6 +335,7 @@ private final class Loop: @unchecked Sendable {
                 break
             }
             if rawESPFD >= 0, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
+            writeCoalesced()
             let time = now()
             if time - lastTick >= Self.tickInterval || engine.hasPendingLifetimeEvents {
                 lastTick = time
@@ -367,57 +403,139 @@ private final class Loop: @unchecked Sendable {
         let result = engine.decapsulate(espPacket: packet, now: now())
         guard case .packet(let inner) = result else { return }
         clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]))
-        let written = write(tunFD, packet.baseAddress! + inner.range.lowerBound, inner.range.count)
-        if written == inner.range.count {
-            counters.espPacketsIn &+= 1
-            counters.espBytesIn &+= UInt64(packet.count)
-        } else {
+        counters.espPacketsIn &+= 1
+        counters.espBytesIn &+= UInt64(packet.count)
+        if vnetHeader {
+            // Segments of one TCP flow are merged and written together (receive offload).
+            let decrypted = UnsafeRawBufferPointer(rebasing: packet[inner.range])
+            if coalescer.append(decrypted) { return }
+            writeCoalesced()
+            if coalescer.append(decrypted) { return }
+        }
+        if !writeTUN(packet.baseAddress! + inner.range.lowerBound, inner.range.count) {
             plane.countDrop("tun-write-error")
         }
     }
 
-    /// Reads up to a batch of inner packets from the TUN, protects each in its slot, sends them together.
+    /// Writes the TCP segments merged so far as one packet (GSO when there are several).
+    func writeCoalesced() {
+        let segments = coalescer.segments
+        guard segments > 0 else { return }
+        let packet = coalescer.finish()
+        guard write(tunFD, packet.baseAddress!, packet.count) == packet.count else {
+            plane.countDrop("tun-write-error", count: UInt64(segments))
+            return
+        }
+        if segments > 1 {
+            counters.coalescedWrites &+= 1
+            counters.coalescedSegments &+= UInt64(segments)
+        }
+    }
+
+    /// Reads up to a batch of inner packets from the TUN, protects each in its own slot (TCP
+    /// super-packets are cut into segments first, each into a slot), and sends them together.
     func readTUN() {
-        var udpPending = 0
-        var rawPending = 0
         var reads = 0
         while reads < Self.batch {
             reads += 1
-            let buffer = slot(outbound, udpPending + rawPending)
-            let count = read(tunFD, buffer.baseAddress! + Self.headroom, Self.maximumPacket)
+            if used == Self.outboundSlots { sendPending() }
+            let buffer = slot(outbound, used)
+            let start = Self.headroom - (vnetHeader ? VirtioNetHeader.size : 0)
+            let count = read(tunFD, buffer.baseAddress! + start, Self.maximumPacket)
             guard count > 0 else { break }
             dirty = true
             counters.tunPacketsRead &+= 1
-            let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + count)])
-            if count > innerMTU && TunnelMTU.forbidsFragmentation(UnsafeRawBufferPointer(inner)) {
-                refuseTooBig(UnsafeRawBufferPointer(inner))
+            guard vnetHeader else {
+                protect(slot: used, length: count)
                 continue
             }
-            clampMSS(inner)
-            let result = engine.encapsulate(
-                innerPacketAt: Self.headroom..<(Self.headroom + count), in: buffer, now: now())
-            guard case .packet(let packet) = result else { continue }
-            let esp = buffer.baseAddress! + packet.range.lowerBound
-            if packet.tunnel.udpEncapsulated {
-                pending[udpPending] = PendingDatagram(
-                    bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
-                udpPending += 1
-            } else {
-                // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
-                guard rawESPFD >= 0, packet.tunnel.remote.address.family == .v4,
-                    rawSendBatch.prepareSend(
-                        rawPending, packet: esp, length: packet.range.count,
-                        to: UDPEndpoint(address: packet.tunnel.remote.address, port: 0), family: .v4)
-                else {
-                    plane.countDrop(rawESPFD < 0 ? "raw-esp-unsupported" : "send-error")
-                    continue
-                }
-                rawPending += 1
+            let length = count - VirtioNetHeader.size
+            guard length > 0, let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: buffer[start...])) else {
+                plane.countDrop("malformed-inner-packet")
+                continue
             }
-            counters.espBytesOut &+= UInt64(packet.range.count)
+            let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + length)])
+            if header.isTCPSegmentation {
+                segment(UnsafeRawBufferPointer(inner), size: Int(header.gsoSize))
+                continue
+            }
+            if header.flags & VirtioNetHeader.needsChecksum != 0,
+                !TCPSegmentation.completeChecksum(
+                    inner, start: Int(header.checksumStart), offset: Int(header.checksumOffset))
+            {
+                plane.countDrop("malformed-inner-packet")
+                continue
+            }
+            protect(slot: used, length: length)
         }
+        sendPending()
+    }
+
+    /// Cuts a TCP super-packet from the TUN (TSO) into segments of `size` payload bytes, each protected
+    /// in its own slot. The super-packet is first copied aside: its slot is the first segment's.
+    func segment(_ packet: UnsafeRawBufferPointer, size: Int) {
+        guard let layout = TCPSegmentation.layout(packet) else {
+            plane.countDrop("malformed-inner-packet")
+            return
+        }
+        superPacket.baseAddress!.copyMemory(from: packet.baseAddress!, byteCount: packet.count)
+        let source = UnsafeRawBufferPointer(rebasing: superPacket[0..<packet.count])
+        counters.tcpSegmentationReads &+= 1
+        for index in 0..<TCPSegmentation.segmentCount(layout, segmentSize: size) {
+            if used == Self.outboundSlots { sendPending() }
+            let buffer = slot(outbound, used)
+            let output = UnsafeMutableRawBufferPointer(
+                rebasing: buffer[Self.headroom..<(buffer.count - ESPEngine.requiredTailroom)])
+            guard
+                let length = TCPSegmentation.writeSegment(
+                    index, of: source, layout: layout, segmentSize: size, into: output)
+            else {
+                plane.countDrop("malformed-inner-packet")
+                return
+            }
+            protect(slot: used, length: length)
+        }
+    }
+
+    /// Protects the inner packet at the headroom of outbound slot `index` and queues it for sending
+    /// (the slot stays taken until the batch is sent); refuses it with ICMP when it does not fit.
+    func protect(slot index: Int, length: Int) {
+        let buffer = slot(outbound, index)
+        let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + length)])
+        if length > innerMTU && TunnelMTU.forbidsFragmentation(UnsafeRawBufferPointer(inner)) {
+            refuseTooBig(UnsafeRawBufferPointer(inner))
+            return
+        }
+        clampMSS(inner)
+        let result = engine.encapsulate(innerPacketAt: Self.headroom..<(Self.headroom + length), in: buffer, now: now())
+        guard case .packet(let packet) = result else { return }
+        let esp = buffer.baseAddress! + packet.range.lowerBound
+        if packet.tunnel.udpEncapsulated {
+            pending[udpPending] = PendingDatagram(bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
+            udpPending += 1
+        } else {
+            // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
+            guard rawESPFD >= 0, packet.tunnel.remote.address.family == .v4,
+                rawSendBatch.prepareSend(
+                    rawPending, packet: esp, length: packet.range.count,
+                    to: UDPEndpoint(address: packet.tunnel.remote.address, port: 0), family: .v4)
+            else {
+                plane.countDrop(rawESPFD < 0 ? "raw-esp-unsupported" : "send-error")
+                return
+            }
+            rawPending += 1
+        }
+        used += 1
+        counters.espBytesOut &+= UInt64(packet.range.count)
+    }
+
+    /// Sends everything queued from the outbound slots and frees them.
+    func sendPending() {
         sendUDP(udpPending)
         flush(rawPending, batch: rawSendBatch, on: rawESPFD)
+        udpPending = 0
+        rawPending = 0
+        used = 0
     }
 
     /// Sends the first `count` pending ESP-in-UDP packets: runs of equal-sized packets to one peer (the
@@ -480,7 +598,20 @@ private final class Loop: @unchecked Sendable {
     func refuseTooBig(_ packet: UnsafeRawBufferPointer) {
         plane.countDrop("too-big")
         guard let length = TunnelMTU.packetTooBig(original: packet, mtu: innerMTU, into: icmpBuffer) else { return }
-        if write(tunFD, icmpBuffer.baseAddress!, length) == length { counters.icmpTooBigSent &+= 1 }
+        if writeTUN(icmpBuffer.baseAddress!, length) { counters.icmpTooBigSent &+= 1 }
+    }
+
+    /// Writes one packet to the TUN, behind an empty virtio-net header when the device wants one
+    /// (complete checksums, no segmentation); `false` when the kernel refused it.
+    func writeTUN(_ packet: UnsafeMutableRawPointer, _ length: Int) -> Bool {
+        guard vnetHeader else { return write(tunFD, packet, length) == length }
+        var vectors = (
+            iovec(iov_base: emptyHeader, iov_len: VirtioNetHeader.size), iovec(iov_base: packet, iov_len: length)
+        )
+        let written = withUnsafeMutablePointer(to: &vectors) {
+            $0.withMemoryRebound(to: iovec.self, capacity: 2) { writev(tunFD, $0, 2) }
+        }
+        return written == VirtioNetHeader.size + length
     }
 
     /// Sends the first `count` prepared messages (blocking while the socket buffer is full) and counts

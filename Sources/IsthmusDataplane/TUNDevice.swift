@@ -70,7 +70,30 @@ public enum TUNDevice {
     }
 
     /// Opens (creating if needed) the TUN device `name`; returns a non-blocking, close-on-exec fd.
+    /// `IFF_VNET_HDR`, `TUNSETOFFLOAD`, and the offloads asked for (`TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`).
+    static let IFF_VNET_HDR: Int16 = 0x4000
+    static let TUNSETOFFLOAD: UInt = 0x4004_54D0
+    static let tcpOffloads: UInt = 0x01 | 0x02 | 0x04
+
+    /// Opens the TUN device `name` with segmentation offload when `offload` is true and the kernel
+    /// agrees: reads then start with a ``VirtioNetHeader`` and may be TCP super-packets, writes must
+    /// start with one. Falls back to plain packets otherwise.
+    /// - Returns: the descriptor and whether virtio-net headers are in use.
+    public static func open(name: String, offload: Bool) throws(DataplaneError) -> (fd: CInt, vnetHeader: Bool) {
+        guard offload else { return (try open(name: name), false) }
+        let fd = try open(name: name, flags: IFF_TUN | IFF_NO_PI | IFF_VNET_HDR)
+        guard isthmus_ioctl_value(fd, TUNSETOFFLOAD, tcpOffloads) == 0 else {
+            close(fd)
+            return (try open(name: name), false)
+        }
+        return (fd, true)
+    }
+
     public static func open(name: String) throws(DataplaneError) -> CInt {
+        try open(name: name, flags: IFF_TUN | IFF_NO_PI)
+    }
+
+    static func open(name: String, flags: Int16) throws(DataplaneError) -> CInt {
         guard isValidName(name) else { throw DataplaneError("'\(name)' is not a valid interface name (1 to 15 bytes)") }
         let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw DataplaneError("cannot open /dev/net/tun", errno: errno) }
@@ -79,7 +102,7 @@ public enum TUNDevice {
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
         }
-        request.ifr_ifru.ifru_flags = IFF_TUN | IFF_NO_PI
+        request.ifr_ifru.ifru_flags = flags
         guard ioctl(fd, TUNSETIFF, &request) == 0 else {
             let code = errno
             close(fd)

@@ -54,8 +54,8 @@ extension GatewayDaemonTests {
         XCTAssertEqual(
             session.inputs.map { "\($0)" },
             [
-                "initiate", "timer(IsthmusIKEv2.IKETimer.rekeyChildSA(inboundSPI: 3237998080))",
-                "timer(IsthmusIKEv2.IKETimer.expireChildSA(inboundSPI: 3237998080))",
+                "initiate", "timer(IsthmusIKE.IKETimer.rekeyChildSA(inboundSPI: 3237998080))",
+                "timer(IsthmusIKE.IKETimer.expireChildSA(inboundSPI: 3237998080))",
             ])
         let kinds = try await daemon.eventLoop.submit { daemon.state.value.events.records.map { $0.kind } }.get()
         XCTAssertTrue(kinds.contains("child-sa-soft-expired"), "\(kinds)")

@@ -25,6 +25,9 @@ static const int ISTHMUS_SOL_UDP = 17;
 static const int ISTHMUS_UDP_SEGMENT = 103;
 static const int ISTHMUS_UDP_GRO = 104;
 
+/// `ioctl(fd, request, value)` with an integer argument (TUNSETOFFLOAD); Swift cannot call the variadic one.
+int isthmus_ioctl_value(int fd, unsigned long request, unsigned long value);
+
 int isthmus_recvmmsg(int fd, isthmus_mmsghdr *messages, unsigned int count, int flags);
 int isthmus_sendmmsg(int fd, isthmus_mmsghdr *messages, unsigned int count, int flags);
 
