@@ -65,7 +65,13 @@ public final class GatewayDaemon: Sendable {
                     childSAHandler?(change)
                     switch change {
                     case .install(let connection, let parameters):
-                        plane.submit(.install(ESPSecurityAssociation(childSA: parameters, connection: connection)))
+                        // Soft byte limit at a random 80-90 % of the hard one: both peers count the same
+                        // bytes, and equal limits would make them rekey at once (a collision, RFC 7296 2.8.1).
+                        let fraction = UInt64.random(in: 800...900)
+                        plane.submit(
+                            .install(
+                                ESPSecurityAssociation(
+                                    childSA: parameters, connection: connection, softBytesFraction: (fraction, 1000))))
                     case .remove(_, let inboundSPI):
                         plane.submit(.remove(inboundSPI: inboundSPI))
                     }

@@ -261,6 +261,8 @@ private final class Loop: @unchecked Sendable {
     var counters = DataplaneCounters()
     /// Counters changed since they were last published.
     var dirty = false
+    /// A `stop` was taken from the queue in the middle of a turn.
+    var stopRequested = false
     /// One slot per TUN packet of a batch: headroom, inner packet, tailroom.
     let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
     /// Outbound slots taken by packets waiting to be sent; of them, ESP-in-UDP and raw ESP.
@@ -318,6 +320,7 @@ private final class Loop: @unchecked Sendable {
         ]
         var running = true
         while running {
+            if stopRequested { break }
             for index in fds.indices { fds[index].revents = 0 }
             // While counters wait to be published, wake up soon enough to publish them.
             let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
@@ -326,7 +329,7 @@ private final class Loop: @unchecked Sendable {
                 break
             }
             // Commands first: SA installs must precede the packets that need them.
-            if fds[1].revents != 0 { running = runCommands() }
+            if fds[1].revents != 0 { running = runCommands() && running }
             if fds[2].revents & Int16(POLLIN) != 0 { receiveUDP() }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 readTUN()
@@ -360,6 +363,14 @@ private final class Loop: @unchecked Sendable {
             }
         }
         plane.publish(counters, engineDrops: engine.drops)
+    }
+
+    /// Runs queued commands before reading more ESP. IKE queues an SA before its message leaves, and the
+    /// peer sends on the SA only after that message arrived: draining the queue right before each read
+    /// means no packet on a new SA is read before the SA is installed (no `unknown-spi` at a rekey).
+    func installPendingSAs() {
+        guard queue.count > 0 else { return }
+        if !runCommands() { stopRequested = true }
     }
 
     /// Runs queued commands; `false` when told to stop.
@@ -656,6 +667,7 @@ private final class Loop: @unchecked Sendable {
                 let buffer = slot(inbound, index)
                 receiveBatch.prepareReceive(index, into: buffer.baseAddress!, length: Self.maximumPacket)
             }
+            installPendingSAs()
             let received = isthmus_recvmmsg(socket.fd, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
             guard received > 0 else { return }
             counters.receiveCalls &+= 1
@@ -712,6 +724,7 @@ private final class Loop: @unchecked Sendable {
             for index in 0..<Self.batch {
                 receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
             }
+            installPendingSAs()
             let received = isthmus_recvmmsg(rawESPFD, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
             guard received > 0 else { return }
             counters.receiveCalls &+= 1

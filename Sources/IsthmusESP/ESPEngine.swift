@@ -339,6 +339,7 @@ public final class ESPEngine {
             return drop(.selectorMismatch, inbound: pair)
         }
         pair.account(&pair.inbound, bytes: inner.length, now: now)
+        pair.outboundDeferred = false  // the peer sends on it: it has it installed
         return .packet(
             ESPInboundPacket(
                 range: innerStart..<(innerStart + inner.length), family: family, inboundSPI: pair.inboundSPI,
@@ -362,12 +363,17 @@ public final class ESPEngine {
     /// The newest pair of `entry` whose outbound half may still send (make-before-break).
     private func newestUsable(_ entry: ESPPolicyEntry, now: MonotonicTime) -> ESPSAPair? {
         var index = entry.pairs.count - 1
+        var deferred: ESPSAPair?
         while index >= 0 {
             let pair = entry.pairs[index]
-            if pair.canSend(now: now) { return pair }
+            if pair.canSend(now: now) {
+                // A pair waiting for its first inbound packet yields to an older one that can still send.
+                if !pair.outboundDeferred { return pair }
+                if deferred == nil { deferred = pair }
+            }
             index -= 1
         }
-        return nil
+        return deferred
     }
 
     /// Calls `body` with the associated and trailing data the ICV covers (RFC 4303 section 3.3.2.1):

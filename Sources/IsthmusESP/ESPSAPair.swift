@@ -28,10 +28,13 @@ final class ESPSAPair {
     /// The first soft limit reached, and whether ``ESPEngine/tick(now:)`` reported it.
     var softTrigger: ESPLifetimeEvent.Trigger?
     var softReported = false
+    /// Waits for a first inbound packet before it takes over outbound traffic (responder of a rekey).
+    var outboundDeferred: Bool
     /// The hard limit reached: the pair is no longer used.
     var hardTrigger: ESPLifetimeEvent.Trigger?
 
     init(_ sa: ESPSecurityAssociation, now: Duration) throws(ESPInstallError) {
+        outboundDeferred = sa.sendAfterFirstInbound
         guard sa.inboundSPI != 0, sa.outboundSPI != 0 else { throw .reservedSPI }
         guard !sa.localSelectors.isEmpty, !sa.remoteSelectors.isEmpty else { throw .emptySelectors }
         guard (1...ReplayWindow.maximumSize).contains(sa.replayWindowSize) else {

@@ -80,6 +80,9 @@ public struct ESPSecurityAssociation: Sendable {
     public var replayWindowSize: Int
     /// The connection name, for events.
     public var connection: String
+    /// Outbound traffic moves to this pair only once a packet has arrived on its inbound SA (or when no
+    /// older pair of its policy can still send): the responder side of a rekey.
+    public var sendAfterFirstInbound = false
 
     /// The last outbound sequence number already used; only tests start elsewhere than 0.
     var initialOutboundSequence: UInt64 = 0

@@ -59,6 +59,10 @@ public struct ChildSAParameters: Sendable {
     public var softLifetime: Duration
     public var hardLifetime: Duration
     public var hardLifetimeBytes: UInt64?
+    /// For the responder of a rekey: keep sending on the SA this one replaces until the first packet
+    /// arrives on this one, i.e. until the initiator has switched (RFC 7296 section 2.8), so that
+    /// nothing is sent on an SA the initiator has not installed yet.
+    public var sendAfterFirstInbound = false
 
     public init(
         inboundSPI: UInt32, outboundSPI: UInt32, encryption: Algorithm, integrity: Algorithm?,

@@ -6,6 +6,7 @@ import XCTest
 
 final class ESPLifetimeTests: XCTestCase {
     private let v4AtoB = ipv4UDP(from: "192.168.1.10", to: "10.0.1.4")
+    private let v4BtoA = ipv4UDP(from: "10.0.1.4", to: "192.168.1.10")
 
     private func seconds(_ value: Int64) -> Duration { .seconds(value) }
 
@@ -149,6 +150,35 @@ final class ESPLifetimeTests: XCTestCase {
         XCTAssertEqual(fallback.outboundSPI, Sites.spiToB)
         XCTAssertTrue(a.remove(inboundSPI: Sites.spiToA))
         XCTAssertEqual(a.policies, [])
+    }
+
+    /// The responder of a rekey keeps sending on the old pair until the initiator's first packet on the
+    /// new one shows that the initiator has it (RFC 7296 section 2.8).
+    func testResponderSwitchesOutboundOnFirstInboundPacket() throws {
+        let suite = TestSuite("aes256gcm16")
+        let (a, b) = try SAPairConfig(suite: suite).engines()
+        let new = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
+        var responderHalf = new.b
+        responderHalf.sendAfterFirstInbound = true
+        try b.install(responderHalf, now: seconds(1))
+        guard case .packet(let before) = b.seal(v4BtoA).result else { return XCTFail("no packet") }
+        XCTAssertEqual(before.outboundSPI, Sites.spiToA, "still the old SA: the initiator may not have the new one")
+        try a.install(new.a, now: seconds(1))
+        let first = try XCTUnwrap(a.seal(v4AtoB).packet)
+        XCTAssertEqual(b.open(first).inner, v4AtoB)
+        guard case .packet(let after) = b.seal(v4BtoA).result else { return XCTFail("no packet") }
+        XCTAssertEqual(after.outboundSPI, 0xA000_0002, "the initiator sends on the new SA: follow it")
+    }
+
+    func testDeferredPairSendsWhenItIsTheOnlyOne() throws {
+        let suite = TestSuite("aes128gcm16")
+        let (_, b) = try SAPairConfig(suite: suite).engines()
+        var responderHalf = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002).b
+        responderHalf.sendAfterFirstInbound = true
+        try b.install(responderHalf, now: .zero)
+        XCTAssertTrue(b.remove(inboundSPI: Sites.spiToB), "the old pair is deleted before any traffic came")
+        guard case .packet(let sent) = b.seal(v4BtoA).result else { return XCTFail("no packet") }
+        XCTAssertEqual(sent.outboundSPI, 0xA000_0002)
     }
 
     func testExpiredNewestFallsBackToOlderUsableSA() throws {

@@ -166,6 +166,15 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertEqual(pair.installed[.initiator]?.count, 2)
         XCTAssertEqual(pair.installed[.responder]?.count, 2)
         try assertEstablished(pair)
+        // Section 2.8: the rekey's initiator sends on the new SA at once, its responder only once traffic
+        // arrives on it (the initial CHILD SAs send at once on both sides).
+        XCTAssertEqual(pair.installed[.initiator]?.map(\.sendAfterFirstInbound), [false, false])
+        XCTAssertEqual(pair.installed[.responder]?.map(\.sendAfterFirstInbound), [false, true])
+        // The rekeyed SA has exactly the selectors of the SA it replaces, so it joins the same SPD entry.
+        for side in [Pair.Side.initiator, .responder] {
+            XCTAssertEqual(pair.installed[side]?.first?.localSelectors, pair.installed[side]?.last?.localSelectors)
+            XCTAssertEqual(pair.installed[side]?.first?.remoteSelectors, pair.installed[side]?.last?.remoteSelectors)
+        }
         // The old SA stays installed until the DELETE is answered and the grace period ends.
         XCTAssertEqual(pair.removed[.initiator], [])
         XCTAssertEqual(pair.removed[.responder], [first.outboundSPI], "responder removes on DELETE")

@@ -173,7 +173,10 @@ extension IKEv2StateMachine {
 
     /// Starts a CHILD SA rekey: CREATE_CHILD_SA with REKEY_SA, fresh nonce, our ESP proposals.
     mutating func rekeyChildSA(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard phase == .established, childSAs.contains(where: { $0.parameters.inboundSPI == inboundSPI }) else {
+        guard phase == .established,
+            childSAs.contains(where: { $0.parameters.inboundSPI == inboundSPI && !$0.replaced }),
+            pendingRekey?.oldInboundSPI != inboundSPI
+        else {
             return
         }
         guard outstanding == nil else {
@@ -263,6 +266,9 @@ extension IKEv2StateMachine {
             }
         }
         // Make-before-break: the new SA is installed; now delete the old one (section 2.8).
+        if let index = childSAs.firstIndex(where: { $0.parameters.inboundSPI == rekey.oldInboundSPI }) {
+            childSAs[index].replaced = true
+        }
         deleteChild(inboundSPI: rekey.oldInboundSPI, now: now, into: &actions)
     }
 
@@ -293,6 +299,13 @@ extension IKEv2StateMachine {
             pfs: true, now: now, into: &actions)
         {
         case .success(let payloads):
+            if rekeyed != nil, let index = actions.lastIndex(where: { if case .installChildSA = $0 { true } else { false } }),
+                case .installChildSA(var parameters) = actions[index]
+            {
+                // Section 2.8: the initiator moves to the new SA first; we follow when its traffic arrives.
+                parameters.sendAfterFirstInbound = true
+                actions[index] = .installChildSA(parameters)
+            }
             let reply = payloads + [.nonce(IKEv2NoncePayload(nonce: responderNonce))]
             if let bytes = seal(header(.createChildSA, messageID: message.messageID, response: true), reply) {
                 sendResponse(bytes, messageID: message.messageID, into: &actions)
@@ -301,6 +314,10 @@ extension IKEv2StateMachine {
                 let oldOutbound = UInt32(bigEndianBytes: rekeyed.spi)
                 emit(.childSARekeyed, .info, "peer rekeyed CHILD SA \(SAIdentifier.esp(oldOutbound))_o; the old SA stays until "
                     + "the peer deletes it", now: now, into: &actions)
+                if let index = childSAs.firstIndex(where: { $0.parameters.outboundSPI == oldOutbound }) {
+                    childSAs[index].replaced = true
+                    actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: childSAs[index].parameters.inboundSPI)))
+                }
                 if let old = childSAs.first(where: { $0.parameters.outboundSPI == oldOutbound }),
                     pendingRekey?.oldInboundSPI == old.parameters.inboundSPI, let created = childSAs.last
                 {

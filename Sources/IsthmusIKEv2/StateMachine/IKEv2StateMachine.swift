@@ -56,6 +56,9 @@ struct IKEv2StateMachine {
         var suite: NegotiatedChildSuite
         var installedAt: MonotonicTime
         var rekeyAt: MonotonicTime?
+        /// A successor exists (our rekey completed, or the peer rekeyed it): it only waits for its
+        /// DELETE, and is never rekeyed again (a late soft-lifetime event must not fork it).
+        var replaced = false
     }
 
     // MARK: State
