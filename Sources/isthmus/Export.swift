@@ -1,5 +1,6 @@
 import ArgumentParser
 import IsthmusGateway
+import Logging
 
 /// `isthmus export NAME --device D --config FILE`: the peer's configuration, generated from ours.
 struct Export: ParsableCommand {
@@ -35,7 +36,10 @@ struct Export: ParsableCommand {
         help: "Write the files into this folder (mode 0600, replaced atomically) instead of standard output.")
     var output: String?
 
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
+        let logger = global.makeLogger(label: "isthmus.export")
         let result = ConfigLoader.load(path: config)
         guard let gateway = result.config else {
             for diagnostic in result.errors { printError(diagnostic.description) }
@@ -46,6 +50,12 @@ struct Export: ParsableCommand {
         do {
             let peer = try PeerSide(mirroring: name, in: gateway, includeKey: !noKey)
             files = try PeerExport.files(for: peer, device: device, origin: ExportOrigin(configFile: config))
+            logger.debug(
+                "exported the peer configuration",
+                metadata: [
+                    "connection": "\(name)", "device": "\(device.rawValue)", "files": "\(files.map(\.name))",
+                    "key-included": "\(peer.sharedKey != nil)",
+                ])
         } catch let problem as ExportProblem {
             try fail([problem], result, gateway)
         } catch let problems as ExportProblems {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import IsthmusGateway
+import Logging
 
 import Glibc
 
@@ -56,9 +57,14 @@ struct KeyShow: ParsableCommand {
     )
 
     @OptionGroup var target: KeyTarget
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        let logger = global.makeLogger(label: "isthmus.key")
         let (result, gateway, connection) = try target.load()
+        logger.debug(
+            "showing a shared key",
+            metadata: ["connection": "\(connection.name)", "source": "\(connection.sharedKey)"])
         let peer = gateway.localNetwork(named: connection.localNetwork)
         printError(
             "connection '\(connection.name)' to local network '\(connection.localNetwork)'"
@@ -103,8 +109,10 @@ struct KeyRotate: ParsableCommand {
     )
 
     @OptionGroup var target: KeyTarget
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        let logger = global.makeLogger(label: "isthmus.key")
         let (result, gateway, connection) = try target.load()
         guard case .file(let written) = connection.sharedKey.source else {
             let position = target.keyPosition(result, gateway)
@@ -128,6 +136,9 @@ struct KeyRotate: ParsableCommand {
             printError("isthmus key rotate: \(error)")
             throw ExitCode(1)
         }
+        logger.info(
+            "rotated a shared key",
+            metadata: ["connection": "\(connection.name)", "file": "\(path)", "characters": "\(key.count)"])
         let info = KeyFile.info(path: path)
         printError(
             "connection '\(connection.name)': new pre-shared key written to \(path)"
