@@ -70,6 +70,14 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// The peer's public address (nil for a session whose connection is not configured).
     public var remoteAddress: String?
     public var ikeSAs: [IKESAStatus]
+    /// Where the pre-shared key comes from: `file:PATH` or `inline` (never the key itself).
+    public var sharedKey: String?
+    /// When the key file was last written (`isthmus key rotate`), seconds since the Unix epoch; nil for an
+    /// inline key or a file that cannot be examined.
+    public var keyLastRotated: Int64?
+    /// Whether the key file was written after the gateway read it: the running gateway still uses the
+    /// old key until it is restarted.
+    public var keyChangedSinceStart: Bool?
 
     public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {
         self.name = name

@@ -70,10 +70,12 @@ extension DaemonState {
         let now = clock()
         let all = dispatcher.sessions
         var connections: [ConnectionStatus] = config.connections.map { connection in
-            ConnectionStatus(
+            var entry = ConnectionStatus(
                 name: connection.name, kind: connection.kind.rawValue, ikeVersion: connection.ikeVersion.rawValue,
                 remoteAddress: config.localNetwork(named: connection.localNetwork).map { "\($0.gatewayAddress)" },
                 ikeSAs: all.filter { $0.connectionName == connection.name }.map { $0.status(now: now) })
+            entry.describeKey(connection.sharedKey)
+            return entry
         }
         let configuredNames = Set(config.connections.map(\.name))
         var strays: [String: [IKESAStatus]] = [:]
@@ -110,4 +112,20 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+extension ConnectionStatus {
+    /// Fills in where the key comes from and when its file was last written (one `stat`; never the key).
+    mutating func describeKey(_ key: SharedKey) {
+        switch key.source {
+        case .inline:
+            sharedKey = "inline"
+        case .file(let path):
+            sharedKey = "file:\(path)"
+            if let origin = key.origin, let info = KeyFile.info(path: origin.path) {
+                keyLastRotated = info.modified
+                keyChangedSinceStart = origin.modified.map { info.modified != $0 }
+            }
+        }
+    }
 }

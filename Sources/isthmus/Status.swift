@@ -31,6 +31,12 @@ struct Status: ParsableCommand {
         for connection in status.connections ?? [] {
             out += "\nconnection \(connection.name): \(connection.kind), IKEv\(connection.ikeVersion)"
             out += connection.remoteAddress.map { ", peer \($0)\n" } ?? "\n"
+            if let key = connection.sharedKey {
+                out += "  shared key: \(key)"
+                if let rotated = connection.keyLastRotated { out += ", last rotated \(KeyTime.describe(rotated))" }
+                if connection.keyChangedSinceStart == true { out += "; the file changed since start: restart to use it" }
+                out += "\n"
+            }
             if connection.ikeSAs.isEmpty { out += "  no IKE SA\n" }
             for sa in connection.ikeSAs {
                 out += "  IKE SA \(sa.state), \(sa.role), \(sa.local) <-> \(sa.remote)\n"

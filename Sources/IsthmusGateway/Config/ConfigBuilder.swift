@@ -53,7 +53,7 @@ struct ConfigBuilder {
         let config = GatewayConfig(
             gateway: gateway, site: site, localNetworks: localNetworks.map { $0.value },
             connections: connections.map { $0.value }, endpoints: endpoints.map { $0.value })
-        return ConfigLoadResult(config: config, diagnostics: diagnostics)
+        return ConfigLoadResult(config: config, diagnostics: diagnostics, positions: reader.positions)
     }
 
     /// Reads each item of a list, keeping the ones that read without error, with their paths.
@@ -289,7 +289,8 @@ struct ConfigBuilder {
                 reader.sink.warning(value.location, "the key file \(resolved) is readable by group or others "
                     + "(mode \(String(mode, radix: 8)))", fix: "chmod 600 \(resolved)")
             }
-            return SharedKey(source: .file(path), material: bytes)
+            let origin = KeyFileOrigin(path: resolved, modified: KeyFile.info(path: resolved)?.modified)
+            return SharedKey(source: .file(path), material: bytes, origin: origin)
         }
     }
 

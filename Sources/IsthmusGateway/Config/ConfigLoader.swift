@@ -8,6 +8,9 @@ public struct ConfigLoadResult: Sendable {
     public let config: GatewayConfig?
     /// Errors and warnings in file order.
     public let diagnostics: [Diagnostic]
+    /// Where each value was written, by path (`connections[0].esp`; `PATH#key` for its key), so later
+    /// checks (such as `isthmus export`) can point at the line to change.
+    public internal(set) var positions: [String: SourceLocation] = [:]
 
     public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
     public var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }

@@ -99,12 +99,15 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
     }
 
     public let source: Source
+    /// For a key file: where it was read from and when it had last been written (see ``KeyFileOrigin``).
+    public let origin: KeyFileOrigin?
     /// The key's bytes (UTF-8 of the text, trailing newline of a key file removed).
     private let material: [UInt8]
 
-    public init(source: Source, material: [UInt8]) {
+    public init(source: Source, material: [UInt8], origin: KeyFileOrigin? = nil) {
         self.source = source
         self.material = material
+        self.origin = origin
     }
 
     /// The key, for the IKE layer only.
@@ -127,6 +130,20 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
         case .inline: try container.encode("<redacted inline key>")
         case .file(let path): try container.encode("file:\(path)")
         }
+    }
+}
+
+/// The key file a ``SharedKey`` was read from, as the loader found it.
+public struct KeyFileOrigin: Sendable, Hashable {
+    /// The path resolved against the configuration's folder (what `file:PATH` names).
+    public var path: String
+    /// The file's modification time when it was read (seconds since the Unix epoch): when its key was
+    /// written, i.e. last rotated. A later time on disk means the file changed after it was loaded.
+    public var modified: Int64?
+
+    public init(path: String, modified: Int64?) {
+        self.path = path
+        self.modified = modified
     }
 }
 
