@@ -165,6 +165,25 @@ public enum InternetChecksum {
         var index = 0
         let count = bytes.count
         guard let base = bytes.baseAddress else { return 0 }
+        // 64-bit words with end-around carry, four at a time (the hot loop of segmentation and merging).
+        var carries: UInt64 = 0
+        while index + 32 <= count {
+            for offset in stride(from: 0, to: 32, by: 8) {
+                let (partial, overflow) = sum.addingReportingOverflow(
+                    base.loadUnaligned(fromByteOffset: index + offset, as: UInt64.self))
+                sum = partial
+                carries &+= overflow ? 1 : 0
+            }
+            index += 32
+        }
+        while index + 8 <= count {
+            let (partial, overflow) = sum.addingReportingOverflow(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            sum = partial
+            carries &+= overflow ? 1 : 0
+            index += 8
+        }
+        // Fold the 64-bit sum (and its carries, each worth 2^64 = 1 mod 0xFFFF) to 32 bits, then go on.
+        sum = (sum & 0xFFFF_FFFF) &+ (sum >> 32) &+ carries
         while index + 4 <= count {
             sum &+= UInt64(base.loadUnaligned(fromByteOffset: index, as: UInt32.self))
             index += 4
