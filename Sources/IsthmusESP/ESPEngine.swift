@@ -22,13 +22,10 @@ import IsthmusWire
 /// which counts `malloc` calls with an `LD_PRELOAD` shim: lookups hash a `UInt32`, the replay bitmap
 /// and the SPD arrays are allocated at installation, counters are stored inline, ESN associated data
 /// is built on the stack, and hot loops are index loops (unspecialised generic algorithms such as
-/// `first(where:)` allocate in debug builds). Allocations that still happen per packet:
-/// - inside the crypto layer (``PacketProtection``, SWIFT-NOTES.md 1.4): swift-crypto's one-shot
-///   `AES.GCM` (16-byte ICV), `ChaChaPoly`, `AES._CBC` and `HMAC` calls build a context and return
-///   `Data` on every call (debug build, per encapsulate + decapsulate: GCM-16 15, ChaCha20-Poly1305 23,
-///   AES-CBC + HMAC 16-20, 3DES + HMAC-SHA1 4); the libcrypto GCM-8/12 path allocates nothing, so
-///   those suites run allocation-free end to end. A per-SA libcrypto context for GCM-16, ChaCha and
-///   CBC removes the rest without touching the engine;
+/// `first(where:)` allocate in debug builds). The crypto layer (``PacketProtection``) allocates nothing
+/// per packet either: every suite runs on system libcrypto with contexts made at installation (EVP
+/// AES-GCM, ChaCha20-Poly1305, AES-CBC, 3DES and DES contexts; HMAC on pre-keyed hash states), and the
+/// same test checks all of them end to end, with and without ESN. What does allocate:
 /// - `install`, `remove`, `tick(now:)`, `policies` and `statistics` allocate (control path only), and so
 ///   does `tick` when it has events to return.
 public final class ESPEngine {

@@ -28,6 +28,9 @@ struct BenchSuite: Sendable {
             aes: "chacha20-poly1305"
         ),
         BenchSuite(name: "aes128-sha1", cbc: Encryption.aesCBC, keyBits: 128, integrityID: Integrity.hmacSHA1_96),
+        BenchSuite(name: "aes256-sha1", cbc: Encryption.aesCBC, keyBits: 256, integrityID: Integrity.hmacSHA1_96),
+        BenchSuite(
+            name: "aes128-sha256", cbc: Encryption.aesCBC, keyBits: 128, integrityID: Integrity.hmacSHA2_256_128),
         BenchSuite(
             name: "aes256-sha256", cbc: Encryption.aesCBC, keyBits: 256, integrityID: Integrity.hmacSHA2_256_128),
         BenchSuite(

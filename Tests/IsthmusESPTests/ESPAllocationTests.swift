@@ -8,11 +8,15 @@ import XCTest
     import Glibc
 #endif
 
-/// Proves the engine allocates nothing per packet (ARCHITECTURE.md: "must not allocate per packet on the
-/// hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles with
-/// the toolchain's `clang` and then re-runs itself under, in a child process. Allocations of the crypto
-/// layer alone (swift-crypto's one-shot APIs allocate; the libcrypto GCM-8/12 path does not) are
-/// measured the same way and must equal the engine's total.
+/// Proves the ESP data plane allocates nothing per packet (ARCHITECTURE.md: "must not allocate per packet
+/// on the hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
+/// with the toolchain's `clang` and then re-runs itself under, in a child process.
+///
+/// Every ESP suite the factory builds (AES-GCM with each ICV and key size, ChaCha20-Poly1305, AES-CBC
+/// 128/192/256 with each HMAC, 3DES and DES) must round-trip its packets with zero allocations after a
+/// warm-up packet, both through the engine (encapsulate + decapsulate, with and without ESN) and in the
+/// crypto layer alone (seal + open). A deliberately allocating protection is measured first: if the
+/// counter does not see it, the measurement itself is broken and the test fails.
 final class ESPAllocationTests: XCTestCase {
     private typealias Counter = @convention(c) () -> UInt64
     private static let childMarker = "ISTHMUS_MALLOC_COUNT_CHILD"
@@ -119,17 +123,46 @@ final class ESPAllocationTests: XCTestCase {
 
     // MARK: In the child
 
+    /// Every ESP suite: all GCM ICV lengths and key sizes, ChaCha20-Poly1305, AES-CBC with each key size
+    /// and each HMAC, 3DES and single DES (both legacy, still in the registry).
+    static let everySuite: [TestSuite] = {
+        var suites: [TestSuite] = []
+        for bits in [128, 192, 256] {
+            for icv in [8, 12, 16] { suites.append(TestSuite("aes\(bits)gcm\(icv)")) }
+        }
+        suites.append(TestSuite("chacha20poly1305"))
+        for bits in [128, 192, 256] {
+            for integrity in ["md5", "sha1", "sha256", "sha384", "sha512"] {
+                suites.append(TestSuite("aes\(bits)", integrity))
+            }
+        }
+        suites += [TestSuite("3des", "sha1"), TestSuite("3des", "sha256"), TestSuite("des", "md5")]
+        return suites
+    }()
+
     private func measureEverySuite(_ count: Counter) throws {
-        var report: [String] = []
-        for suite in TestSuite.all {
+        // The counter must see an allocation made per packet, or a zero below proves nothing.
+        let canary = AllocatingProtection(try makeProtection(TestSuite("aes128gcm16")))
+        let canaryCount = try cryptoPerPacket(canary, "canary", count: count)
+        XCTAssertGreaterThanOrEqual(canaryCount, 1, "the malloc counter missed a deliberate allocation per packet")
+        var report = ["  canary (allocates once per seal and per open): crypto \(canaryCount)"]
+        for suite in Self.everySuite {
+            let crypto = try cryptoPerPacket(try makeProtection(suite), "\(suite)", count: count)
+            XCTAssertEqual(crypto, 0, "\(suite): seal + open allocated per packet")
             for esn in [false, true] {
                 let total = try enginePerPacket(suite, esn: esn, count: count)
-                let crypto = try cryptoPerPacket(suite, count: count)
                 report.append("  \(suite)\(esn ? "+esn" : ""): engine and crypto \(total), crypto alone \(crypto)")
-                XCTAssertEqual(total, crypto, "\(suite) esn=\(esn): the engine itself allocated per packet")
+                XCTAssertEqual(total, 0, "\(suite) esn=\(esn): encapsulate + decapsulate allocated per packet")
             }
         }
         print("ESP allocations per encapsulate + decapsulate (debug build):\n" + report.joined(separator: "\n"))
+    }
+
+    private func makeProtection(_ suite: TestSuite) throws -> any PacketProtection {
+        let keys = suite.keys(seed: 1)
+        return try CryptoSuites.makeProtection(
+            encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits,
+            encryptionKey: keys.encryption, integrityID: suite.integrity?.ikev2ID, integrityKey: keys.integrity)
     }
 
     /// Allocations per encapsulate + decapsulate, buffers reused as the I/O layer will.
@@ -164,12 +197,11 @@ final class ESPAllocationTests: XCTestCase {
     }
 
     /// Allocations of the crypto layer alone for one seal + open of the same size.
-    private func cryptoPerPacket(_ suite: TestSuite, count: Counter) throws -> Double {
-        let keys = suite.keys(seed: 1)
-        let protection = try CryptoSuites.makeProtection(
-            encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits,
-            encryptionKey: keys.encryption, integrityID: suite.integrity?.ikev2ID, integrityKey: keys.integrity)
-        var packet = [UInt8](repeating: 3, count: protection.ivLength + 1344 + protection.icvLength)
+    private func cryptoPerPacket(
+        _ protection: any PacketProtection, _ name: String, count: Counter
+    ) throws -> Double {
+        let payloadLength = (1344 + protection.blockSize - 1) / protection.blockSize * protection.blockSize
+        var packet = [UInt8](repeating: 3, count: protection.ivLength + payloadLength + protection.icvLength)
         let header: [UInt8] = [1, 2, 3, 4, 0, 0, 0, 1]
         var start: UInt64 = 0
         var failures = 0
@@ -189,7 +221,41 @@ final class ESPAllocationTests: XCTestCase {
             }
         }
         let allocations = count() - start
-        XCTAssertEqual(failures, 0, "\(suite)")
+        XCTAssertEqual(failures, 0, name)
         return Double(allocations) / Double(Self.rounds)
     }
+}
+
+/// A protection that allocates one object per seal and per open: the canary that proves the counter works.
+private struct AllocatingProtection: PacketProtection {
+    let wrapped: any PacketProtection
+
+    init(_ wrapped: any PacketProtection) { self.wrapped = wrapped }
+
+    var ivLength: Int { wrapped.ivLength }
+    var icvLength: Int { wrapped.icvLength }
+    var blockSize: Int { wrapped.blockSize }
+
+    func seal(
+        _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer
+    ) throws(CryptoSuiteError) {
+        AllocationSink.keep(AllocationSink())
+        try wrapped.seal(packet, associatedData: associatedData, trailingData: trailingData)
+    }
+
+    func open(
+        _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer
+    ) throws(CryptoSuiteError) {
+        AllocationSink.keep(AllocationSink())
+        try wrapped.open(packet, associatedData: associatedData, trailingData: trailingData)
+    }
+}
+
+/// A heap object kept in a global until the next one replaces it, so no optimiser can drop the allocation.
+private final class AllocationSink: @unchecked Sendable {
+    nonisolated(unsafe) private static var last: AllocationSink?
+
+    static func keep(_ object: AllocationSink) { last = object }
 }

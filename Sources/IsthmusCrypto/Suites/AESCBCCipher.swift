@@ -6,6 +6,9 @@ import Foundation
 /// `CryptoExtras` (`AES._CBC` with `noPadding: true`, backed by BoringSSL `AES_cbc_encrypt`).
 ///
 /// Confidentiality only: pair with an ``IntegrityTransform`` (``EncryptThenMACProtection``).
+///
+/// - Note: not what the factory builds: `AES._CBC` allocates its output per call. ``LibcryptoCBCCipher``
+///   is the backend; this type stays as an independent implementation that tests cross-check it against.
 public struct AESCBCCipher: CipherTransform {
     /// The AES block size and CBC IV length in bytes (RFC 3602 section 2.4).
     static let aesBlockSize = 16

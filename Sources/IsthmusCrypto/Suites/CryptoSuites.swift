@@ -143,13 +143,31 @@ public enum CryptoSuites {
     public static func make(encryptionID: UInt16, keyBits: Int?, key: SecretBytes) throws(CryptoSuiteError)
         -> EncryptionTransform
     {
+        switch try makeEncryption(encryptionID: encryptionID, keyBits: keyBits, key: key) {
+        case .aead(let protection): return .aead(protection)
+        case .cbc(let cipher): return .cipher(cipher)
+        }
+    }
+
+    /// The encryption state with the concrete CBC type, so that ``makeProtection`` can build a
+    /// ``LibcryptoEncryptThenMACProtection`` without existentials.
+    private enum Encryption {
+        case aead(any PacketProtection)
+        case cbc(LibcryptoCBCCipher)
+    }
+
+    private static func makeEncryption(encryptionID: UInt16, keyBits: Int?, key: SecretBytes)
+        throws(CryptoSuiteError) -> Encryption
+    {
         let expected = try encryptionKeyLength(encryptionID: encryptionID, keyBits: keyBits)
         guard key.count == expected else {
             throw .keySize(expected: expected, got: key.count)
         }
         switch encryptionID {
         case EncryptionID.aesCBC:
-            return .cipher(AESCBCCipher(transformID: encryptionID, key: key))
+            // One keyed EVP context per direction instead of swift-crypto's `AES._CBC` one-shot, which
+            // allocates per call; ``AESCBCCipher`` stays, cross-checked in tests.
+            return .cbc(try LibcryptoCBCCipher.aes(transformID: encryptionID, key: key))
         case EncryptionID.aesGCM16:
             // One keyed EVP context per SA instead of swift-crypto's context per call: 3-4x faster at
             // 1400 bytes (SWIFT-NOTES.md 1.4, scripts/bench). ``AESGCMProtection`` stays, cross-checked in tests.
@@ -167,12 +185,17 @@ public enum CryptoSuites {
             return .aead(try LibcryptoAEADProtection(chaCha20Poly1305: encryptionID, keyMaterial: key))
         case EncryptionID.tripleDES:
             guard let cipher = EVP_des_ede3_cbc() else { throw .backend("EVP_des_ede3_cbc unavailable") }
-            return .cipher(try LibcryptoCBCCipher(transformID: encryptionID, cipher: cipher, key: key))
+            return .cbc(
+                try LibcryptoCBCCipher(
+                    transformID: encryptionID, cipher: cipher, blockSize: LibcryptoCBCCipher.desBlockSize, key: key))
         case EncryptionID.des:
             guard let legacy = LibcryptoProviders.legacy else {
                 throw .backend("DES-CBC needs OpenSSL's legacy provider, which could not be loaded")
             }
-            return .cipher(try LibcryptoCBCCipher(transformID: encryptionID, cipher: legacy.desCBC, key: key))
+            return .cbc(
+                try LibcryptoCBCCipher(
+                    transformID: encryptionID, cipher: legacy.desCBC, blockSize: LibcryptoCBCCipher.desBlockSize,
+                    key: key))
         default:
             throw .unsupported("encryption transform \(encryptionID)")
         }
@@ -181,24 +204,28 @@ public enum CryptoSuites {
     /// Creates the per-SA integrity state for one direction; `key` must be
     /// ``integrityKeyLength(integrityID:)`` bytes.
     public static func make(integrityID: UInt16, key: SecretBytes) throws(CryptoSuiteError) -> any IntegrityTransform {
+        try makeHMAC(integrityID: integrityID, key: key)
+    }
+
+    /// The integrity state as its concrete type: HMAC on libcrypto with the key absorbed once, no
+    /// allocation per packet. swift-crypto's ``HMACIntegrity`` stays, cross-checked in tests.
+    private static func makeHMAC(integrityID: UInt16, key: SecretBytes) throws(CryptoSuiteError)
+        -> LibcryptoHMACIntegrity
+    {
         let (keyLength, icvLength) = try integritySizes(integrityID: integrityID)
         guard key.count == keyLength else {
             throw .keySize(expected: keyLength, got: key.count)
         }
+        let hash: LibcryptoHash
         switch integrityID {
-        case IntegrityID.hmacMD5_96:
-            return HMACIntegrity<Insecure.MD5>(transformID: integrityID, key: key, icvLength: icvLength)
-        case IntegrityID.hmacSHA1_96:
-            return HMACIntegrity<Insecure.SHA1>(transformID: integrityID, key: key, icvLength: icvLength)
-        case IntegrityID.hmacSHA2_256_128:
-            return HMACIntegrity<SHA256>(transformID: integrityID, key: key, icvLength: icvLength)
-        case IntegrityID.hmacSHA2_384_192:
-            return HMACIntegrity<SHA384>(transformID: integrityID, key: key, icvLength: icvLength)
-        case IntegrityID.hmacSHA2_512_256:
-            return HMACIntegrity<SHA512>(transformID: integrityID, key: key, icvLength: icvLength)
-        default:
-            throw .unsupported("integrity transform \(integrityID)")
+        case IntegrityID.hmacMD5_96: hash = .md5
+        case IntegrityID.hmacSHA1_96: hash = .sha1
+        case IntegrityID.hmacSHA2_256_128: hash = .sha256
+        case IntegrityID.hmacSHA2_384_192: hash = .sha384
+        case IntegrityID.hmacSHA2_512_256: hash = .sha512
+        default: throw .unsupported("integrity transform \(integrityID)")
         }
+        return try LibcryptoHMACIntegrity(transformID: integrityID, hash: hash, key: key, icvLength: icvLength)
     }
 
     /// Creates a PRF (stateless; keys are given per call).
@@ -226,7 +253,7 @@ public enum CryptoSuites {
         integrityID: UInt16?,
         integrityKey: SecretBytes?
     ) throws(CryptoSuiteError) -> any PacketProtection {
-        let encryption = try make(encryptionID: encryptionID, keyBits: keyBits, key: encryptionKey)
+        let encryption = try makeEncryption(encryptionID: encryptionID, keyBits: keyBits, key: encryptionKey)
         switch encryption {
         case .aead(let protection):
             guard integrityID == nil || integrityID == noIntegrity else {
@@ -234,12 +261,12 @@ public enum CryptoSuites {
                     "AEAD transform \(encryptionID) combined with integrity transform \(integrityID ?? 0)")
             }
             return protection
-        case .cipher(let cipher):
+        case .cbc(let cipher):
             guard let integrityID, integrityID != noIntegrity, let integrityKey else {
                 throw .unsupported("CBC transform \(encryptionID) needs an integrity transform")
             }
-            return EncryptThenMACProtection(
-                cipher: cipher, integrity: try make(integrityID: integrityID, key: integrityKey))
+            return LibcryptoEncryptThenMACProtection(
+                cipher: cipher, integrity: try makeHMAC(integrityID: integrityID, key: integrityKey))
         }
     }
 

@@ -4,6 +4,10 @@
 ///
 /// `open` checks the ICV in constant time **before** decrypting, so a forged packet never reaches the
 /// cipher and no unauthenticated plaintext is produced.
+///
+/// This composition takes any cipher and integrity transform (existentials). The factory builds
+/// ``LibcryptoEncryptThenMACProtection`` instead, the same construction over concrete libcrypto types;
+/// tests use this one to combine swift-crypto's ``AESCBCCipher`` and ``HMACIntegrity`` as a reference.
 public struct EncryptThenMACProtection: PacketProtection {
     /// The confidentiality transform.
     public let cipher: any CipherTransform

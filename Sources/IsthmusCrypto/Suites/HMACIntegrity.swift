@@ -6,6 +6,10 @@ import Foundation
 ///
 /// The HMAC is keyed once per SA (inner and outer pads absorbed) and that state is copied for each
 /// packet, which is about twice as fast as keying per packet (SWIFT-NOTES.md 1.4).
+///
+/// - Note: not what the factory builds: copying the keyed `HMAC<H>` allocates per packet (its hash
+///   state is copy-on-write storage). ``LibcryptoHMACIntegrity`` is the backend; this type stays as an
+///   independent implementation that tests cross-check it against.
 public struct HMACIntegrity<H: HashFunction>: IntegrityTransform {
     public let transformID: UInt16
     public let keyLength: Int
@@ -58,6 +62,29 @@ public struct HMACIntegrity<H: HashFunction>: IntegrityTransform {
         let icvLength = self.icvLength
         return mac(associatedData, payload, trailingData).withUnsafeBytes { full in
             ConstantTime.equal(UnsafeRawBufferPointer(rebasing: full[0..<icvLength]), icv)
+        }
+    }
+}
+
+extension CryptoSuites {
+    /// swift-crypto's HMAC for an integrity transform ID, any key and ICV length: the independent
+    /// implementation tests compare ``LibcryptoHMACIntegrity`` with. `nil` for an unknown ID.
+    static func swiftCryptoIntegrity(integrityID: UInt16, key: SecretBytes, icvLength: Int)
+        -> (any IntegrityTransform)?
+    {
+        switch integrityID {
+        case IntegrityID.hmacMD5_96:
+            return HMACIntegrity<Insecure.MD5>(transformID: integrityID, key: key, icvLength: icvLength)
+        case IntegrityID.hmacSHA1_96:
+            return HMACIntegrity<Insecure.SHA1>(transformID: integrityID, key: key, icvLength: icvLength)
+        case IntegrityID.hmacSHA2_256_128:
+            return HMACIntegrity<SHA256>(transformID: integrityID, key: key, icvLength: icvLength)
+        case IntegrityID.hmacSHA2_384_192:
+            return HMACIntegrity<SHA384>(transformID: integrityID, key: key, icvLength: icvLength)
+        case IntegrityID.hmacSHA2_512_256:
+            return HMACIntegrity<SHA512>(transformID: integrityID, key: key, icvLength: icvLength)
+        default:
+            return nil
         }
     }
 }

@@ -37,6 +37,27 @@ final class LibcryptoCipherContext: @unchecked Sendable {
         }
     }
 
+    /// Re-initialises the keyed context with `iv` only (`EVP_CipherInit_ex` with no cipher and no key keeps
+    /// the key schedule and the direction) and runs it over `buffer` in place: the CBC path, which allocates
+    /// nothing. `buffer` must be whole blocks (no padding is configured); `false` when libcrypto fails.
+    ///
+    /// No `EVP_CipherFinal_ex`: with padding off and whole blocks it has nothing to emit, and the next
+    /// IV re-initialisation resets the context anyway. `produced == count` confirms nothing was held back.
+    func cipherInPlace(_ buffer: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) -> Bool {
+        // A nil IV would silently keep the previous packet's chaining state.
+        guard let count = Int32(exactly: buffer.count),
+            let ivBytes = iv.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return false }
+        let context = self.context
+        let bytes = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        return lock.withLock { _ -> Bool in
+            guard EVP_CipherInit_ex(context, nil, nil, nil, ivBytes, -1) == 1 else { return false }
+            guard count > 0 else { return true }
+            var produced: Int32 = 0
+            return EVP_CipherUpdate(context, bytes, &produced, bytes, count) == 1 && produced == count
+        }
+    }
+
     /// Runs `body` with exclusive use of the context.
     func withContext<R: Sendable>(_ body: (OpaquePointer) throws(CryptoSuiteError) -> R) throws(CryptoSuiteError) -> R {
         let context = self.context

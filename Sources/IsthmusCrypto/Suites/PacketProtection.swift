@@ -30,9 +30,10 @@
 /// - `open` never exposes unauthenticated plaintext: when it throws, the payload region holds either
 ///   the untouched ciphertext (encrypt-then-MAC verifies before decrypting) or zeros (AEAD backends
 ///   that decrypt in place wipe the region before throwing).
-/// - Neither method allocates per packet where the backend allows it (the libcrypto GCM, DES and 3DES
-///   paths work in place); swift-crypto's one-shot AES-GCM, ChaCha20-Poly1305 and AES-CBC calls
-///   allocate internally (SWIFT-NOTES.md 1.4).
+/// - Neither method allocates per packet on the backends the factory builds (libcrypto AES-GCM,
+///   ChaCha20-Poly1305, AES-CBC, 3DES and DES with libcrypto HMAC, all in place; ESPAllocationTests
+///   counts). swift-crypto's one-shot AES-GCM, ChaCha20-Poly1305 and AES-CBC calls and its `HMAC`
+///   allocate internally (SWIFT-NOTES.md 1.4); those types remain only as test cross-checks.
 /// - Neither method traps on malformed input: a wrong layout is a ``CryptoSuiteError``.
 public protocol PacketProtection: Sendable {
     /// Bytes of explicit IV at the start of the buffer (8 for GCM and ChaCha20-Poly1305, the cipher
