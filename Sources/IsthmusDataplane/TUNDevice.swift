@@ -37,39 +37,43 @@ public enum TUNDevice {
     /// Raises the interface's transmit queue (kernel to reader) to at least `minimum` packets.
     /// - Returns: the queue length before and after, or nil when it cannot be read or set.
     public static func raiseTransmitQueue(name: String, to minimum: Int = minimumTransmitQueue) -> (Int, Int)? {
-        guard isValidName(name) else { return nil }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var request = ifreq()
-        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
-            raw.initializeMemory(as: UInt8.self, repeating: 0)
-            for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
+        withInterfaceRequest(name) { fd, request in
+            guard ioctl(fd, SIOCGIFTXQLEN, &request) == 0 else { return nil }
+            let before = Int(request.ifr_ifru.ifru_ivalue)
+            guard before < minimum else { return (before, before) }
+            request.ifr_ifru.ifru_ivalue = CInt(minimum)
+            guard ioctl(fd, SIOCSIFTXQLEN, &request) == 0 else { return nil }
+            return (before, minimum)
         }
-        guard ioctl(fd, SIOCGIFTXQLEN, &request) == 0 else { return nil }
-        let before = Int(request.ifr_ifru.ifru_ivalue)
-        guard before < minimum else { return (before, before) }
-        request.ifr_ifru.ifru_ivalue = CInt(minimum)
-        guard ioctl(fd, SIOCSIFTXQLEN, &request) == 0 else { return nil }
-        return (before, minimum)
     }
 
     /// The interface's MTU now, or nil when it cannot be read.
     public static func mtu(name: String) -> Int? {
-        guard isValidName(name) else { return nil }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        withInterfaceRequest(name) { fd, request in
+            ioctl(fd, SIOCGIFMTU, &request) == 0 ? Int(request.ifr_ifru.ifru_mtu) : nil
+        }
+    }
+
+    /// An `ifreq` that names `name` (NUL-padded; the caller checked the name).
+    static func request(named name: String) -> ifreq {
         var request = ifreq()
         withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
         }
-        guard ioctl(fd, SIOCGIFMTU, &request) == 0 else { return nil }
-        return Int(request.ifr_ifru.ifru_mtu)
+        return request
     }
 
-    /// Opens (creating if needed) the TUN device `name`; returns a non-blocking, close-on-exec fd.
+    /// Runs `body` with a throwaway socket for interface ioctls and an `ifreq` naming `name`.
+    static func withInterfaceRequest<T>(_ name: String, _ body: (CInt, inout ifreq) -> T?) -> T? {
+        guard isValidName(name) else { return nil }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var request = request(named: name)
+        return body(fd, &request)
+    }
+
     /// `IFF_VNET_HDR`, `TUNSETOFFLOAD`, and the offloads asked for (`TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`).
     static let IFF_VNET_HDR: Int16 = 0x4000
     static let TUNSETOFFLOAD: UInt = 0x4004_54D0
@@ -89,6 +93,7 @@ public enum TUNDevice {
         return (fd, true)
     }
 
+    /// Opens (creating if needed) the TUN device `name` for plain packets; a non-blocking, close-on-exec fd.
     public static func open(name: String) throws(DataplaneError) -> CInt {
         try open(name: name, flags: IFF_TUN | IFF_NO_PI)
     }
@@ -97,11 +102,7 @@ public enum TUNDevice {
         guard isValidName(name) else { throw DataplaneError("'\(name)' is not a valid interface name (1 to 15 bytes)") }
         let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw DataplaneError("cannot open /dev/net/tun", errno: errno) }
-        var request = ifreq()
-        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { raw in
-            raw.initializeMemory(as: UInt8.self, repeating: 0)
-            for (index, byte) in name.utf8.enumerated() { raw[index] = byte }
-        }
+        var request = request(named: name)
         request.ifr_ifru.ifru_flags = flags
         guard ioctl(fd, TUNSETIFF, &request) == 0 else {
             let code = errno
