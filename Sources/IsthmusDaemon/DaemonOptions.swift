@@ -55,6 +55,8 @@ public struct DaemonOptions: Sendable {
 public enum ChildSAChange: Sendable {
     case install(connection: String, ChildSAParameters)
     case remove(connection: String, inboundSPI: UInt32)
+    /// Stop sending on it (a DELETE is on its way); inbound keeps working until `remove`.
+    case retire(connection: String, inboundSPI: UInt32)
 }
 
 /// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.

@@ -212,6 +212,8 @@ final class DaemonState {
                 sendNATKeepalive(to: destination)
             case .installChildSA(let parameters):
                 installChildSA(parameters, owner: session, now: now)
+            case .retireChildSAOutbound(let inboundSPI):
+                childSAHandler?(.retire(connection: session.connectionName, inboundSPI: inboundSPI))
             case .removeChildSA(let inboundSPI):
                 childSAs[inboundSPI] = nil
                 childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
@@ -357,14 +359,15 @@ final class DaemonState {
         let viaNAT =
             datagram.source.port == UDPEncapsulation.port
             || (listening.map { Int(datagram.source.port) == $0.nat } ?? false)
-        if viaNAT, let socket = natSocket {
-            guard datagram.bytes.count <= Self.maximumDatagram - UDPEncapsulation.nonESPMarkerLength,
-                socket.send([0, 0, 0, 0] + datagram.bytes, to: datagram.destination)
-            else {
+        if viaNAT, natSocket != nil, let plane = dataplane {
+            // Through the data plane's queue: after the SA changes IKE asked for before this message,
+            // and after the ESP packets protected before it (a DELETE must not overtake them).
+            guard datagram.bytes.count <= Self.maximumDatagram - UDPEncapsulation.nonESPMarkerLength else {
                 counters.sendErrors &+= 1
                 logger.warning("cannot send an IKE message", metadata: ["to": "\(datagram.destination)"])
                 return
             }
+            plane.submit(.sendUDP([0, 0, 0, 0] + datagram.bytes, to: datagram.destination))
             counters.datagramsOut &+= 1
             return
         }

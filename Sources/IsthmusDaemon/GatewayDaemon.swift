@@ -74,6 +74,8 @@ public final class GatewayDaemon: Sendable {
                                     childSA: parameters, connection: connection, softBytesFraction: (fraction, 1000))))
                     case .remove(_, let inboundSPI):
                         plane.submit(.remove(inboundSPI: inboundSPI))
+                    case .retire(_, let inboundSPI):
+                        plane.submit(.retireOutbound(inboundSPI: inboundSPI))
                     }
                 }
             } ?? childSAHandler

@@ -401,6 +401,13 @@ private final class Loop: @unchecked Sendable {
                     logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
                 }
                 counters.installedSAs = engine.installedInboundSPIs.count
+            case .sendUDP(let bytes, let destination):
+                sendPending()
+                if !socket.send(bytes, to: destination) { plane.countDrop("ike-send-error") }
+            case .retireOutbound(let spi):
+                if engine.retireOutbound(inboundSPI: spi) {
+                    logger.info("ESP SA no longer sends", metadata: ["in": "\(SAIdentifier.esp(spi))"])
+                }
             case .inbound(var packet):
                 packet.withUnsafeMutableBytes { deliver($0) }
             }
@@ -449,6 +456,10 @@ private final class Loop: @unchecked Sendable {
         var reads = 0
         while reads < Self.batch {
             reads += 1
+            // SA changes (a rekey's new SA, a retired old one) apply from the next packet on, not
+            // after a whole batch.
+            installPendingSAs()
+            if stopRequested { break }
             if used == Self.outboundSlots { sendPending() }
             let buffer = slot(outbound, used)
             let start = Self.headroom - (vnetHeader ? VirtioNetHeader.size : 0)

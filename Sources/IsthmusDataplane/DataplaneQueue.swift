@@ -1,4 +1,5 @@
 import IsthmusESP
+import IsthmusIP
 import Synchronization
 
 #if canImport(Glibc)
@@ -13,6 +14,12 @@ public enum DataplaneCommand: Sendable {
     case install(ESPSecurityAssociation)
     /// Remove the SA pair with this inbound SPI.
     case remove(inboundSPI: UInt32)
+    /// Stop sending on the SA pair with this inbound SPI (it is being deleted).
+    case retireOutbound(inboundSPI: UInt32)
+    /// Send this datagram (an IKE message with its non-ESP marker, or a NAT keepalive) from the NAT-T
+    /// socket, after every ESP packet protected before it: IKE's DELETE for an SA never overtakes
+    /// packets still sent on that SA, and SA changes queued before it are in force when it leaves.
+    case sendUDP([UInt8], to: UDPEndpoint)
     /// Leave the loop.
     case stop
 }

@@ -95,6 +95,17 @@ public final class ESPEngine {
         return true
     }
 
+    /// Stops using the pair with this inbound SPI for outbound traffic (its DELETE is on the way: the
+    /// peer may drop its inbound half any moment); it keeps decrypting until ``remove(inboundSPI:)``.
+    ///
+    /// - Returns: `false` when no such pair is installed.
+    @discardableResult
+    public func retireOutbound(inboundSPI: UInt32) -> Bool {
+        guard let pair = inboundSAs[inboundSPI] else { return false }
+        pair.outboundRetired = true
+        return true
+    }
+
     /// The inbound SPIs of all installed pairs, in installation order.
     public var installedInboundSPIs: [UInt32] { pairs.map(\.inboundSPI) }
 

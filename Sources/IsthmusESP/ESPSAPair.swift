@@ -30,6 +30,8 @@ final class ESPSAPair {
     var softReported = false
     /// Waits for a first inbound packet before it takes over outbound traffic (responder of a rekey).
     var outboundDeferred: Bool
+    /// Being deleted: never used for outbound traffic again.
+    var outboundRetired = false
     /// The hard limit reached: the pair is no longer used.
     var hardTrigger: ESPLifetimeEvent.Trigger?
 
@@ -91,7 +93,7 @@ final class ESPSAPair {
 
     /// Whether the outbound half can protect one more packet now.
     func canSend(now: Duration) -> Bool {
-        !isExpired(now: now) && !sequence.isExhausted
+        !outboundRetired && !isExpired(now: now) && !sequence.isExhausted
     }
 
     /// Notes the soft time limit (cheap; also done by ``ESPEngine/tick(now:)``).

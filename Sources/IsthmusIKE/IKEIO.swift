@@ -99,6 +99,9 @@ public enum IKEAction: Sendable {
     case installChildSA(ChildSAParameters)
     /// Remove both halves of a CHILD SA (by our inbound SPI).
     case removeChildSA(inboundSPI: UInt32)
+    /// Stop sending on a CHILD SA now (we are deleting it); its inbound half keeps decrypting packets
+    /// in flight until `removeChildSA`.
+    case retireChildSAOutbound(inboundSPI: UInt32)
     case armTimer(IKETimer, at: MonotonicTime)
     case cancelTimer(IKETimer)
     case event(GatewayEvent)

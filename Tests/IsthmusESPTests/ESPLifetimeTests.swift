@@ -170,6 +170,20 @@ final class ESPLifetimeTests: XCTestCase {
         XCTAssertEqual(after.outboundSPI, 0xA000_0002, "the initiator sends on the new SA: follow it")
     }
 
+    func testRetiredPairNoLongerSendsButStillDecrypts() throws {
+        let suite = TestSuite("aes256gcm16")
+        let (a, b) = try SAPairConfig(suite: suite).engines()
+        let new = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
+        try a.install(new.a, now: .zero)
+        try b.install(new.b, now: .zero)
+        let inFlight = try XCTUnwrap(a.seal(v4AtoB).packet)
+        XCTAssertTrue(a.retireOutbound(inboundSPI: 0xA000_0002), "deleting the newer pair (a rekey collision)")
+        guard case .packet(let sent) = a.seal(v4AtoB).result else { return XCTFail("no packet") }
+        XCTAssertEqual(sent.outboundSPI, Sites.spiToB, "back to the pair that is not being deleted")
+        XCTAssertEqual(b.open(inFlight).inner, v4AtoB)
+        XCTAssertFalse(a.retireOutbound(inboundSPI: 0x1234))
+    }
+
     func testDeferredPairSendsWhenItIsTheOnlyOne() throws {
         let suite = TestSuite("aes128gcm16")
         let (_, b) = try SAPairConfig(suite: suite).engines()

@@ -101,6 +101,8 @@ final class Pair {
                 installed[side, default: []].append(parameters)
             case .removeChildSA(let spi):
                 removed[side, default: []].append(spi)
+            case .retireChildSAOutbound:
+                break
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
                 timers.append((side, timer, at))

@@ -175,7 +175,9 @@ final class IKEv2StateMachineTests: XCTestCase {
             XCTAssertEqual(pair.installed[side]?.first?.localSelectors, pair.installed[side]?.last?.localSelectors)
             XCTAssertEqual(pair.installed[side]?.first?.remoteSelectors, pair.installed[side]?.last?.remoteSelectors)
         }
-        // The old SA stays installed until the DELETE is answered and the grace period ends.
+        // The old SA stays installed until the DELETE is answered and the grace period ends, but nothing
+        // is sent on it once its DELETE is on the way.
+        XCTAssertEqual(pair.retired[.initiator], [first.inboundSPI])
         XCTAssertEqual(pair.removed[.initiator], [])
         XCTAssertEqual(pair.removed[.responder], [first.outboundSPI], "responder removes on DELETE")
         pair.fireNextTimer { side, timer in side == .initiator && timer == .expireChildSA(inboundSPI: first.inboundSPI) }

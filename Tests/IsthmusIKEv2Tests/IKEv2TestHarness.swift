@@ -61,6 +61,7 @@ final class Pair {
     /// Pending timers per side.
     var timers: [(side: Side, timer: IKETimer, at: MonotonicTime)] = []
     var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
+    var retired: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
     var closed: Set<Side> = []
@@ -102,6 +103,8 @@ final class Pair {
                 installed[side, default: []].append(parameters)
             case .removeChildSA(let spi):
                 removed[side, default: []].append(spi)
+            case .retireChildSAOutbound(let spi):
+                retired[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
                 timers.append((side, timer, at))

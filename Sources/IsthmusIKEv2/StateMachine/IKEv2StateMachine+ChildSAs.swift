@@ -346,6 +346,8 @@ extension IKEv2StateMachine {
         guard let bytes = seal(header(.informational, messageID: messageID, response: false), [delete]) else { return }
         nextRequestID &+= 1
         deletingChildSPI = inboundSPI
+        // The peer may drop its inbound half as soon as the DELETE arrives: send nothing more on it.
+        actions.append(.retireChildSAOutbound(inboundSPI: inboundSPI))
         sendRequest(bytes, messageID: messageID, purpose: .deleteChildSA, now: now, into: &actions)
     }
 
