@@ -40,6 +40,9 @@ struct Status: ParsableCommand {
                 var timing: [String] = []
                 if let ago = sa.establishedSecondsAgo { timing.append("established \(duration(ago)) ago") }
                 if let rekey = sa.rekeyInSeconds { timing.append("rekey in \(duration(rekey))") }
+                if let lifetime = sa.lifetimeSeconds {
+                    timing.append("lifetime \(duration(lifetime))" + (sa.lifetimeReason.map { " (\($0))" } ?? ""))
+                }
                 if sa.natLocal || sa.natRemote {
                     timing.append(
                         "NAT: "
@@ -51,7 +54,11 @@ struct Status: ParsableCommand {
                     out +=
                         "    CHILD SA \(child.state), SPIs in \(child.inboundSPI) / out \(child.outboundSPI), "
                         + "\(child.algorithms)"
-                    out += child.rekeyInSeconds.map { ", rekey in \(duration($0))\n" } ?? "\n"
+                    out += child.rekeyInSeconds.map { ", rekey in \(duration($0))" } ?? ""
+                    if let lifetime = child.lifetimeSeconds {
+                        out += ", lifetime \(duration(lifetime))" + (child.lifetimeReason.map { " (\($0))" } ?? "")
+                    }
+                    out += "\n"
                     out +=
                         "      \(child.localSelectors.joined(separator: ", ")) === "
                         + "\(child.remoteSelectors.joined(separator: ", "))\n"

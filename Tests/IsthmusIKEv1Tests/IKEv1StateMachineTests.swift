@@ -151,5 +151,7 @@ final class IKEv1StateMachineTests: XCTestCase {
                     destination: endpoint("203.0.113.1"))))
         XCTAssertTrue(pair.messages(.responder, .aggressiveModeRefused).joined().contains("cracked offline"))
         XCTAssertTrue(pair.sent.isEmpty)
+        // A responder the shell made for this message opened nothing: it closes, so the shell forgets it.
+        XCTAssertTrue(pair.closed.contains(.responder))
     }
 }

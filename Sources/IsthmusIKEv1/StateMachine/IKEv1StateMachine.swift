@@ -269,6 +269,12 @@ struct IKEv1StateMachine {
         case .datagram(let datagram):
             guard !closed else { return [] }
             handleDatagram(datagram, now: now, into: &actions)
+            // A responder made for a message that opened nothing (Aggressive Mode, a message 1 without an
+            // SA payload, ...) keeps no state: it closes, so the shell forgets it.
+            if !closed, role == .responder, isakmpSAs.isEmpty, ipsecSAs.isEmpty, currentCookieI == nil {
+                restartAfterClose = false
+                close(now: now, into: &actions)
+            }
         }
         return actions
     }
