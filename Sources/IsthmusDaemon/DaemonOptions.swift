@@ -55,6 +55,8 @@ public struct DaemonOptions: Sendable {
 public enum ChildSAChange: Sendable {
     case install(connection: String, ChildSAParameters)
     case remove(connection: String, inboundSPI: UInt32)
+    /// The peer has the keys: the outbound half may carry traffic now (see `ChildSAParameters.outboundHold`).
+    case releaseOutbound(connection: String, inboundSPI: UInt32)
 }
 
 /// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.

@@ -219,6 +219,8 @@ final class DaemonState {
             case .removeChildSA(let inboundSPI):
                 childSAs[inboundSPI] = nil
                 childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
+            case .releaseChildSAOutbound(let inboundSPI):
+                childSAHandler?(.releaseOutbound(connection: session.connectionName, inboundSPI: inboundSPI))
             case .armTimer(let timer, let deadline):
                 arm(timer, at: deadline, for: session, now: now)
             case .cancelTimer(let timer):

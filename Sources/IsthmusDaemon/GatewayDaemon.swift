@@ -68,6 +68,8 @@ public final class GatewayDaemon: Sendable {
                         plane.submit(.install(ESPSecurityAssociation(childSA: parameters, connection: connection)))
                     case .remove(_, let inboundSPI):
                         plane.submit(.remove(inboundSPI: inboundSPI))
+                    case .releaseOutbound(_, let inboundSPI):
+                        plane.submit(.releaseOutbound(inboundSPI: inboundSPI))
                     }
                 }
             } ?? childSAHandler

@@ -22,5 +22,6 @@ extension ESPSecurityAssociation {
                 bytes: hardBytes.map { $0 / softBytesFraction.1 * softBytesFraction.0 }),
             hardLifetime: ESPLifetime(time: child.hardLifetime, bytes: hardBytes),
             connection: connection)
+        outboundHold = child.outboundHold
     }
 }

@@ -343,6 +343,7 @@ private final class Loop: @unchecked Sendable {
                             "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
                             "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
                             "udp": "\(sa.tunnel.udpEncapsulated)",
+                            "outbound": "\(sa.outboundHold == nil ? "now" : "after the peer confirms")",
                         ])
                 } catch {
                     plane.countDrop("install-failed")
@@ -354,6 +355,10 @@ private final class Loop: @unchecked Sendable {
                     logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
                 }
                 counters.installedSAs = engine.installedInboundSPIs.count
+            case .releaseOutbound(let spi):
+                if engine.releaseOutbound(inboundSPI: spi) {
+                    logger.debug("ESP SA outbound released", metadata: ["in": "\(SAIdentifier.esp(spi))"])
+                }
             case .inbound(var packet):
                 packet.withUnsafeMutableBytes { deliver($0) }
             }

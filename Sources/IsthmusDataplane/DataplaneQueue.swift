@@ -13,6 +13,8 @@ public enum DataplaneCommand: Sendable {
     case install(ESPSecurityAssociation)
     /// Remove the SA pair with this inbound SPI.
     case remove(inboundSPI: UInt32)
+    /// Let the outbound half of the pair with this inbound SPI carry traffic now (its hold ends).
+    case releaseOutbound(inboundSPI: UInt32)
     /// Leave the loop.
     case stop
 }

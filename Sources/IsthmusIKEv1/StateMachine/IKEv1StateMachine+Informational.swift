@@ -138,6 +138,17 @@ extension IKEv1StateMachine {
         case .esp, .ah:
             for spi in delete.spis where spi.count == 4 {
                 let value = spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                // The initiator gave up an SA we installed with our answer (its message 3 never came).
+                if let pending = quickModes.values.first(where: {
+                    $0.state != .done && $0.preinstalled?.outboundSPI == value
+                }) {
+                    abandonQuickMode(pending.messageID, into: &actions)
+                    emit(
+                        .childSADeleted, .info,
+                        "IPsec SA \(SAIdentifier.esp(pending.ourSPI))_i for \(pending.pair) deleted by the peer "
+                            + "before its Quick Mode completed", ids: sa.ids, now: now, into: &actions)
+                    continue
+                }
                 guard let ours = ipsecSAs.first(where: { $0.parameters.outboundSPI == value }) else { continue }
                 removeIPsecSA(inboundSPI: ours.inboundSPI, reason: "deleted by the peer", now: now, into: &actions)
             }

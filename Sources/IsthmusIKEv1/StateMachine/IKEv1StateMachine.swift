@@ -34,6 +34,15 @@ struct IKEv1StateMachine {
     /// After our own Quick Mode rekey, the old IPsec SA still receives for this long (packets in flight,
     /// a peer that switches late), then we delete it (make-before-break).
     static let rekeyDeleteGrace: Duration = .seconds(5)
+    /// A Quick Mode responder installs the new IPsec SA when it answers (message 2), so that it receives
+    /// what the initiator sends once it has installed; its outbound half waits for message 3 (or the
+    /// initiator's first packet on it). Longer than the answer's retransmissions (63 s), after which an
+    /// unconfirmed Quick Mode and its SA are removed, so it never sends on an SA the peer may lack.
+    static let responderOutboundHold: Duration = .seconds(90)
+    /// A Quick Mode initiator replacing an IPsec SA holds the new one's outbound half this long (or until
+    /// the responder's first packet on it), keeping the old one in use: the responder installs only when
+    /// message 3 arrives, after us (strongSwan does; its packets would otherwise meet no SA).
+    static let rekeyOutboundHold: Duration = .seconds(1)
     /// Retry delay after a Quick Mode that got no answer while the old SA is still usable.
     static let quickModeRetryDelay: Duration = .seconds(30)
     /// How long a finished Quick Mode is remembered to answer a retransmitted message 2 with message 3.
@@ -150,6 +159,8 @@ struct IKEv1StateMachine {
         var peerLifetime: IKEv1Lifetime?
         var startedAt: MonotonicTime
         var finishedAt: MonotonicTime?
+        /// Responder: the IPsec SA installed with message 2, outbound held until message 3.
+        var preinstalled: ChildSAParameters?
     }
 
     /// An installed IPsec SA pair.
@@ -504,6 +515,9 @@ struct IKEv1StateMachine {
                 ids: [], now: now, into: &actions)
         }
         ipsecSAs.removeAll()
+        for exchange in quickModes.values where exchange.state != .done {
+            if let spi = exchange.preinstalled?.inboundSPI { actions.append(.removeChildSA(inboundSPI: spi)) }
+        }
         var messageIDs = Set(quickModes.keys)
         for sa in isakmpSAs { if let pending = sa.retransmission { messageIDs.insert(pending.messageID) } }
         if let check = deadPeerCheck { messageIDs.insert(check.messageID) }
