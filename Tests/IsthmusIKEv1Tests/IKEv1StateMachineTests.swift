@@ -138,6 +138,42 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertTrue(pair.closed.contains(.initiator))
     }
 
+    /// Found on the wire: strongSwan, as responder with another key, answers our message 5 (which it cannot
+    /// parse) with an encrypted Informational (INVALID-PAYLOAD-TYPE) under its own keys; we dropped it as
+    /// "for an unknown ISAKMP SA" and only ever said that message 5 went unanswered. It is the initiator's
+    /// evidence of a key mismatch: reported once per SA as such.
+    func testInitiatorReportsKeyMismatchFromAnUndecryptableAnswerToMessage5() throws {
+        let pair = Pair(
+            initiator: configuration(office: true, key: "one-key-of-some-length"),
+            responder: configuration(office: false, key: "another-key-of-some-length"))
+        pair.establish()
+        // What strongSwan sends: HASH(1) and a notification, under the responder's (other) keys.
+        func answer(messageID: UInt32) throws -> IKEDatagram {
+            let (cookies, crypto, iv) = try XCTUnwrap(
+                pair.responder.inspect { machine in
+                    machine.isakmpSAs.last.flatMap { sa in sa.crypto.map { ((sa.cookieI, sa.cookieR), $0, sa.iv) } }
+                })
+            let notify: [ISAKMPPayload] = [
+                .notification(ISAKMPNotificationPayload(protocolID: .isakmp, notifyType: .payloadMalformed))
+            ]
+            let hash = crypto.hash1(messageID: messageID, rest: ISAKMPPayloadChain.serialize(notify))
+            let sealed = try crypto.encrypt(
+                cookieInitiator: cookies.0, cookieResponder: cookies.1, exchange: .informational,
+                messageID: messageID, payloads: [.hash(ISAKMPDataPayload(data: hash))] + notify,
+                iv: try crypto.phase2IV(lastPhase1Block: iv, messageID: messageID))
+            return IKEDatagram(
+                bytes: sealed.bytes, source: endpoint("203.0.113.1", 4500), destination: endpoint("198.51.100.1", 4500))
+        }
+        pair.input(.initiator, .datagram(try answer(messageID: 0x1111)))
+        pair.input(.initiator, .datagram(try answer(messageID: 0x2222)))
+        let failures = pair.events[.initiator, default: []].filter { $0.kind == .authenticationFailed }
+        XCTAssertEqual(failures.count, 1, "reported once per SA")
+        XCTAssertTrue(failures.first?.message.contains("likely pre-shared key mismatch") ?? false, "\(failures)")
+        XCTAssertTrue(failures.first?.message.contains("does not decrypt") ?? false)
+        XCTAssertEqual(failures.first?.details["reason"], "likely-psk-mismatch")
+        XCTAssertFalse(pair.messages(.initiator, .messageDropped).contains { $0.contains("unknown ISAKMP SA") })
+    }
+
     func testAggressiveModeIsRefused() {
         let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
         let aggressive = ISAKMPMessage(

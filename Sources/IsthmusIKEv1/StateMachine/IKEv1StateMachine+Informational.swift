@@ -15,6 +15,13 @@ extension IKEv1StateMachine {
             handleCleartextInformational(message, payloads, now: now, into: &actions)
             return
         }
+        if let index = isakmpSAs.firstIndex(where: {
+            $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.role == .initiator
+                && $0.phase == .sentMM5
+        }) {
+            answerToMessage5(index, message, now: now, into: &actions)
+            return
+        }
         guard
             let saIndex = isakmpSAs.firstIndex(where: {
                 $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
@@ -47,6 +54,40 @@ extension IKEv1StateMachine {
                 break
             }
         }
+    }
+
+    /// An encrypted Informational instead of Main Mode message 6: the responder refused our message 5. When
+    /// it does not decrypt and verify, the two sides derived different keys from the same exchange, i.e. the
+    /// pre-shared keys differ (strongSwan answers a message 5 it cannot parse with such a notification; seen
+    /// on the wire). When it does, it names the refusal (AUTHENTICATION-FAILED, INVALID-ID-INFORMATION, ...).
+    /// Either way the exchange runs on into its retransmission limit: the message could be forged.
+    private mutating func answerToMessage5(
+        _ index: Int, _ message: ISAKMPMessage, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let sa = isakmpSAs[index]
+        guard let crypto = sa.crypto else { return }
+        let verified: IKEv1SACrypto.Decrypted? = {
+            guard let iv = try? crypto.phase2IV(lastPhase1Block: sa.iv, messageID: message.messageID),
+                let decrypted = try? crypto.decrypt(message, iv: iv),
+                case .hash(let hash)? = decrypted.payloads.first,
+                constantTimeEqual(
+                    hash.data, crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload))
+            else { return nil }
+            return decrypted
+        }()
+        guard let verified else {
+            reportKeyMismatch(
+                index, "the peer answered Main Mode message 5 with an Informational that does not decrypt",
+                now: now, into: &actions)
+            return
+        }
+        droppedMessages &+= 1
+        guard let error = verified.payloads.notifications.first(where: { $0.notifyType.isError }) else { return }
+        emit(
+            .authenticationFailed, .error,
+            "peer refused Main Mode message 5 with \(notifyName(error.notifyType)): check both gateways' identities "
+                + "(we send \(configuration.localIdentity), expect \(configuration.remoteIdentity)) and keys",
+            details: ["notify": "\(error.notifyType.rawValue)"], ids: sa.ids, now: now, into: &actions)
     }
 
     /// Before keys exist the peer can only refuse in clear text (NO-PROPOSAL-CHOSEN to message 1, ...).

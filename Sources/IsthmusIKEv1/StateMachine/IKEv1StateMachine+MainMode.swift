@@ -528,7 +528,7 @@ extension IKEv1StateMachine {
     /// A Main Mode message 5 or 6 that does not decrypt or whose hash fails: with pre-shared keys the
     /// keys differ, nearly always because the shared keys do. Logged once per SA; the message is dropped
     /// (it could be forged) and the exchange runs into its timeout if the peer keeps sending such.
-    private mutating func reportKeyMismatch(
+    mutating func reportKeyMismatch(
         _ index: Int, _ reason: String, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         droppedMessages &+= 1
