@@ -94,6 +94,41 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertEqual(pairs.count, 4)
     }
 
+    /// Found on the wire: our Quick Modes for two pairs went out at once; strongSwan refused the pair it had
+    /// no policy for and, doing so, dropped its pending state of the other one, so our message 3 for it met
+    /// no Quick Mode ("sa payload missing") and only we installed that SA. Ours now run one at a time (the
+    /// next when the previous one finished or failed), as strongSwan's own do.
+    func testOurQuickModesRunOneAtATimeAndARefusalDoesNotStopTheRest() throws {
+        let office = configuration(
+            office: true, localSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"),
+            remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
+        // The cloud has no policy for 192.168.2.0/24 <=> 10.0.2.0/24.
+        let cloud = configuration(
+            office: false, localSelectors: selectors("10.0.1.0/24"),
+            remoteSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"))
+        let pair = Pair(initiator: office, responder: cloud)
+        pair.establish()
+        pair.advance(to: .seconds(5))
+        XCTAssertEqual(pair.live(.initiator).count, 2)
+        XCTAssertEqual(pair.live(.responder).count, 2)
+        XCTAssertEqual(
+            Set(pair.live(.initiator).map(\.outboundSPI)), Set(pair.live(.responder).map(\.inboundSPI)),
+            "only SAs both sides have")
+        XCTAssertFalse(pair.messages(.initiator, .trafficSelectorMismatch).isEmpty)
+        // Our Quick Mode messages, in order: each exchange's messages together, never two exchanges interleaved.
+        var order: [UInt32] = []
+        for (from, datagram) in pair.sent where from == .initiator {
+            guard let message = try? ISAKMPMessage.parse(datagram.bytes), message.exchangeType == .quickMode else {
+                continue
+            }
+            if order.last != message.messageID {
+                XCTAssertFalse(order.contains(message.messageID), "Quick Mode \(message.messageID) interleaved")
+                order.append(message.messageID)
+            }
+        }
+        XCTAssertEqual(order.count, 4, "four pairs, four Quick Modes")
+    }
+
     // MARK: - Proposal mismatches
 
     func testPhase1MismatchNamesBothOffers() {

@@ -419,12 +419,14 @@ extension IKEv1StateMachine {
 /// The RFC name of a notify type for log lines.
 func notifyName(_ type: ISAKMPNotifyType) -> String {
     switch type {
+    case .invalidPayloadType: "INVALID-PAYLOAD-TYPE"
+    case .invalidSPI: "INVALID-SPI"
+    case .invalidMessageID: "INVALID-MESSAGE-ID"
     case .noProposalChosen: "NO-PROPOSAL-CHOSEN"
     case .payloadMalformed: "PAYLOAD-MALFORMED"
     case .invalidIDInformation: "INVALID-ID-INFORMATION"
     case .invalidHashInformation: "INVALID-HASH-INFORMATION"
     case .authenticationFailed: "AUTHENTICATION-FAILED"
-    case .invalidSPI: "INVALID-SPI"
     case .invalidCookie: "INVALID-COOKIE"
     case .attributesNotSupported: "ATTRIBUTES-NOT-SUPPORTED"
     case .invalidKeyInformation: "INVALID-KEY-INFORMATION"

@@ -71,6 +71,13 @@ extension IKEv1StateMachine {
     mutating func startQuickMode(
         pair: SelectorPair, replacing: UInt32?, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
+        // One Quick Mode of ours at a time (see queuedQuickModes); the others wait their turn.
+        if quickModes.values.contains(where: { $0.role == .initiator && $0.state == .sentQM1 }) {
+            if !queuedQuickModes.contains(where: { $0.pair == pair }) {
+                queuedQuickModes.append((pair, replacing))
+            }
+            return
+        }
         guard let sa = current, let crypto = sa.crypto else { return }
         forgetFinishedQuickModes(now: now, into: &actions)
         guard quickModes.count < Self.maximumQuickModes else {
@@ -121,6 +128,17 @@ extension IKEv1StateMachine {
         quickModes[messageID] = quickMode
         send(sealed.bytes, into: &actions)
         armRetransmitTimer(messageID, into: &actions)
+    }
+
+    /// Starts the next queued Quick Mode once none of ours is in flight (called after every input).
+    mutating func startQueuedQuickMode(now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard !queuedQuickModes.isEmpty, current != nil,
+            !quickModes.values.contains(where: { $0.role == .initiator && $0.state == .sentQM1 })
+        else { return }
+        let next = queuedQuickModes.removeFirst()
+        // A rekey whose SA has gone meanwhile negotiates the pair afresh.
+        let replacing = next.replacing.flatMap { spi in ipsecSAs.contains { $0.inboundSPI == spi } ? spi : nil }
+        startQuickMode(pair: next.pair, replacing: replacing, now: now, into: &actions)
     }
 
     /// Message 2: the responder's choice, nonce, PFS share and perhaps its shorter lifetime. Then
@@ -511,7 +529,9 @@ extension IKEv1StateMachine {
             actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: now + Self.quickModeRetryDelay))
             return
         }
-        guard !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }) else { return }
+        guard !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }),
+            !queuedQuickModes.contains(where: { $0.pair == sa.pair })
+        else { return }
         startQuickMode(pair: sa.pair, replacing: inboundSPI, now: now, into: &actions)
     }
 
@@ -535,7 +555,9 @@ extension IKEv1StateMachine {
         removeIPsecSA(
             inboundSPI: inboundSPI, reason: "lifetime \(sa.lifetime) expired before a rekey succeeded",
             now: now, into: &actions)
-        if current != nil, !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }) {
+        if current != nil, !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }),
+            !queuedQuickModes.contains(where: { $0.pair == sa.pair })
+        {
             startQuickMode(pair: sa.pair, replacing: nil, now: now, into: &actions)
         }
     }

@@ -198,6 +198,10 @@ struct IKEv1StateMachine {
     /// The initiator cookie of the current (newest established) ISAKMP SA.
     var currentCookieI: UInt64?
     var quickModes: [UInt32: QuickMode] = [:]
+    /// Quick Modes of ours waiting for the one in flight: we run one at a time, as strongSwan does, because
+    /// strongSwan as responder flushes every pending Quick Mode of an ISAKMP SA when it refuses one (seen on
+    /// the wire: a second pair it had no policy for took the first pair's message 3 with it).
+    var queuedQuickModes: [(pair: SelectorPair, replacing: UInt32?)] = []
     var ipsecSAs: [IPsecSA] = []
     /// Where IKE messages go now (port 4500 once NAT-T floated).
     var local: UDPEndpoint
@@ -277,6 +281,7 @@ struct IKEv1StateMachine {
         case .timer(let timer):
             guard !closed else { return [] }
             handleTimer(timer, now: now, into: &actions)
+            startQueuedQuickMode(now: now, into: &actions)
         case .datagram(let datagram):
             guard !closed else { return [] }
             handleDatagram(datagram, now: now, into: &actions)
@@ -286,6 +291,7 @@ struct IKEv1StateMachine {
                 restartAfterClose = false
                 close(now: now, into: &actions)
             }
+            if !closed { startQueuedQuickMode(now: now, into: &actions) }
         }
         return actions
     }
@@ -523,6 +529,7 @@ struct IKEv1StateMachine {
         if let check = deadPeerCheck { messageIDs.insert(check.messageID) }
         for messageID in messageIDs.sorted() { actions.append(.cancelTimer(.retransmit(messageID: messageID))) }
         quickModes.removeAll()
+        queuedQuickModes.removeAll()
         isakmpSAs.removeAll()
         currentCookieI = nil
         deadPeerCheck = nil
