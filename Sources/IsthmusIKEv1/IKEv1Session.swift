@@ -62,6 +62,12 @@ public final class IKEv1Session: IKESession {
 
 extension IKEv1StateMachine {
     func status(now: MonotonicTime) -> IKESAStatus {
+        var status = baseStatus(now: now)
+        status.droppedMessages = droppedMessages
+        return status
+    }
+
+    private func baseStatus(now: MonotonicTime) -> IKESAStatus {
         let sa = current ?? isakmpSAs.last
         let state: String
         if closed {

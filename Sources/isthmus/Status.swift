@@ -49,6 +49,7 @@ struct Status: ParsableCommand {
                             + [sa.natLocal ? "local" : nil, sa.natRemote ? "remote" : nil]
                             .compactMap { $0 }.joined(separator: " and "))
                 }
+                if let dropped = sa.droppedMessages, dropped > 0 { timing.append("\(dropped) messages dropped") }
                 if !timing.isEmpty { out += "    \(timing.joined(separator: ", "))\n" }
                 for child in sa.childSAs {
                     out +=
