@@ -129,6 +129,49 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertEqual(order.count, 4, "four pairs, four Quick Modes")
     }
 
+    /// Found on the wire: strongSwan refuses a Quick Mode for IDs it has no policy for with
+    /// INVALID-ID-INFORMATION carrying ESP SPI 0 (it had not read ours yet); we did not see that it named our
+    /// Quick Mode and retransmitted it until we gave up, holding back the queued ones.
+    func testRefusalWithAZeroSPINamesOurQuickModeInFlight() throws {
+        let office = configuration(
+            office: true, localSelectors: selectors("192.168.1.0/24", "192.168.2.0/24"),
+            remoteSelectors: selectors("10.0.1.0/24"))
+        let cloud = configuration(
+            office: false, localSelectors: selectors("10.0.1.0/24"), remoteSelectors: selectors("192.168.1.0/24"))
+        let pair = Pair(initiator: office, responder: cloud)
+        // The responder's own refusal (named by the ISAKMP cookies) is lost; strongSwan's is injected instead.
+        pair.deliver = { side, datagram in
+            side == .initiator || (try? ISAKMPMessage.parse(datagram.bytes))?.exchangeType != .informational
+        }
+        pair.establish()
+        XCTAssertEqual(pair.live(.initiator).count, 1)
+        let (cookies, crypto, lastBlock) = try XCTUnwrap(
+            pair.responder.inspect { machine in
+                machine.current.flatMap { sa in sa.crypto.map { ((sa.cookieI, sa.cookieR), $0, sa.lastPhase1Block) } }
+            })
+        let messageID: UInt32 = 0x0BAD_1D00
+        let notify: [ISAKMPPayload] = [
+            .notification(
+                ISAKMPNotificationPayload(protocolID: .esp, spi: [0, 0, 0, 0], notifyType: .invalidIDInformation))
+        ]
+        let hash = crypto.hash1(messageID: messageID, rest: ISAKMPPayloadChain.serialize(notify))
+        let sealed = try crypto.encrypt(
+            cookieInitiator: cookies.0, cookieResponder: cookies.1, exchange: .informational, messageID: messageID,
+            payloads: [.hash(ISAKMPDataPayload(data: hash))] + notify,
+            iv: try crypto.phase2IV(lastPhase1Block: lastBlock, messageID: messageID))
+        pair.input(
+            .initiator,
+            .datagram(
+                IKEDatagram(bytes: sealed.bytes, source: endpoint("203.0.113.1"), destination: endpoint("198.51.100.1"))
+            ))
+        let refusal = pair.messages(.initiator, .trafficSelectorMismatch).last ?? ""
+        XCTAssertTrue(refusal.contains("for our Quick Mode for 192.168.2.0/24"), refusal)
+        let sentBefore = pair.sent.count
+        pair.advance(to: pair.now + .seconds(30))
+        XCTAssertEqual(pair.sent.count, sentBefore, "the refused Quick Mode is not retransmitted")
+        XCTAssertFalse(pair.kinds(.initiator).contains(.peerNotAnswering))
+    }
+
     // MARK: - Proposal mismatches
 
     func testPhase1MismatchNamesBothOffers() {

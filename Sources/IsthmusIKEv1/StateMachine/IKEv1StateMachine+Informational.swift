@@ -149,9 +149,12 @@ extension IKEv1StateMachine {
         case let type where type.isError:
             // The peer refused something of ours, most often a Quick Mode (named by our SPI).
             let spi = notification.spi.count == 4 ? notification.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil
+            // Named by our SPI, or by none: strongSwan refuses a Quick Mode whose IDs match no policy before
+            // it has read our SPI, so its notification carries SPI 0 (seen on the wire). Ours run one at a
+            // time, so an unnamed refusal is for the one in flight.
             let refused = quickModes.values.first {
                 $0.role == .initiator && $0.state == .sentQM1
-                    && (spi == nil || $0.ourSPI == spi)
+                    && (spi == nil || spi == 0 || $0.ourSPI == spi)
             }
             if let refused { abandonQuickMode(refused.messageID, into: &actions) }
             let kind: GatewayEvent.Kind
