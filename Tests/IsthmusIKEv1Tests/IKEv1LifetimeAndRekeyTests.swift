@@ -178,6 +178,36 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertTrue(pair.live(.responder).isEmpty)
     }
 
+    /// Found on the wire: after our phase 1 rekey we deleted the replaced ISAKMP SA at once; strongSwan (the
+    /// responder) moves the IPsec SAs to the new SA in a job queued after message 5, and when our delete got
+    /// there first it deleted them with the old SA (the tunnel was gone on its side only). The delete now
+    /// follows replacedISAKMPSADeleteDelay later, and both ISAKMP SAs are usable until then.
+    func testReplacedISAKMPSAIsDeletedOnlyAfterThePeerMovedItsIPsecSAs() throws {
+        let pair = Pair(
+            initiator: configuration(office: true, ikeLifetime: .seconds(3600)),
+            responder: configuration(office: false, ikeLifetime: .seconds(3600)))
+        pair.establish()
+        let old = pair.initiator.localSPIs
+        let sentBefore = pair.sent.count
+        pair.input(.initiator, .timer(.rekeyIKESA))
+        pair.run()
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed))
+        XCTAssertEqual(pair.initiator.localSPIs.count, 2, "the replaced SA is kept for a moment")
+        let informationals = pair.sent.dropFirst(sentBefore).filter {
+            (try? ISAKMPMessage.parse($0.datagram.bytes))?.exchangeType == .informational
+        }
+        XCTAssertTrue(informationals.isEmpty, "no delete with the new SA's last message")
+        let abandon = try XCTUnwrap(pair.timers.first { $0.side == .initiator && $0.timer == .abandon })
+        XCTAssertEqual(abandon.at, pair.now + .seconds(5))
+        pair.advance(to: pair.now + .seconds(6))
+        XCTAssertEqual(pair.initiator.localSPIs.count, 1)
+        XCTAssertFalse(old.contains(pair.initiator.localSPIs[0]))
+        XCTAssertEqual(pair.responder.localSPIs.count, 1, "the responder saw the delete")
+        XCTAssertEqual(pair.live(.initiator).count, 1)
+        XCTAssertEqual(pair.live(.responder).count, 1)
+        XCTAssertTrue(pair.closed.isEmpty)
+    }
+
     func testPhase1RekeyKeepsIPsecSAsAndLaterPhase2RekeysUseTheNewSA() {
         let pair = Pair(
             initiator: configuration(office: true, ikeLifetime: .seconds(600), childLifetime: .seconds(3600)),

@@ -353,6 +353,9 @@ extension IKEv1StateMachine {
                 .ikeSADeleted, .info, "ISAKMP SA and \(ipsecSAs.count) IPsec SA(s) deleted on request",
                 ids: sa.ids, now: now, into: &actions)
         }
+        for replaced in isakmpSAs where replaced.retireAt != nil && replaced.cookieI != currentCookieI {
+            sendISAKMPDelete(replaced, now: now, into: &actions)
+        }
         close(now: now, into: &actions)
     }
 

@@ -27,6 +27,10 @@ struct IKEv1StateMachine {
     static let nonceLength = 32
     /// How long a half-open responder ISAKMP SA waits for the initiator's next message.
     static let halfOpenTimeout: Duration = .seconds(30)
+    /// After our phase 1 rekey, the replaced ISAKMP SA is deleted this much later, not at once: the responder
+    /// first moves its IPsec SAs to the new SA (strongSwan does so in a job queued after message 5), and a
+    /// delete overtaking that takes them with it (seen on the wire: strongSwan lost the tunnel's SAs).
+    static let replacedISAKMPSADeleteDelay: Duration = .seconds(5)
     /// Rekey this fraction of the lifetime before it ends, minus jitter, so both ends do not rekey at once.
     static let rekeyMarginFraction = 0.1
     /// Largest random jitter subtracted from a rekey time (fraction of the lifetime).
@@ -123,6 +127,8 @@ struct IKEv1StateMachine {
         var expiresAt: MonotonicTime?
         /// The pre-shared key mismatch event is logged once per SA, not per retransmission.
         var reportedKeyMismatch = false
+        /// A replaced SA of ours waiting for its delete (see replacedISAKMPSADeleteDelay).
+        var retireAt: MonotonicTime?
 
         var ourCookie: UInt64 { role == .initiator ? cookieI : cookieR }
         var isEstablished: Bool { phase == .established }
@@ -339,6 +345,8 @@ struct IKEv1StateMachine {
             retransmit(messageID: messageID, now: now, into: &actions)
         case .abandon:
             abandonHalfOpen(now: now, into: &actions)
+            retireReplacedSAs(now: now, into: &actions)
+            armHousekeeping(into: &actions)
         case .rekeyIKESA:
             rekeyISAKMPSA(now: now, into: &actions)
         case .rekeyChildSA(let spi):
@@ -441,7 +449,10 @@ struct IKEv1StateMachine {
 
     /// Drops half-open responder SAs older than ``halfOpenTimeout``.
     private mutating func abandonHalfOpen(now: MonotonicTime, into actions: inout [IKEAction]) {
-        let stale = isakmpSAs.filter { !$0.isEstablished && now - $0.startedAt >= Self.halfOpenTimeout }
+        // Ours in progress give up by their retransmissions instead.
+        let stale = isakmpSAs.filter {
+            !$0.isEstablished && $0.role == .responder && now - $0.startedAt >= Self.halfOpenTimeout
+        }
         for sa in stale {
             emit(
                 .peerNotAnswering, .warning,
@@ -456,10 +467,33 @@ struct IKEv1StateMachine {
         }
         if current == nil, !stale.isEmpty, !isakmpSAs.contains(where: { !$0.isEstablished }) {
             close(now: now, into: &actions)
-            return
         }
-        if let oldest = isakmpSAs.filter({ !$0.isEstablished }).map(\.startedAt).min() {
-            actions.append(.armTimer(.abandon, at: oldest + Self.halfOpenTimeout))
+    }
+
+    /// Deletes replaced ISAKMP SAs of ours whose delete was deferred (replacedISAKMPSADeleteDelay).
+    mutating func retireReplacedSAs(now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard !closed else { return }
+        for sa in isakmpSAs where sa.retireAt.map({ $0 <= now }) ?? false && sa.cookieI != currentCookieI {
+            sendISAKMPDelete(sa, now: now, into: &actions)
+            isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
+            emit(
+                .ikeSADeleted, .info, "replaced ISAKMP SA deleted (its IPsec SAs belong to the new one)",
+                ids: sa.ids, now: now, into: &actions)
+        }
+    }
+
+    /// The `abandon` timer does the ISAKMP SA housekeeping: half-open SAs that time out, replaced SAs of
+    /// ours to delete. Armed for the earliest of those, cancelled when there is none.
+    mutating func armHousekeeping(into actions: inout [IKEAction]) {
+        guard !closed else { return }
+        let halfOpen = isakmpSAs.filter { !$0.isEstablished && $0.role == .responder }.map {
+            $0.startedAt + Self.halfOpenTimeout
+        }
+        let retiring = isakmpSAs.compactMap(\.retireAt)
+        if let next = (halfOpen + retiring).min() {
+            actions.append(.armTimer(.abandon, at: next))
+        } else {
+            actions.append(.cancelTimer(.abandon))
         }
     }
 
