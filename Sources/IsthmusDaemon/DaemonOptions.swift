@@ -57,6 +57,8 @@ public enum ChildSAChange: Sendable {
     case remove(connection: String, inboundSPI: UInt32)
     /// Stop sending on it (a DELETE is on its way); inbound keeps working until `remove`.
     case retire(connection: String, inboundSPI: UInt32)
+    /// The peer has the keys: the outbound half may carry traffic now (see `ChildSAParameters.outboundHold`).
+    case releaseOutbound(connection: String, inboundSPI: UInt32)
 }
 
 /// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.

@@ -170,16 +170,20 @@ final class DaemonState {
         guard dropLogWindow.count <= Self.dropLogsPerSecond else { return }
         let level: Logger.Level
         let text: String
+        let isakmp = IKEHeaderPeek(datagram.bytes)?.majorVersion == 1
         switch reason {
-        case .ikev1:
-            level = .notice
-            text = "dropped an IKEv1 (ISAKMP) message: IKEv1 is not supported yet"
         case .noMatchingConnection:
             level = .notice
-            text = "dropped an IKE_SA_INIT request: no connection has this peer's address"
+            text =
+                isakmp
+                ? "dropped a Main Mode request (IKEv1): no IKEv1 connection has this peer's address"
+                : "dropped an IKE_SA_INIT request: no IKEv2 connection has this peer's address"
         case .unknownSPI:
-            level = .debug
-            text = "dropped an IKE message for an unknown SPI"
+            level = isakmp ? .info : .debug
+            text =
+                isakmp
+                ? "dropped an ISAKMP (IKEv1) message: neither cookie belongs to an ISAKMP SA of ours"
+                : "dropped an IKE message for an unknown SPI"
         default:
             level = .info
             text = "dropped an IKE message"
@@ -217,6 +221,8 @@ final class DaemonState {
             case .removeChildSA(let inboundSPI):
                 childSAs[inboundSPI] = nil
                 childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
+            case .releaseChildSAOutbound(let inboundSPI):
+                childSAHandler?(.releaseOutbound(connection: session.connectionName, inboundSPI: inboundSPI))
             case .armTimer(let timer, let deadline):
                 arm(timer, at: deadline, for: session, now: now)
             case .cancelTimer(let timer):
@@ -250,7 +256,12 @@ final class DaemonState {
         let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
         guard all.count > 1 else { return }
         // A working SA is never replaced by a later one: negotiations still in progress are withdrawn.
-        for pending in all where pending.status.state != "established" && pending.status.state != "deleting" {
+        // An IKEv1 session replacing its ISAKMP SA ("rekeying") still has a working one.
+        func isWorking(_ status: IKESAStatus) -> Bool {
+            status.state == "established" || status.state == "deleting"
+                || (status.ikeVersion == 1 && status.state == "rekeying")
+        }
+        for pending in all where !isWorking(pending.status) {
             logger.notice(
                 "withdrawing an IKE SA negotiation: the connection is already up",
                 metadata: ["connection": "\(name)", "withdrawn": "\(pending.status.localSPI)"])

@@ -76,6 +76,8 @@ public final class GatewayDaemon: Sendable {
                         plane.submit(.remove(inboundSPI: inboundSPI))
                     case .retire(_, let inboundSPI):
                         plane.submit(.retireOutbound(inboundSPI: inboundSPI))
+                    case .releaseOutbound(_, let inboundSPI):
+                        plane.submit(.releaseOutbound(inboundSPI: inboundSPI))
                     }
                 }
             } ?? childSAHandler

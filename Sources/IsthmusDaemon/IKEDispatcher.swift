@@ -10,17 +10,27 @@ public protocol IKESessionSPIReporting: IKESession {
     var localSPIs: [UInt64] { get }
 }
 
+/// An IKEv1 (ISAKMP) session as the dispatcher routes it. ISAKMP headers carry no initiator flag, so a
+/// message is routed by whichever of its two cookies is ours; and IKEv1 has no phase 1 rekey exchange, so
+/// a peer replaces an ISAKMP SA with a new Main Mode whose message 1 (responder cookie zero) belongs to
+/// the session that holds the SA being replaced (its IPsec SAs move to the new one).
+public protocol IKEv1SessionRouting: IKESessionSPIReporting {
+    /// The peer's IP address: a new Main Mode from it may replace this session's ISAKMP SA.
+    var peerAddress: IPAddress { get }
+    /// Whether a new Main Mode from the peer belongs here: the session holds an established ISAKMP SA.
+    var acceptsPeerMainMode: Bool { get }
+}
+
 /// Why the dispatcher dropped an inbound IKE datagram; the raw values appear in `status` counters.
 public enum IKEDropReason: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
     /// Shorter than an IKE header.
     case malformed = "malformed"
-    /// ISAKMP (IKEv1): not handled yet.
-    case ikev1 = "ikev1"
     /// Neither IKEv1 nor IKEv2.
     case unsupportedVersion = "unsupported-version"
-    /// No session owns the SPI.
+    /// No session owns the SPI (IKEv2) or either cookie (IKEv1).
     case unknownSPI = "unknown-spi"
-    /// An IKE_SA_INIT request from an address no connection names.
+    /// An IKE_SA_INIT request or a Main Mode message 1 from an address no connection (of that IKE version)
+    /// names.
     case noMatchingConnection = "no-matching-connection"
     /// The session table or the half-open table is full.
     case tableFull = "table-full"
@@ -33,7 +43,8 @@ public enum IKEDropReason: String, Sendable, Hashable, Codable, CaseIterable, Co
 }
 
 /// Routes inbound IKE datagrams to sessions by the SPI that is ours, creating responder sessions for new
-/// IKE_SA_INIT requests. Pure: no sockets, no clocks; the daemon confines it to one event loop.
+/// IKE_SA_INIT requests and ISAKMP Main Mode messages 1 (IKEv1). Pure: no sockets, no clocks; the daemon
+/// confines it to one event loop.
 public struct IKEDispatcher {
     /// Where a datagram goes.
     public enum Route {
@@ -64,7 +75,8 @@ public struct IKEDispatcher {
     /// Most SPIs kept for one session (current plus rekeyed ones still draining).
     public static let maximumSPIsPerSession = 4
 
-    /// Creates a responder session for a new IKE_SA_INIT request, or nil when no connection matches.
+    /// Creates a responder session for a new IKE_SA_INIT request or ISAKMP phase 1 message 1 (the factory
+    /// picks the IKE version from the header), or nil when no connection matches.
     public var makeResponder: (IKEDatagram) -> (any IKESession)?
     /// Most sessions at once (a bound against floods of IKE_SA_INIT; the cores answer with cookies).
     public var maximumSessions: Int
@@ -121,7 +133,7 @@ public struct IKEDispatcher {
         guard let header = IKEHeaderPeek(datagram.bytes) else { return drop(.malformed) }
         switch header.majorVersion {
         case 2: break
-        case 1: return drop(.ikev1)
+        case 1: return routeISAKMP(datagram, header)
         default: return drop(.unsupportedVersion)
         }
         if header.isNewSARequest {
@@ -143,8 +155,41 @@ public struct IKEDispatcher {
             return .created(session)
         }
         let spi = header.ourSPI
-        guard spi != 0, let id = bySPI[spi], var entry = entries[id] else { return drop(.unknownSPI) }
-        // The peer knows our SPI now, so it will not retransmit its IKE_SA_INIT: forget the half-open key.
+        guard spi != 0, let id = bySPI[spi], entries[id] != nil else { return drop(.unknownSPI) }
+        return deliverKnown(id)
+    }
+
+    /// ISAKMP (RFC 2408 section 3.1): our cookie is the responder cookie when the peer opened the SA and the
+    /// initiator cookie when we did, and the header does not say which; so either position routes. A phase 1
+    /// message 1 (responder cookie zero) goes to the half-open SA it opened, else to the session whose
+    /// established ISAKMP SA the peer is replacing, else to a new responder session.
+    private mutating func routeISAKMP(_ datagram: IKEDatagram, _ header: IKEHeaderPeek) -> Route {
+        for cookie in [header.responderSPI, header.initiatorSPI] where cookie != 0 {
+            if let id = bySPI[cookie], entries[id] != nil { return deliverKnown(id) }
+        }
+        guard header.isNewISAKMPSARequest else { return drop(.unknownSPI) }
+        let key = HalfOpenKey(peer: datagram.source, initiatorSPI: header.initiatorSPI)
+        if let id = halfOpen[key], let entry = entries[id] { return .deliver(entry.session) }
+        if let session = sessionReplacingISAKMPSA(from: datagram.source.address) { return .deliver(session) }
+        guard acceptsNewSessions else { return drop(.shuttingDown) }
+        guard entries.count < maximumSessions, halfOpen.count < maximumSessions else { return drop(.tableFull) }
+        guard let session = makeResponder(datagram) else { return drop(.noMatchingConnection) }
+        guard register(session, halfOpen: key) else { return drop(.spiCollision) }
+        return .created(session)
+    }
+
+    /// The oldest IKEv1 session with an established ISAKMP SA with `peer`.
+    private func sessionReplacingISAKMPSA(from peer: IPAddress) -> (any IKESession)? {
+        entries.values.sorted { $0.order < $1.order }.lazy.map(\.session).first { session in
+            guard let routing = session as? any IKEv1SessionRouting else { return false }
+            return routing.peerAddress == peer && routing.acceptsPeerMainMode
+        }
+    }
+
+    /// Delivery to a registered session. The peer knows our SPI now, so it will not retransmit its first
+    /// message: the half-open key is forgotten.
+    private mutating func deliverKnown(_ id: ObjectIdentifier) -> Route {
+        guard var entry = entries[id] else { return drop(.unknownSPI) }
         if let key = entry.halfOpen {
             halfOpen[key] = nil
             entry.halfOpen = nil

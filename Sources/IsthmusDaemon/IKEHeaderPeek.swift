@@ -12,6 +12,9 @@ public struct IKEHeaderPeek: Sendable, Hashable {
     public static let initiatorFlag: UInt8 = 0x08
     /// Flags byte: the message is a response.
     public static let responseFlag: UInt8 = 0x20
+    /// ISAKMP exchange types that open a phase 1 SA (RFC 2408 section 3.1; RFC 2409 section 5):
+    /// Identity Protection (Main Mode) and Aggressive.
+    public static let isakmpPhase1Exchanges: Set<UInt8> = [2, 4]
 
     public var initiatorSPI: UInt64
     public var responderSPI: UInt64
@@ -50,5 +53,12 @@ public struct IKEHeaderPeek: Sendable, Hashable {
     public var isNewSARequest: Bool {
         majorVersion == 2 && exchangeType == Self.ikeSAInitExchange && responderSPI == 0
             && senderIsOriginalInitiator && !isResponse
+    }
+
+    /// An ISAKMP (IKEv1) phase 1 opening, Main Mode or Aggressive message 1: responder cookie zero,
+    /// message ID zero (RFC 2408 section 3.1 has no initiator flag; the zero cookie says who is new).
+    public var isNewISAKMPSARequest: Bool {
+        majorVersion == 1 && Self.isakmpPhase1Exchanges.contains(exchangeType) && responderSPI == 0
+            && initiatorSPI != 0 && messageID == 0
     }
 }

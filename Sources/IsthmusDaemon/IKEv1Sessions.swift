@@ -4,8 +4,11 @@ import IsthmusIKEv1
 import IsthmusIP
 import Synchronization
 
-/// Builds IKEv1 cores from the gateway configuration, as ``IKEv2Sessions`` does for IKEv2. Not wired into
-/// the dispatcher yet: it drops ISAKMP datagrams (`IKEDropReason.ikev1`) until IKEv1 routing lands.
+/// Routing by either cookie, and a peer's new Main Mode to the session whose ISAKMP SA it replaces.
+extension IKEv1Session: IKEv1SessionRouting {}
+
+/// Builds IKEv1 cores from the gateway configuration, as ``IKEv2Sessions`` does for IKEv2; ``IKESessions``
+/// picks between the two by the connection's IKE version (initiators) or the header's (responders).
 public enum IKEv1Sessions {
     /// The IKEv1 configuration of connection `name` (a static, policy-based connection: one Quick Mode per
     /// pair of this site's and the remote site's prefixes).
@@ -59,7 +62,7 @@ public enum IKEv1Sessions {
             return IKEv1Session(initiating: configuration, random: SystemRandomNumberGenerator())
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
-            guard let connection = config.connection(forPeer: datagram.source.address),
+            guard let connection = config.connection(forPeer: datagram.source.address, version: .v1),
                 var configuration = try? configuration(for: connection.name, in: config, ikePort: ikePort)
             else { return nil }
             configuration.local = datagram.destination

@@ -24,7 +24,7 @@ public enum IKEv2Sessions {
             throw Unusable(description: "no connection named \(name)")
         }
         guard connection.ikeVersion == .v2 else {
-            throw Unusable(description: "connection \(name) uses IKEv1, which this daemon does not run yet")
+            throw Unusable(description: "connection \(name) uses IKEv1")
         }
         guard let remote = config.localNetwork(named: connection.localNetwork) else {
             throw Unusable(description: "connection \(name) leads to unknown local network \(connection.localNetwork)")

@@ -23,5 +23,6 @@ extension ESPSecurityAssociation {
             hardLifetime: ESPLifetime(time: child.hardLifetime, bytes: hardBytes),
             connection: connection)
         sendAfterFirstInbound = child.sendAfterFirstInbound
+        outboundHold = child.outboundHold
     }
 }

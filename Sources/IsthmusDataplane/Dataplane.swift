@@ -390,6 +390,7 @@ private final class Loop: @unchecked Sendable {
                             "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
                             "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
                             "udp": "\(sa.tunnel.udpEncapsulated)",
+                            "outbound": "\(sa.outboundHold == nil ? "now" : "after the peer confirms")",
                         ])
                 } catch {
                     plane.countDrop("install-failed")
@@ -407,6 +408,10 @@ private final class Loop: @unchecked Sendable {
             case .retireOutbound(let spi):
                 if engine.retireOutbound(inboundSPI: spi) {
                     logger.info("ESP SA no longer sends", metadata: ["in": "\(SAIdentifier.esp(spi))"])
+                }
+            case .releaseOutbound(let spi):
+                if engine.releaseOutbound(inboundSPI: spi) {
+                    logger.debug("ESP SA outbound released", metadata: ["in": "\(SAIdentifier.esp(spi))"])
                 }
             case .inbound(var packet):
                 packet.withUnsafeMutableBytes { deliver($0) }

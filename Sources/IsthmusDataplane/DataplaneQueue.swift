@@ -20,6 +20,8 @@ public enum DataplaneCommand: Sendable {
     /// socket, after every ESP packet protected before it: IKE's DELETE for an SA never overtakes
     /// packets still sent on that SA, and SA changes queued before it are in force when it leaves.
     case sendUDP([UInt8], to: UDPEndpoint)
+    /// Let the outbound half of the pair with this inbound SPI carry traffic now (its hold ends).
+    case releaseOutbound(inboundSPI: UInt32)
     /// Leave the loop.
     case stop
 }

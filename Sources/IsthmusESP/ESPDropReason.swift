@@ -29,6 +29,9 @@ public enum ESPDropReason: Int, Sendable, Hashable, CaseIterable, CustomStringCo
     case malformedInnerPacket
     /// The crypto backend failed while sealing (a library error, not packet input).
     case cryptoFailure
+    /// The only SA for an outbound packet is held until the peer shows it has the keys (an IKEv1 Quick
+    /// Mode responder before message 3); see ``ESPSecurityAssociation/outboundHold``.
+    case awaitingPeer
 
     public var description: String {
         switch self {
@@ -46,6 +49,7 @@ public enum ESPDropReason: Int, Sendable, Hashable, CaseIterable, CustomStringCo
         case .sequenceExhausted: "sequence-exhausted"
         case .malformedInnerPacket: "malformed-inner-packet"
         case .cryptoFailure: "crypto-failure"
+        case .awaitingPeer: "awaiting-peer"
         }
     }
 }
@@ -66,6 +70,7 @@ public struct ESPDropCounters: Sendable, Hashable, CustomStringConvertible {
     private var sequenceExhausted: UInt64 = 0
     private var malformedInnerPacket: UInt64 = 0
     private var cryptoFailure: UInt64 = 0
+    private var awaitingPeer: UInt64 = 0
 
     public init() {}
 
@@ -87,6 +92,7 @@ public struct ESPDropCounters: Sendable, Hashable, CustomStringConvertible {
             case .sequenceExhausted: sequenceExhausted
             case .malformedInnerPacket: malformedInnerPacket
             case .cryptoFailure: cryptoFailure
+            case .awaitingPeer: awaitingPeer
             }
         }
         set {
@@ -105,6 +111,7 @@ public struct ESPDropCounters: Sendable, Hashable, CustomStringConvertible {
             case .sequenceExhausted: sequenceExhausted = newValue
             case .malformedInnerPacket: malformedInnerPacket = newValue
             case .cryptoFailure: cryptoFailure = newValue
+            case .awaitingPeer: awaitingPeer = newValue
             }
         }
     }

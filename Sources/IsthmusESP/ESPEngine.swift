@@ -106,6 +106,17 @@ public final class ESPEngine {
         return true
     }
 
+    /// Lets the outbound half of the pair with this inbound SPI carry traffic now (the peer has confirmed
+    /// it has the keys), ending an ``ESPSecurityAssociation/outboundHold``.
+    ///
+    /// - Returns: `false` when no such pair is installed.
+    @discardableResult
+    public func releaseOutbound(inboundSPI: UInt32) -> Bool {
+        guard let pair = inboundSAs[inboundSPI] else { return false }
+        pair.outboundHeldUntil = nil
+        return true
+    }
+
     /// The inbound SPIs of all installed pairs, in installation order.
     public var installedInboundSPIs: [UInt32] { pairs.map(\.inboundSPI) }
 
@@ -193,6 +204,7 @@ public final class ESPEngine {
         guard let entry = policy(for: packet) else { return dropEngine(.noPolicy) }
         guard let pair = newestUsable(entry, now: now) else {
             guard let newest = entry.pairs.last else { return dropEngine(.noPolicy) }
+            if newest.isHeld(now: now) { return drop(.awaitingPeer, outbound: newest) }
             return drop(newest.sequence.isExhausted ? .sequenceExhausted : .saExpired, outbound: newest)
         }
         let protection = pair.outboundProtection
@@ -348,6 +360,8 @@ public final class ESPEngine {
         }
         pair.account(&pair.inbound, bytes: inner.length, now: now)
         pair.outboundDeferred = false  // the peer sends on it: it has it installed
+        // The peer sends on this SA, so it has the keys: a held outbound half may be used now.
+        pair.outboundHeldUntil = nil
         return .packet(
             ESPInboundPacket(
                 range: innerStart..<(innerStart + inner.length), family: family, inboundSPI: pair.inboundSPI,

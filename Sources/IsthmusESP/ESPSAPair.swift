@@ -34,6 +34,9 @@ final class ESPSAPair {
     var outboundRetired = false
     /// The hard limit reached: the pair is no longer used.
     var hardTrigger: ESPLifetimeEvent.Trigger?
+    /// Until this time the outbound half is not used (nil: not held); released early by the first
+    /// authenticated inbound packet or ``ESPEngine/releaseOutbound(inboundSPI:)``.
+    var outboundHeldUntil: Duration?
 
     init(_ sa: ESPSecurityAssociation, now: Duration) throws(ESPInstallError) {
         outboundDeferred = sa.sendAfterFirstInbound
@@ -79,6 +82,7 @@ final class ESPSAPair {
         sequence = OutboundSequence(
             extendedSequenceNumbers: sa.extendedSequenceNumbers, last: sa.initialOutboundSequence)
         if sequence.isExhausted { hardTrigger = .sequenceNumbers }
+        outboundHeldUntil = sa.outboundHold.map { now + $0 }
     }
 
     /// Whether the pair may no longer be used; checks the hard time limit (RFC 4301 section 4.4.2.1).
@@ -93,7 +97,17 @@ final class ESPSAPair {
 
     /// Whether the outbound half can protect one more packet now.
     func canSend(now: Duration) -> Bool {
-        !outboundRetired && !isExpired(now: now) && !sequence.isExhausted
+        !outboundRetired && !isExpired(now: now) && !sequence.isExhausted && !isHeld(now: now)
+    }
+
+    /// Whether the outbound half still waits for the peer (see ``ESPSecurityAssociation/outboundHold``).
+    func isHeld(now: Duration) -> Bool {
+        guard let until = outboundHeldUntil else { return false }
+        if now >= until {
+            outboundHeldUntil = nil
+            return false
+        }
+        return true
     }
 
     /// Notes the soft time limit (cheap; also done by ``ESPEngine/tick(now:)``).

@@ -83,6 +83,13 @@ public struct ESPSecurityAssociation: Sendable {
     /// Outbound traffic moves to this pair only once a packet has arrived on its inbound SA (or when no
     /// older pair of its policy can still send): the responder side of a rekey.
     public var sendAfterFirstInbound = false
+    /// Nil: the outbound half carries traffic from installation on (as the newest SA of its policy). Else
+    /// it waits up to this long, until the first authenticated packet arrives on the inbound half, or until
+    /// ``ESPEngine/releaseOutbound(inboundSPI:)``, while older SAs of the same policy keep carrying traffic:
+    /// for an SA the peer may not have installed yet (IKEv1 Quick Mode: the responder answers before it
+    /// knows the initiator has the keys; the initiator's message 3 reaches the responder after the
+    /// initiator installed).
+    public var outboundHold: Duration?
 
     /// The last outbound sequence number already used; only tests start elsewhere than 0.
     var initialOutboundSequence: UInt64 = 0

@@ -63,6 +63,12 @@ public struct ChildSAParameters: Sendable {
     /// arrives on this one, i.e. until the initiator has switched (RFC 7296 section 2.8), so that
     /// nothing is sent on an SA the initiator has not installed yet.
     public var sendAfterFirstInbound = false
+    /// Nil: the outbound half carries traffic at once. Else it is held (older SAs of the same selectors keep
+    /// carrying traffic) until the peer shows it has the keys: its first packet on the inbound half,
+    /// ``IKEAction/releaseChildSAOutbound(inboundSPI:)``, or this long after installation, whichever first.
+    /// IKEv1 Quick Mode uses it: the responder installs when it answers (so it can receive at once) and
+    /// sends after message 3; the initiator holds a rekeyed SA until the responder has installed it.
+    public var outboundHold: Duration? = nil
 
     public init(
         inboundSPI: UInt32, outboundSPI: UInt32, encryption: Algorithm, integrity: Algorithm?,
@@ -102,6 +108,9 @@ public enum IKEAction: Sendable {
     /// Stop sending on a CHILD SA now (we are deleting it); its inbound half keeps decrypting packets
     /// in flight until `removeChildSA`.
     case retireChildSAOutbound(inboundSPI: UInt32)
+    /// The peer has the keys of this CHILD SA: its outbound half may carry traffic now (ends a
+    /// ``ChildSAParameters/outboundHold``).
+    case releaseChildSAOutbound(inboundSPI: UInt32)
     case armTimer(IKETimer, at: MonotonicTime)
     case cancelTimer(IKETimer)
     case event(GatewayEvent)

@@ -83,6 +83,8 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
     /// The IKE SA (ISAKMP SA) lifetime in use and why, when the core reports it (IKEv1 negotiates it).
     public var lifetimeSeconds: Int64?
     public var lifetimeReason: String?
+    /// Messages the core dropped (malformed, failed HASH, replays, out of state), when it counts them.
+    public var droppedMessages: Int?
     public var childSAs: [ChildSA]
 
     public init(connection: String, ikeVersion: Int, state: String, role: String, localSPI: String, remoteSPI: String,

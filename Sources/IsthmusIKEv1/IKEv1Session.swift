@@ -31,6 +31,15 @@ public final class IKEv1Session: IKESession {
 
     public var localSPI: UInt64 { machine.withLock { $0.localSPI } }
 
+    /// The peer's IP address as configured: a Main Mode message 1 from it may replace this session's
+    /// ISAKMP SA (see ``acceptsPeerMainMode``).
+    public var peerAddress: IPAddress { machine.withLock { $0.configuration.remote.address } }
+
+    /// Whether a new Main Mode from the peer (message 1, responder cookie zero) belongs to this session:
+    /// it holds an established ISAKMP SA, which the peer is replacing (IKEv1 has no phase 1 rekey exchange;
+    /// strongSwan reauthenticates with a new Main Mode and moves the IPsec SAs to the new SA).
+    public var acceptsPeerMainMode: Bool { machine.withLock { !$0.closed && $0.current != nil } }
+
     /// Every cookie of ours that routes to this session now (current, negotiating and retiring ISAKMP SAs).
     public var localSPIs: [UInt64] { machine.withLock { $0.localSPIs } }
 
@@ -53,6 +62,12 @@ public final class IKEv1Session: IKESession {
 
 extension IKEv1StateMachine {
     func status(now: MonotonicTime) -> IKESAStatus {
+        var status = baseStatus(now: now)
+        status.droppedMessages = droppedMessages
+        return status
+    }
+
+    private func baseStatus(now: MonotonicTime) -> IKESAStatus {
         let sa = current ?? isakmpSAs.last
         let state: String
         if closed {

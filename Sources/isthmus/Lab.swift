@@ -13,8 +13,9 @@ struct Lab: ParsableCommand {
         discussion: """
             `lab up` creates four namespaces (office host 192.168.1.10, office gateway 198.51.100.10, cloud \
             gateway 203.0.113.20, VM 10.0.1.4), starts `isthmus run` with examples/office-dynamic.yaml and \
-            examples/cloud-dynamic.yaml in the gateway namespaces, waits for the tunnel and pings the VM from \
-            the office host. `lab status` shows both gateways and pings again; `lab down` removes everything. \
+            examples/cloud-dynamic.yaml (with --static: the IKEv1 gateways examples/office.yaml and \
+            examples/cloud.yaml) in the gateway namespaces, waits for the tunnel and pings the VM from the \
+            office host. `lab status` shows both gateways and pings again; `lab down` removes everything. \
             Nothing is changed in the root namespace.
             """,
         subcommands: [LabUp.self, LabStatus.self, LabDown.self]
@@ -67,6 +68,16 @@ struct LabUp: ParsableCommand {
         help: "The folder with office-dynamic.yaml and cloud-dynamic.yaml (default: the repository's examples).")
     var examples: String?
 
+    @Flag(
+        name: .customLong("static"),
+        help: "Run the seed's static gateways (IKEv1, policy-based): office.yaml and cloud.yaml instead.")
+    var staticGateways = false
+
+    /// The two configuration files the lab runs, office first.
+    var exampleFiles: (office: String, cloud: String) {
+        staticGateways ? ("office.yaml", "cloud.yaml") : ("office-dynamic.yaml", "cloud-dynamic.yaml")
+    }
+
     @Option(name: .long, help: "Seconds to wait for both sides' IKE and CHILD SAs.")
     var wait: Int = 20
 
@@ -96,8 +107,8 @@ struct LabUp: ParsableCommand {
             throw ExitCode(1)
         }
         let folder = try examplesFolder()
-        let office = "\(folder)/office-dynamic.yaml"
-        let cloud = "\(folder)/cloud-dynamic.yaml"
+        let office = "\(folder)/\(exampleFiles.office)"
+        let cloud = "\(folder)/\(exampleFiles.cloud)"
         let executable = try selfExecutable()
 
         // The state file comes first, so `lab down` can clean up after any failure below.
@@ -188,7 +199,10 @@ struct LabUp: ParsableCommand {
                 "no established IKE SA with a CHILD SA within \(wait) s on: \(missing.joined(separator: ", "))",
                 logs: true)
         }
-        print("lab: tunnel up (IKE SA and CHILD SA established on both gateways)")
+        print(
+            staticGateways
+                ? "lab: tunnel up (IKEv1: ISAKMP SA and IPsec SA established on both gateways)"
+                : "lab: tunnel up (IKE SA and CHILD SA established on both gateways)")
 
         // Traffic.
         let ping = LabReport.ping(state)
@@ -215,14 +229,15 @@ struct LabUp: ParsableCommand {
 
     /// --examples, else ./examples, else examples/ beside the build folder the binary is in.
     private func examplesFolder() throws -> String {
+        let files = exampleFiles
         func has(_ folder: String) -> Bool {
-            FileManager.default.fileExists(atPath: "\(folder)/office-dynamic.yaml")
-                && FileManager.default.fileExists(atPath: "\(folder)/cloud-dynamic.yaml")
+            FileManager.default.fileExists(atPath: "\(folder)/\(files.office)")
+                && FileManager.default.fileExists(atPath: "\(folder)/\(files.cloud)")
         }
         if let examples {
             let absolute = absolutePath(examples)
             guard has(absolute) else {
-                printError("isthmus lab up: \(absolute) has no office-dynamic.yaml and cloud-dynamic.yaml")
+                printError("isthmus lab up: \(absolute) has no \(files.office) and \(files.cloud)")
                 throw ExitCode(1)
             }
             return absolute
@@ -234,7 +249,7 @@ struct LabUp: ParsableCommand {
             folder = folder.deletingLastPathComponent()
         }
         guard let found = candidates.first(where: has) else {
-            printError("isthmus lab up: cannot find examples/office-dynamic.yaml; give --examples DIR")
+            printError("isthmus lab up: cannot find examples/\(files.office); give --examples DIR")
             throw ExitCode(1)
         }
         return found

@@ -1,7 +1,6 @@
 import ArgumentParser
 import IsthmusDaemon
 import IsthmusGateway
-import IsthmusIKEv2
 import Logging
 
 /// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
@@ -88,7 +87,7 @@ struct Run: ParsableCommand {
             }
         }
         let logger = Logger(label: "isthmus.run")
-        let factories = makeIKEv2Factories(config: config, ikePort: UInt16(ikePort))
+        let factories = IKESessions.factories(config: config, ikePort: UInt16(ikePort))
         let options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
             pathMTU: pathMTU)
@@ -101,12 +100,4 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
     }
-}
-
-/// The IKE cores the daemon drives: an IKEv2 initiator per connection name, a responder per new
-/// IKE_SA_INIT from a configured peer (see `IKEv2Sessions`).
-func makeIKEv2Factories(config: GatewayConfig, ikePort: UInt16) -> (
-    makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory
-) {
-    IKEv2Sessions.factories(config: config, ikePort: ikePort)
 }

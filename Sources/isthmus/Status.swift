@@ -46,18 +46,26 @@ struct Status: ParsableCommand {
                 var timing: [String] = []
                 if let ago = sa.establishedSecondsAgo { timing.append("established \(duration(ago)) ago") }
                 if let rekey = sa.rekeyInSeconds { timing.append("rekey in \(duration(rekey))") }
+                if let lifetime = sa.lifetimeSeconds {
+                    timing.append("lifetime \(duration(lifetime))" + (sa.lifetimeReason.map { " (\($0))" } ?? ""))
+                }
                 if sa.natLocal || sa.natRemote {
                     timing.append(
                         "NAT: "
                             + [sa.natLocal ? "local" : nil, sa.natRemote ? "remote" : nil]
                             .compactMap { $0 }.joined(separator: " and "))
                 }
+                if let dropped = sa.droppedMessages, dropped > 0 { timing.append("\(dropped) messages dropped") }
                 if !timing.isEmpty { out += "    \(timing.joined(separator: ", "))\n" }
                 for child in sa.childSAs {
                     out +=
                         "    CHILD SA \(child.state), SPIs in \(child.inboundSPI) / out \(child.outboundSPI), "
                         + "\(child.algorithms)"
-                    out += child.rekeyInSeconds.map { ", rekey in \(duration($0))\n" } ?? "\n"
+                    out += child.rekeyInSeconds.map { ", rekey in \(duration($0))" } ?? ""
+                    if let lifetime = child.lifetimeSeconds {
+                        out += ", lifetime \(duration(lifetime))" + (child.lifetimeReason.map { " (\($0))" } ?? "")
+                    }
+                    out += "\n"
                     out +=
                         "      \(child.localSelectors.joined(separator: ", ")) === "
                         + "\(child.remoteSelectors.joined(separator: ", "))\n"

@@ -107,3 +107,53 @@ func loopbackConfig(name: String = "test-gw") throws -> GatewayConfig {
         ],
         connections: [connection], endpoints: [])
 }
+
+/// A fake IKEv1 session: reports its cookies, its peer and whether it takes the peer's new Main Mode.
+final class FakeISAKMPSession: IKEv1SessionRouting {
+    struct State: Sendable {
+        var cookies: [UInt64]
+        var acceptsPeerMainMode: Bool
+        var inputs = 0
+    }
+
+    let connectionName: String
+    let peerAddress: IPAddress
+    private let state: Mutex<State>
+
+    init(connection: String = "peer", cookies: [UInt64], peer: IPAddress, established: Bool = false) {
+        connectionName = connection
+        peerAddress = peer
+        state = Mutex(State(cookies: cookies, acceptsPeerMainMode: established))
+    }
+
+    var localSPI: UInt64 { state.withLock { $0.cookies.last ?? 0 } }
+    var localSPIs: [UInt64] {
+        get { state.withLock { $0.cookies } }
+        set { state.withLock { $0.cookies = newValue } }
+    }
+    var acceptsPeerMainMode: Bool {
+        get { state.withLock { $0.acceptsPeerMainMode } }
+        set { state.withLock { $0.acceptsPeerMainMode = newValue } }
+    }
+    var inputs: Int { state.withLock { $0.inputs } }
+
+    func handle(_ input: IKEInput, now: Duration) -> [IKEAction] {
+        state.withLock { $0.inputs += 1 }
+        return []
+    }
+
+    func status(now: Duration) -> IKESAStatus {
+        IKESAStatus(
+            connection: connectionName, ikeVersion: 1, state: acceptsPeerMainMode ? "established" : "connecting",
+            role: "responder", localSPI: String(localSPI, radix: 16), remoteSPI: "0", local: "", remote: "",
+            algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil, rekeyInSeconds: nil,
+            childSAs: [])
+    }
+}
+
+/// ISAKMP header bytes (RFC 2408 section 3.1; 28 bytes, no payloads): version 1.0, no flags.
+func isakmpHeader(cookieI: UInt64, cookieR: UInt64, exchange: UInt8 = 2, messageID: UInt32 = 0) -> [UInt8] {
+    ikeHeader(
+        initiatorSPI: cookieI, responderSPI: cookieR, exchange: exchange, flags: 0, version: 0x10,
+        messageID: messageID)
+}

@@ -94,11 +94,11 @@ final class GatewayDaemonTests: XCTestCase {
         XCTAssertEqual(marked.port, UInt16(ports.nat))
         XCTAssertEqual(marked.bytes, [0, 0, 0, 0] + ikeHeader(initiatorSPI: 0xA2, responderSPI: 0x5002, flags: 0x20))
 
-        // Keepalive, ESP, garbage on 4500; IKEv1 and an unknown SPI on 500.
+        // Keepalive, ESP, garbage on 4500; ISAKMP for cookies nobody has and an unknown SPI on 500.
         client.send([0xFF], to: ports.nat)
         client.send([0, 0, 0, 5, 0, 0, 0, 1, 0xAB, 0xCD], to: ports.nat)
         client.send([1, 2], to: ports.nat)
-        client.send(ikeHeader(initiatorSPI: 0xA3, responderSPI: 0, exchange: 2, flags: 0, version: 0x10), to: ports.ike)
+        client.send(isakmpHeader(cookieI: 0xA3, cookieR: 0xB3), to: ports.ike)
         client.send(ikeHeader(initiatorSPI: 0xA4, responderSPI: 0x9999, exchange: 35), to: ports.ike)
 
         let status = try await harness.waitForStatus { ($0.counters?.datagramsIn ?? 0) >= 7 }
@@ -107,7 +107,7 @@ final class GatewayDaemonTests: XCTestCase {
         XCTAssertEqual(counters.datagramsOut, 2)
         XCTAssertEqual(counters.natKeepalives, 1)
         XCTAssertEqual(counters.espPackets, 1)
-        XCTAssertEqual(counters.dropped, ["invalid-nat-t": 1, "ikev1": 1, "unknown-spi": 1])
+        XCTAssertEqual(counters.dropped, ["invalid-nat-t": 1, "unknown-spi": 2])
         XCTAssertEqual(counters.ikeSAs, 2)
         XCTAssertEqual(espSPIs.withLock { $0 }, [5])
         XCTAssertEqual(status.connections?.first?.ikeSAs.count, 2)

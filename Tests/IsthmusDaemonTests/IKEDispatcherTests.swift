@@ -90,15 +90,16 @@ final class IKEDispatcherTests: XCTestCase {
         XCTAssertEqual(dispatcher.count, 0)
     }
 
-    func testIKEv1AndBadHeadersAreDropped() {
+    func testBadHeadersAndStrayISAKMPAreDropped() {
         var dispatcher = makeDispatcher()
-        let isakmp = ikeHeader(initiatorSPI: 0xAA, responderSPI: 0, exchange: 2, flags: 0, version: 0x10)
-        XCTAssertEqual(dropReason(dispatcher.route(datagram(isakmp))), .ikev1)
+        // ISAKMP that opens nothing and names no cookie of ours (an Informational, a Quick Mode).
+        let isakmp = isakmpHeader(cookieI: 0xAA, cookieR: 0xBB, exchange: 32, messageID: 9)
+        XCTAssertEqual(dropReason(dispatcher.route(datagram(isakmp))), .unknownSPI)
         XCTAssertEqual(dropReason(dispatcher.route(datagram([0x01, 0x02]))), .malformed)
         XCTAssertEqual(dropReason(dispatcher.route(datagram([]))), .malformed)
         let future = ikeHeader(initiatorSPI: 0xAA, responderSPI: 0, version: 0x30)
         XCTAssertEqual(dropReason(dispatcher.route(datagram(future))), .unsupportedVersion)
-        XCTAssertEqual(dispatcher.drops, [.ikev1: 1, .malformed: 2, .unsupportedVersion: 1])
+        XCTAssertEqual(dispatcher.drops, [.unknownSPI: 1, .malformed: 2, .unsupportedVersion: 1])
         XCTAssertEqual(dispatcher.count, 0)
     }
 
@@ -175,15 +176,21 @@ final class IKEDispatcherTests: XCTestCase {
         XCTAssertNil(IKEHeaderPeek([UInt8](repeating: 0, count: 27)))
     }
 
-    private func dropReason(_ route: IKEDispatcher.Route) -> IKEDropReason? {
-        if case .drop(let reason) = route { return reason }
-        return nil
-    }
+}
 
-    private func created(_ route: IKEDispatcher.Route) -> (any IKESession)? {
-        if case .created(let session) = route { return session }
-        return nil
-    }
+func dropReason(_ route: IKEDispatcher.Route) -> IKEDropReason? {
+    if case .drop(let reason) = route { return reason }
+    return nil
+}
+
+func created(_ route: IKEDispatcher.Route) -> (any IKESession)? {
+    if case .created(let session) = route { return session }
+    return nil
+}
+
+func delivered(_ route: IKEDispatcher.Route) -> (any IKESession)? {
+    if case .deliver(let session) = route { return session }
+    return nil
 }
 
 /// The dispatcher's COOKIE challenge (RFC 7296 2.6) once too many SAs are half-open.

@@ -112,6 +112,12 @@ final class ChildSAConversionTests: XCTestCase {
         XCTAssertEqual(office.hardLifetime, ESPLifetime(time: .seconds(3600), bytes: 1_000_000))
         XCTAssertEqual(office.tunnel.remote, ESPEndpoint(address: try ip("203.0.113.20"), port: 4500))
         XCTAssertTrue(office.tunnel.udpEncapsulated)
+        XCTAssertNil(office.outboundHold)
+        var held = try child(
+            inbound: 0xA2, outbound: 0xB2, keysIn: keys(1), keysOut: keys(2), local: "198.51.100.10",
+            remote: "203.0.113.20")
+        held.outboundHold = .seconds(90)
+        XCTAssertEqual(ESPSecurityAssociation(childSA: held, connection: "c").outboundHold, .seconds(90))
         let a = ESPEngine()
         let b = ESPEngine()
         try a.install(office, now: .zero)

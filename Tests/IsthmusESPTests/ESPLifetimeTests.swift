@@ -6,7 +6,7 @@ import XCTest
 
 final class ESPLifetimeTests: XCTestCase {
     private let v4AtoB = ipv4UDP(from: "192.168.1.10", to: "10.0.1.4")
-    private let v4BtoA = ipv4UDP(from: "10.0.1.4", to: "192.168.1.10")
+    private let v4BtoA = ipv4UDP(from: "10.0.1.4", to: "192.168.1.10", sourcePort: 53, destinationPort: 40000)
 
     private func seconds(_ value: Int64) -> Duration { .seconds(value) }
 
@@ -195,6 +195,47 @@ final class ESPLifetimeTests: XCTestCase {
         XCTAssertEqual(sent.outboundSPI, 0xA000_0002)
     }
 
+    /// An SA the peer may not have yet (IKEv1 Quick Mode) is installed with its outbound half held: it
+    /// decrypts at once, the older SA keeps protecting outbound traffic, and the hold ends with the first
+    /// authenticated packet on it, on request, or after its time.
+    func testHeldOutboundHalfWaitsForThePeer() throws {
+        let suite = TestSuite("aes256", "sha1")
+        let (a, b) = try SAPairConfig(suite: suite).engines()
+        let new = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
+        var heldA = new.a
+        heldA.outboundHold = seconds(90)
+        try a.install(heldA, now: seconds(10))
+        try b.install(new.b, now: seconds(10))
+        guard case .packet(let before) = a.seal(v4AtoB, now: seconds(11)).result else { return XCTFail("no packet") }
+        XCTAssertEqual(before.outboundSPI, Sites.spiToB, "the old SA carries traffic while the new one is held")
+        // The peer sends on the new SA: it has the keys, so the hold ends.
+        let fromB = try XCTUnwrap(b.seal(v4BtoA, now: seconds(12)).packet)
+        XCTAssertEqual(a.open(fromB, now: seconds(12)).inner, v4BtoA, "a held SA decrypts at once")
+        guard case .packet(let after) = a.seal(v4AtoB, now: seconds(12)).result else { return XCTFail("no packet") }
+        XCTAssertEqual(after.outboundSPI, 0xB000_0002)
+
+        // Released on request (the Quick Mode's message 3), and by time.
+        let (c, _) = try SAPairConfig(suite: suite).engines()
+        var heldC = new.a
+        heldC.outboundHold = seconds(1)
+        try c.install(heldC, now: seconds(20))
+        XCTAssertEqual(c.seal(v4AtoB, now: seconds(20)).result.outboundSPI, Sites.spiToB)
+        XCTAssertEqual(c.seal(v4AtoB, now: seconds(21)).result.outboundSPI, 0xB000_0002, "the hold has run out")
+        let (d, _) = try SAPairConfig(suite: suite).engines()
+        var heldD = new.a
+        heldD.outboundHold = seconds(90)
+        try d.install(heldD, now: seconds(20))
+        XCTAssertTrue(d.releaseOutbound(inboundSPI: 0xA000_0002))
+        XCTAssertFalse(d.releaseOutbound(inboundSPI: 0x1234))
+        XCTAssertEqual(d.seal(v4AtoB, now: seconds(20)).result.outboundSPI, 0xB000_0002)
+
+        // The only SA of its policy, held: outbound packets wait for the peer (counted), inbound ones pass.
+        let lone = ESPEngine(random: CountingRandomSource())
+        try lone.install(heldD, now: .zero)
+        XCTAssertEqual(lone.seal(v4AtoB, now: seconds(1)).result, .drop(.awaitingPeer))
+        XCTAssertEqual(lone.drops[.awaitingPeer], 1)
+    }
+
     func testExpiredNewestFallsBackToOlderUsableSA() throws {
         let suite = TestSuite("aes128gcm16")
         let (a, _) = try SAPairConfig(suite: suite).engines()
@@ -310,5 +351,13 @@ final class ESPPolicyDatabaseTests: XCTestCase {
         XCTAssertNotNil(b.open(packets[99]).inner)
         XCTAssertNotNil(b.open(packets[36]).inner, "seq 37 = 100 - 64 + 1")
         XCTAssertEqual(b.open(packets[35]).result, .drop(.tooOld))
+    }
+}
+
+extension ESPEncapsulationResult {
+    /// The SPI the packet was sealed for, nil for a drop.
+    var outboundSPI: UInt32? {
+        if case .packet(let packet) = self { return packet.outboundSPI }
+        return nil
     }
 }

@@ -150,13 +150,20 @@ final class ConfigValidationTests: XCTestCase {
         func with(_ lifetime: String) -> String {
             replacing("    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    lifetime: \(lifetime)\n")
         }
-        assertError(with("{ike: 4m}"), "IKE lifetime 4m is outside 5m to 1d", atLine: 22)
-        assertError(with("{ike: 25h}"), "outside 5m to 1d")
+        assertError(with("{ike: 119s}"), "IKE lifetime 119s is outside 2m to 1d", atLine: 22)
+        assertError(with("{ike: 25h}"), "outside 2m to 1d")
+        assertValid(with("{ike: 2m}"))
         assertValid(with("{ike: 5m}"))
         assertValid(with("{ike: 24h}"))
         assertValid(with("{ike: 28800s}"))
-        assertError(with("{esp: 119s}"), "ESP lifetime 119s is outside 2m to 1d")
+        assertError(with("{esp: 59s}"), "ESP lifetime 59s is outside 1m to 1d")
+        assertValid(with("{esp: 1m}"))
         assertValid(with("{esp: 2m}"))
+        // Short lifetimes (tests) are accepted with a warning; the usual ones without.
+        let short = load(with("{ike: 120s, esp: 60s}"))
+        XCTAssertEqual(short.errors, [])
+        XCTAssertEqual(short.diagnostics.filter { $0.description.contains("rekeyed every few minutes") }.count, 2)
+        XCTAssertFalse(load(with("{ike: 5m, esp: 2m}")).diagnostics.contains { $0.description.contains("few minutes") })
         assertError(with("{esp_size: 1000KB}"), "below 1024KB")
         assertValid(with("{esp_size: 1024KB}"))
         assertValid(with("{esp_size: 100MB}"))

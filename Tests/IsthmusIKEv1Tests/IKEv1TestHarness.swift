@@ -64,6 +64,7 @@ final class Pair {
     var timers: [(side: Side, timer: IKETimer, at: MonotonicTime)] = []
     var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
+    var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
     var closed: Set<Side> = []
     var restarts: [Side: Bool] = [:]
@@ -103,6 +104,8 @@ final class Pair {
                 removed[side, default: []].append(spi)
             case .retireChildSAOutbound:
                 break
+            case .releaseChildSAOutbound(let spi):
+                released[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
                 timers.append((side, timer, at))

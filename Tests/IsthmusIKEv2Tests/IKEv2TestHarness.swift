@@ -63,6 +63,7 @@ final class Pair {
     var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
     var retired: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
+    var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
     var closed: Set<Side> = []
     var keepalives: [Side: Int] = [:]
@@ -105,6 +106,8 @@ final class Pair {
                 removed[side, default: []].append(spi)
             case .retireChildSAOutbound(let spi):
                 retired[side, default: []].append(spi)
+            case .releaseChildSAOutbound(let spi):
+                released[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
                 timers.append((side, timer, at))

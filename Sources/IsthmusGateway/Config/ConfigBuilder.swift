@@ -342,18 +342,25 @@ struct ConfigBuilder {
         guard let value else { return lifetimes }
         guard let fields = reader.mapping(value, what: "lifetime", keys: ["ike", "esp", "esp_size"]) else { return nil }
         var ok = true
-        func check(_ duration: Duration, _ range: ClosedRange<Duration>, _ node: LocatedNode, _ what: String) -> Bool {
+        func check(
+            _ duration: Duration, _ range: ClosedRange<Duration>, short: Duration, _ node: LocatedNode, _ what: String
+        ) -> Bool {
             guard range.contains(duration) else {
                 reader.sink.error(node.location, "the \(what) lifetime \(duration.configText) is outside "
                     + "\(range.lowerBound.configText) to \(range.upperBound.configText)",
                     fix: "choose a value in that range (the cloud gateways' defaults: IKE 8h, ESP 1h)")
                 return false
             }
+            if duration < short {
+                reader.sink.warning(node.location, "the \(what) lifetime \(duration.configText) is shorter than "
+                    + "\(short.configText): the SA is rekeyed every few minutes",
+                    fix: "fine for a test; in production use the peer's lifetime or the defaults (IKE 8h, ESP 1h)")
+            }
             return true
         }
         if let node = fields["ike"] {
             if let duration = reader.duration(node, what: "IKE lifetime"),
-                check(duration, Lifetimes.ikeRange, node, "IKE")
+                check(duration, Lifetimes.ikeRange, short: Lifetimes.shortIKELifetime, node, "IKE")
             {
                 lifetimes.ike = duration
             } else {
@@ -362,7 +369,7 @@ struct ConfigBuilder {
         }
         if let node = fields["esp"] {
             if let duration = reader.duration(node, what: "ESP lifetime"),
-                check(duration, Lifetimes.espRange, node, "ESP")
+                check(duration, Lifetimes.espRange, short: Lifetimes.shortESPLifetime, node, "ESP")
             {
                 lifetimes.esp = duration
             } else {

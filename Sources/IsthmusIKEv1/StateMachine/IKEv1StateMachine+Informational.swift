@@ -15,6 +15,13 @@ extension IKEv1StateMachine {
             handleCleartextInformational(message, payloads, now: now, into: &actions)
             return
         }
+        if let index = isakmpSAs.firstIndex(where: {
+            $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.role == .initiator
+                && $0.phase == .sentMM5
+        }) {
+            answerToMessage5(index, message, now: now, into: &actions)
+            return
+        }
         guard
             let saIndex = isakmpSAs.firstIndex(where: {
                 $0.cookieI == message.initiatorCookie && $0.cookieR == message.responderCookie && $0.isEstablished
@@ -47,6 +54,40 @@ extension IKEv1StateMachine {
                 break
             }
         }
+    }
+
+    /// An encrypted Informational instead of Main Mode message 6: the responder refused our message 5. When
+    /// it does not decrypt and verify, the two sides derived different keys from the same exchange, i.e. the
+    /// pre-shared keys differ (strongSwan answers a message 5 it cannot parse with such a notification; seen
+    /// on the wire). When it does, it names the refusal (AUTHENTICATION-FAILED, INVALID-ID-INFORMATION, ...).
+    /// Either way the exchange runs on into its retransmission limit: the message could be forged.
+    private mutating func answerToMessage5(
+        _ index: Int, _ message: ISAKMPMessage, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let sa = isakmpSAs[index]
+        guard let crypto = sa.crypto else { return }
+        let verified: IKEv1SACrypto.Decrypted? = {
+            guard let iv = try? crypto.phase2IV(lastPhase1Block: sa.iv, messageID: message.messageID),
+                let decrypted = try? crypto.decrypt(message, iv: iv),
+                case .hash(let hash)? = decrypted.payloads.first,
+                constantTimeEqual(
+                    hash.data, crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload))
+            else { return nil }
+            return decrypted
+        }()
+        guard let verified else {
+            reportKeyMismatch(
+                index, "the peer answered Main Mode message 5 with an Informational that does not decrypt",
+                now: now, into: &actions)
+            return
+        }
+        droppedMessages &+= 1
+        guard let error = verified.payloads.notifications.first(where: { $0.notifyType.isError }) else { return }
+        emit(
+            .authenticationFailed, .error,
+            "peer refused Main Mode message 5 with \(notifyName(error.notifyType)): check both gateways' identities "
+                + "(we send \(configuration.localIdentity), expect \(configuration.remoteIdentity)) and keys",
+            details: ["notify": "\(error.notifyType.rawValue)"], ids: sa.ids, now: now, into: &actions)
     }
 
     /// Before keys exist the peer can only refuse in clear text (NO-PROPOSAL-CHOSEN to message 1, ...).
@@ -108,9 +149,12 @@ extension IKEv1StateMachine {
         case let type where type.isError:
             // The peer refused something of ours, most often a Quick Mode (named by our SPI).
             let spi = notification.spi.count == 4 ? notification.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : nil
+            // Named by our SPI, or by none: strongSwan refuses a Quick Mode whose IDs match no policy before
+            // it has read our SPI, so its notification carries SPI 0 (seen on the wire). Ours run one at a
+            // time, so an unnamed refusal is for the one in flight.
             let refused = quickModes.values.first {
                 $0.role == .initiator && $0.state == .sentQM1
-                    && (spi == nil || $0.ourSPI == spi)
+                    && (spi == nil || spi == 0 || $0.ourSPI == spi)
             }
             if let refused { abandonQuickMode(refused.messageID, into: &actions) }
             let kind: GatewayEvent.Kind
@@ -138,6 +182,17 @@ extension IKEv1StateMachine {
         case .esp, .ah:
             for spi in delete.spis where spi.count == 4 {
                 let value = spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                // The initiator gave up an SA we installed with our answer (its message 3 never came).
+                if let pending = quickModes.values.first(where: {
+                    $0.state != .done && $0.preinstalled?.outboundSPI == value
+                }) {
+                    abandonQuickMode(pending.messageID, into: &actions)
+                    emit(
+                        .childSADeleted, .info,
+                        "IPsec SA \(SAIdentifier.esp(pending.ourSPI))_i for \(pending.pair) deleted by the peer "
+                            + "before its Quick Mode completed", ids: sa.ids, now: now, into: &actions)
+                    continue
+                }
                 guard let ours = ipsecSAs.first(where: { $0.parameters.outboundSPI == value }) else { continue }
                 removeIPsecSA(inboundSPI: ours.inboundSPI, reason: "deleted by the peer", now: now, into: &actions)
             }
@@ -298,6 +353,9 @@ extension IKEv1StateMachine {
                 .ikeSADeleted, .info, "ISAKMP SA and \(ipsecSAs.count) IPsec SA(s) deleted on request",
                 ids: sa.ids, now: now, into: &actions)
         }
+        for replaced in isakmpSAs where replaced.retireAt != nil && replaced.cookieI != currentCookieI {
+            sendISAKMPDelete(replaced, now: now, into: &actions)
+        }
         close(now: now, into: &actions)
     }
 
@@ -367,12 +425,14 @@ extension IKEv1StateMachine {
 /// The RFC name of a notify type for log lines.
 func notifyName(_ type: ISAKMPNotifyType) -> String {
     switch type {
+    case .invalidPayloadType: "INVALID-PAYLOAD-TYPE"
+    case .invalidSPI: "INVALID-SPI"
+    case .invalidMessageID: "INVALID-MESSAGE-ID"
     case .noProposalChosen: "NO-PROPOSAL-CHOSEN"
     case .payloadMalformed: "PAYLOAD-MALFORMED"
     case .invalidIDInformation: "INVALID-ID-INFORMATION"
     case .invalidHashInformation: "INVALID-HASH-INFORMATION"
     case .authenticationFailed: "AUTHENTICATION-FAILED"
-    case .invalidSPI: "INVALID-SPI"
     case .invalidCookie: "INVALID-COOKIE"
     case .attributesNotSupported: "ATTRIBUTES-NOT-SUPPORTED"
     case .invalidKeyInformation: "INVALID-KEY-INFORMATION"

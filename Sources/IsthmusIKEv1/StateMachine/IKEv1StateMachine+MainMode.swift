@@ -148,7 +148,7 @@ extension IKEv1StateMachine {
                 + (sa.isRekey ? " (the peer is replacing the ISAKMP SA)" : ""), ids: sa.ids, now: now, into: &actions)
         actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
         armRetransmitTimer(0, into: &actions)
-        actions.append(.armTimer(.abandon, at: now + Self.halfOpenTimeout))
+        armHousekeeping(into: &actions)
     }
 
     // MARK: - Initiator
@@ -528,7 +528,7 @@ extension IKEv1StateMachine {
     /// A Main Mode message 5 or 6 that does not decrypt or whose hash fails: with pre-shared keys the
     /// keys differ, nearly always because the shared keys do. Logged once per SA; the message is dropped
     /// (it could be forged) and the exchange runs into its timeout if the peer keeps sending such.
-    private mutating func reportKeyMismatch(
+    mutating func reportKeyMismatch(
         _ index: Int, _ reason: String, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         droppedMessages &+= 1
@@ -595,20 +595,16 @@ extension IKEv1StateMachine {
             $0.isEstablished && $0.cookieI != sa.cookieI && $0.cookieI != previous?.cookieI
         }
         guard isakmpSAs.contains(where: { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }) else { return }
-        if !isakmpSAs.contains(where: { !$0.isEstablished }) { actions.append(.cancelTimer(.abandon)) }
         let suite = sa.suite.map { "\($0)" } ?? "?"
         if let previous, sa.isRekey || previous.cookieI != sa.cookieI {
             emit(
                 .ikeSARekeyed, .info,
                 "ISAKMP SA replaced: \(previous.ids[0]) -> \(sa.ids[0]) with \(suite); "
                     + "\(ipsecSAs.count) IPsec SA(s) now belong to the new one", ids: sa.ids, now: now, into: &actions)
-            if previous.role == .initiator || sa.role == .initiator {
-                // We replaced it: tell the peer the old one is gone (RFC 2408 section 3.15).
-                if sa.role == .initiator, let oldIndex = isakmpSAs.firstIndex(where: { $0.cookieI == previous.cookieI })
-                {
-                    sendISAKMPDelete(isakmpSAs[oldIndex], now: now, into: &actions)
-                    isakmpSAs.remove(at: oldIndex)
-                }
+            // We replaced it: the old one is deleted (RFC 2408 section 3.15), a little later, once the peer has
+            // moved its IPsec SAs to the new one (replacedISAKMPSADeleteDelay).
+            if sa.role == .initiator, let oldIndex = isakmpSAs.firstIndex(where: { $0.cookieI == previous.cookieI }) {
+                isakmpSAs[oldIndex].retireAt = now + Self.replacedISAKMPSADeleteDelay
             }
         } else {
             emit(
@@ -621,6 +617,7 @@ extension IKEv1StateMachine {
         emitLifetime(
             phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, used: sa.lifetime, reason: sa.lifetimeReason,
             ids: sa.ids, now: now, into: &actions)
+        armHousekeeping(into: &actions)
         actions.append(.armTimer(.rekeyIKESA, at: sa.rekeyAt ?? now))
         if configuration.deadPeerDetection != nil, sa.peerSupportsDPD, let dpd = configuration.deadPeerDetection {
             deadPeerCheck = nil

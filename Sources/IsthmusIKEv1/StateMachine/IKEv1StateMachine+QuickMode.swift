@@ -71,6 +71,13 @@ extension IKEv1StateMachine {
     mutating func startQuickMode(
         pair: SelectorPair, replacing: UInt32?, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
+        // One Quick Mode of ours at a time (see queuedQuickModes); the others wait their turn.
+        if quickModes.values.contains(where: { $0.role == .initiator && $0.state == .sentQM1 }) {
+            if !queuedQuickModes.contains(where: { $0.pair == pair }) {
+                queuedQuickModes.append((pair, replacing))
+            }
+            return
+        }
         guard let sa = current, let crypto = sa.crypto else { return }
         forgetFinishedQuickModes(now: now, into: &actions)
         guard quickModes.count < Self.maximumQuickModes else {
@@ -121,6 +128,17 @@ extension IKEv1StateMachine {
         quickModes[messageID] = quickMode
         send(sealed.bytes, into: &actions)
         armRetransmitTimer(messageID, into: &actions)
+    }
+
+    /// Starts the next queued Quick Mode once none of ours is in flight (called after every input).
+    mutating func startQueuedQuickMode(now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard !queuedQuickModes.isEmpty, current != nil,
+            !quickModes.values.contains(where: { $0.role == .initiator && $0.state == .sentQM1 })
+        else { return }
+        let next = queuedQuickModes.removeFirst()
+        // A rekey whose SA has gone meanwhile negotiates the pair afresh.
+        let replacing = next.replacing.flatMap { spi in ipsecSAs.contains { $0.inboundSPI == spi } ? spi : nil }
+        startQuickMode(pair: next.pair, replacing: replacing, now: now, into: &actions)
     }
 
     /// Message 2: the responder's choice, nonce, PFS share and perhaps its shorter lifetime. Then
@@ -350,12 +368,18 @@ extension IKEv1StateMachine {
                 cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, exchange: .quickMode,
                 messageID: message.messageID, payloads: [.hash(ISAKMPDataPayload(data: hash))] + rest,
                 iv: decrypted.lastBlock)
+            // Installed now, before the answer leaves, so that what the initiator sends once it has read our
+            // answer finds the SA; our outbound half waits for message 3 (see responderOutboundHold).
+            var parameters = try childParameters(quickMode, sa: sa, now: now)
+            parameters.outboundHold = Self.responderOutboundHold
+            quickMode.preinstalled = parameters
             quickMode.iv = sealed.lastBlock
             quickMode.lastReceived = datagram.bytes
             quickMode.lastSent = sealed.bytes
             quickMode.retransmission = Retransmission(
                 messageID: message.messageID, bytes: sealed.bytes, nextAt: now + retransmitTimeout(0))
             quickModes[message.messageID] = quickMode
+            actions.append(.installChildSA(parameters))
             send(sealed.bytes, into: &actions)
             armRetransmitTimer(message.messageID, into: &actions)
         } catch {
@@ -398,32 +422,23 @@ extension IKEv1StateMachine {
 
     // MARK: - Installation and rekeying
 
-    /// Derives the keys, installs the IPsec SA pair and hands over from the SA it replaces (the old one
-    /// keeps receiving until deleted: make-before-break). False when the keys cannot be derived.
-    private mutating func install(
-        _ quickMode: QuickMode, sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
-    ) -> Bool {
-        guard let crypto = sa.crypto, let suite = quickMode.suite else { return false }
-        let inbound: (encryption: SecretBytes, integrity: SecretBytes)
-        let outbound: (encryption: SecretBytes, integrity: SecretBytes)
-        do {
-            inbound = try crypto.keys(
-                for: suite, spi: quickMode.ourSPI, sharedSecret: quickMode.sharedSecret,
-                nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
-            outbound = try crypto.keys(
-                for: suite, spi: quickMode.peerSPI, sharedSecret: quickMode.sharedSecret,
-                nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
-        } catch {
-            emit(
-                .invalidSyntax, .error, "cannot derive keys for \(suite): \(error)", ids: sa.ids, now: now,
-                into: &actions)
-            return false
+    /// The IPsec SA pair a Quick Mode negotiated: keys (RFC 2409 section 5.5 KEYMAT), selectors, outer
+    /// endpoints and lifetimes (the soft one with this core's rekey margin and jitter).
+    func childParameters(_ quickMode: QuickMode, sa: ISAKMPSA, now: MonotonicTime) throws -> ChildSAParameters {
+        guard let crypto = sa.crypto, let suite = quickMode.suite else {
+            throw IKEv1Failure.unusableSuite("no keys or suite for the Quick Mode")
         }
+        let inbound = try crypto.keys(
+            for: suite, spi: quickMode.ourSPI, sharedSecret: quickMode.sharedSecret,
+            nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
+        let outbound = try crypto.keys(
+            for: suite, spi: quickMode.peerSPI, sharedSecret: quickMode.sharedSecret,
+            nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
         let udp = usesUDPEncapsulation(sa)
         let seconds = quickMode.lifetime.seconds ?? IKEv1Proposals.defaultLifetimeSeconds
         let lifetime = Duration.seconds(Int64(clamping: seconds))
-        let rekeyAt = rekeyTime(lifetime: lifetime, from: now)
-        let parameters = ChildSAParameters(
+        let soft = lifetime * (1 - Self.rekeyMarginFraction)
+        return ChildSAParameters(
             inboundSPI: quickMode.ourSPI, outboundSPI: quickMode.peerSPI, encryption: suite.encryption,
             integrity: suite.integrity, extendedSequenceNumbers: suite.extendedSequenceNumbers,
             inboundEncryptionKey: inbound.encryption, inboundIntegrityKey: inbound.integrity,
@@ -431,18 +446,49 @@ extension IKEv1StateMachine {
             localSelectors: [quickMode.pair.local], remoteSelectors: [quickMode.pair.remote],
             local: UDPEndpoint(address: local.address, port: udp ? 4500 : 0),
             remote: UDPEndpoint(address: remote.address, port: udp ? remote.port : 0),
-            udpEncapsulated: udp, softLifetime: rekeyAt - now, hardLifetime: lifetime,
+            udpEncapsulated: udp, softLifetime: soft, hardLifetime: lifetime,
             hardLifetimeBytes: quickMode.lifetime.kilobytes.map {
                 $0.multipliedReportingOverflow(by: 1024).partialValue
             })
+    }
+
+    /// Installs the IPsec SA pair (or, for a responder that installed it with message 2, lets its outbound
+    /// half carry traffic) and hands over from the SA it replaces (the old one keeps receiving until
+    /// deleted: make-before-break). False when the keys cannot be derived.
+    private mutating func install(
+        _ quickMode: QuickMode, sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
+    ) -> Bool {
+        guard let suite = quickMode.suite else { return false }
+        var parameters: ChildSAParameters
+        do {
+            parameters = try quickMode.preinstalled ?? childParameters(quickMode, sa: sa, now: now)
+        } catch {
+            emit(
+                .invalidSyntax, .error, "cannot derive keys for \(suite): \(error)", ids: sa.ids, now: now,
+                into: &actions)
+            return false
+        }
+        let udp = parameters.udpEncapsulated
+        let lifetime = parameters.hardLifetime
+        let rekeyAt = rekeyTime(lifetime: lifetime, from: now)
         let replaced =
             quickMode.replacing.flatMap { spi in ipsecSAs.firstIndex { $0.inboundSPI == spi } }
             ?? ipsecSAs.firstIndex { $0.pair == quickMode.pair && !$0.rekeyed }
+        if quickMode.preinstalled != nil {
+            parameters.outboundHold = nil
+            actions.append(.releaseChildSAOutbound(inboundSPI: parameters.inboundSPI))
+        } else {
+            parameters.softLifetime = rekeyAt - now
+            // Replacing an SA: keep sending on the old one until the responder (which installs on our
+            // message 3) has the new one.
+            parameters.outboundHold = replaced == nil ? nil : Self.rekeyOutboundHold
+            actions.append(.installChildSA(parameters))
+            parameters.outboundHold = nil
+        }
         ipsecSAs.append(
             IPsecSA(
                 parameters: parameters, suite: suite, pair: quickMode.pair, installedAt: now, rekeyAt: rekeyAt,
                 expiresAt: now + lifetime, lifetime: quickMode.lifetime, lifetimeReason: quickMode.lifetimeReason))
-        actions.append(.installChildSA(parameters))
         actions.append(.armTimer(.rekeyChildSA(inboundSPI: quickMode.ourSPI), at: rekeyAt))
         actions.append(.armTimer(.expireChildSA(inboundSPI: quickMode.ourSPI), at: now + lifetime))
         let name = "IPsec SA \(SAIdentifier.esp(quickMode.ourSPI))_i \(SAIdentifier.esp(quickMode.peerSPI))_o"
@@ -483,7 +529,9 @@ extension IKEv1StateMachine {
             actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: now + Self.quickModeRetryDelay))
             return
         }
-        guard !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }) else { return }
+        guard !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }),
+            !queuedQuickModes.contains(where: { $0.pair == sa.pair })
+        else { return }
         startQuickMode(pair: sa.pair, replacing: inboundSPI, now: now, into: &actions)
     }
 
@@ -507,7 +555,9 @@ extension IKEv1StateMachine {
         removeIPsecSA(
             inboundSPI: inboundSPI, reason: "lifetime \(sa.lifetime) expired before a rekey succeeded",
             now: now, into: &actions)
-        if current != nil, !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }) {
+        if current != nil, !quickModes.values.contains(where: { $0.pair == sa.pair && $0.state != .done }),
+            !queuedQuickModes.contains(where: { $0.pair == sa.pair })
+        {
             startQuickMode(pair: sa.pair, replacing: nil, now: now, into: &actions)
         }
     }
@@ -529,6 +579,7 @@ extension IKEv1StateMachine {
     /// Gives up a Quick Mode of ours that got no answer; a rekey is tried again while the old SA lives.
     mutating func quickModeGaveUp(_ exchange: QuickMode, now: MonotonicTime, into actions: inout [IKEAction]) {
         quickModes[exchange.messageID] = nil
+        if let spi = exchange.preinstalled?.inboundSPI { actions.append(.removeChildSA(inboundSPI: spi)) }
         emit(
             .peerNotAnswering, .warning,
             "no answer to Quick Mode \(exchange.messageID) for \(exchange.pair) after "
@@ -540,6 +591,9 @@ extension IKEv1StateMachine {
     }
 
     mutating func abandonQuickMode(_ messageID: UInt32, into actions: inout [IKEAction]) {
+        if let exchange = quickModes[messageID], exchange.state != .done, let spi = exchange.preinstalled?.inboundSPI {
+            actions.append(.removeChildSA(inboundSPI: spi))
+        }
         quickModes[messageID] = nil
         actions.append(.cancelTimer(.retransmit(messageID: messageID)))
     }

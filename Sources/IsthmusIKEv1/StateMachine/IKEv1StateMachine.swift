@@ -27,6 +27,10 @@ struct IKEv1StateMachine {
     static let nonceLength = 32
     /// How long a half-open responder ISAKMP SA waits for the initiator's next message.
     static let halfOpenTimeout: Duration = .seconds(30)
+    /// After our phase 1 rekey, the replaced ISAKMP SA is deleted this much later, not at once: the responder
+    /// first moves its IPsec SAs to the new SA (strongSwan does so in a job queued after message 5), and a
+    /// delete overtaking that takes them with it (seen on the wire: strongSwan lost the tunnel's SAs).
+    static let replacedISAKMPSADeleteDelay: Duration = .seconds(5)
     /// Rekey this fraction of the lifetime before it ends, minus jitter, so both ends do not rekey at once.
     static let rekeyMarginFraction = 0.1
     /// Largest random jitter subtracted from a rekey time (fraction of the lifetime).
@@ -34,6 +38,15 @@ struct IKEv1StateMachine {
     /// After our own Quick Mode rekey, the old IPsec SA still receives for this long (packets in flight,
     /// a peer that switches late), then we delete it (make-before-break).
     static let rekeyDeleteGrace: Duration = .seconds(5)
+    /// A Quick Mode responder installs the new IPsec SA when it answers (message 2), so that it receives
+    /// what the initiator sends once it has installed; its outbound half waits for message 3 (or the
+    /// initiator's first packet on it). Longer than the answer's retransmissions (63 s), after which an
+    /// unconfirmed Quick Mode and its SA are removed, so it never sends on an SA the peer may lack.
+    static let responderOutboundHold: Duration = .seconds(90)
+    /// A Quick Mode initiator replacing an IPsec SA holds the new one's outbound half this long (or until
+    /// the responder's first packet on it), keeping the old one in use: the responder installs only when
+    /// message 3 arrives, after us (strongSwan does; its packets would otherwise meet no SA).
+    static let rekeyOutboundHold: Duration = .seconds(1)
     /// Retry delay after a Quick Mode that got no answer while the old SA is still usable.
     static let quickModeRetryDelay: Duration = .seconds(30)
     /// How long a finished Quick Mode is remembered to answer a retransmitted message 2 with message 3.
@@ -114,6 +127,8 @@ struct IKEv1StateMachine {
         var expiresAt: MonotonicTime?
         /// The pre-shared key mismatch event is logged once per SA, not per retransmission.
         var reportedKeyMismatch = false
+        /// A replaced SA of ours waiting for its delete (see replacedISAKMPSADeleteDelay).
+        var retireAt: MonotonicTime?
 
         var ourCookie: UInt64 { role == .initiator ? cookieI : cookieR }
         var isEstablished: Bool { phase == .established }
@@ -150,6 +165,8 @@ struct IKEv1StateMachine {
         var peerLifetime: IKEv1Lifetime?
         var startedAt: MonotonicTime
         var finishedAt: MonotonicTime?
+        /// Responder: the IPsec SA installed with message 2, outbound held until message 3.
+        var preinstalled: ChildSAParameters?
     }
 
     /// An installed IPsec SA pair.
@@ -187,6 +204,10 @@ struct IKEv1StateMachine {
     /// The initiator cookie of the current (newest established) ISAKMP SA.
     var currentCookieI: UInt64?
     var quickModes: [UInt32: QuickMode] = [:]
+    /// Quick Modes of ours waiting for the one in flight: we run one at a time, as strongSwan does, because
+    /// strongSwan as responder flushes every pending Quick Mode of an ISAKMP SA when it refuses one (seen on
+    /// the wire: a second pair it had no policy for took the first pair's message 3 with it).
+    var queuedQuickModes: [(pair: SelectorPair, replacing: UInt32?)] = []
     var ipsecSAs: [IPsecSA] = []
     /// Where IKE messages go now (port 4500 once NAT-T floated).
     var local: UDPEndpoint
@@ -266,9 +287,17 @@ struct IKEv1StateMachine {
         case .timer(let timer):
             guard !closed else { return [] }
             handleTimer(timer, now: now, into: &actions)
+            startQueuedQuickMode(now: now, into: &actions)
         case .datagram(let datagram):
             guard !closed else { return [] }
             handleDatagram(datagram, now: now, into: &actions)
+            // A responder made for a message that opened nothing (Aggressive Mode, a message 1 without an
+            // SA payload, ...) keeps no state: it closes, so the shell forgets it.
+            if !closed, role == .responder, isakmpSAs.isEmpty, ipsecSAs.isEmpty, currentCookieI == nil {
+                restartAfterClose = false
+                close(now: now, into: &actions)
+            }
+            if !closed { startQueuedQuickMode(now: now, into: &actions) }
         }
         return actions
     }
@@ -316,6 +345,8 @@ struct IKEv1StateMachine {
             retransmit(messageID: messageID, now: now, into: &actions)
         case .abandon:
             abandonHalfOpen(now: now, into: &actions)
+            retireReplacedSAs(now: now, into: &actions)
+            armHousekeeping(into: &actions)
         case .rekeyIKESA:
             rekeyISAKMPSA(now: now, into: &actions)
         case .rekeyChildSA(let spi):
@@ -418,7 +449,10 @@ struct IKEv1StateMachine {
 
     /// Drops half-open responder SAs older than ``halfOpenTimeout``.
     private mutating func abandonHalfOpen(now: MonotonicTime, into actions: inout [IKEAction]) {
-        let stale = isakmpSAs.filter { !$0.isEstablished && now - $0.startedAt >= Self.halfOpenTimeout }
+        // Ours in progress give up by their retransmissions instead.
+        let stale = isakmpSAs.filter {
+            !$0.isEstablished && $0.role == .responder && now - $0.startedAt >= Self.halfOpenTimeout
+        }
         for sa in stale {
             emit(
                 .peerNotAnswering, .warning,
@@ -433,10 +467,33 @@ struct IKEv1StateMachine {
         }
         if current == nil, !stale.isEmpty, !isakmpSAs.contains(where: { !$0.isEstablished }) {
             close(now: now, into: &actions)
-            return
         }
-        if let oldest = isakmpSAs.filter({ !$0.isEstablished }).map(\.startedAt).min() {
-            actions.append(.armTimer(.abandon, at: oldest + Self.halfOpenTimeout))
+    }
+
+    /// Deletes replaced ISAKMP SAs of ours whose delete was deferred (replacedISAKMPSADeleteDelay).
+    mutating func retireReplacedSAs(now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard !closed else { return }
+        for sa in isakmpSAs where sa.retireAt.map({ $0 <= now }) ?? false && sa.cookieI != currentCookieI {
+            sendISAKMPDelete(sa, now: now, into: &actions)
+            isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
+            emit(
+                .ikeSADeleted, .info, "replaced ISAKMP SA deleted (its IPsec SAs belong to the new one)",
+                ids: sa.ids, now: now, into: &actions)
+        }
+    }
+
+    /// The `abandon` timer does the ISAKMP SA housekeeping: half-open SAs that time out, replaced SAs of
+    /// ours to delete. Armed for the earliest of those, cancelled when there is none.
+    mutating func armHousekeeping(into actions: inout [IKEAction]) {
+        guard !closed else { return }
+        let halfOpen = isakmpSAs.filter { !$0.isEstablished && $0.role == .responder }.map {
+            $0.startedAt + Self.halfOpenTimeout
+        }
+        let retiring = isakmpSAs.compactMap(\.retireAt)
+        if let next = (halfOpen + retiring).min() {
+            actions.append(.armTimer(.abandon, at: next))
+        } else {
+            actions.append(.cancelTimer(.abandon))
         }
     }
 
@@ -498,11 +555,15 @@ struct IKEv1StateMachine {
                 ids: [], now: now, into: &actions)
         }
         ipsecSAs.removeAll()
+        for exchange in quickModes.values where exchange.state != .done {
+            if let spi = exchange.preinstalled?.inboundSPI { actions.append(.removeChildSA(inboundSPI: spi)) }
+        }
         var messageIDs = Set(quickModes.keys)
         for sa in isakmpSAs { if let pending = sa.retransmission { messageIDs.insert(pending.messageID) } }
         if let check = deadPeerCheck { messageIDs.insert(check.messageID) }
         for messageID in messageIDs.sorted() { actions.append(.cancelTimer(.retransmit(messageID: messageID))) }
         quickModes.removeAll()
+        queuedQuickModes.removeAll()
         isakmpSAs.removeAll()
         currentCookieI = nil
         deadPeerCheck = nil

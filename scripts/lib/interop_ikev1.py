@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/interop/ikev1-strongswan (stdlib only; strongSwan parsing shared with interop_ikev2.py).
+
+Subcommands (every FILE is a snapshot the bash script took):
+  ss-json PRETTY                  `swanctl --list-sas --pretty` output -> normalised JSON on stdout
+  ss-ready SSJSON CONN            exit 0 when CONN has an ESTABLISHED IKEv1 SA with an INSTALLED CHILD SA
+  ss-gone SSJSON CONN             exit 0 when CONN has no IKE SA at all
+  ist-ready STATUS CONN           exit 0 when Isthmus's `status --json` shows CONN established with an IPsec SA
+  ist-summary STATUS CONN         one human line per ISAKMP SA / IPsec SA of CONN (for the log)
+  verify SSJSON STATUS ...        one `ok NAME` / `bad NAME reason` line per check of an established tunnel
+  lifetimes EVENTS CONN           print Isthmus's `lifetime-chosen` event lines for CONN (from `events --json`)
+  ping PINGLOG                    print `transmitted received lost first_lost_seqs` from `ping` output
+  samples FILE                    print `n min_ss min_ist zero_ss zero_ist` of a `time ss ist` sample file
+  inject --to IP --pcap FILE --peer IP --from IP [--count N]
+                                  sends hostile ISAKMP to IP (UDP 500 and 4500): malformed datagrams, Quick
+                                  Modes and Informationals for unknown cookies, messages with a wrong HASH
+                                  (mutated ciphertext), and replays of every Main Mode message PEER sent to IP
+                                  in FILE (a pcap of the case); prints what it sent, one line per kind
+
+ALG strings use strongSwan's names as `swanctl --list-sas` prints them (AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/
+MODP_1024); Isthmus's are its keywords (aes256-sha1-modp1024).
+"""
+import argparse
+import json
+import os
+import random
+import socket
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from interop_ikev2 import load_json, ss_normalise, spi_norm  # noqa: E402
+
+
+def ss_sas(path, conn):
+    return [sa for sa in load_json(path, []) if sa["conn"] == conn]
+
+
+def ist_sas(path, conn):
+    for c in load_json(path, {}).get("connections") or []:
+        if c.get("name") == conn:
+            return c.get("ikeSAs") or []
+    return []
+
+
+def ist_installed(path, conn):
+    return [c for c in load_json(path, {}).get("childSAs") or [] if c.get("connection") == conn]
+
+
+# ----------------------------------------------------------------------------- verify
+def verify(a):
+    results = []
+
+    def check(name, ok, reason=""):
+        results.append((name, ok, reason))
+
+    ss_all = ss_sas(a.ssjson, a.ss_conn)
+    ss_est = [sa for sa in ss_all if sa["state"] == "ESTABLISHED"]
+    check("ss-one-ike-sa", len(ss_est) == 1, f"strongSwan lists {len(ss_est)} ESTABLISHED IKE SAs ({len(ss_all)} in all)")
+    ist_all = ist_sas(a.status, a.ist_conn)
+    ist_est = [s for s in ist_all if s.get("state") == "established"]
+    check("ist-one-ike-sa", len(ist_est) == 1,
+          f"Isthmus lists {len(ist_est)} established IKE SAs ({[s.get('state') for s in ist_all]})")
+    if len(ss_est) != 1 or len(ist_est) != 1:
+        return emit(results)
+    ss, ist = ss_est[0], ist_est[0]
+    check("ss-ikev1", ss.get("version") == "1", f"strongSwan IKE version {ss.get('version')}")
+    check("ist-ikev1", ist.get("ikeVersion") == 1, f"Isthmus ikeVersion {ist.get('ikeVersion')}")
+    check("ss-ike-algorithms", ss["ike_alg"] == a.ike, f"strongSwan: {ss['ike_alg']}, expected {a.ike}")
+    check("ist-ike-algorithms", ist.get("algorithms") == a.ist_ike, f"Isthmus: {ist.get('algorithms')}, expected {a.ist_ike}")
+    check("ist-role", ist.get("role") == a.isthmus_role, f"Isthmus role {ist.get('role')}, expected {a.isthmus_role}")
+    ss_role_ok = ss["initiator"] == (a.isthmus_role == "responder")
+    check("ss-role", ss_role_ok, f"strongSwan initiator={ss['initiator']} while Isthmus is {a.isthmus_role}")
+    mine = (spi_norm(ist.get("localSPI")), spi_norm(ist.get("remoteSPI")))
+    theirs = (ss["ispi"], ss["rspi"]) if a.isthmus_role == "initiator" else (ss["rspi"], ss["ispi"])
+    check("cookies", mine == theirs, f"Isthmus cookies (ours/theirs) {mine}, strongSwan {theirs}")
+    check("ist-ike-lifetime", str(ist.get("lifetimeSeconds")) == a.ike_lifetime,
+          f"Isthmus ISAKMP SA lifetime {ist.get('lifetimeSeconds')} s ({ist.get('lifetimeReason')}), expected {a.ike_lifetime}")
+    check("ist-ike-lifetime-reason", bool(ist.get("lifetimeReason")), "no lifetimeReason in status")
+    ss_children = [c for c in ss["children"] if c["state"] == "INSTALLED"]
+    ist_children = [c for c in ist.get("childSAs") or [] if c.get("state") == "installed"]
+    check("ss-one-child", len(ss_children) == 1, f"strongSwan INSTALLED CHILD SAs: {len(ss_children)}")
+    check("ist-one-child", len(ist_children) == 1, f"Isthmus installed IPsec SAs: {len(ist_children)}")
+    if len(ss_children) != 1 or len(ist_children) != 1:
+        return emit(results)
+    sc, ic = ss_children[0], ist_children[0]
+    check("ss-esp-algorithms", sc["esp_alg"] == a.esp, f"strongSwan: {sc['esp_alg']}, expected {a.esp}")
+    check("ist-esp-algorithms", ic.get("algorithms") == a.ist_esp, f"Isthmus: {ic.get('algorithms')}, expected {a.ist_esp}")
+    check("ss-tunnel-in-udp", sc["mode"] == "TUNNEL" and sc["encap"], f"strongSwan mode {sc['mode']} encap {sc['encap']}")
+    check("ss-selectors", sc["local_ts"] == [a.ss_lts] and sc["remote_ts"] == [a.ss_rts],
+          f"strongSwan {sc['local_ts']} === {sc['remote_ts']}")
+    check("ist-selectors", ic.get("localSelectors") == [a.ss_rts] and ic.get("remoteSelectors") == [a.ss_lts],
+          f"Isthmus {ic.get('localSelectors')} === {ic.get('remoteSelectors')}")
+    check("spis-crossed", spi_norm(ic.get("inboundSPI")) == sc["spi_out"] and spi_norm(ic.get("outboundSPI")) == sc["spi_in"],
+          f"Isthmus in/out {ic.get('inboundSPI')}/{ic.get('outboundSPI')}, strongSwan in/out {sc['spi_in']}/{sc['spi_out']}")
+    check("ist-esp-lifetime", str(ic.get("lifetimeSeconds")) == a.esp_lifetime,
+          f"Isthmus IPsec SA lifetime {ic.get('lifetimeSeconds')} s ({ic.get('lifetimeReason')}), expected {a.esp_lifetime}")
+    installed = [c for c in ist_installed(a.status, a.ist_conn) if spi_norm(c.get("inboundSPI")) == spi_norm(ic.get("inboundSPI"))]
+    check("ist-installed-udp", len(installed) == 1 and installed[0].get("udpEncapsulated") is True,
+          f"Isthmus installed table: {installed}")
+    dataplane = load_json(a.status, {}).get("dataplane") or {}
+    check("ist-dataplane-installed", (dataplane.get("installedSAs") or 0) >= 1, f"data plane: {dataplane.get('installedSAs')}")
+    return emit(results)
+
+
+def emit(results):
+    bad = 0
+    for name, ok, reason in results:
+        if ok:
+            print(f"ok {name}")
+        else:
+            bad += 1
+            print(f"bad {name} {reason}")
+    return 1 if bad else 0
+
+
+# ----------------------------------------------------------------------------- small views
+def summary(path, conn):
+    sas = ist_sas(path, conn)
+    if not sas:
+        print(f"isthmus: no ISAKMP SA for {conn}")
+    for s in sas:
+        print(f"isthmus: ISAKMP SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
+              f"cookies {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} lifetime "
+              f"{s.get('lifetimeSeconds')} s ({s.get('lifetimeReason')}) dropped {s.get('droppedMessages')}")
+        for k in s.get("childSAs") or []:
+            print(f"isthmus:   IPsec SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
+                  f"{k.get('algorithms')} lifetime {k.get('lifetimeSeconds')} s ({k.get('lifetimeReason')}) "
+                  f"{k.get('localSelectors')} === {k.get('remoteSelectors')}")
+    dataplane = load_json(path, {}).get("dataplane") or {}
+    print(f"isthmus: data plane installed {dataplane.get('installedSAs')} ESP in/out "
+          f"{dataplane.get('espPacketsIn')}/{dataplane.get('espPacketsOut')} drops {dataplane.get('drops')}")
+
+
+def lifetimes(path, conn):
+    events = load_json(path, {}).get("events") or []
+    for e in events:
+        if e.get("connection") == conn and e.get("kind") == "lifetime-chosen":
+            print(f"{e.get('kind')}: {e.get('message')}")
+
+
+def ping_stats(path):
+    transmitted = received = 0
+    seqs = set()
+    with open(path, errors="replace") as f:
+        for line in f:
+            if "icmp_seq=" in line and "bytes from" in line:
+                try:
+                    seqs.add(int(line.split("icmp_seq=")[1].split()[0]))
+                except ValueError:
+                    pass
+            if "packets transmitted" in line:
+                transmitted = int(line.split()[0])
+                received = int(line.split(",")[1].split()[0])
+    lost = [s for s in range(1, transmitted + 1) if s not in seqs]
+    print(f"{transmitted} {received} {len(lost)} {','.join(map(str, lost[:20])) or '-'}")
+
+
+def samples(path):
+    ss, ist = [], []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                ss.append(int(parts[1]))
+                ist.append(int(parts[2]))
+    if not ss:
+        print("0 - - 0 0")
+        return
+    print(f"{len(ss)} {min(ss)} {min(ist)} {ss.count(0)} {ist.count(0)}")
+
+
+# ----------------------------------------------------------------------------- hostile input
+def pcap_datagrams(path, src, dst):
+    """IKE messages (marker stripped) sent from SRC to DST in the pcap, in order."""
+    out = []
+    try:
+        data = open(path, "rb").read()
+    except OSError:
+        return out
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack("<IIII", data[off:off + 16])
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 42 or pkt[12:14] != b"\x08\x00":
+            continue
+        ip = pkt[14:]
+        ihl = (ip[0] & 15) * 4
+        if ip[9] != 17 or socket.inet_ntoa(ip[12:16]) != src or socket.inet_ntoa(ip[16:20]) != dst:
+            continue
+        udp = ip[ihl:]
+        sport, dport = struct.unpack("!HH", udp[:4])
+        payload = udp[8:]
+        if dport == 4500:
+            if payload[:4] != b"\0\0\0\0":
+                continue
+            payload = payload[4:]
+        elif dport != 500:
+            continue
+        if len(payload) >= 28 and payload[17] == 0x10:
+            out.append(payload)
+    return out
+
+
+def isakmp(cookie_i, cookie_r, exchange, message_id, body=b"", flags=0, next_payload=8):
+    length = 28 + len(body)
+    return struct.pack("!QQBBBBII", cookie_i, cookie_r, next_payload, 0x10, exchange, flags, message_id, length) + body
+
+
+def inject(a):
+    rng = random.Random(4711)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((a.bind, 0))
+    sent = {}
+
+    def send(kind, payload, port=500):
+        data = payload if port == 500 else b"\0\0\0\0" + payload
+        sock.sendto(data, (a.to, port))
+        sent[kind] = sent.get(kind, 0) + 1
+
+    captured = pcap_datagrams(a.pcap, a.peer, a.to)
+    main_mode = [m for m in captured if m[18] == 2]
+    quick = [m for m in captured if m[18] == 32]
+    cookies = (struct.unpack("!Q", main_mode[-1][0:8])[0], struct.unpack("!Q", main_mode[-1][8:16])[0]) if main_mode else (1, 2)
+    for _ in range(a.count):
+        # malformed: short, a header whose length lies, random bytes with an ISAKMP version
+        send("malformed", bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 27))))
+        send("malformed", isakmp(cookies[0], cookies[1], 2, 0, b"\0" * 12)[:-6])
+        send("malformed", isakmp(cookies[0], cookies[1], 32, 7, bytes(rng.getrandbits(8) for _ in range(40)), flags=1)[:30] + b"\xff" * 5, port=4500)
+        # Quick Mode and Informational for an ISAKMP SA nobody has
+        send("unknown-sa", isakmp(rng.getrandbits(64) | 1, rng.getrandbits(64) | 1, 32, rng.getrandbits(32) | 1,
+                                  bytes(rng.getrandbits(8) for _ in range(48)), flags=1))
+        send("unknown-sa", isakmp(rng.getrandbits(64) | 1, rng.getrandbits(64) | 1, 5, rng.getrandbits(32) | 1,
+                                  bytes(rng.getrandbits(8) for _ in range(32)), flags=1), port=4500)
+        # wrong HASH: a real encrypted message (the Quick Mode the peer sent, else Main Mode 5) with one ciphertext
+        # byte changed, under a fresh message ID so it is not a plain replay; and a new Quick Mode on the live SA
+        for template in (quick[:1] or main_mode[-2:-1]):
+            body = bytearray(template)
+            body[-1] ^= 0x5a
+            body[20:24] = struct.pack("!I", rng.getrandbits(32) | 1)
+            send("wrong-hash", bytes(body), port=4500)
+        body = bytes(rng.getrandbits(8) for _ in range(64))
+        send("wrong-hash", isakmp(cookies[0], cookies[1], 32, rng.getrandbits(32) | 1, body, flags=1), port=4500)
+        # replays of every Main Mode message the peer sent (message 1 on 500, the others where they went)
+        for m in main_mode:
+            send("replayed-main-mode", m, port=500 if m[8:16] == b"\0" * 8 else 4500)
+    for kind in sorted(sent):
+        print(f"sent {sent[kind]} {kind}")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("ss-json"); s.add_argument("pretty")
+    for name in ("ss-ready", "ss-gone", "ist-ready", "ist-summary", "lifetimes"):
+        s = sub.add_parser(name); s.add_argument("file"); s.add_argument("conn")
+    s = sub.add_parser("ping"); s.add_argument("file")
+    s = sub.add_parser("samples"); s.add_argument("file")
+    s = sub.add_parser("verify")
+    s.add_argument("ssjson"); s.add_argument("status")
+    for opt in ("--ss-conn", "--ist-conn", "--ike", "--esp", "--ist-ike", "--ist-esp", "--ss-lts", "--ss-rts",
+                "--isthmus-role", "--ike-lifetime", "--esp-lifetime"):
+        s.add_argument(opt, required=True)
+    s = sub.add_parser("inject")
+    s.add_argument("--to", required=True); s.add_argument("--pcap", required=True)
+    s.add_argument("--peer", required=True); s.add_argument("--bind", required=True)
+    s.add_argument("--count", type=int, default=3)
+    a = p.parse_args()
+
+    if a.cmd == "ss-json":
+        with open(a.pretty, errors="replace") as f:
+            json.dump(ss_normalise(f.read()), sys.stdout, indent=1)
+        print()
+        return 0
+    if a.cmd == "ss-ready":
+        return 0 if any(sa["state"] == "ESTABLISHED" and sa.get("version") == "1"
+                        and any(c["state"] == "INSTALLED" for c in sa["children"])
+                        for sa in ss_sas(a.file, a.conn)) else 1
+    if a.cmd == "ss-gone":
+        return 0 if not ss_sas(a.file, a.conn) else 1
+    if a.cmd == "ist-ready":
+        return 0 if any(s.get("state") == "established" and s.get("childSAs") for s in ist_sas(a.file, a.conn)) else 1
+    if a.cmd == "ist-summary":
+        summary(a.file, a.conn)
+        return 0
+    if a.cmd == "lifetimes":
+        lifetimes(a.file, a.conn)
+        return 0
+    if a.cmd == "ping":
+        ping_stats(a.file)
+        return 0
+    if a.cmd == "samples":
+        samples(a.file)
+        return 0
+    if a.cmd == "verify":
+        return verify(a)
+    if a.cmd == "inject":
+        return inject(a)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
