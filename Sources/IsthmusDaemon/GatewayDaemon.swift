@@ -17,9 +17,10 @@ import NIOPosix
 /// Everything runs on one event loop: datagrams, timers and control requests reach the sessions one at
 /// a time, so the cores need no locks. The daemon loads nothing; it gets a configuration and factories.
 public final class GatewayDaemon: Sendable {
-    /// Makes an initiator session for a connection name (nil: no core for it, e.g. IKEv1 for now).
+    /// Makes an initiator session for a connection name (nil: no core for it, e.g. an unknown name).
     public typealias InitiatorFactory = @Sendable (String) -> (any IKESession)?
-    /// Makes a responder session for a new IKE_SA_INIT request, picking the connection by source address.
+    /// Makes a responder session for a new IKE_SA_INIT request or ISAKMP Main Mode message 1, picking the
+    /// connection by source address.
     public typealias ResponderFactory = @Sendable (IKEDatagram) -> (any IKESession)?
     /// Receives ESP-in-UDP packets (on the event loop; the data plane comes later).
     public typealias ESPHandler = @Sendable (ESPPacket) -> Void
