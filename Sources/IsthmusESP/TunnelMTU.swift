@@ -209,15 +209,7 @@ public enum TunnelMTU {
 
     /// The Internet checksum (RFC 1071) of `bytes`, starting from a partial `initial` sum.
     static func checksum(_ bytes: UnsafeRawBufferPointer, initial: UInt32 = 0) -> UInt16 {
-        var sum = initial
-        var index = 0
-        while index + 1 < bytes.count {
-            sum &+= UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-            index += 2
-        }
-        if index < bytes.count { sum &+= UInt32(bytes[index]) << 8 }
-        while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-        return ~UInt16(sum)
+        ~InternetChecksum.fold(InternetChecksum.networkOrderSum(bytes) &+ UInt64(initial))
     }
 
     private static func read32(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt32 {
