@@ -8,7 +8,7 @@ import IsthmusIKEv2
 
 /// One control request: a JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Hashable {
-    /// `status`, `up`, `down` or `events`.
+    /// `status`, `up`, `down`, `events` or `reload`.
     public var command: String
     /// The connection for `up`, `down` and (optionally) `events`.
     public var connection: String?
@@ -38,6 +38,10 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var events: [EventRecord]?
     /// `down`: how many IKE SAs were told to terminate.
     public var terminated: Int?
+    /// `reload`: what happened to each connection.
+    public var reloaded: [ConnectionReload]?
+    /// A refused `reload`: why, one sentence each (the `check` messages of the new file).
+    public var diagnostics: [String]?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok

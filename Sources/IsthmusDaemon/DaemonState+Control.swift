@@ -16,8 +16,11 @@ extension DaemonState {
             return up(request.connection)
         case "down":
             return down(request.connection)
+        case "reload":
+            return reload()
         default:
-            return .failure("unknown command '\(request.command.prefix(64))'; expected status, up, down or events")
+            return .failure(
+                "unknown command '\(request.command.prefix(64))'; expected status, up, down, events or reload")
         }
     }
 

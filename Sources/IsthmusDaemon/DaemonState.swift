@@ -48,12 +48,17 @@ final class DaemonState {
     /// Drop log lines allowed per second (the rest are only counted).
     static let dropLogsPerSecond = 10
 
-    let config: GatewayConfig
+    /// The running configuration; `reload` replaces it.
+    var config: GatewayConfig
     let options: DaemonOptions
     let logger: Logger
     let eventLoop: any EventLoop
     let clock: @Sendable () -> Duration
-    let makeInitiator: GatewayDaemon.InitiatorFactory
+    /// Makes initiators from the running configuration; `reload` replaces it (and the dispatcher's responder
+    /// factory) together with `config`.
+    var makeInitiator: GatewayDaemon.InitiatorFactory
+    /// Loads the configuration file again for `reload` (nil: the daemon was given no file).
+    var reloader: GatewayDaemon.ConfigReloader?
     let espHandler: GatewayDaemon.ESPHandler?
     let childSAHandler: GatewayDaemon.ChildSAHandler?
 
@@ -421,7 +426,7 @@ final class DaemonState {
     }
 
 
-    private func record(_ event: GatewayEvent) {
+    func record(_ event: GatewayEvent) {
         logger.log(event)
         events.append(EventRecord(event))
     }

@@ -1,4 +1,3 @@
-import Dispatch
 import IsthmusDataplane
 import IsthmusESP
 import IsthmusGateway
@@ -7,6 +6,8 @@ import IsthmusIP
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
     import Glibc
@@ -26,6 +27,30 @@ public final class GatewayDaemon: Sendable {
     public typealias ESPHandler = @Sendable (ESPPacket) -> Void
     /// Receives CHILD SA installs and removals (on the event loop; the ESP engine comes later).
     public typealias ChildSAHandler = @Sendable (ChildSAChange) -> Void
+    /// A configuration loaded again for `reload`, with the session factories built from it.
+    public struct Reload: Sendable {
+        public var config: GatewayConfig
+        public var makeInitiator: InitiatorFactory
+        public var makeResponder: ResponderFactory
+
+        public init(config: GatewayConfig, makeInitiator: @escaping InitiatorFactory, makeResponder: @escaping ResponderFactory) {
+            self.config = config
+            self.makeInitiator = makeInitiator
+            self.makeResponder = makeResponder
+        }
+    }
+    /// Why a configuration could not be loaded for `reload`: a summary and the loader's messages.
+    public struct ReloadRejected: Error, Sendable {
+        public var summary: String
+        public var diagnostics: [String]
+
+        public init(summary: String, diagnostics: [String]) {
+            self.summary = summary
+            self.diagnostics = diagnostics
+        }
+    }
+    /// Reads the configuration file again (on the event loop; small files only).
+    public typealias ConfigReloader = @Sendable () -> Result<Reload, ReloadRejected>
 
     public let config: GatewayConfig
     public let options: DaemonOptions
@@ -43,7 +68,7 @@ public final class GatewayDaemon: Sendable {
         config: GatewayConfig, options: DaemonOptions = DaemonOptions(), group: any EventLoopGroup, logger: Logger,
         clock: (@Sendable () -> Duration)? = nil, makeInitiator: @escaping InitiatorFactory,
         makeResponder: @escaping ResponderFactory, espHandler: ESPHandler? = nil,
-        childSAHandler: ChildSAHandler? = nil, dataplane: Dataplane? = nil
+        childSAHandler: ChildSAHandler? = nil, dataplane: Dataplane? = nil, reloader: ConfigReloader? = nil
     ) {
         self.config = config
         self.options = options
@@ -87,6 +112,7 @@ public final class GatewayDaemon: Sendable {
             clock: clock ?? { ContinuousClock.now - origin }, makeInitiator: makeInitiator,
             makeResponder: makeResponder, espHandler: esp, childSAHandler: child)
         state.dataplane = dataplane
+        state.reloader = reloader
         self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)
     }
 
@@ -221,6 +247,11 @@ public final class GatewayDaemon: Sendable {
         return eventLoop.submit { state.value.handleControl(request) }
     }
 
+    /// Loads the configuration file again and applies the difference (as `isthmus reload` and SIGHUP do).
+    public func reload() -> EventLoopFuture<ControlResponse> {
+        control(ControlRequest(command: "reload"))
+    }
+
     /// Initiates `connection` now (as `isthmus up` does).
     public func up(_ connection: String) -> EventLoopFuture<ControlResponse> {
         control(ControlRequest(command: "up", connection: connection))
@@ -258,11 +289,13 @@ public final class GatewayDaemon: Sendable {
         }
     }
 
-    /// Builds a daemon on its own one-thread event loop, runs it until SIGINT or SIGTERM, and stops the loop.
-    public static func runUntilSignalled(
+    /// Builds a daemon on its own one-thread event loop (and its data plane when `options.tunName` is set)
+    /// and serves it with swift-service-lifecycle until SIGTERM or SIGINT (`isthmus run`): SIGHUP reloads
+    /// the configuration; `services` (e.g. the metrics endpoint) run beside it and stop with it.
+    public static func serve(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, makeInitiator: @escaping InitiatorFactory,
-        makeResponder: @escaping ResponderFactory
-    ) throws {
+        makeResponder: @escaping ResponderFactory, reloader: ConfigReloader? = nil, services: [any Service] = []
+    ) async throws {
         var dataplane: Dataplane?
         if let tun = options.tunName {
             do {
@@ -273,32 +306,77 @@ public final class GatewayDaemon: Sendable {
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
         let daemon = GatewayDaemon(
             config: config, options: options, group: group, logger: logger, makeInitiator: makeInitiator,
-            makeResponder: makeResponder, dataplane: dataplane)
+            makeResponder: makeResponder, dataplane: dataplane, reloader: reloader)
         defer { dataplane?.stop() }
-        try daemon.runUntilSignalled()
+        let gateway = GatewayService(daemon: daemon, logger: logger)
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    ServiceGroupConfiguration.ServiceConfiguration(
+                        service: gateway, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                ] + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+/// The gateway as a swift-service-lifecycle service: starts the daemon, reloads it on SIGHUP, and on
+/// graceful shutdown (SIGTERM, SIGINT) deletes the SAs, telling the peers, before returning.
+public struct GatewayService: Service {
+    let daemon: GatewayDaemon
+    let logger: Logger
+
+    public init(daemon: GatewayDaemon, logger: Logger) {
+        self.daemon = daemon
+        self.logger = logger
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down cleanly (the CLI's `run`). Blocks the calling thread.
-    public func runUntilSignalled() throws {
-        _ = try start().wait()
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let finished = eventLoop.makePromise(of: Void.self)
-        let queue = DispatchQueue(label: "isthmus.signals")
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [self] in
-                logger.notice("signal received", metadata: ["signal": "\(number == SIGINT ? "INT" : "TERM")"])
-                shutdown().cascade(to: finished)
+    public func run() async throws {
+        _ = try await daemon.start().get()
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.notice("signal received", metadata: ["signal": "HUP"])
+            let response = try await daemon.reload().get()
+            for line in ReloadSummary.lines(response) {
+                logger.notice("\(line)")
             }
-            source.resume()
-            return source
         }
-        defer { sources.forEach { $0.cancel() } }
-        try finished.futureResult.wait()
+        logger.notice("graceful shutdown requested")
+        try await daemon.shutdown().get()
+    }
+}
+
+/// The human lines of a `reload` answer: what happened to each connection, or why it was refused.
+public enum ReloadSummary {
+    public static func lines(_ response: ControlResponse) -> [String] {
+        guard response.ok else {
+            return ["reload refused: \(response.error ?? "unknown reason")"]
+                + (response.diagnostics ?? []).map { "  \($0)" }
+        }
+        var lines = [response.message ?? "configuration reloaded"]
+        for entry in response.reloaded ?? [] {
+            let fields = entry.fields.map { " (\($0.joined(separator: ", ")))" } ?? ""
+            let effect: String
+            switch entry.change {
+            case "unchanged": effect = "unchanged, SAs kept"
+            case "key-changed": effect = "new shared key, SAs kept; the next authentication uses it"
+            case "changed": effect = "changed\(fields): restarted"
+            case "added": effect = "added"
+            case "removed": effect = "removed: SAs deleted"
+            default: effect = entry.change
+            }
+            lines.append("  \(entry.connection): \(effect)")
+        }
+        return lines
     }
 }
 

@@ -1,16 +1,22 @@
 import IsthmusCrypto
 import IsthmusGateway
+import Synchronization
 
 /// The IKE cores the daemon drives, for every connection of a gateway: an IKEv1 or IKEv2 initiator by the
 /// connection's `ike_version`, and a responder by the version in the header of the peer's first message
 /// (an ISAKMP Main Mode message 1 or an IKE_SA_INIT request), for the connection that names the peer's
 /// address (see ``IKEv1Sessions`` and ``IKEv2Sessions``).
 public enum IKESessions {
-    public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
+    /// - Parameter initialContact: which connections have initiated since the daemon started; a reload
+    ///   passes the running daemon's ledger so that a reloaded connection does not send INITIAL_CONTACT
+    ///   again while the peer may hold SAs it negotiated with us.
+    public static func factories(
+        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger()
+    )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
-        let v1 = IKEv1Sessions.factories(config: config, ikePort: ikePort)
-        let v2 = IKEv2Sessions.factories(config: config, ikePort: ikePort)
+        let v1 = IKEv1Sessions.factories(config: config, ikePort: ikePort, initialContact: initialContact)
+        let v2 = IKEv2Sessions.factories(config: config, ikePort: ikePort, initialContact: initialContact)
         var versions: [String: IKEVersion] = [:]
         for connection in config.connections where versions[connection.name] == nil {
             versions[connection.name] = connection.ikeVersion
@@ -30,5 +36,19 @@ public enum IKESessions {
             }
         }
         return (makeInitiator, makeResponder)
+    }
+}
+
+/// INITIAL_CONTACT (RFC 7296 2.4; INITIAL-CONTACT in IKEv1, RFC 2407 4.6.3.3) tells the peer we hold no
+/// other SA with it: true only for a connection's first initiation since the daemon started (later ones may
+/// overlap an SA the peer initiated). One ledger per daemon, shared by every set of factories.
+public final class InitialContactLedger: Sendable {
+    private let started = Mutex<Set<String>>([])
+
+    public init() {}
+
+    /// True the first time `name` is asked about, false afterwards.
+    public func firstInitiation(of name: String) -> Bool {
+        started.withLock { $0.insert(name).inserted }
     }
 }

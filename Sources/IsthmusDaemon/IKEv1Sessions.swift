@@ -2,7 +2,6 @@ import IsthmusCrypto
 import IsthmusGateway
 import IsthmusIKEv1
 import IsthmusIP
-import Synchronization
 
 /// Routing by either cookie, and a peer's new Main Mode to the session whose ISAKMP SA it replaces.
 extension IKEv1Session: IKEv1SessionRouting {}
@@ -51,14 +50,14 @@ public enum IKEv1Sessions {
 
     /// Factories for the daemon: an initiator per IKEv1 connection, a responder for a Main Mode message 1
     /// from a configured peer's address.
-    public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
+    public static func factories(
+        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger()
+    )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
-        // INITIAL-CONTACT only on a connection's first initiation since start (as for IKEv2).
-        let started = Mutex<Set<String>>([])
         let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
             guard var configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
-            configuration.sendInitialContact = started.withLock { $0.insert(name).inserted }
+            configuration.sendInitialContact = initialContact.firstInitiation(of: name)
             return IKEv1Session(initiating: configuration, random: SystemRandomNumberGenerator())
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in

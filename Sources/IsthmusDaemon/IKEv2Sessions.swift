@@ -2,7 +2,6 @@ import IsthmusCrypto
 import IsthmusGateway
 import IsthmusIKEv2
 import IsthmusIP
-import Synchronization
 
 /// Builds IKEv2 cores from the gateway configuration: the translation from the network model
 /// (sites, local networks, connections) to what one IKE SA needs.
@@ -71,15 +70,14 @@ public enum IKEv2Sessions {
 
     /// Factories for the daemon: an initiator per IKEv2 connection, a responder for an IKE_SA_INIT
     /// from a configured peer's address.
-    public static func factories(config: GatewayConfig, ikePort: UInt16 = 500)
+    public static func factories(
+        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger()
+    )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
-        // INITIAL_CONTACT tells the peer we hold no other IKE SA with it: true only for a connection's
-        // first initiation since start (later ones may overlap an SA the peer initiated).
-        let started = Mutex<Set<String>>([])
         let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
             guard var configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
-            configuration.sendInitialContact = started.withLock { $0.insert(name).inserted }
+            configuration.sendInitialContact = initialContact.firstInitiation(of: name)
             return IKEv2Session(initiating: configuration, random: SystemRandomNumberGenerator())
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in

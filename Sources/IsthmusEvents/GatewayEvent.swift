@@ -30,6 +30,8 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let cookieRequested = Kind(rawValue: "cookie-requested")
         public static let messageDropped = Kind(rawValue: "message-dropped")
         public static let lifetimeChosen = Kind(rawValue: "lifetime-chosen")
+        /// `isthmus reload` / SIGHUP changed (or added, removed) the connection's configuration.
+        public static let configReloaded = Kind(rawValue: "config-reloaded")
     }
 
     public enum Severity: String, Sendable, Hashable {

@@ -4,14 +4,14 @@ import IsthmusGateway
 import Logging
 
 @main
-struct Isthmus: ParsableCommand {
+struct Isthmus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isthmus",
         abstract: "A site-to-site IPsec VPN gateway (IKEv1, IKEv2, ESP).",
         version: "0.1.0",
         subcommands: [
-            Check.self, Algorithms.self, Run.self, Status.self, Up.self, Down.self, Events.self, Key.self, Export.self,
-            Lab.self,
+            Check.self, Algorithms.self, Run.self, Reload.self, Status.self, Up.self, Down.self, Events.self, Key.self,
+            Export.self, Lab.self,
         ]
     )
 }

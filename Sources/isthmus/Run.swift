@@ -4,13 +4,15 @@ import IsthmusGateway
 import Logging
 
 /// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway in the foreground.",
         discussion: """
             Listens for IKE on UDP 500 and 4500 (the gateway's public_address, or every address), initiates \
-            every connection, and serves `status`, `up`, `down` and `events` on the control socket \
-            (default /run/isthmus/<gateway name>.sock). SIGINT or SIGTERM deletes the SAs and exits 0.
+            every connection, and serves `status`, `up`, `down`, `events` and `reload` on the control socket \
+            (default /run/isthmus/<gateway name>.sock, mode 0600: root only). SIGHUP (or `isthmus reload`) \
+            reads FILE again and applies only what changed; SIGINT or SIGTERM deletes the SAs, telling the \
+            peers, and exits 0.
             """
     )
 
@@ -62,7 +64,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let result = ConfigLoader.load(path: file)
         for diagnostic in result.diagnostics {
             printError(diagnostic.description)
@@ -87,14 +89,31 @@ struct Run: ParsableCommand {
             }
         }
         let logger = Logger(label: "isthmus.run")
-        let factories = IKESessions.factories(config: config, ikePort: UInt16(ikePort))
+        let ledger = InitialContactLedger()
+        let port = UInt16(ikePort)
+        let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
         let options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
             pathMTU: pathMTU)
+        let file = self.file
+        let reloader: GatewayDaemon.ConfigReloader = {
+            let result = ConfigLoader.load(path: file)
+            guard let config = result.config else {
+                let count = result.errors.count
+                return .failure(
+                    GatewayDaemon.ReloadRejected(
+                        summary: "\(file): \(count) error\(count == 1 ? "" : "s"); the new configuration was not accepted",
+                        diagnostics: result.errors.map(\.description)))
+            }
+            let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
+            return .success(
+                GatewayDaemon.Reload(
+                    config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder))
+        }
         do {
-            try GatewayDaemon.runUntilSignalled(
+            try await GatewayDaemon.serve(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
-                makeResponder: factories.makeResponder)
+                makeResponder: factories.makeResponder, reloader: reloader)
         } catch {
             printError("isthmus run: \(error)")
             throw ExitCode(1)
