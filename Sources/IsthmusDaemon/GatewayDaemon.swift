@@ -125,12 +125,17 @@ public final class GatewayDaemon: Sendable {
             natSocket == nil
             ? bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard).map { Optional($0) }
             : eventLoop.makeSucceededFuture(nil)
+        let idleTimeout = DaemonState.timeAmount(options.controlIdleTimeout)
         let control = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 16)
+            // Bounds what a `logs --follow` reader that does not keep up can cost (EventFollower).
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: ControlCodec.followerBacklogBytes / 2, high: ControlCodec.followerBacklogBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(readTimeout: .seconds(30)),
+                        IdleStateHandler(readTimeout: idleTimeout),
                         ByteToMessageHandler(LineFrameDecoder(maximumLength: ControlCodec.maximumRequestBytes)),
                         ControlConnectionHandler(state: state),
                     ])
@@ -303,9 +308,11 @@ public final class GatewayDaemon: Sendable {
 }
 
 extension DaemonState {
-    /// Cancels timers, closes every socket and removes the control socket file.
+    /// Cancels timers, closes every socket (and `logs --follow` connections) and removes the control socket file.
     func closeEverything() -> EventLoopFuture<Void> {
         cancelAllTimers()
+        for follower in followers.values { follower.stop() }
+        followers.removeAll()
         dataplane?.stop()
         natSocket = nil
         let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }

@@ -9,7 +9,7 @@ struct Run: ParsableCommand {
         abstract: "Run the gateway in the foreground.",
         discussion: """
             Listens for IKE on UDP 500 and 4500 (the gateway's public_address, or every address), initiates \
-            every connection, and serves `status`, `up`, `down` and `events` on the control socket \
+            every connection, and serves `status`, `up`, `down` and `logs` on the control socket \
             (default /run/isthmus/<gateway name>.sock). SIGINT or SIGTERM deletes the SAs and exits 0.
             """
     )
