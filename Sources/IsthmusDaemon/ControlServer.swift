@@ -235,6 +235,44 @@ enum ControlSocketPath {
         }
     }
 
+    /// A Unix stream socket bound at `path` whose file is mode 0600 from the moment it exists.
+    ///
+    /// Linux creates the socket file with the mode of the socket's own inode, less the umask
+    /// (`unix_bind`): setting that mode with `fchmod` before `bind` leaves no moment, however short,
+    /// in which another user could connect, whatever the umask and the folder's mode. (A `chmod` after
+    /// `bind` leaves one; a connection accepted in it would stay open.) The caller hands the descriptor
+    /// to NIO, which listens on it.
+    static func bindOwnerOnly(_ path: String) throws(DaemonError) -> CInt {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumLength else {
+            throw DaemonError("control socket path must be 1 to \(maximumLength) bytes: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw DaemonError("cannot create the control socket: \(errnoText())") }
+        guard fchmod(fd, 0o600) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw DaemonError("cannot restrict the control socket to mode 0600: \(reason)")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw DaemonError("cannot serve the control socket \(path): \(reason)")
+        }
+        return fd
+    }
+
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let folder = String(path[..<slash])
@@ -256,4 +294,12 @@ enum ControlSocketPath {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+extension ControlCodec {
+    /// The control connections' write-buffer water marks: not writable above ``followerBacklogBytes``,
+    /// writable again below half of it.
+    static var followerWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
+        .init(low: followerBacklogBytes / 2, high: followerBacklogBytes)
+    }
 }

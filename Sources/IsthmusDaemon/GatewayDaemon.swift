@@ -126,12 +126,18 @@ public final class GatewayDaemon: Sendable {
             ? bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard).map { Optional($0) }
             : eventLoop.makeSucceededFuture(nil)
         let idleTimeout = DaemonState.timeAmount(options.controlIdleTimeout)
+        let controlSocket: CInt
+        do {
+            controlSocket = try ControlSocketPath.bindOwnerOnly(path)
+        } catch {
+            ike.whenSuccess { $0.close(promise: nil) }
+            nat.whenSuccess { $0?.close(promise: nil) }
+            return eventLoop.makeFailedFuture(error)
+        }
         let control = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 16)
             // Bounds what a `logs --follow` reader that does not keep up can cost (EventFollower).
-            .childChannelOption(
-                .writeBufferWaterMark,
-                value: .init(low: ControlCodec.followerBacklogBytes / 2, high: ControlCodec.followerBacklogBytes))
+            .childChannelOption(.writeBufferWaterMark, value: ControlCodec.followerWaterMark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
@@ -141,7 +147,7 @@ public final class GatewayDaemon: Sendable {
                     ])
                 }
             }
-            .bind(unixDomainSocketPath: path)
+            .withBoundSocket(controlSocket)
             .flatMapErrorThrowing { error in throw DaemonError("cannot serve the control socket \(path): \(error)") }
         let logger = self.logger
         let initiate = options.initiateOnStart
@@ -154,6 +160,7 @@ public final class GatewayDaemon: Sendable {
         }.flatMapThrowing { channels in
             let ((ikeChannel, natChannel), controlChannel) = channels
             let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
+            // Already 0600 since bind (ControlSocketPath.bindOwnerOnly); this only confirms it.
             guard chmod(path, 0o600) == 0 else {
                 for channel in channels { channel.close(promise: nil) }
                 throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")

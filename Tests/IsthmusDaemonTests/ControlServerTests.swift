@@ -348,6 +348,25 @@ final class ControlServerTests: XCTestCase {
         try await harness.stop()
     }
 
+    /// No window between bind and chmod: the file is 0600 the moment it appears, even with umask 0 (where a
+    /// plain bind makes it 0777, as the control case shows).
+    func testControlSocketFileIsOwnerOnlyFromBind() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let previous = umask(0)
+        defer { umask(previous) }
+        let fd = try ControlSocketPath.bindOwnerOnly(folder + "/owner.sock")
+        close(fd)
+        XCTAssertTrue(leaveStaleSocket(at: folder + "/plain.sock"))
+        umask(previous)
+        var info = stat()
+        XCTAssertEqual(lstat(folder + "/owner.sock", &info), 0)
+        XCTAssertEqual(info.st_mode & 0o7777, 0o600)
+        XCTAssertEqual(lstat(folder + "/plain.sock", &info), 0)
+        XCTAssertEqual(info.st_mode & 0o7777, 0o777, "a plain bind under umask 0")
+        XCTAssertThrowsError(try ControlSocketPath.bindOwnerOnly(folder + "/owner.sock"), "the path is taken")
+    }
+
     func testWellFormedJSONWithWrongContentGetsAnErrorReply() async throws {
         let harness = try await makeHarness()
         let client = try XCTUnwrap(RawControlClient(path: harness.controlPath))
