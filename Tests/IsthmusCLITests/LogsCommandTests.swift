@@ -109,6 +109,23 @@ final class LogsCommandTests: XCTestCase {
         XCTAssertNotNil(first.prefixMatch(of: pattern), first)
         XCTAssertFalse(history.contains("isthmus-demo-key"), "no key material in events")
 
+        // Another user cannot use the socket, although this folder lets everyone in: the socket is 0600.
+        if geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+            let setpriv = Process()
+            setpriv.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            setpriv.arguments = [
+                "--reuid=65534", "--regid=65534", "--clear-groups", binary.path, "status", "--control", socket,
+            ]
+            let errors = Pipe()
+            setpriv.standardError = errors
+            setpriv.standardOutput = FileHandle.nullDevice
+            try setpriv.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            setpriv.waitUntilExit()
+            XCTAssertEqual(setpriv.terminationStatus, 1, text)
+            XCTAssertTrue(text.contains("Permission denied"), text)
+        }
+
         let json = try launch(["logs", "--json", "--control", socket], folder: folder, name: "json")
         XCTAssertTrue(wait(for: json))
         let objects = output(folder, "json.out").split(separator: "\n")
