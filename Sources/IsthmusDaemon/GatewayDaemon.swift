@@ -156,6 +156,8 @@ public final class GatewayDaemon: Sendable {
             ike.whenSuccess { $0.close(promise: nil) }
             nat.whenSuccess { $0?.close(promise: nil) }
             control.whenSuccess { $0.close(promise: nil) }
+            // The socket file is ours (bound above) and NIO does not remove a socket it was handed.
+            unlink(path)
             throw error
         }.flatMapThrowing { channels in
             let ((ikeChannel, natChannel), controlChannel) = channels
@@ -163,6 +165,7 @@ public final class GatewayDaemon: Sendable {
             // Already 0600 since bind (ControlSocketPath.bindOwnerOnly); this only confirms it.
             guard chmod(path, 0o600) == 0 else {
                 for channel in channels { channel.close(promise: nil) }
+                unlink(path)
                 throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
             }
             let ports = ListeningPorts(
@@ -187,6 +190,7 @@ public final class GatewayDaemon: Sendable {
                         onLifetime: { event in loop.execute { state.value.espLifetimeReached(event) } })
                 } catch {
                     for channel in channels { channel.close(promise: nil) }
+                    unlink(path)
                     throw DaemonError("cannot start the ESP data plane: \(error)")
                 }
             }

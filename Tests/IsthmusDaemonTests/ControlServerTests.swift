@@ -367,6 +367,29 @@ final class ControlServerTests: XCTestCase {
         XCTAssertThrowsError(try ControlSocketPath.bindOwnerOnly(folder + "/owner.sock"), "the path is taken")
     }
 
+    /// A start that fails after the control socket was bound (here: the IKE port is taken) removes it again.
+    func testFailedStartLeavesNoControlSocket() async throws {
+        let occupant = try LoopbackUDPClient()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let daemon = GatewayDaemon(
+            config: try loopbackConfig(),
+            options: DaemonOptions(
+                bindAddress: "127.0.0.1", ikePort: Int(occupant.port), natPort: 0, controlPath: folder + "/ctl.sock",
+                initiateOnStart: false),
+            group: group, logger: Logger(label: "isthmus.test"), makeInitiator: { _ in nil },
+            makeResponder: { _ in nil })
+        do {
+            _ = try await daemon.start().get()
+            XCTFail("started on a taken port")
+        } catch {
+            XCTAssertTrue("\(error)".contains("cannot listen on UDP"), "\(error)")
+        }
+        XCTAssertNotEqual(access(folder + "/ctl.sock", F_OK), 0, "the control socket was removed")
+        try await group.shutdownGracefully()
+    }
+
     func testWellFormedJSONWithWrongContentGetsAnErrorReply() async throws {
         let harness = try await makeHarness()
         let client = try XCTUnwrap(RawControlClient(path: harness.controlPath))
