@@ -32,6 +32,80 @@ public enum ControlClient {
         return Reply(response: response, line: String(decoding: line, as: UTF8.self))
     }
 
+    /// A connection that keeps reading lines after the answer (`logs` with `follow`).
+    public final class LineStream {
+        private let fd: CInt
+        private let path: String
+        private var pending: [UInt8] = []
+        /// Where the next line starts in `pending`.
+        private var start = 0
+        private var ended = false
+
+        /// Connects; reads time out after `timeoutSeconds` until ``waitIndefinitely()``.
+        public init(path: String, timeoutSeconds: Int = 10) throws(ControlClientError) {
+            self.path = path
+            fd = try ControlClient.connect(path, timeoutSeconds: timeoutSeconds)
+        }
+
+        deinit { close(fd) }
+
+        public func send(_ request: ControlRequest) throws(ControlClientError) {
+            var bytes = ControlCodec.encode(request)
+            bytes.append(UInt8(ascii: "\n"))
+            try ControlClient.writeAll(fd, bytes, path: path)
+        }
+
+        /// From now on a read waits as long as it takes (a follower waits for events).
+        public func waitIndefinitely() {
+            var timeout = timeval(tv_sec: 0, tv_usec: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        /// The next line without its newline; nil when the gateway closed the connection (an unterminated
+        /// last line is dropped).
+        public func readLine() throws(ControlClientError) -> [UInt8]? {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            var searched = start
+            while true {
+                if let newline = pending[searched...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Array(pending[start..<newline])
+                    start = newline + 1
+                    if start == pending.count {
+                        pending.removeAll(keepingCapacity: true)
+                        start = 0
+                    }
+                    return line
+                }
+                searched = pending.count
+                if ended { return nil }
+                if start > 0 {
+                    pending.removeSubrange(..<start)
+                    searched -= start
+                    start = 0
+                }
+                guard pending.count <= ControlCodec.maximumResponseBytes else {
+                    throw ControlClientError(
+                        "a line from \(path) is longer than \(ControlCodec.maximumResponseBytes) bytes")
+                }
+                let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 && errno == ECONNRESET {
+                    ended = true
+                    continue
+                }
+                if count < 0 {
+                    let reason = errno == EAGAIN ? "timed out" : String(cString: strerror(errno))
+                    throw ControlClientError("no answer from the gateway at \(path): \(reason)")
+                }
+                if count == 0 {
+                    ended = true
+                    continue
+                }
+                pending.append(contentsOf: chunk[..<count])
+            }
+        }
+    }
+
     /// Whether something accepts connections on `path` (a live daemon rather than a stale file).
     public static func canConnect(_ path: String) -> Bool {
         guard let fd = try? connect(path, timeoutSeconds: 1) else { return false }
@@ -39,7 +113,7 @@ public enum ControlClient {
         return true
     }
 
-    private static func connect(_ path: String, timeoutSeconds: Int) throws(ControlClientError) -> CInt {
+    fileprivate static func connect(_ path: String, timeoutSeconds: Int) throws(ControlClientError) -> CInt {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
@@ -69,7 +143,7 @@ public enum ControlClient {
         return fd
     }
 
-    private static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String) throws(ControlClientError) {
+    fileprivate static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String) throws(ControlClientError) {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes {

@@ -8,14 +8,32 @@ import IsthmusIKEv2
 
 /// One control request: a JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Hashable {
-    /// `status`, `up`, `down`, `events` or `reload`.
+    /// `status`, `up`, `down`, `logs`, `events` (the same as `logs` without `follow`) or `reload`.
     public var command: String
-    /// The connection for `up`, `down` and (optionally) `events`.
+    /// The connection for `up`, `down` and (optionally) `logs`/`events`.
     public var connection: String?
+    /// `logs`: after the one-line answer (the history), keep the connection open and send each new event as
+    /// one more line: an ``EventRecord``, or a ``FollowNotice``.
+    public var follow: Bool?
 
-    public init(command: String, connection: String? = nil) {
+    public init(command: String, connection: String? = nil, follow: Bool? = nil) {
         self.command = command
         self.connection = connection
+        self.follow = follow
+    }
+}
+
+/// A line on a followed `logs` connection that is not an event.
+public struct FollowNotice: Sendable, Codable, Hashable {
+    /// This many events were not sent because the reader fell behind (the server keeps a bounded backlog
+    /// per follower, ``ControlCodec/followerBacklogBytes``); the events after this line are sent again.
+    public var dropped: Int?
+    /// The gateway is shutting down; the server closes the connection after this line.
+    public var stopped: Bool?
+
+    public init(dropped: Int? = nil, stopped: Bool? = nil) {
+        self.dropped = dropped
+        self.stopped = stopped
     }
 }
 
@@ -34,7 +52,7 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var counters: Counters?
     /// `status` with `isthmus run --tun`: the ESP data plane's counters.
     public var dataplane: DataplaneCounters?
-    /// `events`: the ring buffer, oldest first.
+    /// `logs`/`events`: the history (one connection's, or every connection's merged), oldest first.
     public var events: [EventRecord]?
     /// `down`: how many IKE SAs were told to terminate.
     public var terminated: Int?
@@ -142,6 +160,10 @@ public enum ControlCodec {
     public static let maximumRequestBytes = 64 * 1024
     /// Longest response line the client accepts (16 MiB).
     public static let maximumResponseBytes = 16 * 1024 * 1024
+    /// Bytes a `logs --follow` connection may have waiting to be written before further events are
+    /// dropped for it (and counted in a ``FollowNotice``): a reader that is slow or never reads costs the
+    /// daemon at most this much, plus one event, and never blocks it.
+    public static let followerBacklogBytes = 256 * 1024
 
     /// Encodes `value` as one line of JSON without the newline.
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {

@@ -37,16 +37,21 @@ struct LineFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Serves control requests on one accepted connection: one JSON line in, one JSON line out.
+/// Serves control requests on one accepted connection: one JSON line in, one JSON line out. A `logs`
+/// request with `follow` turns the connection into an ``EventFollower``: it then only sends.
 final class ControlConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Most control connections at once.
     static let maximumConnections = 32
+    /// Most `logs --follow` connections at once: fewer than ``maximumConnections``, so followers cannot
+    /// take every slot and `status` always gets in.
+    static let maximumFollowers = 16
 
     private let state: NIOLoopBoundBox<DaemonState>
     private var counted = false
+    private var follower: EventFollower?
 
     init(state: NIOLoopBoundBox<DaemonState>) {
         self.state = state
@@ -67,24 +72,54 @@ final class ControlConnectionHandler: ChannelInboundHandler {
             state.value.controlConnections -= 1
             counted = false
         }
+        if let follower {
+            state.value.followers[ObjectIdentifier(follower)] = nil
+            self.follower = nil
+        }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard counted else { return }
+        // A follower only reads events; anything it sends is ignored (lines are still bounded by the decoder).
+        guard counted, follower == nil else { return }
         var line = unwrapInboundIn(data)
         let bytes = line.readBytes(length: line.readableBytes) ?? []
-        let response: ControlResponse
-        if let request = ControlCodec.decode(ControlRequest.self, from: bytes) {
-            response = state.value.handleControl(request)
-        } else {
-            response = .failure(#"not a control request: expected one JSON object such as {"command":"status"}"#)
+        guard let request = ControlCodec.decode(ControlRequest.self, from: bytes) else {
+            let hint = #"not a control request: expected one JSON object such as {"command":"status"}"#
+            reply(.failure(hint), context: context, close: false)
+            return
         }
-        reply(response, context: context, close: false)
+        let daemon = state.value
+        guard request.command == "logs", request.follow == true else {
+            reply(daemon.handleControl(request), context: context, close: false)
+            return
+        }
+        guard !daemon.isShuttingDown else {
+            reply(.failure("the gateway is shutting down"), context: context, close: true)
+            return
+        }
+        guard daemon.followers.count < Self.maximumFollowers else {
+            let limit = Self.maximumFollowers
+            reply(.failure("too many logs --follow readers (at most \(limit))"), context: context, close: true)
+            return
+        }
+        // The history and the registration happen in one turn of the event loop: no event is missed or
+        // sent twice between them.
+        let response = daemon.handleControl(request)
+        reply(response, context: context, close: !response.ok)
+        guard response.ok else { return }
+        let follower = EventFollower(channel: context.channel, connection: request.connection)
+        daemon.followers[ObjectIdentifier(follower)] = follower
+        self.follower = follower
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        follower?.writabilityChanged()
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is ControlRequestTooLarge {
+        if error is ControlRequestTooLarge, follower == nil {
             let limit = ControlCodec.maximumRequestBytes
             reply(.failure("request too large: at most \(limit) bytes per line"), context: context, close: true)
         } else {
@@ -94,7 +129,8 @@ final class ControlConnectionHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            // A follower is reading, not writing: its silence is expected.
+            if follower == nil { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -110,6 +146,67 @@ final class ControlConnectionHandler: ChannelInboundHandler {
         } else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         }
+    }
+}
+
+/// One `logs --follow` connection: each new event (of its connection, or of all) goes out as one line.
+///
+/// It never blocks the event loop and never holds more than about ``ControlCodec/followerBacklogBytes``:
+/// the control server sets the channel's high write-buffer water mark to that, and while the channel is
+/// not writable (the reader is slow or not reading) events are counted instead of written. When it is
+/// writable again, one ``FollowNotice`` line says how many were dropped, and events flow again. A reader
+/// that disconnects is removed (``ControlConnectionHandler/channelInactive(context:)``). Used on the
+/// daemon's event loop only.
+final class EventFollower {
+    let channel: any Channel
+    /// Only this connection's events; nil: every event.
+    let connection: String?
+    /// Events not sent since the last notice.
+    private(set) var dropped = 0
+
+    init(channel: any Channel, connection: String?) {
+        self.channel = channel
+        self.connection = connection
+    }
+
+    /// Sends `record` when it is for this follower and the channel can take it; otherwise counts it.
+    func offer(_ record: EventRecord) {
+        guard connection == nil || connection == record.connection else { return }
+        guard channel.isWritable else {
+            dropped += 1
+            return
+        }
+        sendDroppedNotice()
+        send(ControlCodec.encode(record))
+    }
+
+    func writabilityChanged() {
+        if channel.isWritable { sendDroppedNotice() }
+    }
+
+    /// Shutdown: a last `{"stopped":true}` line when the channel can take it, then close.
+    func stop() {
+        let channel = self.channel
+        guard channel.isWritable else {
+            channel.close(promise: nil)
+            return
+        }
+        sendDroppedNotice()
+        send(ControlCodec.encode(FollowNotice(stopped: true))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func sendDroppedNotice() {
+        guard dropped > 0 else { return }
+        send(ControlCodec.encode(FollowNotice(dropped: dropped)))
+        dropped = 0
+    }
+
+    @discardableResult
+    private func send(_ line: [UInt8]) -> EventLoopFuture<Void> {
+        var buffer = channel.allocator.buffer(capacity: line.count + 1)
+        buffer.writeBytes(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return channel.writeAndFlush(buffer)
     }
 }
 
@@ -138,6 +235,44 @@ enum ControlSocketPath {
         }
     }
 
+    /// A Unix stream socket bound at `path` whose file is mode 0600 from the moment it exists.
+    ///
+    /// Linux creates the socket file with the mode of the socket's own inode, less the umask
+    /// (`unix_bind`): setting that mode with `fchmod` before `bind` leaves no moment, however short,
+    /// in which another user could connect, whatever the umask and the folder's mode. (A `chmod` after
+    /// `bind` leaves one; a connection accepted in it would stay open.) The caller hands the descriptor
+    /// to NIO, which listens on it.
+    static func bindOwnerOnly(_ path: String) throws(DaemonError) -> CInt {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumLength else {
+            throw DaemonError("control socket path must be 1 to \(maximumLength) bytes: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw DaemonError("cannot create the control socket: \(errnoText())") }
+        guard fchmod(fd, 0o600) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw DaemonError("cannot restrict the control socket to mode 0600: \(reason)")
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else {
+            let reason = errnoText()
+            close(fd)
+            throw DaemonError("cannot serve the control socket \(path): \(reason)")
+        }
+        return fd
+    }
+
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let folder = String(path[..<slash])
@@ -159,4 +294,12 @@ enum ControlSocketPath {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+extension ControlCodec {
+    /// The control connections' write-buffer water marks: not writable above ``followerBacklogBytes``,
+    /// writable again below half of it.
+    static var followerWaterMark: ChannelOptions.Types.WriteBufferWaterMark {
+        .init(low: followerBacklogBytes / 2, high: followerBacklogBytes)
+    }
 }

@@ -12,7 +12,7 @@ public struct DaemonOptions: Sendable {
     public var natPort: Int
     /// The control socket; nil: `/run/isthmus/<gateway name>.sock`.
     public var controlPath: String?
-    /// How many recent events `status`/`events` keep.
+    /// How many recent events `logs`/`events` keep per connection (and for gateway-level events).
     public var eventCapacity: Int
     /// How long DELETE messages get to go out on shutdown.
     public var shutdownGrace: Duration
@@ -27,11 +27,15 @@ public struct DaemonOptions: Sendable {
     /// encapsulated are refused with ICMP "too big" when they forbid fragmentation, and TCP MSS is
     /// clamped to fit.
     public var pathMTU: Int
+    /// A control connection that sends nothing for this long is closed (a client that connected and went
+    /// quiet must not hold one of the few slots); `logs --follow` readers are exempt.
+    public var controlIdleTimeout: Duration
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
         eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
-        maximumSessions: Int = 10_000, tunName: String? = nil, pathMTU: Int = 1500
+        maximumSessions: Int = 10_000, tunName: String? = nil, pathMTU: Int = 1500,
+        controlIdleTimeout: Duration = .seconds(30)
     ) {
         self.bindAddress = bindAddress
         self.ikePort = ikePort
@@ -43,6 +47,7 @@ public struct DaemonOptions: Sendable {
         self.maximumSessions = maximumSessions
         self.tunName = tunName
         self.pathMTU = pathMTU
+        self.controlIdleTimeout = controlIdleTimeout
     }
 
     /// The default control socket of a gateway: `/run/isthmus/NAME.sock`.

@@ -7,10 +7,10 @@ extension DaemonState {
         switch request.command {
         case "status":
             return status()
-        case "events":
+        case "logs", "events":
+            // `follow` is the control server's business (ControlConnectionHandler); here: the history.
             var response = ControlResponse(ok: true)
-            let records = events.records
-            response.events = request.connection.map { name in records.filter { $0.connection == name } } ?? records
+            response.events = request.connection.map { events.records(of: $0) } ?? events.records
             return response
         case "up":
             return up(request.connection)
@@ -20,7 +20,7 @@ extension DaemonState {
             return reload()
         default:
             return .failure(
-                "unknown command '\(request.command.prefix(64))'; expected status, up, down, events or reload")
+                "unknown command '\(request.command.prefix(64))'; expected status, up, down, logs, events or reload")
         }
     }
 

@@ -67,7 +67,10 @@ final class DaemonState {
     var timerCounts: [ObjectIdentifier: Int] = [:]
     var nextTimerToken: UInt64 = 0
     var counters = Counters()
-    var events: EventRing
+    /// Per-connection event history for `logs`/`events`.
+    var events: EventHistory
+    /// `logs --follow` connections, sent each event as it is recorded.
+    var followers: [ObjectIdentifier: EventFollower] = [:]
     var childSAs: [UInt32: ChildEntry] = [:]
     var ikeChannel: (any Channel)?
     var natChannel: (any Channel)?
@@ -97,7 +100,7 @@ final class DaemonState {
         self.espHandler = espHandler
         self.childSAHandler = childSAHandler
         self.dispatcher = IKEDispatcher(maximumSessions: options.maximumSessions, makeResponder: makeResponder)
-        self.events = EventRing(capacity: options.eventCapacity)
+        self.events = EventHistory(capacity: options.eventCapacity)
     }
 
     var isShuttingDown: Bool { shutdownFuture != nil }
@@ -428,7 +431,8 @@ final class DaemonState {
 
     func record(_ event: GatewayEvent) {
         logger.log(event)
-        events.append(EventRecord(event))
+        let stored = events.append(EventRecord(event))
+        for follower in followers.values { follower.offer(stored) }
     }
 
     // MARK: Timers

@@ -151,18 +151,29 @@ public final class GatewayDaemon: Sendable {
             natSocket == nil
             ? bindUDP(host: host, port: options.natPort, kind: .nat, packetInfo: wildcard).map { Optional($0) }
             : eventLoop.makeSucceededFuture(nil)
+        let idleTimeout = DaemonState.timeAmount(options.controlIdleTimeout)
+        let controlSocket: CInt
+        do {
+            controlSocket = try ControlSocketPath.bindOwnerOnly(path)
+        } catch {
+            ike.whenSuccess { $0.close(promise: nil) }
+            nat.whenSuccess { $0?.close(promise: nil) }
+            return eventLoop.makeFailedFuture(error)
+        }
         let control = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 16)
+            // Bounds what a `logs --follow` reader that does not keep up can cost (EventFollower).
+            .childChannelOption(.writeBufferWaterMark, value: ControlCodec.followerWaterMark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(readTimeout: .seconds(30)),
+                        IdleStateHandler(readTimeout: idleTimeout),
                         ByteToMessageHandler(LineFrameDecoder(maximumLength: ControlCodec.maximumRequestBytes)),
                         ControlConnectionHandler(state: state),
                     ])
                 }
             }
-            .bind(unixDomainSocketPath: path)
+            .withBoundSocket(controlSocket)
             .flatMapErrorThrowing { error in throw DaemonError("cannot serve the control socket \(path): \(error)") }
         let logger = self.logger
         let initiate = options.initiateOnStart
@@ -171,12 +182,16 @@ public final class GatewayDaemon: Sendable {
             ike.whenSuccess { $0.close(promise: nil) }
             nat.whenSuccess { $0?.close(promise: nil) }
             control.whenSuccess { $0.close(promise: nil) }
+            // The socket file is ours (bound above) and NIO does not remove a socket it was handed.
+            unlink(path)
             throw error
         }.flatMapThrowing { channels in
             let ((ikeChannel, natChannel), controlChannel) = channels
             let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }
+            // Already 0600 since bind (ControlSocketPath.bindOwnerOnly); this only confirms it.
             guard chmod(path, 0o600) == 0 else {
                 for channel in channels { channel.close(promise: nil) }
+                unlink(path)
                 throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
             }
             let ports = ListeningPorts(
@@ -201,6 +216,7 @@ public final class GatewayDaemon: Sendable {
                         onLifetime: { event in loop.execute { state.value.espLifetimeReached(event) } })
                 } catch {
                     for channel in channels { channel.close(promise: nil) }
+                    unlink(path)
                     throw DaemonError("cannot start the ESP data plane: \(error)")
                 }
             }
@@ -381,9 +397,11 @@ public enum ReloadSummary {
 }
 
 extension DaemonState {
-    /// Cancels timers, closes every socket and removes the control socket file.
+    /// Cancels timers, closes every socket (and `logs --follow` connections) and removes the control socket file.
     func closeEverything() -> EventLoopFuture<Void> {
         cancelAllTimers()
+        for follower in followers.values { follower.stop() }
+        followers.removeAll()
         dataplane?.stop()
         natSocket = nil
         let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }

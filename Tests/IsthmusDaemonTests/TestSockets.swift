@@ -125,3 +125,110 @@ func leaveStaleSocket(at path: String) -> Bool {
         }
     }
 }
+
+/// A raw Unix stream socket client for the control socket: exact bytes out, lines in, with deadlines
+/// (poll) instead of sleeps.
+final class RawControlClient {
+    let fd: CInt
+    private var pending: [UInt8] = []
+    private(set) var sawEnd = false
+
+    /// Connects to `path`; nil when the connection is refused.
+    init?(path: String) {
+        fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Writes every byte (or stops at the first error, e.g. the server closed); returns the count written.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL))
+            }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { break }
+            offset += written
+        }
+        return offset
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// The next line (without the newline), nil at end of stream or when `timeout` passes.
+    func readLine(timeout: Duration = .seconds(5)) -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            guard !sawEnd, fill(until: deadline) else { return nil }
+        }
+    }
+
+    /// Reads (and keeps) everything until the server closes; true when it did before `timeout`.
+    func waitForEnd(timeout: Duration = .seconds(5)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !sawEnd {
+            guard fill(until: deadline) else { return sawEnd }
+        }
+        return true
+    }
+
+    /// Whether the server has closed the connection within `timeout` without sending anything more.
+    func isOpen(after timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !sawEnd, fill(until: deadline) {}
+        return !sawEnd
+    }
+
+    /// One read of what is there by the deadline; false on timeout.
+    private func fill(until deadline: ContinuousClock.Instant) -> Bool {
+        let remaining = deadline - ContinuousClock.now
+        guard remaining > .zero else { return false }
+        let parts = remaining.components
+        let milliseconds = CInt(min(parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready < 0 && errno == EINTR { return true }
+        guard ready > 0 else { return false }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
+        if count <= 0 {
+            sawEnd = true
+            return true
+        }
+        pending += chunk[..<count]
+        return true
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
+func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
