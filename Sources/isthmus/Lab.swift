@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IsthmusDaemon
+import Logging
 
 #if canImport(Glibc)
     import Glibc
@@ -80,6 +81,9 @@ struct LabUp: ParsableCommand {
 
     @Option(name: .long, help: "Seconds to wait for both sides' IKE and CHILD SAs.")
     var wait: Int = 20
+
+    @Option(name: .long, help: "The gateways' log level (their logs are in the state folder).")
+    var logLevel: Logger.Level = .info
 
     func validate() throws {
         guard (1...600).contains(wait) else { throw ValidationError("--wait must be 1 to 600 seconds") }
@@ -287,7 +291,7 @@ struct LabUp: ParsableCommand {
         process.arguments =
             [
                 "netns", "exec", gateway.namespace, executable, "run", gateway.config, "--tun", gateway.tun,
-                "--control", gateway.control, "--log-level", "info",
+                "--control", gateway.control, "--log-level", logLevel.rawValue,
             ] + (passive ? ["--passive"] : [])
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
