@@ -1,7 +1,10 @@
 import ArgumentParser
 import IsthmusDaemon
 import IsthmusGateway
+import IsthmusMetrics
 import Logging
+import Metrics
+import Prometheus
 
 /// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
 struct Run: ParsableCommand {
@@ -49,6 +52,13 @@ struct Run: ParsableCommand {
         help: "MTU of the path to the peers: tunnel packets that would not fit get ICMP 'too big', TCP MSS is clamped.")
     var pathMTU: Int = 1500
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics on GET /metrics at this local address (off by default).",
+            valueName: "address:port"))
+    var metrics: String?
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
@@ -59,6 +69,10 @@ struct Run: ParsableCommand {
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
         if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
             throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
+        }
+        if let metrics, MetricsAddress(parsing: metrics) == nil {
+            throw ValidationError(
+                "--metrics must be an IP address and a port, such as 127.0.0.1:9469 or [::1]:9469, not '\(metrics)'")
         }
     }
 
@@ -88,9 +102,26 @@ struct Run: ParsableCommand {
         }
         let logger = Logger(label: "isthmus.run")
         let factories = IKESessions.factories(config: config, ikePort: UInt16(ikePort))
-        let options = DaemonOptions(
+        var options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
             pathMTU: pathMTU)
+        // The metrics endpoint listens before the gateway starts: a bind failure means no gateway.
+        var metricsServer: MetricsServer.Running?
+        if let metrics, let address = MetricsAddress(parsing: metrics) {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            options.metrics = MetricsSystem.factory
+            do {
+                metricsServer = try MetricsServer(
+                    address: address, registry: registry, logger: Logger(label: "isthmus.metrics")
+                ).startInBackground()
+            } catch {
+                printError("isthmus run: cannot serve metrics on \(address): \(error)")
+                throw ExitCode(1)
+            }
+            logger.notice("serving metrics", metadata: ["address": "\(address)", "path": "/\(MetricsServer.path)"])
+        }
+        defer { metricsServer?.stop() }
         do {
             try GatewayDaemon.runUntilSignalled(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
