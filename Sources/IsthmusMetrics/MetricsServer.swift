@@ -64,9 +64,13 @@ public struct MetricsServer: Service {
             outcome.value.withLock { $0 = .success(port) }
             ready.signal()
         }
-        let task = Task {
+        // In a service group of its own, so that stopping is a graceful shutdown (the listener closes,
+        // requests in flight finish) rather than a cancellation.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [server], logger: logger))
+        Task {
             do {
-                try await server.run()
+                try await group.run()
             } catch {
                 let first = outcome.value.withLock { current in
                     guard current == nil else { return false }
@@ -80,7 +84,7 @@ public struct MetricsServer: Service {
         ready.wait()
         switch outcome.value.withLock({ $0 }) {
         case .success(let port):
-            return Running(port: port, task: task, finished: finished)
+            return Running(port: port, group: group, finished: finished)
         case .failure(let error):
             throw error
         case nil:
@@ -97,21 +101,22 @@ public struct MetricsServer: Service {
     public final class Running: Sendable {
         /// The port it listens on.
         public let port: Int
-        private let task: Task<Void, Never>
+        private let group: ServiceGroup
         private let finished: DispatchSemaphore
 
         /// How long ``stop()`` waits for open connections to close.
         public static let stopTimeout: DispatchTimeInterval = .seconds(2)
 
-        init(port: Int, task: Task<Void, Never>, finished: DispatchSemaphore) {
+        init(port: Int, group: ServiceGroup, finished: DispatchSemaphore) {
             self.port = port
-            self.task = task
+            self.group = group
             self.finished = finished
         }
 
-        /// Stops serving; waits at most ``stopTimeout``.
+        /// Stops serving (a graceful shutdown); waits at most ``stopTimeout``.
         public func stop() {
-            task.cancel()
+            let group = self.group
+            Task { await group.triggerGracefulShutdown() }
             _ = finished.wait(timeout: .now() + Self.stopTimeout)
         }
     }
