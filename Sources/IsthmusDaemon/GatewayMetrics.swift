@@ -1,4 +1,5 @@
 import IsthmusDataplane
+import IsthmusESP
 import IsthmusEvents
 import Metrics
 
@@ -62,6 +63,8 @@ final class GatewayMetrics {
     private var synced: [Series: UInt64] = [:]
     /// Gauge series set at the last sync; those missing from the next one are set to 0.
     private var gaugesSet: Set<Series> = []
+    /// Connections whose failure and rekey series exist (at 0 until something happens).
+    private var initialised: Set<String> = []
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -93,6 +96,15 @@ final class GatewayMetrics {
     ///
     /// - Parameter configured: connection names that always have an `established` series (0 when down).
     func sync(_ status: ControlResponse, configured: [String] = []) {
+        // Series exist from the start (at 0), so that rates and alerts see their first increment.
+        for name in configured where !initialised.contains(name) {
+            initialised.insert(name)
+            for reason in Self.failureKinds.sorted() {
+                _ = counter(Series(name: Name.failures, labels: ["connection", "reason"], values: [name, reason]))
+            }
+            _ = counter(Series(name: Name.ikeRekeys, labels: ["connection"], values: [name]))
+            _ = counter(Series(name: Name.childRekeys, labels: ["connection"], values: [name]))
+        }
         var gaugeValues: [Series: Int] = [:]
         for name in configured {
             gaugeValues[Series(name: Name.ikeSAs, labels: ["connection", "state"], values: [name, "established"])] = 0
@@ -116,7 +128,9 @@ final class GatewayMetrics {
             var keepalives = UInt64(clamping: counters.natKeepalives)
             if let plane = status.dataplane { keepalives &+= plane.natKeepalivesIn }
             advance(Series(name: Name.natKeepalives, labels: [], values: []), to: keepalives)
-            for (reason, count) in counters.dropped {
+            var dropped = counters.dropped
+            for reason in IKEDropReason.allCases { dropped[reason.rawValue, default: 0] += 0 }
+            for (reason, count) in dropped {
                 advance(Series(name: Name.ikeDrops, labels: ["reason"], values: [reason]), to: count)
             }
         }
@@ -128,7 +142,9 @@ final class GatewayMetrics {
                 advance(Series(name: Name.espPackets, labels: ["direction"], values: [direction]), to: packets)
                 advance(Series(name: Name.espBytes, labels: ["direction"], values: [direction]), to: bytes)
             }
-            for (reason, count) in plane.drops {
+            var drops = plane.drops
+            for reason in ESPDropReason.allCases { drops[reason.description, default: 0] += 0 }
+            for (reason, count) in drops {
                 advance(Series(name: Name.dataplaneDrops, labels: ["reason"], values: [reason]), to: count)
             }
         }

@@ -160,6 +160,8 @@ final class GatewayMetricsTests: XCTestCase {
             #"isthmus_dataplane_drops_total{reason="replayed"} 3"#,
             #"isthmus_dataplane_drops_total{reason="too-old"} 4"#,
             #"isthmus_dataplane_drops_total{reason="integrity-failure"} 2"#,
+            #"isthmus_dataplane_drops_total{reason="bad-padding"} 0"#,
+            #"isthmus_ike_drops_total{reason="no-matching-connection"} 0"#,
             "isthmus_dataplane_sa_pairs 1.0",
         ] {
             XCTAssertTrue(lines.contains(expected), "missing \(expected) in \(lines.sorted())")
@@ -223,6 +225,11 @@ final class GatewayMetricsTests: XCTestCase {
         XCTAssertTrue(lines.contains(#"isthmus_failures_total{connection="peer",reason="proposal-mismatch"} 1"#))
         XCTAssertTrue(lines.contains(#"isthmus_ike_sas{connection="peer",state="connecting"} 1.0"#), "\(lines)")
         XCTAssertTrue(lines.contains(#"isthmus_ike_sas{connection="peer",state="established"} 0.0"#))
+        // Configured connections have their failure and rekey series from the start.
+        XCTAssertTrue(lines.contains(#"isthmus_failures_total{connection="peer",reason="liveness-timeout"} 0"#))
+        XCTAssertTrue(lines.contains(#"isthmus_ike_sa_rekeys_total{connection="peer"} 0"#))
+        XCTAssertTrue(lines.contains(#"isthmus_child_sa_rekeys_total{connection="peer"} 0"#))
+        XCTAssertEqual(lines.filter { $0.hasPrefix("isthmus_failures_total") }.count, GatewayMetrics.failureKinds.count)
         try await daemon.shutdown().get()
         try await group.shutdownGracefully()
         try? FileManager.default.removeItem(atPath: folder)
