@@ -13,7 +13,8 @@ struct Run: ParsableCommand {
         discussion: """
             Listens for IKE on UDP 500 and 4500 (the gateway's public_address, or every address), initiates \
             every connection, and serves `status`, `up`, `down` and `events` on the control socket \
-            (default /run/isthmus/<gateway name>.sock). SIGINT or SIGTERM deletes the SAs and exits 0.
+            (default /run/isthmus/<gateway name>.sock). SIGINT or SIGTERM deletes the SAs and exits 0. \
+            With --metrics ADDRESS:PORT, Prometheus text is served on GET /metrics at that address.
             """
     )
 

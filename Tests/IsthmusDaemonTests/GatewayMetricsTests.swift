@@ -184,9 +184,10 @@ final class GatewayMetricsTests: XCTestCase {
         XCTAssertEqual(MetricsAddress(parsing: "127.0.0.1:9469")?.description, "127.0.0.1:9469")
         XCTAssertEqual(MetricsAddress(parsing: "[::1]:9469")?.description, "[::1]:9469")
         XCTAssertEqual(MetricsAddress(parsing: "[::1]:9469")?.port, 9469)
-        for bad in ["", "9469", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:9469", "[::1]9469",
-            "localhost:9469", "127.0.0.1:94a", "[::1:9469", "127.0.0.1:+80"]
-        {
+        for bad in [
+            "", "9469", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:9469", "[::1]9469",
+            "localhost:9469", "127.0.0.1:94a", "[::1:9469", "127.0.0.1:+80",
+        ] {
             XCTAssertNil(MetricsAddress(parsing: bad), bad)
         }
     }
