@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        // Metrics (`isthmus run --metrics`): the swift-metrics API in the daemon, the Prometheus backend and
+        // Hummingbird's HTTP server only in IsthmusMetrics and the CLI.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -80,6 +85,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The Prometheus text endpoint (`isthmus run --metrics ADDRESS:PORT`): Hummingbird serving what the
+        // daemon emits through swift-metrics into a PrometheusCollectorRegistry.
+        .target(
+            name: "IsthmusMetrics",
+            dependencies: [
+                "IsthmusIP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // recvmmsg/sendmmsg, CMSG_* and UDP GSO/GRO numbers that the Glibc module does not import.
@@ -100,7 +119,10 @@ let package = Package(
                 "IsthmusIKEv2",
                 "IsthmusGateway",
                 "IsthmusCrypto",
+                "IsthmusMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -114,7 +136,13 @@ let package = Package(
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
         .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
         .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
-        .testTarget(name: "IsthmusDaemonTests", dependencies: ["IsthmusDaemon"]),
+        .testTarget(
+            name: "IsthmusDaemonTests",
+            dependencies: [
+                "IsthmusDaemon", "IsthmusMetrics",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(
             name: "IsthmusDataplaneTests",
             dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusIKEv2", "IsthmusCrypto", "IsthmusIP"]

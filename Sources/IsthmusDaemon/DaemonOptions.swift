@@ -1,5 +1,6 @@
 import IsthmusIKEv2
 import IsthmusIP
+import Metrics
 import NIOCore
 
 /// How a ``GatewayDaemon`` listens and behaves; the defaults are the production ones.
@@ -30,12 +31,19 @@ public struct DaemonOptions: Sendable {
     /// A control connection that sends nothing for this long is closed (a client that connected and went
     /// quiet must not hold one of the few slots); `logs --follow` readers are exempt.
     public var controlIdleTimeout: Duration
+    /// Where the daemon emits its metrics (``GatewayMetrics``); nil: no metrics. The CLI's `run --metrics`
+    /// bootstraps swift-metrics with a Prometheus factory and passes `MetricsSystem.factory`; tests may
+    /// pass a private one.
+    public var metrics: (any MetricsFactory)?
+    /// How often gauges and the `status` counters (IKE, data plane) are synced into ``metrics``.
+    public var metricsSyncInterval: Duration
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
         eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
         maximumSessions: Int = 10_000, tunName: String? = nil, pathMTU: Int = 1500,
-        controlIdleTimeout: Duration = .seconds(30)
+        controlIdleTimeout: Duration = .seconds(30),
+        metrics: (any MetricsFactory)? = nil, metricsSyncInterval: Duration = .seconds(1)
     ) {
         self.bindAddress = bindAddress
         self.ikePort = ikePort
@@ -48,6 +56,8 @@ public struct DaemonOptions: Sendable {
         self.tunName = tunName
         self.pathMTU = pathMTU
         self.controlIdleTimeout = controlIdleTimeout
+        self.metrics = metrics
+        self.metricsSyncInterval = metricsSyncInterval
     }
 
     /// The default control socket of a gateway: `/run/isthmus/NAME.sock`.

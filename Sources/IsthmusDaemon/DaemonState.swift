@@ -84,6 +84,8 @@ final class DaemonState {
     var dropLogWindow: (second: Int64, count: Int) = (0, 0)
     /// The userspace ESP data plane (its counters go into `status`).
     var dataplane: Dataplane?
+    /// Events and `status` as metrics; nil when ``DaemonOptions/metrics`` is.
+    let metrics: GatewayMetrics?
 
     init(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, eventLoop: any EventLoop,
@@ -101,6 +103,7 @@ final class DaemonState {
         self.childSAHandler = childSAHandler
         self.dispatcher = IKEDispatcher(maximumSessions: options.maximumSessions, makeResponder: makeResponder)
         self.events = EventHistory(capacity: options.eventCapacity)
+        self.metrics = options.metrics.map { GatewayMetrics(factory: $0) }
     }
 
     var isShuttingDown: Bool { shutdownFuture != nil }
@@ -300,6 +303,29 @@ final class DaemonState {
         }
     }
 
+    /// Syncs gauges and counters into ``metrics`` now and every ``DaemonOptions/metricsSyncInterval``
+    /// (nothing when metrics are off): the data plane's packet counters reach swift-metrics here, never
+    /// per packet.
+    func scheduleMetricsSync() {
+        guard metrics != nil else { return }
+        syncMetrics()
+        let interval = Self.timeAmount(options.metricsSyncInterval)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let state = bound.value
+            guard state.shutdownFuture == nil else {
+                task.cancel()
+                return
+            }
+            state.syncMetrics()
+        }
+    }
+
+    /// Brings the metrics up to date with what `status` would answer now.
+    func syncMetrics() {
+        metrics?.sync(status(), configured: config.connections.map(\.name))
+    }
+
     /// First delay before a connection whose IKE SA closed asking for a restart (liveness restart, end
     /// of lifetime, a failed attempt) is negotiated again; doubled per failed attempt up to the maximum,
     /// so a misconfigured peer is retried without flooding it or the log.
@@ -433,6 +459,7 @@ final class DaemonState {
         logger.log(event)
         let stored = events.append(EventRecord(event))
         for follower in followers.values { follower.offer(stored) }
+        metrics?.observe(event)
     }
 
     // MARK: Timers

@@ -227,6 +227,7 @@ public final class GatewayDaemon: Sendable {
                     "nat-t": "\(host):\(ports.nat)", "control": "\(path)",
                 ])
             daemon.scheduleCookieRotation()
+            daemon.scheduleMetricsSync()
             if initiate {
                 for connection in daemon.config.connections {
                     if let error = daemon.initiate(connection.name) {

@@ -82,6 +82,9 @@ struct LabUp: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for both sides' IKE and CHILD SAs.")
     var wait: Int = 20
 
+    /// Where each gateway serves Prometheus metrics, on its namespace's loopback.
+    static let metricsPort = 9469
+
     @Option(name: .long, help: "The gateways' log level (their logs are in the state folder).")
     var logLevel: Logger.Level = .info
 
@@ -216,6 +219,9 @@ struct LabUp: ParsableCommand {
         LabReport.printStatus(state)
         guard ping.ok else { throw fail("ping 10.0.1.4 from the office host (192.168.1.10) failed", logs: true) }
         print("lab is up. \(lab.command("status")) shows it again; \(lab.command("down")) removes it.")
+        print("logs:    isthmus logs --control \(state.gateways[1].control) [--follow]")
+        print(
+            "metrics: ip netns exec \(state.gateways[1].namespace) curl -s http://127.0.0.1:\(Self.metricsPort)/metrics")
     }
 
     private func save(_ state: LabState) throws {
@@ -292,6 +298,8 @@ struct LabUp: ParsableCommand {
             [
                 "netns", "exec", gateway.namespace, executable, "run", gateway.config, "--tun", gateway.tun,
                 "--control", gateway.control, "--log-level", logLevel.rawValue,
+                // Each namespace has a loopback of its own: both gateways serve metrics on the same port.
+                "--metrics", "127.0.0.1:\(LabUp.metricsPort)",
             ] + (passive ? ["--passive"] : [])
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log

@@ -1,7 +1,10 @@
 import ArgumentParser
 import IsthmusDaemon
 import IsthmusGateway
+import IsthmusMetrics
 import Logging
+import Metrics
+import Prometheus
 
 /// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
 struct Run: AsyncParsableCommand {
@@ -12,7 +15,8 @@ struct Run: AsyncParsableCommand {
             every connection, and serves `status`, `up`, `down`, `logs` and `reload` on the control socket \
             (default /run/isthmus/<gateway name>.sock, mode 0600: root only). SIGHUP (or `isthmus reload`) \
             reads FILE again and applies only what changed; SIGINT or SIGTERM deletes the SAs, telling the \
-            peers, and exits 0.
+            peers, and exits 0. With --metrics ADDRESS:PORT, Prometheus text is served on GET /metrics at that \
+            address.
             """
     )
 
@@ -51,6 +55,13 @@ struct Run: AsyncParsableCommand {
         help: "MTU of the path to the peers: tunnel packets that would not fit get ICMP 'too big', TCP MSS is clamped.")
     var pathMTU: Int = 1500
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve Prometheus metrics on GET /metrics at this local address (off by default).",
+            valueName: "address:port"))
+    var metrics: String?
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
@@ -61,6 +72,10 @@ struct Run: AsyncParsableCommand {
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
         if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
             throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
+        }
+        if let metrics, MetricsAddress(parsing: metrics) == nil {
+            throw ValidationError(
+                "--metrics must be an IP address and a port, such as 127.0.0.1:9469 or [::1]:9469, not '\(metrics)'")
         }
     }
 
@@ -92,7 +107,7 @@ struct Run: AsyncParsableCommand {
         let ledger = InitialContactLedger()
         let port = UInt16(ikePort)
         let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
-        let options = DaemonOptions(
+        var options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
             pathMTU: pathMTU)
         let file = self.file
@@ -110,13 +125,31 @@ struct Run: AsyncParsableCommand {
                 GatewayDaemon.Reload(
                     config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder))
         }
+        // The metrics endpoint listens before the gateway starts: a bind failure means no gateway.
+        var metricsServer: MetricsServer.Running?
+        if let metrics, let address = MetricsAddress(parsing: metrics) {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            options.metrics = MetricsSystem.factory
+            do {
+                metricsServer = try await MetricsServer(
+                    address: address, registry: registry, logger: Logger(label: "isthmus.metrics")
+                ).start()
+            } catch {
+                printError("isthmus run: cannot serve metrics on \(address): \(error)")
+                throw ExitCode(1)
+            }
+            logger.notice("serving metrics", metadata: ["address": "\(address)", "path": "/\(MetricsServer.path)"])
+        }
         do {
             try await GatewayDaemon.serve(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
                 makeResponder: factories.makeResponder, reloader: reloader)
         } catch {
+            await metricsServer?.stop()
             printError("isthmus run: \(error)")
             throw ExitCode(1)
         }
+        await metricsServer?.stop()
     }
 }

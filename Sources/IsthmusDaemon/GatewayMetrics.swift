@@ -1,0 +1,190 @@
+import IsthmusDataplane
+import IsthmusESP
+import IsthmusEvents
+import Metrics
+
+/// The daemon's metrics, emitted through the swift-metrics API (`isthmus run --metrics` serves them as
+/// Prometheus text). Not a second bookkeeping: counters of events come from the same ``GatewayEvent``s
+/// the log and `events` show (``observe(_:)``), everything else from the `status` answer (``sync(_:)``),
+/// whose cumulative counters are turned into increments by the delta since the last sync. The data plane
+/// counts packets on its own thread; nothing here runs per packet.
+///
+/// Labels are connection names, states, reasons, kinds and directions only: never SPIs or key material.
+/// Confined to the daemon's event loop, like ``DaemonState``.
+final class GatewayMetrics {
+    /// The metric names (Prometheus conventions: `_total` for counters, `_bytes` for byte counts).
+    enum Name {
+        /// Gauge: IKE SAs per connection and state (`established`, `deleting`, `rekeying`, ...).
+        static let ikeSAs = "isthmus_ike_sas"
+        /// Gauge: CHILD SAs installed per connection (the `status` CHILD SA table).
+        static let childSAs = "isthmus_child_sas"
+        /// Gauge: SA pairs installed in the data plane's ESP engine.
+        static let dataplaneSAPairs = "isthmus_dataplane_sa_pairs"
+        /// Counters: IKE SA and CHILD SA rekeys per connection.
+        static let ikeRekeys = "isthmus_ike_sa_rekeys_total"
+        static let childRekeys = "isthmus_child_sa_rekeys_total"
+        /// Counter: failures per connection and reason (the failure event kinds).
+        static let failures = "isthmus_failures_total"
+        /// Counter: every event per connection and kind.
+        static let events = "isthmus_events_total"
+        /// Counters: IKE datagrams per direction, inbound IKE datagrams dropped per reason, failed sends.
+        static let ikeDatagrams = "isthmus_ike_datagrams_total"
+        static let ikeDrops = "isthmus_ike_drops_total"
+        static let ikeSendErrors = "isthmus_ike_send_errors_total"
+        /// Counter: NAT-T keepalives received.
+        static let natKeepalives = "isthmus_nat_keepalives_received_total"
+        /// Counters: ESP packets and ESP bytes the data plane sent (`out`) and accepted (`in`).
+        static let espPackets = "isthmus_esp_packets_total"
+        static let espBytes = "isthmus_esp_bytes_total"
+        /// Counter: packets the data plane dropped per reason (`replayed`, `too-old`, `integrity-failure`,
+        /// `unknown-spi`, `no-policy`, ..., ESPDropReason's names and the data plane's own).
+        static let dataplaneDrops = "isthmus_dataplane_drops_total"
+    }
+
+    /// The event kinds counted as failures, by their stable identifiers.
+    static let failureKinds: Set<String> = [
+        GatewayEvent.Kind.proposalMismatch, .authenticationFailed, .trafficSelectorMismatch, .invalidKE,
+        .invalidSyntax, .peerNotAnswering, .livenessTimeout, GatewayEvent.Kind(rawValue: "aggressive-mode-refused"),
+    ].reduce(into: []) { $0.insert($1.rawValue) }
+
+    /// One time series: a metric name and its labels in a fixed order.
+    struct Series: Hashable {
+        var name: String
+        var labels: [String]
+        var values: [String]
+
+        var dimensions: [(String, String)] { Array(zip(labels, values)) }
+    }
+
+    private let factory: any MetricsFactory
+    private var counters: [Series: Counter] = [:]
+    private var gauges: [Series: Meter] = [:]
+    /// The cumulative value each synced counter had at the last sync.
+    private var synced: [Series: UInt64] = [:]
+    /// Gauge series set at the last sync; those missing from the next one are set to 0.
+    private var gaugesSet: Set<Series> = []
+    /// Connections whose failure and rekey series exist (at 0 until something happens).
+    private var initialised: Set<String> = []
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    // MARK: Events
+
+    /// Counts one event: every kind, failures by reason, and rekeys.
+    func observe(_ event: GatewayEvent) {
+        let connection = event.connection
+        let kind = event.kind.rawValue
+        increment(Series(name: Name.events, labels: ["connection", "kind"], values: [connection, kind]))
+        if Self.failureKinds.contains(kind) {
+            increment(Series(name: Name.failures, labels: ["connection", "reason"], values: [connection, kind]))
+        }
+        switch event.kind {
+        case .ikeSARekeyed:
+            increment(Series(name: Name.ikeRekeys, labels: ["connection"], values: [connection]))
+        case .childSARekeyed:
+            increment(Series(name: Name.childRekeys, labels: ["connection"], values: [connection]))
+        default:
+            break
+        }
+    }
+
+    // MARK: Status
+
+    /// Brings gauges and synced counters up to date with a `status` answer.
+    ///
+    /// - Parameter configured: connection names that always have an `established` series (0 when down).
+    func sync(_ status: ControlResponse, configured: [String] = []) {
+        // Series exist from the start (at 0), so that rates and alerts see their first increment.
+        for name in configured where !initialised.contains(name) {
+            initialised.insert(name)
+            for reason in Self.failureKinds.sorted() {
+                _ = counter(Series(name: Name.failures, labels: ["connection", "reason"], values: [name, reason]))
+            }
+            _ = counter(Series(name: Name.ikeRekeys, labels: ["connection"], values: [name]))
+            _ = counter(Series(name: Name.childRekeys, labels: ["connection"], values: [name]))
+        }
+        var gaugeValues: [Series: Int] = [:]
+        for name in configured {
+            gaugeValues[Series(name: Name.ikeSAs, labels: ["connection", "state"], values: [name, "established"])] = 0
+            gaugeValues[Series(name: Name.childSAs, labels: ["connection"], values: [name])] = 0
+        }
+        for connection in status.connections ?? [] {
+            for sa in connection.ikeSAs {
+                let series = Series(
+                    name: Name.ikeSAs, labels: ["connection", "state"], values: [connection.name, sa.state])
+                gaugeValues[series, default: 0] += 1
+            }
+        }
+        for child in status.childSAs ?? [] {
+            gaugeValues[Series(name: Name.childSAs, labels: ["connection"], values: [child.connection]), default: 0] +=
+                1
+        }
+        if let counters = status.counters {
+            advance(Series(name: Name.ikeDatagrams, labels: ["direction"], values: ["in"]), to: counters.datagramsIn)
+            advance(Series(name: Name.ikeDatagrams, labels: ["direction"], values: ["out"]), to: counters.datagramsOut)
+            advance(Series(name: Name.ikeSendErrors, labels: [], values: []), to: counters.sendErrors)
+            var keepalives = UInt64(clamping: counters.natKeepalives)
+            if let plane = status.dataplane { keepalives &+= plane.natKeepalivesIn }
+            advance(Series(name: Name.natKeepalives, labels: [], values: []), to: keepalives)
+            var dropped = counters.dropped
+            for reason in IKEDropReason.allCases { dropped[reason.rawValue, default: 0] += 0 }
+            for (reason, count) in dropped {
+                advance(Series(name: Name.ikeDrops, labels: ["reason"], values: [reason]), to: count)
+            }
+        }
+        if let plane = status.dataplane {
+            gaugeValues[Series(name: Name.dataplaneSAPairs, labels: [], values: [])] = plane.installedSAs
+            for (direction, packets, bytes) in [
+                ("in", plane.espPacketsIn, plane.espBytesIn), ("out", plane.espPacketsOut, plane.espBytesOut),
+            ] {
+                advance(Series(name: Name.espPackets, labels: ["direction"], values: [direction]), to: packets)
+                advance(Series(name: Name.espBytes, labels: ["direction"], values: [direction]), to: bytes)
+            }
+            var drops = plane.drops
+            for reason in ESPDropReason.allCases { drops[reason.description, default: 0] += 0 }
+            for (reason, count) in drops {
+                advance(Series(name: Name.dataplaneDrops, labels: ["reason"], values: [reason]), to: count)
+            }
+        }
+        for series in gaugesSet where gaugeValues[series] == nil { gaugeValues[series] = 0 }
+        for (series, value) in gaugeValues { gauge(series).set(value) }
+        gaugesSet = Set(gaugeValues.filter { $0.value != 0 }.keys)
+    }
+
+    // MARK: Series
+
+    private func increment(_ series: Series) {
+        counter(series).increment()
+    }
+
+    /// Increments a counter by how much `value` grew since the last sync (all of it when it went back,
+    /// which only a restarted source can do).
+    private func advance(_ series: Series, to value: Int) {
+        advance(series, to: UInt64(clamping: value))
+    }
+
+    private func advance(_ series: Series, to value: UInt64) {
+        let last = synced[series]
+        let delta = value >= (last ?? 0) ? value - (last ?? 0) : value
+        synced[series] = value
+        // The first sight of a series creates it, at 0 when nothing was counted yet.
+        guard delta > 0 || last == nil else { return }
+        counter(series).increment(by: Int64(clamping: delta))
+    }
+
+    private func counter(_ series: Series) -> Counter {
+        if let existing = counters[series] { return existing }
+        let created = Counter(label: series.name, dimensions: series.dimensions, factory: factory)
+        counters[series] = created
+        return created
+    }
+
+    private func gauge(_ series: Series) -> Meter {
+        if let existing = gauges[series] { return existing }
+        let created = Meter(label: series.name, dimensions: series.dimensions, factory: factory)
+        gauges[series] = created
+        return created
+    }
+}
