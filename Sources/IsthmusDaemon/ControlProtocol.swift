@@ -98,7 +98,7 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// inline key or a file that cannot be examined.
     public var keyLastRotated: Int64?
     /// Whether the key file was written after the gateway read it: the running gateway still uses the
-    /// old key until it is restarted.
+    /// old key until `isthmus reload`.
     public var keyChangedSinceStart: Bool?
 
     public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {

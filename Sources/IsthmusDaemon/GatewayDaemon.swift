@@ -358,8 +358,10 @@ public struct GatewayService: Service {
     }
 
     public func run() async throws {
-        _ = try await daemon.start().get()
+        // SIGHUP is trapped before the sockets open: its default action would end the process, and a
+        // `systemctl reload` right after start must not.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        _ = try await daemon.start().get()
         for await _ in hangups.cancelOnGracefulShutdown() {
             logger.notice("signal received", metadata: ["signal": "HUP"])
             let response = try await daemon.reload().get()

@@ -36,6 +36,10 @@ final class GatewayMetrics {
         /// Counters: ESP packets and ESP bytes the data plane sent (`out`) and accepted (`in`).
         static let espPackets = "isthmus_esp_packets_total"
         static let espBytes = "isthmus_esp_bytes_total"
+        /// Counters: inner packets and inner (plaintext) bytes per connection and direction, over every SA the
+        /// connection had.
+        static let connectionPackets = "isthmus_connection_packets_total"
+        static let connectionBytes = "isthmus_connection_bytes_total"
         /// Counter: packets the data plane dropped per reason (`replayed`, `too-old`, `integrity-failure`,
         /// `unknown-spi`, `no-policy`, ..., ESPDropReason's names and the data plane's own).
         static let dataplaneDrops = "isthmus_dataplane_drops_total"
@@ -141,6 +145,15 @@ final class GatewayMetrics {
             ] {
                 advance(Series(name: Name.espPackets, labels: ["direction"], values: [direction]), to: packets)
                 advance(Series(name: Name.espBytes, labels: ["direction"], values: [direction]), to: bytes)
+            }
+            for (connection, traffic) in plane.connections {
+                for (direction, packets, bytes) in [
+                    ("in", traffic.packetsIn, traffic.bytesIn), ("out", traffic.packetsOut, traffic.bytesOut),
+                ] {
+                    let labels = ["connection", "direction"]
+                    advance(Series(name: Name.connectionPackets, labels: labels, values: [connection, direction]), to: packets)
+                    advance(Series(name: Name.connectionBytes, labels: labels, values: [connection, direction]), to: bytes)
+                }
             }
             var drops = plane.drops
             for reason in ESPDropReason.allCases { drops[reason.description, default: 0] += 0 }

@@ -24,6 +24,9 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     public var tunPacketsRead: UInt64 = 0
     /// SA pairs installed in the engine now.
     public var installedSAs: Int = 0
+    /// Traffic per connection (inner packets and bytes, every SA it had): what `espPackets*` count, by
+    /// connection.
+    public var connections: [String: ESPConnectionTraffic] = [:]
     /// Dropped packets by reason: the engine's (`unknown-spi`, `integrity-failure`, `no-policy`, ...)
     /// and the data plane's own (`queue-full`, `raw-esp-unsupported`, `tun-write-error`, `install-failed`,
     /// `send-error`, `truncated-datagram`, `invalid-nat-t`).
@@ -359,9 +362,11 @@ private final class Loop: @unchecked Sendable {
             if dirty && time - lastPublish >= Self.publishInterval {
                 lastPublish = time
                 dirty = false
+                counters.connections = engine.trafficByConnection()
                 plane.publish(counters, engineDrops: engine.drops)
             }
         }
+        counters.connections = engine.trafficByConnection()
         plane.publish(counters, engineDrops: engine.drops)
     }
 

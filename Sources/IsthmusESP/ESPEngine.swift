@@ -53,6 +53,8 @@ public final class ESPEngine {
     private var pairs: [ESPSAPair] = []
     /// The SPD (RFC 4301 section 4.4.1): first match wins; entries in installation order.
     private var policyEntries: [ESPPolicyEntry] = []
+    /// Traffic of removed pairs per connection, so per-connection totals never go back when SAs go.
+    private var removedTraffic: [String: ESPConnectionTraffic] = [:]
 
     /// Creates an empty engine; `random` supplies CBC IVs (the system CSPRNG unless a test injects one).
     public init(random: any ESPRandomSource = SystemESPRandomSource()) {
@@ -87,6 +89,8 @@ public final class ESPEngine {
     @discardableResult
     public func remove(inboundSPI: UInt32) -> Bool {
         guard let pair = inboundSAs.removeValue(forKey: inboundSPI) else { return false }
+        removedTraffic[pair.connection, default: ESPConnectionTraffic()].add(
+            inbound: pair.inbound, outbound: pair.outbound)
         pairs.removeAll { $0 === pair }
         for entry in policyEntries {
             entry.pairs.removeAll { $0 === pair }
@@ -127,6 +131,17 @@ public final class ESPEngine {
                 localSelectors: $0.localSelectors, remoteSelectors: $0.remoteSelectors,
                 inboundSPIs: $0.pairs.map(\.inboundSPI))
         }
+    }
+
+    /// Every connection's traffic since start: installed pairs plus the removed ones (control path: it
+    /// allocates). Connections are those named by the SAs installed, so the table stays as small as the
+    /// configuration.
+    public func trafficByConnection() -> [String: ESPConnectionTraffic] {
+        var traffic = removedTraffic
+        for pair in pairs {
+            traffic[pair.connection, default: ESPConnectionTraffic()].add(inbound: pair.inbound, outbound: pair.outbound)
+        }
+        return traffic
     }
 
     /// Counters and state of the pair with this inbound SPI.

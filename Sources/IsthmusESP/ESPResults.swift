@@ -54,6 +54,30 @@ public struct ESPTrafficCounters: Sendable, Hashable {
     }
 }
 
+/// One connection's traffic through the engine since start: every SA pair it had, removed ones included
+/// (for `status` and per-connection metrics). Bytes are inner (plaintext IP packet) bytes.
+public struct ESPConnectionTraffic: Sendable, Hashable, Codable {
+    public var packetsIn: UInt64 = 0
+    public var bytesIn: UInt64 = 0
+    public var packetsOut: UInt64 = 0
+    public var bytesOut: UInt64 = 0
+
+    public init(packetsIn: UInt64 = 0, bytesIn: UInt64 = 0, packetsOut: UInt64 = 0, bytesOut: UInt64 = 0) {
+        self.packetsIn = packetsIn
+        self.bytesIn = bytesIn
+        self.packetsOut = packetsOut
+        self.bytesOut = bytesOut
+    }
+
+    /// Adds an SA pair's counters.
+    mutating func add(inbound: ESPTrafficCounters, outbound: ESPTrafficCounters) {
+        packetsIn &+= inbound.packets
+        bytesIn &+= inbound.bytes
+        packetsOut &+= outbound.packets
+        bytesOut &+= outbound.bytes
+    }
+}
+
 /// A snapshot of one installed SA pair's state and counters (for `status` and metrics).
 public struct ESPSAStatistics: Sendable, Hashable {
     public var inboundSPI: UInt32

@@ -103,8 +103,9 @@ struct KeyRotate: ParsableCommand {
             The file is replaced atomically (a temporary file in the same folder, mode 0600, fsync, rename, \
             fsync of the folder): it holds the old key or the new one, never a mix. Its modification time \
             is the rotation time 'key show' and 'status' report.
-            A running 'isthmus run' keeps the key it read at start until restarted; the peer must get the \
-            new key (printed here, or 'isthmus export NAME --device D').
+            A running 'isthmus run' keeps the key it read until 'isthmus reload' (or SIGHUP), which keeps the \
+            SAs and uses the new key from the next authentication; the peer must get the new key (printed \
+            here, or 'isthmus export NAME --device D').
             """
     )
 
@@ -156,7 +157,8 @@ struct KeyRotate: ParsableCommand {
             and the next IKE authentication between the two fails until both have the new one.
             Give it the key above, or its whole configuration:
                 isthmus export \(connection.name) --device strongswan|libreswan|netgear-fvs318n --config \(target.config)
-            A running 'isthmus run' for this gateway keeps using the old key until it is restarted.
+            A running 'isthmus run' for this gateway keeps using the old key until 'isthmus reload' (its SAs
+            stay up; the new key is used from the next authentication).
             """)
     }
 }

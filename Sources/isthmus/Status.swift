@@ -34,8 +34,13 @@ struct Status: ParsableCommand {
             if let key = connection.sharedKey {
                 out += "  shared key: \(key)"
                 if let rotated = connection.keyLastRotated { out += ", last rotated \(KeyTime.describe(rotated))" }
-                if connection.keyChangedSinceStart == true { out += "; the file changed since start: restart to use it" }
+                if connection.keyChangedSinceStart == true { out += "; the file changed since it was read: `isthmus reload` to use it" }
                 out += "\n"
+            }
+            if let traffic = status.dataplane?.connections[connection.name] {
+                out +=
+                    "  traffic: in \(traffic.packetsIn) packets (\(traffic.bytesIn) bytes), "
+                    + "out \(traffic.packetsOut) packets (\(traffic.bytesOut) bytes)\n"
             }
             if connection.ikeSAs.isEmpty { out += "  no IKE SA\n" }
             for sa in connection.ikeSAs {

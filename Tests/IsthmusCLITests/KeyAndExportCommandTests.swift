@@ -74,7 +74,7 @@ final class KeyAndExportCommandTests: XCTestCase {
         XCTAssertFalse(run.stderr.contains(newKey), "the key must not be on standard error or in logs")
         XCTAssertTrue(run.stderr.contains("local network 'office' (198.51.100.10, 192.168.1.0/24)"), run.stderr)
         XCTAssertTrue(run.stderr.contains("isthmus export cloud-office --device"), run.stderr)
-        XCTAssertTrue(run.stderr.contains("keeps using the old key until it is restarted"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("keeps using the old key until 'isthmus reload'"), run.stderr)
         XCTAssertEqual(
             try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted(), ["cloud.yaml", "office.key"])
 

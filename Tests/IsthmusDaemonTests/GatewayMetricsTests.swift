@@ -1,4 +1,5 @@
 import IsthmusDataplane
+import IsthmusESP
 import IsthmusEvents
 import IsthmusIKEv2
 import IsthmusMetrics
@@ -137,6 +138,7 @@ final class GatewayMetricsTests: XCTestCase {
         plane.espBytesOut = 1500
         plane.installedSAs = 1
         plane.drops = ["replayed": 3, "integrity-failure": 1]
+        plane.connections = ["azure": ESPConnectionTraffic(packetsIn: 10, bytesIn: 840, packetsOut: 12, bytesOut: 1008)]
         metrics.sync(status(counters: counters, dataplane: plane))
         // The same cumulative values again add nothing; growth adds only the growth.
         metrics.sync(status(counters: counters, dataplane: plane))
@@ -146,6 +148,9 @@ final class GatewayMetricsTests: XCTestCase {
         plane.espBytesIn = 1600
         plane.drops["too-old"] = 4
         plane.drops["integrity-failure"] = 2
+        plane.connections["azure"]?.packetsIn = 15
+        plane.connections["azure"]?.bytesIn = 1260
+        plane.connections["lab"] = ESPConnectionTraffic(packetsOut: 1, bytesOut: 84)
         metrics.sync(status(counters: counters, dataplane: plane))
         let lines = samples(registry)
         for expected in [
@@ -163,6 +168,12 @@ final class GatewayMetricsTests: XCTestCase {
             #"isthmus_dataplane_drops_total{reason="bad-padding"} 0"#,
             #"isthmus_ike_drops_total{reason="no-matching-connection"} 0"#,
             "isthmus_dataplane_sa_pairs 1.0",
+            #"isthmus_connection_packets_total{connection="azure",direction="in"} 15"#,
+            #"isthmus_connection_packets_total{connection="azure",direction="out"} 12"#,
+            #"isthmus_connection_bytes_total{connection="azure",direction="in"} 1260"#,
+            #"isthmus_connection_bytes_total{connection="azure",direction="out"} 1008"#,
+            #"isthmus_connection_packets_total{connection="lab",direction="out"} 1"#,
+            #"isthmus_connection_bytes_total{connection="lab",direction="in"} 0"#,
         ] {
             XCTAssertTrue(lines.contains(expected), "missing \(expected) in \(lines.sorted())")
         }

@@ -47,6 +47,33 @@ final class ESPEngineRoundTripTests: XCTestCase {
         }
     }
 
+    /// Per-connection traffic adds up every pair of the connection, and keeps a removed pair's share.
+    func testTrafficByConnectionSurvivesRemoval() throws {
+        let config = SAPairConfig(suite: TestSuite("aes128gcm16"))
+        let (a, b) = try config.engines()
+        let inner = ipv4UDP(from: "192.168.1.10", to: "10.0.1.4", payload: plaintextMarker)
+        for _ in 0..<3 {
+            let (result, packet) = a.seal(inner)
+            guard case .packet = result, let packet else { return XCTFail("\(result)") }
+            _ = b.open(packet)
+        }
+        let size = UInt64(inner.count)
+        XCTAssertEqual(a.trafficByConnection(), ["a-to-b": ESPConnectionTraffic(packetsOut: 3, bytesOut: 3 * size)])
+        XCTAssertEqual(b.trafficByConnection(), ["b-to-a": ESPConnectionTraffic(packetsIn: 3, bytesIn: 3 * size)])
+        // A rekeyed pair of the same connection: both pairs count while installed, the removed one still counts.
+        var rekeyed = SAPairConfig(suite: TestSuite("aes128gcm16"), spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
+        rekeyed.a.connection = "a-to-b"
+        try a.install(rekeyed.a, now: .zero)
+        let (result, _) = a.seal(inner)
+        guard case .packet(let sent) = result else { return XCTFail("\(result)") }
+        XCTAssertEqual(sent.outboundSPI, 0xB000_0002, "the newest pair sends")
+        XCTAssertEqual(a.trafficByConnection()["a-to-b"], ESPConnectionTraffic(packetsOut: 4, bytesOut: 4 * size))
+        XCTAssertTrue(a.remove(inboundSPI: Sites.spiToA))
+        XCTAssertEqual(a.trafficByConnection()["a-to-b"], ESPConnectionTraffic(packetsOut: 4, bytesOut: 4 * size))
+        XCTAssertTrue(a.remove(inboundSPI: 0xA000_0002))
+        XCTAssertEqual(a.trafficByConnection(), ["a-to-b": ESPConnectionTraffic(packetsOut: 4, bytesOut: 4 * size)])
+    }
+
     /// The wire layout: SPI, sequence, IV (the sequence number for AEADs), padded length, ICV.
     private func checkLayout(_ packet: [UInt8], inner: [UInt8], suite: TestSuite, context: String) throws {
         let header = try XCTUnwrap(packet.withUnsafeBytes { ESPHeader.parse($0) })
