@@ -90,6 +90,16 @@ final class ControlConnectionHandler: ChannelInboundHandler {
             return
         }
         let daemon = state.value
+        if request.command == "reload" {
+            // The file is read off the event loop; the answer comes when it has been applied.
+            let channel = context.channel
+            let allocator = channel.allocator
+            daemon.reloadFromFile().whenSuccess { response in
+                guard channel.isActive else { return }
+                channel.writeAndFlush(Self.line(response, allocator: allocator), promise: nil)
+            }
+            return
+        }
         guard request.command == "logs", request.follow == true else {
             reply(daemon.handleControl(request), context: context, close: false)
             return
@@ -136,10 +146,21 @@ final class ControlConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func reply(_ response: ControlResponse, context: ChannelHandlerContext, close: Bool) {
-        var buffer = context.channel.allocator.buffer(capacity: 256)
+    private static func line(_ response: ControlResponse, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 256)
         buffer.writeBytes(ControlCodec.encode(response))
         buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
+    }
+
+    private func reply(_ response: ControlResponse, context: ChannelHandlerContext, close: Bool) {
+        // A client that sends requests without reading the answers (the write buffer is past its high
+        // water mark) gets no more: its answers would pile up in the daemon's memory.
+        guard context.channel.isWritable else {
+            context.close(promise: nil)
+            return
+        }
+        let buffer = Self.line(response, allocator: context.channel.allocator)
         if close {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }

@@ -17,7 +17,8 @@ extension DaemonState {
         case "down":
             return down(request.connection)
         case "reload":
-            return reload()
+            // Served by reloadFromFile() (the control server and GatewayDaemon.control route it there).
+            return .failure("reload is answered asynchronously")
         default:
             return .failure(
                 "unknown command '\(request.command.prefix(64))'; expected status, up, down, logs, events or reload")

@@ -1,3 +1,5 @@
+import Dispatch
+import IsthmusCrypto
 import IsthmusEvents
 import IsthmusGateway
 import IsthmusIKEv2
@@ -15,13 +17,38 @@ extension DaemonState {
     /// Otherwise: unchanged connections keep their SAs and traffic; a changed shared key is used from the
     /// next authentication; changed connections are deleted and negotiated again; removed ones are
     /// deleted; added ones start (when the daemon initiates at start).
-    func reload() -> ControlResponse {
-        guard !isShuttingDown else { return .failure("the gateway is shutting down") }
+    ///
+    /// The file (and key files) are read on a thread of their own, never on the event loop: a key file on
+    /// a hung mount must not stop IKE. One reload at a time.
+    func reloadFromFile() -> EventLoopFuture<ControlResponse> {
+        guard !isShuttingDown else { return eventLoop.makeSucceededFuture(.failure("the gateway is shutting down")) }
         guard let reloader else {
-            return .failure("this gateway was started without a configuration file; reload is not available")
+            return eventLoop.makeSucceededFuture(
+                .failure("this gateway was started without a configuration file; reload is not available"))
         }
+        guard !reloadInProgress else {
+            return eventLoop.makeSucceededFuture(.failure("a reload is already in progress; try again"))
+        }
+        reloadInProgress = true
+        let promise = eventLoop.makePromise(of: ControlResponse.self)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let loop = eventLoop
+        DispatchQueue.global().async {
+            let loaded = reloader()
+            loop.execute {
+                let state = bound.value
+                state.reloadInProgress = false
+                promise.succeed(state.apply(loaded))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Applies a loaded (or refused) configuration; on the event loop.
+    func apply(_ loaded: Result<GatewayDaemon.Reload, GatewayDaemon.ReloadRejected>) -> ControlResponse {
+        guard !isShuttingDown else { return .failure("the gateway is shutting down") }
         let next: GatewayDaemon.Reload
-        switch reloader() {
+        switch loaded {
         case .failure(let rejected):
             logger.warning(
                 "reload rejected; the running configuration stays",
@@ -47,7 +74,7 @@ extension DaemonState {
         var report: [ConnectionReload] = []
         for (name, change) in difference.connections {
             report.append(ConnectionReload(connection: name, change: change))
-            apply(change, to: name)
+            apply(change, to: name, in: next.config)
         }
         let changed = report.filter { $0.change != "unchanged" }.count
         logger.notice(
@@ -62,7 +89,7 @@ extension DaemonState {
         return response
     }
 
-    private func apply(_ change: ConfigDifference.Change, to name: String) {
+    private func apply(_ change: ConfigDifference.Change, to name: String, in config: GatewayConfig) {
         let now = clock()
         func event(_ message: String, severity: GatewayEvent.Severity = .notice, _ details: [String: String] = [:]) {
             record(
@@ -75,6 +102,18 @@ extension DaemonState {
             return
         case .keyChanged:
             event("configuration reloaded: new shared key; SAs kept, the next authentication uses it")
+            guard let connection = config.connections.first(where: { $0.name == name }) else { return }
+            let current = sessions(of: name)
+            for session in current where dispatcher.contains(session) {
+                deliver(.sharedKeyChanged(connection.sharedKey.withMaterial { SecretBytes($0) }), to: session)
+            }
+            // A connection waiting to retry (a wrong key, say) tries the new key now, not after its backoff.
+            restartAttempts[name] = nil
+            if current.isEmpty, options.initiateOnStart, !downConnections.contains(name) {
+                if let error = initiate(name) {
+                    logger.notice("connection not started: \(error)", metadata: ["connection": "\(name)"])
+                }
+            }
         case .added:
             event("configuration reloaded: connection added")
             restartAttempts[name] = nil

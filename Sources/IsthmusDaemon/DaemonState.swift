@@ -59,6 +59,8 @@ final class DaemonState {
     var makeInitiator: GatewayDaemon.InitiatorFactory
     /// Loads the configuration file again for `reload` (nil: the daemon was given no file).
     var reloader: GatewayDaemon.ConfigReloader?
+    /// A reload is reading the file (``reloadFromFile()``).
+    var reloadInProgress = false
     let espHandler: GatewayDaemon.ESPHandler?
     let childSAHandler: GatewayDaemon.ChildSAHandler?
 

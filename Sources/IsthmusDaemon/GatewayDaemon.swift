@@ -261,6 +261,9 @@ public final class GatewayDaemon: Sendable {
     /// Answers a control request without a socket (the control server calls the same code).
     public func control(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         let state = self.state
+        if request.command == "reload" {
+            return eventLoop.flatSubmit { state.value.reloadFromFile() }
+        }
         return eventLoop.submit { state.value.handleControl(request) }
     }
 

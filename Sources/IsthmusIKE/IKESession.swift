@@ -12,6 +12,9 @@ public enum IKEInput: Sendable {
     case initiate
     /// Tear down: send DELETE for the IKE SA and its CHILD SAs, then close (`isthmus down`, shutdown).
     case terminate
+    /// The operator reloaded a new pre-shared key (`isthmus reload`): the SAs stay, and the next
+    /// authentication this session makes (an IKEv1 Main Mode replacing its ISAKMP SA, a restart) uses it.
+    case sharedKeyChanged(SecretBytes)
 }
 
 /// One IKE SA's protocol core as the I/O shell drives it (IKEv2 and IKEv1).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import IsthmusDaemon
 import IsthmusGateway
 import IsthmusMetrics
@@ -80,6 +81,9 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Until the gateway traps SIGHUP (reload), its default action would end the process: a
+        // `systemctl reload` during start-up must not.
+        signal(SIGHUP, SIG_IGN)
         let result = ConfigLoader.load(path: file)
         for diagnostic in result.diagnostics {
             printError(diagnostic.description)

@@ -17,6 +17,8 @@ final class GatewayDaemonReloadTests: XCTestCase {
     final class Initiators: Sendable {
         let made = Mutex<[FakeSession]>([])
         let nextSPI = Mutex<UInt64>(0x7000)
+        /// When set, `.initiate` closes the new session at once asking for a restart.
+        let failInitiate = Mutex(false)
 
         func make(_ name: String) -> FakeSession {
             let spi = nextSPI.withLock { value -> UInt64 in
@@ -24,8 +26,10 @@ final class GatewayDaemonReloadTests: XCTestCase {
                 return value
             }
             // Terminate closes the IKE SA at once (no peer to answer the DELETE).
+            let fail = failInitiate.withLock { $0 }
             let session = FakeSession(connection: name, spi: spi) { _, input, _ in
                 if case .terminate = input { return [.ikeSAClosed(restart: false)] }
+                if case .initiate = input, fail { return [.ikeSAClosed(restart: true)] }
                 return []
             }
             made.withLock { $0.append(session) }
@@ -126,8 +130,14 @@ final class GatewayDaemonReloadTests: XCTestCase {
         XCTAssertTrue(key.ok)
         XCTAssertEqual(key.reloaded?.map(\.change), ["unchanged", "key-changed"])
 
-        // Nobody was terminated and nothing new was initiated.
+        // Nobody was terminated and nothing new was initiated; the lab session got the new key.
         XCTAssertEqual(harness.initiators.made.withLock { $0.count }, 2)
+        let keys = harness.initiators.of("lab")[0].inputs.compactMap { input -> [UInt8]? in
+            if case .sharedKeyChanged(let key) = input { return key.withUnsafeBytes { Array($0) } }
+            return nil
+        }
+        XCTAssertEqual(keys, [Array("another-key-of-good-length-456".utf8)])
+        XCTAssertFalse(harness.initiators.of("peer")[0].inputs.contains { if case .sharedKeyChanged = $0 { true } else { false } })
         XCTAssertFalse(harness.initiators.made.withLock { $0 }.contains { terminated($0) })
         let events = try await harness.daemon.control(ControlRequest(command: "events", connection: "lab")).get()
         XCTAssertTrue(
@@ -210,6 +220,32 @@ final class GatewayDaemonReloadTests: XCTestCase {
         XCTAssertEqual(status.connections?.map(\.name), ["peer", "lab"])
         XCTAssertEqual(harness.initiators.made.withLock { $0.count }, 2)
         XCTAssertFalse(harness.initiators.made.withLock { $0 }.contains { terminated($0) })
+        try await harness.stop()
+    }
+
+    func testNewKeyStartsAConnectionThatIsWaitingToRetry() async throws {
+        let config = try loopbackConfig()
+        let harness = try makeHarness(config: config)
+        // Every attempt fails at once and asks for a restart, as a failed authentication does.
+        harness.initiators.failInitiate.withLock { $0 = true }
+        _ = try await harness.daemon.start().get()
+        XCTAssertEqual(harness.initiators.of("peer").count, 1)
+        let idle = try await harness.status()
+        XCTAssertEqual(idle.connections?.first?.ikeSAs.count, 0, "the failed attempt left no IKE SA")
+        // The next retry is 5 s away; a new key is tried at once.
+        harness.initiators.failInitiate.withLock { $0 = false }
+        var rekeyed = config
+        rekeyed.connections[0].sharedKey = SharedKey(source: .inline, material: Array("yet-another-good-key-789".utf8))
+        harness.next.withLock { $0 = .success(rekeyed) }
+        let response = try await harness.reload()
+        XCTAssertEqual(response.reloaded?.map(\.change), ["key-changed"])
+        XCTAssertEqual(harness.initiators.of("peer").count, 2, "initiated with the new key without waiting")
+        // A connection the operator took down stays down, new key or not.
+        _ = try await harness.daemon.control(ControlRequest(command: "down", connection: "peer")).get()
+        harness.next.withLock { $0 = .success(config) }
+        _ = try await harness.reload()
+        try await Task.sleep(for: .milliseconds(100))
+        XCTAssertEqual(harness.initiators.of("peer").count, 2)
         try await harness.stop()
     }
 

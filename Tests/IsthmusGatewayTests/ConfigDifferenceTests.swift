@@ -81,6 +81,17 @@ final class ConfigDifferenceTests: XCTestCase {
         XCTAssertEqual(difference.change(for: "office-lab"), .unchanged)
     }
 
+    func testDynamicIKEv1ConnectionProposesTheSitePrefixes() throws {
+        // IKEv1 has no narrowing: even a route-based connection proposes this site's prefixes.
+        let dynamicV1 = replacing("    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    kind: dynamic\n    ike_version: 1\n", in: validOffice)
+        let wider = replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.0.0/16]", in: dynamicV1)
+        XCTAssertEqual(try config(dynamicV1).connections[0].kind, .dynamic)
+        XCTAssertEqual(try config(dynamicV1).connections[0].ikeVersion, .v1)
+        XCTAssertEqual(
+            ConfigDifference(from: try config(dynamicV1), to: try config(wider)).change(for: "office-cloud"),
+            .changed(["site prefixes"]))
+    }
+
     func testAddedAndRemovedConnections() throws {
         let one = try config(validOffice)
         let two = try config(withLab(twoConnections))

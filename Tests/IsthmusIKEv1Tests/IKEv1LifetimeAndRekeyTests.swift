@@ -233,6 +233,34 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertEqual(pair.initiator.droppedMessages, 0)
     }
 
+    /// `isthmus reload` with a new key: the IPsec SAs stay, and the Main Mode that replaces the ISAKMP SA
+    /// authenticates with the new key; with the key changed on one side only, that Main Mode fails.
+    func testReloadedSharedKeyIsUsedByTheNextMainMode() {
+        for bothSides in [true, false] {
+            let pair = Pair(
+                initiator: configuration(office: true, ikeLifetime: .seconds(600)),
+                responder: configuration(office: false, ikeLifetime: .seconds(600)))
+            pair.establish()
+            let ipsec = pair.live(.initiator).map(\.inboundSPI)
+            let newKey = SecretBytes(Array("the-rotated-key-0123456789".utf8))
+            pair.input(.initiator, .sharedKeyChanged(newKey))
+            if bothSides { pair.input(.responder, .sharedKeyChanged(newKey)) }
+            XCTAssertEqual(pair.live(.initiator).map(\.inboundSPI), ipsec, "a new key alone touches no SA")
+            pair.advance(to: .seconds(620))
+            let rekeyed = pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed)
+            if bothSides {
+                XCTAssertTrue(rekeyed, "the ISAKMP SA is replaced with the new key")
+                XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+                XCTAssertFalse(pair.kinds(.responder).contains(.authenticationFailed))
+            } else {
+                XCTAssertFalse(rekeyed, "one side's new key cannot authenticate")
+                // Whichever side started the new Main Mode, the other finds message 5 undecryptable.
+                let kinds = pair.kinds(.initiator) + pair.kinds(.responder)
+                XCTAssertTrue(kinds.contains(.authenticationFailed), "\(kinds)")
+            }
+        }
+    }
+
     // MARK: - Lost and duplicated messages
 
     func testEveryMessageLostOnceIsRetransmitted() {

@@ -3,10 +3,11 @@ import IsthmusIP
 /// What a reload changes: the running configuration against a newly loaded one, per connection.
 ///
 /// Each connection is compared by what its IKE SA would negotiate: its own settings, the remote site it
-/// leads to, this site's prefixes (a static connection proposes them as traffic selectors; a dynamic one
-/// only their address families) and the gateway's public address (its IKE identity). The shared key is
-/// compared apart: a new key does not disturb working SAs, it is used from the next authentication, as
-/// strongSwan does when secrets are reloaded.
+/// leads to, this site's prefixes (a static connection and any IKEv1 one proposes them as traffic
+/// selectors; a dynamic IKEv2 one only their address families) and the gateway's public address (its IKE
+/// identity). The shared key is compared apart: a new key does not disturb working SAs, it is used from the
+/// next authentication (the daemon hands it to the running sessions: IKEv1 re-authenticates with every
+/// new ISAKMP SA), as strongSwan does when secrets are reloaded.
 public struct ConfigDifference: Sendable, Hashable {
     /// What happens to one connection.
     public enum Change: Sendable, Hashable {
@@ -109,10 +110,11 @@ public struct ConfigDifference: Sendable, Hashable {
         }
         let siteA = oldConfig.site.prefixes
         let siteB = newConfig.site.prefixes
-        switch b.kind {
-        case .static:
+        switch (b.kind, b.ikeVersion) {
+        case (.static, _), (.dynamic, .v1):
+            // Policy-based selectors, and IKEv1, which always proposes this site's prefixes.
             note("site prefixes", siteA != siteB)
-        case .dynamic:
+        case (.dynamic, .v2):
             // A route-based connection proposes 0.0.0.0/0 and ::/0 for the families in use.
             let familiesA = Set(siteA.map(\.family) + (remoteA?.prefixes.map(\.family) ?? []))
             let familiesB = Set(siteB.map(\.family) + (remoteB?.prefixes.map(\.family) ?? []))

@@ -196,7 +196,8 @@ struct IKEv1StateMachine {
 
     // MARK: State
 
-    let configuration: IKEv1Configuration
+    /// Only the shared key changes after start (``IKEInput/sharedKeyChanged(_:)``).
+    var configuration: IKEv1Configuration
     var random: any RandomNumberGenerator & Sendable
     /// The role this connection instance was created in (an initiator restarts after failures).
     let role: Role
@@ -284,6 +285,9 @@ struct IKEv1StateMachine {
             guard !closed else { return [] }
             restartAfterClose = false
             terminate(now: now, into: &actions)
+        case .sharedKeyChanged(let key):
+            // Every later SKEYID (RFC 2409 5.4) is computed from it; an ISAKMP SA already keyed keeps its keys.
+            configuration.sharedKey = key
         case .timer(let timer):
             guard !closed else { return [] }
             handleTimer(timer, now: now, into: &actions)

@@ -63,7 +63,8 @@ struct IKEv2StateMachine {
 
     // MARK: State
 
-    let configuration: IKEv2Configuration
+    /// Only the shared key changes after start (``IKEInput/sharedKeyChanged(_:)``).
+    var configuration: IKEv2Configuration
     var random: any RandomNumberGenerator & Sendable
     var role: Role
     var phase: Phase = .idle
@@ -174,6 +175,9 @@ struct IKEv2StateMachine {
         case .terminate:
             restartAfterClose = false
             terminate(now: now, into: &actions)
+        case .sharedKeyChanged(let key):
+            // IKEv2 authenticates once per IKE SA (a rekey does not); an exchange not yet at IKE_AUTH uses it.
+            configuration.sharedKey = key
         case .timer(let timer):
             handleTimer(timer, now: now, into: &actions)
         case .datagram(let datagram):
