@@ -65,11 +65,8 @@ final class GatewayDaemonReloadTests: XCTestCase {
     private func makeHarness(config: GatewayConfig, withReloader: Bool = true) throws -> Harness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let folder = try temporaryFolder()
-        var logger = Logger(label: "isthmus.test")
-        logger.logLevel = .critical
-        let options = DaemonOptions(
-            bindAddress: "127.0.0.1", ikePort: 0, natPort: 0, controlPath: folder + "/run/ctl.sock",
-            shutdownGrace: .milliseconds(200), initiateOnStart: true)
+        let logger = quietLogger()
+        let options = loopbackOptions(folder: folder, initiateOnStart: true)
         let initiators = Initiators()
         let next = Locked<Result<GatewayConfig, GatewayDaemon.ReloadRejected>>(.success(config))
         let reloader: GatewayDaemon.ConfigReloader = { [next, initiators] in

@@ -45,11 +45,9 @@ final class GatewayDaemonTests: XCTestCase {
     ) throws -> Harness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let folder = try temporaryFolder()
-        var logger = Logger(label: "isthmus.test")
-        logger.logLevel = .critical
-        let options = DaemonOptions(
-            bindAddress: "127.0.0.1", ikePort: 0, natPort: 0, controlPath: folder + "/run/ctl.sock",
-            shutdownGrace: .milliseconds(500), initiateOnStart: initiateOnStart)
+        let logger = quietLogger()
+        let options = loopbackOptions(
+            folder: folder, initiateOnStart: initiateOnStart, shutdownGrace: .milliseconds(500))
         let daemon = GatewayDaemon(
             config: try loopbackConfig(), options: options, group: group, logger: logger,
             makeInitiator: makeInitiator, makeResponder: makeResponder, espHandler: espHandler)

@@ -208,12 +208,10 @@ final class GatewayMetricsTests: XCTestCase {
         let registry = PrometheusCollectorRegistry()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let folder = try temporaryFolder()
-        var logger = Logger(label: "isthmus.test")
-        logger.logLevel = .critical
-        let options = DaemonOptions(
-            bindAddress: "127.0.0.1", ikePort: 0, natPort: 0, controlPath: folder + "/run/ctl.sock",
-            shutdownGrace: .milliseconds(200), initiateOnStart: false,
-            metrics: PrometheusMetricsFactory(registry: registry), metricsSyncInterval: .milliseconds(20))
+        let logger = quietLogger()
+        var options = loopbackOptions(folder: folder)
+        options.metrics = PrometheusMetricsFactory(registry: registry)
+        options.metricsSyncInterval = .milliseconds(20)
         let daemon = GatewayDaemon(
             config: try loopbackConfig(), options: options, group: group, logger: logger,
             makeInitiator: { name in
