@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 /// The Prometheus text endpoint: `GET /metrics` answers what has been emitted into `registry`, every
 /// other path 404. Served by Hummingbird on one local address (`isthmus run --metrics ADDRESS:PORT`).
@@ -56,7 +57,9 @@ public struct MetricsServer: Service {
     /// when it cannot bind: `isthmus run` starts it before the gateway, so a bad address means no gateway.
     public func start() async throws -> Running {
         let (bound, signal) = AsyncThrowingStream<Int, any Error>.makeStream()
+        let listening = ListeningFlag()
         let server = MetricsServer(address: address, registry: registry, logger: logger) { port in
+            listening.set()
             signal.yield(port)
             signal.finish()
         }
@@ -70,7 +73,7 @@ public struct MetricsServer: Service {
             } catch {
                 // Before it listened: the caller gets the error. Afterwards: only the log can say it.
                 signal.finish(throwing: error)
-                logger.error("metrics server stopped: \(error)")
+                if listening.isSet { logger.error("metrics server stopped: \(error)") }
             }
         }
         var iterator = bound.makeAsyncIterator()
@@ -78,6 +81,13 @@ public struct MetricsServer: Service {
             throw MetricsServerStopped()
         }
         return Running(port: port, group: group, task: task)
+    }
+
+    /// Whether the server got as far as listening.
+    private final class ListeningFlag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
     }
 
     /// The server ended before it listened, without an error.
