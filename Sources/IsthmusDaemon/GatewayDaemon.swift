@@ -49,7 +49,7 @@ public final class GatewayDaemon: Sendable {
             self.diagnostics = diagnostics
         }
     }
-    /// Reads the configuration file again (on the event loop; small files only).
+    /// Reads the configuration file again; called on a thread of its own, never on the event loop.
     public typealias ConfigReloader = @Sendable () -> Result<Reload, ReloadRejected>
 
     public let config: GatewayConfig
