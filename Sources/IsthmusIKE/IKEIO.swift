@@ -32,6 +32,8 @@ public enum IKETimer: Sendable, Hashable {
     case natKeepalive
     /// Half-open or other timeout after which the SA is abandoned.
     case abandon
+    /// Start the next queued exchange (IKEv1 spaces its Quick Modes, see `quickModeSpacing`).
+    case startQueuedExchange
 }
 
 /// The keys and parameters of one CHILD SA (IPsec SA pair), handed to the ESP engine.

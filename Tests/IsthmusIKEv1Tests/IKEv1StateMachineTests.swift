@@ -94,6 +94,26 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertEqual(pairs.count, 4)
     }
 
+    /// Found in CI: strongSwan handed our next Quick Mode request, sent 100 µs behind message 3 of the
+    /// previous one, to another worker thread that ran first; refusing it lost the first IPsec SA. The next
+    /// Quick Mode now waits `quickModeSpacing` after message 3.
+    func testQueuedQuickModesAreSpacedAfterMessage3() {
+        let office = configuration(
+            office: true, localSelectors: selectors("192.168.1.0/24"), remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
+        let cloud = configuration(
+            office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"), remoteSelectors: selectors("192.168.1.0/24"))
+        let pair = Pair(initiator: office, responder: cloud)
+        pair.input(.initiator, .initiate)
+        pair.run()
+        XCTAssertEqual(pair.live(.initiator).count, 1, "only the first pair before the spacing")
+        let spacing = pair.timers.filter { $0.side == .initiator && $0.timer == .startQueuedExchange }
+        XCTAssertEqual(spacing.map(\.at), [pair.now + .milliseconds(200)])
+        XCTAssertEqual(pair.fireNextTimer(where: { $1 == .startQueuedExchange })?.1, .startQueuedExchange)
+        pair.run()
+        XCTAssertEqual(pair.live(.initiator).count, 2)
+        XCTAssertEqual(pair.live(.responder).count, 2)
+    }
+
     /// Found on the wire: our Quick Modes for two pairs went out at once; strongSwan refused the pair it had
     /// no policy for and, doing so, dropped its pending state of the other one, so our message 3 for it met
     /// no Quick Mode ("sa payload missing") and only we installed that SA. Ours now run one at a time (the

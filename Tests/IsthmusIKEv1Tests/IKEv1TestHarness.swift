@@ -166,5 +166,7 @@ final class Pair {
     func establish() {
         input(.initiator, .initiate)
         run()
+        // Quick Modes for further pairs follow one another `quickModeSpacing` apart.
+        while fireNextTimer(where: { $1 == .startQueuedExchange }) != nil { run() }
     }
 }

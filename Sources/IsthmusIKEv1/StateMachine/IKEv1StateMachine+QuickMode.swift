@@ -135,6 +135,14 @@ extension IKEv1StateMachine {
         guard !queuedQuickModes.isEmpty, current != nil,
             !quickModes.values.contains(where: { $0.role == .initiator && $0.state == .sentQM1 })
         else { return }
+        // strongSwan hands each message to a worker thread: a request sent right behind our message 3 can be
+        // handled first, and refusing it (INVALID-ID-INFORMATION) drops the Quick Mode message 3 completes
+        // (seen in CI: "sa payload missing", the first IPsec SA lost). The next one waits a little.
+        let lastFinished = quickModes.values.filter { $0.role == .initiator }.compactMap(\.finishedAt).max()
+        if let lastFinished, now < lastFinished + Self.quickModeSpacing {
+            actions.append(.armTimer(.startQueuedExchange, at: lastFinished + Self.quickModeSpacing))
+            return
+        }
         let next = queuedQuickModes.removeFirst()
         // A rekey whose SA has gone meanwhile negotiates the pair afresh.
         let replacing = next.replacing.flatMap { spi in ipsecSAs.contains { $0.inboundSPI == spi } ? spi : nil }

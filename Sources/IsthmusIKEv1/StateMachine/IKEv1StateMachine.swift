@@ -19,6 +19,8 @@ struct IKEv1StateMachine {
 
     /// First retransmission timeout, doubled each time (RFC 2408 leaves it open; strongSwan uses 4 s).
     static let initialRetransmitTimeout: Duration = .seconds(1)
+    /// How long after our Quick Mode message 3 the next queued Quick Mode waits (see startQueuedQuickMode).
+    static let quickModeSpacing: Duration = .milliseconds(200)
     /// Retransmissions before giving up: 1+2+4+8+16+32 s, about a minute.
     static let maximumRetransmits = 6
     /// NAT keepalive period when we are behind a NAT (RFC 3948 section 2.3 suggests 20 s).
@@ -363,6 +365,8 @@ struct IKEv1StateMachine {
             guard let current, current.natLocal else { return }
             actions.append(.natKeepalive(source: local, destination: remote))
             actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
+        case .startQueuedExchange:
+            break  // handle(_:now:) starts the next queued Quick Mode after every timer
         }
     }
 

@@ -383,6 +383,8 @@ struct IKEv2StateMachine {
             guard phase == .established, natLocal else { return }
             actions.append(.natKeepalive(source: local, destination: remote))
             actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
+        case .startQueuedExchange:
+            break  // IKEv1 only
         }
     }
 
