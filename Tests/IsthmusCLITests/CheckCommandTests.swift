@@ -3,37 +3,9 @@ import XCTest
 
 /// Runs the built `isthmus` binary as a user would and checks exit codes and output.
 final class CheckCommandTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = repositoryRoot
 
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    func isthmus(_ arguments: String...) throws -> Run {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("isthmus")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("no isthmus binary at \(binary.path): swift test should have built it")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
-    }
+    func isthmus(_ arguments: String...) throws -> CLIRun { try runIsthmus(arguments) }
 
     func testExamplesPassWithASummary() throws {
         for name in ["office", "cloud", "cloud-dynamic"] {

@@ -4,39 +4,10 @@ import XCTest
 /// `isthmus key show|rotate` and `isthmus export`, run as a user runs them: exit codes, what goes to
 /// standard output and standard error, file modes, and that the key appears nowhere but where asked.
 final class KeyAndExportCommandTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = repositoryRoot
     static let demoKey = "isthmus-demo-key-change-me-0123456789"
 
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    func isthmus(_ arguments: String...) throws -> Run {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("isthmus")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("no isthmus binary at \(binary.path): swift test should have built it")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
-    }
+    func isthmus(_ arguments: String...) throws -> CLIRun { try runIsthmus(arguments) }
 
     /// A copy of examples/cloud-dynamic.yaml whose key is in `office.key` (mode 0600).
     func keyFileConfig() throws -> (folder: URL, config: String, key: String) {

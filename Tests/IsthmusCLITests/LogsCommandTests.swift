@@ -7,12 +7,9 @@ import XCTest
 
 /// `isthmus logs` as a user runs it: against a real `isthmus run` on loopback ports.
 final class LogsCommandTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = repositoryRoot
 
-    var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("isthmus")
-    }
+    var binary: URL { isthmusBinary }
 
     /// Starts `isthmus` with `arguments`; standard output and error go to files in `folder`.
     func launch(_ arguments: [String], folder: URL, name: String) throws -> Process {
