@@ -133,6 +133,7 @@ let package = Package(
         ),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
+        .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
         .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
         .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),

@@ -39,8 +39,8 @@ extension IKEv2StateMachine {
         IKESAStatus(
             connection: connection, ikeVersion: 2, state: phase.rawValue, role: role.rawValue,
             localSPI: SAIdentifier.ike(localSPI), remoteSPI: SAIdentifier.ike(role == .initiator ? spiResponder : spiInitiator),
-            local: "\(local)", remote: "\(remote)", algorithms: ikeSuite?.description, natLocal: natLocal,
-            natRemote: natRemote, establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },
+            local: "\(local)", remote: "\(remote)", algorithms: ikeSuite?.description, natLocal: nat.local,
+            natRemote: nat.remote, establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },
             rekeyInSeconds: ikeRekeyAt.map { ($0 - now).components.seconds },
             childSAs: childSAs.map { child in
                 IKESAStatus.ChildSA(

@@ -179,7 +179,7 @@ extension IKEv2StateMachine {
         else {
             return
         }
-        guard outstanding == nil else {
+        guard !window.isBusy else {
             // One request at a time (window size 1): try again shortly.
             actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: now + .seconds(1)))
             return
@@ -201,10 +201,10 @@ extension IKEv2StateMachine {
             inner.append(.keyExchange(IKEv2KeyExchangePayload(group: exchange.groupID, keyExchangeData: exchange.publicValue)))
         }
         inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
-        let messageID = nextRequestID
-        guard let bytes = seal(header(.createChildSA, messageID: messageID, response: false), inner) else { return }
-        nextRequestID &+= 1
-        sendRequest(bytes, messageID: messageID, purpose: .createChildSA, now: now, into: &actions)
+        guard let bytes = seal(header(.createChildSA, messageID: window.nextRequestID, response: false), inner) else {
+            return
+        }
+        sendRequest(bytes, purpose: .createChildSA, now: now, into: &actions)
         emit(.childSARekeyed, .info, "rekeying CHILD SA \(SAIdentifier.esp(inboundSPI))_i", now: now, into: &actions)
     }
 
@@ -335,20 +335,20 @@ extension IKEv2StateMachine {
     /// Sends INFORMATIONAL DELETE for one of our CHILD SAs (by inbound SPI); the SA is removed when
     /// the peer confirms, after a short grace for packets in flight (make-before-break, section 2.8).
     mutating func deleteChild(inboundSPI: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard outstanding == nil else {
+        guard !window.isBusy else {
             // Window size 1: try again when the exchange in flight is done.
             actions.append(.armTimer(.expireChildSA(inboundSPI: inboundSPI), at: now + .seconds(1)))
             return
         }
         let delete = IKEv2Payload.delete(
             IKEv2DeletePayload(protocolID: .esp, spiSize: 4, spis: [inboundSPI.bigEndianBytes]))
-        let messageID = nextRequestID
-        guard let bytes = seal(header(.informational, messageID: messageID, response: false), [delete]) else { return }
-        nextRequestID &+= 1
+        guard let bytes = seal(header(.informational, messageID: window.nextRequestID, response: false), [delete]) else {
+            return
+        }
         deletingChildSPI = inboundSPI
         // The peer may drop its inbound half as soon as the DELETE arrives: send nothing more on it.
         actions.append(.retireChildSAOutbound(inboundSPI: inboundSPI))
-        sendRequest(bytes, messageID: messageID, purpose: .deleteChildSA, now: now, into: &actions)
+        sendRequest(bytes, purpose: .deleteChildSA, now: now, into: &actions)
     }
 
     /// How long the old inbound SA of a rekey keeps decrypting packets already in flight.

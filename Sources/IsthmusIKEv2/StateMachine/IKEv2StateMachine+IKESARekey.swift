@@ -30,7 +30,7 @@ extension IKEv2StateMachine {
 
     mutating func rekeyIKESA(now: MonotonicTime, into actions: inout [IKEAction]) {
         guard phase == .established, let suite = ikeSuite else { return }
-        guard outstanding == nil, pendingRekey == nil else {
+        guard !window.isBusy, pendingRekey == nil else {
             actions.append(.armTimer(.rekeyIKESA, at: now + .seconds(1)))
             return
         }
@@ -51,10 +51,10 @@ extension IKEv2StateMachine {
             .nonce(IKEv2NoncePayload(nonce: nonce)),
             .keyExchange(IKEv2KeyExchangePayload(group: suite.keyExchange.ikev2ID, keyExchangeData: exchange.publicValue)),
         ]
-        let messageID = nextRequestID
-        guard let bytes = seal(header(.createChildSA, messageID: messageID, response: false), inner) else { return }
-        nextRequestID &+= 1
-        sendRequest(bytes, messageID: messageID, purpose: .rekeyIKESA, now: now, into: &actions)
+        guard let bytes = seal(header(.createChildSA, messageID: window.nextRequestID, response: false), inner) else {
+            return
+        }
+        sendRequest(bytes, purpose: .rekeyIKESA, now: now, into: &actions)
         emit(.ikeSARekeyed, .info, "rekeying the IKE SA (lifetime \(configuration.ikeLifetime.configText))",
             now: now, into: &actions)
     }
@@ -197,17 +197,17 @@ extension IKEv2StateMachine {
             nonceResponder: nonceResponder, spiInitiator: newSPIi, spiResponder: newSPIr, weAreInitiator: weInitiated)
         retired = RetiredIKESA(
             spiInitiator: spiInitiator, spiResponder: spiResponder, role: role, crypto: oldCrypto,
-            isAEAD: ikeSuite?.encryption.isAEAD ?? false, nextRequestID: nextRequestID,
-            expectedPeerRequestID: expectedPeerRequestID)
+            isAEAD: ikeSuite?.encryption.isAEAD ?? false, nextRequestID: window.nextRequestID,
+            expectedPeerRequestID: window.expectedPeerRequestID)
         let oldIDs = saIDs
         spiInitiator = newSPIi
         spiResponder = newSPIr
         role = weInitiated ? .initiator : .responder
         crypto = newCrypto
         ikeSuite = suite
-        nextRequestID = 0
-        expectedPeerRequestID = 0
-        lastResponse = nil
+        // A request still in flight belongs to the old SA; the new SA's message IDs start at 0 (2.18).
+        completeRequest(into: &actions)
+        window.reset()
         ivCounter = 0
         emit(.ikeSARekeyed, .info, "IKE SA rekeyed (was \(oldIDs.joined())), \(suite)", now: now, into: &actions)
         scheduleIKETimers(now: now, into: &actions)

@@ -58,7 +58,7 @@ extension IKEv2StateMachine {
     // MARK: - Responses to our requests
 
     mutating func handleInformationalResponse(
-        _ message: IKEv2Message, datagram: IKEDatagram, purpose: Outstanding.Purpose, now: MonotonicTime,
+        _ message: IKEv2Message, datagram: IKEDatagram, purpose: Purpose, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
         guard let crypto, (try? openInner(message, datagram, crypto)) != nil else {
@@ -95,15 +95,15 @@ extension IKEv2StateMachine {
             actions.append(.armTimer(.liveness, at: lastInbound + liveness.interval))
             return
         }
-        guard outstanding == nil else {
+        guard !window.isBusy else {
             // A request is in flight; its retransmissions already test liveness.
             actions.append(.armTimer(.liveness, at: now + liveness.interval))
             return
         }
-        let messageID = nextRequestID
-        guard let bytes = seal(header(.informational, messageID: messageID, response: false), []) else { return }
-        nextRequestID &+= 1
-        sendRequest(bytes, messageID: messageID, purpose: .liveness, now: now, into: &actions)
+        guard let bytes = seal(header(.informational, messageID: window.nextRequestID, response: false), []) else {
+            return
+        }
+        sendRequest(bytes, purpose: .liveness, now: now, into: &actions)
     }
 
     // MARK: - Tearing down
@@ -119,23 +119,17 @@ extension IKEv2StateMachine {
             close(into: &actions)
         case .established:
             removeAllChildren(reason: "IKE SA deleted on request", now: now, into: &actions)
-            if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
-            outstanding = nil
+            completeRequest(into: &actions)
             let delete = IKEv2Payload.delete(IKEv2DeletePayload(protocolID: .ike, spiSize: 0, spis: []))
-            let messageID = nextRequestID
-            guard let bytes = seal(header(.informational, messageID: messageID, response: false), [delete]) else {
+            guard let bytes = seal(header(.informational, messageID: window.nextRequestID, response: false), [delete])
+            else {
                 close(into: &actions)
                 return
             }
-            nextRequestID &+= 1
             phase = .deleting
             // A DELETE is sent three times at most (1 s, 2 s apart): the peer may already have dropped
             // the SA (an INITIAL_CONTACT elsewhere, a reboot), and we close anyway.
-            outstanding = Outstanding(
-                messageID: messageID, datagrams: bytes, retransmits: Self.maximumRetransmits - Self.deleteRetransmits,
-                purpose: .deleteIKESA)
-            send(bytes, into: &actions)
-            actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
+            sendRequest(bytes, purpose: .deleteIKESA, now: now, retransmitLimit: Self.deleteRetransmits, into: &actions)
             emit(.ikeSADeleted, .info, "deleting the IKE SA with \(remote)", now: now, into: &actions)
         }
     }

@@ -10,9 +10,7 @@ extension IKEv2StateMachine {
     mutating func startInitiator(now: MonotonicTime, into actions: inout [IKEAction]) {
         precondition(role == .initiator, "a responder session never initiates; the shell makes a new one")
         spiResponder = 0
-        nextRequestID = 0
-        expectedPeerRequestID = 0
-        lastResponse = nil
+        window.reset()
         local = configuration.local
         remote = configuration.remote
         guard let group = configuration.ikeProposals.proposals.first?.keyExchange.first else {
@@ -50,12 +48,13 @@ extension IKEv2StateMachine {
         ]
         payloads += natDetectionPayloads()
         payloads.append(Self.fragmentationSupported)
-        var message = header(.ikeSAInit, messageID: 0, response: false)
+        // A COOKIE or INVALID_KE retry is a new IKE_SA_INIT, message ID 0 again (section 2.6).
+        window.reset()
+        var message = header(.ikeSAInit, messageID: window.nextRequestID, response: false)
         message.payloads = payloads
         initRequestBytes = message.serialize()
         phase = .initSent
-        nextRequestID = 1
-        sendRequest([initRequestBytes], messageID: 0, purpose: .ikeSAInit, now: now, into: &actions)
+        sendRequest([initRequestBytes], purpose: .ikeSAInit, now: now, into: &actions)
     }
 
     /// NAT_DETECTION_SOURCE_IP and _DESTINATION_IP for the current endpoints (section 2.23). With
@@ -85,13 +84,11 @@ extension IKEv2StateMachine {
         let seenSource = NATDetection.hash(spiInitiator: header.0, spiResponder: header.1, endpoint: datagram.source)
         let seenDestination = NATDetection.hash(
             spiInitiator: header.0, spiResponder: header.1, endpoint: datagram.destination)
-        natRemote = !sources.contains(seenSource)
-        natLocal = !destinations.contains(seenDestination)
-        if natLocal || natRemote {
-            let who = [natLocal ? "we are behind a NAT" : nil, natRemote ? "the peer is behind a NAT" : nil]
-                .compactMap { $0 }.joined(separator: " and ")
-            emit(.natDetected, .notice, "\(who): IKE and ESP move to UDP 4500 (RFC 3948)",
-                details: ["local": "\(natLocal)", "remote": "\(natRemote)"], now: now, into: &actions)
+        nat = NATDetectionResult(
+            local: !destinations.contains(seenDestination), remote: !sources.contains(seenSource))
+        if nat.found {
+            emit(.natDetected, .notice, "\(nat.summary): IKE and ESP move to UDP 4500 (RFC 3948)",
+                details: ["local": "\(nat.local)", "remote": "\(nat.remote)"], now: now, into: &actions)
         }
     }
 
@@ -100,7 +97,7 @@ extension IKEv2StateMachine {
         IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .ikev2FragmentationSupported, data: []))
 
     /// Whether IKE and ESP use port 4500 and UDP encapsulation from IKE_AUTH on.
-    var usesUDPEncapsulation: Bool { natLocal || natRemote || configuration.forceUDPEncapsulation }
+    var usesUDPEncapsulation: Bool { nat.found || configuration.forceUDPEncapsulation }
 
     // MARK: - Initiator: IKE_SA_INIT response
 
@@ -203,10 +200,11 @@ extension IKEv2StateMachine {
         }
         inner.append(.securityAssociation(offerChild(spi: pendingChildSPI, pfs: false)))
         inner += trafficSelectorPayloads(initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
-        guard let bytes = seal(header(.ikeAuth, messageID: 1, response: false), inner) else { return }
+        guard let bytes = seal(header(.ikeAuth, messageID: window.nextRequestID, response: false), inner) else {
+            return
+        }
         phase = .authSent
-        nextRequestID = 2
-        sendRequest(bytes, messageID: 1, purpose: .ikeAuth, now: now, into: &actions)
+        sendRequest(bytes, purpose: .ikeAuth, now: now, into: &actions)
     }
 
     // MARK: - Initiator: IKE_AUTH response
@@ -478,7 +476,7 @@ extension IKEv2StateMachine {
     }
 
     mutating func scheduleIKETimers(now: MonotonicTime, into actions: inout [IKEAction]) {
-        if natLocal { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
+        if nat.local { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
         if let liveness = configuration.liveness {
             actions.append(.armTimer(.liveness, at: now + liveness.interval))
         }

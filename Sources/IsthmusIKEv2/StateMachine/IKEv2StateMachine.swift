@@ -12,11 +12,6 @@ import IsthmusWire
 struct IKEv2StateMachine {
     // MARK: Limits (each with its reason)
 
-    /// First retransmission timeout; doubled each time (RFC 7296 section 2.1 leaves the values open;
-    /// strongSwan starts at 4 s, a LAN-to-cloud path rarely needs more than 1 s).
-    static let initialRetransmitTimeout: Duration = .seconds(1)
-    /// Retransmissions before the peer is declared unreachable: 1+2+4+8+16+32 s = about a minute.
-    static let maximumRetransmits = 6
     /// NAT keepalive period when we are behind a NAT (RFC 3948 section 2.3 suggests 20 s), so the
     /// NAT's mapping for UDP 4500 does not expire while ESP is idle.
     static let natKeepaliveInterval: Duration = .seconds(20)
@@ -26,29 +21,18 @@ struct IKEv2StateMachine {
     static let nonceLength = 32
     /// How long a half-open responder SA waits for IKE_AUTH before it is dropped.
     static let halfOpenTimeout: Duration = .seconds(30)
-    /// Rekey this long before the configured lifetime ends, minus jitter, so both ends do not rekey at once.
-    static let rekeyMarginFraction = 0.1
-    /// Largest random jitter subtracted from a rekey time (fraction of the lifetime).
-    static let rekeyJitterFraction = 0.05
+    /// Rekey 10% before the configured lifetime ends, less up to 5% jitter (``RekeySchedule/standard``).
+    static let rekeySchedule = RekeySchedule.standard
 
-    enum Role: String, Sendable { case initiator, responder }
+    typealias Role = IKERole
 
     enum Phase: String, Sendable {
         case idle, initSent = "connecting", authSent = "authenticating", initReplied = "half-open"
         case established, deleting, closed
     }
 
-    /// A request we sent and have not seen the answer to.
-    struct Outstanding {
-        var messageID: UInt32
-        var datagrams: [[UInt8]]
-        var retransmits: Int
-        var purpose: Purpose
-        /// When the request was first sent (liveness gives up after the configured timeout).
-        var sentAt: MonotonicTime = .zero
-
-        enum Purpose { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA, rekeyIKESA }
-    }
+    /// What a request of ours is for, kept in the window until its answer comes.
+    enum Purpose: Sendable { case ikeSAInit, ikeAuth, liveness, deleteIKESA, deleteChildSA, createChildSA, rekeyIKESA }
 
     /// A CHILD SA as this IKE SA knows it.
     struct ChildSA {
@@ -85,15 +69,10 @@ struct IKEv2StateMachine {
     var initResponseBytes: [UInt8] = []
     var ikeSuite: NegotiatedIKESuite?
     var crypto: IKEv2SACrypto?
-    var natLocal = false
-    var natRemote = false
+    var nat = NATDetectionResult.none
 
-    /// Our next request's message ID and the peer's next expected one (section 2.3).
-    var nextRequestID: UInt32 = 0
-    var expectedPeerRequestID: UInt32 = 0
-    var outstanding: Outstanding?
-    /// The last response we sent, resent when the peer retransmits that request.
-    var lastResponse: (messageID: UInt32, datagrams: [[UInt8]])?
+    /// Message IDs, the request in flight, the cached response and fragment reassembly (sections 2.1, 2.3).
+    var window = IKEExchangeWindow<Purpose>()
 
     /// The CHILD SA we are negotiating in IKE_AUTH: its SPI and the ESP proposals offered.
     var pendingChildSPI: UInt32 = 0
@@ -113,9 +92,7 @@ struct IKEv2StateMachine {
         var exchange: (any DiffieHellmanExchange)?
     }
     /// Dropped messages in all, and the rate limit of their events.
-    var droppedMessages = 0
-    var dropWindowStart: MonotonicTime = .zero
-    var dropsInWindow = 0
+    var dropLog = DroppedMessageLog()
     /// The PFS group the peer asked for with INVALID_KE_PAYLOAD in a CHILD SA rekey.
     var childGroupOverride: Algorithm?
     var pendingRekey: PendingRekey?
@@ -126,10 +103,9 @@ struct IKEv2StateMachine {
         var peerCreatedInboundSPI: UInt32
     }
     var rekeyCollision: RekeyCollision?
-    /// RFC 7383: whether the peer announced IKE fragmentation, the message being reassembled, and
-    /// the inner payloads of a just-completed fragmented message (consumed by `openInner`).
+    /// RFC 7383: whether the peer announced IKE fragmentation, and the inner payloads of a
+    /// just-completed fragmented message (consumed by `openInner`).
     var peerSupportsFragmentation = false
-    var assembly: IKEv2FragmentAssembly?
     var reassembled: (messageID: UInt32, isResponse: Bool, payloads: [IKEv2Payload])?
     /// The CHILD SA whose DELETE we sent, and SAs the peer confirmed deleted (in their grace period).
     var deletingChildSPI: UInt32?
@@ -211,8 +187,7 @@ struct IKEv2StateMachine {
             return
         }
         if case .encryptedFragment(let fragment)? = message.payloads.last {
-            let answered = lastResponse.map { $0.messageID == message.messageID } ?? false
-            if message.flags.contains(.response) || !answered {
+            if message.flags.contains(.response) || !window.answered(message.messageID) {
                 guard collect(fragment, of: message, datagram: datagram, now: now, into: &actions) else { return }
             }
         }
@@ -232,8 +207,7 @@ struct IKEv2StateMachine {
         now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Bool {
         let isResponse = message.flags.contains(.response)
-        let expected = isResponse ? outstanding?.messageID == message.messageID : message.messageID == expectedPeerRequestID
-        guard let crypto, expected else {
+        guard let crypto, window.expectsFragment(messageID: message.messageID, isResponse: isResponse) else {
             drop("fragment of message \(message.messageID), which is not expected", now: now, into: &actions)
             return false
         }
@@ -245,27 +219,25 @@ struct IKEv2StateMachine {
                 into: &actions)
             return false
         }
-        if assembly?.messageID != message.messageID || assembly?.isResponse != isResponse {
-            assembly = IKEv2FragmentAssembly(messageID: message.messageID, isResponse: isResponse,
-                total: fragment.totalFragments)
-        }
-        guard var current = assembly, current.add(fragment, share: share) else {
-            assembly = nil
+        let result = window.addFragment(
+            messageID: message.messageID, isResponse: isResponse, number: Int(fragment.fragmentNumber),
+            total: Int(fragment.totalFragments), share: share, tag: fragment.firstInnerPayloadType.rawValue)
+        switch result {
+        case .incomplete:
+            return false
+        case .rejected:
             drop("fragment \(fragment.fragmentNumber)/\(fragment.totalFragments) does not fit its message",
                 now: now, into: &actions)
             return false
-        }
-        guard current.isComplete else {
-            assembly = current
-            return false
-        }
-        assembly = nil
-        do {
-            reassembled = (message.messageID, isResponse, try current.payloads())
-            return true
-        } catch {
-            drop("reassembled message \(message.messageID) is malformed: \(error)", now: now, into: &actions)
-            return false
+        case .complete(let bytes, let tag):
+            do {
+                let payloads = try IKEv2PayloadChain.parse(bytes[...], firstPayloadType: IKEv2PayloadType(rawValue: tag))
+                reassembled = (message.messageID, isResponse, payloads)
+                return true
+            } catch {
+                drop("reassembled message \(message.messageID) is malformed: \(error)", now: now, into: &actions)
+                return false
+            }
         }
     }
 
@@ -285,12 +257,12 @@ struct IKEv2StateMachine {
     private mutating func handleResponse(
         _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        guard let outstanding, outstanding.messageID == message.messageID else {
+        guard let outstanding = window.inFlight, outstanding.messageID == message.messageID else {
             drop("response with message ID \(message.messageID) matches no request of ours", now: now, into: &actions)
             return
         }
         lastInbound = now
-        switch outstanding.purpose {
+        switch outstanding.exchange {
         case .ikeSAInit:
             guard message.exchangeType == .ikeSAInit else { return dropWrongExchange(message, now, &actions) }
             handleInitResponse(message, datagram: datagram, now: now, into: &actions)
@@ -299,7 +271,7 @@ struct IKEv2StateMachine {
             handleAuthResponse(message, datagram: datagram, now: now, into: &actions)
         case .liveness, .deleteIKESA, .deleteChildSA:
             guard message.exchangeType == .informational else { return dropWrongExchange(message, now, &actions) }
-            handleInformationalResponse(message, datagram: datagram, purpose: outstanding.purpose, now: now,
+            handleInformationalResponse(message, datagram: datagram, purpose: outstanding.exchange, now: now,
                 into: &actions)
         case .createChildSA:
             guard message.exchangeType == .createChildSA else { return dropWrongExchange(message, now, &actions) }
@@ -314,16 +286,17 @@ struct IKEv2StateMachine {
         _ message: IKEv2Message, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         // Section 2.3: a retransmitted request gets the same response again; older ones are ignored.
-        if let lastResponse, message.messageID == lastResponse.messageID {
+        switch window.check(requestID: message.messageID) {
+        case .retransmitted(let lastResponse):
             // RFC 7383 2.6.1: a fragmented request is answered again on its first fragment only.
             if case .encryptedFragment(let fragment)? = message.payloads.last, fragment.fragmentNumber != 1 { return }
             send(lastResponse.datagrams, into: &actions)
             return
-        }
-        guard message.messageID == expectedPeerRequestID else {
-            drop("request with message ID \(message.messageID), expected \(expectedPeerRequestID)", now: now,
-                into: &actions)
+        case .unexpected(let expected):
+            drop("request with message ID \(message.messageID), expected \(expected)", now: now, into: &actions)
             return
+        case .new:
+            break
         }
         lastInbound = now
         switch (message.exchangeType, phase) {
@@ -346,25 +319,17 @@ struct IKEv2StateMachine {
     private mutating func handleTimer(_ timer: IKETimer, now: MonotonicTime, into actions: inout [IKEAction]) {
         switch timer {
         case .retransmit(let messageID):
-            guard var request = outstanding, request.messageID == messageID else { return }
-            let livenessExpired = request.purpose == .liveness
-                && configuration.liveness.map { now - request.sentAt >= $0.timeout } ?? false
-            guard request.retransmits < Self.maximumRetransmits, !livenessExpired else {
-                peerNotAnswering(request, now: now, into: &actions)
+            switch window.retransmit(messageID: messageID, now: now) {
+            case .stale:
                 return
+            case .giveUp(let request):
+                peerNotAnswering(request, now: now, into: &actions)
+            case .resend(let request, let next):
+                send(request.datagrams, into: &actions)
+                emit(.retransmit, .notice, "retransmit \(request.retransmits) of \(request.exchange) (message ID "
+                    + "\(messageID)) to \(remote)", now: now, into: &actions)
+                actions.append(.armTimer(.retransmit(messageID: messageID), at: next))
             }
-            request.retransmits += 1
-            outstanding = request
-            send(request.datagrams, into: &actions)
-            emit(.retransmit, .notice, "retransmit \(request.retransmits) of \(request.purpose) (message ID "
-                + "\(messageID)) to \(remote)", now: now, into: &actions)
-            let attempt = request.purpose == .deleteIKESA
-                ? request.retransmits - (Self.maximumRetransmits - Self.deleteRetransmits) : request.retransmits
-            var next = now + retransmitTimeout(attempt)
-            if request.purpose == .liveness, let liveness = configuration.liveness {
-                next = min(next, request.sentAt + liveness.timeout)
-            }
-            actions.append(.armTimer(.retransmit(messageID: messageID), at: next))
         case .abandon:
             guard phase == .initReplied || phase == .initSent || phase == .authSent else { return }
             emit(.peerNotAnswering, .warning, "no IKE_AUTH within \(Self.halfOpenTimeout); half-open SA dropped",
@@ -380,7 +345,7 @@ struct IKEv2StateMachine {
         case .rekeyIKESA:
             rekeyIKESA(now: now, into: &actions)
         case .natKeepalive:
-            guard phase == .established, natLocal else { return }
+            guard phase == .established, nat.local else { return }
             actions.append(.natKeepalive(source: local, destination: remote))
             actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
         case .startQueuedExchange:
@@ -388,13 +353,10 @@ struct IKEv2StateMachine {
         }
     }
 
-    func retransmitTimeout(_ attempt: Int) -> Duration {
-        Self.initialRetransmitTimeout * (1 << min(attempt, 16))
-    }
-
-    private mutating func peerNotAnswering(_ request: Outstanding, now: MonotonicTime, into actions: inout [IKEAction]) {
-        outstanding = nil
-        switch request.purpose {
+    private mutating func peerNotAnswering(
+        _ request: IKEExchangeWindow<Purpose>.Request, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        switch request.exchange {
         case .ikeSAInit:
             emit(.peerNotAnswering, .error, "no answer to IKE_SA_INIT from \(remote) after \(request.retransmits) "
                 + "retransmits: check that the peer is up, that UDP 500 and 4500 reach it, and its address",
@@ -408,7 +370,7 @@ struct IKEv2StateMachine {
             emit(.ikeSADeleted, .notice, "peer \(remote) did not confirm the DELETE; the IKE SA is gone anyway",
                 now: now, into: &actions)
         default:
-            emit(.peerNotAnswering, .error, "no answer to \(request.purpose) from \(remote) after "
+            emit(.peerNotAnswering, .error, "no answer to \(request.exchange) from \(remote) after "
                 + "\(request.retransmits) retransmits", now: now, into: &actions)
         }
         for child in childSAs { actions.append(.removeChildSA(inboundSPI: child.parameters.inboundSPI)) }
@@ -418,27 +380,31 @@ struct IKEv2StateMachine {
 
     // MARK: - Sending
 
-    /// Sends a new request: assigns the next message ID, remembers it for retransmission, arms the timer.
+    /// Sends a new request sealed with the window's next message ID: remembers it for retransmission
+    /// and arms the timer.
     mutating func sendRequest(
-        _ datagrams: [[UInt8]], messageID: UInt32, purpose: Outstanding.Purpose, now: MonotonicTime,
+        _ datagrams: [[UInt8]], purpose: Purpose, now: MonotonicTime, retransmitLimit: Int? = nil,
         into actions: inout [IKEAction]
     ) {
-        outstanding = Outstanding(
-            messageID: messageID, datagrams: datagrams, retransmits: 0, purpose: purpose, sentAt: now)
+        var giveUpAt: MonotonicTime?
+        if purpose == .liveness, let liveness = configuration.liveness { giveUpAt = now + liveness.timeout }
+        let messageID = window.nextRequestID
+        let deadline = window.start(
+            purpose, datagrams: datagrams, now: now, retransmitLimit: retransmitLimit, giveUpAt: giveUpAt)
         send(datagrams, into: &actions)
-        actions.append(.armTimer(.retransmit(messageID: messageID), at: now + retransmitTimeout(0)))
+        actions.append(.armTimer(.retransmit(messageID: messageID), at: deadline))
     }
 
-    /// Marks the outstanding request answered.
+    /// Marks the outstanding request answered (or withdrawn).
     mutating func completeRequest(into actions: inout [IKEAction]) {
-        if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
-        outstanding = nil
+        if let outstanding = window.finish() {
+            actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID)))
+        }
     }
 
     /// Sends a response and caches it for retransmitted requests.
     mutating func sendResponse(_ datagrams: [[UInt8]], messageID: UInt32, into actions: inout [IKEAction]) {
-        lastResponse = (messageID, datagrams)
-        expectedPeerRequestID = messageID &+ 1
+        window.responded(to: messageID, with: datagrams)
         send(datagrams, into: &actions)
     }
 
@@ -507,26 +473,17 @@ struct IKEv2StateMachine {
             details: details)))
     }
 
-    /// Counts a dropped message and logs it, at most `dropEventsPerWindow` times per `dropEventWindow`
-    /// (a flood of garbage must not flood the log); the rest are summed up when the window ends.
+    /// Counts a dropped message and logs it, at most 5 times a minute (a flood of garbage must not
+    /// flood the log); the rest are summed up when the minute ends (``DroppedMessageLog``).
     mutating func drop(_ reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
-        droppedMessages &+= 1
-        if now - dropWindowStart >= Self.dropEventWindow {
-            if dropsInWindow > Self.dropEventsPerWindow {
-                emit(.messageDropped, .notice, "dropped \(dropsInWindow - Self.dropEventsPerWindow) more messages "
-                    + "in the last minute (\(droppedMessages) in all)", now: now, into: &actions)
-            }
-            dropWindowStart = now
-            dropsInWindow = 0
+        let entry = dropLog.record(now: now)
+        if let suppressed = entry.suppressedBefore {
+            emit(.messageDropped, .notice, "dropped \(suppressed) more messages in the last minute "
+                + "(\(dropLog.total) in all)", now: now, into: &actions)
         }
-        dropsInWindow += 1
-        guard dropsInWindow <= Self.dropEventsPerWindow else { return }
+        guard entry.log else { return }
         emit(.messageDropped, .notice, "dropped: \(reason)", now: now, into: &actions)
     }
-
-    /// Drop events logged per window before they are only counted.
-    static let dropEventsPerWindow = 5
-    static let dropEventWindow: Duration = .seconds(60)
 
     private mutating func dropWrongExchange(_ message: IKEv2Message, _ now: MonotonicTime, _ actions: inout [IKEAction]) {
         drop("\(exchangeName(message.exchangeType)) response to a different request", now: now, into: &actions)
@@ -535,8 +492,7 @@ struct IKEv2StateMachine {
     /// Closes the SA. Whether the connection is negotiated again: as decided by `restartAfterClose`
     /// where an event set it, otherwise only when we were initiating (a failed attempt of ours).
     mutating func close(into actions: inout [IKEAction]) {
-        if let outstanding { actions.append(.cancelTimer(.retransmit(messageID: outstanding.messageID))) }
-        outstanding = nil
+        completeRequest(into: &actions)
         actions.append(.cancelTimer(.liveness))
         actions.append(.cancelTimer(.rekeyIKESA))
         actions.append(.cancelTimer(.abandon))
@@ -565,8 +521,7 @@ struct IKEv2StateMachine {
 
     /// A rekey time: the lifetime less a margin and a random jitter (both ends must not rekey together).
     mutating func rekeyTime(lifetime: Duration, from now: MonotonicTime) -> MonotonicTime {
-        let jitter = Double.random(in: 0...Self.rekeyJitterFraction, using: &random)
-        return now + lifetime * (1 - Self.rekeyMarginFraction - jitter)
+        Self.rekeySchedule.rekeyTime(lifetime: lifetime, from: now, using: &random)
     }
 }
 
