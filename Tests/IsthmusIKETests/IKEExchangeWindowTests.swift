@@ -98,32 +98,42 @@ final class IKEExchangeWindowTests: XCTestCase {
         var window = Window()
         XCTAssertTrue(window.expectsFragment(messageID: 0, isResponse: false))
         XCTAssertFalse(window.expectsFragment(messageID: 0, isResponse: true), "no request in flight")
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 2, total: 3, share: [3, 4], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 2, total: 3, share: [3, 4], tag: 0),
             .incomplete)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 2, total: 3, share: [3, 4], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 2, total: 3, share: [3, 4], tag: 0),
             .incomplete, "a repeated fragment is ignored")
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 1, total: 3, share: [1, 2], tag: 35),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 1, total: 3, share: [1, 2], tag: 35),
             .incomplete)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 3, total: 3, share: [5], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 3, total: 3, share: [5], tag: 0),
             .complete([1, 2, 3, 4, 5], tag: 35))
         XCTAssertNil(window.reassembly)
     }
 
     func testFragmentsThatDoNotFitAreRejected() {
         var window = Window()
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 4, total: 3, share: [1], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 4, total: 3, share: [1], tag: 0),
             .rejected)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 1, total: 3, share: [1], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 1, total: 3, share: [1], tag: 0),
             .incomplete)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 2, total: 4, share: [1], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 2, total: 4, share: [1], tag: 0),
             .rejected, "the total changed")
         XCTAssertNil(window.reassembly)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 1, total: 65, share: [1], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 1, total: 65, share: [1], tag: 0),
             .rejected, "more fragments than allowed")
         let big = [UInt8](repeating: 0, count: 40_000)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 1, total: 2, share: big[...], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 1, total: 2, share: big[...], tag: 0),
             .incomplete)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: false, number: 2, total: 2, share: big[...], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: false, number: 2, total: 2, share: big[...], tag: 0),
             .rejected, "larger than an IKE message can be")
     }
 
@@ -131,7 +141,8 @@ final class IKEExchangeWindowTests: XCTestCase {
         var window = Window()
         _ = window.addFragment(messageID: 0, isResponse: false, number: 1, total: 2, share: [1], tag: 0)
         _ = window.start("x", datagrams: [[0]], now: .zero)
-        XCTAssertEqual(window.addFragment(messageID: 0, isResponse: true, number: 2, total: 2, share: [2], tag: 0),
+        XCTAssertEqual(
+            window.addFragment(messageID: 0, isResponse: true, number: 2, total: 2, share: [2], tag: 0),
             .incomplete, "the response is another message than the request of the same ID")
         XCTAssertEqual(window.reassembly?.isResponse, true)
     }
@@ -160,7 +171,8 @@ final class IKESharedPartsTests: XCTestCase {
 
     func testNATSummary() {
         XCTAssertFalse(NATDetectionResult.none.found)
-        XCTAssertEqual(NATDetectionResult(local: true, remote: true).summary,
+        XCTAssertEqual(
+            NATDetectionResult(local: true, remote: true).summary,
             "we are behind a NAT and the peer is behind a NAT")
         XCTAssertEqual(IKERole.initiator.rawValue, "initiator")
     }
