@@ -40,8 +40,9 @@ let package = Package(
         .target(name: "IsthmusWire"),
         // Structured events: every state change of every core, one type for logs, status and metrics.
         .target(name: "IsthmusEvents"),
-        // What every IKE core shares with the I/O shell: IKESession, IKEInput, IKEAction, ChildSAParameters.
-        .target(name: "IsthmusIKE", dependencies: ["IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
+        // What every IKE core shares with the I/O shell: IKESession, IKEInput, IKEAction (CHILD SA changes in
+        // the ESP engine's own vocabulary, ESPSAChange).
+        .target(name: "IsthmusIKE", dependencies: ["IsthmusCrypto", "IsthmusIP", "IsthmusEvents", "IsthmusESP"]),
         // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
         .target(
             name: "IsthmusIKEv2",
@@ -107,7 +108,7 @@ let package = Package(
         .target(
             name: "IsthmusDataplane",
             dependencies: [
-                "CIsthmusNet", "IsthmusESP", "IsthmusIKEv2", "IsthmusEvents", "IsthmusIP",
+                "CIsthmusNet", "IsthmusESP", "IsthmusEvents", "IsthmusIP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -135,7 +136,7 @@ let package = Package(
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
         .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
-        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
+        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP"]),
         .testTarget(
             name: "IsthmusDaemonTests",
             dependencies: [
@@ -145,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",
-            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusIKEv2", "IsthmusCrypto", "IsthmusIP"]
+            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),

@@ -227,15 +227,13 @@ final class DaemonState {
                 send(datagram)
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
-            case .installChildSA(let parameters):
-                installChildSA(parameters, owner: session, now: now)
-            case .retireChildSAOutbound(let inboundSPI):
-                childSAHandler?(.retire(connection: session.connectionName, inboundSPI: inboundSPI))
-            case .removeChildSA(let inboundSPI):
-                childSAs[inboundSPI] = nil
-                childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
-            case .releaseChildSAOutbound(let inboundSPI):
-                childSAHandler?(.releaseOutbound(connection: session.connectionName, inboundSPI: inboundSPI))
+            case .childSA(let change):
+                switch change {
+                case .install(let sa): listChildSA(sa, owner: session, now: now)
+                case .remove(let inboundSPI): childSAs[inboundSPI] = nil
+                case .retireOutbound, .confirmOutbound: break
+                }
+                childSAHandler?(change)
             case .armTimer(let timer, let deadline):
                 arm(timer, at: deadline, for: session, now: now)
             case .cancelTimer(let timer):
@@ -438,7 +436,8 @@ final class DaemonState {
         }
     }
 
-    private func installChildSA(_ parameters: ChildSAParameters, owner: any IKESession, now: Duration) {
+    /// Lists a CHILD SA an IKE core installs in `status`'s table (what the data plane installs is its own).
+    private func listChildSA(_ parameters: ESPSecurityAssociation, owner: any IKESession, now: Duration) {
         let connection = owner.connectionName
         if childSAs[parameters.inboundSPI] != nil || childSAs.count < Self.maximumChildSAs {
             let algorithms = [parameters.encryption.description, parameters.integrity?.description]
@@ -447,13 +446,12 @@ final class DaemonState {
                 connection: connection, inboundSPI: SAIdentifier.esp(parameters.inboundSPI),
                 outboundSPI: SAIdentifier.esp(parameters.outboundSPI), algorithms: algorithms,
                 localSelectors: parameters.localSelectors.map { "\($0)" },
-                remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.local)",
-                remote: "\(parameters.remote)", udpEncapsulated: parameters.udpEncapsulated, installedSecondsAgo: 0)
+                remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.tunnel.local)",
+                remote: "\(parameters.tunnel.remote)", udpEncapsulated: parameters.tunnel.udpEncapsulated, installedSecondsAgo: 0)
             childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now, owner: owner)
         } else {
             logger.warning("CHILD SA table full; not listing a new CHILD SA", metadata: ["connection": "\(connection)"])
         }
-        childSAHandler?(.install(connection: connection, parameters))
     }
 
 

@@ -172,7 +172,7 @@ final class IKEv1GatewaysInMemoryTests: XCTestCase {
     final class Gateway {
         var dispatcher: IKEDispatcher
         let makeInitiator: GatewayDaemon.InitiatorFactory
-        var installed: [UInt32: ChildSAParameters] = [:]
+        var installed: [UInt32: ESPSecurityAssociation] = [:]
         var events: [GatewayEvent] = []
         var outbox: [IKEDatagram] = []
 
@@ -188,8 +188,8 @@ final class IKEv1GatewaysInMemoryTests: XCTestCase {
                 switch action {
                 case .send(let datagram): outbox.append(datagram)
                 case .event(let event): events.append(event)
-                case .installChildSA(let parameters): installed[parameters.inboundSPI] = parameters
-                case .removeChildSA(let spi): installed[spi] = nil
+                case .childSA(.install(let parameters)): installed[parameters.inboundSPI] = parameters
+                case .childSA(.remove(let spi)): installed[spi] = nil
                 default: break
                 }
             }

@@ -47,7 +47,7 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertEqual(pair.initiator.droppedMessages, 0)
         // Main Mode 5 on is encrypted; without NAT everything stays on port 500.
         XCTAssertTrue(pair.sent.allSatisfy { $0.datagram.destination.port == 500 })
-        XCTAssertFalse(pair.live(.initiator)[0].udpEncapsulated)
+        XCTAssertFalse(pair.live(.initiator)[0].tunnel.udpEncapsulated)
     }
 
     func testQuickModeWithPFSAnd3DES() {

@@ -62,7 +62,7 @@ final class Pair {
     let responder: IKEv1Session
     var now: MonotonicTime = .zero
     var timers: [(side: Side, timer: IKETimer, at: MonotonicTime)] = []
-    var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
+    var installed: [Side: [ESPSecurityAssociation]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
@@ -98,13 +98,13 @@ final class Pair {
             case .send(let datagram):
                 sent.append((side, datagram))
                 if deliver(side, datagram) { inFlight.append((other, rewrite(side, datagram))) }
-            case .installChildSA(let parameters):
+            case .childSA(.install(let parameters)):
                 installed[side, default: []].append(parameters)
-            case .removeChildSA(let spi):
+            case .childSA(.remove(let spi)):
                 removed[side, default: []].append(spi)
-            case .retireChildSAOutbound:
+            case .childSA(.retireOutbound):
                 break
-            case .releaseChildSAOutbound(let spi):
+            case .childSA(.confirmOutbound(let spi)):
                 released[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
@@ -159,7 +159,7 @@ final class Pair {
     }
 
     /// IPsec SAs installed and not removed.
-    func live(_ side: Side) -> [ChildSAParameters] {
+    func live(_ side: Side) -> [ESPSecurityAssociation] {
         installed[side, default: []].filter { !removed[side, default: []].contains($0.inboundSPI) }
     }
 

@@ -60,7 +60,7 @@ final class Pair {
     var now: MonotonicTime = .zero
     /// Pending timers per side.
     var timers: [(side: Side, timer: IKETimer, at: MonotonicTime)] = []
-    var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
+    var installed: [Side: [ESPSecurityAssociation]] = [.initiator: [], .responder: []]
     var retired: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
@@ -100,13 +100,13 @@ final class Pair {
             case .send(let datagram):
                 sent.append((side, datagram))
                 if deliver(side, datagram) { inFlight.append((other, datagram)) }
-            case .installChildSA(let parameters):
+            case .childSA(.install(let parameters)):
                 installed[side, default: []].append(parameters)
-            case .removeChildSA(let spi):
+            case .childSA(.remove(let spi)):
                 removed[side, default: []].append(spi)
-            case .retireChildSAOutbound(let spi):
+            case .childSA(.retireOutbound(let spi)):
                 retired[side, default: []].append(spi)
-            case .releaseChildSAOutbound(let spi):
+            case .childSA(.confirmOutbound(let spi)):
                 released[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }

@@ -378,8 +378,10 @@ extension IKEv1StateMachine {
                 iv: decrypted.lastBlock)
             // Installed now, before the answer leaves, so that what the initiator sends once it has read our
             // answer finds the SA; our outbound half waits for message 3 (see responderOutboundHold).
-            var parameters = try childParameters(quickMode, sa: sa, now: now)
-            parameters.outboundHold = Self.responderOutboundHold
+            let lifetime = hardLifetime(quickMode)
+            let parameters = try childParameters(
+                quickMode, sa: sa, softTime: lifetime * (1 - Self.rekeyMarginFraction),
+                outboundStart: .afterPeersFirstPacket(fallback: Self.responderOutboundHold))
             quickMode.preinstalled = parameters
             quickMode.iv = sealed.lastBlock
             quickMode.lastReceived = datagram.bytes
@@ -387,7 +389,7 @@ extension IKEv1StateMachine {
             quickMode.retransmission = Retransmission(
                 messageID: message.messageID, bytes: sealed.bytes, nextAt: now + retransmitTimeout(0))
             quickModes[message.messageID] = quickMode
-            actions.append(.installChildSA(parameters))
+            actions.append(.childSA(.install(parameters)))
             send(sealed.bytes, into: &actions)
             armRetransmitTimer(message.messageID, into: &actions)
         } catch {
@@ -430,9 +432,17 @@ extension IKEv1StateMachine {
 
     // MARK: - Installation and rekeying
 
+    /// The hard lifetime in time of a Quick Mode's IPsec SA as negotiated (RFC 2407 section 4.5).
+    func hardLifetime(_ quickMode: QuickMode) -> Duration {
+        .seconds(Int64(clamping: quickMode.lifetime.seconds ?? IKEv1Proposals.defaultLifetimeSeconds))
+    }
+
     /// The IPsec SA pair a Quick Mode negotiated: keys (RFC 2409 section 5.5 KEYMAT), selectors, outer
-    /// endpoints and lifetimes (the soft one with this core's rekey margin and jitter).
-    func childParameters(_ quickMode: QuickMode, sa: ISAKMPSA, now: MonotonicTime) throws -> ChildSAParameters {
+    /// endpoints and lifetimes (the soft one in time as given, the soft one in bytes jittered below the
+    /// negotiated kilobytes).
+    mutating func childParameters(
+        _ quickMode: QuickMode, sa: ISAKMPSA, softTime: Duration, outboundStart: ESPOutboundStart
+    ) throws -> ESPSecurityAssociation {
         guard let crypto = sa.crypto, let suite = quickMode.suite else {
             throw IKEv1Failure.unusableSuite("no keys or suite for the Quick Mode")
         }
@@ -443,21 +453,22 @@ extension IKEv1StateMachine {
             for: suite, spi: quickMode.peerSPI, sharedSecret: quickMode.sharedSecret,
             nonceInitiator: quickMode.nonceI, nonceResponder: quickMode.nonceR)
         let udp = usesUDPEncapsulation(sa)
-        let seconds = quickMode.lifetime.seconds ?? IKEv1Proposals.defaultLifetimeSeconds
-        let lifetime = Duration.seconds(Int64(clamping: seconds))
-        let soft = lifetime * (1 - Self.rekeyMarginFraction)
-        return ChildSAParameters(
+        let lifetimes = ChildSALifetimes.esp(
+            softTime: softTime, hardTime: hardLifetime(quickMode),
+            hardBytes: quickMode.lifetime.kilobytes.map { $0.multipliedReportingOverflow(by: 1024).partialValue },
+            random: &random)
+        var parameters = ESPSecurityAssociation(
             inboundSPI: quickMode.ourSPI, outboundSPI: quickMode.peerSPI, encryption: suite.encryption,
             integrity: suite.integrity, extendedSequenceNumbers: suite.extendedSequenceNumbers,
             inboundEncryptionKey: inbound.encryption, inboundIntegrityKey: inbound.integrity,
             outboundEncryptionKey: outbound.encryption, outboundIntegrityKey: outbound.integrity,
             localSelectors: [quickMode.pair.local], remoteSelectors: [quickMode.pair.remote],
-            local: UDPEndpoint(address: local.address, port: udp ? 4500 : 0),
-            remote: UDPEndpoint(address: remote.address, port: udp ? remote.port : 0),
-            udpEncapsulated: udp, softLifetime: soft, hardLifetime: lifetime,
-            hardLifetimeBytes: quickMode.lifetime.kilobytes.map {
-                $0.multipliedReportingOverflow(by: 1024).partialValue
-            })
+            tunnel: ESPTunnel(
+                local: UDPEndpoint(address: local.address, port: udp ? 4500 : 0),
+                remote: UDPEndpoint(address: remote.address, port: udp ? remote.port : 0), udpEncapsulated: udp),
+            softLifetime: lifetimes.soft, hardLifetime: lifetimes.hard, connection: configuration.connectionName)
+        parameters.outboundStart = outboundStart
+        return parameters
     }
 
     /// Installs the IPsec SA pair (or, for a responder that installed it with message 2, lets its outbound
@@ -467,32 +478,35 @@ extension IKEv1StateMachine {
         _ quickMode: QuickMode, sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Bool {
         guard let suite = quickMode.suite else { return false }
-        var parameters: ChildSAParameters
+        let lifetime = hardLifetime(quickMode)
+        let rekeyAt = rekeyTime(lifetime: lifetime, from: now)
+        let replaced =
+            quickMode.replacing.flatMap { spi in ipsecSAs.firstIndex { $0.inboundSPI == spi } }
+            ?? ipsecSAs.firstIndex { $0.pair == quickMode.pair && !$0.rekeyed }
+        var parameters: ESPSecurityAssociation
         do {
-            parameters = try quickMode.preinstalled ?? childParameters(quickMode, sa: sa, now: now)
+            if let preinstalled = quickMode.preinstalled {
+                parameters = preinstalled
+            } else {
+                // Replacing an SA: keep sending on the old one until the responder (which installs on our
+                // message 3) has the new one.
+                parameters = try childParameters(
+                    quickMode, sa: sa, softTime: rekeyAt - now,
+                    outboundStart: replaced == nil ? .now : .afterPeersFirstPacket(fallback: Self.rekeyOutboundHold))
+            }
         } catch {
             emit(
                 .invalidSyntax, .error, "cannot derive keys for \(suite): \(error)", ids: sa.ids, now: now,
                 into: &actions)
             return false
         }
-        let udp = parameters.udpEncapsulated
-        let lifetime = parameters.hardLifetime
-        let rekeyAt = rekeyTime(lifetime: lifetime, from: now)
-        let replaced =
-            quickMode.replacing.flatMap { spi in ipsecSAs.firstIndex { $0.inboundSPI == spi } }
-            ?? ipsecSAs.firstIndex { $0.pair == quickMode.pair && !$0.rekeyed }
+        let udp = parameters.tunnel.udpEncapsulated
         if quickMode.preinstalled != nil {
-            parameters.outboundHold = nil
-            actions.append(.releaseChildSAOutbound(inboundSPI: parameters.inboundSPI))
+            actions.append(.childSA(.confirmOutbound(inboundSPI: parameters.inboundSPI)))
         } else {
-            parameters.softLifetime = rekeyAt - now
-            // Replacing an SA: keep sending on the old one until the responder (which installs on our
-            // message 3) has the new one.
-            parameters.outboundHold = replaced == nil ? nil : Self.rekeyOutboundHold
-            actions.append(.installChildSA(parameters))
-            parameters.outboundHold = nil
+            actions.append(.childSA(.install(parameters)))
         }
+        parameters.outboundStart = .now
         ipsecSAs.append(
             IPsecSA(
                 parameters: parameters, suite: suite, pair: quickMode.pair, installedAt: now, rekeyAt: rekeyAt,
@@ -576,7 +590,7 @@ extension IKEv1StateMachine {
         let sa = ipsecSAs.remove(at: index)
         actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
         actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
-        actions.append(.removeChildSA(inboundSPI: inboundSPI))
+        actions.append(.childSA(.remove(inboundSPI: inboundSPI)))
         emit(
             .childSADeleted, .info,
             "IPsec SA \(SAIdentifier.esp(inboundSPI))_i "
@@ -587,7 +601,7 @@ extension IKEv1StateMachine {
     /// Gives up a Quick Mode of ours that got no answer; a rekey is tried again while the old SA lives.
     mutating func quickModeGaveUp(_ exchange: QuickMode, now: MonotonicTime, into actions: inout [IKEAction]) {
         quickModes[exchange.messageID] = nil
-        if let spi = exchange.preinstalled?.inboundSPI { actions.append(.removeChildSA(inboundSPI: spi)) }
+        if let spi = exchange.preinstalled?.inboundSPI { actions.append(.childSA(.remove(inboundSPI: spi))) }
         emit(
             .peerNotAnswering, .warning,
             "no answer to Quick Mode \(exchange.messageID) for \(exchange.pair) after "
@@ -600,7 +614,7 @@ extension IKEv1StateMachine {
 
     mutating func abandonQuickMode(_ messageID: UInt32, into actions: inout [IKEAction]) {
         if let exchange = quickModes[messageID], exchange.state != .done, let spi = exchange.preinstalled?.inboundSPI {
-            actions.append(.removeChildSA(inboundSPI: spi))
+            actions.append(.childSA(.remove(inboundSPI: spi)))
         }
         quickModes[messageID] = nil
         actions.append(.cancelTimer(.retransmit(messageID: messageID)))

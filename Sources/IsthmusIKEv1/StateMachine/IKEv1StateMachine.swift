@@ -168,12 +168,12 @@ struct IKEv1StateMachine {
         var startedAt: MonotonicTime
         var finishedAt: MonotonicTime?
         /// Responder: the IPsec SA installed with message 2, outbound held until message 3.
-        var preinstalled: ChildSAParameters?
+        var preinstalled: ESPSecurityAssociation?
     }
 
     /// An installed IPsec SA pair.
     struct IPsecSA {
-        var parameters: ChildSAParameters
+        var parameters: ESPSecurityAssociation
         var suite: IKEv1ESPSuite
         var pair: SelectorPair
         var installedAt: MonotonicTime
@@ -555,7 +555,7 @@ struct IKEv1StateMachine {
         for sa in ipsecSAs {
             actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: sa.inboundSPI)))
             actions.append(.cancelTimer(.expireChildSA(inboundSPI: sa.inboundSPI)))
-            actions.append(.removeChildSA(inboundSPI: sa.inboundSPI))
+            actions.append(.childSA(.remove(inboundSPI: sa.inboundSPI)))
             emit(
                 .childSADeleted, .info,
                 "IPsec SA \(SAIdentifier.esp(sa.inboundSPI))_i "
@@ -564,7 +564,7 @@ struct IKEv1StateMachine {
         }
         ipsecSAs.removeAll()
         for exchange in quickModes.values where exchange.state != .done {
-            if let spi = exchange.preinstalled?.inboundSPI { actions.append(.removeChildSA(inboundSPI: spi)) }
+            if let spi = exchange.preinstalled?.inboundSPI { actions.append(.childSA(.remove(inboundSPI: spi))) }
         }
         var messageIDs = Set(quickModes.keys)
         for sa in isakmpSAs { if let pending = sa.retransmission { messageIDs.insert(pending.messageID) } }

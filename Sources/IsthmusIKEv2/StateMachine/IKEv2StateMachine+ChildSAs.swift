@@ -137,20 +137,23 @@ extension IKEv2StateMachine {
         outbound: DirectionKeys, localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector],
         now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        let parameters = ChildSAParameters(
+        let rekeyAt = rekeyTime(lifetime: configuration.childLifetime, from: now)
+        let lifetimes = ChildSALifetimes.esp(
+            softTime: configuration.childLifetime, hardTime: configuration.childLifetime + configuration.childLifetime / 10,
+            hardBytes: configuration.childLifetimeBytes.map { $0 * 1024 }, random: &random)
+        let parameters = ESPSecurityAssociation(
             inboundSPI: inboundSPI, outboundSPI: outboundSPI, encryption: suite.encryption,
             integrity: suite.integrity, extendedSequenceNumbers: suite.extendedSequenceNumbers,
             inboundEncryptionKey: inbound.encryption, inboundIntegrityKey: inbound.integrity,
             outboundEncryptionKey: outbound.encryption, outboundIntegrityKey: outbound.integrity,
             localSelectors: localSelectors, remoteSelectors: remoteSelectors,
-            local: UDPEndpoint(address: local.address, port: usesUDPEncapsulation ? 4500 : 0),
-            remote: UDPEndpoint(address: remote.address, port: usesUDPEncapsulation ? remote.port : 0),
-            udpEncapsulated: usesUDPEncapsulation, softLifetime: configuration.childLifetime,
-            hardLifetime: configuration.childLifetime + configuration.childLifetime / 10,
-            hardLifetimeBytes: configuration.childLifetimeBytes.map { $0 * 1024 })
-        let rekeyAt = rekeyTime(lifetime: configuration.childLifetime, from: now)
+            tunnel: ESPTunnel(
+                local: UDPEndpoint(address: local.address, port: usesUDPEncapsulation ? 4500 : 0),
+                remote: UDPEndpoint(address: remote.address, port: usesUDPEncapsulation ? remote.port : 0),
+                udpEncapsulated: usesUDPEncapsulation),
+            softLifetime: lifetimes.soft, hardLifetime: lifetimes.hard, connection: configuration.connectionName)
         childSAs.append(ChildSA(parameters: parameters, suite: suite, installedAt: now, rekeyAt: rekeyAt))
-        actions.append(.installChildSA(parameters))
+        actions.append(.childSA(.install(parameters)))
         actions.append(.armTimer(.rekeyChildSA(inboundSPI: inboundSPI), at: rekeyAt))
         emit(.childSAInstalled, .info, "CHILD SA \(SAIdentifier.esp(inboundSPI))_i \(SAIdentifier.esp(outboundSPI))_o installed: "
             + "\(describeSelectors(localSelectors)) <=> \(describeSelectors(remoteSelectors)) with \(suite)",
@@ -164,7 +167,7 @@ extension IKEv2StateMachine {
         let child = childSAs.remove(at: index)
         actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
         actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
-        actions.append(.removeChildSA(inboundSPI: inboundSPI))
+        actions.append(.childSA(.remove(inboundSPI: inboundSPI)))
         emit(.childSADeleted, .info, "CHILD SA \(SAIdentifier.esp(inboundSPI))_i \(SAIdentifier.esp(child.parameters.outboundSPI))_o "
             + "deleted: \(reason)", now: now, into: &actions)
     }
@@ -299,12 +302,14 @@ extension IKEv2StateMachine {
             pfs: true, now: now, into: &actions)
         {
         case .success(let payloads):
-            if rekeyed != nil, let index = actions.lastIndex(where: { if case .installChildSA = $0 { true } else { false } }),
-                case .installChildSA(var parameters) = actions[index]
+            if rekeyed != nil,
+                let index = actions.lastIndex(where: { if case .childSA(.install) = $0 { true } else { false } }),
+                case .childSA(.install(var parameters)) = actions[index]
             {
-                // Section 2.8: the initiator moves to the new SA first; we follow when its traffic arrives.
-                parameters.sendAfterFirstInbound = true
-                actions[index] = .installChildSA(parameters)
+                // Section 2.8: the initiator moves to the new SA first; we follow when its traffic arrives,
+                // when it deletes the SA it replaced, or after the fallback.
+                parameters.outboundStart = .afterPeersFirstPacket(fallback: Self.rekeyResponderOutboundFallback)
+                actions[index] = .childSA(.install(parameters))
             }
             let reply = payloads + [.nonce(IKEv2NoncePayload(nonce: responderNonce))]
             if let bytes = seal(header(.createChildSA, messageID: message.messageID, response: true), reply) {
@@ -347,9 +352,14 @@ extension IKEv2StateMachine {
         nextRequestID &+= 1
         deletingChildSPI = inboundSPI
         // The peer may drop its inbound half as soon as the DELETE arrives: send nothing more on it.
-        actions.append(.retireChildSAOutbound(inboundSPI: inboundSPI))
+        actions.append(.childSA(.retireOutbound(inboundSPI: inboundSPI)))
         sendRequest(bytes, messageID: messageID, purpose: .deleteChildSA, now: now, into: &actions)
     }
+
+    /// The responder of a CHILD SA rekey sends on the new SA at the latest this long after installing it, even
+    /// when the initiator sent nothing on it and did not delete the old one (it has had the keys since it
+    /// read our answer; an answer lost once is resent well within this time).
+    static let rekeyResponderOutboundFallback: Duration = .seconds(10)
 
     /// How long the old inbound SA of a rekey keeps decrypting packets already in flight.
     static let oldInboundGrace: Duration = .seconds(2)

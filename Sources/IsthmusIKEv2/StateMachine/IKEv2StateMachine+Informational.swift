@@ -32,6 +32,12 @@ extension IKEv2StateMachine {
                     guard let child = childSAs.first(where: { $0.parameters.outboundSPI == outbound }) else { continue }
                     let inbound = child.parameters.inboundSPI
                     ours.append(inbound.bigEndianBytes)
+                    if child.replaced {
+                        // The peer deleted the SA it rekeyed, so it has moved to the new one (section 2.8).
+                        for successor in successors(of: child) {
+                            actions.append(.childSA(.confirmOutbound(inboundSPI: successor.parameters.inboundSPI)))
+                        }
+                    }
                     removeChild(inboundSPI: inbound, reason: "deleted by the peer", now: now, into: &actions)
                 }
                 if !ours.isEmpty {
@@ -143,6 +149,16 @@ extension IKEv2StateMachine {
     mutating func removeAllChildren(reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
         for spi in childSAs.map(\.parameters.inboundSPI) {
             removeChild(inboundSPI: spi, reason: reason, now: now, into: &actions)
+        }
+    }
+
+    /// The CHILD SAs of the same selectors that have not been replaced themselves (after a collision, both
+    /// new ones until one is deleted).
+    func successors(of child: ChildSA) -> [ChildSA] {
+        childSAs.filter {
+            !$0.replaced && $0.parameters.inboundSPI != child.parameters.inboundSPI
+                && $0.parameters.localSelectors == child.parameters.localSelectors
+                && $0.parameters.remoteSelectors == child.parameters.remoteSelectors
         }
     }
 }

@@ -52,7 +52,7 @@ struct IKEv2StateMachine {
 
     /// A CHILD SA as this IKE SA knows it.
     struct ChildSA {
-        var parameters: ChildSAParameters
+        var parameters: ESPSecurityAssociation
         var suite: NegotiatedChildSuite
         var installedAt: MonotonicTime
         var rekeyAt: MonotonicTime?
@@ -411,7 +411,7 @@ struct IKEv2StateMachine {
             emit(.peerNotAnswering, .error, "no answer to \(request.purpose) from \(remote) after "
                 + "\(request.retransmits) retransmits", now: now, into: &actions)
         }
-        for child in childSAs { actions.append(.removeChildSA(inboundSPI: child.parameters.inboundSPI)) }
+        for child in childSAs { actions.append(.childSA(.remove(inboundSPI: child.parameters.inboundSPI))) }
         childSAs.removeAll()
         close(into: &actions)
     }
