@@ -388,9 +388,10 @@ final class DaemonState {
 
     /// One 0xFF byte on the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.3).
     private func sendNATKeepalive(to destination: UDPEndpoint) {
-        if let socket = natSocket {
+        if natSocket != nil, let plane = dataplane {
+            // Through the data plane's queue like every other datagram on its port 4500 socket.
             counters.datagramsOut &+= 1
-            if !socket.send([UDPEncapsulation.keepaliveByte], to: destination) { counters.sendErrors &+= 1 }
+            plane.submit(.sendUDP([UDPEncapsulation.keepaliveByte], to: destination))
             return
         }
         guard let channel = natChannel, let remote = try? destination.socketAddress() else { return }
