@@ -460,7 +460,7 @@ enum LabReport {
     /// An established IKE SA that carries a CHILD SA, and a CHILD SA installed.
     static func tunnelUp(_ status: ControlResponse) -> Bool {
         let established = (status.connections ?? []).contains { connection in
-            connection.ikeSAs.contains { $0.state == "established" && !$0.childSAs.isEmpty }
+            connection.ikeSAs.contains { $0.state == .established && !$0.childSAs.isEmpty }
         }
         return established && !(status.childSAs ?? []).isEmpty
     }

@@ -73,12 +73,12 @@ final class IKEv1BadInputTests: XCTestCase {
         }
         XCTAssertGreaterThan(pair.responder.droppedMessages + pair.initiator.droppedMessages, droppedBefore + 1000)
         // A mutated message 1 looks like the peer replacing the ISAKMP SA: a half-open SA, nothing more.
-        XCTAssertTrue(["established", "rekeying"].contains(pair.responder.status(now: pair.now).state))
-        XCTAssertTrue(["established", "rekeying"].contains(pair.initiator.status(now: pair.now).state))
+        XCTAssertTrue([IKESAState.established, .rekeying].contains(pair.responder.status(now: pair.now).state))
+        XCTAssertTrue([IKESAState.established, .rekeying].contains(pair.initiator.status(now: pair.now).state))
         // Half-open SAs a mutated message 1 may have started are abandoned in time.
         pair.advance(to: pair.now + .seconds(40))
-        XCTAssertEqual(pair.responder.status(now: pair.now).state, "established")
-        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.responder.status(now: pair.now).state, .established)
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
         assertStillWorks(pair)
     }
 

@@ -110,7 +110,7 @@ final class IKEv2StrongSwanCaptureTests: XCTestCase {
         XCTAssertEqual(response.payloads.notifies.filter {
             $0.notifyType == .natDetectionSourceIP || $0.notifyType == .natDetectionDestinationIP
         }.count, 2)
-        XCTAssertEqual(session.status(now: .zero).state, "half-open")
+        XCTAssertEqual(session.status(now: .zero).state, .halfOpen)
     }
 }
 
