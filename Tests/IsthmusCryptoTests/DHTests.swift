@@ -70,7 +70,7 @@ final class DHTests: XCTestCase {
             ("too long", [0] + two), ("too short", Array(two.dropFirst())), ("empty", []),
         ] {
             XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value), label) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue, label)
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue, label)
             }
         }
         // 2 (the generator) is a legitimate value; the result is padded to 256 bytes.
@@ -89,7 +89,7 @@ final class DHTests: XCTestCase {
                 ("zeros", [UInt8](repeating: 0, count: peer.count)), ("empty", []),
             ] {
                 XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value), "\(group) \(label)") {
-                    XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue, "\(group) \(label)")
+                    XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue, "\(group) \(label)")
                 }
             }
         }
@@ -106,20 +106,20 @@ final class DHTests: XCTestCase {
         ]
         for value in lowOrder {
             XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value)) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidSharedSecret)
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidSharedSecret)
             }
         }
         XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: [UInt8](repeating: 9, count: 31))) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue)
         }
     }
 
     func testFactoryErrors() {
         XCTAssertThrowsError(try DiffieHellman.makeExchange(groupID: 22)) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .unsupportedGroup)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedGroup)
         }
         XCTAssertThrowsError(try DiffieHellman.publicValueLength(groupID: 0)) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .unsupportedGroup)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedGroup)
         }
         for (group, key) in [
             (Group.modp2048, [UInt8]([1])), (Group.modp2048, []), (Group.modp768, [UInt8](repeating: 0xff, count: 96)),
@@ -130,7 +130,7 @@ final class DHTests: XCTestCase {
             XCTAssertThrowsError(
                 try DiffieHellman.makeExchange(groupID: group, privateKey: SecretBytes(key)), "\(group)"
             ) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPrivateKey, "\(group) \(key.count)")
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPrivateKey, "\(group) \(key.count)")
             }
         }
     }

@@ -118,10 +118,10 @@ final class KDFIKEv2Tests: XCTestCase {
         let key = SecretBytes(zeros: 20)
         XCTAssertEqual(try IKEv2KeyDerivation.prfPlus(prf: prf, key: key, seed: [], length: 255 * 20).count, 5100)
         XCTAssertThrowsError(try IKEv2KeyDerivation.prfPlus(prf: prf, key: key, seed: [], length: 255 * 20 + 1)) {
-            XCTAssertEqual(($0 as? KeyDerivationError)?.code, .outputTooLong)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .outputTooLong)
         }
         XCTAssertThrowsError(try IKEv2KeyDerivation.prfPlus(prf: prf, key: key, seed: [], length: -1)) {
-            XCTAssertEqual(($0 as? KeyDerivationError)?.code, .invalidParameter)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidParameter)
         }
     }
 

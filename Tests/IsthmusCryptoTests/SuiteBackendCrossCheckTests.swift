@@ -61,7 +61,7 @@ final class SuiteBackendCrossCheckTests: XCTestCase {
                 for (name, protection) in backends {
                     var packet = tampered
                     XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &packet, aad: tamperedAAD)) {
-                        XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure, "\(name) \(context)")
+                        XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure, "\(name) \(context)")
                     }
                     let payload = Array(packet[8..<(8 + plaintext.count)])
                     if !plaintext.isEmpty {
@@ -220,7 +220,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
                         var packet = tampered
                         XCTAssertThrowsError(try Self.open(protection, &packet, tamperedAAD, tamperedTrailer)) {
                             XCTAssertEqual(
-                                ($0 as? CryptoSuiteError)?.code, .authenticationFailure, "\(name) \(context)")
+                                ($0 as? IsthmusCryptoError)?.code, .authenticationFailure, "\(name) \(context)")
                         }
                         XCTAssertEqual(packet, tampered, "\(name) touched a forged packet, \(context)")
                     }
@@ -315,7 +315,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
             guard
                 case .cipher(let made) = try CryptoSuites.make(
                     encryptionID: encryptionID, keyBits: nil, key: encryptionKey)
-            else { throw CryptoSuiteError(.unsupportedTransform, "not a cipher") }
+            else { throw IsthmusCryptoError.unsupportedTransform("not a cipher") }
             cipher = made
         }
         let icvLength = try CryptoSuites.integritySizes(integrityID: integrityID).icvLength
@@ -327,7 +327,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
         -> any IntegrityTransform
     {
         guard let integrity = CryptoSuites.swiftCryptoIntegrity(integrityID: id, key: key, icvLength: icvLength) else {
-            throw CryptoSuiteError(.unsupportedTransform, "integrity \(id)")
+            throw IsthmusCryptoError.unsupportedTransform("integrity \(id)")
         }
         return integrity
     }

@@ -42,10 +42,10 @@ final class SuiteIntegrityTests: XCTestCase {
         XCTAssertEqual(try CryptoSuites.integritySizes(integrityID: ids.hmacSHA2_384_192).icvLength, 24)
         XCTAssertEqual(try CryptoSuites.integrityKeyLength(integrityID: ids.hmacSHA2_512_256), 64)
         XCTAssertThrowsError(try CryptoSuites.make(integrityID: 5, key: SecretBytes(zeros: 16))) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .unsupportedTransform)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedTransform)
         }
         XCTAssertThrowsError(try CryptoSuites.make(integrityID: ids.hmacSHA2_256_128, key: SecretBytes(zeros: 16))) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidKeySize)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidKeySize)
         }
         let integrity = try CryptoSuites.make(integrityID: ids.hmacSHA1_96, key: SecretBytes(zeros: 20))
         var tooShort = [UInt8](repeating: 0, count: 8)
@@ -55,7 +55,7 @@ final class SuiteIntegrityTests: XCTestCase {
                     associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
                     payload: UnsafeRawBufferPointer(start: nil, count: 0), into: out)
             }
-        ) { XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout) }
     }
 
     func testPRFVectors() throws {
@@ -87,7 +87,7 @@ final class SuiteIntegrityTests: XCTestCase {
         XCTAssertEqual(try CryptoSuites.prfOutputLength(prfID: CryptoSuites.PRFID.hmacSHA2_384), 48)
         XCTAssertEqual(try CryptoSuites.prfOutputLength(prfID: CryptoSuites.PRFID.hmacMD5), 16)
         XCTAssertThrowsError(try CryptoSuites.make(prfID: 4)) {  // PRF_AES128_XCBC: not implemented
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .unsupportedTransform)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedTransform)
         }
     }
 
