@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusTestSupport
 import XCTest
 
 final class SuiteIntegrityTests: XCTestCase {
@@ -81,7 +82,7 @@ final class SuiteIntegrityTests: XCTestCase {
         let sha256 = try CryptoSuites.make(prfID: CryptoSuites.PRFID.hmacSHA2_256)
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         XCTAssertEqual(
-            Hex.encode(sha256.hash([.bytes(Array("ab".utf8)), .byte(UInt8(ascii: "c"))])),
+            sha256.hash([.bytes(Array("ab".utf8)), .byte(UInt8(ascii: "c"))]).hexString,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         )
         XCTAssertEqual(try CryptoSuites.prfOutputLength(prfID: CryptoSuites.PRFID.hmacSHA2_384), 48)
