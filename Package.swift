@@ -132,15 +132,20 @@ let package = Package(
             name: "isthmus-bench",
             dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // What several test targets share: a seeded generator, hex. No dependencies, so any test target may use it.
+        .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
-        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
-        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
-        .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
-        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP"]),
+        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
+        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
+        .testTarget(
+            name: "IsthmusIKEv1Tests",
+            dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]
+        ),
+        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusDaemonTests",
             dependencies: [
-                "IsthmusDaemon", "IsthmusMetrics",
+                "IsthmusDaemon", "IsthmusMetrics", "IsthmusTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
@@ -149,10 +154,12 @@ let package = Package(
             dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
-        .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
-        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),
+        .testTarget(
+            name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto", "IsthmusTestSupport"], exclude: ["Vectors"]
+        ),
+        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
-        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto"]),
+        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
         .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
     ],

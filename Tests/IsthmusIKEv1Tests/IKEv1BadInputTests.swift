@@ -1,6 +1,7 @@
 import IsthmusCrypto
 import IsthmusEvents
 import IsthmusIP
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
@@ -47,7 +48,7 @@ final class IKEv1BadInputTests: XCTestCase {
     func testTruncatedAndMutatedMessagesNeverCrash() {
         let pair = established()
         let recorded = pair.sent.map(\.datagram.bytes)
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         let droppedBefore = pair.responder.droppedMessages + pair.initiator.droppedMessages
         for bytes in recorded {
             for length in 0..<bytes.count {
