@@ -40,8 +40,9 @@ let package = Package(
         .target(name: "IsthmusWire"),
         // Structured events: every state change of every core, one type for logs, status and metrics.
         .target(name: "IsthmusEvents"),
-        // What every IKE core shares with the I/O shell: IKESession, IKEInput, IKEAction, ChildSAParameters.
-        .target(name: "IsthmusIKE", dependencies: ["IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]),
+        // What every IKE core shares with the I/O shell: IKESession, IKEInput, IKEAction (CHILD SA changes in
+        // the ESP engine's own vocabulary, ESPSAChange).
+        .target(name: "IsthmusIKE", dependencies: ["IsthmusCrypto", "IsthmusIP", "IsthmusEvents", "IsthmusESP"]),
         // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
         .target(
             name: "IsthmusIKEv2",
@@ -107,7 +108,7 @@ let package = Package(
         .target(
             name: "IsthmusDataplane",
             dependencies: [
-                "CIsthmusNet", "IsthmusESP", "IsthmusIKEv2", "IsthmusEvents", "IsthmusIP",
+                "CIsthmusNet", "IsthmusESP", "IsthmusEvents", "IsthmusIP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -131,28 +132,35 @@ let package = Package(
             name: "isthmus-bench",
             dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // What several test targets share: a seeded generator, hex. No dependencies, so any test target may use it.
+        .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
-        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
+        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
         .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE"]),
-        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
-        .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
-        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusIKEv2"]),
+        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
+        .testTarget(
+            name: "IsthmusIKEv1Tests",
+            dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]
+        ),
+        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusDaemonTests",
             dependencies: [
-                "IsthmusDaemon", "IsthmusMetrics",
+                "IsthmusDaemon", "IsthmusMetrics", "IsthmusTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",
-            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusIKEv2", "IsthmusCrypto", "IsthmusIP"]
+            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
-        .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
-        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),
+        .testTarget(
+            name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto", "IsthmusTestSupport"], exclude: ["Vectors"]
+        ),
+        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
-        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto"]),
+        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
         .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
     ],

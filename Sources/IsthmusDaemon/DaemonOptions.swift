@@ -66,16 +66,6 @@ public struct DaemonOptions: Sendable {
     }
 }
 
-/// A CHILD SA change the IKE cores asked for, handed to the ESP engine (a later issue).
-public enum ChildSAChange: Sendable {
-    case install(connection: String, ChildSAParameters)
-    case remove(connection: String, inboundSPI: UInt32)
-    /// Stop sending on it (a DELETE is on its way); inbound keeps working until `remove`.
-    case retire(connection: String, inboundSPI: UInt32)
-    /// The peer has the keys: the outbound half may carry traffic now (see `ChildSAParameters.outboundHold`).
-    case releaseOutbound(connection: String, inboundSPI: UInt32)
-}
-
 /// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.
 public struct ESPPacket: Sendable {
     public var spi: UInt32

@@ -227,15 +227,13 @@ final class DaemonState {
                 send(datagram)
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
-            case .installChildSA(let parameters):
-                installChildSA(parameters, owner: session, now: now)
-            case .retireChildSAOutbound(let inboundSPI):
-                childSAHandler?(.retire(connection: session.connectionName, inboundSPI: inboundSPI))
-            case .removeChildSA(let inboundSPI):
-                childSAs[inboundSPI] = nil
-                childSAHandler?(.remove(connection: session.connectionName, inboundSPI: inboundSPI))
-            case .releaseChildSAOutbound(let inboundSPI):
-                childSAHandler?(.releaseOutbound(connection: session.connectionName, inboundSPI: inboundSPI))
+            case .childSA(let change):
+                switch change {
+                case .install(let sa): listChildSA(sa, owner: session, now: now)
+                case .remove(let inboundSPI): childSAs[inboundSPI] = nil
+                case .retireOutbound, .confirmOutbound: break
+                }
+                childSAHandler?(change)
             case .armTimer(let timer, let deadline):
                 arm(timer, at: deadline, for: session, now: now)
             case .cancelTimer(let timer):
@@ -244,7 +242,7 @@ final class DaemonState {
                 record(event)
                 if event.kind == .ikeSAEstablished {
                     establishedOne = true
-                    restartAttempts[session.connectionName] = 0
+                    restarts.reset(session.connectionName)
                 }
             case .ikeSAClosed(let again):
                 restart = again
@@ -257,9 +255,8 @@ final class DaemonState {
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
     }
 
-    /// When both gateways initiate at once, each ends up with two IKE SAs for one connection (one as
-    /// initiator, one as responder). Both sides keep the same one, the SA initiated by the gateway with
-    /// the lower public address, and delete the other; no coordination message is needed.
+    /// Terminates the sessions of `name` that must give way to its established IKE SA
+    /// (``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` decides).
     private func resolveDuplicateIKESAs(of name: String) {
         guard let ours = config.gateway.publicAddress,
             let connection = config.connections.first(where: { $0.name == name }),
@@ -267,28 +264,17 @@ final class DaemonState {
         else { return }
         let now = clock()
         let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
-        guard all.count > 1 else { return }
-        // A working SA is never replaced by a later one: negotiations still in progress are withdrawn.
-        // An IKEv1 session replacing its ISAKMP SA ("rekeying") still has a working one.
-        func isWorking(_ status: IKESAStatus) -> Bool {
-            status.state == "established" || status.state == "deleting"
-                || (status.ikeVersion == 1 && status.state == "rekeying")
-        }
-        for pending in all where !isWorking(pending.status) {
-            logger.notice(
-                "withdrawing an IKE SA negotiation: the connection is already up",
-                metadata: ["connection": "\(name)", "withdrawn": "\(pending.status.localSPI)"])
-            deliver(.terminate, to: pending.session)
-        }
-        // Both established at once (both gateways initiated): keep the one initiated by the lower address.
-        let established = all.filter { $0.status.state == "established" }
-        guard established.count > 1 else { return }
-        let winnerRole = ours < peer ? "initiator" : "responder"
-        guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return }
-        for loser in established where loser.session !== winner.session {
-            logger.notice(
-                "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
-                metadata: ["connection": "\(name)", "kept": "\(winner.status.localSPI)", "deleted": "\(loser.status.localSPI)"])
+        for loser in IKEDispatcher.duplicates(among: all, ourAddress: ours, peerAddress: peer) {
+            switch loser.reason {
+            case .negotiationWithdrawn:
+                logger.notice(
+                    "withdrawing an IKE SA negotiation: the connection is already up",
+                    metadata: ["connection": "\(name)", "withdrawn": "\(loser.status.localSPI)"])
+            case .bothInitiated(let kept):
+                logger.notice(
+                    "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
+                    metadata: ["connection": "\(name)", "kept": "\(kept)", "deleted": "\(loser.status.localSPI)"])
+            }
             deliver(.terminate, to: loser.session)
         }
     }
@@ -328,23 +314,16 @@ final class DaemonState {
         metrics?.sync(status(), configured: config.connections.map(\.name))
     }
 
-    /// First delay before a connection whose IKE SA closed asking for a restart (liveness restart, end
-    /// of lifetime, a failed attempt) is negotiated again; doubled per failed attempt up to the maximum,
-    /// so a misconfigured peer is retried without flooding it or the log.
-    static let restartDelay: TimeAmount = .seconds(5)
-    static let maximumRestartDelay: TimeAmount = .seconds(300)
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.
     var downConnections: Set<String> = []
-    /// Consecutive restarts per connection without an established IKE SA.
-    var restartAttempts: [String: Int] = [:]
+    /// Restart delays per connection.
+    var restarts = RestartBackoff()
 
     private func scheduleRestart(_ name: String) {
         guard !downConnections.contains(name), !isShuttingDown else { return }
-        let attempts = restartAttempts[name, default: 0]
-        restartAttempts[name] = attempts + 1
-        let delay = min(Self.restartDelay.nanoseconds << min(attempts, 8), Self.maximumRestartDelay.nanoseconds)
+        let delay = restarts.nextDelay(for: name)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.scheduleTask(in: .nanoseconds(delay)) {
+        eventLoop.scheduleTask(in: Self.timeAmount(delay)) {
             let state = bound.value
             guard !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
             else { return }
@@ -390,9 +369,10 @@ final class DaemonState {
 
     /// One 0xFF byte on the NAT-T socket, without the non-ESP marker (RFC 3948 section 2.3).
     private func sendNATKeepalive(to destination: UDPEndpoint) {
-        if let socket = natSocket {
+        if natSocket != nil, let plane = dataplane {
+            // Through the data plane's queue like every other datagram on its port 4500 socket.
             counters.datagramsOut &+= 1
-            if !socket.send([UDPEncapsulation.keepaliveByte], to: destination) { counters.sendErrors &+= 1 }
+            plane.submit(.sendUDP([UDPEncapsulation.keepaliveByte], to: destination))
             return
         }
         guard let channel = natChannel, let remote = try? destination.socketAddress() else { return }
@@ -438,7 +418,8 @@ final class DaemonState {
         }
     }
 
-    private func installChildSA(_ parameters: ChildSAParameters, owner: any IKESession, now: Duration) {
+    /// Lists a CHILD SA an IKE core installs in `status`'s table (what the data plane installs is its own).
+    private func listChildSA(_ parameters: ESPSecurityAssociation, owner: any IKESession, now: Duration) {
         let connection = owner.connectionName
         if childSAs[parameters.inboundSPI] != nil || childSAs.count < Self.maximumChildSAs {
             let algorithms = [parameters.encryption.description, parameters.integrity?.description]
@@ -447,13 +428,12 @@ final class DaemonState {
                 connection: connection, inboundSPI: SAIdentifier.esp(parameters.inboundSPI),
                 outboundSPI: SAIdentifier.esp(parameters.outboundSPI), algorithms: algorithms,
                 localSelectors: parameters.localSelectors.map { "\($0)" },
-                remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.local)",
-                remote: "\(parameters.remote)", udpEncapsulated: parameters.udpEncapsulated, installedSecondsAgo: 0)
+                remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.tunnel.local)",
+                remote: "\(parameters.tunnel.remote)", udpEncapsulated: parameters.tunnel.udpEncapsulated, installedSecondsAgo: 0)
             childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now, owner: owner)
         } else {
             logger.warning("CHILD SA table full; not listing a new CHILD SA", metadata: ["connection": "\(connection)"])
         }
-        childSAHandler?(.install(connection: connection, parameters))
     }
 
 

@@ -23,10 +23,11 @@ public final class GatewayDaemon: Sendable {
     /// Makes a responder session for a new IKE_SA_INIT request or ISAKMP Main Mode message 1, picking the
     /// connection by source address.
     public typealias ResponderFactory = @Sendable (IKEDatagram) -> (any IKESession)?
-    /// Receives ESP-in-UDP packets (on the event loop; the data plane comes later).
+    /// Receives ESP-in-UDP packets that reach the event loop's UDP 4500 socket, i.e. when no data plane
+    /// owns that port (tests).
     public typealias ESPHandler = @Sendable (ESPPacket) -> Void
-    /// Receives CHILD SA installs and removals (on the event loop; the ESP engine comes later).
-    public typealias ChildSAHandler = @Sendable (ChildSAChange) -> Void
+    /// Sees every CHILD SA change the cores emit, in order (on the event loop), besides the data plane.
+    public typealias ChildSAHandler = @Sendable (ESPSAChange) -> Void
     /// A configuration loaded again for `reload`, with the session factories built from it.
     public struct Reload: Sendable {
         public var config: GatewayConfig
@@ -77,40 +78,19 @@ public final class GatewayDaemon: Sendable {
         let eventLoop = group.next()
         self.eventLoop = eventLoop
         let origin = ContinuousClock.now
-        // With a data plane, ESP and CHILD SA changes go to it (besides any handler the caller gave).
-        let esp: ESPHandler? =
-            dataplane.map { plane in
-                { @Sendable packet in
-                    espHandler?(packet)
-                    plane.submit(.inbound(Array(packet.bytes.readableBytesView)))
-                }
-            } ?? espHandler
+        // With a data plane, CHILD SA changes go to it (besides any handler the caller gave); it owns UDP 4500,
+        // so ESP never reaches the event loop's sockets then.
         let child: ChildSAHandler? =
             dataplane.map { plane in
                 { @Sendable change in
                     childSAHandler?(change)
-                    switch change {
-                    case .install(let connection, let parameters):
-                        // Soft byte limit at a random 80-90 % of the hard one: both peers count the same
-                        // bytes, and equal limits would make them rekey at once (a collision, RFC 7296 2.8.1).
-                        let fraction = UInt64.random(in: 800...900)
-                        plane.submit(
-                            .install(
-                                ESPSecurityAssociation(
-                                    childSA: parameters, connection: connection, softBytesFraction: (fraction, 1000))))
-                    case .remove(_, let inboundSPI):
-                        plane.submit(.remove(inboundSPI: inboundSPI))
-                    case .retire(_, let inboundSPI):
-                        plane.submit(.retireOutbound(inboundSPI: inboundSPI))
-                    case .releaseOutbound(_, let inboundSPI):
-                        plane.submit(.releaseOutbound(inboundSPI: inboundSPI))
-                    }
+                    plane.submit(.sa(change))
                 }
             } ?? childSAHandler
         let state = DaemonState(
             config: config, options: options, logger: logger, eventLoop: eventLoop,
             clock: clock ?? { ContinuousClock.now - origin }, makeInitiator: makeInitiator,
-            makeResponder: makeResponder, espHandler: esp, childSAHandler: child)
+            makeResponder: makeResponder, espHandler: espHandler, childSAHandler: child)
         state.dataplane = dataplane
         state.reloader = reloader
         self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)

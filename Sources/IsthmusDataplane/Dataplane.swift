@@ -102,13 +102,13 @@ public final class Dataplane: Sendable {
     private let logger: Logger
 
     /// Opens the TUN device `tunName` (creating it when it does not exist).
-    public init(tunName: String, pathMTU: Int = 1500, logger: Logger, queueCapacity: Int = 1024)
+    public init(tunName: String, pathMTU: Int = 1500, logger: Logger)
         throws(DataplaneError)
     {
         self.tunName = tunName
         self.pathMTU = pathMTU
         self.logger = logger
-        self.queue = try DataplaneQueue(capacity: queueCapacity)
+        self.queue = try DataplaneQueue()
         (self.tunFD, self.vnetHeader) = try TUNDevice.open(name: tunName, offload: Dataplane.segmentationOffload)
         if let (before, after) = TUNDevice.raiseTransmitQueue(name: tunName), before != after {
             logger.info("TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
@@ -127,9 +127,9 @@ public final class Dataplane: Sendable {
         if rawESPFD >= 0 { close(rawESPFD) }
     }
 
-    /// Hands work to the data-plane thread; a packet is dropped (and counted) when the queue is full.
+    /// Hands work to the data-plane thread (any thread).
     public func submit(_ command: DataplaneCommand) {
-        if !queue.push(command) { countDrop("queue-full") }
+        queue.push(command)
     }
 
     /// A snapshot of the counters (any thread).
@@ -386,43 +386,48 @@ private final class Loop: @unchecked Sendable {
             switch command {
             case .stop:
                 running = false
-            case .install(let sa):
-                do {
-                    try engine.install(sa, now: now())
-                    logger.info(
-                        "ESP SA installed",
-                        metadata: [
-                            "connection": "\(sa.connection)", "in": "\(SAIdentifier.esp(sa.inboundSPI))",
-                            "out": "\(SAIdentifier.esp(sa.outboundSPI))", "remote": "\(sa.tunnel.remote)",
-                            "udp": "\(sa.tunnel.udpEncapsulated)",
-                            "outbound": "\(sa.outboundHold == nil ? "now" : "after the peer confirms")",
-                        ])
-                } catch {
-                    plane.countDrop("install-failed")
-                    logger.warning("ESP SA not installed: \(error)", metadata: ["connection": "\(sa.connection)"])
-                }
-                counters.installedSAs = engine.installedInboundSPIs.count
-            case .remove(let spi):
-                if engine.remove(inboundSPI: spi) {
-                    logger.info("ESP SA removed", metadata: ["in": "\(SAIdentifier.esp(spi))"])
-                }
-                counters.installedSAs = engine.installedInboundSPIs.count
+            case .sa(let change):
+                apply(change)
             case .sendUDP(let bytes, let destination):
                 sendPending()
                 if !socket.send(bytes, to: destination) { plane.countDrop("ike-send-error") }
-            case .retireOutbound(let spi):
-                if engine.retireOutbound(inboundSPI: spi) {
-                    logger.info("ESP SA no longer sends", metadata: ["in": "\(SAIdentifier.esp(spi))"])
-                }
-            case .releaseOutbound(let spi):
-                if engine.releaseOutbound(inboundSPI: spi) {
-                    logger.debug("ESP SA outbound released", metadata: ["in": "\(SAIdentifier.esp(spi))"])
-                }
-            case .inbound(var packet):
-                packet.withUnsafeMutableBytes { deliver($0) }
             }
         }
         return running
+    }
+
+    /// Carries out an SA change from IKE and logs it.
+    func apply(_ change: ESPSAChange) {
+        let spi = "\(SAIdentifier.esp(change.inboundSPI))"
+        let applied: Bool
+        do {
+            applied = try engine.apply(change, now: now())
+        } catch {
+            plane.countDrop("install-failed")
+            if case .install(let sa) = change {
+                logger.warning("ESP SA not installed: \(error)", metadata: ["connection": "\(sa.connection)"])
+            }
+            return
+        }
+        counters.installedSAs = engine.installedInboundSPIs.count
+        guard applied else { return }
+        switch change {
+        case .install(let sa):
+            let outbound: String
+            switch sa.outboundStart {
+            case .now: outbound = "now"
+            case .afterPeersFirstPacket: outbound = "after the peer confirms"
+            }
+            logger.info(
+                "ESP SA installed",
+                metadata: [
+                    "connection": "\(sa.connection)", "in": "\(spi)", "out": "\(SAIdentifier.esp(sa.outboundSPI))",
+                    "remote": "\(sa.tunnel.remote)", "udp": "\(sa.tunnel.udpEncapsulated)", "outbound": "\(outbound)",
+                ])
+        case .remove: logger.info("ESP SA removed", metadata: ["in": "\(spi)"])
+        case .retireOutbound: logger.info("ESP SA no longer sends", metadata: ["in": "\(spi)"])
+        case .confirmOutbound: logger.debug("ESP SA outbound confirmed", metadata: ["in": "\(spi)"])
+        }
     }
 
     /// Decapsulates the ESP packet in `packet` and writes its inner packet to the TUN.

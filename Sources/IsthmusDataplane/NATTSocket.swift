@@ -77,7 +77,8 @@ public final class NATTSocket: Sendable {
 
     deinit { close(fd) }
 
-    /// Sends one datagram now without blocking (IKE messages and NAT keepalives; any thread).
+    /// Sends one datagram now without blocking (IKE messages and NAT keepalives that IKE queued for the
+    /// data-plane thread, which sends them in order with its ESP).
     /// - Returns: `false` when the kernel refused it (full buffer, unreachable, wrong family).
     @discardableResult
     public func send(_ bytes: [UInt8], to destination: UDPEndpoint) -> Bool {

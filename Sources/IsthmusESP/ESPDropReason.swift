@@ -30,7 +30,7 @@ public enum ESPDropReason: Int, Sendable, Hashable, CaseIterable, CustomStringCo
     /// The crypto backend failed while sealing (a library error, not packet input).
     case cryptoFailure
     /// The only SA for an outbound packet is held until the peer shows it has the keys (an IKEv1 Quick
-    /// Mode responder before message 3); see ``ESPSecurityAssociation/outboundHold``.
+    /// Mode responder before message 3); see ``ESPOutboundStart``.
     case awaitingPeer
 
     public var description: String {

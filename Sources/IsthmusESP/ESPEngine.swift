@@ -111,14 +111,31 @@ public final class ESPEngine {
     }
 
     /// Lets the outbound half of the pair with this inbound SPI carry traffic now (the peer has confirmed
-    /// it has the keys), ending an ``ESPSecurityAssociation/outboundHold``.
+    /// it has the keys), ending its wait (``ESPOutboundStart/afterPeersFirstPacket(fallback:)``).
     ///
     /// - Returns: `false` when no such pair is installed.
     @discardableResult
-    public func releaseOutbound(inboundSPI: UInt32) -> Bool {
+    public func confirmOutbound(inboundSPI: UInt32) -> Bool {
         guard let pair = inboundSAs[inboundSPI] else { return false }
-        pair.outboundHeldUntil = nil
+        pair.outboundWaitsUntil = nil
         return true
+    }
+
+    /// Carries out one SA change from IKE.
+    ///
+    /// - Returns: `false` when the change names a pair that is not installed (already removed: not an
+    ///   error, IKE and the data plane may cross).
+    /// - Throws: when the engine refuses to install the pair.
+    @discardableResult
+    public func apply(_ change: ESPSAChange, now: MonotonicTime) throws(ESPInstallError) -> Bool {
+        switch change {
+        case .install(let sa):
+            try install(sa, now: now)
+            return true
+        case .retireOutbound(let spi): return retireOutbound(inboundSPI: spi)
+        case .confirmOutbound(let spi): return confirmOutbound(inboundSPI: spi)
+        case .remove(let spi): return remove(inboundSPI: spi)
+        }
     }
 
     /// The inbound SPIs of all installed pairs, in installation order.
@@ -219,7 +236,7 @@ public final class ESPEngine {
         guard let entry = policy(for: packet) else { return dropEngine(.noPolicy) }
         guard let pair = newestUsable(entry, now: now) else {
             guard let newest = entry.pairs.last else { return dropEngine(.noPolicy) }
-            if newest.isHeld(now: now) { return drop(.awaitingPeer, outbound: newest) }
+            if newest.isWaiting(now: now) { return drop(.awaitingPeer, outbound: newest) }
             return drop(newest.sequence.isExhausted ? .sequenceExhausted : .saExpired, outbound: newest)
         }
         let protection = pair.outboundProtection
@@ -374,9 +391,8 @@ public final class ESPEngine {
             return drop(.selectorMismatch, inbound: pair)
         }
         pair.account(&pair.inbound, bytes: inner.length, now: now)
-        pair.outboundDeferred = false  // the peer sends on it: it has it installed
-        // The peer sends on this SA, so it has the keys: a held outbound half may be used now.
-        pair.outboundHeldUntil = nil
+        // The peer sends on this SA, so it has the keys: a waiting outbound half may be used now.
+        pair.outboundWaitsUntil = nil
         return .packet(
             ESPInboundPacket(
                 range: innerStart..<(innerStart + inner.length), family: family, inboundSPI: pair.inboundSPI,
@@ -397,20 +413,16 @@ public final class ESPEngine {
         return nil
     }
 
-    /// The newest pair of `entry` whose outbound half may still send (make-before-break).
+    /// The newest pair of `entry` whose outbound half may send (make-before-break): a pair still waiting
+    /// for the peer (``ESPOutboundStart``) leaves the traffic to older ones.
     private func newestUsable(_ entry: ESPPolicyEntry, now: MonotonicTime) -> ESPSAPair? {
         var index = entry.pairs.count - 1
-        var deferred: ESPSAPair?
         while index >= 0 {
             let pair = entry.pairs[index]
-            if pair.canSend(now: now) {
-                // A pair waiting for its first inbound packet yields to an older one that can still send.
-                if !pair.outboundDeferred { return pair }
-                if deferred == nil { deferred = pair }
-            }
+            if pair.canSend(now: now) { return pair }
             index -= 1
         }
-        return deferred
+        return nil
     }
 
     /// Calls `body` with the associated and trailing data the ICV covers (RFC 4303 section 3.3.2.1):

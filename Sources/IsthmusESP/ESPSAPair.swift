@@ -28,18 +28,15 @@ final class ESPSAPair {
     /// The first soft limit reached, and whether ``ESPEngine/tick(now:)`` reported it.
     var softTrigger: ESPLifetimeEvent.Trigger?
     var softReported = false
-    /// Waits for a first inbound packet before it takes over outbound traffic (responder of a rekey).
-    var outboundDeferred: Bool
     /// Being deleted: never used for outbound traffic again.
     var outboundRetired = false
     /// The hard limit reached: the pair is no longer used.
     var hardTrigger: ESPLifetimeEvent.Trigger?
-    /// Until this time the outbound half is not used (nil: not held); released early by the first
-    /// authenticated inbound packet or ``ESPEngine/releaseOutbound(inboundSPI:)``.
-    var outboundHeldUntil: Duration?
+    /// Until this time the outbound half waits for the peer (nil: it does not); ends early with the first
+    /// authenticated inbound packet or ``ESPEngine/confirmOutbound(inboundSPI:)`` (see ``ESPOutboundStart``).
+    var outboundWaitsUntil: Duration?
 
     init(_ sa: ESPSecurityAssociation, now: Duration) throws(ESPInstallError) {
-        outboundDeferred = sa.sendAfterFirstInbound
         guard sa.inboundSPI != 0, sa.outboundSPI != 0 else { throw .reservedSPI }
         guard !sa.localSelectors.isEmpty, !sa.remoteSelectors.isEmpty else { throw .emptySelectors }
         guard (1...ReplayWindow.maximumSize).contains(sa.replayWindowSize) else {
@@ -82,7 +79,10 @@ final class ESPSAPair {
         sequence = OutboundSequence(
             extendedSequenceNumbers: sa.extendedSequenceNumbers, last: sa.initialOutboundSequence)
         if sequence.isExhausted { hardTrigger = .sequenceNumbers }
-        outboundHeldUntil = sa.outboundHold.map { now + $0 }
+        switch sa.outboundStart {
+        case .now: outboundWaitsUntil = nil
+        case .afterPeersFirstPacket(let fallback): outboundWaitsUntil = now + fallback
+        }
     }
 
     /// Whether the pair may no longer be used; checks the hard time limit (RFC 4301 section 4.4.2.1).
@@ -97,14 +97,14 @@ final class ESPSAPair {
 
     /// Whether the outbound half can protect one more packet now.
     func canSend(now: Duration) -> Bool {
-        !outboundRetired && !isExpired(now: now) && !sequence.isExhausted && !isHeld(now: now)
+        !outboundRetired && !isExpired(now: now) && !sequence.isExhausted && !isWaiting(now: now)
     }
 
-    /// Whether the outbound half still waits for the peer (see ``ESPSecurityAssociation/outboundHold``).
-    func isHeld(now: Duration) -> Bool {
-        guard let until = outboundHeldUntil else { return false }
+    /// Whether the outbound half still waits for the peer (see ``ESPOutboundStart``).
+    func isWaiting(now: Duration) -> Bool {
+        guard let until = outboundWaitsUntil else { return false }
         if now >= until {
-            outboundHeldUntil = nil
+            outboundWaitsUntil = nil
             return false
         }
         return true

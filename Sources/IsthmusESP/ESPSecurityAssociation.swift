@@ -80,16 +80,8 @@ public struct ESPSecurityAssociation: Sendable {
     public var replayWindowSize: Int
     /// The connection name, for events.
     public var connection: String
-    /// Outbound traffic moves to this pair only once a packet has arrived on its inbound SA (or when no
-    /// older pair of its policy can still send): the responder side of a rekey.
-    public var sendAfterFirstInbound = false
-    /// Nil: the outbound half carries traffic from installation on (as the newest SA of its policy). Else
-    /// it waits up to this long, until the first authenticated packet arrives on the inbound half, or until
-    /// ``ESPEngine/releaseOutbound(inboundSPI:)``, while older SAs of the same policy keep carrying traffic:
-    /// for an SA the peer may not have installed yet (IKEv1 Quick Mode: the responder answers before it
-    /// knows the initiator has the keys; the initiator's message 3 reaches the responder after the
-    /// initiator installed).
-    public var outboundHold: Duration?
+    /// When the outbound half starts carrying traffic (the one rule for IKEv1 and IKEv2).
+    public var outboundStart: ESPOutboundStart = .now
 
     /// The last outbound sequence number already used; only tests start elsewhere than 0.
     var initialOutboundSequence: UInt64 = 0
@@ -123,6 +115,48 @@ public struct ESPSecurityAssociation: Sendable {
     }
 }
 
+/// When a newly installed SA pair's outbound half starts carrying traffic.
+///
+/// An SA must not carry traffic before the peer can decrypt it. Whoever answers an exchange that creates
+/// an SA cannot know when the other side installed it: the IKEv1 Quick Mode responder answers before it
+/// sees message 3, and the IKEv2 responder of a CHILD SA rekey answers before the initiator reads the
+/// answer (RFC 7296 section 2.8: "the responder ... SHOULD wait until it receives traffic on the new SA").
+/// Such a pair waits; while it waits, older pairs of its policy that can still send carry the traffic, and
+/// when none can, packets are dropped (``ESPDropReason/awaitingPeer``) rather than sent into an SA the
+/// peer may not have.
+public enum ESPOutboundStart: Sendable, Hashable {
+    /// From installation on, as the newest pair of its policy.
+    case now
+    /// Once the peer shows it has the keys: the first authenticated packet on the inbound half, or
+    /// ``ESPSAChange/confirmOutbound(inboundSPI:)`` (the IKE core saw proof), or `fallback` after
+    /// installation, whichever comes first.
+    case afterPeersFirstPacket(fallback: Duration)
+}
+
+/// A change to the SAD: the one vocabulary in which the IKE cores tell the data plane what to install,
+/// stop using and remove. The cores decide everything about the SA (keys, selectors, outer endpoints,
+/// both lifetimes, when outbound traffic starts); the data plane only carries it out, in order.
+public enum ESPSAChange: Sendable {
+    /// Install an SA pair (``ESPEngine/install(_:now:)``).
+    case install(ESPSecurityAssociation)
+    /// Stop sending on the pair with this inbound SPI now (its DELETE is on its way); inbound keeps
+    /// decrypting packets in flight until ``remove(inboundSPI:)``.
+    case retireOutbound(inboundSPI: UInt32)
+    /// The peer has the keys of this pair: a waiting outbound half (``ESPOutboundStart/afterPeersFirstPacket(fallback:)``)
+    /// carries traffic from now on.
+    case confirmOutbound(inboundSPI: UInt32)
+    /// Remove both halves of the pair with this inbound SPI.
+    case remove(inboundSPI: UInt32)
+
+    /// The inbound SPI the change is about.
+    public var inboundSPI: UInt32 {
+        switch self {
+        case .install(let sa): sa.inboundSPI
+        case .retireOutbound(let spi), .confirmOutbound(let spi), .remove(let spi): spi
+        }
+    }
+}
+
 /// Why ``ESPEngine/install(_:now:)`` refused an SA pair. These are IKE-side or configuration errors,
 /// never packet input.
 public enum ESPInstallError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -135,7 +169,7 @@ public enum ESPInstallError: Error, Sendable, Equatable, CustomStringConvertible
     /// The replay window size is outside `1...ReplayWindow.maximumSize`.
     case invalidReplayWindow(Int)
     /// The crypto layer refused the algorithms or keys.
-    case crypto(CryptoSuiteError)
+    case crypto(IsthmusCryptoError)
     /// The two directions' transforms disagree on IV or ICV length (a crypto-layer bug).
     case inconsistentTransforms
 

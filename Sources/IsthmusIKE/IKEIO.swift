@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusESP
 import IsthmusEvents
 import IsthmusIP
 
@@ -36,66 +37,21 @@ public enum IKETimer: Sendable, Hashable {
     case startQueuedExchange
 }
 
-/// The keys and parameters of one CHILD SA (IPsec SA pair), handed to the ESP engine.
-public struct ChildSAParameters: Sendable {
-    /// The SPI peers put on packets to us.
-    public var inboundSPI: UInt32
-    /// The SPI we put on packets to the peer.
-    public var outboundSPI: UInt32
-    public var encryption: Algorithm
-    /// Nil for AEAD ciphers.
-    public var integrity: Algorithm?
-    public var extendedSequenceNumbers: Bool
-    public var inboundEncryptionKey: SecretBytes
-    public var inboundIntegrityKey: SecretBytes
-    public var outboundEncryptionKey: SecretBytes
-    public var outboundIntegrityKey: SecretBytes
-    /// Local and remote traffic selectors as negotiated (tunnel mode).
-    public var localSelectors: [TrafficSelector]
-    public var remoteSelectors: [TrafficSelector]
-    /// Tunnel endpoints (outer addresses and ports); UDP encapsulation when `udpEncapsulated`.
-    public var local: UDPEndpoint
-    public var remote: UDPEndpoint
-    public var udpEncapsulated: Bool
-    /// Soft (rekey) and hard lifetimes in time and volume.
-    public var softLifetime: Duration
-    public var hardLifetime: Duration
-    public var hardLifetimeBytes: UInt64?
-    /// For the responder of a rekey: keep sending on the SA this one replaces until the first packet
-    /// arrives on this one, i.e. until the initiator has switched (RFC 7296 section 2.8), so that
-    /// nothing is sent on an SA the initiator has not installed yet.
-    public var sendAfterFirstInbound = false
-    /// Nil: the outbound half carries traffic at once. Else it is held (older SAs of the same selectors keep
-    /// carrying traffic) until the peer shows it has the keys: its first packet on the inbound half,
-    /// ``IKEAction/releaseChildSAOutbound(inboundSPI:)``, or this long after installation, whichever first.
-    /// IKEv1 Quick Mode uses it: the responder installs when it answers (so it can receive at once) and
-    /// sends after message 3; the initiator holds a rekeyed SA until the responder has installed it.
-    public var outboundHold: Duration? = nil
+/// The lifetimes of a CHILD SA's ESP pair, decided once by the IKE core that negotiated it.
+public enum ChildSALifetimes {
+    /// The soft byte limit lies at a random fraction in this range of the hard one (per mille): both peers
+    /// count the same bytes, and equal limits would make them rekey at once (a collision, RFC 7296
+    /// section 2.8.1).
+    public static let softBytesPerMille: ClosedRange<UInt64> = 800...900
 
-    public init(
-        inboundSPI: UInt32, outboundSPI: UInt32, encryption: Algorithm, integrity: Algorithm?,
-        extendedSequenceNumbers: Bool, inboundEncryptionKey: SecretBytes, inboundIntegrityKey: SecretBytes,
-        outboundEncryptionKey: SecretBytes, outboundIntegrityKey: SecretBytes, localSelectors: [TrafficSelector],
-        remoteSelectors: [TrafficSelector], local: UDPEndpoint, remote: UDPEndpoint, udpEncapsulated: Bool,
-        softLifetime: Duration, hardLifetime: Duration, hardLifetimeBytes: UInt64?
-    ) {
-        self.inboundSPI = inboundSPI
-        self.outboundSPI = outboundSPI
-        self.encryption = encryption
-        self.integrity = integrity
-        self.extendedSequenceNumbers = extendedSequenceNumbers
-        self.inboundEncryptionKey = inboundEncryptionKey
-        self.inboundIntegrityKey = inboundIntegrityKey
-        self.outboundEncryptionKey = outboundEncryptionKey
-        self.outboundIntegrityKey = outboundIntegrityKey
-        self.localSelectors = localSelectors
-        self.remoteSelectors = remoteSelectors
-        self.local = local
-        self.remote = remote
-        self.udpEncapsulated = udpEncapsulated
-        self.softLifetime = softLifetime
-        self.hardLifetime = hardLifetime
-        self.hardLifetimeBytes = hardLifetimeBytes
+    /// Soft and hard limits for an ESP pair: the soft time is the core's rekey time (it rekeys on its own
+    /// timer too), the hard limits are the negotiated ones; the soft byte limit is jittered (a random
+    /// number is drawn only when there is a byte limit).
+    public static func esp(
+        softTime: Duration, hardTime: Duration, hardBytes: UInt64?, random: inout some RandomNumberGenerator
+    ) -> (soft: ESPLifetime, hard: ESPLifetime) {
+        let softBytes = hardBytes.map { $0 / 1000 * UInt64.random(in: softBytesPerMille, using: &random) }
+        return (ESPLifetime(time: softTime, bytes: softBytes), ESPLifetime(time: hardTime, bytes: hardBytes))
     }
 }
 
@@ -104,15 +60,9 @@ public enum IKEAction: Sendable {
     case send(IKEDatagram)
     /// Send one NAT-keepalive byte (0xFF, no non-ESP marker) on UDP 4500 (RFC 3948 section 2.3).
     case natKeepalive(source: UDPEndpoint, destination: UDPEndpoint)
-    case installChildSA(ChildSAParameters)
-    /// Remove both halves of a CHILD SA (by our inbound SPI).
-    case removeChildSA(inboundSPI: UInt32)
-    /// Stop sending on a CHILD SA now (we are deleting it); its inbound half keeps decrypting packets
-    /// in flight until `removeChildSA`.
-    case retireChildSAOutbound(inboundSPI: UInt32)
-    /// The peer has the keys of this CHILD SA: its outbound half may carry traffic now (ends a
-    /// ``ChildSAParameters/outboundHold``).
-    case releaseChildSAOutbound(inboundSPI: UInt32)
+    /// A change to the ESP SAD (install, stop sending, confirm, remove), carried out by the data plane in
+    /// the order the cores emit them.
+    case childSA(ESPSAChange)
     case armTimer(IKETimer, at: MonotonicTime)
     case cancelTimer(IKETimer)
     case event(GatewayEvent)

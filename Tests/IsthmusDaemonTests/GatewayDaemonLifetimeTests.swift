@@ -10,16 +10,18 @@ import XCTest
 /// The data plane's lifetime events reach the IKE SA that negotiated the CHILD SA: a soft limit (bytes,
 /// packets, time) asks it to rekey now, a hard one to delete; unknown SPIs are ignored.
 extension GatewayDaemonTests {
-    private func parameters(inbound: UInt32) throws -> ChildSAParameters {
+    private func parameters(inbound: UInt32) throws -> ESPSecurityAssociation {
         let any = [TrafficSelector(prefix: IPPrefix(masking: try IPAddress(parsing: "0.0.0.0"), length: 0))]
-        return ChildSAParameters(
+        return ESPSecurityAssociation(
             inboundSPI: inbound, outboundSPI: inbound + 1,
             encryption: try XCTUnwrap(AlgorithmRegistry.algorithm(keyword: "aes128gcm16")), integrity: nil,
             extendedSequenceNumbers: false, inboundEncryptionKey: SecretBytes(Array(repeating: 1, count: 20)),
             inboundIntegrityKey: SecretBytes([]), outboundEncryptionKey: SecretBytes(Array(repeating: 2, count: 20)),
             outboundIntegrityKey: SecretBytes([]), localSelectors: any, remoteSelectors: any,
-            local: endpoint("127.0.0.1", 4500), remote: endpoint("127.0.0.2", 4500), udpEncapsulated: true,
-            softLifetime: .seconds(3000), hardLifetime: .seconds(3600), hardLifetimeBytes: 1_000_000)
+            tunnel: ESPTunnel(
+                local: endpoint("127.0.0.1", 4500), remote: endpoint("127.0.0.2", 4500), udpEncapsulated: true),
+            softLifetime: ESPLifetime(time: .seconds(3000), bytes: 900_000),
+            hardLifetime: ESPLifetime(time: .seconds(3600), bytes: 1_000_000), connection: "peer")
     }
 
     private func event(_ kind: ESPLifetimeEvent.Kind, _ spi: UInt32) -> ESPLifetimeEvent {
@@ -34,7 +36,7 @@ extension GatewayDaemonTests {
             initiateOnStart: true,
             makeInitiator: { name in
                 let session = FakeSession(connection: name, spi: 0x7100) { _, input, _ in
-                    if case .initiate = input { return [.installChildSA(child)] }
+                    if case .initiate = input { return [.childSA(.install(child))] }
                     return []
                 }
                 made.withLock { $0 = session }

@@ -1,7 +1,6 @@
 import IsthmusCrypto
 @testable import IsthmusDataplane
 import IsthmusESP
-import IsthmusIKEv2
 import IsthmusIP
 import Dispatch
 import XCTest
@@ -16,33 +15,23 @@ final class DataplaneQueueTests: XCTestCase {
         return poll(&descriptor, 1, 0) == 1
     }
 
+    private let peer = UDPEndpoint(address: IPAddress(v4: 0xC633_6401), port: 4500)  // 198.51.100.1
+
     func testPushWakesAndTakeAllDrainsInOrder() throws {
-        let queue = try DataplaneQueue(capacity: 4)
+        let queue = try DataplaneQueue()
         XCTAssertFalse(readable(queue.wakeFD))
-        XCTAssertTrue(queue.push(.inbound([1])))
-        XCTAssertTrue(queue.push(.remove(inboundSPI: 7)))
+        queue.push(.sendUDP([1], to: peer))
+        queue.push(.sa(.remove(inboundSPI: 7)))
         XCTAssertTrue(readable(queue.wakeFD))
         let items = queue.takeAll()
         XCTAssertEqual(items.count, 2)
-        guard case .inbound(let bytes) = items[0], case .remove(let spi) = items[1] else {
+        guard case .sendUDP(let bytes, _) = items[0], case .sa(.remove(let spi)) = items[1] else {
             return XCTFail("unexpected order: \(items)")
         }
         XCTAssertEqual(bytes, [1])
         XCTAssertEqual(spi, 7)
         XCTAssertFalse(readable(queue.wakeFD), "the wake-up pipe is drained")
         XCTAssertTrue(queue.takeAll().isEmpty)
-    }
-
-    func testPacketsBeyondCapacityAreRefusedButControlIsNot() throws {
-        let queue = try DataplaneQueue(capacity: 2)
-        XCTAssertTrue(queue.push(.inbound([1])))
-        XCTAssertTrue(queue.push(.inbound([2])))
-        XCTAssertFalse(queue.push(.inbound([3])))
-        XCTAssertTrue(queue.push(.remove(inboundSPI: 1)))
-        XCTAssertTrue(queue.push(.stop))
-        XCTAssertEqual(queue.count, 4)
-        _ = queue.takeAll()
-        XCTAssertTrue(queue.push(.inbound([4])), "capacity is free again after takeAll")
     }
 
     func testPushAfterTakeAllLeavesThePipeReadable() throws {
@@ -54,9 +43,10 @@ final class DataplaneQueueTests: XCTestCase {
     }
 
     func testConcurrentProducersLoseNothing() throws {
-        let queue = try DataplaneQueue(capacity: 100_000)
+        let queue = try DataplaneQueue()
+        let peer = self.peer
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
-            for index in 0..<1000 { queue.push(.inbound([UInt8(worker), UInt8(index & 0xFF)])) }
+            for index in 0..<1000 { queue.push(.sendUDP([UInt8(worker), UInt8(index & 0xFF)], to: peer)) }
         }
         XCTAssertEqual(queue.takeAll().count, 8000)
     }
@@ -71,79 +61,6 @@ final class TUNDeviceTests: XCTestCase {
         XCTAssertFalse(TUNDevice.isValidName("a/b"))
         XCTAssertFalse(TUNDevice.isValidName("a b"))
         XCTAssertThrowsError(try TUNDevice.open(name: "far-too-long-name-for-linux"))
-    }
-}
-
-final class ChildSAConversionTests: XCTestCase {
-    private func ip(_ text: String) throws -> IPAddress { try IPAddress(parsing: text) }
-
-    private func anyV4() throws -> [TrafficSelector] {
-        [TrafficSelector(prefix: IPPrefix(masking: try ip("0.0.0.0"), length: 0))]
-    }
-
-    private func keys(_ seed: UInt8) -> SecretBytes { SecretBytes((0..<36).map { UInt8($0) &+ seed }) }
-
-    private func child(
-        inbound: UInt32, outbound: UInt32, keysIn: SecretBytes, keysOut: SecretBytes, local: String, remote: String
-    )
-        throws -> ChildSAParameters
-    {
-        ChildSAParameters(
-            inboundSPI: inbound, outboundSPI: outbound,
-            encryption: try XCTUnwrap(AlgorithmRegistry.algorithm(keyword: "aes256gcm16")), integrity: nil,
-            extendedSequenceNumbers: false, inboundEncryptionKey: keysIn, inboundIntegrityKey: SecretBytes([]),
-            outboundEncryptionKey: keysOut, outboundIntegrityKey: SecretBytes([]), localSelectors: try anyV4(),
-            remoteSelectors: try anyV4(), local: UDPEndpoint(address: try ip(local), port: 4500),
-            remote: UDPEndpoint(address: try ip(remote), port: 4500), udpEncapsulated: true,
-            softLifetime: .seconds(3000), hardLifetime: .seconds(3600), hardLifetimeBytes: 1_000_000)
-    }
-
-    /// A route-based pair (0.0.0.0/0 both ways) converted on both gateways carries a ping one way.
-    func testRouteBasedChildSAsInteroperate() throws {
-        let office = ESPSecurityAssociation(
-            childSA: try child(
-                inbound: 0xA1, outbound: 0xB1, keysIn: keys(1), keysOut: keys(2), local: "198.51.100.10",
-                remote: "203.0.113.20"), connection: "office-cloud")
-        let cloud = ESPSecurityAssociation(
-            childSA: try child(
-                inbound: 0xB1, outbound: 0xA1, keysIn: keys(2), keysOut: keys(1), local: "203.0.113.20",
-                remote: "198.51.100.10"), connection: "cloud-office")
-        XCTAssertEqual(office.softLifetime, ESPLifetime(time: .seconds(3000), bytes: 900_000))
-        XCTAssertEqual(office.hardLifetime, ESPLifetime(time: .seconds(3600), bytes: 1_000_000))
-        XCTAssertEqual(office.tunnel.remote, ESPEndpoint(address: try ip("203.0.113.20"), port: 4500))
-        XCTAssertTrue(office.tunnel.udpEncapsulated)
-        XCTAssertNil(office.outboundHold)
-        var held = try child(
-            inbound: 0xA2, outbound: 0xB2, keysIn: keys(1), keysOut: keys(2), local: "198.51.100.10",
-            remote: "203.0.113.20")
-        held.outboundHold = .seconds(90)
-        XCTAssertEqual(ESPSecurityAssociation(childSA: held, connection: "c").outboundHold, .seconds(90))
-        let a = ESPEngine()
-        let b = ESPEngine()
-        try a.install(office, now: .zero)
-        try b.install(cloud, now: .zero)
-
-        // ICMP echo 192.168.1.10 -> 10.0.1.4 (checksums are not checked by the engine).
-        var inner: [UInt8] = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 192, 168, 1, 10, 10, 0, 1, 4]
-        inner += [8, 0, 0, 0, 0, 1, 0, 1]
-        let headroom = ESPEngine.requiredHeadroom
-        let buffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: headroom + inner.count + ESPEngine.requiredTailroom, alignment: 16)
-        defer { buffer.deallocate() }
-        UnsafeMutableRawBufferPointer(rebasing: buffer[headroom..<(headroom + inner.count)]).copyBytes(from: inner)
-        guard
-            case .packet(let out) = a.encapsulate(
-                innerPacketAt: headroom..<(headroom + inner.count), in: buffer, now: .zero)
-        else { return XCTFail("no ESP packet") }
-        XCTAssertEqual(out.outboundSPI, 0xB1)
-        var esp = Array(UnsafeRawBufferPointer(rebasing: buffer[out.range]))
-        var tampered = esp
-        tampered[tampered.count - 1] ^= 1
-        let bad = tampered.withUnsafeMutableBytes { b.decapsulate(espPacket: $0, now: .zero) }
-        XCTAssertEqual(bad, .drop(.integrityFailure))
-        let result = esp.withUnsafeMutableBytes { b.decapsulate(espPacket: $0, now: .zero) }
-        guard case .packet(let decrypted) = result else { return XCTFail("not decapsulated: \(result)") }
-        XCTAssertEqual(Array(esp[decrypted.range]), inner)
     }
 }
 

@@ -239,7 +239,7 @@ private struct AllocatingProtection: PacketProtection {
     func seal(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         AllocationSink.keep(AllocationSink())
         try wrapped.seal(packet, associatedData: associatedData, trailingData: trailingData)
     }
@@ -247,7 +247,7 @@ private struct AllocatingProtection: PacketProtection {
     func open(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         AllocationSink.keep(AllocationSink())
         try wrapped.open(packet, associatedData: associatedData, trailingData: trailingData)
     }

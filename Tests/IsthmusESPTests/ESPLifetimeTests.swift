@@ -159,7 +159,7 @@ final class ESPLifetimeTests: XCTestCase {
         let (a, b) = try SAPairConfig(suite: suite).engines()
         let new = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
         var responderHalf = new.b
-        responderHalf.sendAfterFirstInbound = true
+        responderHalf.outboundStart = .afterPeersFirstPacket(fallback: seconds(10))
         try b.install(responderHalf, now: seconds(1))
         guard case .packet(let before) = b.seal(v4BtoA).result else { return XCTFail("no packet") }
         XCTAssertEqual(before.outboundSPI, Sites.spiToA, "still the old SA: the initiator may not have the new one")
@@ -184,15 +184,26 @@ final class ESPLifetimeTests: XCTestCase {
         XCTAssertFalse(a.retireOutbound(inboundSPI: 0x1234))
     }
 
-    func testDeferredPairSendsWhenItIsTheOnlyOne() throws {
+    /// A waiting pair never sends into an SA the peer may lack, even when it is the only one left: packets
+    /// are dropped until the peer confirms (IKE saw its DELETE of the old pair) or the fallback passes.
+    func testWaitingPairAloneDropsUntilConfirmedOrFallback() throws {
         let suite = TestSuite("aes128gcm16")
         let (_, b) = try SAPairConfig(suite: suite).engines()
         var responderHalf = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002).b
-        responderHalf.sendAfterFirstInbound = true
+        responderHalf.outboundStart = .afterPeersFirstPacket(fallback: seconds(10))
         try b.install(responderHalf, now: .zero)
         XCTAssertTrue(b.remove(inboundSPI: Sites.spiToB), "the old pair is deleted before any traffic came")
-        guard case .packet(let sent) = b.seal(v4BtoA).result else { return XCTFail("no packet") }
+        XCTAssertEqual(b.seal(v4BtoA, now: seconds(1)).result, .drop(.awaitingPeer))
+        XCTAssertTrue(try b.apply(.confirmOutbound(inboundSPI: 0xB000_0002), now: seconds(2)))
+        guard case .packet(let sent) = b.seal(v4BtoA, now: seconds(2)).result else { return XCTFail("no packet") }
         XCTAssertEqual(sent.outboundSPI, 0xA000_0002)
+
+        let (_, c) = try SAPairConfig(suite: suite).engines()
+        try c.install(responderHalf, now: .zero)
+        XCTAssertTrue(c.remove(inboundSPI: Sites.spiToB))
+        XCTAssertEqual(c.seal(v4BtoA, now: seconds(9)).result, .drop(.awaitingPeer))
+        guard case .packet(let late) = c.seal(v4BtoA, now: seconds(10)).result else { return XCTFail("no packet") }
+        XCTAssertEqual(late.outboundSPI, 0xA000_0002, "the fallback ends the wait")
     }
 
     /// An SA the peer may not have yet (IKEv1 Quick Mode) is installed with its outbound half held: it
@@ -203,7 +214,7 @@ final class ESPLifetimeTests: XCTestCase {
         let (a, b) = try SAPairConfig(suite: suite).engines()
         let new = SAPairConfig(suite: suite, spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
         var heldA = new.a
-        heldA.outboundHold = seconds(90)
+        heldA.outboundStart = .afterPeersFirstPacket(fallback: seconds(90))
         try a.install(heldA, now: seconds(10))
         try b.install(new.b, now: seconds(10))
         guard case .packet(let before) = a.seal(v4AtoB, now: seconds(11)).result else { return XCTFail("no packet") }
@@ -217,16 +228,16 @@ final class ESPLifetimeTests: XCTestCase {
         // Released on request (the Quick Mode's message 3), and by time.
         let (c, _) = try SAPairConfig(suite: suite).engines()
         var heldC = new.a
-        heldC.outboundHold = seconds(1)
+        heldC.outboundStart = .afterPeersFirstPacket(fallback: seconds(1))
         try c.install(heldC, now: seconds(20))
         XCTAssertEqual(c.seal(v4AtoB, now: seconds(20)).result.outboundSPI, Sites.spiToB)
         XCTAssertEqual(c.seal(v4AtoB, now: seconds(21)).result.outboundSPI, 0xB000_0002, "the hold has run out")
         let (d, _) = try SAPairConfig(suite: suite).engines()
         var heldD = new.a
-        heldD.outboundHold = seconds(90)
+        heldD.outboundStart = .afterPeersFirstPacket(fallback: seconds(90))
         try d.install(heldD, now: seconds(20))
-        XCTAssertTrue(d.releaseOutbound(inboundSPI: 0xA000_0002))
-        XCTAssertFalse(d.releaseOutbound(inboundSPI: 0x1234))
+        XCTAssertTrue(d.confirmOutbound(inboundSPI: 0xA000_0002))
+        XCTAssertFalse(d.confirmOutbound(inboundSPI: 0x1234))
         XCTAssertEqual(d.seal(v4AtoB, now: seconds(20)).result.outboundSPI, 0xB000_0002)
 
         // The only SA of its policy, held: outbound packets wait for the peer (counted), inbound ones pass.

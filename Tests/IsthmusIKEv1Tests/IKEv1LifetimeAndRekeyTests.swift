@@ -19,8 +19,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             initiator: configuration(office: true, childLifetime: .seconds(28800)),
             responder: configuration(office: false, childLifetime: .seconds(3600)))
         pair.establish()
-        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(3600))
-        XCTAssertEqual(pair.live(.responder).first?.hardLifetime, .seconds(3600))
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime.time, .seconds(3600))
+        XCTAssertEqual(pair.live(.responder).first?.hardLifetime.time, .seconds(3600))
         let initiatorLine = lifetimeLines(pair, .initiator).last { $0.hasPrefix("phase 2") } ?? ""
         XCTAssertTrue(
             initiatorLine.contains(
@@ -42,10 +42,10 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             responder: configuration(office: false, childLifetime: .seconds(3600), childKilobytes: 100_000))
         pair.establish()
         let responderSA = pair.live(.responder).first
-        XCTAssertEqual(responderSA?.hardLifetime, .seconds(1200))
-        XCTAssertEqual(responderSA?.hardLifetimeBytes, 50_000 * 1024)
+        XCTAssertEqual(responderSA?.hardLifetime.time, .seconds(1200))
+        XCTAssertEqual(responderSA?.hardLifetime.bytes, 50_000 * 1024)
         XCTAssertTrue((lifetimeLines(pair, .responder).last ?? "").contains("because of the initiator's proposal"))
-        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(1200))
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime.time, .seconds(1200))
     }
 
     /// Phase 1: the responder's shorter ISAKMP lifetime is announced after message 6 and adopted.
@@ -67,8 +67,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         racoon.ignoresResponderLifetime = true
         let pair = Pair(initiator: racoon, responder: configuration(office: false, childLifetime: .seconds(600)))
         pair.establish()
-        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime, .seconds(28800), "the peer ignored us")
-        XCTAssertEqual(pair.live(.responder).first?.hardLifetime, .seconds(600))
+        XCTAssertEqual(pair.live(.initiator).first?.hardLifetime.time, .seconds(28800), "the peer ignored us")
+        XCTAssertEqual(pair.live(.responder).first?.hardLifetime.time, .seconds(600))
         var steps = 0
         while pair.now < .seconds(3 * 3600), steps < 2000 {
             guard pair.fireNextTimer() != nil else { break }
@@ -82,7 +82,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rekeys, 15, "about one rekey per 540 s")
         XCTAssertFalse(pair.kinds(.responder).contains(.childSADeleted) && pair.live(.responder).isEmpty)
         // Every SA the responder holds now expires within its policy.
-        XCTAssertTrue(pair.live(.responder).allSatisfy { $0.hardLifetime <= .seconds(600) })
+        XCTAssertTrue(pair.live(.responder).allSatisfy { $0.hardLifetime.time! <= .seconds(600) })
     }
 
     // MARK: - Rekeying
@@ -134,10 +134,10 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         pair.input(.initiator, .initiate)
         pair.run()
         XCTAssertEqual(pair.installed[.initiator]?.count, 1)
-        XCTAssertNil(pair.installed[.initiator]?.first?.outboundHold, "a first SA sends at once")
+        XCTAssertEqual(pair.installed[.initiator]?.first?.outboundStart, .now, "a first SA sends at once")
         let early = pair.installed[.responder] ?? []
         XCTAssertEqual(early.count, 1, "the responder installed with its message 2")
-        XCTAssertEqual(early.first?.outboundHold, .seconds(90))
+        XCTAssertEqual(early.first?.outboundStart, .afterPeersFirstPacket(fallback: .seconds(90)))
         XCTAssertEqual(early.first?.inboundSPI, pair.installed[.initiator]?.first?.outboundSPI)
         XCTAssertEqual(pair.released[.responder], [], "not released before message 3")
         XCTAssertTrue(pair.responder.status(now: pair.now).childSAs.isEmpty, "not listed before message 3")
@@ -154,8 +154,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         pair.run()
         let rekeyed = pair.installed[.initiator]?.last
         XCTAssertNotEqual(rekeyed?.inboundSPI, first)
-        XCTAssertEqual(rekeyed?.outboundHold, .seconds(1))
-        XCTAssertEqual(pair.installed[.responder]?.last?.outboundHold, .seconds(90))
+        XCTAssertEqual(rekeyed?.outboundStart, .afterPeersFirstPacket(fallback: .seconds(1)))
+        XCTAssertEqual(pair.installed[.responder]?.last?.outboundStart, .afterPeersFirstPacket(fallback: .seconds(90)))
         XCTAssertEqual(pair.released[.responder]?.last, pair.installed[.responder]?.last?.inboundSPI)
         XCTAssertEqual(pair.live(.initiator).count, 2)
         XCTAssertEqual(pair.live(.responder).count, 2)
@@ -219,8 +219,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed))
         XCTAssertNotEqual(pair.initiator.status(now: pair.now).localSPI, firstCookie)
         XCTAssertEqual(pair.live(.initiator).map(\.inboundSPI), ipsec, "IPsec SAs untouched by the phase 1 rekey")
-        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
-        XCTAssertEqual(pair.responder.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
+        XCTAssertEqual(pair.responder.status(now: pair.now).state, .established)
         XCTAssertEqual(pair.initiator.localSPIs.count, 1, "the old ISAKMP SA is gone")
         XCTAssertEqual(pair.responder.localSPIs.count, 1)
         pair.advance(to: .seconds(3590))
@@ -250,7 +250,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             let rekeyed = pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed)
             if bothSides {
                 XCTAssertTrue(rekeyed, "the ISAKMP SA is replaced with the new key")
-                XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+                XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
                 XCTAssertFalse(pair.kinds(.responder).contains(.authenticationFailed))
             } else {
                 XCTAssertFalse(rekeyed, "one side's new key cannot authenticate")
@@ -294,7 +294,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertEqual(pair.installed[.initiator]?.count, 1, "one SA despite duplicates")
         XCTAssertEqual(pair.installed[.responder]?.count, 1)
         XCTAssertTrue(pair.messages(.responder, .retransmit).contains { $0.contains("repeated") })
-        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
     }
 
     // MARK: - DPD (RFC 3706)
@@ -341,9 +341,9 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             pair.sent.filter { $0.from == .initiator }.map(\.datagram.destination.port), [500, 500, 4500, 4500, 4500])
         let mine = pair.live(.initiator)[0]
         let theirs = pair.live(.responder)[0]
-        XCTAssertTrue(mine.udpEncapsulated && theirs.udpEncapsulated)
-        XCTAssertEqual(theirs.remote, UDPEndpoint(address: outside, port: 31001))
-        XCTAssertEqual(mine.local.port, 4500)
+        XCTAssertTrue(mine.tunnel.udpEncapsulated && theirs.tunnel.udpEncapsulated)
+        XCTAssertEqual(theirs.tunnel.remote, UDPEndpoint(address: outside, port: 31001))
+        XCTAssertEqual(mine.tunnel.local.port, 4500)
         pair.advance(to: .seconds(61))
         XCTAssertGreaterThanOrEqual(pair.keepalives[.initiator] ?? 0, 3, "NAT keepalives from behind the NAT")
         XCTAssertNil(pair.keepalives[.responder])
@@ -354,8 +354,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             initiator: configuration(office: true, forceUDPEncapsulation: true),
             responder: configuration(office: false))
         pair.establish()
-        XCTAssertTrue(pair.live(.initiator)[0].udpEncapsulated)
-        XCTAssertTrue(pair.live(.responder)[0].udpEncapsulated)
+        XCTAssertTrue(pair.live(.initiator)[0].tunnel.udpEncapsulated)
+        XCTAssertTrue(pair.live(.responder)[0].tunnel.udpEncapsulated)
         XCTAssertEqual(pair.sent.last?.datagram.destination.port, 4500)
     }
 

@@ -39,7 +39,7 @@ final class IKEv1StateMachineTests: XCTestCase {
         assertMatchingSAs(pair)
         let status = pair.initiator.status(now: pair.now)
         XCTAssertEqual(status.ikeVersion, 1)
-        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.state, .established)
         XCTAssertEqual(status.algorithms, "aes256-sha256-modp2048")
         XCTAssertEqual(status.childSAs.first?.algorithms, "aes256-sha256")
         XCTAssertEqual(status.childSAs.first?.lifetimeSeconds, 3600)
@@ -47,7 +47,7 @@ final class IKEv1StateMachineTests: XCTestCase {
         XCTAssertEqual(pair.initiator.droppedMessages, 0)
         // Main Mode 5 on is encrypted; without NAT everything stays on port 500.
         XCTAssertTrue(pair.sent.allSatisfy { $0.datagram.destination.port == 500 })
-        XCTAssertFalse(pair.live(.initiator)[0].udpEncapsulated)
+        XCTAssertFalse(pair.live(.initiator)[0].tunnel.udpEncapsulated)
     }
 
     func testQuickModeWithPFSAnd3DES() {

@@ -1,23 +1,11 @@
 import IsthmusCrypto
 import IsthmusEvents
 import IsthmusIP
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
 @testable import IsthmusIKEv1
-
-/// A deterministic random generator for the cores (SplitMix64).
-struct SeededRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func endpoint(_ text: String, _ port: UInt16 = 500) -> UDPEndpoint {
     UDPEndpoint(address: try! IPAddress(parsing: text), port: port)
@@ -62,7 +50,7 @@ final class Pair {
     let responder: IKEv1Session
     var now: MonotonicTime = .zero
     var timers: [(side: Side, timer: IKETimer, at: MonotonicTime)] = []
-    var installed: [Side: [ChildSAParameters]] = [.initiator: [], .responder: []]
+    var installed: [Side: [ESPSecurityAssociation]] = [.initiator: [], .responder: []]
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
@@ -79,8 +67,8 @@ final class Pair {
     enum Side: Hashable { case initiator, responder }
 
     init(initiator: IKEv1Configuration, responder: IKEv1Configuration, seed: UInt64 = 1) {
-        self.initiator = IKEv1Session(initiating: initiator, random: SeededRandom(seed: seed))
-        self.responder = IKEv1Session(responding: responder, random: SeededRandom(seed: seed &+ 1000))
+        self.initiator = IKEv1Session(initiating: initiator, random: SplitMix64(seed: seed))
+        self.responder = IKEv1Session(responding: responder, random: SplitMix64(seed: seed &+ 1000))
     }
 
     func session(_ side: Side) -> IKEv1Session { side == .initiator ? initiator : responder }
@@ -98,13 +86,13 @@ final class Pair {
             case .send(let datagram):
                 sent.append((side, datagram))
                 if deliver(side, datagram) { inFlight.append((other, rewrite(side, datagram))) }
-            case .installChildSA(let parameters):
+            case .childSA(.install(let parameters)):
                 installed[side, default: []].append(parameters)
-            case .removeChildSA(let spi):
+            case .childSA(.remove(let spi)):
                 removed[side, default: []].append(spi)
-            case .retireChildSAOutbound:
+            case .childSA(.retireOutbound):
                 break
-            case .releaseChildSAOutbound(let spi):
+            case .childSA(.confirmOutbound(let spi)):
                 released[side, default: []].append(spi)
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
@@ -159,7 +147,7 @@ final class Pair {
     }
 
     /// IPsec SAs installed and not removed.
-    func live(_ side: Side) -> [ChildSAParameters] {
+    func live(_ side: Side) -> [ESPSecurityAssociation] {
         installed[side, default: []].filter { !removed[side, default: []].contains($0.inboundSPI) }
     }
 

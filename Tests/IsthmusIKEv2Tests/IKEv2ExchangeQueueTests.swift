@@ -20,7 +20,7 @@ final class IKEv2ExchangeQueueTests: XCTestCase {
             "no retry timer: the rekey is queued")
         pair.run()
         let status = pair.initiator.status(now: pair.now)
-        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.state, .established)
         XCTAssertEqual(pair.installed[.responder]?.count, 2, "the queued CHILD SA rekey ran over the new IKE SA")
         XCTAssertEqual(pair.removed[.responder], [child.outboundSPI], "and the old CHILD SA was deleted")
         let rekeyedOverNewSA = pair.sent.dropFirst(sentBefore).contains { sent in

@@ -32,10 +32,10 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertNil(child.integrity)
         XCTAssertEqual(child.localSelectors.map(\.description), ["192.168.1.0/24"])
         XCTAssertEqual(child.remoteSelectors.map(\.description), ["10.0.1.0/24"])
-        XCTAssertFalse(child.udpEncapsulated)
+        XCTAssertFalse(child.tunnel.udpEncapsulated)
         XCTAssertEqual(pair.sent.count, 4, "IKE_SA_INIT and IKE_AUTH: two round trips")
         let status = pair.initiator.status(now: pair.now)
-        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.state, .established)
         XCTAssertEqual(status.algorithms, "aes256gcm16-prfsha256-ecp256")
         XCTAssertEqual(status.childSAs.count, 1)
     }
@@ -168,8 +168,8 @@ final class IKEv2StateMachineTests: XCTestCase {
         try assertEstablished(pair)
         // Section 2.8: the rekey's initiator sends on the new SA at once, its responder only once traffic
         // arrives on it (the initial CHILD SAs send at once on both sides).
-        XCTAssertEqual(pair.installed[.initiator]?.map(\.sendAfterFirstInbound), [false, false])
-        XCTAssertEqual(pair.installed[.responder]?.map(\.sendAfterFirstInbound), [false, true])
+        XCTAssertEqual(pair.installed[.initiator]?.map(\.outboundStart), [.now, .now])
+        XCTAssertEqual(pair.installed[.responder]?.map(\.outboundStart), [.now, .afterPeersFirstPacket(fallback: .seconds(10))])
         // The rekeyed SA has exactly the selectors of the SA it replaces, so it joins the same SPD entry.
         for side in [Pair.Side.initiator, .responder] {
             XCTAssertEqual(pair.installed[side]?.first?.localSelectors, pair.installed[side]?.last?.localSelectors)
@@ -180,6 +180,9 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertEqual(pair.retired[.initiator], [first.inboundSPI])
         XCTAssertEqual(pair.removed[.initiator], [])
         XCTAssertEqual(pair.removed[.responder], [first.outboundSPI], "responder removes on DELETE")
+        // The DELETE of the old SA shows the responder that the initiator has moved to the new one.
+        XCTAssertEqual(pair.released[.responder], [pair.installed[.responder]?.last?.inboundSPI].compactMap { $0 })
+        XCTAssertEqual(pair.released[.initiator, default: []], [])
         pair.fireNextTimer { side, timer in side == .initiator && timer == .expireChildSA(inboundSPI: first.inboundSPI) }
         XCTAssertEqual(pair.removed[.initiator], [first.inboundSPI])
         XCTAssertEqual(pair.initiator.status(now: pair.now).childSAs.count, 1)
@@ -242,8 +245,8 @@ final class IKEv2StateMachineTests: XCTestCase {
         try assertEstablished(pair)
         XCTAssertEqual(pair.sent[2].datagram.destination.port, 4500, "IKE_AUTH goes to 4500")
         XCTAssertEqual(pair.sent[3].datagram.source.port, 4500, "and is answered from it")
-        XCTAssertTrue(pair.installed[.initiator]?.first?.udpEncapsulated ?? false)
-        XCTAssertTrue(pair.installed[.responder]?.first?.udpEncapsulated ?? false)
+        XCTAssertTrue(pair.installed[.initiator]?.first?.tunnel.udpEncapsulated ?? false)
+        XCTAssertTrue(pair.installed[.responder]?.first?.tunnel.udpEncapsulated ?? false)
         XCTAssertTrue(pair.kinds(.responder).contains(.natDetected))
     }
 
@@ -279,8 +282,8 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         pair.run()
         let initiatorStatus = pair.initiator.status(now: pair.now)
         let responderStatus = pair.responder.status(now: pair.now)
-        XCTAssertEqual(initiatorStatus.state, "established")
-        XCTAssertEqual(responderStatus.state, "established")
+        XCTAssertEqual(initiatorStatus.state, .established)
+        XCTAssertEqual(responderStatus.state, .established)
         XCTAssertNotEqual(initiatorStatus.localSPI, before.0, "new SPIs")
         XCTAssertNotEqual(responderStatus.localSPI, before.1)
         XCTAssertEqual(initiatorStatus.localSPI, responderStatus.remoteSPI)
@@ -323,8 +326,8 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         pair.run()
         let i = pair.initiator.status(now: pair.now)
         let r = pair.responder.status(now: pair.now)
-        XCTAssertEqual(i.state, "established")
-        XCTAssertEqual(r.state, "established")
+        XCTAssertEqual(i.state, .established)
+        XCTAssertEqual(r.state, .established)
         XCTAssertEqual(i.localSPI, r.remoteSPI, "both ended on the same IKE SA")
         XCTAssertEqual(i.childSAs.count, 1)
     }
@@ -437,7 +440,7 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
         pair.fireNextTimer { side, timer in side == .initiator && timer == .natKeepalive }
         XCTAssertEqual(pair.keepalives[.initiator], 2)
         XCTAssertNil(pair.keepalives[.responder], "the side not behind a NAT sends none")
-        XCTAssertTrue(pair.installed[.initiator]?.first?.udpEncapsulated ?? false)
+        XCTAssertTrue(pair.installed[.initiator]?.first?.tunnel.udpEncapsulated ?? false)
     }
 
     func testLivenessGivesUpAtTheConfiguredTimeout() {
@@ -493,7 +496,7 @@ final class IKEv2OutOfOrderTests: XCTestCase {
             let isInitRequest = message.exchangeType == .ikeSAInit && !message.flags.contains(.response)
             fresh.input(.responder, .datagram(datagram))
             if !isInitRequest {
-                XCTAssertEqual(fresh.responder.status(now: .zero).state, "idle", "message \(index)")
+                XCTAssertEqual(fresh.responder.status(now: .zero).state, .idle, "message \(index)")
                 XCTAssertEqual(fresh.installed[.responder]?.count, 0, "message \(index)")
                 XCTAssertTrue(fresh.inFlight.isEmpty, "message \(index) got an answer")
             }

@@ -35,7 +35,7 @@ public struct AESGCMProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try requireNoTrailingData(trailingData)
         let (iv, payload, icv) = try split(packet)
         let key = self.key
@@ -47,7 +47,7 @@ public struct AESGCMProtection: PacketProtection {
                     UnsafeRawBufferPointer(payload), using: key, nonce: nonce, authenticating: associatedData)
             }
         } catch {
-            throw .backend("AES-GCM seal failed: \(error)")
+            throw .backendFailure("AES-GCM seal failed: \(error)")
         }
         box.ciphertext.withUnsafeBytes { payload.copyMemory(from: $0) }
         box.tag.withUnsafeBytes { icv.copyMemory(from: $0) }
@@ -57,7 +57,7 @@ public struct AESGCMProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try requireNoTrailingData(trailingData)
         let (iv, payload, icv) = try split(packet)
         let key = self.key
@@ -71,7 +71,7 @@ public struct AESGCMProtection: PacketProtection {
                 return try AES.GCM.open(box, using: key, authenticating: associatedData)
             }
         } catch {
-            throw .authentication()
+            throw .authenticationFailure()
         }
         plaintext.withUnsafeMutableBytes { decrypted in
             payload.copyMemory(from: UnsafeRawBufferPointer(decrypted))

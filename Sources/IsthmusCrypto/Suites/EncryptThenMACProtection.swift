@@ -28,7 +28,7 @@ public struct EncryptThenMACProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         let (iv, payload, icv) = try split(packet)
         try cipher.encrypt(payload, iv: UnsafeRawBufferPointer(iv))
         let authenticated = UnsafeRawBufferPointer(rebasing: packet[0..<(iv.count + payload.count)])
@@ -41,7 +41,7 @@ public struct EncryptThenMACProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         let (iv, payload, icv) = try split(packet)
         let authenticated = UnsafeRawBufferPointer(rebasing: packet[0..<(iv.count + payload.count)])
         let valid = integrity.isValidICV(
@@ -49,7 +49,7 @@ public struct EncryptThenMACProtection: PacketProtection {
             trailingData: trailingData
         )
         guard valid else {
-            throw .authentication()
+            throw .authenticationFailure()
         }
         try cipher.decrypt(payload, iv: UnsafeRawBufferPointer(iv))
     }

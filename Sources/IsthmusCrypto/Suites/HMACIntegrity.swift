@@ -42,9 +42,9 @@ public struct HMACIntegrity<H: HashFunction>: IntegrityTransform {
         payload: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         guard icv.count == icvLength else {
-            throw .layout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
+            throw .invalidPacketLayout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
         }
         let icvLength = self.icvLength
         mac(associatedData, payload, trailingData).withUnsafeBytes { full in

@@ -57,6 +57,15 @@ struct IKEv2EstablishedSA {
     func child(inbound spi: UInt32) -> ChildSA? { childSAs.first { $0.inboundSPI == spi } }
     func child(outbound spi: UInt32) -> ChildSA? { childSAs.first { $0.outboundSPI == spi } }
 
+    /// The CHILD SAs of the same selectors that have not been replaced themselves (after a collision,
+    /// both new ones until one is deleted).
+    func successors(of child: ChildSA) -> [ChildSA] {
+        childSAs.filter {
+            !$0.replaced && $0.inboundSPI != child.inboundSPI && $0.localSelectors == child.localSelectors
+                && $0.remoteSelectors == child.remoteSelectors
+        }
+    }
+
     mutating func update(inbound spi: UInt32, _ change: (inout ChildSA) -> Void) {
         guard let index = childSAs.firstIndex(where: { $0.inboundSPI == spi }) else { return }
         change(&childSAs[index])

@@ -83,15 +83,15 @@ extension IKEv2StateMachine {
         case closed(ClosedState)
 
         /// The phase as `status` shows it.
-        var phase: String {
+        var phase: IKESAState {
             switch self {
-            case .idle: "idle"
-            case .connecting: "connecting"
-            case .authenticating: "authenticating"
-            case .halfOpen: "half-open"
-            case .established: "established"
-            case .deleting: "deleting"
-            case .closed: "closed"
+            case .idle: .idle
+            case .connecting: .connecting
+            case .authenticating: .authenticating
+            case .halfOpen: .halfOpen
+            case .established: .established
+            case .deleting: .deleting
+            case .closed: .closed
             }
         }
     }

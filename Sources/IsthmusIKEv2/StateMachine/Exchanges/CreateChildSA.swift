@@ -56,7 +56,7 @@ extension IKEv2StateMachine {
             IKEv2ChildSAInstall(
                 suite: suite, inboundSPI: ourSPI, outboundSPI: peerSPI, inbound: keys.responderToInitiator,
                 outbound: keys.initiatorToResponder, localSelectors: returnedLocal, remoteSelectors: returnedRemote,
-                sendAfterFirstInbound: false),
+                outboundStart: .now),
             into: &established, now: now, actions: &actions)
     }
 
@@ -176,12 +176,14 @@ extension IKEv2StateMachine {
             return .failure(ChildFailure(notify: .noProposalChosen))
         }
         // The peer initiated this exchange: it sends with the initiator->responder keys. As the responder
-        // of a rekey we follow the initiator onto the new SA when its traffic arrives (section 2.8).
+        // of a rekey we follow the initiator onto the new SA when its traffic arrives, when it deletes the
+        // SA it replaced, or after the fallback (section 2.8).
         install(
             IKEv2ChildSAInstall(
                 suite: suite, inboundSPI: ourSPI, outboundSPI: peerSPI, inbound: keys.initiatorToResponder,
                 outbound: keys.responderToInitiator, localSelectors: narrowed.responder,
-                remoteSelectors: narrowed.initiator, sendAfterFirstInbound: rekey),
+                remoteSelectors: narrowed.initiator,
+                outboundStart: rekey ? .afterPeersFirstPacket(fallback: Self.rekeyResponderOutboundFallback) : .now),
             into: &established, now: now, actions: &actions)
         return .success(
             [.securityAssociation(replySA)] + (ourKE.map { [$0] } ?? [])

@@ -60,6 +60,12 @@ extension IKEv2StateMachine {
             for spiBytes in delete.spis where spiBytes.count == 4 {
                 guard let child = sa.child(outbound: UInt32(bigEndianBytes: spiBytes)) else { continue }
                 ours.append(child.inboundSPI.bigEndianBytes)
+                if child.replaced {
+                    // The peer deleted the SA it rekeyed, so it has moved to the new one (section 2.8).
+                    for successor in sa.successors(of: child) {
+                        changeESP(.confirmOutbound(inboundSPI: successor.inboundSPI), into: &actions)
+                    }
+                }
                 removeChild(
                     inboundSPI: child.inboundSPI, reason: "deleted by the peer", from: &sa, now: now,
                     into: &actions)
