@@ -8,7 +8,7 @@ import XCTest
     import Glibc
 #endif
 
-/// Proves the ESP data plane allocates nothing per packet (ARCHITECTURE.md: "must not allocate per packet
+/// Proves the ESP data plane allocates nothing per packet (docs/ARCHITECTURE.md: "must not allocate per packet
 /// on the hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
 /// with the toolchain's `clang` and then re-runs itself under, in a child process.
 ///
