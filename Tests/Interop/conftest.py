@@ -1,7 +1,6 @@
 """Fixtures of the interop tests (see README.md): checks, scene, isthmus_bin; and the reporting of
 named checks (every FAIL line of a scenario becomes its failure; every check is listed before pytest's summary)."""
 import os
-import string
 import sys
 import tempfile
 
@@ -12,30 +11,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import config  # noqa: E402
 from harness.checks import Aborted, Checks  # noqa: E402
-from harness.scene import Scene, interrupt_on_signals, keep_or_remove  # noqa: E402
+from harness.scene import Scene, interrupt_on_signals, keep_or_remove, unique_short  # noqa: E402
 
-_scene_counter = [0]
 _all_checks = []        # (nodeid, Checks) in the order the tests ran
 
 
 def pytest_configure(config):
     interrupt_on_signals()
-
-
-def _letters(n):
-    """0 -> a, 25 -> z, 26 -> ba, ...: letters only, so that the PID before them is never ambiguous."""
-    out = ""
-    while True:
-        out = string.ascii_lowercase[n % 26] + out
-        n //= 26
-        if n == 0:
-            return out
-
-
-def unique_short(kind="it"):
-    """A short name unique on this machine while this run lives: KIND + PID + letters ("it4711a")."""
-    _scene_counter[0] += 1
-    return f"{kind}{os.getpid()}{_letters(_scene_counter[0] - 1)}"
 
 
 @pytest.fixture(scope="session")

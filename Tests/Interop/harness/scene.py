@@ -3,6 +3,7 @@ place, torn down in reverse order by the `scene` fixture's finalizer (also after
 import os
 import shutil
 import signal
+import string
 from pathlib import Path
 
 from . import netns, proc
@@ -11,6 +12,26 @@ from .checks import log
 from .config import ISTHMUS_LOG_LEVEL, WAIT
 from .isthmus import Isthmus
 from .strongswan import StrongSwan
+
+
+_counter = [0]
+
+
+def _letters(n):
+    """0 -> a, 25 -> z, 26 -> ba, ...: letters only, so that the PID before them is never ambiguous."""
+    out = ""
+    while True:
+        out = string.ascii_lowercase[n % 26] + out
+        n //= 26
+        if n == 0:
+            return out
+
+
+def unique_short(kind="it"):
+    """A short name unique on this machine while this run lives: KIND + PID + letters ("it4711a"), at most
+    2 + 7 + 2 characters for KIND of 2, so that interface names SHORT + 1-4 characters fit in 15."""
+    _counter[0] += 1
+    return f"{kind}{os.getpid()}{_letters(_counter[0] - 1)}"
 
 
 class Scene:
@@ -123,4 +144,4 @@ def keep_or_remove(workdir, failed, keep, artifacts, name):
     return False
 
 
-__all__ = ["Scene", "interrupt_on_signals", "keep_or_remove", "WAIT"]
+__all__ = ["Scene", "interrupt_on_signals", "keep_or_remove", "unique_short", "WAIT"]
