@@ -31,7 +31,6 @@ SCRIPTS = {
         "a-init", "a-resp", "b-init", "b-resp", "psk-init", "psk-resp", "short-lifetimes"],
     "export-strongswan": ["cloud", "office", "rotate", "ikev1", "libreswan"],
     # scripts without cases: run whole ("all")
-    "secrets-isthmus": ["all"],
     "../check-dist": ["all"],
 }
 PARAMS = [pytest.param(script, case, id=f"{script.replace('../', '')}-{case}", marks=pytest.mark.bash_wrapper)
