@@ -1,8 +1,8 @@
 """Transitional: the strongSwan interop scripts not yet ported to this package run here as subprocesses, one
 test per case (`scripts/interop/SCRIPT CASE`). Each PASS/FAIL line the script prints becomes a named check of
-the test (same name), so the test fails with the script's FAIL lines; the wrapper's own checks are named
-wrapper.* (the script ran to its end within BASH_TIMEOUT, its summary line matches its lines, exit status 0). When a script is ported, its entries
-leave SCRIPTS (and the script is deleted).
+the test (same name), so the test fails with the script's FAIL lines. The wrapper's own checks are named
+wrapper.*: the script ran to its end within BASH_TIMEOUT, its summary line matches its lines, exit status 0.
+When a script is ported, its entries leave SCRIPTS (and the script is deleted).
 
 Knobs passed through to the scripts: ISTHMUS (the binary), WAIT, KEEP, ARTIFACTS and every other variable of
 the environment. BASH_TIMEOUT (default 1200) bounds one case."""
@@ -30,10 +30,8 @@ SCRIPTS = {
     "ikev1-strongswan": [            # a .. g
         "a-init", "a-resp", "b-init", "b-resp", "psk-init", "psk-resp", "short-lifetimes"],
     "export-strongswan": ["cloud", "office", "rotate", "ikev1", "libreswan"],
-    # scripts without cases: run whole ("all")
-    "../check-dist": ["all"],
 }
-PARAMS = [pytest.param(script, case, id=f"{script.replace('../', '')}-{case}", marks=pytest.mark.bash_wrapper)
+PARAMS = [pytest.param(script, case, id=f"{script}-{case}", marks=pytest.mark.bash_wrapper)
           for script, cases in SCRIPTS.items() for case in cases]
 LINE = re.compile(r"^(PASS|FAIL) (\S+?)(?::? (.*))?$")
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
@@ -61,9 +59,9 @@ def test_bash_script(script, case, checks, isthmus_bin):
     prereq.require(checks, tools=["bash"], isthmus=isthmus_bin, name="wrapper.prerequisites")
     path = REPO / "scripts" / "interop" / script
     checks.require("wrapper.script-present", path.is_file(), f"{path} missing")
-    workdir = tempfile.mkdtemp(prefix=f"ist-bash-{os.path.basename(script)}-{case}-", dir="/tmp")
+    workdir = tempfile.mkdtemp(prefix=f"ist-bash-{script}-{case}-", dir="/tmp")
     env = dict(os.environ, ISTHMUS=isthmus_bin, PYTHONDONTWRITEBYTECODE="1")
-    p = proc.start(["bash", str(path)] + ([] if case == "all" else [case]), os.path.join(workdir, "output.txt"), env=env, cwd=str(REPO),
+    p = proc.start(["bash", str(path), case], os.path.join(workdir, "output.txt"), env=env, cwd=str(REPO),
                    name=script)
     limit = env_int("BASH_TIMEOUT", 1200)
     code = p.wait(limit)
