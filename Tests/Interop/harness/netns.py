@@ -112,6 +112,7 @@ def namespaces_named(prefix):
 
 
 def delete_all():
+    proc.stop_all()          # processes first: a namespace lives on while a process is inside
     for name in list(_created)[::-1]:
         delete_namespace(name)
 
