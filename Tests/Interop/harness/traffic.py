@@ -13,6 +13,15 @@ def ping_counts(text):
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
+def ping_lost(text):
+    """Echoes of a ping stopped by SIGINT that got no answer, not counting the last one sent: it may still
+    have been in flight when the signal came (50 ms at most at -i 0.05), which is the harness's doing,
+    not the tunnel's. Lost echoes before it are all counted."""
+    sent, _ = ping_counts(text)
+    answered = {int(n) for n in re.findall(r"icmp_seq=(\d+)", text)}
+    return sum(1 for seq in range(1, sent) if seq not in answered)
+
+
 def ping_problem(result):
     """The line a failing ping is reported with (the bash scripts' grep -E 'packets|error' | head -1)."""
     for line in (result.stdout + result.stderr).splitlines():
