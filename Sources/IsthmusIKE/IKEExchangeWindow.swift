@@ -1,27 +1,5 @@
 import IsthmusEvents
 
-/// When to resend a request nobody answered (RFC 7296 section 2.1 leaves the values open): a first
-/// timeout doubled on every retransmission, and how many retransmissions before the peer is declared
-/// unreachable.
-public struct RetransmissionSchedule: Sendable, Hashable {
-    /// strongSwan starts at 4 s; a LAN-to-cloud path rarely needs more than 1 s.
-    public var initialTimeout: Duration
-    /// 6 at 1 s: 1+2+4+8+16+32 s, then 64 s for the last answer: about two minutes.
-    public var maximumRetransmits: Int
-
-    public static let standard = RetransmissionSchedule(initialTimeout: .seconds(1), maximumRetransmits: 6)
-
-    public init(initialTimeout: Duration, maximumRetransmits: Int) {
-        self.initialTimeout = initialTimeout
-        self.maximumRetransmits = maximumRetransmits
-    }
-
-    /// How long to wait after sending attempt `attempt` (0 for the first transmission).
-    public func timeout(after attempt: Int) -> Duration {
-        initialTimeout * (1 << min(max(attempt, 0), 16))
-    }
-}
-
 /// One IKE SA's message-ID window of size one (RFC 7296 section 2.3), with everything that hangs on
 /// it: our next request's ID and the peer's next expected one, the request in flight and its
 /// retransmissions (2.1), the last response for retransmitted requests, and the fragments of the
@@ -33,24 +11,24 @@ public struct RetransmissionSchedule: Sendable, Hashable {
 public struct IKEExchangeWindow<Exchange: Sendable>: Sendable {
     /// A request sent and not yet answered.
     public struct Request: Sendable {
-        public let messageID: UInt32
-        public let datagrams: [[UInt8]]
         /// The owner's data about the exchange; it may change while the request is in flight (a
         /// collision noted on a rekey, for one).
         public var exchange: Exchange
-        public let sentAt: MonotonicTime
+        /// The message, its retransmissions and when the next is due.
+        public fileprivate(set) var retransmission: IKERetransmission
+
+        public var messageID: UInt32 { retransmission.messageID }
+        public var datagrams: [[UInt8]] { retransmission.datagrams }
+        public var sentAt: MonotonicTime { retransmission.sentAt }
         /// Retransmissions so far.
-        public fileprivate(set) var retransmits: Int
-        public let retransmitLimit: Int
+        public var retransmits: Int { retransmission.retransmits }
+        public var retransmitLimit: Int { retransmission.retransmitLimit }
         /// Give up at this time even with retransmissions left (a liveness check's timeout).
-        public let giveUpAt: MonotonicTime?
+        public var giveUpAt: MonotonicTime? { retransmission.giveUpAt }
     }
 
-    /// The last response we sent, for the retransmissions of its request.
-    public struct Response: Sendable, Hashable {
-        public let messageID: UInt32
-        public let datagrams: [[UInt8]]
-    }
+    /// The last response we sent, for the retransmissions of its request (named by its message ID).
+    public typealias Response = IKECachedResponse<UInt32>
 
     /// What a request with a given message ID is to this window.
     public enum RequestCheck: Sendable, Hashable {
@@ -125,11 +103,12 @@ public struct IKEExchangeWindow<Exchange: Sendable>: Sendable {
         giveUpAt: MonotonicTime? = nil
     ) -> MonotonicTime {
         precondition(inFlight == nil, "window size 1: one request at a time (RFC 7296 2.3)")
-        inFlight = Request(
-            messageID: nextRequestID, datagrams: datagrams, exchange: exchange, sentAt: now, retransmits: 0,
-            retransmitLimit: retransmitLimit ?? schedule.maximumRetransmits, giveUpAt: giveUpAt)
+        let retransmission = IKERetransmission(
+            messageID: nextRequestID, datagrams: datagrams, now: now, schedule: schedule,
+            retransmitLimit: retransmitLimit, giveUpAt: giveUpAt)
+        inFlight = Request(exchange: exchange, retransmission: retransmission)
         nextRequestID &+= 1
-        return deadline(now + schedule.timeout(after: 0), giveUpAt)
+        return retransmission.nextAt
     }
 
     /// Whether a response with this message ID answers the request in flight.
@@ -145,30 +124,26 @@ public struct IKEExchangeWindow<Exchange: Sendable>: Sendable {
     /// A retransmission timer for `messageID` fired at `now`.
     public mutating func retransmit(messageID: UInt32, now: MonotonicTime) -> Retransmission {
         guard var request = inFlight, request.messageID == messageID else { return .stale }
-        let expired = request.giveUpAt.map { now >= $0 } ?? false
-        guard request.retransmits < request.retransmitLimit, !expired else {
+        switch request.retransmission.retransmit(now: now) {
+        case .giveUp:
             inFlight = nil
             return .giveUp(request)
+        case .resend(let next):
+            inFlight = request
+            return .resend(request, next: next)
         }
-        request.retransmits += 1
-        inFlight = request
-        return .resend(request, next: deadline(now + schedule.timeout(after: request.retransmits), request.giveUpAt))
-    }
-
-    private func deadline(_ time: MonotonicTime, _ giveUpAt: MonotonicTime?) -> MonotonicTime {
-        giveUpAt.map { min(time, $0) } ?? time
     }
 
     // MARK: - The peer's requests
 
     /// Classifies a request of the peer by its message ID.
     public func check(requestID messageID: UInt32) -> RequestCheck {
-        if let lastResponse, lastResponse.messageID == messageID { return .retransmitted(lastResponse) }
+        if let lastResponse, lastResponse.answers(messageID) { return .retransmitted(lastResponse) }
         return messageID == expectedPeerRequestID ? .new : .unexpected(expected: expectedPeerRequestID)
     }
 
     /// Whether we answered this request already (its retransmissions get the cached response).
-    public func answered(_ messageID: UInt32) -> Bool { lastResponse?.messageID == messageID }
+    public func answered(_ messageID: UInt32) -> Bool { lastResponse?.answers(messageID) ?? false }
 
     /// Records the response to request `messageID` as sent: it is cached, and the peer's next request
     /// is the one after.

@@ -87,4 +87,10 @@ public struct DroppedMessageLog: Sendable, Hashable {
         inWindow += 1
         return Entry(suppressedBefore: suppressed, log: inWindow <= eventsPerWindow)
     }
+
+    /// Counts a drop its caller reports with an event of its own (a refused Aggressive Mode, a repeated
+    /// message answered again): in ``total``, outside the limit.
+    public mutating func count() {
+        total &+= 1
+    }
 }
