@@ -83,7 +83,7 @@ extension IKEv1StateMachine {
             localSPI: SAIdentifier.ike(sa?.ourCookie ?? firstCookie),
             remoteSPI: SAIdentifier.ike(sa.map { $0.role == .initiator ? $0.cookieR : $0.cookieI } ?? 0),
             local: "\(local)", remote: "\(remote)", algorithms: sa?.suite?.description,
-            natLocal: sa?.natLocal ?? false, natRemote: sa?.natRemote ?? false,
+            natLocal: sa?.nat.local ?? false, natRemote: sa?.nat.remote ?? false,
             establishedSecondsAgo: current?.establishedAt.map { (now - $0).components.seconds },
             rekeyInSeconds: current?.rekeyAt.map { ($0 - now).components.seconds },
             childSAs: ipsecSAs.map { child in

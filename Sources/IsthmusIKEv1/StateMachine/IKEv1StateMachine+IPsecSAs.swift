@@ -182,7 +182,8 @@ extension IKEv1StateMachine {
         emit(
             .peerNotAnswering, .warning,
             "no answer to Quick Mode \(exchange.messageID) for \(exchange.pair) after "
-                + "\(Self.maximumRetransmits) retransmits", ids: saIDs(exchange.cookieI), now: now, into: &actions)
+                + "\(Self.retransmissionSchedule.maximumRetransmits) retransmits",
+            ids: saIDs(exchange.cookieI), now: now, into: &actions)
         guard exchange.role == .initiator, let old = exchange.replacing,
             let sa = ipsecSAs.first(where: { $0.inboundSPI == old }), now + Self.quickModeRetryDelay < sa.expiresAt
         else { return }

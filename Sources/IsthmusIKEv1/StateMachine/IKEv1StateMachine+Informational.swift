@@ -81,7 +81,7 @@ extension IKEv1StateMachine {
                 now: now, into: &actions)
             return
         }
-        droppedMessages &+= 1
+        dropLog.count()
         guard let error = verified.payloads.notifications.first(where: { $0.notifyType.isError }) else { return }
         emit(
             .authenticationFailed, .error,
@@ -373,8 +373,8 @@ extension IKEv1StateMachine {
         guard let messageID = sendAreYouThere(sa, now: now, into: &actions) else { return }
         deadPeerCheck = DeadPeerCheck(
             startedAt: now, firstSequence: dpdSequence, sequence: dpdSequence, messageID: messageID, attempts: 0)
-        actions.append(
-            .armTimer(.retransmit(messageID: messageID), at: min(now + retransmitTimeout(0), now + dpd.timeout)))
+        let retry = now + Self.retransmissionSchedule.timeout(after: 0)
+        actions.append(.armTimer(.retransmit(messageID: messageID), at: min(retry, now + dpd.timeout)))
     }
 
     /// No ACK yet: declare the peer dead after the timeout, else ask again with the next sequence number.
@@ -405,7 +405,8 @@ extension IKEv1StateMachine {
         actions.append(
             .armTimer(
                 .retransmit(messageID: messageID),
-                at: min(now + retransmitTimeout(check.attempts), check.startedAt + dpd.timeout)))
+                at: min(
+                    now + Self.retransmissionSchedule.timeout(after: check.attempts), check.startedAt + dpd.timeout)))
     }
 
     mutating func sendAreYouThere(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction])

@@ -55,15 +55,14 @@ extension IKEv1StateMachine {
     mutating func resendOnDuplicate(
         _ index: Int, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Bool {
-        guard let last = isakmpSAs[index].lastReceived, last == datagram.bytes else { return false }
-        droppedMessages &+= 1
+        guard let cached = isakmpSAs[index].answered, cached.answers(datagram.bytes) else { return false }
+        dropLog.count()
         if let answered = isakmpSAs[index].lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval {
             return true
         }
         isakmpSAs[index].lastDuplicateAnswer = now
-        if let answer = isakmpSAs[index].lastSent {
-            actions.append(
-                .send(IKEDatagram(bytes: answer, source: datagram.destination, destination: datagram.source)))
+        if !cached.datagrams.isEmpty {
+            sendAgain(cached, to: datagram, into: &actions)
             emit(
                 .retransmit, .info, "peer repeated its last Main Mode message; sent our answer again",
                 ids: isakmpSAs[index].ids, now: now, into: &actions)
@@ -137,9 +136,8 @@ extension IKEv1StateMachine {
             ours.isShorter(than: choice.lifetime)
             ? "our policy (RESPONDER-LIFETIME sent)"
             : (choice.lifetime == ours ? "both agree" : "the initiator's proposal")
-        sa.lastReceived = datagram.bytes
-        sa.lastSent = bytes
-        sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
+        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
+        sa.retransmission = pending(bytes, messageID: 0, now: now)
         isakmpSAs.append(sa)
         lastInbound = now
         emit(
@@ -170,8 +168,7 @@ extension IKEv1StateMachine {
             role: .initiator, cookieI: cookieI, cookieR: 0, phase: .sentMM1, startedAt: now,
             isRekey: isRekey)
         sa.initiatorSABody = IKEv1Raw.body(of: .securityAssociation(offer))
-        sa.lastSent = bytes
-        sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
+        sa.retransmission = pending(bytes, messageID: 0, now: now)
         if !isRekey {
             local = configuration.local
             remote = configuration.remote
@@ -207,7 +204,7 @@ extension IKEv1StateMachine {
                     "peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours,
                     "phase": "1",
                 ], ids: sa.ids, now: now, into: &actions)
-            droppedMessages &+= 1
+            dropLog.count()
             return
         }
         let exchange: any DiffieHellmanExchange
@@ -237,9 +234,8 @@ extension IKEv1StateMachine {
             messageID: 0, body: .payloads(out)
         ).serialize()
         sa.phase = .sentMM3
-        sa.lastReceived = datagram.bytes
-        sa.lastSent = bytes
-        sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
+        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
+        sa.retransmission = pending(bytes, messageID: 0, now: now)
         isakmpSAs[index] = sa
         lastInbound = now
         send(bytes, into: &actions)
@@ -296,9 +292,8 @@ extension IKEv1StateMachine {
                 payloads: inner, iv: iv)
             sa.iv = sealed.lastBlock
             sa.phase = .sentMM5
-            sa.lastReceived = datagram.bytes
-            sa.lastSent = sealed.bytes
-            sa.retransmission = Retransmission(messageID: 0, bytes: sealed.bytes, nextAt: now + retransmitTimeout(0))
+            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
+            sa.retransmission = pending(sealed.bytes, messageID: 0, now: now)
             isakmpSAs[index] = sa
             local = floatedLocal
             remote = floatedRemote
@@ -342,13 +337,12 @@ extension IKEv1StateMachine {
                 .authenticationFailed, .error,
                 "Main Mode message 6 rejected: \(error); expected identity "
                     + "\(configuration.remoteIdentity)", ids: sa.ids, now: now, into: &actions)
-            droppedMessages &+= 1
+            dropLog.count()
             return
         }
         sa.lastPhase1Block = decrypted.lastBlock
-        sa.lastReceived = datagram.bytes
         // Nothing to answer a repeated message 6 with (resending message 5 would start a ping-pong).
-        sa.lastSent = nil
+        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [])
         sa.retransmission = nil
         isakmpSAs[index] = sa
         actions.append(.cancelTimer(.retransmit(messageID: 0)))

@@ -45,9 +45,8 @@ extension IKEv1StateMachine {
                 messageID: 0, body: .payloads(out)
             ).serialize()
             sa.phase = .repliedMM4
-            sa.lastReceived = datagram.bytes
-            sa.lastSent = bytes
-            sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
+            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
+            sa.retransmission = pending(bytes, messageID: 0, now: now)
             isakmpSAs[index] = sa
             lastInbound = now
             actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
@@ -94,7 +93,7 @@ extension IKEv1StateMachine {
                 "peer identifies as \(identity.map { "\($0)" } ?? "an unreadable ID"), "
                     + "expected \(configuration.remoteIdentity): check the peer's local ID (or our remote ID)",
                 ids: sa.ids, now: now, into: &actions)
-            droppedMessages &+= 1
+            dropLog.count()
             sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
             isakmpSAs.remove(at: index)
             armRetransmitTimer(0, into: &actions)
@@ -116,8 +115,7 @@ extension IKEv1StateMachine {
                 payloads: inner + [.hash(ISAKMPDataPayload(data: hashR))], iv: decrypted.lastBlock)
             sa.iv = sealed.lastBlock
             sa.lastPhase1Block = sealed.lastBlock
-            sa.lastReceived = datagram.bytes
-            sa.lastSent = sealed.bytes
+            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
             sa.retransmission = nil
             isakmpSAs[index] = sa
             lastInbound = now

@@ -36,7 +36,7 @@ extension IKEv1StateMachine {
     mutating func reportKeyMismatch(
         _ index: Int, _ reason: String, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        droppedMessages &+= 1
+        dropLog.count()
         guard !isakmpSAs[index].reportedKeyMismatch else { return }
         isakmpSAs[index].reportedKeyMismatch = true
         emit(
@@ -70,14 +70,12 @@ extension IKEv1StateMachine {
             prf: crypto.prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: datagram.destination)
         let theirs = IKEv1SACrypto.natDetectionHash(
             prf: crypto.prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: datagram.source)
-        sa.natLocal = first != ours
-        sa.natRemote = !hashes.dropFirst().contains(theirs)
-        if sa.natLocal || sa.natRemote {
-            let who = [sa.natLocal ? "we are behind a NAT" : nil, sa.natRemote ? "the peer is behind a NAT" : nil]
-                .compactMap { $0 }.joined(separator: " and ")
+        sa.nat = NATDetectionResult(local: first != ours, remote: !hashes.dropFirst().contains(theirs))
+        if sa.nat.found {
             emit(
-                .natDetected, .notice, "\(who): IKE moves to UDP 4500 and ESP is UDP-encapsulated (RFC 3947, 3948)",
-                details: ["local": "\(sa.natLocal)", "remote": "\(sa.natRemote)"], ids: sa.ids, now: now,
+                .natDetected, .notice,
+                "\(sa.nat.summary): IKE moves to UDP 4500 and ESP is UDP-encapsulated (RFC 3947, 3948)",
+                details: ["local": "\(sa.nat.local)", "remote": "\(sa.nat.remote)"], ids: sa.ids, now: now,
                 into: &actions)
         }
     }
@@ -128,7 +126,7 @@ extension IKEv1StateMachine {
             deadPeerCheck = nil
             actions.append(.armTimer(.liveness, at: now + dpd.interval))
         }
-        if sa.natLocal { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
+        if sa.nat.local { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
     }
 
     /// The one-line lifetime decision event: ours, the peer's, what is used and why.

@@ -39,16 +39,12 @@ extension IKEv1StateMachine {
             drop("Quick Mode \(message.messageID) on another ISAKMP SA", ids: ids, now: now, into: &actions)
             return
         }
-        if exchange.lastReceived == datagram.bytes {
-            droppedMessages &+= 1
+        if let cached = exchange.answered, cached.answers(datagram.bytes) {
+            dropLog.count()
             if let answered = exchange.lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval { return }
             quickModes[message.messageID]?.lastDuplicateAnswer = now
-            if let answer = exchange.lastSent {
-                actions.append(
-                    .send(
-                        IKEDatagram(
-                            bytes: answer, source: datagram.destination,
-                            destination: datagram.source)))
+            if !cached.datagrams.isEmpty {
+                sendAgain(cached, to: datagram, into: &actions)
                 emit(
                     .retransmit, .info, "peer repeated Quick Mode \(message.messageID); sent our answer again",
                     ids: ids, now: now, into: &actions)
@@ -122,9 +118,7 @@ extension IKEv1StateMachine {
             pair: pair, replacing: replacing, ourSPI: spi, iv: sealed.lastBlock, startedAt: now)
         quickMode.nonceI = nonceI
         quickMode.exchange = exchange
-        quickMode.lastSent = sealed.bytes
-        quickMode.retransmission = Retransmission(
-            messageID: messageID, bytes: sealed.bytes, nextAt: now + retransmitTimeout(0))
+        quickMode.retransmission = pending(sealed.bytes, messageID: messageID, now: now)
         quickModes[messageID] = quickMode
         send(sealed.bytes, into: &actions)
         armRetransmitTimer(messageID, into: &actions)
@@ -241,8 +235,7 @@ extension IKEv1StateMachine {
         quickMode.state = .done
         quickMode.finishedAt = now
         quickMode.iv = sealed.lastBlock
-        quickMode.lastReceived = datagram.bytes
-        quickMode.lastSent = sealed.bytes
+        quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
         quickMode.retransmission = nil
         quickModes[exchange.messageID] = quickMode
         actions.append(.cancelTimer(.retransmit(messageID: exchange.messageID)))
@@ -380,14 +373,12 @@ extension IKEv1StateMachine {
             // answer finds the SA; our outbound half waits for message 3 (see responderOutboundHold).
             let lifetime = hardLifetime(quickMode)
             let parameters = try childParameters(
-                quickMode, sa: sa, softTime: lifetime * (1 - Self.rekeyMarginFraction),
+                quickMode, sa: sa, softTime: lifetime * (1 - Self.rekeySchedule.marginFraction),
                 outboundStart: .afterPeersFirstPacket(fallback: Self.responderOutboundHold))
             quickMode.preinstalled = parameters
             quickMode.iv = sealed.lastBlock
-            quickMode.lastReceived = datagram.bytes
-            quickMode.lastSent = sealed.bytes
-            quickMode.retransmission = Retransmission(
-                messageID: message.messageID, bytes: sealed.bytes, nextAt: now + retransmitTimeout(0))
+            quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
+            quickMode.retransmission = pending(sealed.bytes, messageID: message.messageID, now: now)
             quickModes[message.messageID] = quickMode
             actions.append(.childSA(.install(parameters)))
             send(sealed.bytes, into: &actions)
@@ -423,8 +414,7 @@ extension IKEv1StateMachine {
         }
         quickMode.state = .done
         quickMode.finishedAt = now
-        quickMode.lastReceived = datagram.bytes
-        quickMode.lastSent = nil
+        quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [])
         quickMode.retransmission = nil
         quickModes[exchange.messageID] = quickMode
         actions.append(.cancelTimer(.retransmit(messageID: exchange.messageID)))

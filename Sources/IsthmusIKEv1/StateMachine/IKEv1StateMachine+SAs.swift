@@ -5,16 +5,9 @@ import IsthmusIP
 import IsthmusWire
 
 /// The SAs and exchanges one IKEv1 connection keeps: ISAKMP SAs (phase 1), Quick Modes in flight, IPsec SAs,
-/// and the messages awaiting an answer.
+/// and R-U-THERE checks. A message of ours awaiting an answer is an ``IKERetransmission`` (Main Mode under
+/// message ID 0, a Quick Mode under its own), our answer to the peer's last message an ``IKECachedResponse``.
 extension IKEv1StateMachine {
-    /// A message of ours that expects an answer, resent until it comes.
-    struct Retransmission {
-        var messageID: UInt32
-        var bytes: [UInt8]
-        var attempts: Int = 0
-        var nextAt: MonotonicTime
-    }
-
     /// One ISAKMP SA (phase 1), from Main Mode message 1 to its deletion.
     struct ISAKMPSA {
         enum Phase: String {
@@ -23,7 +16,7 @@ extension IKEv1StateMachine {
             case established
         }
 
-        var role: Role
+        var role: IKERole
         var cookieI: UInt64
         var cookieR: UInt64
         var phase: Phase
@@ -43,15 +36,14 @@ extension IKEv1StateMachine {
         var iv: [UInt8] = []
         /// The last ciphertext block of phase 1: the seed of every later exchange's IV.
         var lastPhase1Block: [UInt8] = []
-        /// Duplicate detection: a repeat of the peer's last message gets our last message again.
-        var lastReceived: [UInt8]?
-        var lastSent: [UInt8]?
+        /// Duplicate detection: a repeat of the peer's last message (by its bytes) gets our answer again.
+        var answered: IKECachedResponse<[UInt8]>?
         var lastDuplicateAnswer: MonotonicTime?
-        var retransmission: Retransmission?
+        /// Our message awaiting the peer's next (message ID 0).
+        var retransmission: IKERetransmission?
         var peerSupportsNATT = false
         var peerSupportsDPD = false
-        var natLocal = false
-        var natRemote = false
+        var nat = NATDetectionResult.none
         var lifetime = IKEv1Lifetime(seconds: nil)
         var lifetimeReason = ""
         var establishedAt: MonotonicTime?
@@ -74,7 +66,7 @@ extension IKEv1StateMachine {
         var messageID: UInt32
         var cookieI: UInt64
         var cookieR: UInt64
-        var role: Role
+        var role: IKERole
         var state: State
         var pair: SelectorPair
         /// The inbound SPI of the IPsec SA this one replaces (a rekey).
@@ -87,10 +79,11 @@ extension IKEv1StateMachine {
         var sharedSecret: SecretBytes?
         var suite: IKEv1ESPSuite?
         var iv: [UInt8]
-        var lastReceived: [UInt8]?
-        var lastSent: [UInt8]?
+        /// A repeat of the peer's last message (by its bytes) gets our answer again.
+        var answered: IKECachedResponse<[UInt8]>?
         var lastDuplicateAnswer: MonotonicTime?
-        var retransmission: Retransmission?
+        /// Our message awaiting the peer's next (under this Quick Mode's message ID).
+        var retransmission: IKERetransmission?
         var lifetime = IKEv1Lifetime(seconds: nil)
         var lifetimeReason = ""
         /// What the peer proposed or announced, for the lifetime event.

@@ -25,7 +25,7 @@ extension IKEv1StateMachine {
         case .liveness:
             checkLiveness(now: now, into: &actions)
         case .natKeepalive:
-            guard let current, current.natLocal else { return }
+            guard let current, current.nat.local else { return }
             actions.append(.natKeepalive(source: local, destination: remote))
             actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
         case .startQueuedExchange:
@@ -33,38 +33,46 @@ extension IKEv1StateMachine {
         }
     }
 
-    func retransmitTimeout(_ attempt: Int) -> Duration {
-        Self.initialRetransmitTimeout * (1 << min(attempt, 16))
+    /// A message of ours sent now that waits for the peer's next, on ``retransmissionSchedule``.
+    func pending(_ bytes: [UInt8], messageID: UInt32, now: MonotonicTime) -> IKERetransmission {
+        IKERetransmission(messageID: messageID, datagrams: [bytes], now: now, schedule: Self.retransmissionSchedule)
+    }
+
+    /// Our answer again, where the repeated message came from.
+    func sendAgain(
+        _ cached: IKECachedResponse<[UInt8]>, to repeated: IKEDatagram, into actions: inout [IKEAction]
+    ) {
+        for bytes in cached.datagrams {
+            actions.append(
+                .send(IKEDatagram(bytes: bytes, source: repeated.destination, destination: repeated.source)))
+        }
     }
 
     /// Resends every message waiting under `messageID` that is due, gives up on those out of attempts.
     mutating func retransmit(messageID: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
         for index in isakmpSAs.indices.reversed() {
-            guard var pending = isakmpSAs[index].retransmission, pending.messageID == messageID, pending.nextAt <= now
+            guard var pending = isakmpSAs[index].retransmission, pending.messageID == messageID,
+                pending.isDue(at: now)
             else { continue }
-            guard pending.attempts < Self.maximumRetransmits else {
+            guard case .resend = pending.retransmit(now: now) else {
                 mainModeGaveUp(index, now: now, into: &actions)
                 continue
             }
-            pending.attempts += 1
-            pending.nextAt = now + retransmitTimeout(pending.attempts)
             isakmpSAs[index].retransmission = pending
-            send(pending.bytes, into: &actions)
+            for bytes in pending.datagrams { send(bytes, into: &actions) }
             emit(
                 .retransmit, .notice,
-                "retransmit \(pending.attempts) of Main Mode (\(isakmpSAs[index].phase.rawValue)) "
+                "retransmit \(pending.retransmits) of Main Mode (\(isakmpSAs[index].phase.rawValue)) "
                     + "to \(remote)", ids: isakmpSAs[index].ids, now: now, into: &actions)
         }
-        if var exchange = quickModes[messageID], var pending = exchange.retransmission, pending.nextAt <= now {
-            if pending.attempts < Self.maximumRetransmits {
-                pending.attempts += 1
-                pending.nextAt = now + retransmitTimeout(pending.attempts)
+        if var exchange = quickModes[messageID], var pending = exchange.retransmission, pending.isDue(at: now) {
+            if case .resend = pending.retransmit(now: now) {
                 exchange.retransmission = pending
                 quickModes[messageID] = exchange
-                send(pending.bytes, into: &actions)
+                for bytes in pending.datagrams { send(bytes, into: &actions) }
                 emit(
                     .retransmit, .notice,
-                    "retransmit \(pending.attempts) of Quick Mode \(messageID) for "
+                    "retransmit \(pending.retransmits) of Quick Mode \(messageID) for "
                         + "\(exchange.pair) to \(remote)", ids: saIDs(exchange.cookieI), now: now, into: &actions)
             } else {
                 quickModeGaveUp(exchange, now: now, into: &actions)
@@ -94,6 +102,7 @@ extension IKEv1StateMachine {
 
     mutating func mainModeGaveUp(_ index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
         let sa = isakmpSAs.remove(at: index)
+        let retransmits = Self.retransmissionSchedule.maximumRetransmits
         if sa.isRekey, sa.role == .responder {
             emit(
                 .peerNotAnswering, .notice,
@@ -105,7 +114,7 @@ extension IKEv1StateMachine {
             emit(
                 .peerNotAnswering, .warning,
                 "no answer to the phase 1 rekey from \(remote) after "
-                    + "\(Self.maximumRetransmits) retransmits; the current ISAKMP SA stays until it expires",
+                    + "\(retransmits) retransmits; the current ISAKMP SA stays until it expires",
                 ids: sa.ids, now: now, into: &actions)
             actions.append(.armTimer(.rekeyIKESA, at: min(expiresAt, now + Self.quickModeRetryDelay)))
             return
@@ -113,7 +122,7 @@ extension IKEv1StateMachine {
         emit(
             .peerNotAnswering, .error,
             "no answer to Main Mode (\(sa.phase.rawValue)) from \(remote) after "
-                + "\(Self.maximumRetransmits) retransmits: check that the peer is up, that UDP 500 and 4500 reach it, "
+                + "\(retransmits) retransmits: check that the peer is up, that UDP 500 and 4500 reach it, "
                 + "and its address", ids: sa.ids, now: now, into: &actions)
         if current == nil { close(now: now, into: &actions) }
     }

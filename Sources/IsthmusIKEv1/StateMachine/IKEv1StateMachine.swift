@@ -18,12 +18,11 @@ import IsthmusWire
 struct IKEv1StateMachine {
     // MARK: Limits (each with its reason)
 
-    /// First retransmission timeout, doubled each time (RFC 2408 leaves it open; strongSwan uses 4 s).
-    static let initialRetransmitTimeout: Duration = .seconds(1)
+    /// When to resend a Main Mode or Quick Mode message (RFC 2408 leaves it open): 1 s doubled each time,
+    /// 6 retransmissions (1+2+4+8+16+32 s) and 64 s for the last answer, as IKEv2 (strongSwan starts at 4 s).
+    static let retransmissionSchedule = RetransmissionSchedule.standard
     /// How long after our Quick Mode message 3 the next queued Quick Mode waits (see startQueuedQuickMode).
     static let quickModeSpacing: Duration = .milliseconds(200)
-    /// Retransmissions before giving up: 1+2+4+8+16+32 s, about a minute.
-    static let maximumRetransmits = 6
     /// NAT keepalive period when we are behind a NAT (RFC 3948 section 2.3 suggests 20 s).
     static let natKeepaliveInterval: Duration = .seconds(20)
     /// Nonce length we send: 32 bytes, as strongSwan (RFC 2409 section 5 allows 8 to 256).
@@ -34,10 +33,9 @@ struct IKEv1StateMachine {
     /// first moves its IPsec SAs to the new SA (strongSwan does so in a job queued after message 5), and a
     /// delete overtaking that takes them with it (seen on the wire: strongSwan lost the tunnel's SAs).
     static let replacedISAKMPSADeleteDelay: Duration = .seconds(5)
-    /// Rekey this fraction of the lifetime before it ends, minus jitter, so both ends do not rekey at once.
-    static let rekeyMarginFraction = 0.1
-    /// Largest random jitter subtracted from a rekey time (fraction of the lifetime).
-    static let rekeyJitterFraction = 0.05
+    /// Rekey 10% of the lifetime before it ends, less up to 5% jitter so both ends do not rekey at once
+    /// (phase 1 and phase 2 alike; ``RekeySchedule/standard``, as IKEv2).
+    static let rekeySchedule = RekeySchedule.standard
     /// After our own Quick Mode rekey, the old IPsec SA still receives for this long (packets in flight,
     /// a peer that switches late), then we delete it (make-before-break).
     static let rekeyDeleteGrace: Duration = .seconds(5)
@@ -61,9 +59,6 @@ struct IKEv1StateMachine {
     /// A repeated message is answered at most once per this interval: a network (or an attacker) that
     /// duplicates datagrams must not make two peers amplify each other's answers.
     static let duplicateAnswerInterval: Duration = .seconds(1)
-    /// Drop events logged per window before they are only counted.
-    static let dropEventsPerWindow = 5
-    static let dropEventWindow: Duration = .seconds(60)
 
     // MARK: Vendor IDs
 
@@ -76,15 +71,13 @@ struct IKEv1StateMachine {
         0xaf, 0xca, 0xd7, 0x13, 0x68, 0xa1, 0xf1, 0xc9, 0x6b, 0x86, 0x96, 0xfc, 0x77, 0x57, 0x01, 0x00,
     ]
 
-    enum Role: String, Sendable { case initiator, responder }
-
     // MARK: State
 
     /// Only the shared key changes after start (``IKEInput/sharedKeyChanged(_:)``).
     var configuration: IKEv1Configuration
     var random: any RandomNumberGenerator & Sendable
     /// The role this connection instance was created in (an initiator restarts after failures).
-    let role: Role
+    let role: IKERole
     var isakmpSAs: [ISAKMPSA] = []
     /// The initiator cookie of the current (newest established) ISAKMP SA.
     var currentCookieI: UInt64?
@@ -103,14 +96,12 @@ struct IKEv1StateMachine {
     var lastInbound: MonotonicTime = .zero
     var deadPeerCheck: DeadPeerCheck?
     var dpdSequence: UInt32 = 0
-    /// Dropped messages in all, and the rate limit of their events.
-    var droppedMessages = 0
-    var dropWindowStart: MonotonicTime = .zero
-    var dropsInWindow = 0
+    /// Dropped messages in all, and the rate limit of their events (5 a minute).
+    var dropLog = DroppedMessageLog()
     /// Set when what closes the connection decides about a restart.
     var restartAfterClose: Bool?
 
-    init(configuration: IKEv1Configuration, role: Role, random: any RandomNumberGenerator & Sendable) {
+    init(configuration: IKEv1Configuration, role: IKERole, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
         self.role = role
         self.random = random
@@ -125,6 +116,9 @@ struct IKEv1StateMachine {
     }
 
     var connection: String { configuration.connectionName }
+
+    /// Messages dropped because they did not parse, decrypt, authenticate or fit the state.
+    var droppedMessages: Int { dropLog.total }
 
     // MARK: - Lookups
 
@@ -154,7 +148,7 @@ struct IKEv1StateMachine {
 
     /// Whether ESP is UDP-encapsulated (RFC 3948) for SAs negotiated on the current ISAKMP SA.
     func usesUDPEncapsulation(_ sa: ISAKMPSA?) -> Bool {
-        configuration.forceUDPEncapsulation || (sa.map { $0.natLocal || $0.natRemote } ?? false)
+        configuration.forceUDPEncapsulation || (sa?.nat.found ?? false)
     }
 
     // MARK: - Input dispatch
@@ -217,7 +211,7 @@ struct IKEv1StateMachine {
     mutating func refuseAggressiveMode(
         _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        droppedMessages &+= 1
+        dropLog.count()
         emit(
             .aggressiveModeRefused, .warning,
             "refused Aggressive Mode from \(datagram.source): it exposes a hash of the pre-shared key that can be "
@@ -249,21 +243,17 @@ struct IKEv1StateMachine {
                     details: details)))
     }
 
-    /// Counts a dropped message and logs it, at most ``dropEventsPerWindow`` times per ``dropEventWindow``.
+    /// Counts a dropped message and logs it, at most 5 times a minute (a flood of garbage must not flood the
+    /// log); the rest are summed up when the minute ends (``DroppedMessageLog``).
     mutating func drop(_ reason: String, ids: [String] = [], now: MonotonicTime, into actions: inout [IKEAction]) {
-        droppedMessages &+= 1
-        if now - dropWindowStart >= Self.dropEventWindow {
-            if dropsInWindow > Self.dropEventsPerWindow {
-                emit(
-                    .messageDropped, .notice,
-                    "dropped \(dropsInWindow - Self.dropEventsPerWindow) more messages "
-                        + "in the last minute (\(droppedMessages) in all)", ids: ids, now: now, into: &actions)
-            }
-            dropWindowStart = now
-            dropsInWindow = 0
+        let entry = dropLog.record(now: now)
+        if let suppressed = entry.suppressedBefore {
+            emit(
+                .messageDropped, .notice,
+                "dropped \(suppressed) more messages in the last minute (\(dropLog.total) in all)", ids: ids,
+                now: now, into: &actions)
         }
-        dropsInWindow += 1
-        guard dropsInWindow <= Self.dropEventsPerWindow else { return }
+        guard entry.log else { return }
         emit(.messageDropped, .notice, "dropped: \(reason)", ids: ids, now: now, into: &actions)
     }
 
@@ -297,10 +287,9 @@ struct IKEv1StateMachine {
         return value
     }
 
-    /// A rekey time: the lifetime less a margin and a random jitter.
+    /// A rekey time: the lifetime less a margin and a random jitter (``rekeySchedule``).
     mutating func rekeyTime(lifetime: Duration, from now: MonotonicTime) -> MonotonicTime {
-        let jitter = Double.random(in: 0...Self.rekeyJitterFraction, using: &random)
-        return now + lifetime * (1 - Self.rekeyMarginFraction - jitter)
+        Self.rekeySchedule.rekeyTime(lifetime: lifetime, from: now, using: &random)
     }
 
     mutating func makeExchange(_ group: Algorithm) throws -> any DiffieHellmanExchange {
