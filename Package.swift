@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
 // Isthmus: a site-to-site IPsec VPN gateway for Linux.
-// Targets follow shared/design/ARCHITECTURE.md: pure protocol and model modules below,
+// Targets follow docs/ARCHITECTURE.md: pure protocol and model modules below,
 // the I/O shell and the CLI on top. Only IsthmusCrypto may import CLibcrypto.
 import PackageDescription
 
@@ -13,7 +13,7 @@ let package = Package(
         .executable(name: "isthmus-bench", targets: ["isthmus-bench"]),
     ],
     dependencies: [
-        // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (SWIFT-NOTES.md 1.1).
+        // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (measured).
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -155,8 +155,13 @@ let package = Package(
             dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
+        // Oracles/: swift-crypto implementations of the ESP/IKE transforms, checked against the libcrypto ones.
         .testTarget(
-            name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto", "IsthmusTestSupport"], exclude: ["Vectors"]
+            name: "IsthmusCryptoTests",
+            dependencies: [
+                "IsthmusCrypto", "IsthmusTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Vectors"]
         ),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.

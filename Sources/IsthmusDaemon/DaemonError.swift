@@ -23,11 +23,6 @@ public struct DaemonError: Error, Sendable, Hashable, CustomStringConvertible, C
         self.line = line
     }
 
-    /// A ``Code/cannotStart`` error (what the daemon's start-up throws).
-    init(_ message: String, file: StaticString = #fileID, line: UInt = #line) {
-        self.init(.cannotStart, message, file: file, line: line)
-    }
-
     public static func == (lhs: DaemonError, rhs: DaemonError) -> Bool {
         lhs.code == rhs.code
     }

@@ -15,13 +15,7 @@ public enum IKEv1Sessions {
         -> IKEv1Configuration
     {
         let (connection, remote, localAddress) = try config.ikeEnds(of: name, version: .v1)
-        let dpd = connection.deadPeerDetection
-        let deadPeerDetection: IKEv1Configuration.DeadPeerDetection?
-        switch dpd.action {
-        case .none: deadPeerDetection = nil
-        case .restart: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
-        case .clear: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
-        }
+        let deadPeerDetection = IKELiveness(connection.deadPeerDetection)
         return IKEv1Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),

@@ -27,13 +27,7 @@ public enum IKEv2Sessions {
             localSelectors = any
             remoteSelectors = any
         }
-        let dpd = connection.deadPeerDetection
-        let liveness: IKEv2Configuration.Liveness?
-        switch dpd.action {
-        case .none: liveness = nil
-        case .restart: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
-        case .clear: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
-        }
+        let liveness = IKELiveness(connection.deadPeerDetection)
         return IKEv2Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),
@@ -94,5 +88,16 @@ extension GatewayConfig {
             throw .unusableConnection("gateway.public_address is needed to run IKE (it is our IKE identity)")
         }
         return (connection, remote, localAddress)
+    }
+}
+
+extension IKELiveness {
+    /// The cores' liveness settings for a connection's `dpd:` (nil: `action: none`, no checks).
+    init?(_ dpd: DeadPeerDetection) {
+        switch dpd.action {
+        case .none: return nil
+        case .restart: self.init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
+        case .clear: self.init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
+        }
     }
 }

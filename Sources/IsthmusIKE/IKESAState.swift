@@ -28,3 +28,27 @@ public enum IKESAState: String, Sendable, Codable, Hashable, CaseIterable, Custo
         }
     }
 }
+
+/// Liveness checks of an IKE SA, the same for both versions: IKEv2's empty INFORMATIONAL (RFC 7296 section
+/// 2.4) and IKEv1's R-U-THERE (RFC 3706).
+public struct IKELiveness: Sendable, Hashable {
+    /// What happens when the peer is declared dead.
+    public enum Action: Sendable, Hashable {
+        /// Delete the SAs and initiate again.
+        case restart
+        /// Delete the SAs and wait for the peer.
+        case clear
+    }
+
+    /// Idle time before a check is sent.
+    public var interval: Duration
+    /// How long checks go unanswered before the peer is declared dead.
+    public var timeout: Duration
+    public var action: Action
+
+    public init(interval: Duration, timeout: Duration, action: Action) {
+        self.interval = interval
+        self.timeout = timeout
+        self.action = action
+    }
+}

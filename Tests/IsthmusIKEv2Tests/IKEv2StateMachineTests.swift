@@ -472,8 +472,8 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
     }
 }
 
-/// Every message out of its place is refused without changing the SA (STYLE.md: "every extra
-/// message is rejected").
+/// Every message out of its place is refused without changing the SA (a state machine rejects
+/// every extra message).
 final class IKEv2OutOfOrderTests: XCTestCase {
     func testEveryRecordedMessageIsRejectedOutOfPlace() throws {
         // Record a full life: establish, CHILD SA rekey, IKE SA rekey, delete.

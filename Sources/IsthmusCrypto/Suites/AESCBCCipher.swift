@@ -5,7 +5,7 @@ import Foundation
 /// AES in CBC mode (ENCR_AES_CBC, RFC 3602) with 128-, 192- or 256-bit keys, on swift-crypto 4.5.2
 /// `CryptoExtras` (`AES._CBC` with `noPadding: true`, backed by BoringSSL `AES_cbc_encrypt`).
 ///
-/// Confidentiality only: pair with an ``IntegrityTransform`` (``EncryptThenMACProtection``).
+/// Confidentiality only: pair with an ``IntegrityTransform`` (encrypt-then-MAC).
 ///
 /// - Note: not what the factory builds: `AES._CBC` allocates its output per call. ``LibcryptoCBCCipher``
 ///   is the backend; this type stays as an independent implementation that tests cross-check it against.

@@ -1,7 +1,7 @@
 /// A confidentiality-only block cipher mode (CBC), per SA.
 ///
 /// - Important: ``decrypt(_:iv:)`` returns unauthenticated plaintext. ESP and IKEv2 must go through
-///   ``EncryptThenMACProtection``, which verifies the ICV first. Only IKEv1, whose integrity comes
+///   ``LibcryptoEncryptThenMACProtection``, which verifies the ICV first. Only IKEv1, whose integrity comes
 ///   from HASH payloads inside the encrypted message (RFC 2409 section 5), calls it directly.
 public protocol CipherTransform: Sendable {
     /// The IKEv2 transform ID (RFC 7296 section 3.3.2, IANA "Transform Type 1").

@@ -171,7 +171,7 @@ public enum CryptoSuites {
             return .cbc(try LibcryptoCBCCipher.aes(transformID: encryptionID, key: key))
         case EncryptionID.aesGCM16:
             // One keyed EVP context per SA instead of swift-crypto's context per call: 3-4x faster at
-            // 1400 bytes (SWIFT-NOTES.md 1.4, scripts/bench). ``AESGCMProtection`` stays, cross-checked in tests.
+            // 1400 bytes (scripts/bench). swift-crypto's AES-GCM is a test oracle (Tests/IsthmusCryptoTests/Oracles).
             return .aead(
                 try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm16))
         case EncryptionID.aesGCM12:
@@ -181,8 +181,8 @@ public enum CryptoSuites {
             return .aead(
                 try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm8))
         case EncryptionID.chaCha20Poly1305:
-            // Also libcrypto EVP with a per-SA context; ``ChaChaPolyProtection`` (swift-crypto's
-            // one-shot, about 0.25x openssl) stays as a cross-check in tests.
+            // Also libcrypto EVP with a per-SA context; swift-crypto's one-shot ChaChaPoly (about 0.25x
+            // openssl) is a test oracle.
             return .aead(try LibcryptoAEADProtection(chaCha20Poly1305: encryptionID, keyMaterial: key))
         case EncryptionID.tripleDES:
             guard let cipher = EVP_des_ede3_cbc() else { throw .backendFailure("EVP_des_ede3_cbc unavailable") }

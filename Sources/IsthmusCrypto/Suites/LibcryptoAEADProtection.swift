@@ -7,7 +7,7 @@ import CLibcrypto
 /// This is the backend for every GCM ICV length: swift-crypto only produces and checks 16-byte tags
 /// and builds a new context per call, whereas here `EVP_aes_*_gcm` keeps one keyed context per
 /// direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length), so a packet only costs an IV
-/// reset (SWIFT-NOTES.md 1.4). Key material is `key || salt` as for ``AESGCMProtection``.
+/// reset. Key material is `key || salt` (RFC 4106 section 8.1, RFC 7634 section 2).
 public struct LibcryptoAEADProtection: PacketProtection {
     /// AES key lengths in bytes (FIPS 197).
     static let aes128KeyLength = 16

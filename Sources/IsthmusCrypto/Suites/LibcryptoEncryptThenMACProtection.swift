@@ -1,12 +1,12 @@
-/// ``EncryptThenMACProtection`` with concrete libcrypto parts: what the factory builds for every CBC
+/// Encrypt-then-MAC (a CBC cipher and an HMAC) with concrete libcrypto parts: what the factory builds for every CBC
 /// suite (AES-CBC, 3DES, DES with any HMAC), so that the per-packet path calls no existential and no
 /// unspecialised generic and allocates nothing.
 ///
 /// Same construction and invariants: the ICV covers `associatedData || IV || ciphertext || trailingData`
 /// (RFC 4303 sections 3.3.2 and 3.3.2.1, RFC 7296 section 3.14), and `open` compares it in constant time
 /// **before** decrypting, so a forged packet never reaches the cipher and its ciphertext stays untouched.
-/// ``EncryptThenMACProtection`` over swift-crypto's ``AESCBCCipher`` and ``HMACIntegrity`` is the
-/// reference that tests compare this type with.
+/// The same composition over swift-crypto's ``AESCBCCipher`` and ``HMACIntegrity`` (a test oracle in
+/// Tests/IsthmusCryptoTests/Oracles) is the reference that tests compare this type with.
 public struct LibcryptoEncryptThenMACProtection: PacketProtection {
     /// The confidentiality transform.
     public let cipher: LibcryptoCBCCipher

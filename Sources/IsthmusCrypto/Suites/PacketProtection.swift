@@ -33,7 +33,7 @@
 /// - Neither method allocates per packet on the backends the factory builds (libcrypto AES-GCM,
 ///   ChaCha20-Poly1305, AES-CBC, 3DES and DES with libcrypto HMAC, all in place; ESPAllocationTests
 ///   counts). swift-crypto's one-shot AES-GCM, ChaCha20-Poly1305 and AES-CBC calls and its `HMAC`
-///   allocate internally (SWIFT-NOTES.md 1.4); those types remain only as test cross-checks.
+///   allocate internally; those types live on only as test oracles (Tests/IsthmusCryptoTests/Oracles).
 /// - Neither method traps on malformed input: a wrong layout is a ``IsthmusCryptoError``.
 public protocol PacketProtection: Sendable {
     /// Bytes of explicit IV at the start of the buffer (8 for GCM and ChaCha20-Poly1305, the cipher
