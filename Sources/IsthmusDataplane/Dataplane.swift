@@ -46,37 +46,53 @@ public final class Dataplane: Sendable {
     }()
     /// The MTU of the path to the peers (outer packets).
     public let pathMTU: Int
-    private let tunFD: CInt
-    /// Raw IPv4 socket for ESP without UDP encapsulation (IP protocol 50); -1 when it cannot be opened.
-    private let rawESPFD: CInt
+    /// Builds the data-plane thread's loop on a socket. Made where the TUN's type is known, so that the
+    /// loop (generic over it) is specialized for ``TUNDevice``.
+    private let makeLoop:
+        @Sendable (
+            _ plane: Dataplane, _ socket: any DatagramSocket, _ onIKE: @escaping IKEReceiver,
+            _ onLifetime: @escaping LifetimeReceiver
+        ) -> () -> Void
     private let queue: DataplaneQueue
     private let shared = Mutex(Shared())
     private let logger: Logger
 
     /// Opens the TUN device `tunName` (creating it when it does not exist).
-    public init(tunName: String, pathMTU: Int = 1500, logger: Logger)
+    public convenience init(tunName: String, pathMTU: Int = 1500, logger: Logger)
         throws(DataplaneError)
     {
-        self.tunName = tunName
-        self.pathMTU = pathMTU
-        self.logger = logger
-        self.queue = try DataplaneQueue()
-        (self.tunFD, self.vnetHeader) = try TUNDevice.open(name: tunName, offload: Dataplane.segmentationOffload)
+        let device = try TUNDevice(name: tunName, offload: Dataplane.segmentationOffload)
         if let (before, after) = TUNDevice.raiseTransmitQueue(name: tunName), before != after {
-            logger.info("TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
+            logger.info(
+                "TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
         }
-        self.rawESPFD = RawESPSocket.open()
-        if rawESPFD < 0 {
+        let rawESP = RawESPSocket()
+        if rawESP == nil {
             logger.warning(
                 "no raw ESP socket (IP protocol 50): only UDP-encapsulated CHILD SAs carry traffic",
                 metadata: ["errno": "\(errno)"])
         }
-        shared.withLock { $0.counters.tun = tunName }
+        try self.init(device: device, rawESP: rawESP, pathMTU: pathMTU, logger: logger)
     }
 
-    deinit {
-        close(tunFD)
-        if rawESPFD >= 0 { close(rawESPFD) }
+    /// A data plane on `device` (the TUN) and `rawESP` (ESP without UDP; nil: none): the real ones, or
+    /// in-memory ones in tests.
+    init<Device: PacketDevice>(device: Device, rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger)
+        throws(DataplaneError)
+    {
+        let queue = try DataplaneQueue()
+        self.tunName = device.name
+        self.vnetHeader = device.vnetHeader
+        self.pathMTU = pathMTU
+        self.logger = logger
+        self.queue = queue
+        self.makeLoop = { plane, socket, onIKE, onLifetime in
+            let loop = DataplaneLoop(
+                device: device, pathMTU: pathMTU, rawESP: rawESP, socket: socket, queue: queue, plane: plane,
+                onIKE: onIKE, onLifetime: onLifetime, logger: logger)
+            return { loop.run() }
+        }
+        shared.withLock { $0.counters.tun = device.name }
     }
 
     /// Hands work to the data-plane thread (any thread).
@@ -100,10 +116,14 @@ public final class Dataplane: Sendable {
     public func start(
         socket: NATTSocket, onIKE: @escaping IKEReceiver, onLifetime: @escaping LifetimeReceiver
     ) throws(DataplaneError) {
-        let loop = DataplaneLoop(
-            tunName: tunName, pathMTU: pathMTU, tunFD: tunFD, vnetHeader: vnetHeader, rawESPFD: rawESPFD, socket: socket, queue: queue, plane: self, onIKE: onIKE,
-            onLifetime: onLifetime, logger: logger)
-        let box = Unmanaged.passRetained(ThreadBody { loop.run() }).toOpaque()
+        try start(on: socket, onIKE: onIKE, onLifetime: onLifetime)
+    }
+
+    /// Starts the data-plane thread on `socket`: the NAT-T socket, or an in-memory one in tests.
+    func start(
+        on socket: any DatagramSocket, onIKE: @escaping IKEReceiver, onLifetime: @escaping LifetimeReceiver
+    ) throws(DataplaneError) {
+        let box = Unmanaged.passRetained(ThreadBody(makeLoop(self, socket, onIKE, onLifetime))).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
             &thread, nil,

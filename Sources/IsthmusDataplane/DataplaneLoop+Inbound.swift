@@ -38,7 +38,7 @@ extension DataplaneLoop {
                 receiveBatch.prepareReceive(index, into: buffer.baseAddress!, length: Self.maximumPacket)
             }
             installPendingSAs()
-            let received = isthmus_recvmmsg(socket.fd, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
+            let received = socket.receive(receiveBatch, count: Self.batch)
             guard received > 0 else { return }
             counters.receiveCalls &+= 1
             dirty = true
@@ -88,6 +88,7 @@ extension DataplaneLoop {
 
     /// Reads batches of ESP without UDP from the raw socket (each with its IPv4 header first).
     func receiveRawESP() {
+        guard let rawESP else { return }
         var turns = 0
         while turns < 4 {
             turns += 1
@@ -95,7 +96,7 @@ extension DataplaneLoop {
                 receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
             }
             installPendingSAs()
-            let received = isthmus_recvmmsg(rawESPFD, receiveBatch.messages, UInt32(Self.batch), Int32(MSG_DONTWAIT))
+            let received = rawESP.receive(receiveBatch, count: Self.batch)
             guard received > 0 else { return }
             counters.receiveCalls &+= 1
             dirty = true
@@ -140,7 +141,7 @@ extension DataplaneLoop {
         let segments = coalescer.segments
         guard segments > 0 else { return }
         let packet = coalescer.finish()
-        guard write(tunFD, packet.baseAddress!, packet.count) == packet.count else {
+        guard device.writePacket(UnsafeRawBufferPointer(packet)) else {
             plane.countDrop("tun-write-error", count: UInt64(segments))
             return
         }
@@ -153,13 +154,9 @@ extension DataplaneLoop {
     /// Writes one packet to the TUN, behind an empty virtio-net header when the device wants one
     /// (complete checksums, no segmentation); `false` when the kernel refused it.
     func writeTUN(_ packet: UnsafeMutableRawPointer, _ length: Int) -> Bool {
-        guard vnetHeader else { return write(tunFD, packet, length) == length }
-        var vectors = (
-            iovec(iov_base: emptyHeader, iov_len: VirtioNetHeader.size), iovec(iov_base: packet, iov_len: length)
-        )
-        let written = withUnsafeMutablePointer(to: &vectors) {
-            $0.withMemoryRebound(to: iovec.self, capacity: 2) { writev(tunFD, $0, 2) }
-        }
-        return written == VirtioNetHeader.size + length
+        let bytes = UnsafeRawBufferPointer(start: packet, count: length)
+        guard vnetHeader else { return device.writePacket(bytes) }
+        return device.writePacket(
+            bytes, header: UnsafeRawBufferPointer(start: emptyHeader, count: VirtioNetHeader.size))
     }
 }

@@ -40,7 +40,7 @@ extension DataplaneLoop {
             if used == Self.outboundSlots { sendPending() }
             let buffer = slot(outbound, used)
             let start = Self.headroom - (vnetHeader ? VirtioNetHeader.size : 0)
-            let count = read(tunFD, buffer.baseAddress! + start, Self.maximumPacket)
+            let count = device.readPacket(into: buffer.baseAddress! + start, capacity: Self.maximumPacket)
             guard count > 0 else { break }
             dirty = true
             counters.tunPacketsRead &+= 1
@@ -114,12 +114,12 @@ extension DataplaneLoop {
             udpPending += 1
         } else {
             // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
-            guard rawESPFD >= 0, packet.tunnel.remote.address.family == .v4,
+            guard rawESP != nil, packet.tunnel.remote.address.family == .v4,
                 rawSendBatch.prepareSend(
                     rawPending, packet: esp, length: packet.range.count,
                     to: UDPEndpoint(address: packet.tunnel.remote.address, port: 0), family: .v4)
             else {
-                plane.countDrop(rawESPFD < 0 ? "raw-esp-unsupported" : "send-error")
+                plane.countDrop(rawESP == nil ? "raw-esp-unsupported" : "send-error")
                 return
             }
             rawPending += 1
@@ -131,7 +131,7 @@ extension DataplaneLoop {
     /// Sends everything queued from the outbound slots and frees them.
     func sendPending() {
         sendUDP(udpPending)
-        flush(rawPending, batch: rawSendBatch, on: rawESPFD)
+        if let rawESP { flush(rawPending, batch: rawSendBatch, on: rawESP) }
         udpPending = 0
         rawPending = 0
         used = 0
@@ -159,7 +159,7 @@ extension DataplaneLoop {
             if run == 1 {
                 prepared = sendBatch.prepareSend(
                     messages, packet: first.bytes, length: first.length, to: first.destination,
-                    family: socket.address.family)
+                    family: socketFamily)
             } else {
                 let start = trains.baseAddress! + laid
                 var total = 0
@@ -170,7 +170,7 @@ extension DataplaneLoop {
                 }
                 laid += total
                 prepared = sendBatch.prepareSend(
-                    messages, packet: start, length: total, to: first.destination, family: socket.address.family,
+                    messages, packet: start, length: total, to: first.destination, family: socketFamily,
                     segmentSize: first.length)
                 counters.segmentationTrains &+= 1
                 counters.segmentedDatagrams &+= UInt64(run)
@@ -182,7 +182,7 @@ extension DataplaneLoop {
             }
             index += run
         }
-        flush(messages, batch: sendBatch, on: socket.fd)
+        flush(messages, batch: sendBatch, on: socket)
     }
 
     /// Lowers the MSS of a TCP SYN so that its segments fit both the TUN and the path once encapsulated.
@@ -202,22 +202,22 @@ extension DataplaneLoop {
 
     /// Sends the first `count` prepared messages (blocking while the socket buffer is full) and counts
     /// the datagrams that left and those that did not.
-    func flush(_ count: Int, batch: DatagramBatch, on fd: CInt) {
+    func flush(_ count: Int, batch: DatagramBatch, on socket: any DatagramSocket) {
         var sent = 0
         var datagrams = 0
         var failed = 0
         for index in 0..<count { datagrams += batch.datagramCount(index) }
         while sent < count {
-            let result = isthmus_sendmmsg(fd, batch.messages + sent, UInt32(count - sent), 0)
+            let result = socket.send(batch, from: sent, count: count - sent)
             counters.sendCalls &+= 1
             if result > 0 {
-                sent += Int(result)
+                sent += result
                 continue
             }
-            if result < 0 && errno == EINTR { continue }
+            if result == -Int(EINTR) { continue }
             // The first message of the rest failed (unreachable, too big): count it, go on with the others.
             // A refused GSO train turns segmentation offload off for good (the kernel or route lacks it).
-            let code = errno
+            let code = -result
             if let size = batch.segmentSize(sent), segmentationOffload {
                 segmentationOffload = false
                 logger.warning(

@@ -16,8 +16,9 @@ import Logging
 /// command queue; run queued commands first (an SA install precedes the packets that need it); read the
 /// NAT-T socket (DataplaneLoop+Inbound.swift), then the TUN (DataplaneLoop+Outbound.swift), then the raw
 /// ESP socket; write the TCP segments merged meanwhile; tick the engine's lifetimes; publish the counters.
-final class DataplaneLoop: @unchecked Sendable {
-    let tunName: String
+/// The loop is generic over its TUN (read and written once per packet, so those calls are specialized
+/// for ``TUNDevice`` in release builds); the sockets are existentials, called once per batch.
+final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     /// The largest inner packet that fits the path once encapsulated (any suite).
     let innerMTU: Int
     /// The largest UDP payload that leaves unfragmented: GSO trains only carry datagrams up to it.
@@ -26,9 +27,13 @@ final class DataplaneLoop: @unchecked Sendable {
     var segmentationOffload = true
     /// The TUN device's MTU, read at start and on every tick.
     var tunMTU: Int
-    let tunFD: CInt
-    let rawESPFD: CInt
-    let socket: NATTSocket
+    let device: Device
+    /// ESP without UDP (IP protocol 50); nil when it cannot be used.
+    let rawESP: (any DatagramSocket)?
+    /// The NAT-T socket: ESP-in-UDP and IKE.
+    let socket: any DatagramSocket
+    /// The NAT-T socket's address family (destinations are written for it).
+    let socketFamily: IPFamily
     let queue: DataplaneQueue
     let plane: Dataplane
     let onIKE: Dataplane.IKEReceiver
@@ -36,19 +41,21 @@ final class DataplaneLoop: @unchecked Sendable {
     let logger: Logger
 
     init(
-        tunName: String, pathMTU: Int, tunFD: CInt, vnetHeader: Bool, rawESPFD: CInt, socket: NATTSocket, queue: DataplaneQueue, plane: Dataplane,
-        onIKE: @escaping Dataplane.IKEReceiver, onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
+        device: Device, pathMTU: Int, rawESP: (any DatagramSocket)?, socket: any DatagramSocket,
+        queue: DataplaneQueue, plane: Dataplane, onIKE: @escaping Dataplane.IKEReceiver,
+        onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
     ) {
-        self.tunName = tunName
-        self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: socket.address.family == .v6)
+        let family = socket.address.family
+        self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: family == .v6)
         self.largestUnfragmentedPayload =
-            pathMTU - (socket.address.family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
-        self.tunMTU = TUNDevice.mtu(name: tunName) ?? 1500
-        self.tunFD = tunFD
-        self.vnetHeader = vnetHeader
+            pathMTU - (family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
+        self.tunMTU = device.currentMTU() ?? 1500
+        self.device = device
+        self.vnetHeader = device.vnetHeader
         emptyHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.size)
-        self.rawESPFD = rawESPFD
+        self.rawESP = rawESP
         self.socket = socket
+        self.socketFamily = family
         self.queue = queue
         self.plane = plane
         self.onIKE = onIKE
@@ -56,17 +63,14 @@ final class DataplaneLoop: @unchecked Sendable {
         self.logger = logger
     }
 
-    static let batch = Dataplane.batchSize
-    /// Slots for protected packets waiting to leave: more than a batch, since one TUN read of a TCP
-    /// super-packet fills up to 45 slots (64 KiB in 1448-byte segments).
-    static let outboundSlots = 64
-    static let tickInterval: Duration = .seconds(1)
-    /// Counters reach `status` at most this late while traffic flows.
-    static let publishInterval: Duration = .milliseconds(20)
-    /// The largest inner packet read from the TUN, and the largest datagram (or GRO train) received.
-    static let maximumPacket = 65_535
-    static let headroom = ESPEngine.requiredHeadroom
-    static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
+    // Generic classes hold no static stored properties: the sizes live in ``DataplaneLimits``.
+    static var batch: Int { DataplaneLimits.batch }
+    static var outboundSlots: Int { DataplaneLimits.outboundSlots }
+    static var tickInterval: Duration { DataplaneLimits.tickInterval }
+    static var publishInterval: Duration { DataplaneLimits.publishInterval }
+    static var maximumPacket: Int { DataplaneLimits.maximumPacket }
+    static var headroom: Int { DataplaneLimits.headroom }
+    static var slotBytes: Int { DataplaneLimits.slotBytes }
 
     let engine = ESPEngine()
     let origin = ContinuousClock.now
@@ -124,11 +128,11 @@ final class DataplaneLoop: @unchecked Sendable {
         var lastTick = Duration.zero
         var lastPublish = Duration.zero
         var fds = [
-            pollfd(fd: tunFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: device.pollDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: queue.wakeFD, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: socket.pollDescriptor, events: Int16(POLLIN), revents: 0),
             // poll ignores negative fds: no raw socket, no events.
-            pollfd(fd: rawESPFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: rawESP?.pollDescriptor ?? -1, events: Int16(POLLIN), revents: 0),
         ]
         var running = true
         while running {
@@ -149,12 +153,12 @@ final class DataplaneLoop: @unchecked Sendable {
                 logger.error("TUN device failed; the data plane stops")
                 break
             }
-            if rawESPFD >= 0, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
+            if rawESP != nil, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
             writeCoalesced()
             let time = now()
             if time - lastTick >= Self.tickInterval || engine.hasPendingLifetimeEvents {
                 lastTick = time
-                if let mtu = TUNDevice.mtu(name: tunName) { tunMTU = mtu }
+                if let mtu = device.currentMTU() { tunMTU = mtu }
                 for event in engine.tick(now: time) {
                     counters.lifetimeEvents &+= 1
                     dirty = true
@@ -238,4 +242,19 @@ final class DataplaneLoop: @unchecked Sendable {
         case .confirmOutbound: logger.debug("ESP SA outbound confirmed", metadata: ["in": "\(spi)"])
         }
     }
+}
+
+/// Sizes and intervals of the data-plane loop.
+enum DataplaneLimits {
+    static let batch = Dataplane.batchSize
+    /// Slots for protected packets waiting to leave: more than a batch, since one TUN read of a TCP
+    /// super-packet fills up to 45 slots (64 KiB in 1448-byte segments).
+    static let outboundSlots = 64
+    static let tickInterval: Duration = .seconds(1)
+    /// Counters reach `status` at most this late while traffic flows.
+    static let publishInterval: Duration = .milliseconds(20)
+    /// The largest inner packet read from the TUN, and the largest datagram (or GRO train) received.
+    static let maximumPacket = 65_535
+    static let headroom = ESPEngine.requiredHeadroom
+    static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
 }
