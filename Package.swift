@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
 // Isthmus: a site-to-site IPsec VPN gateway for Linux.
-// Targets follow shared/design/ARCHITECTURE.md: pure protocol and model modules below,
+// Targets follow docs/ARCHITECTURE.md: pure protocol and model modules below,
 // the I/O shell and the CLI on top. Only IsthmusCrypto may import CLibcrypto.
 import PackageDescription
 
@@ -13,7 +13,7 @@ let package = Package(
         .executable(name: "isthmus-bench", targets: ["isthmus-bench"]),
     ],
     dependencies: [
-        // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (SWIFT-NOTES.md 1.1).
+        // 4.5.2 exactly: 3.x `_CryptoExtras` AES-CBC is pure Swift and 40x slower (measured).
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -132,15 +132,20 @@ let package = Package(
             name: "isthmus-bench",
             dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // What several test targets share: a seeded generator, hex. No dependencies, so any test target may use it.
+        .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
-        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire"]),
-        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2"]),
-        .testTarget(name: "IsthmusIKEv1Tests", dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto"]),
-        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP"]),
+        .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
+        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
+        .testTarget(
+            name: "IsthmusIKEv1Tests",
+            dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]
+        ),
+        .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusDaemonTests",
             dependencies: [
-                "IsthmusDaemon", "IsthmusMetrics",
+                "IsthmusDaemon", "IsthmusMetrics", "IsthmusTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
@@ -152,10 +157,17 @@ let package = Package(
             ]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
-        .testTarget(name: "IsthmusCryptoTests", dependencies: ["IsthmusCrypto"], exclude: ["Vectors"]),
-        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams"]),
+        // Oracles/: swift-crypto implementations of the ESP/IKE transforms, checked against the libcrypto ones.
+        .testTarget(
+            name: "IsthmusCryptoTests",
+            dependencies: [
+                "IsthmusCrypto", "IsthmusTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Vectors"]
+        ),
+        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
-        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto"]),
+        .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
         .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
     ],

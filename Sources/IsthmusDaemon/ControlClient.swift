@@ -2,12 +2,6 @@
     import Glibc
 #endif
 
-/// Why a control request got no answer.
-public struct ControlClientError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// A blocking client for the control socket (the CLI's `status`, `up`, `down`, `events`).
 public enum ControlClient {
     /// An answer: the decoded response and the exact JSON line the server sent.
@@ -18,7 +12,7 @@ public enum ControlClient {
 
     /// Sends one request and waits (at most `timeoutSeconds`) for its one-line answer.
     public static func send(_ request: ControlRequest, to path: String, timeoutSeconds: Int = 10)
-        throws(ControlClientError) -> Reply
+        throws(DaemonError) -> Reply
     {
         let fd = try connect(path, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
@@ -27,7 +21,7 @@ public enum ControlClient {
         try writeAll(fd, bytes, path: path)
         let line = try readLine(fd, path: path)
         guard let response = ControlCodec.decode(ControlResponse.self, from: line) else {
-            throw ControlClientError("the gateway at \(path) sent an answer that is not a control response")
+            throw .noAnswer("the gateway at \(path) sent an answer that is not a control response")
         }
         return Reply(response: response, line: String(decoding: line, as: UTF8.self))
     }
@@ -42,14 +36,14 @@ public enum ControlClient {
         private var ended = false
 
         /// Connects; reads time out after `timeoutSeconds` until ``waitIndefinitely()``.
-        public init(path: String, timeoutSeconds: Int = 10) throws(ControlClientError) {
+        public init(path: String, timeoutSeconds: Int = 10) throws(DaemonError) {
             self.path = path
             fd = try ControlClient.connect(path, timeoutSeconds: timeoutSeconds)
         }
 
         deinit { close(fd) }
 
-        public func send(_ request: ControlRequest) throws(ControlClientError) {
+        public func send(_ request: ControlRequest) throws(DaemonError) {
             var bytes = ControlCodec.encode(request)
             bytes.append(UInt8(ascii: "\n"))
             try ControlClient.writeAll(fd, bytes, path: path)
@@ -63,7 +57,7 @@ public enum ControlClient {
 
         /// The next line without its newline; nil when the gateway closed the connection (an unterminated
         /// last line is dropped).
-        public func readLine() throws(ControlClientError) -> [UInt8]? {
+        public func readLine() throws(DaemonError) -> [UInt8]? {
             var chunk = [UInt8](repeating: 0, count: 65536)
             var searched = start
             while true {
@@ -84,7 +78,7 @@ public enum ControlClient {
                     start = 0
                 }
                 guard pending.count <= ControlCodec.maximumResponseBytes else {
-                    throw ControlClientError(
+                    throw .noAnswer(
                         "a line from \(path) is longer than \(ControlCodec.maximumResponseBytes) bytes")
                 }
                 let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -95,7 +89,7 @@ public enum ControlClient {
                 }
                 if count < 0 {
                     let reason = errno == EAGAIN ? "timed out" : String(cString: strerror(errno))
-                    throw ControlClientError("no answer from the gateway at \(path): \(reason)")
+                    throw .noAnswer("no answer from the gateway at \(path): \(reason)")
                 }
                 if count == 0 {
                     ended = true
@@ -113,20 +107,20 @@ public enum ControlClient {
         return true
     }
 
-    fileprivate static func connect(_ path: String, timeoutSeconds: Int) throws(ControlClientError) -> CInt {
+    fileprivate static func connect(_ path: String, timeoutSeconds: Int) throws(DaemonError) -> CInt {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard !pathBytes.isEmpty, pathBytes.count < capacity else {
-            throw ControlClientError("control socket path must be 1 to \(capacity - 1) bytes: \(path)")
+            throw .noAnswer("control socket path must be 1 to \(capacity - 1) bytes: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: pathBytes)
             raw[pathBytes.count] = 0
         }
         let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlClientError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw .noAnswer("cannot create a socket: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: max(1, timeoutSeconds), tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -138,12 +132,12 @@ public enum ControlClient {
         guard result == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ControlClientError("cannot reach the gateway at \(path): \(reason) (is `isthmus run` running?)")
+            throw .noAnswer("cannot reach the gateway at \(path): \(reason) (is `isthmus run` running?)")
         }
         return fd
     }
 
-    fileprivate static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String) throws(ControlClientError) {
+    fileprivate static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String) throws(DaemonError) {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes {
@@ -151,13 +145,13 @@ public enum ControlClient {
             }
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else {
-                throw ControlClientError("cannot send to the gateway at \(path): \(String(cString: strerror(errno)))")
+                throw .noAnswer("cannot send to the gateway at \(path): \(String(cString: strerror(errno)))")
             }
             offset += written
         }
     }
 
-    private static func readLine(_ fd: CInt, path: String) throws(ControlClientError) -> [UInt8] {
+    private static func readLine(_ fd: CInt, path: String) throws(DaemonError) -> [UInt8] {
         var line: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -165,10 +159,10 @@ public enum ControlClient {
             if count < 0 && errno == EINTR { continue }
             if count < 0 {
                 let reason = errno == EAGAIN ? "timed out" : String(cString: strerror(errno))
-                throw ControlClientError("no answer from the gateway at \(path): \(reason)")
+                throw .noAnswer("no answer from the gateway at \(path): \(reason)")
             }
             if count == 0 {
-                guard !line.isEmpty else { throw ControlClientError("the gateway at \(path) closed the connection") }
+                guard !line.isEmpty else { throw .noAnswer("the gateway at \(path) closed the connection") }
                 return line
             }
             if let newline = chunk[..<count].firstIndex(of: UInt8(ascii: "\n")) {
@@ -177,7 +171,7 @@ public enum ControlClient {
             }
             line.append(contentsOf: chunk[..<count])
             guard line.count <= ControlCodec.maximumResponseBytes else {
-                throw ControlClientError(
+                throw .noAnswer(
                     "the answer from \(path) is larger than \(ControlCodec.maximumResponseBytes) bytes")
             }
         }

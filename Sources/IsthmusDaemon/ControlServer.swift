@@ -6,9 +6,6 @@ import NIOPosix
     import Glibc
 #endif
 
-/// A control request line was longer than ``ControlCodec/maximumRequestBytes``.
-struct ControlRequestTooLarge: Error {}
-
 /// Splits a byte stream into lines at `\n`, refusing lines longer than `maximumLength`.
 /// An unterminated line at end of stream (a client that went away mid-request) is discarded.
 struct LineFrameDecoder: ByteToMessageDecoder {
@@ -17,11 +14,11 @@ struct LineFrameDecoder: ByteToMessageDecoder {
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > maximumLength { throw ControlRequestTooLarge() }
+            if buffer.readableBytes > maximumLength { throw DaemonError.requestTooLarge(limit: maximumLength) }
             return .needMoreData
         }
         let length = newline - buffer.readerIndex
-        guard length <= maximumLength else { throw ControlRequestTooLarge() }
+        guard length <= maximumLength else { throw DaemonError.requestTooLarge(limit: maximumLength) }
         guard let line = buffer.readSlice(length: length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 1)
         context.fireChannelRead(wrapInboundOut(line))
@@ -129,9 +126,8 @@ final class ControlConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is ControlRequestTooLarge, follower == nil {
-            let limit = ControlCodec.maximumRequestBytes
-            reply(.failure("request too large: at most \(limit) bytes per line"), context: context, close: true)
+        if let error = error as? DaemonError, error.code == .requestTooLarge, follower == nil {
+            reply(.failure(error.message), context: context, close: true)
         } else {
             context.close(promise: nil)
         }
@@ -239,20 +235,20 @@ enum ControlSocketPath {
     /// Creates the folder and removes a stale socket; throws a sentence when the path cannot be used.
     static func prepare(_ path: String) throws(DaemonError) {
         guard !path.isEmpty, path.utf8.count <= maximumLength else {
-            throw DaemonError("control socket path must be 1 to \(maximumLength) bytes: \(path)")
+            throw .cannotStart("control socket path must be 1 to \(maximumLength) bytes: \(path)")
         }
         let folder = directory(of: path)
         try makeDirectories(folder)
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw DaemonError("\(path) exists and is not a socket; remove it or give another --control path")
+            throw .cannotStart("\(path) exists and is not a socket; remove it or give another --control path")
         }
         if ControlClient.canConnect(path) {
-            throw DaemonError("another isthmus is already serving \(path); stop it first or give another --control")
+            throw .cannotStart("another isthmus is already serving \(path); stop it first or give another --control")
         }
         guard unlink(path) == 0 || errno == ENOENT else {
-            throw DaemonError("cannot remove the stale socket \(path): \(errnoText())")
+            throw .cannotStart("cannot remove the stale socket \(path): \(errnoText())")
         }
     }
 
@@ -268,18 +264,18 @@ enum ControlSocketPath {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard !bytes.isEmpty, bytes.count <= maximumLength else {
-            throw DaemonError("control socket path must be 1 to \(maximumLength) bytes: \(path)")
+            throw .cannotStart("control socket path must be 1 to \(maximumLength) bytes: \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
         let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DaemonError("cannot create the control socket: \(errnoText())") }
+        guard fd >= 0 else { throw .cannotStart("cannot create the control socket: \(errnoText())") }
         guard fchmod(fd, 0o600) == 0 else {
             let reason = errnoText()
             close(fd)
-            throw DaemonError("cannot restrict the control socket to mode 0600: \(reason)")
+            throw .cannotStart("cannot restrict the control socket to mode 0600: \(reason)")
         }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -289,7 +285,7 @@ enum ControlSocketPath {
         guard bound == 0 else {
             let reason = errnoText()
             close(fd)
-            throw DaemonError("cannot serve the control socket \(path): \(reason)")
+            throw .cannotStart("cannot serve the control socket \(path): \(reason)")
         }
         return fd
     }
@@ -304,13 +300,13 @@ enum ControlSocketPath {
     private static func makeDirectories(_ folder: String) throws(DaemonError) {
         var info = stat()
         if stat(folder, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw DaemonError("\(folder) is not a folder") }
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw .cannotStart("\(folder) is not a folder") }
             return
         }
         let parent = directory(of: folder)
         if parent != folder && parent != "." { try makeDirectories(parent) }
         guard mkdir(folder, 0o700) == 0 || errno == EEXIST else {
-            throw DaemonError("cannot create the control socket folder \(folder): \(errnoText())")
+            throw .cannotStart("cannot create the control socket folder \(folder): \(errnoText())")
         }
     }
 

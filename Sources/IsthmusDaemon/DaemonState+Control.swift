@@ -26,10 +26,10 @@ extension DaemonState {
     }
 
     private func configured(_ name: String?) -> Result<Connection, DaemonError> {
-        guard let name, !name.isEmpty else { return .failure(DaemonError("this command needs a connection name")) }
+        guard let name, !name.isEmpty else { return .failure(.badRequest("this command needs a connection name")) }
         guard let connection = config.connections.first(where: { $0.name == name }) else {
             let known = config.connections.map(\.name).joined(separator: ", ")
-            return .failure(DaemonError("no connection named '\(name.prefix(128))'; configured: \(known)"))
+            return .failure(.badRequest("no connection named '\(name.prefix(128))'; configured: \(known)"))
         }
         return .success(connection)
     }
@@ -109,13 +109,6 @@ extension DaemonState {
         response.dataplane = dataplane?.counters
         return response
     }
-}
-
-/// Why the daemon cannot start or a control request cannot be served: one sentence for the user.
-public struct DaemonError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 extension ConnectionStatus {

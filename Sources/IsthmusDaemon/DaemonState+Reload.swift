@@ -108,7 +108,7 @@ extension DaemonState {
                 deliver(.sharedKeyChanged(connection.sharedKey.withMaterial { SecretBytes($0) }), to: session)
             }
             // A connection waiting to retry (a wrong key, say) tries the new key now, not after its backoff.
-            restartAttempts[name] = nil
+            restarts.reset(name)
             if current.isEmpty, options.initiateOnStart, !downConnections.contains(name) {
                 if let error = initiate(name) {
                     logger.notice("connection not started: \(error)", metadata: ["connection": "\(name)"])
@@ -116,7 +116,7 @@ extension DaemonState {
             }
         case .added:
             event("configuration reloaded: connection added")
-            restartAttempts[name] = nil
+            restarts.reset(name)
             if options.initiateOnStart && !downConnections.contains(name) && sessions(of: name).isEmpty {
                 if let error = initiate(name) {
                     logger.notice("connection not started: \(error)", metadata: ["connection": "\(name)"])
@@ -127,14 +127,14 @@ extension DaemonState {
             event(
                 "configuration reloaded: connection removed; deleting \(old.count) IKE SA\(old.count == 1 ? "" : "s")")
             downConnections.remove(name)
-            restartAttempts[name] = nil
+            restarts.reset(name)
             for session in old where dispatcher.contains(session) { deliver(.terminate, to: session) }
         case .changed(let fields):
             let old = sessions(of: name)
             event(
                 "configuration reloaded: \(fields.joined(separator: ", ")) changed; restarting the connection",
                 ["changed": fields.joined(separator: ",")])
-            restartAttempts[name] = nil
+            restarts.reset(name)
             for session in old where dispatcher.contains(session) { deliver(.terminate, to: session) }
             guard !downConnections.contains(name), options.initiateOnStart || !old.isEmpty else { return }
             initiateWhenClosed(name, old: old, deadline: NIODeadline.now() + Self.reloadRestartWait)

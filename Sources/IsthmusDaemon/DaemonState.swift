@@ -242,7 +242,7 @@ final class DaemonState {
                 record(event)
                 if event.kind == .ikeSAEstablished {
                     establishedOne = true
-                    restartAttempts[session.connectionName] = 0
+                    restarts.reset(session.connectionName)
                 }
             case .ikeSAClosed(let again):
                 restart = again
@@ -255,9 +255,8 @@ final class DaemonState {
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
     }
 
-    /// When both gateways initiate at once, each ends up with two IKE SAs for one connection (one as
-    /// initiator, one as responder). Both sides keep the same one, the SA initiated by the gateway with
-    /// the lower public address, and delete the other; no coordination message is needed.
+    /// Terminates the sessions of `name` that must give way to its established IKE SA
+    /// (``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` decides).
     private func resolveDuplicateIKESAs(of name: String) {
         guard let ours = config.gateway.publicAddress,
             let connection = config.connections.first(where: { $0.name == name }),
@@ -265,28 +264,17 @@ final class DaemonState {
         else { return }
         let now = clock()
         let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
-        guard all.count > 1 else { return }
-        // A working SA is never replaced by a later one: negotiations still in progress are withdrawn.
-        // An IKEv1 session replacing its ISAKMP SA ("rekeying") still has a working one.
-        func isWorking(_ status: IKESAStatus) -> Bool {
-            status.state == "established" || status.state == "deleting"
-                || (status.ikeVersion == 1 && status.state == "rekeying")
-        }
-        for pending in all where !isWorking(pending.status) {
-            logger.notice(
-                "withdrawing an IKE SA negotiation: the connection is already up",
-                metadata: ["connection": "\(name)", "withdrawn": "\(pending.status.localSPI)"])
-            deliver(.terminate, to: pending.session)
-        }
-        // Both established at once (both gateways initiated): keep the one initiated by the lower address.
-        let established = all.filter { $0.status.state == "established" }
-        guard established.count > 1 else { return }
-        let winnerRole = ours < peer ? "initiator" : "responder"
-        guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return }
-        for loser in established where loser.session !== winner.session {
-            logger.notice(
-                "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
-                metadata: ["connection": "\(name)", "kept": "\(winner.status.localSPI)", "deleted": "\(loser.status.localSPI)"])
+        for loser in IKEDispatcher.duplicates(among: all, ourAddress: ours, peerAddress: peer) {
+            switch loser.reason {
+            case .negotiationWithdrawn:
+                logger.notice(
+                    "withdrawing an IKE SA negotiation: the connection is already up",
+                    metadata: ["connection": "\(name)", "withdrawn": "\(loser.status.localSPI)"])
+            case .bothInitiated(let kept):
+                logger.notice(
+                    "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
+                    metadata: ["connection": "\(name)", "kept": "\(kept)", "deleted": "\(loser.status.localSPI)"])
+            }
             deliver(.terminate, to: loser.session)
         }
     }
@@ -326,23 +314,16 @@ final class DaemonState {
         metrics?.sync(status(), configured: config.connections.map(\.name))
     }
 
-    /// First delay before a connection whose IKE SA closed asking for a restart (liveness restart, end
-    /// of lifetime, a failed attempt) is negotiated again; doubled per failed attempt up to the maximum,
-    /// so a misconfigured peer is retried without flooding it or the log.
-    static let restartDelay: TimeAmount = .seconds(5)
-    static let maximumRestartDelay: TimeAmount = .seconds(300)
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.
     var downConnections: Set<String> = []
-    /// Consecutive restarts per connection without an established IKE SA.
-    var restartAttempts: [String: Int] = [:]
+    /// Restart delays per connection.
+    var restarts = RestartBackoff()
 
     private func scheduleRestart(_ name: String) {
         guard !downConnections.contains(name), !isShuttingDown else { return }
-        let attempts = restartAttempts[name, default: 0]
-        restartAttempts[name] = attempts + 1
-        let delay = min(Self.restartDelay.nanoseconds << min(attempts, 8), Self.maximumRestartDelay.nanoseconds)
+        let delay = restarts.nextDelay(for: name)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.scheduleTask(in: .nanoseconds(delay)) {
+        eventLoop.scheduleTask(in: Self.timeAmount(delay)) {
             let state = bound.value
             guard !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
             else { return }
@@ -461,73 +442,5 @@ final class DaemonState {
         let stored = events.append(EventRecord(event))
         for follower in followers.values { follower.offer(stored) }
         metrics?.observe(event)
-    }
-
-    // MARK: Timers
-
-    /// Arms (or re-arms) a session's timer for the monotonic time `deadline`.
-    func arm(_ timer: IKETimer, at deadline: Duration, for session: any IKESession, now: Duration) {
-        let id = ObjectIdentifier(session)
-        let key = TimerKey(session: id, timer: timer)
-        if let existing = timers.removeValue(forKey: key) {
-            existing.task.cancel()
-        } else {
-            guard timerCounts[id, default: 0] < Self.maximumTimersPerSession else {
-                logger.warning("too many timers; ignoring one", metadata: ["connection": "\(session.connectionName)"])
-                return
-            }
-            timerCounts[id, default: 0] += 1
-        }
-        nextTimerToken &+= 1
-        let token = nextTimerToken
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        let task = eventLoop.scheduleTask(in: Self.timeAmount(deadline - now)) {
-            bound.value.fire(key, token: token)
-        }
-        timers[key] = ArmedTimer(task: task, token: token, session: session)
-    }
-
-    /// Cancels a session's timer; nothing happens when it is not armed.
-    func cancel(_ timer: IKETimer, for session: any IKESession) {
-        let key = TimerKey(session: ObjectIdentifier(session), timer: timer)
-        guard let existing = timers.removeValue(forKey: key) else { return }
-        existing.task.cancel()
-        decrementTimerCount(key.session)
-    }
-
-    private func fire(_ key: TimerKey, token: UInt64) {
-        guard let armed = timers[key], armed.token == token else { return }
-        timers[key] = nil
-        decrementTimerCount(key.session)
-        guard dispatcher.contains(armed.session) else { return }
-        deliver(.timer(key.timer), to: armed.session)
-    }
-
-    private func decrementTimerCount(_ id: ObjectIdentifier) {
-        let remaining = timerCounts[id, default: 1] - 1
-        timerCounts[id] = remaining > 0 ? remaining : nil
-    }
-
-    func cancelAllTimers(of session: any IKESession) {
-        let id = ObjectIdentifier(session)
-        for (key, armed) in timers where key.session == id {
-            armed.task.cancel()
-            timers[key] = nil
-        }
-        timerCounts[id] = nil
-    }
-
-    func cancelAllTimers() {
-        for armed in timers.values { armed.task.cancel() }
-        timers.removeAll()
-        timerCounts.removeAll()
-    }
-
-    /// A non-negative NIO delay for a duration, saturating at about 100 years.
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let parts = duration.components
-        guard parts.seconds >= 0 else { return .zero }
-        guard parts.seconds < 3_153_600_000 else { return .seconds(3_153_600_000) }
-        return .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
     }
 }

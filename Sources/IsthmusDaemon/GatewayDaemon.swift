@@ -120,12 +120,12 @@ public final class GatewayDaemon: Sendable {
         do {
             natSocket = try dataplane.map { _ in
                 let address = try IPAddress(parsing: host)
-                guard (0...65535).contains(options.natPort) else { throw DaemonError("bad NAT-T port \(options.natPort)") }
+                guard (0...65535).contains(options.natPort) else { throw DaemonError.cannotStart("bad NAT-T port \(options.natPort)") }
                 return try NATTSocket(address: address, port: UInt16(options.natPort))
             }
         } catch {
             ike.whenSuccess { $0.close(promise: nil) }
-            return eventLoop.makeFailedFuture(DaemonError("cannot listen on UDP \(host):\(options.natPort): \(error)"))
+            return eventLoop.makeFailedFuture(DaemonError.cannotStart("cannot listen on UDP \(host):\(options.natPort): \(error)"))
         }
         let nat: EventLoopFuture<(any Channel)?> =
             natSocket == nil
@@ -154,7 +154,7 @@ public final class GatewayDaemon: Sendable {
                 }
             }
             .withBoundSocket(controlSocket)
-            .flatMapErrorThrowing { error in throw DaemonError("cannot serve the control socket \(path): \(error)") }
+            .flatMapErrorThrowing { error in throw DaemonError.cannotStart("cannot serve the control socket \(path): \(error)") }
         let logger = self.logger
         let initiate = options.initiateOnStart
         return ike.and(nat).and(control).flatMapErrorThrowing { error in
@@ -172,7 +172,7 @@ public final class GatewayDaemon: Sendable {
             guard chmod(path, 0o600) == 0 else {
                 for channel in channels { channel.close(promise: nil) }
                 unlink(path)
-                throw DaemonError("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
+                throw DaemonError.cannotStart("cannot restrict \(path) to mode 0600: \(ControlSocketPath.errnoText())")
             }
             let ports = ListeningPorts(
                 address: host, ike: ikeChannel.localAddress?.port ?? 0,
@@ -197,7 +197,7 @@ public final class GatewayDaemon: Sendable {
                 } catch {
                     for channel in channels { channel.close(promise: nil) }
                     unlink(path)
-                    throw DaemonError("cannot start the ESP data plane: \(error)")
+                    throw DaemonError.cannotStart("cannot start the ESP data plane: \(error)")
                 }
             }
             logger.notice(
@@ -234,7 +234,7 @@ public final class GatewayDaemon: Sendable {
                 try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(kind: kind, state: state))
             }
         }.bind(host: host, port: port).flatMapErrorThrowing { error in
-            throw DaemonError("cannot listen on UDP \(host):\(port): \(error)")
+            throw DaemonError.cannotStart("cannot listen on UDP \(host):\(port): \(error)")
         }
     }
 
@@ -302,7 +302,7 @@ public final class GatewayDaemon: Sendable {
                 dataplane = try Dataplane(
                     tunName: tun, pathMTU: options.pathMTU, logger: Logger(label: "isthmus.dataplane"))
             } catch {
-                throw DaemonError("cannot open TUN device \(tun): \(error)")
+                throw DaemonError.cannotStart("cannot open TUN device \(tun): \(error)")
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -117,7 +117,7 @@ final class GatewayMetrics {
         for connection in status.connections ?? [] {
             for sa in connection.ikeSAs {
                 let series = Series(
-                    name: Name.ikeSAs, labels: ["connection", "state"], values: [connection.name, sa.state])
+                    name: Name.ikeSAs, labels: ["connection", "state"], values: [connection.name, sa.state.rawValue])
                 gaugeValues[series, default: 0] += 1
             }
         }

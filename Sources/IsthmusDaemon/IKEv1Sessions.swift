@@ -14,26 +14,8 @@ public enum IKEv1Sessions {
     public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
         -> IKEv1Configuration
     {
-        guard let connection = config.connections.first(where: { $0.name == name }) else {
-            throw IKEv2Sessions.Unusable(description: "no connection named \(name)")
-        }
-        guard connection.ikeVersion == .v1 else {
-            throw IKEv2Sessions.Unusable(description: "connection \(name) uses IKEv2")
-        }
-        guard let remote = config.localNetwork(named: connection.localNetwork) else {
-            throw IKEv2Sessions.Unusable(
-                description: "connection \(name) leads to unknown local network \(connection.localNetwork)")
-        }
-        guard let localAddress = config.gateway.publicAddress else {
-            throw IKEv2Sessions.Unusable(description: "gateway.public_address is needed to run IKE (it is our IKE identity)")
-        }
-        let dpd = connection.deadPeerDetection
-        let deadPeerDetection: IKEv1Configuration.DeadPeerDetection?
-        switch dpd.action {
-        case .none: deadPeerDetection = nil
-        case .restart: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
-        case .clear: deadPeerDetection = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
-        }
+        let (connection, remote, localAddress) = try config.ikeEnds(of: name, version: .v1)
+        let deadPeerDetection = IKELiveness(connection.deadPeerDetection)
         return IKEv1Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),

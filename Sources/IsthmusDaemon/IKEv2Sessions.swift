@@ -6,11 +6,6 @@ import IsthmusIP
 /// Builds IKEv2 cores from the gateway configuration: the translation from the network model
 /// (sites, local networks, connections) to what one IKE SA needs.
 public enum IKEv2Sessions {
-    /// Why a connection cannot run over IKEv2 as configured.
-    public struct Unusable: Error, CustomStringConvertible {
-        public let description: String
-    }
-
     /// The IKEv2 configuration of connection `name`.
     ///
     /// Traffic selectors: a static (policy-based) connection proposes this site's prefixes against the
@@ -19,18 +14,7 @@ public enum IKEv2Sessions {
     public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
         -> IKEv2Configuration
     {
-        guard let connection = config.connections.first(where: { $0.name == name }) else {
-            throw Unusable(description: "no connection named \(name)")
-        }
-        guard connection.ikeVersion == .v2 else {
-            throw Unusable(description: "connection \(name) uses IKEv1")
-        }
-        guard let remote = config.localNetwork(named: connection.localNetwork) else {
-            throw Unusable(description: "connection \(name) leads to unknown local network \(connection.localNetwork)")
-        }
-        guard let localAddress = config.gateway.publicAddress else {
-            throw Unusable(description: "gateway.public_address is needed to run IKE (it is our IKE identity)")
-        }
+        let (connection, remote, localAddress) = try config.ikeEnds(of: name, version: .v2)
         let localSelectors: [TrafficSelector]
         let remoteSelectors: [TrafficSelector]
         switch connection.kind {
@@ -43,13 +27,7 @@ public enum IKEv2Sessions {
             localSelectors = any
             remoteSelectors = any
         }
-        let dpd = connection.deadPeerDetection
-        let liveness: IKEv2Configuration.Liveness?
-        switch dpd.action {
-        case .none: liveness = nil
-        case .restart: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
-        case .clear: liveness = .init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
-        }
+        let liveness = IKELiveness(connection.deadPeerDetection)
         return IKEv2Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),
@@ -88,5 +66,38 @@ public enum IKEv2Sessions {
             return IKEv2Session(responding: configuration, random: SystemRandomNumberGenerator())
         }
         return (makeInitiator, makeResponder)
+    }
+}
+
+extension GatewayConfig {
+    /// Connection `name`, the local network it leads to and our IKE identity (the gateway's public address),
+    /// when the connection runs IKE `version`; otherwise a ``DaemonError/Code/unusableConnection`` saying why.
+    func ikeEnds(of name: String, version: IKEVersion) throws(DaemonError)
+        -> (connection: Connection, remote: LocalNetwork, localAddress: IPAddress)
+    {
+        guard let connection = connections.first(where: { $0.name == name }) else {
+            throw .unusableConnection("no connection named \(name)")
+        }
+        guard connection.ikeVersion == version else {
+            throw .unusableConnection("connection \(name) uses \(connection.ikeVersion)")
+        }
+        guard let remote = localNetwork(named: connection.localNetwork) else {
+            throw .unusableConnection("connection \(name) leads to unknown local network \(connection.localNetwork)")
+        }
+        guard let localAddress = gateway.publicAddress else {
+            throw .unusableConnection("gateway.public_address is needed to run IKE (it is our IKE identity)")
+        }
+        return (connection, remote, localAddress)
+    }
+}
+
+extension IKELiveness {
+    /// The cores' liveness settings for a connection's `dpd:` (nil: `action: none`, no checks).
+    init?(_ dpd: DeadPeerDetection) {
+        switch dpd.action {
+        case .none: return nil
+        case .restart: self.init(interval: dpd.interval, timeout: dpd.timeout, action: .restart)
+        case .clear: self.init(interval: dpd.interval, timeout: dpd.timeout, action: .clear)
+        }
     }
 }

@@ -169,7 +169,7 @@ public enum ESPInstallError: Error, Sendable, Equatable, CustomStringConvertible
     /// The replay window size is outside `1...ReplayWindow.maximumSize`.
     case invalidReplayWindow(Int)
     /// The crypto layer refused the algorithms or keys.
-    case crypto(CryptoSuiteError)
+    case crypto(IsthmusCryptoError)
     /// The two directions' transforms disagree on IV or ICV length (a crypto-layer bug).
     case inconsistentTransforms
 

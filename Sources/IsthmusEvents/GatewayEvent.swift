@@ -3,7 +3,7 @@
 public typealias MonotonicTime = Duration
 
 /// One structured state change. Logs, `status`, `diagnose`, metrics and the dashboard are all views
-/// of these (ARCHITECTURE.md, "Events").
+/// of these (docs/ARCHITECTURE.md, "Events").
 public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
     /// What kind of change this is; stable identifiers scripts can match on.
     public struct Kind: RawRepresentable, Sendable, Hashable, CustomStringConvertible {

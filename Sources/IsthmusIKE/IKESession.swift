@@ -68,8 +68,7 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
 
     public var connection: String
     public var ikeVersion: Int
-    /// `connecting`, `established`, `rekeying`, `deleting`, `closed`.
-    public var state: String
+    public var state: IKESAState
     public var role: String
     public var localSPI: String
     public var remoteSPI: String
@@ -90,7 +89,7 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
     public var droppedMessages: Int?
     public var childSAs: [ChildSA]
 
-    public init(connection: String, ikeVersion: Int, state: String, role: String, localSPI: String, remoteSPI: String,
+    public init(connection: String, ikeVersion: Int, state: IKESAState, role: String, localSPI: String, remoteSPI: String,
         local: String, remote: String, algorithms: String?, natLocal: Bool, natRemote: Bool,
         establishedSecondsAgo: Int64?, rekeyInSeconds: Int64?, childSAs: [ChildSA], lifetimeSeconds: Int64? = nil,
         lifetimeReason: String? = nil)

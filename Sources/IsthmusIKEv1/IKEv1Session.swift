@@ -69,13 +69,13 @@ extension IKEv1StateMachine {
 
     private func baseStatus(now: MonotonicTime) -> IKESAStatus {
         let sa = current ?? isakmpSAs.last
-        let state: String
+        let state: IKESAState
         if closed {
-            state = "closed"
+            state = .closed
         } else if current != nil {
-            state = isakmpSAs.contains(where: { !$0.isEstablished }) ? "rekeying" : "established"
+            state = isakmpSAs.contains(where: { !$0.isEstablished }) ? .rekeying : .established
         } else {
-            state = isakmpSAs.isEmpty ? "idle" : "connecting"
+            state = isakmpSAs.isEmpty ? .idle : .connecting
         }
         let role = sa?.role ?? self.role
         return IKESAStatus(

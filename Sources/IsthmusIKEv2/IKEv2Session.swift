@@ -37,7 +37,7 @@ public final class IKEv2Session: IKESession {
 extension IKEv2StateMachine {
     func status(now: MonotonicTime) -> IKESAStatus {
         IKESAStatus(
-            connection: connection, ikeVersion: 2, state: phase.rawValue, role: role.rawValue,
+            connection: connection, ikeVersion: 2, state: IKESAState(rawValue: phase.rawValue) ?? .idle, role: role.rawValue,
             localSPI: SAIdentifier.ike(localSPI), remoteSPI: SAIdentifier.ike(role == .initiator ? spiResponder : spiInitiator),
             local: "\(local)", remote: "\(remote)", algorithms: ikeSuite?.description, natLocal: natLocal,
             natRemote: natRemote, establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },

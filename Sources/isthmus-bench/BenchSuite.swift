@@ -56,7 +56,7 @@ struct BenchSuite: Sendable {
 
     /// Builds one SA direction's protection from fixed keys through ``CryptoSuites/makeProtection``,
     /// exactly as the ESP engine does.
-    func makeProtection() throws(CryptoSuiteError) -> any PacketProtection {
+    func makeProtection() throws(IsthmusCryptoError) -> any PacketProtection {
         let encryptionLength = try CryptoSuites.encryptionKeyLength(encryptionID: encryptionID, keyBits: keyBits)
         var integrityKey: SecretBytes?
         if let integrityID {

@@ -116,7 +116,7 @@ struct CryptoBenchmark: ParsableCommand {
 
     private func measure(
         _ suite: BenchSuite, stopwatch: Stopwatch, checksum: inout UInt64
-    ) throws(CryptoSuiteError) -> SuiteResult {
+    ) throws(IsthmusCryptoError) -> SuiteResult {
         let protection = try suite.makeProtection()
         let payloadLength = (size + protection.blockSize - 1) / protection.blockSize * protection.blockSize
         let ivLength = protection.ivLength
@@ -147,7 +147,7 @@ struct CryptoBenchmark: ParsableCommand {
             packet.baseAddress!.advanced(by: ivLength).copyMemory(from: $0.baseAddress!, byteCount: payloadLength)
         }
         var sealSum: UInt64 = 0
-        let seal = try stopwatch.measure(batch: Self.packetBatch) { (index) throws(CryptoSuiteError) in
+        let seal = try stopwatch.measure(batch: Self.packetBatch) { (index) throws(IsthmusCryptoError) in
             number(packet, index &+ 1)
             try protection.seal(packet, associatedData: aad)
             sealSum &+= UInt64(packet[packetLength - 1])
@@ -167,7 +167,7 @@ struct CryptoBenchmark: ParsableCommand {
         try verifyOpen(protection, templates, packet, plaintext)
 
         var openSum: UInt64 = 0
-        let open = try stopwatch.measure(batch: Self.packetBatch) { (index) throws(CryptoSuiteError) in
+        let open = try stopwatch.measure(batch: Self.packetBatch) { (index) throws(IsthmusCryptoError) in
             let template = index % templateCount
             packet.baseAddress!.copyMemory(
                 from: templates.baseAddress!.advanced(by: template * packetLength), byteCount: packetLength)
@@ -190,25 +190,25 @@ struct CryptoBenchmark: ParsableCommand {
         _ templates: UnsafeMutableRawBufferPointer,
         _ packet: UnsafeMutableRawBufferPointer,
         _ plaintext: [UInt8]
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         let ivLength = protection.ivLength
         let template = UnsafeRawBufferPointer(rebasing: templates[0..<packet.count])
         var header: (UInt32, UInt32) = (UInt32(0x1234_5678).bigEndian, UInt32(1).bigEndian)
-        try withUnsafeBytes(of: &header) { (aad) throws(CryptoSuiteError) in
+        try withUnsafeBytes(of: &header) { (aad) throws(IsthmusCryptoError) in
             packet.copyMemory(from: template)
             try protection.open(packet, associatedData: aad)
             guard Array(packet[ivLength..<(ivLength + plaintext.count)]) == plaintext else {
-                throw CryptoSuiteError(.backendFailure, "benchmark self-check: opened payload differs from plaintext")
+                throw IsthmusCryptoError.backendFailure("benchmark self-check: opened payload differs from plaintext")
             }
             packet.copyMemory(from: template)
             packet[ivLength + 1] ^= 0x04
-            do throws(CryptoSuiteError) {
+            do throws(IsthmusCryptoError) {
                 try protection.open(packet, associatedData: aad)
             } catch {
                 guard error.code == .authenticationFailure else { throw error }
                 return
             }
-            throw CryptoSuiteError(.backendFailure, "benchmark self-check: a tampered packet was accepted")
+            throw IsthmusCryptoError.backendFailure("benchmark self-check: a tampered packet was accepted")
         }
     }
 
@@ -239,10 +239,10 @@ struct CryptoBenchmark: ParsableCommand {
     /// Key generation plus shared secret against a fixed peer, per iteration.
     private func measureDH(
         _ groupID: UInt16, _ stopwatch: Stopwatch, _ checksum: inout UInt64
-    ) throws(KeyExchangeError) -> Stopwatch.Sample {
+    ) throws(IsthmusCryptoError) -> Stopwatch.Sample {
         let peer = try DiffieHellman.makeExchange(groupID: groupID).publicValue
         var sum: UInt64 = 0
-        let sample = try stopwatch.measure(batch: 1) { (_) throws(KeyExchangeError) in
+        let sample = try stopwatch.measure(batch: 1) { (_) throws(IsthmusCryptoError) in
             let ours = try DiffieHellman.makeExchange(groupID: groupID)
             let secret = try ours.sharedSecret(peerPublicValue: peer)
             sum &+= secret.withUnsafeBytes { UInt64($0[0]) } &+ UInt64(ours.publicValue[0])

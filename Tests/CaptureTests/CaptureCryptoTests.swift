@@ -1,5 +1,6 @@
 import Foundation
 import IsthmusCrypto
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
@@ -22,8 +23,8 @@ final class CaptureCryptoTests: XCTestCase {
         ][name]
     }
 
-    private func hex(_ secret: SecretBytes) -> String { hex(secret.copyBytes()) }
-    private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    private func hex(_ secret: SecretBytes) -> String { secret.copyBytes().hexString }
+    private func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 
     /// Opens an ESP or SK body in place: returns the plaintext (IV and ICV removed) or throws.
     private func open(

@@ -1,4 +1,5 @@
 import Foundation
+import IsthmusTestSupport
 import XCTest
 
 /// One strongSwan capture from Tests/Fixtures/captures (written by scripts/capture-strongswan).
@@ -123,18 +124,5 @@ struct CaptureFixture: Decodable {
         if datagram.sport == 500 || datagram.dport == 500 { return bytes[...] }
         guard bytes.count >= 4, bytes[0..<4] == [0, 0, 0, 0] else { return nil }
         return bytes[4...]
-    }
-}
-
-extension Array where Element == UInt8 {
-    init(hex: String) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(hex.count / 2)
-        var index = hex.startIndex
-        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
-            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        self = bytes
     }
 }

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusTestSupport
 import XCTest
 
 final class DHTests: XCTestCase {
@@ -17,7 +18,7 @@ final class DHTests: XCTestCase {
     }
 
     func testEveryGroupAgreesWithItself() throws {
-        var generator = VectorsSeededGenerator(seed: 0x1517_4D05)
+        var generator = SplitMix64(seed: 0x1517_4D05)
         for group in DiffieHellman.supportedGroups {
             let alice = try DiffieHellman.makeExchange(groupID: group, using: &generator)
             let bob = try DiffieHellman.makeExchange(groupID: group, using: &generator)
@@ -34,8 +35,8 @@ final class DHTests: XCTestCase {
 
     func testSeededGenerationIsDeterministic() throws {
         for group in [Group.modp2048, Group.ecp256, Group.ecp521, Group.curve25519] {
-            var first = VectorsSeededGenerator(seed: 42)
-            var second = VectorsSeededGenerator(seed: 42)
+            var first = SplitMix64(seed: 42)
+            var second = SplitMix64(seed: 42)
             let one = try DiffieHellman.makeExchange(groupID: group, using: &first)
             let two = try DiffieHellman.makeExchange(groupID: group, using: &second)
             XCTAssertEqual(one.publicValue, two.publicValue, "group \(group)")
@@ -70,7 +71,7 @@ final class DHTests: XCTestCase {
             ("too long", [0] + two), ("too short", Array(two.dropFirst())), ("empty", []),
         ] {
             XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value), label) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue, label)
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue, label)
             }
         }
         // 2 (the generator) is a legitimate value; the result is padded to 256 bytes.
@@ -89,7 +90,7 @@ final class DHTests: XCTestCase {
                 ("zeros", [UInt8](repeating: 0, count: peer.count)), ("empty", []),
             ] {
                 XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value), "\(group) \(label)") {
-                    XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue, "\(group) \(label)")
+                    XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue, "\(group) \(label)")
                 }
             }
         }
@@ -102,24 +103,24 @@ final class DHTests: XCTestCase {
             [UInt8](repeating: 0, count: 32),
             [1] + [UInt8](repeating: 0, count: 31),
             // Order-8 point (RFC 7748 section 7 lists these among the points to reject).
-            try Hex.decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            [UInt8](hex: "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
         ]
         for value in lowOrder {
             XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: value)) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidSharedSecret)
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidSharedSecret)
             }
         }
         XCTAssertThrowsError(try exchange.sharedSecret(peerPublicValue: [UInt8](repeating: 9, count: 31))) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPeerPublicValue)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPeerPublicValue)
         }
     }
 
     func testFactoryErrors() {
         XCTAssertThrowsError(try DiffieHellman.makeExchange(groupID: 22)) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .unsupportedGroup)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedGroup)
         }
         XCTAssertThrowsError(try DiffieHellman.publicValueLength(groupID: 0)) {
-            XCTAssertEqual(($0 as? KeyExchangeError)?.code, .unsupportedGroup)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedGroup)
         }
         for (group, key) in [
             (Group.modp2048, [UInt8]([1])), (Group.modp2048, []), (Group.modp768, [UInt8](repeating: 0xff, count: 96)),
@@ -130,7 +131,7 @@ final class DHTests: XCTestCase {
             XCTAssertThrowsError(
                 try DiffieHellman.makeExchange(groupID: group, privateKey: SecretBytes(key)), "\(group)"
             ) {
-                XCTAssertEqual(($0 as? KeyExchangeError)?.code, .invalidPrivateKey, "\(group) \(key.count)")
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPrivateKey, "\(group) \(key.count)")
             }
         }
     }

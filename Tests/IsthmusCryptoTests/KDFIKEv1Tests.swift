@@ -47,7 +47,7 @@ final class KDFIKEv1Tests: XCTestCase {
             try IKEv1KeyDerivation.encryptionKey(prf: prf, skeyidE: SecretBytes(zeros: 20), length: -1))
         XCTAssertThrowsError(
             try IKEv1KeyDerivation.encryptionKey(prf: prf, skeyidE: SecretBytes(zeros: 20), length: 256 * 20)
-        ) { XCTAssertEqual(($0 as? KeyDerivationError)?.code, .outputTooLong) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .outputTooLong) }
     }
 
     func testQuickModeKeyMaterial() throws {
@@ -102,7 +102,7 @@ final class KDFIKEv1Tests: XCTestCase {
             )
             XCTAssertThrowsError(
                 try IKEv1KeyDerivation.phase1IV(prf: prf, publicInitiator: gxi, publicResponder: gxr, blockSize: 0)
-            ) { XCTAssertEqual(($0 as? KeyDerivationError)?.code, .invalidParameter) }
+            ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidParameter) }
             XCTAssertThrowsError(
                 try IKEv1KeyDerivation.phase1IV(
                     prf: prf, publicInitiator: gxi, publicResponder: gxr, blockSize: prf.outputLength + 1

@@ -1,4 +1,5 @@
 @testable import IsthmusCrypto
+import IsthmusTestSupport
 import XCTest
 
 /// AES-GCM-16 has two backends: the system libcrypto one the factory picks, and swift-crypto's one-shot
@@ -61,7 +62,7 @@ final class SuiteBackendCrossCheckTests: XCTestCase {
                 for (name, protection) in backends {
                     var packet = tampered
                     XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &packet, aad: tamperedAAD)) {
-                        XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure, "\(name) \(context)")
+                        XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure, "\(name) \(context)")
                     }
                     let payload = Array(packet[8..<(8 + plaintext.count)])
                     if !plaintext.isEmpty {
@@ -102,25 +103,6 @@ final class SuiteChaChaBackendCrossCheckTests: XCTestCase {
             XCTAssertThrowsError(try VectorsPacket.open(libcrypto, packet: &tampered, aad: aad))
             if !plaintext.isEmpty { XCTAssertNotEqual(Array(tampered[8..<(8 + plaintext.count)]), plaintext) }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so a failing round can be reproduced.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
     }
 }
 
@@ -220,7 +202,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
                         var packet = tampered
                         XCTAssertThrowsError(try Self.open(protection, &packet, tamperedAAD, tamperedTrailer)) {
                             XCTAssertEqual(
-                                ($0 as? CryptoSuiteError)?.code, .authenticationFailure, "\(name) \(context)")
+                                ($0 as? IsthmusCryptoError)?.code, .authenticationFailure, "\(name) \(context)")
                         }
                         XCTAssertEqual(packet, tampered, "\(name) touched a forged packet, \(context)")
                     }
@@ -315,7 +297,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
             guard
                 case .cipher(let made) = try CryptoSuites.make(
                     encryptionID: encryptionID, keyBits: nil, key: encryptionKey)
-            else { throw CryptoSuiteError(.unsupportedTransform, "not a cipher") }
+            else { throw IsthmusCryptoError.unsupportedTransform("not a cipher") }
             cipher = made
         }
         let icvLength = try CryptoSuites.integritySizes(integrityID: integrityID).icvLength
@@ -327,7 +309,7 @@ final class SuiteCBCBackendCrossCheckTests: XCTestCase {
         -> any IntegrityTransform
     {
         guard let integrity = CryptoSuites.swiftCryptoIntegrity(integrityID: id, key: key, icvLength: icvLength) else {
-            throw CryptoSuiteError(.unsupportedTransform, "integrity \(id)")
+            throw IsthmusCryptoError.unsupportedTransform("integrity \(id)")
         }
         return integrity
     }

@@ -39,14 +39,14 @@ final class SuiteEncryptionTests: XCTestCase {
             try buffer.withUnsafeMutableBytes { payload in
                 try iv.withUnsafeBytes { try cipher.encrypt(payload, iv: $0) }
             }
-        ) { XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout) }
         var block = [UInt8](repeating: 0, count: 16)
         let shortIV = [UInt8](repeating: 0, count: 8)
         XCTAssertThrowsError(
             try block.withUnsafeMutableBytes { payload in
                 try shortIV.withUnsafeBytes { try cipher.decrypt(payload, iv: $0) }
             }
-        ) { XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout) }
     }
 
     // MARK: Encrypt-then-MAC
@@ -79,7 +79,7 @@ final class SuiteEncryptionTests: XCTestCase {
         tampered[20] ^= 0x01
         let before = tampered
         XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &tampered, aad: aad)) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure)
         }
         XCTAssertEqual(tampered, before)
 
@@ -122,10 +122,10 @@ final class SuiteEncryptionTests: XCTestCase {
         }
         XCTAssertNoThrow(try open(high))
         XCTAssertThrowsError(try open([0, 0, 0, 2])) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure)
         }
         XCTAssertThrowsError(try open([])) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure)
         }
 
         let gcm = try XCTUnwrap(
@@ -137,7 +137,7 @@ final class SuiteEncryptionTests: XCTestCase {
                     try high.withUnsafeBytes { try gcm.seal(buffer, associatedData: aad, trailingData: $0) }
                 }
             }
-        ) { XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout) }
     }
 
     func testEncryptThenMACWithTripleDESAndSHA1() throws {
@@ -185,7 +185,7 @@ final class SuiteEncryptionTests: XCTestCase {
                 var tampered = packet
                 tampered[tampered.count - 1] ^= 0x01
                 XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &tampered, aad: aad)) {
-                    XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure)
+                    XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure)
                 }
                 // Never unauthenticated plaintext: the payload is the ciphertext or zeros.
                 let payload = Array(tampered[8..<(8 + plaintext.count)])
@@ -265,7 +265,7 @@ final class SuiteEncryptionTests: XCTestCase {
             var tampered = packet
             tampered[9] ^= 0x40
             XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &tampered, aad: aad)) {
-                XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .authenticationFailure)
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .authenticationFailure)
             }
             XCTAssertNotEqual(Array(tampered[8..<(8 + plaintext.count)]), plaintext)
         }
@@ -344,8 +344,9 @@ final class SuiteEncryptionTests: XCTestCase {
                 integrityID: nil, integrityKey: nil
             )
         }
-        XCTAssertEqual(CryptoSuiteError(.backendFailure, "a"), CryptoSuiteError(.backendFailure, "b"))
-        XCTAssertNotEqual(CryptoSuiteError(.backendFailure, "a"), CryptoSuiteError(.invalidKeySize, "a"))
+        XCTAssertEqual(IsthmusCryptoError.backendFailure("a"), IsthmusCryptoError.backendFailure("b"))
+        XCTAssertNotEqual(
+            IsthmusCryptoError.backendFailure("a"), IsthmusCryptoError.invalidKeySize(expected: 1, got: 2))
     }
 
     func testMalformedPacketsAreRejectedNotTrapped() throws {
@@ -358,7 +359,7 @@ final class SuiteEncryptionTests: XCTestCase {
         for (protection, length) in [(gcm, 0), (gcm, 23), (cbc, 47), (cbc, 16 + 17 + 32), (cbc, 10)] {
             var packet = [UInt8](repeating: 0, count: length)
             XCTAssertThrowsError(try VectorsPacket.open(protection, packet: &packet, aad: [])) {
-                XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout, "length \(length)")
+                XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout, "length \(length)")
             }
             XCTAssertThrowsError(
                 try packet.withUnsafeMutableBytes { buffer in
@@ -381,13 +382,13 @@ final class SuiteEncryptionTests: XCTestCase {
     }
 
     private func assertCode(
-        _ code: CryptoSuiteError.Code,
+        _ code: IsthmusCryptoError.Code,
         file: StaticString = #filePath,
         line: UInt = #line,
         _ body: () throws -> Void
     ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            XCTAssertEqual((error as? CryptoSuiteError)?.code, code, "\(error)", file: file, line: line)
+            XCTAssertEqual((error as? IsthmusCryptoError)?.code, code, "\(error)", file: file, line: line)
         }
     }
 }

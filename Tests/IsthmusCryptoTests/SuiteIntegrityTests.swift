@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusTestSupport
 import XCTest
 
 final class SuiteIntegrityTests: XCTestCase {
@@ -42,10 +43,10 @@ final class SuiteIntegrityTests: XCTestCase {
         XCTAssertEqual(try CryptoSuites.integritySizes(integrityID: ids.hmacSHA2_384_192).icvLength, 24)
         XCTAssertEqual(try CryptoSuites.integrityKeyLength(integrityID: ids.hmacSHA2_512_256), 64)
         XCTAssertThrowsError(try CryptoSuites.make(integrityID: 5, key: SecretBytes(zeros: 16))) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .unsupportedTransform)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedTransform)
         }
         XCTAssertThrowsError(try CryptoSuites.make(integrityID: ids.hmacSHA2_256_128, key: SecretBytes(zeros: 16))) {
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidKeySize)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidKeySize)
         }
         let integrity = try CryptoSuites.make(integrityID: ids.hmacSHA1_96, key: SecretBytes(zeros: 20))
         var tooShort = [UInt8](repeating: 0, count: 8)
@@ -55,7 +56,7 @@ final class SuiteIntegrityTests: XCTestCase {
                     associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
                     payload: UnsafeRawBufferPointer(start: nil, count: 0), into: out)
             }
-        ) { XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .invalidPacketLayout) }
+        ) { XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .invalidPacketLayout) }
     }
 
     func testPRFVectors() throws {
@@ -81,13 +82,13 @@ final class SuiteIntegrityTests: XCTestCase {
         let sha256 = try CryptoSuites.make(prfID: CryptoSuites.PRFID.hmacSHA2_256)
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         XCTAssertEqual(
-            Hex.encode(sha256.hash([.bytes(Array("ab".utf8)), .byte(UInt8(ascii: "c"))])),
+            sha256.hash([.bytes(Array("ab".utf8)), .byte(UInt8(ascii: "c"))]).hexString,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         )
         XCTAssertEqual(try CryptoSuites.prfOutputLength(prfID: CryptoSuites.PRFID.hmacSHA2_384), 48)
         XCTAssertEqual(try CryptoSuites.prfOutputLength(prfID: CryptoSuites.PRFID.hmacMD5), 16)
         XCTAssertThrowsError(try CryptoSuites.make(prfID: 4)) {  // PRF_AES128_XCBC: not implemented
-            XCTAssertEqual(($0 as? CryptoSuiteError)?.code, .unsupportedTransform)
+            XCTAssertEqual(($0 as? IsthmusCryptoError)?.code, .unsupportedTransform)
         }
     }
 

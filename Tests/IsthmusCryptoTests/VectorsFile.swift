@@ -1,5 +1,6 @@
 import Foundation
 import IsthmusCrypto
+import IsthmusTestSupport
 import XCTest
 
 /// One record of a vector file: `key = value` lines between blank lines.
@@ -19,7 +20,10 @@ struct VectorRecord {
     func has(_ key: String) -> Bool { !(fields[key] ?? "").isEmpty }
 
     func hex(_ key: String) throws -> [UInt8] {
-        try Hex.decode(string(key))
+        guard let bytes = [UInt8](hexDigits: try string(key)) else {
+            throw VectorsFileError(message: "\(name): field \(key) is not hex")
+        }
+        return bytes
     }
 
     func int(_ key: String) throws -> Int {
@@ -65,52 +69,6 @@ enum VectorsFile {
         if !current.isEmpty { records.append(VectorRecord(fields: current, line: start)) }
         guard !records.isEmpty else { throw VectorsFileError(message: "\(name): no records") }
         return records
-    }
-}
-
-enum Hex {
-    static func decode(_ string: String) throws -> [UInt8] {
-        let digits = Array(string.utf8)
-        guard digits.count % 2 == 0 else { throw VectorsFileError(message: "odd-length hex") }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else {
-                throw VectorsFileError(message: "invalid hex digit")
-            }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
-    }
-
-    private static func value(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
-}
-
-/// A deterministic generator for tests (SplitMix64). Not for production use.
-struct VectorsSeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

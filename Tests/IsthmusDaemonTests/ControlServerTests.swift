@@ -1,6 +1,7 @@
 import Foundation
 import IsthmusEvents
 import IsthmusIKEv2
+import IsthmusTestSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -240,21 +241,9 @@ final class ControlServerTests: XCTestCase {
 
     // MARK: Bad input
 
-    /// A deterministic byte generator (SplitMix64), so a failure can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testGarbageGetsOneErrorLineEachAndTheConnectionStaysUsable() async throws {
         let harness = try await makeHarness()
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(seed: 7)
         var lines: [[UInt8]] = (0..<40).map { _ in
             (0..<Int.random(in: 1...300, using: &generator)).map { _ in
                 var byte = UInt8.random(in: 0...255, using: &generator)

@@ -40,7 +40,7 @@ final class FakeSession: IKESession {
 
     func status(now: Duration) -> IKESAStatus {
         IKESAStatus(
-            connection: connectionName, ikeVersion: 2, state: "connecting", role: "responder",
+            connection: connectionName, ikeVersion: 2, state: .connecting, role: "responder",
             localSPI: String(localSPI, radix: 16), remoteSPI: "0", local: "127.0.0.1:500", remote: "127.0.0.1:500",
             algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil, rekeyInSeconds: nil,
             childSAs: [])
@@ -64,7 +64,7 @@ final class ReportingSession: IKESessionSPIReporting {
 
     func status(now: Duration) -> IKESAStatus {
         IKESAStatus(
-            connection: connectionName, ikeVersion: 2, state: "established", role: "initiator", localSPI: "",
+            connection: connectionName, ikeVersion: 2, state: .established, role: "initiator", localSPI: "",
             remoteSPI: "", local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false,
             establishedSecondsAgo: nil, rekeyInSeconds: nil, childSAs: [])
     }
@@ -144,7 +144,7 @@ final class FakeISAKMPSession: IKEv1SessionRouting {
 
     func status(now: Duration) -> IKESAStatus {
         IKESAStatus(
-            connection: connectionName, ikeVersion: 1, state: acceptsPeerMainMode ? "established" : "connecting",
+            connection: connectionName, ikeVersion: 1, state: acceptsPeerMainMode ? .established : .connecting,
             role: "responder", localSPI: String(localSPI, radix: 16), remoteSPI: "0", local: "", remote: "",
             algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil, rekeyInSeconds: nil,
             childSAs: [])

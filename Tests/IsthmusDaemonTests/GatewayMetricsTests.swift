@@ -26,7 +26,7 @@ final class GatewayMetricsTests: XCTestCase {
         GatewayEvent(time: .seconds(1), connection: connection, kind: kind, message: "m")
     }
 
-    func sa(_ connection: String, _ state: String) -> IKESAStatus {
+    func sa(_ connection: String, _ state: IKESAState) -> IKESAStatus {
         IKESAStatus(
             connection: connection, ikeVersion: 2, state: state, role: "initiator", localSPI: "1", remoteSPI: "2",
             local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil,
@@ -48,7 +48,7 @@ final class GatewayMetricsTests: XCTestCase {
         response.connections = connections.keys.sorted().map { name in
             ConnectionStatus(
                 name: name, kind: "dynamic", ikeVersion: 2, remoteAddress: nil,
-                ikeSAs: connections[name, default: []].map { sa(name, $0) })
+                ikeSAs: connections[name, default: []].map { sa(name, IKESAState(rawValue: $0)!) })
         }
         response.childSAs = children
         response.counters = counters

@@ -244,7 +244,7 @@ final class IKEv1GatewaysInMemoryTests: XCTestCase {
         for (gateway, session) in [(office, initiator), (cloud, responder)] {
             let status = session.status(now: .seconds(2))
             XCTAssertEqual(status.ikeVersion, 1)
-            XCTAssertEqual(status.state, "established")
+            XCTAssertEqual(status.state, .established)
             XCTAssertEqual(status.algorithms, "aes256-sha1-modp1024")
             XCTAssertEqual(status.lifetimeSeconds, 28800)
             XCTAssertEqual(status.childSAs.count, 1)
@@ -281,8 +281,8 @@ final class IKEv1GatewaysInMemoryTests: XCTestCase {
         pump(office, cloud, now: .seconds(200))
         XCTAssertEqual(office.dispatcher.count, 1, "no second session on the office for the cloud's phase 1 rekey")
         XCTAssertEqual(cloud.dispatcher.count, 1)
-        XCTAssertEqual(initiator.status(now: .seconds(201)).state, "established")
-        XCTAssertEqual(responder.status(now: .seconds(201)).state, "established")
+        XCTAssertEqual(initiator.status(now: .seconds(201)).state, .established)
+        XCTAssertEqual(responder.status(now: .seconds(201)).state, .established)
         XCTAssertEqual(office.installed.count, 1)
         XCTAssertEqual(cloud.installed.count, 1)
 

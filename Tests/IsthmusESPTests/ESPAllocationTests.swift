@@ -8,8 +8,8 @@ import XCTest
     import Glibc
 #endif
 
-/// Proves the ESP data plane allocates nothing per packet (ARCHITECTURE.md: "must not allocate per packet
-/// on the hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
+/// Proves the ESP data plane allocates nothing per packet (docs/ARCHITECTURE.md: IsthmusESP "must not
+/// allocate per packet"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
 /// with the toolchain's `clang` and then re-runs itself under, in a child process.
 ///
 /// Every ESP suite the factory builds (AES-GCM with each ICV and key size, ChaCha20-Poly1305, AES-CBC
@@ -239,7 +239,7 @@ private struct AllocatingProtection: PacketProtection {
     func seal(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         AllocationSink.keep(AllocationSink())
         try wrapped.seal(packet, associatedData: associatedData, trailingData: trailingData)
     }
@@ -247,7 +247,7 @@ private struct AllocatingProtection: PacketProtection {
     func open(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         AllocationSink.keep(AllocationSink())
         try wrapped.open(packet, associatedData: associatedData, trailingData: trailingData)
     }

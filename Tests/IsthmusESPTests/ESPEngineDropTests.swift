@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusIP
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
@@ -279,20 +280,8 @@ final class ESPEngineDropTests: XCTestCase {
 }
 
 final class ESPEngineRobustnessTests: XCTestCase {
-    /// A small deterministic generator (SplitMix64) so failures reproduce.
-    private struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     func testRandomPacketsWithAValidSPINeverTrapAndAreAllDropped() throws {
-        var generator = SplitMix(state: 42)
+        var generator = SplitMix64(seed: 42)
         for suite in [TestSuite("aes128gcm16"), TestSuite("aes128", "sha1"), TestSuite("3des", "sha1")] {
             let (_, b) = try SAPairConfig(suite: suite).engines()
             for _ in 0..<2000 {
@@ -308,7 +297,7 @@ final class ESPEngineRobustnessTests: XCTestCase {
     }
 
     func testRandomInnerPacketsNeverTrap() throws {
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(seed: 7)
         let (a, b) = try SAPairConfig(suite: TestSuite("aes256gcm16")).engines()
         var sent = 0
         for round in 0..<3000 {

@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusIP
+import IsthmusTestSupport
 import XCTest
 
 @testable import IsthmusESP
@@ -181,17 +182,5 @@ extension ESPEngine {
         let result = buffer.withUnsafeMutableBytes { decapsulate(espPacket: $0, now: now) }
         guard case .packet(let inner) = result else { return (result, nil, buffer) }
         return (result, Array(buffer[inner.range]), buffer)
-    }
-}
-
-extension [UInt8] {
-    init(hex: String) {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
-            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        self = bytes
     }
 }

@@ -1,3 +1,4 @@
+import IsthmusTestSupport
 import XCTest
 
 @testable import IsthmusESP
@@ -97,7 +98,7 @@ final class TunnelMTUTests: XCTestCase {
         var fragment = good
         fragment[7] = 1  // fragment offset 8: no TCP header here
         XCTAssertFalse(fragment.withUnsafeMutableBytes { TunnelMTU.clampMSS($0, to: 1000) })
-        var seeded = SplitMix(seed: 7)
+        var seeded = SplitMix64(seed: 7)
         for _ in 0..<2000 {
             var mutated = good
             for _ in 0..<3 { mutated[Int(seeded.next() % UInt64(mutated.count))] = UInt8(truncatingIfNeeded: seeded.next()) }
@@ -158,18 +159,5 @@ final class TunnelMTUTests: XCTestCase {
     func testInnerMTUForAPathOf1500() {
         XCTAssertEqual(TunnelMTU.innerMTU(pathMTU: 1500), 1399)
         XCTAssertEqual(TunnelMTU.innerMTU(pathMTU: 1500, outerIPv6: true), 1379)
-    }
-}
-
-/// A tiny deterministic generator for mutation loops.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

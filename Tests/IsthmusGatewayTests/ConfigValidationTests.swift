@@ -1,6 +1,7 @@
 import Foundation
 import IsthmusCrypto
 import IsthmusGateway
+import IsthmusTestSupport
 import XCTest
 
 /// One passing and one failing case for each rule `isthmus check` enforces.
@@ -330,18 +331,5 @@ final class MalformedInputTests: XCTestCase {
         XCTAssertTrue(ConfigLoader.load(path: "/nonexistent/isthmus.yaml").errors[0].message.contains("cannot read"))
         let folder = try TemporaryFolder()
         XCTAssertTrue(ConfigLoader.load(path: folder.path).errors[0].message.contains("not a regular file"))
-    }
-}
-
-/// A small deterministic generator for garbage inputs.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IsthmusTestSupport
 import XCTest
 
 @testable import IsthmusGateway
@@ -6,18 +7,6 @@ import XCTest
 /// New keys (`SharedKeyGenerator`), atomic key file replacement (`AtomicFile`, `KeyFile`) and what the
 /// loader remembers about a key file.
 final class KeyRotationTests: XCTestCase {
-    /// A deterministic generator (SplitMix64) for reproducible keys.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Decodes a base-62 key back to its 32 bytes (the inverse of the generator's encoding).
     func decode(_ key: [UInt8]) -> [UInt8] {
         var number = [UInt8](repeating: 0, count: SharedKeyGenerator.keyBytes)
@@ -36,7 +25,7 @@ final class KeyRotationTests: XCTestCase {
     // MARK: - Generator
 
     func testKeysAre43LettersAndDigitsCarryingAll256Bits() {
-        var generator = SplitMix(state: 42)
+        var generator = SplitMix64(seed: 42)
         var seen = Set<[UInt8]>()
         for _ in 0..<200 {
             var copy = generator

@@ -1,6 +1,7 @@
 import Foundation
 import IsthmusCrypto
 import IsthmusIP
+import IsthmusTestSupport
 import XCTest
 
 @testable import IsthmusGateway
@@ -191,12 +192,7 @@ final class PeerExportTests: XCTestCase {
 
     func testAKeyWithQuotesIsWrittenInHex() {
         let key = SharedKey(source: .inline, material: Array("a\"b\\c-0123456789abcdef".utf8))
-        XCTAssertEqual(
-            PeerExport.secretLiteral(key),
-            "0x"
-                + Array("a\"b\\c-0123456789abcdef".utf8).map {
-                    String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16)
-                }.joined())
+        XCTAssertEqual(PeerExport.secretLiteral(key), "0x" + Array("a\"b\\c-0123456789abcdef".utf8).hexString)
         let plain = SharedKey(source: .inline, material: Array("Abc123xyz0123456".utf8))
         XCTAssertEqual(PeerExport.secretLiteral(plain), "\"Abc123xyz0123456\"")
     }

@@ -219,8 +219,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed))
         XCTAssertNotEqual(pair.initiator.status(now: pair.now).localSPI, firstCookie)
         XCTAssertEqual(pair.live(.initiator).map(\.inboundSPI), ipsec, "IPsec SAs untouched by the phase 1 rekey")
-        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
-        XCTAssertEqual(pair.responder.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
+        XCTAssertEqual(pair.responder.status(now: pair.now).state, .established)
         XCTAssertEqual(pair.initiator.localSPIs.count, 1, "the old ISAKMP SA is gone")
         XCTAssertEqual(pair.responder.localSPIs.count, 1)
         pair.advance(to: .seconds(3590))
@@ -250,7 +250,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             let rekeyed = pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed)
             if bothSides {
                 XCTAssertTrue(rekeyed, "the ISAKMP SA is replaced with the new key")
-                XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+                XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
                 XCTAssertFalse(pair.kinds(.responder).contains(.authenticationFailed))
             } else {
                 XCTAssertFalse(rekeyed, "one side's new key cannot authenticate")
@@ -294,7 +294,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
         XCTAssertEqual(pair.installed[.initiator]?.count, 1, "one SA despite duplicates")
         XCTAssertEqual(pair.installed[.responder]?.count, 1)
         XCTAssertTrue(pair.messages(.responder, .retransmit).contains { $0.contains("repeated") })
-        XCTAssertEqual(pair.initiator.status(now: pair.now).state, "established")
+        XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)
     }
 
     // MARK: - DPD (RFC 3706)

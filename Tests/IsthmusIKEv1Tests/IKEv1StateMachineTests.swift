@@ -39,7 +39,7 @@ final class IKEv1StateMachineTests: XCTestCase {
         assertMatchingSAs(pair)
         let status = pair.initiator.status(now: pair.now)
         XCTAssertEqual(status.ikeVersion, 1)
-        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.state, .established)
         XCTAssertEqual(status.algorithms, "aes256-sha256-modp2048")
         XCTAssertEqual(status.childSAs.first?.algorithms, "aes256-sha256")
         XCTAssertEqual(status.childSAs.first?.lifetimeSeconds, 3600)

@@ -1,6 +1,7 @@
 import Foundation
 import IsthmusCrypto
 import IsthmusIP
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
@@ -54,20 +55,10 @@ final class IKEv1StrongSwanCaptureTests: XCTestCase {
 
     /// The IKE message of a datagram (after the non-ESP marker on 4500), nil for ESP.
     static func ike(_ datagram: Capture.Datagram) -> [UInt8]? {
-        let bytes = hex(datagram.payload_hex)
+        let bytes = [UInt8](hex: datagram.payload_hex)
         if datagram.sport == 500 || datagram.dport == 500 { return bytes }
         guard bytes.count >= 4, bytes[0..<4] == [0, 0, 0, 0] else { return nil }
         return Array(bytes[4...])
-    }
-
-    static func hex(_ text: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
-            bytes.append(UInt8(text[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        return bytes
     }
 
     private func keyword(_ strongSwanName: String) -> String {
@@ -99,13 +90,13 @@ final class IKEv1StrongSwanCaptureTests: XCTestCase {
             XCTAssertTrue(mm1.vendorIDs.contains(IKEv1StateMachine.deadPeerDetectionVendorID), name)
 
             let handshake = capture.ike_handshake_public
-            let publicI = Self.hex(handshake.ke_initiator.public_value)
-            let publicR = Self.hex(handshake.ke_responder.public_value)
-            let nonceI = Self.hex(handshake.nonce_initiator)
-            let nonceR = Self.hex(handshake.nonce_responder)
+            let publicI = [UInt8](hex: handshake.ke_initiator.public_value)
+            let publicR = [UInt8](hex: handshake.ke_responder.public_value)
+            let nonceI = [UInt8](hex: handshake.nonce_initiator)
+            let nonceR = [UInt8](hex: handshake.nonce_responder)
             let crypto = try IKEv1SACrypto(
                 suite: suite, sharedKey: SecretBytes(Array(capture.psk.utf8)),
-                sharedSecret: SecretBytes(Self.hex(logged.dh_shared_secret)), nonceInitiator: nonceI,
+                sharedSecret: SecretBytes([UInt8](hex: logged.dh_shared_secret)), nonceInitiator: nonceI,
                 nonceResponder: nonceR, cookieInitiator: parsed[0].initiatorCookie,
                 cookieResponder: parsed[1].responderCookie)
 
@@ -175,8 +166,8 @@ final class IKEv1StrongSwanCaptureTests: XCTestCase {
                 let keys = try crypto.keys(
                     for: espSuite, spi: spi, sharedSecret: nil, nonceInitiator: qmNonceI,
                     nonceResponder: qmNonceR)
-                XCTAssertEqual(keys.encryption.copyBytes(), Self.hex(esp.encryption_key), "\(name): \(esp.spi)")
-                XCTAssertEqual(keys.integrity.copyBytes(), Self.hex(esp.integrity_key), "\(name): \(esp.spi)")
+                XCTAssertEqual(keys.encryption.copyBytes(), [UInt8](hex: esp.encryption_key), "\(name): \(esp.spi)")
+                XCTAssertEqual(keys.integrity.copyBytes(), [UInt8](hex: esp.integrity_key), "\(name): \(esp.spi)")
             }
 
             // The two Informational DELETEs (ESP, then ISAKMP) authenticate.
@@ -207,7 +198,7 @@ final class IKEv1StrongSwanCaptureTests: XCTestCase {
                 office: false, ike: "aes128-sha256-modp2048,\(keyword(logged.encryption))-sha1-modp1024",
                 esp: "\(keyword(logged.encryption))-sha1")
             cloud.sharedKey = SecretBytes(Array(capture.psk.utf8))
-            let session = IKEv1Session(responding: cloud, random: SeededRandom(seed: 3))
+            let session = IKEv1Session(responding: cloud, random: SplitMix64(seed: 3))
             let first = try XCTUnwrap(Self.ike(capture.datagrams[0]))
             let actions = session.handle(
                 .datagram(

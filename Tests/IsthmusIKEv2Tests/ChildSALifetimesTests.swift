@@ -1,10 +1,11 @@
 import IsthmusIKE
+import IsthmusTestSupport
 import XCTest
 
 /// The cores decide an ESP pair's lifetimes once (``ChildSALifetimes``): the data plane takes them as given.
 final class ChildSALifetimesTests: XCTestCase {
     func testSoftBytesAreJitteredBelowTheHardLimit() {
-        var random = SeededRandom(seed: 0x11FE)
+        var random = SplitMix64(seed: 0x11FE)
         var seen = Set<UInt64>()
         for _ in 0..<200 {
             let (soft, hard) = ChildSALifetimes.esp(
@@ -19,12 +20,12 @@ final class ChildSALifetimesTests: XCTestCase {
     }
 
     func testNoByteLimitDrawsNoRandomNumber() {
-        var random = SeededRandom(seed: 7)
-        let before = random
+        var random = SplitMix64(seed: 7)
+        var before = random
         let (soft, hard) = ChildSALifetimes.esp(
             softTime: .seconds(50), hardTime: .seconds(60), hardBytes: nil, random: &random)
         XCTAssertEqual(soft, ESPLifetime(time: .seconds(50)))
         XCTAssertEqual(hard, ESPLifetime(time: .seconds(60)))
-        XCTAssertEqual(random.state, before.state, "capture-replay tests rely on the cores' random sequence")
+        XCTAssertEqual(random.next(), before.next(), "capture-replay tests rely on the cores' random sequence")
     }
 }

@@ -35,7 +35,7 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertFalse(child.tunnel.udpEncapsulated)
         XCTAssertEqual(pair.sent.count, 4, "IKE_SA_INIT and IKE_AUTH: two round trips")
         let status = pair.initiator.status(now: pair.now)
-        XCTAssertEqual(status.state, "established")
+        XCTAssertEqual(status.state, .established)
         XCTAssertEqual(status.algorithms, "aes256gcm16-prfsha256-ecp256")
         XCTAssertEqual(status.childSAs.count, 1)
     }
@@ -282,8 +282,8 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         pair.run()
         let initiatorStatus = pair.initiator.status(now: pair.now)
         let responderStatus = pair.responder.status(now: pair.now)
-        XCTAssertEqual(initiatorStatus.state, "established")
-        XCTAssertEqual(responderStatus.state, "established")
+        XCTAssertEqual(initiatorStatus.state, .established)
+        XCTAssertEqual(responderStatus.state, .established)
         XCTAssertNotEqual(initiatorStatus.localSPI, before.0, "new SPIs")
         XCTAssertNotEqual(responderStatus.localSPI, before.1)
         XCTAssertEqual(initiatorStatus.localSPI, responderStatus.remoteSPI)
@@ -326,8 +326,8 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         pair.run()
         let i = pair.initiator.status(now: pair.now)
         let r = pair.responder.status(now: pair.now)
-        XCTAssertEqual(i.state, "established")
-        XCTAssertEqual(r.state, "established")
+        XCTAssertEqual(i.state, .established)
+        XCTAssertEqual(r.state, .established)
         XCTAssertEqual(i.localSPI, r.remoteSPI, "both ended on the same IKE SA")
         XCTAssertEqual(i.childSAs.count, 1)
     }
@@ -472,8 +472,8 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
     }
 }
 
-/// Every message out of its place is refused without changing the SA (STYLE.md: "every extra
-/// message is rejected").
+/// Every message out of its place is refused without changing the SA (a state machine rejects
+/// every extra message).
 final class IKEv2OutOfOrderTests: XCTestCase {
     func testEveryRecordedMessageIsRejectedOutOfPlace() throws {
         // Record a full life: establish, CHILD SA rekey, IKE SA rekey, delete.
@@ -496,7 +496,7 @@ final class IKEv2OutOfOrderTests: XCTestCase {
             let isInitRequest = message.exchangeType == .ikeSAInit && !message.flags.contains(.response)
             fresh.input(.responder, .datagram(datagram))
             if !isInitRequest {
-                XCTAssertEqual(fresh.responder.status(now: .zero).state, "idle", "message \(index)")
+                XCTAssertEqual(fresh.responder.status(now: .zero).state, .idle, "message \(index)")
                 XCTAssertEqual(fresh.installed[.responder]?.count, 0, "message \(index)")
                 XCTAssertTrue(fresh.inFlight.isEmpty, "message \(index) got an answer")
             }

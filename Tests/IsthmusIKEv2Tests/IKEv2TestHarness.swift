@@ -1,23 +1,11 @@
 import IsthmusCrypto
 import IsthmusEvents
 import IsthmusIP
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 
 @testable import IsthmusIKEv2
-
-/// A deterministic random generator for the cores (SplitMix64).
-struct SeededRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func endpoint(_ text: String, _ port: UInt16 = 500) -> UDPEndpoint {
     UDPEndpoint(address: try! IPAddress(parsing: text), port: port)
@@ -79,8 +67,8 @@ final class Pair {
     enum Side: Hashable { case initiator, responder }
 
     init(initiator: IKEv2Configuration, responder: IKEv2Configuration, seed: UInt64 = 1) {
-        self.initiator = IKEv2Session(initiating: initiator, random: SeededRandom(seed: seed))
-        self.responder = IKEv2Session(responding: responder, random: SeededRandom(seed: seed &+ 1000))
+        self.initiator = IKEv2Session(initiating: initiator, random: SplitMix64(seed: seed))
+        self.responder = IKEv2Session(responding: responder, random: SplitMix64(seed: seed &+ 1000))
         self.responderConfiguration = responder
         self.responderSeed = seed &+ 1000
     }
@@ -134,7 +122,7 @@ final class Pair {
                 !message.flags.contains(.response)
             {
                 responderSeed &+= 1
-                responder = IKEv2Session(responding: responderConfiguration, random: SeededRandom(seed: responderSeed))
+                responder = IKEv2Session(responding: responderConfiguration, random: SplitMix64(seed: responderSeed))
                 closed.remove(.responder)
             }
             input(to, .datagram(datagram))

@@ -1,29 +1,7 @@
+import IsthmusTestSupport
 import XCTest
 
 @testable import IsthmusWire
-
-extension Array where Element == UInt8 {
-    /// Decodes hex digits, ignoring spaces and newlines. Traps on bad input (test data only).
-    init(hex: String) {
-        let digits = hex.filter { !$0.isWhitespace }
-        precondition(digits.count % 2 == 0, "odd number of hex digits")
-        var bytes: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            guard let byte = UInt8(digits[index..<next], radix: 16) else {
-                preconditionFailure("bad hex \(digits[index..<next])")
-            }
-            bytes.append(byte)
-            index = next
-        }
-        self = bytes
-    }
-
-    var hexString: String {
-        self.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-    }
-}
 
 /// Asserts that `body` throws a ``WireError`` with `code`, and returns it.
 @discardableResult
@@ -57,23 +35,6 @@ func withFixedLength(_ bytes: [UInt8]) -> [UInt8] {
         copy[27] = UInt8(truncatingIfNeeded: length)
     }
     return copy
-}
-
-/// A small deterministic PRNG (SplitMix64) so mutation tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Returns `count` mutants of `bytes`: random byte changes, insertions, deletions and truncations.

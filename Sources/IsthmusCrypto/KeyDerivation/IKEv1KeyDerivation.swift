@@ -62,8 +62,8 @@ public enum IKEv1KeyDerivation {
         prf: any PseudoRandomFunction,
         skeyidE: SecretBytes,
         length: Int
-    ) throws(KeyDerivationError) -> SecretBytes {
-        guard length >= 0 else { throw .parameter("negative key length \(length)") }
+    ) throws(IsthmusCryptoError) -> SecretBytes {
+        guard length >= 0 else { throw .invalidParameter("negative key length \(length)") }
         if length <= skeyidE.count {
             return skeyidE.prefix(length)
         }
@@ -126,7 +126,7 @@ public enum IKEv1KeyDerivation {
         publicInitiator: [UInt8],
         publicResponder: [UInt8],
         blockSize: Int
-    ) throws(KeyDerivationError) -> [UInt8] {
+    ) throws(IsthmusCryptoError) -> [UInt8] {
         try truncatedHash(prf: prf, [.bytes(publicInitiator), .bytes(publicResponder)], blockSize: blockSize)
     }
 
@@ -137,7 +137,7 @@ public enum IKEv1KeyDerivation {
         lastPhase1Block: [UInt8],
         messageID: UInt32,
         blockSize: Int
-    ) throws(KeyDerivationError) -> [UInt8] {
+    ) throws(IsthmusCryptoError) -> [UInt8] {
         try truncatedHash(prf: prf, [.bytes(lastPhase1Block), .bytes(bigEndian(messageID))], blockSize: blockSize)
     }
 
@@ -164,8 +164,8 @@ public enum IKEv1KeyDerivation {
         nonceInitiator: [UInt8],
         nonceResponder: [UInt8],
         length: Int
-    ) throws(KeyDerivationError) -> SecretBytes {
-        guard length >= 0 else { throw .parameter("negative key length \(length)") }
+    ) throws(IsthmusCryptoError) -> SecretBytes {
+        guard length >= 0 else { throw .invalidParameter("negative key length \(length)") }
         var seed: [PRFInput] = []
         if let sharedSecret { seed.append(.secret(sharedSecret)) }
         seed.append(contentsOf: [.byte(protocolID), .bytes(spi), .bytes(nonceInitiator), .bytes(nonceResponder)])
@@ -181,10 +181,10 @@ public enum IKEv1KeyDerivation {
         length: Int,
         first: [PRFInput],
         next: (SecretBytes) -> [PRFInput]
-    ) throws(KeyDerivationError) -> SecretBytes {
+    ) throws(IsthmusCryptoError) -> SecretBytes {
         let blocks = (length + prf.outputLength - 1) / prf.outputLength
         guard blocks <= maximumExpansionBlocks else {
-            throw .tooLong("expansion limited to \(maximumExpansionBlocks) PRF blocks, \(length) bytes requested")
+            throw .outputTooLong("expansion limited to \(maximumExpansionBlocks) PRF blocks, \(length) bytes requested")
         }
         var output = SecretBytes(zeros: 0)
         var previous: SecretBytes?
@@ -200,9 +200,9 @@ public enum IKEv1KeyDerivation {
         prf: any PseudoRandomFunction,
         _ inputs: [PRFInput],
         blockSize: Int
-    ) throws(KeyDerivationError) -> [UInt8] {
+    ) throws(IsthmusCryptoError) -> [UInt8] {
         guard blockSize > 0, blockSize <= prf.outputLength else {
-            throw .parameter("block size \(blockSize) must be between 1 and the hash length \(prf.outputLength)")
+            throw .invalidParameter("block size \(blockSize) must be between 1 and the hash length \(prf.outputLength)")
         }
         return Array(prf.hash(inputs).prefix(blockSize))
     }

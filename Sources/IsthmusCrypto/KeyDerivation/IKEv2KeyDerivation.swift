@@ -12,18 +12,18 @@ public enum IKEv2KeyDerivation {
     /// `prf+ (K, S) = T1 | T2 | ...` with `T1 = prf(K, S | 0x01)`, `Tn = prf(K, Tn-1 | S | n)`
     /// (RFC 7296 section 2.13), truncated to `length` bytes.
     ///
-    /// - Throws: ``KeyDerivationError/Code/outputTooLong`` beyond 255 blocks.
+    /// - Throws: ``IsthmusCryptoError/Code/outputTooLong`` beyond 255 blocks.
     public static func prfPlus(
         prf: any PseudoRandomFunction,
         key: SecretBytes,
         seed: [PRFInput],
         length: Int
-    ) throws(KeyDerivationError) -> SecretBytes {
-        guard length >= 0 else { throw .parameter("negative prf+ length \(length)") }
+    ) throws(IsthmusCryptoError) -> SecretBytes {
+        guard length >= 0 else { throw .invalidParameter("negative prf+ length \(length)") }
         let blockLength = prf.outputLength
         let blocks = (length + blockLength - 1) / blockLength
         guard blocks <= maximumPRFPlusBlocks else {
-            throw .tooLong("prf+ yields at most \(maximumPRFPlusBlocks * blockLength) bytes, \(length) requested")
+            throw .outputTooLong("prf+ yields at most \(maximumPRFPlusBlocks * blockLength) bytes, \(length) requested")
         }
         var output = SecretBytes(zeros: 0)
         var previous: SecretBytes?
@@ -72,7 +72,7 @@ public enum IKEv2KeyDerivation {
         spiInitiator: [UInt8],
         spiResponder: [UInt8],
         lengths: IKEv2KeyLengths
-    ) throws(KeyDerivationError) -> IKEv2SAKeys {
+    ) throws(IsthmusCryptoError) -> IKEv2SAKeys {
         let material = try prfPlus(
             prf: prf,
             key: skeyseed,
@@ -99,7 +99,7 @@ public enum IKEv2KeyDerivation {
         nonceInitiator: [UInt8],
         nonceResponder: [UInt8],
         length: Int
-    ) throws(KeyDerivationError) -> SecretBytes {
+    ) throws(IsthmusCryptoError) -> SecretBytes {
         var seed: [PRFInput] = []
         if let sharedSecret { seed.append(.secret(sharedSecret)) }
         seed.append(.bytes(nonceInitiator))
@@ -123,9 +123,9 @@ public enum IKEv2KeyDerivation {
         nonceResponder: [UInt8],
         encryptionKeyLength: Int,
         integrityKeyLength: Int
-    ) throws(KeyDerivationError) -> ChildSAKeys {
+    ) throws(IsthmusCryptoError) -> ChildSAKeys {
         guard encryptionKeyLength >= 0, integrityKeyLength >= 0 else {
-            throw .parameter("negative key length")
+            throw .invalidParameter("negative key length")
         }
         let material = try childSAKeyMaterial(
             prf: prf,

@@ -18,7 +18,7 @@ public struct IKEv2KeyLengths: Sendable, Equatable {
     ///
     /// - Parameters:
     ///   - integrityID: `nil` or NONE (0) with an AEAD.
-    public init(prfID: UInt16, encryptionID: UInt16, keyBits: Int?, integrityID: UInt16?) throws(CryptoSuiteError) {
+    public init(prfID: UInt16, encryptionID: UInt16, keyBits: Int?, integrityID: UInt16?) throws(IsthmusCryptoError) {
         let prf = try CryptoSuites.make(prfID: prfID)
         let integrity: Int
         if let integrityID, integrityID != CryptoSuites.IntegrityID.none {

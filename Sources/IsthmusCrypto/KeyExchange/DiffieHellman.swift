@@ -34,20 +34,20 @@ public enum DiffieHellman {
 
     /// Bytes of Key Exchange Data in a KE payload for `groupID` (RFC 7296 section 3.4,
     /// RFC 5903 section 7, RFC 8031 section 3.1).
-    public static func publicValueLength(groupID: UInt16) throws(KeyExchangeError) -> Int {
+    public static func publicValueLength(groupID: UInt16) throws(IsthmusCryptoError) -> Int {
         if let group = MODPGroup(groupID: groupID) { return group.primeLength }
         switch groupID {
         case GroupID.ecp256: return P256.KeyAgreement.PrivateKey.publicValueLength
         case GroupID.ecp384: return P384.KeyAgreement.PrivateKey.publicValueLength
         case GroupID.ecp521: return P521.KeyAgreement.PrivateKey.publicValueLength
         case GroupID.curve25519: return Curve25519.KeyAgreement.PrivateKey.publicValueLength
-        default: throw .unsupported(groupID)
+        default: throw .unsupportedGroup(groupID)
         }
     }
 
     /// Starts an exchange with a fresh private key from the system's secure random source
     /// (swift-crypto key generation for ECP and Curve25519, `SystemRandomNumberGenerator` for MODP).
-    public static func makeExchange(groupID: UInt16) throws(KeyExchangeError) -> any DiffieHellmanExchange {
+    public static func makeExchange(groupID: UInt16) throws(IsthmusCryptoError) -> any DiffieHellmanExchange {
         if let group = MODPGroup(groupID: groupID) {
             var generator = SystemRandomNumberGenerator()
             return try MODPExchange(group: group, using: &generator)
@@ -58,7 +58,7 @@ public enum DiffieHellman {
         case GroupID.ecp521: return try ECDHExchange(groupID: groupID, privateKey: P521.KeyAgreement.PrivateKey())
         case GroupID.curve25519:
             return try ECDHExchange(groupID: groupID, privateKey: Curve25519.KeyAgreement.PrivateKey())
-        default: throw .unsupported(groupID)
+        default: throw .unsupportedGroup(groupID)
         }
     }
 
@@ -67,7 +67,7 @@ public enum DiffieHellman {
     public static func makeExchange(
         groupID: UInt16,
         using generator: inout some RandomNumberGenerator
-    ) throws(KeyExchangeError) -> any DiffieHellmanExchange {
+    ) throws(IsthmusCryptoError) -> any DiffieHellmanExchange {
         if let group = MODPGroup(groupID: groupID) {
             return try MODPExchange(group: group, using: &generator)
         }
@@ -76,7 +76,7 @@ public enum DiffieHellman {
         case GroupID.ecp384: return try ecdh(groupID, P384.KeyAgreement.PrivateKey.self, &generator)
         case GroupID.ecp521: return try ecdh(groupID, P521.KeyAgreement.PrivateKey.self, &generator)
         case GroupID.curve25519: return try ecdh(groupID, Curve25519.KeyAgreement.PrivateKey.self, &generator)
-        default: throw .unsupported(groupID)
+        default: throw .unsupportedGroup(groupID)
         }
     }
 
@@ -87,7 +87,7 @@ public enum DiffieHellman {
     public static func makeExchange(
         groupID: UInt16,
         privateKey: SecretBytes
-    ) throws(KeyExchangeError) -> any DiffieHellmanExchange {
+    ) throws(IsthmusCryptoError) -> any DiffieHellmanExchange {
         if let group = MODPGroup(groupID: groupID) {
             return try MODPExchange(group: group, privateExponent: privateKey)
         }
@@ -101,7 +101,7 @@ public enum DiffieHellman {
         case GroupID.curve25519:
             return try ECDHExchange(
                 groupID: groupID, rawPrivateKey: privateKey, Curve25519.KeyAgreement.PrivateKey.self)
-        default: throw .unsupported(groupID)
+        default: throw .unsupportedGroup(groupID)
         }
     }
 
@@ -113,7 +113,7 @@ public enum DiffieHellman {
         _ groupID: UInt16,
         _ keyType: Key.Type,
         _ generator: inout some RandomNumberGenerator
-    ) throws(KeyExchangeError) -> any DiffieHellmanExchange {
+    ) throws(IsthmusCryptoError) -> any DiffieHellmanExchange {
         for _ in 0..<maximumScalarAttempts {
             var scalar = [UInt8](repeating: 0, count: Key.scalarLength)
             for index in scalar.indices {
@@ -126,6 +126,6 @@ public enum DiffieHellman {
                 return exchange
             }
         }
-        throw .privateKey("random generator produced no valid scalar in \(maximumScalarAttempts) attempts")
+        throw .invalidPrivateKey("random generator produced no valid scalar in \(maximumScalarAttempts) attempts")
     }
 }

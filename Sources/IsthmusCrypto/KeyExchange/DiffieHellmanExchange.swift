@@ -15,7 +15,7 @@ public protocol DiffieHellmanExchange: Sendable {
     ///
     /// - Returns: the MODP result padded to the prime length (RFC 7296 section 2.14), the x-coordinate
     ///   for ECP groups (RFC 5903 section 9), the X25519 output (RFC 8031 section 2).
-    /// - Throws: ``KeyExchangeError/Code/invalidPeerPublicValue`` for a malformed or out-of-range value,
-    ///   ``KeyExchangeError/Code/invalidSharedSecret`` for an all-zero X25519 result.
-    func sharedSecret(peerPublicValue: [UInt8]) throws(KeyExchangeError) -> SecretBytes
+    /// - Throws: ``IsthmusCryptoError/Code/invalidPeerPublicValue`` for a malformed or out-of-range value,
+    ///   ``IsthmusCryptoError/Code/invalidSharedSecret`` for an all-zero X25519 result.
+    func sharedSecret(peerPublicValue: [UInt8]) throws(IsthmusCryptoError) -> SecretBytes
 }

@@ -13,7 +13,7 @@ struct MODPExchange: DiffieHellmanExchange {
     var groupID: UInt16 { group.groupID }
 
     /// Draws a private exponent of `group.privateExponentBits` bits from `generator`.
-    init(group: MODPGroup, using generator: inout some RandomNumberGenerator) throws(KeyExchangeError) {
+    init(group: MODPGroup, using generator: inout some RandomNumberGenerator) throws(IsthmusCryptoError) {
         let length = group.privateExponentBits / 8
         for _ in 0..<Self.maximumExponentAttempts {
             var bytes = [UInt8](repeating: 0, count: length)
@@ -27,20 +27,20 @@ struct MODPExchange: DiffieHellmanExchange {
                 return
             }
         }
-        throw .privateKey("random generator produced no usable exponent")
+        throw .invalidPrivateKey("random generator produced no usable exponent")
     }
 
     /// Uses a given private exponent (big-endian); requires 1 < x < p - 1.
-    init(group: MODPGroup, privateExponent: SecretBytes) throws(KeyExchangeError) {
+    init(group: MODPGroup, privateExponent: SecretBytes) throws(IsthmusCryptoError) {
         guard privateExponent.count <= group.primeLength else {
-            throw .privateKey("exponent longer than the prime")
+            throw .invalidPrivateKey("exponent longer than the prime")
         }
         let context = try BignumContext()
         let prime = try context.number(group.prime)
         let primeMinusOne = try context.primeMinusOne(prime)
         let exponent = try context.secretNumber(privateExponent)
         guard exponent.isGreaterThanOne, exponent.isLess(than: primeMinusOne) else {
-            throw .privateKey("exponent must satisfy 1 < x < p - 1")
+            throw .invalidPrivateKey("exponent must satisfy 1 < x < p - 1")
         }
         let base = try context.number([MODPGroup.generator])
         self.group = group
@@ -51,16 +51,17 @@ struct MODPExchange: DiffieHellmanExchange {
 
     /// RFC 6989 section 2.1: the peer value must be exactly the prime length (RFC 7296 section 3.4)
     /// and satisfy 1 < y < p - 1. The result is left-padded to the prime length (RFC 7296 section 2.14).
-    func sharedSecret(peerPublicValue: [UInt8]) throws(KeyExchangeError) -> SecretBytes {
+    func sharedSecret(peerPublicValue: [UInt8]) throws(IsthmusCryptoError) -> SecretBytes {
         guard peerPublicValue.count == group.primeLength else {
-            throw .peer("group \(groupID) KE data must be \(group.primeLength) bytes, got \(peerPublicValue.count)")
+            throw .invalidPeerPublicValue(
+                "group \(groupID) KE data must be \(group.primeLength) bytes, got \(peerPublicValue.count)")
         }
         let context = try BignumContext()
         let prime = try context.number(group.prime)
         let primeMinusOne = try context.primeMinusOne(prime)
         let peer = try context.number(peerPublicValue)
         guard peer.isGreaterThanOne, peer.isLess(than: primeMinusOne) else {
-            throw .peer("group \(groupID) KE value outside 1 < y < p - 1 (RFC 6989 section 2.1)")
+            throw .invalidPeerPublicValue("group \(groupID) KE value outside 1 < y < p - 1 (RFC 6989 section 2.1)")
         }
         let exponent = try context.secretNumber(privateExponent)
         return try context.modExp(base: peer, exponent: exponent, prime: prime, length: group.primeLength)
@@ -85,49 +86,49 @@ private final class Bignum {
 private final class BignumContext {
     private let context: OpaquePointer
 
-    init() throws(KeyExchangeError) {
-        guard let context = BN_CTX_new() else { throw .backend("BN_CTX_new failed") }
+    init() throws(IsthmusCryptoError) {
+        guard let context = BN_CTX_new() else { throw .keyExchangeBackendFailure("BN_CTX_new failed") }
         self.context = context
     }
 
     deinit { BN_CTX_free(context) }
 
-    func number(_ bytes: [UInt8]) throws(KeyExchangeError) -> Bignum {
+    func number(_ bytes: [UInt8]) throws(IsthmusCryptoError) -> Bignum {
         let pointer = bytes.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32($0.count), nil) }
-        guard let pointer else { throw .backend("BN_bin2bn failed") }
+        guard let pointer else { throw .keyExchangeBackendFailure("BN_bin2bn failed") }
         return Bignum(pointer)
     }
 
     /// A secret number, flagged for constant-time treatment.
-    func secretNumber(_ secret: SecretBytes) throws(KeyExchangeError) -> Bignum {
+    func secretNumber(_ secret: SecretBytes) throws(IsthmusCryptoError) -> Bignum {
         let pointer = secret.withUnsafeBytes { bytes in
             BN_bin2bn(bytes.bindMemory(to: UInt8.self).baseAddress, Int32(bytes.count), nil)
         }
-        guard let pointer else { throw .backend("BN_bin2bn failed") }
+        guard let pointer else { throw .keyExchangeBackendFailure("BN_bin2bn failed") }
         BN_set_flags(pointer, BN_FLG_CONSTTIME)
         return Bignum(pointer)
     }
 
-    func primeMinusOne(_ prime: Bignum) throws(KeyExchangeError) -> Bignum {
-        guard let copy = BN_dup(prime.pointer) else { throw .backend("BN_dup failed") }
+    func primeMinusOne(_ prime: Bignum) throws(IsthmusCryptoError) -> Bignum {
+        guard let copy = BN_dup(prime.pointer) else { throw .keyExchangeBackendFailure("BN_dup failed") }
         let result = Bignum(copy)
-        guard BN_sub_word(result.pointer, 1) == 1 else { throw .backend("BN_sub_word failed") }
+        guard BN_sub_word(result.pointer, 1) == 1 else { throw .keyExchangeBackendFailure("BN_sub_word failed") }
         return result
     }
 
     /// `base^exponent mod prime`, left-padded to `length` bytes.
-    func modExp(base: Bignum, exponent: Bignum, prime: Bignum, length: Int) throws(KeyExchangeError) -> SecretBytes {
-        guard let resultPointer = BN_new() else { throw .backend("BN_new failed") }
+    func modExp(base: Bignum, exponent: Bignum, prime: Bignum, length: Int) throws(IsthmusCryptoError) -> SecretBytes {
+        guard let resultPointer = BN_new() else { throw .keyExchangeBackendFailure("BN_new failed") }
         let result = Bignum(resultPointer)
         let status = BN_mod_exp_mont_consttime(
             result.pointer, base.pointer, exponent.pointer, prime.pointer, context, nil
         )
-        guard status == 1 else { throw .backend("BN_mod_exp_mont_consttime failed") }
+        guard status == 1 else { throw .keyExchangeBackendFailure("BN_mod_exp_mont_consttime failed") }
         var written: Int32 = -1
         let output = SecretBytes(count: length) { buffer in
             written = BN_bn2binpad(result.pointer, buffer.bindMemory(to: UInt8.self).baseAddress, Int32(length))
         }
-        guard written == Int32(length) else { throw .backend("BN_bn2binpad failed") }
+        guard written == Int32(length) else { throw .keyExchangeBackendFailure("BN_bn2binpad failed") }
         return withExtendedLifetime(result) { output }
     }
 }

@@ -13,7 +13,7 @@ struct MODPGroup: Sendable {
     let prime: [UInt8]
     /// Bits of private exponent drawn for this group: at least twice the group's security strength
     /// (RFC 3526 section 8 estimates; NIST SP 800-56A 5.6.1.1.1), and cheap compared with a
-    /// full-length exponent (SWIFT-NOTES.md 1.4).
+    /// full-length exponent.
     let privateExponentBits: Int
 
     /// Bytes of the prime, the public value and the shared secret.

@@ -5,7 +5,7 @@ import Foundation
 /// AES in CBC mode (ENCR_AES_CBC, RFC 3602) with 128-, 192- or 256-bit keys, on swift-crypto 4.5.2
 /// `CryptoExtras` (`AES._CBC` with `noPadding: true`, backed by BoringSSL `AES_cbc_encrypt`).
 ///
-/// Confidentiality only: pair with an ``IntegrityTransform`` (``EncryptThenMACProtection``).
+/// Confidentiality only: pair with an ``IntegrityTransform`` (encrypt-then-MAC).
 ///
 /// - Note: not what the factory builds: `AES._CBC` allocates its output per call. ``LibcryptoCBCCipher``
 ///   is the backend; this type stays as an independent implementation that tests cross-check it against.
@@ -24,7 +24,9 @@ public struct AESCBCCipher: CipherTransform {
         self.key = key.withUnsafeBytes { SymmetricKey(data: $0) }
     }
 
-    public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+    public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
+        throws(IsthmusCryptoError)
+    {
         try validate(payload, iv: iv)
         guard payload.count > 0 else { return }
         do {
@@ -33,11 +35,13 @@ public struct AESCBCCipher: CipherTransform {
             )
             output.withUnsafeBytes { payload.copyMemory(from: $0) }
         } catch {
-            throw .backend("AES-CBC encryption failed: \(error)")
+            throw .backendFailure("AES-CBC encryption failed: \(error)")
         }
     }
 
-    public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+    public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
+        throws(IsthmusCryptoError)
+    {
         try validate(payload, iv: iv)
         guard payload.count > 0 else { return }
         do {
@@ -49,7 +53,7 @@ public struct AESCBCCipher: CipherTransform {
                 SecureZero.wipe(plaintext)
             }
         } catch {
-            throw .backend("AES-CBC decryption failed: \(error)")
+            throw .backendFailure("AES-CBC decryption failed: \(error)")
         }
     }
 }

@@ -4,7 +4,7 @@ import Crypto
 /// Factories for the negotiated transforms, keyed by IKEv2 IANA transform IDs (RFC 7296 section
 /// 3.3.2; IANA "IKEv2 Transform Type 1/2/3 Transform IDs") and key length attribute in bits.
 ///
-/// Every factory validates its input and throws ``CryptoSuiteError``; none traps on bad input.
+/// Every factory validates its input and throws ``IsthmusCryptoError``; none traps on bad input.
 /// The key-size queries tell the KDF how many bytes to take for each transform.
 public enum CryptoSuites {
     /// IKEv2 encryption transform IDs implemented here (Transform Type 1).
@@ -75,7 +75,7 @@ public enum CryptoSuites {
     ///   - encryptionID: the IKEv2 transform ID.
     ///   - keyBits: the Key Length attribute; required for AES, optional (must match if given) for
     ///     ciphers with a fixed key length.
-    public static func encryptionKeyLength(encryptionID: UInt16, keyBits: Int?) throws(CryptoSuiteError) -> Int {
+    public static func encryptionKeyLength(encryptionID: UInt16, keyBits: Int?) throws(IsthmusCryptoError) -> Int {
         switch encryptionID {
         case EncryptionID.aesCBC:
             return try aesKeyBytes(keyBits, encryptionID)
@@ -88,26 +88,27 @@ public enum CryptoSuites {
         case EncryptionID.des:
             return try fixedKeyBytes(keyBits, desKeyBits, encryptionID)
         default:
-            throw .unsupported("encryption transform \(encryptionID)")
+            throw .unsupportedTransform("encryption transform \(encryptionID)")
         }
     }
 
     /// `true` when the encryption transform is a combined-mode (AEAD) cipher that needs no integrity
     /// transform (RFC 7296 section 3.3: integrity must then be NONE or absent).
-    public static func isAEAD(encryptionID: UInt16) throws(CryptoSuiteError) -> Bool {
+    public static func isAEAD(encryptionID: UInt16) throws(IsthmusCryptoError) -> Bool {
         switch encryptionID {
         case EncryptionID.aesGCM8, EncryptionID.aesGCM12, EncryptionID.aesGCM16, EncryptionID.chaCha20Poly1305:
             return true
         case EncryptionID.aesCBC, EncryptionID.tripleDES, EncryptionID.des:
             return false
         default:
-            throw .unsupported("encryption transform \(encryptionID)")
+            throw .unsupportedTransform("encryption transform \(encryptionID)")
         }
     }
 
     /// Bytes of key and of ICV for an integrity transform (RFC 2403/2404 section 2, RFC 4868 section 2.1:
     /// the key length equals the hash output length).
-    public static func integritySizes(integrityID: UInt16) throws(CryptoSuiteError) -> (keyLength: Int, icvLength: Int)
+    public static func integritySizes(integrityID: UInt16) throws(IsthmusCryptoError)
+        -> (keyLength: Int, icvLength: Int)
     {
         switch integrityID {
         case IntegrityID.hmacMD5_96: return (Insecure.MD5.Digest.byteCount, ICVLength.hmac96)
@@ -115,17 +116,17 @@ public enum CryptoSuites {
         case IntegrityID.hmacSHA2_256_128: return (SHA256.Digest.byteCount, ICVLength.hmacSHA256)
         case IntegrityID.hmacSHA2_384_192: return (SHA384.Digest.byteCount, ICVLength.hmacSHA384)
         case IntegrityID.hmacSHA2_512_256: return (SHA512.Digest.byteCount, ICVLength.hmacSHA512)
-        default: throw .unsupported("integrity transform \(integrityID)")
+        default: throw .unsupportedTransform("integrity transform \(integrityID)")
         }
     }
 
     /// Bytes of key material the integrity transform takes from the KDF.
-    public static func integrityKeyLength(integrityID: UInt16) throws(CryptoSuiteError) -> Int {
+    public static func integrityKeyLength(integrityID: UInt16) throws(IsthmusCryptoError) -> Int {
         try integritySizes(integrityID: integrityID).keyLength
     }
 
     /// Bytes of output of the PRF (also the length of SK_d, SK_pi and SK_pr, RFC 7296 section 2.14).
-    public static func prfOutputLength(prfID: UInt16) throws(CryptoSuiteError) -> Int {
+    public static func prfOutputLength(prfID: UInt16) throws(IsthmusCryptoError) -> Int {
         try make(prfID: prfID).outputLength
     }
 
@@ -140,7 +141,7 @@ public enum CryptoSuites {
     ///     ChaCha20-Poly1305 the cipher key followed by the 4-byte salt.
     /// - Returns: ``EncryptionTransform/aead(_:)`` for combined modes, ``EncryptionTransform/cipher(_:)``
     ///   for CBC ciphers.
-    public static func make(encryptionID: UInt16, keyBits: Int?, key: SecretBytes) throws(CryptoSuiteError)
+    public static func make(encryptionID: UInt16, keyBits: Int?, key: SecretBytes) throws(IsthmusCryptoError)
         -> EncryptionTransform
     {
         switch try makeEncryption(encryptionID: encryptionID, keyBits: keyBits, key: key) {
@@ -157,11 +158,11 @@ public enum CryptoSuites {
     }
 
     private static func makeEncryption(encryptionID: UInt16, keyBits: Int?, key: SecretBytes)
-        throws(CryptoSuiteError) -> Encryption
+        throws(IsthmusCryptoError) -> Encryption
     {
         let expected = try encryptionKeyLength(encryptionID: encryptionID, keyBits: keyBits)
         guard key.count == expected else {
-            throw .keySize(expected: expected, got: key.count)
+            throw .invalidKeySize(expected: expected, got: key.count)
         }
         switch encryptionID {
         case EncryptionID.aesCBC:
@@ -170,7 +171,7 @@ public enum CryptoSuites {
             return .cbc(try LibcryptoCBCCipher.aes(transformID: encryptionID, key: key))
         case EncryptionID.aesGCM16:
             // One keyed EVP context per SA instead of swift-crypto's context per call: 3-4x faster at
-            // 1400 bytes (SWIFT-NOTES.md 1.4, scripts/bench). ``AESGCMProtection`` stays, cross-checked in tests.
+            // 1400 bytes (scripts/bench). swift-crypto's AES-GCM is a test oracle (Tests/IsthmusCryptoTests/Oracles).
             return .aead(
                 try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm16))
         case EncryptionID.aesGCM12:
@@ -180,41 +181,43 @@ public enum CryptoSuites {
             return .aead(
                 try LibcryptoAEADProtection(transformID: encryptionID, keyMaterial: key, icvLength: ICVLength.gcm8))
         case EncryptionID.chaCha20Poly1305:
-            // Also libcrypto EVP with a per-SA context; ``ChaChaPolyProtection`` (swift-crypto's
-            // one-shot, about 0.25x openssl) stays as a cross-check in tests.
+            // Also libcrypto EVP with a per-SA context; swift-crypto's one-shot ChaChaPoly (about 0.25x
+            // openssl) is a test oracle.
             return .aead(try LibcryptoAEADProtection(chaCha20Poly1305: encryptionID, keyMaterial: key))
         case EncryptionID.tripleDES:
-            guard let cipher = EVP_des_ede3_cbc() else { throw .backend("EVP_des_ede3_cbc unavailable") }
+            guard let cipher = EVP_des_ede3_cbc() else { throw .backendFailure("EVP_des_ede3_cbc unavailable") }
             return .cbc(
                 try LibcryptoCBCCipher(
                     transformID: encryptionID, cipher: cipher, blockSize: LibcryptoCBCCipher.desBlockSize, key: key))
         case EncryptionID.des:
             guard let legacy = LibcryptoProviders.legacy else {
-                throw .backend("DES-CBC needs OpenSSL's legacy provider, which could not be loaded")
+                throw .backendFailure("DES-CBC needs OpenSSL's legacy provider, which could not be loaded")
             }
             return .cbc(
                 try LibcryptoCBCCipher(
                     transformID: encryptionID, cipher: legacy.desCBC, blockSize: LibcryptoCBCCipher.desBlockSize,
                     key: key))
         default:
-            throw .unsupported("encryption transform \(encryptionID)")
+            throw .unsupportedTransform("encryption transform \(encryptionID)")
         }
     }
 
     /// Creates the per-SA integrity state for one direction; `key` must be
     /// ``integrityKeyLength(integrityID:)`` bytes.
-    public static func make(integrityID: UInt16, key: SecretBytes) throws(CryptoSuiteError) -> any IntegrityTransform {
+    public static func make(integrityID: UInt16, key: SecretBytes) throws(IsthmusCryptoError)
+        -> any IntegrityTransform
+    {
         try makeHMAC(integrityID: integrityID, key: key)
     }
 
     /// The integrity state as its concrete type: HMAC on libcrypto with the key absorbed once, no
     /// allocation per packet. swift-crypto's ``HMACIntegrity`` stays, cross-checked in tests.
-    private static func makeHMAC(integrityID: UInt16, key: SecretBytes) throws(CryptoSuiteError)
+    private static func makeHMAC(integrityID: UInt16, key: SecretBytes) throws(IsthmusCryptoError)
         -> LibcryptoHMACIntegrity
     {
         let (keyLength, icvLength) = try integritySizes(integrityID: integrityID)
         guard key.count == keyLength else {
-            throw .keySize(expected: keyLength, got: key.count)
+            throw .invalidKeySize(expected: keyLength, got: key.count)
         }
         let hash: LibcryptoHash
         switch integrityID {
@@ -223,20 +226,20 @@ public enum CryptoSuites {
         case IntegrityID.hmacSHA2_256_128: hash = .sha256
         case IntegrityID.hmacSHA2_384_192: hash = .sha384
         case IntegrityID.hmacSHA2_512_256: hash = .sha512
-        default: throw .unsupported("integrity transform \(integrityID)")
+        default: throw .unsupportedTransform("integrity transform \(integrityID)")
         }
         return try LibcryptoHMACIntegrity(transformID: integrityID, hash: hash, key: key, icvLength: icvLength)
     }
 
     /// Creates a PRF (stateless; keys are given per call).
-    public static func make(prfID: UInt16) throws(CryptoSuiteError) -> any PseudoRandomFunction {
+    public static func make(prfID: UInt16) throws(IsthmusCryptoError) -> any PseudoRandomFunction {
         switch prfID {
         case PRFID.hmacMD5: return HMACPRF<Insecure.MD5>(transformID: prfID)
         case PRFID.hmacSHA1: return HMACPRF<Insecure.SHA1>(transformID: prfID)
         case PRFID.hmacSHA2_256: return HMACPRF<SHA256>(transformID: prfID)
         case PRFID.hmacSHA2_384: return HMACPRF<SHA384>(transformID: prfID)
         case PRFID.hmacSHA2_512: return HMACPRF<SHA512>(transformID: prfID)
-        default: throw .unsupported("PRF transform \(prfID)")
+        default: throw .unsupportedTransform("PRF transform \(prfID)")
         }
     }
 
@@ -252,18 +255,18 @@ public enum CryptoSuites {
         encryptionKey: SecretBytes,
         integrityID: UInt16?,
         integrityKey: SecretBytes?
-    ) throws(CryptoSuiteError) -> any PacketProtection {
+    ) throws(IsthmusCryptoError) -> any PacketProtection {
         let encryption = try makeEncryption(encryptionID: encryptionID, keyBits: keyBits, key: encryptionKey)
         switch encryption {
         case .aead(let protection):
             guard integrityID == nil || integrityID == noIntegrity else {
-                throw .unsupported(
+                throw .unsupportedTransform(
                     "AEAD transform \(encryptionID) combined with integrity transform \(integrityID ?? 0)")
             }
             return protection
         case .cbc(let cipher):
             guard let integrityID, integrityID != noIntegrity, let integrityKey else {
-                throw .unsupported("CBC transform \(encryptionID) needs an integrity transform")
+                throw .unsupportedTransform("CBC transform \(encryptionID) needs an integrity transform")
             }
             return LibcryptoEncryptThenMACProtection(
                 cipher: cipher, integrity: try makeHMAC(integrityID: integrityID, key: integrityKey))
@@ -291,19 +294,19 @@ public enum CryptoSuites {
         static let gcm8 = 8
     }
 
-    private static func aesKeyBytes(_ keyBits: Int?, _ id: UInt16) throws(CryptoSuiteError) -> Int {
+    private static func aesKeyBytes(_ keyBits: Int?, _ id: UInt16) throws(IsthmusCryptoError) -> Int {
         guard let keyBits else {
-            throw .keyLength("transform \(id) requires a Key Length attribute")
+            throw .invalidKeyLength("transform \(id) requires a Key Length attribute")
         }
         guard aesKeyBits.contains(keyBits) else {
-            throw .keyLength("transform \(id) does not allow \(keyBits)-bit keys")
+            throw .invalidKeyLength("transform \(id) does not allow \(keyBits)-bit keys")
         }
         return keyBits / bitsPerByte
     }
 
-    private static func fixedKeyBytes(_ keyBits: Int?, _ fixed: Int, _ id: UInt16) throws(CryptoSuiteError) -> Int {
+    private static func fixedKeyBytes(_ keyBits: Int?, _ fixed: Int, _ id: UInt16) throws(IsthmusCryptoError) -> Int {
         if let keyBits, keyBits != fixed {
-            throw .keyLength("transform \(id) has a fixed \(fixed)-bit key, got \(keyBits)")
+            throw .invalidKeyLength("transform \(id) has a fixed \(fixed)-bit key, got \(keyBits)")
         }
         return fixed / bitsPerByte
     }

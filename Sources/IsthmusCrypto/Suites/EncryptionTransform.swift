@@ -4,6 +4,6 @@ public enum EncryptionTransform: Sendable {
     /// A combined-mode cipher (AES-GCM, ChaCha20-Poly1305): no separate integrity transform.
     case aead(any PacketProtection)
     /// A confidentiality-only cipher (AES-CBC, 3DES, DES): combine with an
-    /// ``IntegrityTransform`` through ``EncryptThenMACProtection``, or use directly for IKEv1.
+    /// ``IntegrityTransform`` through ``LibcryptoEncryptThenMACProtection``, or use directly for IKEv1.
     case cipher(any CipherTransform)
 }

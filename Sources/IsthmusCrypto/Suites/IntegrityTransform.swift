@@ -14,7 +14,7 @@ public protocol IntegrityTransform: Sendable {
         payload: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(CryptoSuiteError)
+    ) throws(IsthmusCryptoError)
 
     /// `true` when `icv` is the ICV of `associatedData || payload || trailingData`; compares in
     /// constant time.
@@ -32,7 +32,7 @@ extension IntegrityTransform {
         associatedData: UnsafeRawBufferPointer,
         payload: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try computeICV(
             associatedData: associatedData, payload: payload,
             trailingData: UnsafeRawBufferPointer(start: nil, count: 0),
@@ -53,11 +53,11 @@ extension IntegrityTransform {
     }
 
     /// Convenience for tests and IKE: the ICV of `data` as an array.
-    public func icv(for data: [UInt8]) throws(CryptoSuiteError) -> [UInt8] {
+    public func icv(for data: [UInt8]) throws(IsthmusCryptoError) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: icvLength)
         let result = data.withUnsafeBytes { bytes in
             output.withUnsafeMutableBytes { out in
-                Result { () throws(CryptoSuiteError) in
+                Result { () throws(IsthmusCryptoError) in
                     try computeICV(
                         associatedData: UnsafeRawBufferPointer(start: nil, count: 0), payload: bytes, into: out)
                 }

@@ -7,7 +7,7 @@ import CLibcrypto
 /// This is the backend for every GCM ICV length: swift-crypto only produces and checks 16-byte tags
 /// and builds a new context per call, whereas here `EVP_aes_*_gcm` keeps one keyed context per
 /// direction (`EVP_CTRL_GCM_SET_TAG` / `GET_TAG` with the ICV length), so a packet only costs an IV
-/// reset (SWIFT-NOTES.md 1.4). Key material is `key || salt` as for ``AESGCMProtection``.
+/// reset. Key material is `key || salt` (RFC 4106 section 8.1, RFC 7634 section 2).
 public struct LibcryptoAEADProtection: PacketProtection {
     /// AES key lengths in bytes (FIPS 197).
     static let aes128KeyLength = 16
@@ -30,30 +30,30 @@ public struct LibcryptoAEADProtection: PacketProtection {
     static let chaChaICVLength = 16
 
     /// Creates the per-SA state from `keyMaterial` = AES key || 4-byte salt.
-    init(transformID: UInt16, keyMaterial: SecretBytes, icvLength: Int) throws(CryptoSuiteError) {
+    init(transformID: UInt16, keyMaterial: SecretBytes, icvLength: Int) throws(IsthmusCryptoError) {
         let keyLength = keyMaterial.count - AEADNonce.saltLength
         let cipher: OpaquePointer?
         switch keyLength {
         case Self.aes128KeyLength: cipher = EVP_aes_128_gcm()
         case Self.aes192KeyLength: cipher = EVP_aes_192_gcm()
         case Self.aes256KeyLength: cipher = EVP_aes_256_gcm()
-        default: throw .keySize(expected: Self.aes256KeyLength + AEADNonce.saltLength, got: keyMaterial.count)
+        default: throw .invalidKeySize(expected: Self.aes256KeyLength + AEADNonce.saltLength, got: keyMaterial.count)
         }
-        guard let cipher else { throw .backend("EVP_aes_*_gcm unavailable") }
+        guard let cipher else { throw .backendFailure("EVP_aes_*_gcm unavailable") }
         try self.init(transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: icvLength)
     }
 
     /// Creates ChaCha20-Poly1305 state from `keyMaterial` = 32-byte key || 4-byte salt (RFC 7634 section 2).
-    init(chaCha20Poly1305 transformID: UInt16, keyMaterial: SecretBytes) throws(CryptoSuiteError) {
+    init(chaCha20Poly1305 transformID: UInt16, keyMaterial: SecretBytes) throws(IsthmusCryptoError) {
         guard keyMaterial.count == Self.chaChaKeyLength + AEADNonce.saltLength else {
-            throw .keySize(expected: Self.chaChaKeyLength + AEADNonce.saltLength, got: keyMaterial.count)
+            throw .invalidKeySize(expected: Self.chaChaKeyLength + AEADNonce.saltLength, got: keyMaterial.count)
         }
-        guard let cipher = EVP_chacha20_poly1305() else { throw .backend("EVP_chacha20_poly1305 unavailable") }
+        guard let cipher = EVP_chacha20_poly1305() else { throw .backendFailure("EVP_chacha20_poly1305 unavailable") }
         try self.init(transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: Self.chaChaICVLength)
     }
 
     private init(transformID: UInt16, cipher: OpaquePointer, keyMaterial: SecretBytes, icvLength: Int)
-        throws(CryptoSuiteError)
+        throws(IsthmusCryptoError)
     {
         let keyLength = keyMaterial.count - AEADNonce.saltLength
         let key = keyMaterial.prefix(keyLength)
@@ -72,12 +72,12 @@ public struct LibcryptoAEADProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try requireNoTrailingData(trailingData)
         let (iv, payload, icv) = try split(packet)
         let icvLength = self.icvLength
-        try sealContext.withContext { (context) throws(CryptoSuiteError) in
-            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(CryptoSuiteError) in
+        try sealContext.withContext { (context) throws(IsthmusCryptoError) in
+            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(IsthmusCryptoError) in
                 try EVP.setIV(context, nonce)
             }
             try EVP.updateAAD(context, associatedData)
@@ -85,7 +85,7 @@ public struct LibcryptoAEADProtection: PacketProtection {
             guard EVP.finish(context),
                 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(icvLength), icv.baseAddress) == 1
             else {
-                throw .backend("AEAD finalisation failed")
+                throw .backendFailure("AEAD finalisation failed")
             }
         }
     }
@@ -94,18 +94,18 @@ public struct LibcryptoAEADProtection: PacketProtection {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try requireNoTrailingData(trailingData)
         let (iv, payload, icv) = try split(packet)
         let icvLength = self.icvLength
-        try openContext.withContext { (context) throws(CryptoSuiteError) in
-            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(CryptoSuiteError) in
+        try openContext.withContext { (context) throws(IsthmusCryptoError) in
+            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(IsthmusCryptoError) in
                 try EVP.setIV(context, nonce)
             }
             guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(icvLength), icv.baseAddress) == 1 else {
-                throw .backend("EVP_CTRL_GCM_SET_TAG failed")
+                throw .backendFailure("EVP_CTRL_GCM_SET_TAG failed")
             }
-            do throws(CryptoSuiteError) {
+            do throws(IsthmusCryptoError) {
                 try EVP.updateAAD(context, associatedData)
                 try EVP.updateInPlace(context, payload)
             } catch {
@@ -116,7 +116,7 @@ public struct LibcryptoAEADProtection: PacketProtection {
                 // The payload is decrypted in place before the tag is known: never hand that plaintext out.
                 SecureZero.wipe(payload)
                 ERR_clear_error()
-                throw .authentication()
+                throw .authenticationFailure()
             }
         }
     }

@@ -22,12 +22,12 @@ public struct LibcryptoCBCCipher: CipherTransform {
 
     /// Creates the per-SA state; `cipher` must be a CBC cipher of `blockSize`-byte blocks whose key
     /// length is `key.count` (checked by the factory).
-    init(transformID: UInt16, cipher: OpaquePointer, blockSize: Int, key: SecretBytes) throws(CryptoSuiteError) {
+    init(transformID: UInt16, cipher: OpaquePointer, blockSize: Int, key: SecretBytes) throws(IsthmusCryptoError) {
         guard EVP_CIPHER_get_block_size(cipher) == Int32(blockSize),
             EVP_CIPHER_get_iv_length(cipher) == Int32(blockSize),
             EVP_CIPHER_get_key_length(cipher) == Int32(key.count)
         else {
-            throw .backend("cipher does not have \(blockSize)-byte blocks and a \(key.count)-byte key")
+            throw .backendFailure("cipher does not have \(blockSize)-byte blocks and a \(key.count)-byte key")
         }
         self.transformID = transformID
         self.blockSize = blockSize
@@ -36,33 +36,38 @@ public struct LibcryptoCBCCipher: CipherTransform {
     }
 
     /// AES-CBC with a 16-, 24- or 32-byte key.
-    static func aes(transformID: UInt16, key: SecretBytes) throws(CryptoSuiteError) -> LibcryptoCBCCipher {
+    static func aes(transformID: UInt16, key: SecretBytes) throws(IsthmusCryptoError) -> LibcryptoCBCCipher {
         let cipher: OpaquePointer?
         switch key.count {
         case 16: cipher = EVP_aes_128_cbc()
         case 24: cipher = EVP_aes_192_cbc()
         case 32: cipher = EVP_aes_256_cbc()
-        default: throw .keySize(expected: 32, got: key.count)
+        default: throw .invalidKeySize(expected: 32, got: key.count)
         }
-        guard let cipher else { throw .backend("EVP_aes_*_cbc unavailable") }
+        guard let cipher else { throw .backendFailure("EVP_aes_*_cbc unavailable") }
         return try LibcryptoCBCCipher(transformID: transformID, cipher: cipher, blockSize: aesBlockSize, key: key)
     }
 
-    public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+    public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
+        throws(IsthmusCryptoError)
+    {
         try check(payload, iv)
-        guard encryptContext.cipherInPlace(payload, iv: iv) else { throw .backend("CBC encryption failed") }
+        guard encryptContext.cipherInPlace(payload, iv: iv) else { throw .backendFailure("CBC encryption failed") }
     }
 
-    public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+    public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
+        throws(IsthmusCryptoError)
+    {
         try check(payload, iv)
-        guard decryptContext.cipherInPlace(payload, iv: iv) else { throw .backend("CBC decryption failed") }
+        guard decryptContext.cipherInPlace(payload, iv: iv) else { throw .backendFailure("CBC decryption failed") }
     }
 
     /// ``CipherTransform``'s layout check, without the protocol extension's generic call.
-    private func check(_ payload: UnsafeMutableRawBufferPointer, _ iv: UnsafeRawBufferPointer) throws(CryptoSuiteError)
+    private func check(_ payload: UnsafeMutableRawBufferPointer, _ iv: UnsafeRawBufferPointer)
+        throws(IsthmusCryptoError)
     {
         guard iv.count == blockSize, payload.count % blockSize == 0 else {
-            throw .layout(
+            throw .invalidPacketLayout(
                 "CBC needs a \(blockSize)-byte IV and whole blocks, got IV \(iv.count) and \(payload.count) bytes")
         }
     }

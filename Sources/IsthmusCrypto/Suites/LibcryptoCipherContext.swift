@@ -11,29 +11,29 @@ final class LibcryptoCipherContext: @unchecked Sendable {
     private let lock = Mutex(())
 
     /// Creates a context for `cipher`, keyed with `key`, for encryption or decryption.
-    init(cipher: OpaquePointer, key: SecretBytes, encrypt: Bool, ivLength: Int? = nil) throws(CryptoSuiteError) {
+    init(cipher: OpaquePointer, key: SecretBytes, encrypt: Bool, ivLength: Int? = nil) throws(IsthmusCryptoError) {
         guard let context = EVP_CIPHER_CTX_new() else {
-            throw .backend("EVP_CIPHER_CTX_new failed")
+            throw .backendFailure("EVP_CIPHER_CTX_new failed")
         }
         self.context = context
         let direction: Int32 = encrypt ? 1 : 0
         guard EVP_CipherInit_ex(context, cipher, nil, nil, nil, direction) == 1 else {
-            throw .backend("EVP_CipherInit_ex(cipher) failed")
+            throw .backendFailure("EVP_CipherInit_ex(cipher) failed")
         }
         if let ivLength {
             guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(ivLength), nil) == 1 else {
-                throw .backend("EVP_CTRL_AEAD_SET_IVLEN failed")
+                throw .backendFailure("EVP_CTRL_AEAD_SET_IVLEN failed")
             }
         }
         // No padding: ESP and IKE pad themselves (RFC 4303 section 2.4, RFC 7296 section 3.14).
         guard EVP_CIPHER_CTX_set_padding(context, 0) == 1 else {
-            throw .backend("EVP_CIPHER_CTX_set_padding failed")
+            throw .backendFailure("EVP_CIPHER_CTX_set_padding failed")
         }
         let keyed = key.withUnsafeBytes { bytes in
             EVP_CipherInit_ex(context, nil, nil, bytes.bindMemory(to: UInt8.self).baseAddress, nil, direction)
         }
         guard keyed == 1 else {
-            throw .backend("EVP_CipherInit_ex(key) failed")
+            throw .backendFailure("EVP_CipherInit_ex(key) failed")
         }
     }
 
@@ -59,10 +59,12 @@ final class LibcryptoCipherContext: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive use of the context.
-    func withContext<R: Sendable>(_ body: (OpaquePointer) throws(CryptoSuiteError) -> R) throws(CryptoSuiteError) -> R {
+    func withContext<R: Sendable>(_ body: (OpaquePointer) throws(IsthmusCryptoError) -> R)
+        throws(IsthmusCryptoError) -> R
+    {
         let context = self.context
-        let result: Result<R, CryptoSuiteError> = lock.withLock { _ in
-            do throws(CryptoSuiteError) {
+        let result: Result<R, IsthmusCryptoError> = lock.withLock { _ in
+            do throws(IsthmusCryptoError) {
                 return .success(try body(context))
             } catch {
                 return .failure(error)

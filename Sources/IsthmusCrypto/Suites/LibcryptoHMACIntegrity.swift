@@ -17,9 +17,9 @@ public struct LibcryptoHMACIntegrity: IntegrityTransform {
 
     /// Creates the per-SA state. Any key length works (keys longer than the hash block are hashed
     /// first, RFC 2104 section 2); the factory insists on the transform's key length.
-    init(transformID: UInt16, hash: LibcryptoHash, key: SecretBytes, icvLength: Int) throws(CryptoSuiteError) {
+    init(transformID: UInt16, hash: LibcryptoHash, key: SecretBytes, icvLength: Int) throws(IsthmusCryptoError) {
         guard icvLength > 0, icvLength <= hash.digestLength else {
-            throw .backend("ICV of \(icvLength) bytes for a \(hash.digestLength)-byte hash")
+            throw .backendFailure("ICV of \(icvLength) bytes for a \(hash.digestLength)-byte hash")
         }
         self.transformID = transformID
         self.keyLength = key.count
@@ -32,12 +32,12 @@ public struct LibcryptoHMACIntegrity: IntegrityTransform {
         payload: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         guard icv.count == icvLength else {
-            throw .layout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
+            throw .invalidPacketLayout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
         }
         guard state.compute(associatedData, payload, trailingData, into: icv) else {
-            throw .backend("HMAC computation failed")
+            throw .backendFailure("HMAC computation failed")
         }
     }
 
@@ -116,7 +116,7 @@ final class LibcryptoHMACState: @unchecked Sendable {
     private static let innerPad: UInt8 = 0x36
     private static let outerPad: UInt8 = 0x5c
 
-    init(hash: LibcryptoHash, key: SecretBytes) throws(CryptoSuiteError) {
+    init(hash: LibcryptoHash, key: SecretBytes) throws(IsthmusCryptoError) {
         kind = hash.kind
         digestLength = hash.digestLength
         states = .allocate(capacity: Self.stateCount)
@@ -145,7 +145,7 @@ final class LibcryptoHMACState: @unchecked Sendable {
         guard keyed, absorb(block, xoredWith: Self.innerPad, into: inner),
             absorb(block, xoredWith: Self.outerPad, into: outer)
         else {
-            throw .backend("HMAC keying failed")
+            throw .backendFailure("HMAC keying failed")
         }
     }
 

@@ -33,8 +33,8 @@
 /// - Neither method allocates per packet on the backends the factory builds (libcrypto AES-GCM,
 ///   ChaCha20-Poly1305, AES-CBC, 3DES and DES with libcrypto HMAC, all in place; ESPAllocationTests
 ///   counts). swift-crypto's one-shot AES-GCM, ChaCha20-Poly1305 and AES-CBC calls and its `HMAC`
-///   allocate internally (SWIFT-NOTES.md 1.4); those types remain only as test cross-checks.
-/// - Neither method traps on malformed input: a wrong layout is a ``CryptoSuiteError``.
+///   allocate internally; those types live on only as test oracles (Tests/IsthmusCryptoTests/Oracles).
+/// - Neither method traps on malformed input: a wrong layout is a ``IsthmusCryptoError``.
 public protocol PacketProtection: Sendable {
     /// Bytes of explicit IV at the start of the buffer (8 for GCM and ChaCha20-Poly1305, the cipher
     /// block size for CBC ciphers).
@@ -55,7 +55,7 @@ public protocol PacketProtection: Sendable {
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError)
+    ) throws(IsthmusCryptoError)
 
     /// Verifies the ICV and decrypts the payload in place.
     ///
@@ -63,34 +63,35 @@ public protocol PacketProtection: Sendable {
     ///   - packet: IV | ciphertext | ICV, as received.
     ///   - associatedData: the same bytes the sender authenticated before the packet.
     ///   - trailingData: the same bytes the sender authenticated after the payload (ESN high bits).
-    /// - Throws: ``CryptoSuiteError/Code/authenticationFailure`` when the ICV does not match; the
+    /// - Throws: ``IsthmusCryptoError/Code/authenticationFailure`` when the ICV does not match; the
     ///   payload region then holds no plaintext.
     func open(
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError)
+    ) throws(IsthmusCryptoError)
 }
 
 extension PacketProtection {
     /// ``seal(_:associatedData:trailingData:)`` with no trailing data (no ESN, or an AEAD).
     public func seal(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try seal(packet, associatedData: associatedData, trailingData: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     /// ``open(_:associatedData:trailingData:)`` with no trailing data (no ESN, or an AEAD).
     public func open(
         _ packet: UnsafeMutableRawBufferPointer, associatedData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         try open(packet, associatedData: associatedData, trailingData: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     /// AEADs authenticate ESN through `associatedData` (RFC 4106 section 5), never through a trailer.
-    func requireNoTrailingData(_ trailingData: UnsafeRawBufferPointer) throws(CryptoSuiteError) {
+    func requireNoTrailingData(_ trailingData: UnsafeRawBufferPointer) throws(IsthmusCryptoError) {
         guard trailingData.count == 0 else {
-            throw .layout("AEAD transforms take ESN high bits in associatedData (RFC 4106 section 5), not trailingData")
+            throw .invalidPacketLayout(
+                "AEAD transforms take ESN high bits in associatedData (RFC 4106 section 5), not trailingData")
         }
     }
 
@@ -105,11 +106,11 @@ extension PacketProtection {
     /// Splits `packet` into IV, payload and ICV, validating the layout.
     func split(
         _ packet: UnsafeMutableRawBufferPointer
-    ) throws(CryptoSuiteError) -> (
+    ) throws(IsthmusCryptoError) -> (
         iv: UnsafeMutableRawBufferPointer, payload: UnsafeMutableRawBufferPointer, icv: UnsafeMutableRawBufferPointer
     ) {
         guard let range = payloadRange(inPacketOfLength: packet.count) else {
-            throw .layout(
+            throw .invalidPacketLayout(
                 "packet of \(packet.count) bytes does not fit IV \(ivLength) + blocks of \(blockSize)"
                     + " + ICV \(icvLength)"
             )

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusIKE
 import IsthmusIP
 
 /// Everything an IKEv1 connection needs to know; the daemon builds it from the gateway configuration
@@ -24,27 +25,8 @@ public struct IKEv1Configuration: Sendable {
         }
     }
 
-    /// Dead peer detection (RFC 3706).
-    public struct DeadPeerDetection: Sendable, Hashable {
-        public enum Action: Sendable, Hashable {
-            /// Delete the SAs and initiate again.
-            case restart
-            /// Delete the SAs and wait for the peer.
-            case clear
-        }
-
-        /// Idle time before an R-U-THERE is sent.
-        public var interval: Duration
-        /// How long R-U-THEREs go unanswered before the peer is declared dead.
-        public var timeout: Duration
-        public var action: Action
-
-        public init(interval: Duration, timeout: Duration, action: Action) {
-            self.interval = interval
-            self.timeout = timeout
-            self.action = action
-        }
-    }
+    /// Dead peer detection (RFC 3706), the same settings as IKEv2's liveness checks.
+    public typealias DeadPeerDetection = IKELiveness
 
     public var connectionName: String
     /// Our address and IKE port; the peer's address and IKE port (500; 4500 after NAT-T floated).

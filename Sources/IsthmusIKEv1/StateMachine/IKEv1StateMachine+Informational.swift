@@ -37,7 +37,7 @@ extension IKEv1StateMachine {
             decrypted = try crypto.decrypt(message, iv: iv)
             guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(1)") }
             let expected = crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload)
-            guard constantTimeEqual(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(1)") }
+            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(1)") }
         } catch {
             drop("Informational rejected: \(error)", ids: sa.ids, now: now, into: &actions)
             return
@@ -61,7 +61,7 @@ extension IKEv1StateMachine {
     /// pre-shared keys differ (strongSwan answers a message 5 it cannot parse with such a notification; seen
     /// on the wire). When it does, it names the refusal (AUTHENTICATION-FAILED, INVALID-ID-INFORMATION, ...).
     /// Either way the exchange runs on into its retransmission limit: the message could be forged.
-    private mutating func answerToMessage5(
+    mutating func answerToMessage5(
         _ index: Int, _ message: ISAKMPMessage, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let sa = isakmpSAs[index]
@@ -70,7 +70,7 @@ extension IKEv1StateMachine {
             guard let iv = try? crypto.phase2IV(lastPhase1Block: sa.iv, messageID: message.messageID),
                 let decrypted = try? crypto.decrypt(message, iv: iv),
                 case .hash(let hash)? = decrypted.payloads.first,
-                constantTimeEqual(
+                ConstantTime.equal(
                     hash.data, crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload))
             else { return nil }
             return decrypted
@@ -91,7 +91,7 @@ extension IKEv1StateMachine {
     }
 
     /// Before keys exist the peer can only refuse in clear text (NO-PROPOSAL-CHOSEN to message 1, ...).
-    private mutating func handleCleartextInformational(
+    mutating func handleCleartextInformational(
         _ message: ISAKMPMessage, _ payloads: [ISAKMPPayload], now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         guard
@@ -117,7 +117,7 @@ extension IKEv1StateMachine {
         if current == nil && isakmpSAs.isEmpty { close(now: now, into: &actions) }
     }
 
-    private mutating func handleNotification(
+    mutating func handleNotification(
         _ notification: ISAKMPNotificationPayload, from sa: ISAKMPSA, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
@@ -175,7 +175,7 @@ extension IKEv1StateMachine {
         }
     }
 
-    private mutating func handleDelete(
+    mutating func handleDelete(
         _ delete: ISAKMPDeletePayload, from sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         switch delete.protocolID {
@@ -408,7 +408,7 @@ extension IKEv1StateMachine {
                 at: min(now + retransmitTimeout(check.attempts), check.startedAt + dpd.timeout)))
     }
 
-    private mutating func sendAreYouThere(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction])
+    mutating func sendAreYouThere(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction])
         -> UInt32?
     {
         sendInformational(

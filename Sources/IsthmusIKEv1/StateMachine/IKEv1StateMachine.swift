@@ -9,8 +9,9 @@ import IsthmusWire
 /// It holds the current ISAKMP SA (and, during a phase 1 rekey, the one being replaced), the Quick Mode
 /// exchanges in flight and the IPsec SAs of the connection, which outlive the ISAKMP SA that created
 /// them (phase 2 SAs are independent of phase 1 in IKEv1; a new ISAKMP SA takes them over). Each
-/// exchange has its own file (`+MainMode`, `+QuickMode`, `+Informational`); this one holds the shared
-/// state, dispatch, retransmission and timers.
+/// exchange has its own file (`+MainMode` with `+MainModeResponder` and `+MainModeSteps`, `+QuickMode`,
+/// `+Informational`); the SAs it keeps are in `+SAs`, installed IPsec SAs in `+IPsecSAs`, timers and
+/// closing in `+Timers`; this one holds the limits, the state, input dispatch, events and randomness.
 ///
 /// Peer input never traps: a message that does not parse, decrypt or authenticate is dropped and
 /// counted (``droppedMessages``), and every handler computes its results before it changes any state.
@@ -76,125 +77,6 @@ struct IKEv1StateMachine {
     ]
 
     enum Role: String, Sendable { case initiator, responder }
-
-    /// A message of ours that expects an answer, resent until it comes.
-    struct Retransmission {
-        var messageID: UInt32
-        var bytes: [UInt8]
-        var attempts: Int = 0
-        var nextAt: MonotonicTime
-    }
-
-    /// One ISAKMP SA (phase 1), from Main Mode message 1 to its deletion.
-    struct ISAKMPSA {
-        enum Phase: String {
-            case sentMM1 = "connecting", sentMM3 = "exchanging keys", sentMM5 = "authenticating"
-            case repliedMM2 = "half-open", repliedMM4 = "half-open, keys exchanged"
-            case established
-        }
-
-        var role: Role
-        var cookieI: UInt64
-        var cookieR: UInt64
-        var phase: Phase
-        var startedAt: MonotonicTime
-        /// Whether this SA replaces an established one (phase 1 rekey).
-        var isRekey: Bool
-        /// The body of the initiator's SA payload as sent (HASH_I and HASH_R cover it).
-        var initiatorSABody: [UInt8] = []
-        var suite: IKEv1Phase1Suite?
-        var exchange: (any DiffieHellmanExchange)?
-        var publicI: [UInt8] = []
-        var publicR: [UInt8] = []
-        var nonceI: [UInt8] = []
-        var nonceR: [UInt8] = []
-        var crypto: IKEv1SACrypto?
-        /// The running IV of Main Mode messages 5 and 6.
-        var iv: [UInt8] = []
-        /// The last ciphertext block of phase 1: the seed of every later exchange's IV.
-        var lastPhase1Block: [UInt8] = []
-        /// Duplicate detection: a repeat of the peer's last message gets our last message again.
-        var lastReceived: [UInt8]?
-        var lastSent: [UInt8]?
-        var lastDuplicateAnswer: MonotonicTime?
-        var retransmission: Retransmission?
-        var peerSupportsNATT = false
-        var peerSupportsDPD = false
-        var natLocal = false
-        var natRemote = false
-        var lifetime = IKEv1Lifetime(seconds: nil)
-        var lifetimeReason = ""
-        var establishedAt: MonotonicTime?
-        var rekeyAt: MonotonicTime?
-        var expiresAt: MonotonicTime?
-        /// The pre-shared key mismatch event is logged once per SA, not per retransmission.
-        var reportedKeyMismatch = false
-        /// A replaced SA of ours waiting for its delete (see replacedISAKMPSADeleteDelay).
-        var retireAt: MonotonicTime?
-
-        var ourCookie: UInt64 { role == .initiator ? cookieI : cookieR }
-        var isEstablished: Bool { phase == .established }
-        var ids: [String] { ["ike " + SAIdentifier.ike(cookieI) + "/" + SAIdentifier.ike(cookieR)] }
-    }
-
-    /// One Quick Mode exchange (RFC 2409 section 5.5), kept a while after it finished for duplicates.
-    struct QuickMode {
-        enum State { case sentQM1, repliedQM2, done }
-
-        var messageID: UInt32
-        var cookieI: UInt64
-        var cookieR: UInt64
-        var role: Role
-        var state: State
-        var pair: SelectorPair
-        /// The inbound SPI of the IPsec SA this one replaces (a rekey).
-        var replacing: UInt32?
-        var ourSPI: UInt32
-        var peerSPI: UInt32 = 0
-        var nonceI: [UInt8] = []
-        var nonceR: [UInt8] = []
-        var exchange: (any DiffieHellmanExchange)?
-        var sharedSecret: SecretBytes?
-        var suite: IKEv1ESPSuite?
-        var iv: [UInt8]
-        var lastReceived: [UInt8]?
-        var lastSent: [UInt8]?
-        var lastDuplicateAnswer: MonotonicTime?
-        var retransmission: Retransmission?
-        var lifetime = IKEv1Lifetime(seconds: nil)
-        var lifetimeReason = ""
-        /// What the peer proposed or announced, for the lifetime event.
-        var peerLifetime: IKEv1Lifetime?
-        var startedAt: MonotonicTime
-        var finishedAt: MonotonicTime?
-        /// Responder: the IPsec SA installed with message 2, outbound held until message 3.
-        var preinstalled: ESPSecurityAssociation?
-    }
-
-    /// An installed IPsec SA pair.
-    struct IPsecSA {
-        var parameters: ESPSecurityAssociation
-        var suite: IKEv1ESPSuite
-        var pair: SelectorPair
-        var installedAt: MonotonicTime
-        var rekeyAt: MonotonicTime?
-        var expiresAt: MonotonicTime
-        var lifetime: IKEv1Lifetime
-        var lifetimeReason: String
-        /// A newer SA for the same pair exists; this one only drains until deleted or expired.
-        var rekeyed = false
-
-        var inboundSPI: UInt32 { parameters.inboundSPI }
-    }
-
-    /// An R-U-THERE of ours awaiting its ACK (RFC 3706 section 5.3).
-    struct DeadPeerCheck {
-        var startedAt: MonotonicTime
-        var firstSequence: UInt32
-        var sequence: UInt32
-        var messageID: UInt32
-        var attempts: Int
-    }
 
     // MARK: State
 
@@ -308,7 +190,7 @@ struct IKEv1StateMachine {
         return actions
     }
 
-    private mutating func handleDatagram(_ datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]) {
+    mutating func handleDatagram(_ datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]) {
         let message: ISAKMPMessage
         do {
             message = try ISAKMPMessage.parse(datagram.bytes)
@@ -332,7 +214,7 @@ struct IKEv1StateMachine {
 
     /// Aggressive Mode sends HASH_R in the clear, which lets an eavesdropper crack the pre-shared key
     /// offline (RFC 2409 section 5.4 with PSK); this core does not negotiate it.
-    private mutating func refuseAggressiveMode(
+    mutating func refuseAggressiveMode(
         _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         droppedMessages &+= 1
@@ -341,168 +223,6 @@ struct IKEv1StateMachine {
             "refused Aggressive Mode from \(datagram.source): it exposes a hash of the pre-shared key that can be "
                 + "cracked offline; configure the peer for Main Mode (strongSwan: aggressive = no)",
             ids: [], now: now, into: &actions)
-    }
-
-    // MARK: - Timers
-
-    private mutating func handleTimer(_ timer: IKETimer, now: MonotonicTime, into actions: inout [IKEAction]) {
-        switch timer {
-        case .retransmit(let messageID):
-            retransmit(messageID: messageID, now: now, into: &actions)
-        case .abandon:
-            abandonHalfOpen(now: now, into: &actions)
-            retireReplacedSAs(now: now, into: &actions)
-            armHousekeeping(into: &actions)
-        case .rekeyIKESA:
-            rekeyISAKMPSA(now: now, into: &actions)
-        case .rekeyChildSA(let spi):
-            rekeyIPsecSA(inboundSPI: spi, now: now, into: &actions)
-        case .expireChildSA(let spi):
-            expireIPsecSA(inboundSPI: spi, now: now, into: &actions)
-        case .liveness:
-            checkLiveness(now: now, into: &actions)
-        case .natKeepalive:
-            guard let current, current.natLocal else { return }
-            actions.append(.natKeepalive(source: local, destination: remote))
-            actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval))
-        case .startQueuedExchange:
-            break  // handle(_:now:) starts the next queued Quick Mode after every timer
-        }
-    }
-
-    func retransmitTimeout(_ attempt: Int) -> Duration {
-        Self.initialRetransmitTimeout * (1 << min(attempt, 16))
-    }
-
-    /// Resends every message waiting under `messageID` that is due, gives up on those out of attempts.
-    private mutating func retransmit(messageID: UInt32, now: MonotonicTime, into actions: inout [IKEAction]) {
-        for index in isakmpSAs.indices.reversed() {
-            guard var pending = isakmpSAs[index].retransmission, pending.messageID == messageID, pending.nextAt <= now
-            else { continue }
-            guard pending.attempts < Self.maximumRetransmits else {
-                mainModeGaveUp(index, now: now, into: &actions)
-                continue
-            }
-            pending.attempts += 1
-            pending.nextAt = now + retransmitTimeout(pending.attempts)
-            isakmpSAs[index].retransmission = pending
-            send(pending.bytes, into: &actions)
-            emit(
-                .retransmit, .notice,
-                "retransmit \(pending.attempts) of Main Mode (\(isakmpSAs[index].phase.rawValue)) "
-                    + "to \(remote)", ids: isakmpSAs[index].ids, now: now, into: &actions)
-        }
-        if var exchange = quickModes[messageID], var pending = exchange.retransmission, pending.nextAt <= now {
-            if pending.attempts < Self.maximumRetransmits {
-                pending.attempts += 1
-                pending.nextAt = now + retransmitTimeout(pending.attempts)
-                exchange.retransmission = pending
-                quickModes[messageID] = exchange
-                send(pending.bytes, into: &actions)
-                emit(
-                    .retransmit, .notice,
-                    "retransmit \(pending.attempts) of Quick Mode \(messageID) for "
-                        + "\(exchange.pair) to \(remote)", ids: saIDs(exchange.cookieI), now: now, into: &actions)
-            } else {
-                quickModeGaveUp(exchange, now: now, into: &actions)
-            }
-        }
-        if let check = deadPeerCheck, check.messageID == messageID {
-            retryDeadPeerCheck(now: now, into: &actions)
-        }
-        armRetransmitTimer(messageID, into: &actions)
-    }
-
-    /// Arms the retransmit timer of `messageID` for the earliest message waiting under it.
-    mutating func armRetransmitTimer(_ messageID: UInt32, into actions: inout [IKEAction]) {
-        var earliest: MonotonicTime?
-        for sa in isakmpSAs {
-            if let pending = sa.retransmission, pending.messageID == messageID {
-                earliest = min(earliest ?? pending.nextAt, pending.nextAt)
-            }
-        }
-        if let pending = quickModes[messageID]?.retransmission {
-            earliest = min(earliest ?? pending.nextAt, pending.nextAt)
-        }
-        if let earliest {
-            actions.append(.armTimer(.retransmit(messageID: messageID), at: earliest))
-        }
-    }
-
-    private mutating func mainModeGaveUp(_ index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
-        let sa = isakmpSAs.remove(at: index)
-        if sa.isRekey, sa.role == .responder {
-            emit(
-                .peerNotAnswering, .notice,
-                "the peer's Main Mode (\(sa.phase.rawValue)) to replace the ISAKMP SA "
-                    + "stopped; the current ISAKMP SA stays", ids: sa.ids, now: now, into: &actions)
-            return
-        }
-        if sa.isRekey, let current, let expiresAt = current.expiresAt {
-            emit(
-                .peerNotAnswering, .warning,
-                "no answer to the phase 1 rekey from \(remote) after "
-                    + "\(Self.maximumRetransmits) retransmits; the current ISAKMP SA stays until it expires",
-                ids: sa.ids, now: now, into: &actions)
-            actions.append(.armTimer(.rekeyIKESA, at: min(expiresAt, now + Self.quickModeRetryDelay)))
-            return
-        }
-        emit(
-            .peerNotAnswering, .error,
-            "no answer to Main Mode (\(sa.phase.rawValue)) from \(remote) after "
-                + "\(Self.maximumRetransmits) retransmits: check that the peer is up, that UDP 500 and 4500 reach it, "
-                + "and its address", ids: sa.ids, now: now, into: &actions)
-        if current == nil { close(now: now, into: &actions) }
-    }
-
-    /// Drops half-open responder SAs older than ``halfOpenTimeout``.
-    private mutating func abandonHalfOpen(now: MonotonicTime, into actions: inout [IKEAction]) {
-        // Ours in progress give up by their retransmissions instead.
-        let stale = isakmpSAs.filter {
-            !$0.isEstablished && $0.role == .responder && now - $0.startedAt >= Self.halfOpenTimeout
-        }
-        for sa in stale {
-            emit(
-                .peerNotAnswering, .warning,
-                "Main Mode (\(sa.phase.rawValue)) not completed within "
-                    + "\(Self.halfOpenTimeout); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
-            if let pending = sa.retransmission {
-                isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
-                armRetransmitTimer(pending.messageID, into: &actions)
-            } else {
-                isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
-            }
-        }
-        if current == nil, !stale.isEmpty, !isakmpSAs.contains(where: { !$0.isEstablished }) {
-            close(now: now, into: &actions)
-        }
-    }
-
-    /// Deletes replaced ISAKMP SAs of ours whose delete was deferred (replacedISAKMPSADeleteDelay).
-    mutating func retireReplacedSAs(now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard !closed else { return }
-        for sa in isakmpSAs where sa.retireAt.map({ $0 <= now }) ?? false && sa.cookieI != currentCookieI {
-            sendISAKMPDelete(sa, now: now, into: &actions)
-            isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
-            emit(
-                .ikeSADeleted, .info, "replaced ISAKMP SA deleted (its IPsec SAs belong to the new one)",
-                ids: sa.ids, now: now, into: &actions)
-        }
-    }
-
-    /// The `abandon` timer does the ISAKMP SA housekeeping: half-open SAs that time out, replaced SAs of
-    /// ours to delete. Armed for the earliest of those, cancelled when there is none.
-    mutating func armHousekeeping(into actions: inout [IKEAction]) {
-        guard !closed else { return }
-        let halfOpen = isakmpSAs.filter { !$0.isEstablished && $0.role == .responder }.map {
-            $0.startedAt + Self.halfOpenTimeout
-        }
-        let retiring = isakmpSAs.compactMap(\.retireAt)
-        if let next = (halfOpen + retiring).min() {
-            actions.append(.armTimer(.abandon, at: next))
-        } else {
-            actions.append(.cancelTimer(.abandon))
-        }
     }
 
     // MARK: - Sending
@@ -545,39 +265,6 @@ struct IKEv1StateMachine {
         dropsInWindow += 1
         guard dropsInWindow <= Self.dropEventsPerWindow else { return }
         emit(.messageDropped, .notice, "dropped: \(reason)", ids: ids, now: now, into: &actions)
-    }
-
-    // MARK: - Closing
-
-    /// Removes every IPsec SA, cancels every timer and ends the connection. Restart: as decided by
-    /// `restartAfterClose`, otherwise only for a connection we initiate (a failed attempt of ours).
-    mutating func close(now: MonotonicTime, into actions: inout [IKEAction]) {
-        for sa in ipsecSAs {
-            actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: sa.inboundSPI)))
-            actions.append(.cancelTimer(.expireChildSA(inboundSPI: sa.inboundSPI)))
-            actions.append(.childSA(.remove(inboundSPI: sa.inboundSPI)))
-            emit(
-                .childSADeleted, .info,
-                "IPsec SA \(SAIdentifier.esp(sa.inboundSPI))_i "
-                    + "\(SAIdentifier.esp(sa.parameters.outboundSPI))_o removed with the connection",
-                ids: [], now: now, into: &actions)
-        }
-        ipsecSAs.removeAll()
-        for exchange in quickModes.values where exchange.state != .done {
-            if let spi = exchange.preinstalled?.inboundSPI { actions.append(.childSA(.remove(inboundSPI: spi))) }
-        }
-        var messageIDs = Set(quickModes.keys)
-        for sa in isakmpSAs { if let pending = sa.retransmission { messageIDs.insert(pending.messageID) } }
-        if let check = deadPeerCheck { messageIDs.insert(check.messageID) }
-        for messageID in messageIDs.sorted() { actions.append(.cancelTimer(.retransmit(messageID: messageID))) }
-        quickModes.removeAll()
-        queuedQuickModes.removeAll()
-        isakmpSAs.removeAll()
-        currentCookieI = nil
-        deadPeerCheck = nil
-        for timer in [IKETimer.liveness, .rekeyIKESA, .abandon, .natKeepalive] { actions.append(.cancelTimer(timer)) }
-        closed = true
-        actions.append(.ikeSAClosed(restart: restartAfterClose ?? (role == .initiator)))
     }
 
     // MARK: - Randomness

@@ -1,28 +1,12 @@
 import IsthmusCrypto
+import IsthmusIKE
 import IsthmusIP
 
 /// Everything an IKEv2 SA needs to know about its connection; the daemon builds it from the
 /// gateway configuration (IsthmusGateway), so this module never sees YAML.
 public struct IKEv2Configuration: Sendable {
-    /// Liveness (RFC 7296 section 2.4) settings.
-    public struct Liveness: Sendable, Hashable {
-        public enum Action: Sendable, Hashable {
-            /// Delete the SAs and initiate again.
-            case restart
-            /// Delete the SAs and wait for the peer.
-            case clear
-        }
-
-        public var interval: Duration
-        public var timeout: Duration
-        public var action: Action
-
-        public init(interval: Duration, timeout: Duration, action: Action) {
-            self.interval = interval
-            self.timeout = timeout
-            self.action = action
-        }
-    }
+    /// Liveness (RFC 7296 section 2.4) settings, shared with IKEv1's dead peer detection.
+    public typealias Liveness = IKELiveness
 
     public var connectionName: String
     /// Our address; the peer's address and IKE port.

@@ -75,36 +75,20 @@ public struct IKEv2Header: Hashable, Sendable {
     }
 
     static func parse(from reader: inout WireReader) throws(WireError) -> IKEv2Header {
-        let initiatorSPI = try reader.expectUInt64("IKE header initiator SPI")
-        let responderSPI = try reader.expectUInt64("IKE header responder SPI")
-        let nextPayload = try reader.expectUInt8("IKE header next payload")
-        let version = try reader.expectUInt8("IKE header version")
-        let exchangeType = try reader.expectUInt8("IKE header exchange type")
-        let flags = try reader.expectUInt8("IKE header flags")
-        let messageID = try reader.expectUInt32("IKE header message ID")
-        let length = try reader.expectUInt32("IKE header length")
+        let fields = try IKEHeaderFields.parse(from: &reader, names: .ikev2)
         return IKEv2Header(
-            initiatorSPI: initiatorSPI,
-            responderSPI: responderSPI,
-            nextPayload: IKEv2PayloadType(rawValue: nextPayload),
-            majorVersion: version >> 4,
-            minorVersion: version & 0x0F,
-            exchangeType: IKEv2ExchangeType(rawValue: exchangeType),
-            flags: Flags(rawValue: flags),
-            messageID: messageID,
-            length: length
-        )
+            initiatorSPI: fields.initiator, responderSPI: fields.responder,
+            nextPayload: IKEv2PayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
+            minorVersion: fields.minorVersion, exchangeType: IKEv2ExchangeType(rawValue: fields.exchangeType),
+            flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
     /// Appends the header in wire form.
     public func serialize(into writer: inout WireWriter) {
-        writer.writeInteger(self.initiatorSPI)
-        writer.writeInteger(self.responderSPI)
-        writer.writeUInt8(self.nextPayload.rawValue)
-        writer.writeUInt8((self.majorVersion << 4) | (self.minorVersion & 0x0F))
-        writer.writeUInt8(self.exchangeType.rawValue)
-        writer.writeUInt8(self.flags.rawValue)
-        writer.writeInteger(self.messageID)
-        writer.writeInteger(self.length)
+        IKEHeaderFields(
+            initiator: initiatorSPI, responder: responderSPI, nextPayload: nextPayload.rawValue, majorVersion: majorVersion,
+            minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
+            messageID: messageID, length: length
+        ).serialize(into: &writer)
     }
 }

@@ -67,36 +67,20 @@ public struct ISAKMPHeader: Hashable, Sendable {
     }
 
     static func parse(from reader: inout WireReader) throws(WireError) -> ISAKMPHeader {
-        let initiatorCookie = try reader.expectUInt64("ISAKMP initiator cookie")
-        let responderCookie = try reader.expectUInt64("ISAKMP responder cookie")
-        let nextPayload = try reader.expectUInt8("ISAKMP next payload")
-        let version = try reader.expectUInt8("ISAKMP version")
-        let exchangeType = try reader.expectUInt8("ISAKMP exchange type")
-        let flags = try reader.expectUInt8("ISAKMP flags")
-        let messageID = try reader.expectUInt32("ISAKMP message ID")
-        let length = try reader.expectUInt32("ISAKMP length")
+        let fields = try IKEHeaderFields.parse(from: &reader, names: .isakmp)
         return ISAKMPHeader(
-            initiatorCookie: initiatorCookie,
-            responderCookie: responderCookie,
-            nextPayload: ISAKMPPayloadType(rawValue: nextPayload),
-            majorVersion: version >> 4,
-            minorVersion: version & 0x0F,
-            exchangeType: ISAKMPExchangeType(rawValue: exchangeType),
-            flags: Flags(rawValue: flags),
-            messageID: messageID,
-            length: length
-        )
+            initiatorCookie: fields.initiator, responderCookie: fields.responder,
+            nextPayload: ISAKMPPayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
+            minorVersion: fields.minorVersion, exchangeType: ISAKMPExchangeType(rawValue: fields.exchangeType),
+            flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
     /// Appends the header in wire form.
     public func serialize(into writer: inout WireWriter) {
-        writer.writeInteger(self.initiatorCookie)
-        writer.writeInteger(self.responderCookie)
-        writer.writeUInt8(self.nextPayload.rawValue)
-        writer.writeUInt8((self.majorVersion << 4) | (self.minorVersion & 0x0F))
-        writer.writeUInt8(self.exchangeType.rawValue)
-        writer.writeUInt8(self.flags.rawValue)
-        writer.writeInteger(self.messageID)
-        writer.writeInteger(self.length)
+        IKEHeaderFields(
+            initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue, majorVersion: majorVersion,
+            minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
+            messageID: messageID, length: length
+        ).serialize(into: &writer)
     }
 }

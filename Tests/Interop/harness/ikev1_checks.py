@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
-"""Helpers for scripts/interop/ikev1-strongswan (stdlib only; strongSwan parsing shared with interop_ikev2.py).
+"""IKEv1 comparisons and hostile ISAKMP input (stdlib only; formerly scripts/lib/interop_ikev1.py).
 
+Library: verify_established(ss, status, ss_conn=, ist_conn=, ike=, esp=, ist_ike=, ist_esp=, ss_lts=, ss_rts=,
+isthmus_role=, ike_lifetime=, esp_lifetime=) -> [(name, ok, reason)]; ping_summary(text); inject_hostile(to=,
+pcap=, peer=, bind=, count=) -> {kind: count}; ss/status as data or JSON file paths (see ikev2_checks).
+
+Command line (python3 Tests/Interop/harness/ikev1_checks.py ..., for the bash scripts not yet ported)
 Subcommands (every FILE is a snapshot the bash script took):
   ss-json PRETTY                  `swanctl --list-sas --pretty` output -> normalised JSON on stdout
   ss-ready SSJSON CONN            exit 0 when CONN has an ESTABLISHED IKEv1 SA with an INSTALLED CHILD SA
@@ -28,8 +33,12 @@ import socket
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interop_ikev2 import load_json, ss_normalise, spi_norm  # noqa: E402
+from types import SimpleNamespace
+
+if __package__ in (None, ""):   # run as a script: make `harness` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness.ikev2_checks import load_json, spi_norm  # noqa: E402
+from harness.strongswan import ss_normalise  # noqa: E402
 
 
 def ss_sas(path, conn):
@@ -49,6 +58,14 @@ def ist_installed(path, conn):
 
 # ----------------------------------------------------------------------------- verify
 def verify(a):
+    return emit(_verify(a))
+
+
+def verify_established(ss, status, **kw):
+    return _verify(SimpleNamespace(ssjson=ss, status=status, **kw))
+
+
+def _verify(a):
     results = []
 
     def check(name, ok, reason=""):
@@ -62,7 +79,7 @@ def verify(a):
     check("ist-one-ike-sa", len(ist_est) == 1,
           f"Isthmus lists {len(ist_est)} established IKE SAs ({[s.get('state') for s in ist_all]})")
     if len(ss_est) != 1 or len(ist_est) != 1:
-        return emit(results)
+        return results
     ss, ist = ss_est[0], ist_est[0]
     check("ss-ikev1", ss.get("version") == "1", f"strongSwan IKE version {ss.get('version')}")
     check("ist-ikev1", ist.get("ikeVersion") == 1, f"Isthmus ikeVersion {ist.get('ikeVersion')}")
@@ -82,7 +99,7 @@ def verify(a):
     check("ss-one-child", len(ss_children) == 1, f"strongSwan INSTALLED CHILD SAs: {len(ss_children)}")
     check("ist-one-child", len(ist_children) == 1, f"Isthmus installed IPsec SAs: {len(ist_children)}")
     if len(ss_children) != 1 or len(ist_children) != 1:
-        return emit(results)
+        return results
     sc, ic = ss_children[0], ist_children[0]
     check("ss-esp-algorithms", sc["esp_alg"] == a.esp, f"strongSwan: {sc['esp_alg']}, expected {a.esp}")
     check("ist-esp-algorithms", ic.get("algorithms") == a.ist_esp, f"Isthmus: {ic.get('algorithms')}, expected {a.ist_esp}")
@@ -100,7 +117,7 @@ def verify(a):
           f"Isthmus installed table: {installed}")
     dataplane = load_json(a.status, {}).get("dataplane") or {}
     check("ist-dataplane-installed", (dataplane.get("installedSAs") or 0) >= 1, f"data plane: {dataplane.get('installedSAs')}")
-    return emit(results)
+    return results
 
 
 def emit(results):
@@ -208,7 +225,18 @@ def isakmp(cookie_i, cookie_r, exchange, message_id, body=b"", flags=0, next_pay
     return struct.pack("!QQBBBBII", cookie_i, cookie_r, next_payload, 0x10, exchange, flags, message_id, length) + body
 
 
+def inject_hostile(to, pcap, peer, bind, count=3):
+    """Sends the hostile ISAKMP of inject() and returns {kind: datagrams sent}."""
+    return _inject(SimpleNamespace(to=to, pcap=pcap, peer=peer, bind=bind, count=count))
+
+
 def inject(a):
+    for kind, n in sorted(_inject(a).items()):
+        print(f"sent {n} {kind}")
+    return 0
+
+
+def _inject(a):
     rng = random.Random(4711)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((a.bind, 0))
@@ -245,9 +273,7 @@ def inject(a):
         # replays of every Main Mode message the peer sent (message 1 on 500, the others where they went)
         for m in main_mode:
             send("replayed-main-mode", m, port=500 if m[8:16] == b"\0" * 8 else 4500)
-    for kind in sorted(sent):
-        print(f"sent {sent[kind]} {kind}")
-    return 0
+    return sent
 
 
 def main():

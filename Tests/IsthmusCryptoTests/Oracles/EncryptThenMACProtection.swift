@@ -1,3 +1,4 @@
+@testable import IsthmusCrypto
 /// A CBC cipher and an HMAC combined as ESP and IKEv2 use them (RFC 4303 section 3.3.2 and 3.4.4,
 /// RFC 7296 section 3.14): encrypt, then MAC `associatedData || IV || ciphertext || trailingData`
 /// (`trailingData`: the ESN high-order bits, RFC 4303 section 3.3.2.1).
@@ -8,27 +9,27 @@
 /// This composition takes any cipher and integrity transform (existentials). The factory builds
 /// ``LibcryptoEncryptThenMACProtection`` instead, the same construction over concrete libcrypto types;
 /// tests use this one to combine swift-crypto's ``AESCBCCipher`` and ``HMACIntegrity`` as a reference.
-public struct EncryptThenMACProtection: PacketProtection {
+struct EncryptThenMACProtection: PacketProtection {
     /// The confidentiality transform.
-    public let cipher: any CipherTransform
+    let cipher: any CipherTransform
     /// The integrity transform.
-    public let integrity: any IntegrityTransform
+    let integrity: any IntegrityTransform
 
-    public var ivLength: Int { cipher.blockSize }
-    public var icvLength: Int { integrity.icvLength }
-    public var blockSize: Int { cipher.blockSize }
+    var ivLength: Int { cipher.blockSize }
+    var icvLength: Int { integrity.icvLength }
+    var blockSize: Int { cipher.blockSize }
 
     /// Combines an already keyed cipher and integrity transform of one SA direction.
-    public init(cipher: any CipherTransform, integrity: any IntegrityTransform) {
+    init(cipher: any CipherTransform, integrity: any IntegrityTransform) {
         self.cipher = cipher
         self.integrity = integrity
     }
 
-    public func seal(
+    func seal(
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         let (iv, payload, icv) = try split(packet)
         try cipher.encrypt(payload, iv: UnsafeRawBufferPointer(iv))
         let authenticated = UnsafeRawBufferPointer(rebasing: packet[0..<(iv.count + payload.count)])
@@ -37,11 +38,11 @@ public struct EncryptThenMACProtection: PacketProtection {
         )
     }
 
-    public func open(
+    func open(
         _ packet: UnsafeMutableRawBufferPointer,
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
-    ) throws(CryptoSuiteError) {
+    ) throws(IsthmusCryptoError) {
         let (iv, payload, icv) = try split(packet)
         let authenticated = UnsafeRawBufferPointer(rebasing: packet[0..<(iv.count + payload.count)])
         let valid = integrity.isValidICV(
@@ -49,7 +50,7 @@ public struct EncryptThenMACProtection: PacketProtection {
             trailingData: trailingData
         )
         guard valid else {
-            throw .authentication()
+            throw .authenticationFailure()
         }
         try cipher.decrypt(payload, iv: UnsafeRawBufferPointer(iv))
     }

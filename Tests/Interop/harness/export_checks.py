@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Helpers for scripts/interop/export-strongswan (stdlib only; swanctl parsing from interop_ikev2.py).
+"""Comparisons for `isthmus export` loaded into strongSwan (stdlib only; formerly scripts/lib/interop_export.py).
+
+Library: verify_established(ss, status, conn, ike=, esp=, lts=[...], rts=[...], isthmus_role=) -> [(name, ok,
+reason)]; ss/status as data or JSON file paths (see ikev2_checks).
+
+Command line (python3 Tests/Interop/harness/export_checks.py ..., for the bash script not yet ported):
 
 Subcommands:
   ss-json PRETTY            `swanctl --list-sas --pretty` output -> normalised JSON on stdout
@@ -17,11 +22,26 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import interop_ikev2 as base  # noqa: E402
+from types import SimpleNamespace
+
+if __package__ in (None, ""):   # run as a script: make `harness` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import harness.ikev2_checks as base  # noqa: E402
 
 
 def verify(a):
+    results = _verify(a)
+    for name, ok, reason in results:
+        print(f"ok {name}" if ok else f"bad {name} {reason}")
+    return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def verify_established(ss, status, conn, *, ike, esp, lts, rts, isthmus_role):
+    return _verify(SimpleNamespace(ssjson=ss, status=status, conn=conn, ike=ike, esp=esp, lts=",".join(lts),
+                                   rts=",".join(rts), isthmus_role=isthmus_role))
+
+
+def _verify(a):
     results = []
 
     def check(name, ok, reason=""):
@@ -64,9 +84,7 @@ def verify(a):
             kin, kout = base.spi_norm(kids[0].get("inboundSPI")), base.spi_norm(kids[0].get("outboundSPI"))
             check("child-spis-match", kin == child["spi_out"] and kout == child["spi_in"],
                   f"Isthmus in/out {kin}/{kout}, strongSwan in/out {child['spi_in']}/{child['spi_out']}")
-    for name, ok, reason in results:
-        print(f"ok {name}" if ok else f"bad {name} {reason}")
-    return 0 if all(ok for _, ok, _ in results) else 1
+    return results
 
 
 def main():

@@ -1,6 +1,17 @@
 #!/usr/bin/env python3
-"""Helpers for scripts/interop/ikev2-strongswan (stdlib only).
+"""IKEv2 comparisons of strongSwan's and Isthmus's view of the SAs (stdlib only; formerly
+scripts/lib/interop_ikev2.py).
 
+Library (for the pytest scenarios; SS is ss_normalise()d `swanctl --list-sas` (StrongSwan.list_sas()), STATUS is
+Isthmus's `status --json` (Isthmus.status()), either as data or as the path of a JSON file; the check functions
+return [(name, ok, reason)] for Checks.extend):
+  verify_established(ss, status, ss_conn=, ist_conn=, ike=, esp=, lts=, rts=, isthmus_role=)
+  rekeyed_checks(kind, ss0, ist0, ss1, ist1, ss_conn=, ist_conn=)
+  same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn) -> (ok, messages)
+  child_rekey_seconds(status, conn) -> int or None
+  ss_sas, ist_sas, ist_installed, spi_norm
+
+Command line (python3 Tests/Interop/harness/ikev2_checks.py ..., for the bash scripts not yet ported)
 Subcommands (every FILE is a snapshot the bash script took):
   ss-json PRETTY                 `swanctl --list-sas --pretty` output -> normalised JSON on stdout
   ss-ready SSJSON CONN           exit 0 when CONN has an ESTABLISHED IKE SA with an INSTALLED CHILD SA
@@ -22,99 +33,19 @@ AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256 (IKE) and AES_CBC-256/HMAC_SHA2_256_128
 """
 import argparse
 import json
+import os
 import sys
+from types import SimpleNamespace
 
-
-# ----------------------------------------------------------------------------- swanctl --pretty
-def parse_pretty(text):
-    """Parses `swanctl --list-sas --pretty` (vici messages printed one key per line) into a list of
-    (message name, dict) pairs. Sections become dicts, lists become lists of strings."""
-    messages = []
-    stack = []          # open sections (dicts); stack[0] is the message body
-    cur_list = None     # the list being filled, if any
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if cur_list is not None:
-            if line == "]":
-                cur_list = None
-            else:
-                cur_list.append(line)
-            continue
-        if line.endswith("{") and "=" not in line:
-            name = line[:-1].strip()
-            section = {}
-            if not stack:
-                messages.append((name, section))
-            else:
-                stack[-1][name] = section
-            stack.append(section)
-            continue
-        if line == "}":
-            if stack:
-                stack.pop()
-            continue
-        if "=" in line and stack:
-            key, _, value = line.partition("=")
-            key, value = key.strip(), value.strip()
-            if value == "[":
-                cur_list = []
-                stack[-1][key] = cur_list
-            else:
-                stack[-1][key] = value
-    return messages
-
-
-def alg_text(sa, esp=False):
-    """The algorithm line swanctl prints: ENCR-KEYSIZE/INTEG/PRF/DH (ESP: ENCR-KEYSIZE/INTEG[/DH])."""
-    parts = []
-    encr = sa.get("encr-alg")
-    if encr:
-        parts.append(encr + ("-" + sa["encr-keysize"] if sa.get("encr-keysize") else ""))
-    if sa.get("integ-alg"):
-        parts.append(sa["integ-alg"] + ("-" + sa["integ-keysize"] if sa.get("integ-keysize") else ""))
-    if not esp and sa.get("prf-alg"):
-        parts.append(sa["prf-alg"])
-    if sa.get("dh-group"):
-        parts.append(sa["dh-group"])
-    if esp and sa.get("esn") == "1":
-        parts.append("ESN")
-    return "/".join(parts)
-
-
-def ss_normalise(text):
-    out = []
-    for msg, body in parse_pretty(text):
-        if msg != "list-sa event":
-            continue
-        for conn, sa in body.items():
-            if not isinstance(sa, dict):
-                continue
-            children = []
-            for cname, child in (sa.get("child-sas") or {}).items():
-                if not isinstance(child, dict):
-                    continue
-                children.append({
-                    "id": cname, "name": child.get("name"), "state": child.get("state"), "mode": child.get("mode"),
-                    "protocol": child.get("protocol"), "encap": child.get("encap") == "yes",
-                    "spi_in": (child.get("spi-in") or "").lower(), "spi_out": (child.get("spi-out") or "").lower(),
-                    "esp_alg": alg_text(child, esp=True),
-                    "local_ts": child.get("local-ts") or [], "remote_ts": child.get("remote-ts") or [],
-                })
-            out.append({
-                "conn": conn, "uniqueid": sa.get("uniqueid"), "version": sa.get("version"), "state": sa.get("state"),
-                "initiator": sa.get("initiator") == "yes",
-                "local": f"{sa.get('local-host')}[{sa.get('local-port')}]",
-                "remote": f"{sa.get('remote-host')}[{sa.get('remote-port')}]",
-                "ispi": (sa.get("initiator-spi") or "").lower(), "rspi": (sa.get("responder-spi") or "").lower(),
-                "ike_alg": alg_text(sa), "nat_fake": sa.get("nat-fake") == "yes",
-                "children": children,
-            })
-    return out
+if __package__ in (None, ""):   # run as a script: make `harness` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness.strongswan import alg_text, parse_pretty, ss_normalise  # noqa: E402,F401
 
 
 def load_json(path, default):
+    """PATH's JSON, or PATH itself when it is already data (a list or dict)."""
+    if isinstance(path, (list, dict)):
+        return path
     try:
         with open(path) as f:
             return json.load(f)
@@ -147,6 +78,10 @@ def spi_norm(text):
 
 # ----------------------------------------------------------------------------- verify
 def verify(a):
+    return _emit(_verify(a))
+
+
+def _verify(a):
     results = []
 
     def check(name, ok, reason=""):
@@ -213,9 +148,7 @@ def verify(a):
             check("isthmus-keys-installed", len(hit) == 1,
                   f"Isthmus's installed CHILD SA table has {len(inst_tab)} entries for '{a.ist_conn}', "
                   f"{len(hit)} with SPIs in {kin} / out {kout}")
-    for name, ok, reason in results:
-        print(f"ok {name}" if ok else f"bad {name} {reason}")
-    return 0 if all(ok for _, ok, _ in results) else 1
+    return results
 
 
 # ----------------------------------------------------------------------------- rekeyed
@@ -235,6 +168,10 @@ def _ss_ike_pair_for(sa, ist_role):
 
 
 def rekeyed(a):
+    return _emit(_rekeyed(a))
+
+
+def _rekeyed(a):
     """KIND child: strongSwan has exactly one CHILD SA (INSTALLED, both SPIs new) and none with the old SPIs
     left; Isthmus's established IKE SA has exactly one CHILD SA, SPIs crossed with strongSwan's new ones, and
     its installed table holds exactly that one; the IKE SA is the same as before on both sides.
@@ -261,7 +198,7 @@ def rekeyed(a):
     if not check("before", old_sa is not None and old_child is not None and old_isa is not None,
                  f"the snapshot before the rekey does not show one IKE SA with one CHILD SA on both sides "
                  f"(strongSwan {len(ss0)} established, Isthmus {len(ist0)} established)"):
-        return _emit(results)
+        return results
 
     # strongSwan: one IKE SA, nothing else for this connection
     others = ", ".join(f"{sa['state']} #{sa['uniqueid']} {sa['ispi']}_i/{sa['rspi']}_r" for sa in ss1_other)
@@ -343,13 +280,35 @@ def rekeyed(a):
                   and spi_norm(tab[0].get("outboundSPI")) == kout,
                   f"Isthmus's installed CHILD SA table for '{a.ist_conn}': "
                   f"{[(c.get('inboundSPI'), c.get('outboundSPI')) for c in tab]} (expected only in {kin} out {kout})")
-    return _emit(results)
+    return results
 
 
 def _emit(results):
     for name, ok, reason in results:
         print(f"ok {name}" if ok else f"bad {name} {reason}")
     return 0 if all(ok for _, ok, _ in results) else 1
+
+
+def verify_established(ss, status, *, ss_conn, ist_conn, ike, esp, lts, rts, isthmus_role):
+    """An established tunnel: one IKE SA and one CHILD SA on both sides, algorithms, selectors, roles, SPIs."""
+    return _verify(SimpleNamespace(ssjson=ss, status=status, ss_conn=ss_conn, ist_conn=ist_conn, ike=ike, esp=esp,
+                                   lts=lts, rts=rts, isthmus_role=isthmus_role))
+
+
+def rekeyed_checks(kind, ss0, ist0, ss1, ist1, *, ss_conn, ist_conn):
+    """After a rekey of KIND (child|ike) between snapshot 0 (before) and 1: see _rekeyed."""
+    return _rekeyed(SimpleNamespace(kind=kind, ss0=ss0, ist0=ist0, ss1=ss1, ist1=ist1, ss_conn=ss_conn,
+                                    ist_conn=ist_conn))
+
+
+def child_rekey_seconds(status, conn):
+    """Seconds until Isthmus rekeys CONN's CHILD SA (its status's rekeyInSeconds), or None."""
+    for s in ist_sas(status, conn):
+        if s.get("state") == "established":
+            for k in s.get("childSAs") or []:
+                if k.get("rekeyInSeconds") is not None:
+                    return k["rekeyInSeconds"]
+    return None
 
 
 def child_rekey_in(a):
@@ -373,22 +332,30 @@ def snapshot_key(ss_path, ist_path, ss_conn, ist_conn):
     return ss, ist
 
 
-def same(a):
-    ss1, ist1 = snapshot_key(a.ss1, a.ist1, a.ss_conn, a.ist_conn)
-    ss2, ist2 = snapshot_key(a.ss2, a.ist2, a.ss_conn, a.ist_conn)
-    ok = True
+def same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn):
+    """Both sides' established SAs unchanged between two snapshot pairs: (ok, [messages])."""
+    ss1, ist1 = snapshot_key(ss1, ist1, ss_conn, ist_conn)
+    ss2, ist2 = snapshot_key(ss2, ist2, ss_conn, ist_conn)
+    ok, messages = True, []
     if ss1 != ss2:
-        print(f"strongSwan's SAs changed: {ss1} -> {ss2}")
+        messages.append(f"strongSwan's SAs changed: {ss1} -> {ss2}")
         ok = False
     # Isthmus may drop a half-open SA of its own in the meantime; the established ones must stay
     e1 = [s for s in ist1 if s[0] == "established"]
     e2 = [s for s in ist2 if s[0] == "established"]
     if e1 != e2:
-        print(f"Isthmus's established SAs changed: {e1} -> {e2}")
+        messages.append(f"Isthmus's established SAs changed: {e1} -> {e2}")
         ok = False
     others = [s for s in ist2 if s[0] != "established"]
     if others:
-        print(f"note: Isthmus also has {others}")
+        messages.append(f"note: Isthmus also has {others}")
+    return ok, messages
+
+
+def same(a):
+    ok, messages = same_sas(a.ss1, a.ist1, a.ss2, a.ist2, a.ss_conn, a.ist_conn)
+    for m in messages:
+        print(m)
     return 0 if ok else 1
 
 

@@ -1,0 +1,67 @@
+import IsthmusIKE
+import IsthmusIP
+
+/// How long a connection whose IKE SA closed asking for a restart (liveness restart, end of lifetime, a
+/// failed attempt) waits before it is negotiated again: doubled per failed attempt up to the maximum, so a
+/// misconfigured peer is retried without flooding it or the log. Pure: the daemon arms the timer.
+public struct RestartBackoff: Sendable {
+    /// The first delay.
+    public static let initialDelay: Duration = .seconds(5)
+    /// The longest delay (reached after about six failed attempts).
+    public static let maximumDelay: Duration = .seconds(300)
+    /// Doublings at most (keeps the shift far from overflow).
+    static let maximumDoublings = 8
+
+    /// Consecutive restarts per connection without an established IKE SA.
+    private var attempts: [String: Int] = [:]
+
+    public init() {}
+
+    /// The delay before the next restart of `connection`, counting this attempt.
+    public mutating func nextDelay(for connection: String) -> Duration {
+        let done = attempts[connection, default: 0]
+        attempts[connection] = done + 1
+        return min(Self.initialDelay * (1 << min(done, Self.maximumDoublings)), Self.maximumDelay)
+    }
+
+    /// The connection is up (or was changed, removed, re-added): the next failure starts from the first delay.
+    public mutating func reset(_ connection: String) {
+        attempts[connection] = nil
+    }
+
+    /// Restarts counted for `connection` since it was last up.
+    public func attempts(of connection: String) -> Int { attempts[connection, default: 0] }
+}
+
+/// Why a session gives way to another IKE SA of the same connection.
+public enum DuplicateIKESA: Sendable, Hashable {
+    /// Still negotiating while the connection already has a working IKE SA: withdrawn.
+    case negotiationWithdrawn
+    /// Both gateways initiated and both SAs came up: the one initiated by the lower public address stays.
+    case bothInitiated(kept: String)
+}
+
+extension IKEDispatcher {
+    /// The sessions of one connection that must give way once one of its IKE SAs is established, and why.
+    ///
+    /// When both gateways initiate at once, each ends up with two IKE SAs for one connection (one as initiator,
+    /// one as responder). Both sides keep the same one, the SA initiated by the gateway with the lower public
+    /// address, and delete the other; no coordination message is needed. A working SA is never replaced by a
+    /// later one: negotiations still in progress are withdrawn.
+    public static func duplicates(
+        among statuses: [(session: any IKESession, status: IKESAStatus)], ourAddress: IPAddress, peerAddress: IPAddress
+    ) -> [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] {
+        guard statuses.count > 1 else { return [] }
+        var losers: [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] = statuses
+            .filter { !$0.status.state.isWorking }
+            .map { ($0.session, $0.status, .negotiationWithdrawn) }
+        let established = statuses.filter { $0.status.state == .established }
+        guard established.count > 1 else { return losers }
+        let winnerRole = ourAddress < peerAddress ? "initiator" : "responder"
+        guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return losers }
+        for loser in established where loser.session !== winner.session {
+            losers.append((loser.session, loser.status, .bothInitiated(kept: winner.status.localSPI)))
+        }
+        return losers
+    }
+}

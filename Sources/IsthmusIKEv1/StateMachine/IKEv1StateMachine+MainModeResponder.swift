@@ -1,0 +1,143 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIKE
+import IsthmusIP
+import IsthmusWire
+
+/// Main Mode, responder side (RFC 2409 section 5.4): messages 3 and 5 (message 1 is in `+MainMode`).
+extension IKEv1StateMachine {
+    // MARK: - Responder
+
+    /// Message 3: KE, Ni, NAT-D. Then message 4.
+    mutating func handleMM3(
+        _ index: Int, _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime,
+        into actions: inout [IKEAction]
+    ) {
+        var sa = isakmpSAs[index]
+        do {
+            guard case .payloads(let payloads) = message.body else {
+                throw IKEv1Failure.malformed("encrypted message 3")
+            }
+            guard let publicI = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
+            guard let nonceI = payloads.nonce else { throw IKEv1Failure.missingPayload("Ni") }
+            guard let suite = sa.suite else { throw IKEv1Failure.malformed("no suite") }
+            let exchange = try makeExchange(suite.group)
+            let shared = try exchange.sharedSecret(peerPublicValue: publicI)
+            let nonceR = randomBytes(Self.nonceLength)
+            let crypto = try IKEv1SACrypto(
+                suite: suite, sharedKey: configuration.sharedKey, sharedSecret: shared, nonceInitiator: nonceI,
+                nonceResponder: nonceR, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR)
+            sa.publicI = publicI
+            sa.publicR = exchange.publicValue
+            sa.nonceI = nonceI
+            sa.nonceR = nonceR
+            sa.iv = try crypto.phase1IV(publicInitiator: sa.publicI, publicResponder: sa.publicR)
+            sa.crypto = crypto
+            var out: [ISAKMPPayload] = [
+                .keyExchange(ISAKMPDataPayload(data: sa.publicR)), .nonce(ISAKMPNoncePayload(nonce: nonceR)),
+            ]
+            if sa.peerSupportsNATT, !payloads.natDiscoveries.isEmpty {
+                detectNAT(&sa, payloads.natDiscoveries, datagram: datagram, crypto: crypto, now: now, into: &actions)
+                out += natDiscoveryPayloads(sa, remote: datagram.source, local: datagram.destination)
+            }
+            let bytes = ISAKMPMessage(
+                initiatorCookie: sa.cookieI, responderCookie: sa.cookieR, exchangeType: .identityProtection,
+                messageID: 0, body: .payloads(out)
+            ).serialize()
+            sa.phase = .repliedMM4
+            sa.lastReceived = datagram.bytes
+            sa.lastSent = bytes
+            sa.retransmission = Retransmission(messageID: 0, bytes: bytes, nextAt: now + retransmitTimeout(0))
+            isakmpSAs[index] = sa
+            lastInbound = now
+            actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
+            armRetransmitTimer(0, into: &actions)
+        } catch {
+            drop("unusable Main Mode message 3: \(error)", ids: sa.ids, now: now, into: &actions)
+        }
+    }
+
+    /// Message 5: IDii and HASH_I. A message that will not decrypt almost always means the keys differ,
+    /// i.e. the pre-shared keys do (RFC 2409 section 5.4: SKEYID depends on the key).
+    mutating func handleMM5(
+        _ index: Int, _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime,
+        into actions: inout [IKEAction]
+    ) {
+        var sa = isakmpSAs[index]
+        guard let crypto = sa.crypto else { return }
+        let decrypted: IKEv1SACrypto.Decrypted
+        do {
+            decrypted = try crypto.decrypt(message, iv: sa.iv)
+        } catch {
+            reportKeyMismatch(index, "Main Mode message 5 \(error)", now: now, into: &actions)
+            return
+        }
+        let identity: IKEv1Configuration.Identity?
+        do {
+            let (peerIdentity, idBody) = try identification(in: decrypted)
+            identity = peerIdentity
+            guard let hashI = decrypted.payloads.hash else { throw IKEv1Failure.missingPayload("HASH_I") }
+            let expected = crypto.phase1Hash(
+                ofInitiator: true, publicInitiator: sa.publicI, publicResponder: sa.publicR,
+                initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
+            guard ConstantTime.equal(hashI, expected) else {
+                reportKeyMismatch(index, "HASH_I of Main Mode message 5 does not verify", now: now, into: &actions)
+                return
+            }
+        } catch {
+            drop("unusable Main Mode message 5: \(error)", ids: sa.ids, now: now, into: &actions)
+            return
+        }
+        guard matches(identity, configuration.remoteIdentity) else {
+            emit(
+                .authenticationFailed, .error,
+                "peer identifies as \(identity.map { "\($0)" } ?? "an unreadable ID"), "
+                    + "expected \(configuration.remoteIdentity): check the peer's local ID (or our remote ID)",
+                ids: sa.ids, now: now, into: &actions)
+            droppedMessages &+= 1
+            sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
+            isakmpSAs.remove(at: index)
+            armRetransmitTimer(0, into: &actions)
+            if isakmpSAs.isEmpty {
+                restartAfterClose = false
+                close(now: now, into: &actions)
+            }
+            return
+        }
+        do {
+            let inner: [ISAKMPPayload] = [
+                .identification(IKEv1Proposals.identification(configuration.localIdentity))
+            ]
+            let hashR = crypto.phase1Hash(
+                ofInitiator: false, publicInitiator: sa.publicI, publicResponder: sa.publicR,
+                initiatorSABody: sa.initiatorSABody, identificationBody: IKEv1Raw.body(of: inner[0]))
+            let sealed = try crypto.encrypt(
+                cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, exchange: .identityProtection, messageID: 0,
+                payloads: inner + [.hash(ISAKMPDataPayload(data: hashR))], iv: decrypted.lastBlock)
+            sa.iv = sealed.lastBlock
+            sa.lastPhase1Block = sealed.lastBlock
+            sa.lastReceived = datagram.bytes
+            sa.lastSent = sealed.bytes
+            sa.retransmission = nil
+            isakmpSAs[index] = sa
+            lastInbound = now
+            // Answer where the initiator is now (it may have floated to 4500, or sit behind a NAT).
+            local = datagram.destination
+            remote = datagram.source
+            armRetransmitTimer(0, into: &actions)
+            if decrypted.payloads.notifications.contains(where: { $0.notifyType == .initialContact }) {
+                forgetOlderSAs(than: index, now: now, into: &actions)
+            }
+            send(sealed.bytes, into: &actions)
+            guard let newIndex = isakmpSAs.firstIndex(where: { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR })
+            else { return }
+            established(newIndex, now: now, into: &actions)
+            if sa.lifetimeReason.hasPrefix("our policy") {
+                // RFC 2407 4.6.3.1, as Cisco does for phase 1: an Informational after message 6.
+                sendResponderLifetime(phase1: isakmpSAs[newIndex], now: now, into: &actions)
+            }
+        } catch {
+            drop("cannot answer Main Mode message 5: \(error)", ids: sa.ids, now: now, into: &actions)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIKE
+import IsthmusIP
+import IsthmusWire
+
+/// What both Main Mode roles share: identities, NAT discovery (RFC 3947), establishment, and the
+/// phase 1 rekey (a new Main Mode replacing the ISAKMP SA).
+extension IKEv1StateMachine {
+    // MARK: - Shared steps
+
+    /// The peer's phase 1 identity and the raw body of its ID payload (HASH_I/HASH_R cover it as sent).
+    func identification(in decrypted: IKEv1SACrypto.Decrypted) throws
+        -> (IKEv1Configuration.Identity?, [UInt8])
+    {
+        guard let index = decrypted.payloads.firstIndex(where: { $0.payloadType == .identification }),
+            case .identification(let id) = decrypted.payloads[index]
+        else { throw IKEv1Failure.missingPayload("ID") }
+        let extents = IKEv1Raw.payloadExtents(decrypted.plaintext, count: index + 1)
+        guard extents.count == index + 1 else { throw IKEv1Failure.malformed("ID payload extent") }
+        let body = Array(decrypted.plaintext[(extents[index].lowerBound + 4)..<extents[index].upperBound])
+        return (IKEv1Proposals.identity(id), body)
+    }
+
+    func matches(_ identity: IKEv1Configuration.Identity?, _ expected: IKEv1Configuration.Identity) -> Bool {
+        switch (identity, expected) {
+        case (.address(let a)?, .address(let b)): a == b
+        case (.fqdn(let a)?, .fqdn(let b)): a.lowercased() == b.lowercased()
+        default: false
+        }
+    }
+
+    /// A Main Mode message 5 or 6 that does not decrypt or whose hash fails: with pre-shared keys the
+    /// keys differ, nearly always because the shared keys do. Logged once per SA; the message is dropped
+    /// (it could be forged) and the exchange runs into its timeout if the peer keeps sending such.
+    mutating func reportKeyMismatch(
+        _ index: Int, _ reason: String, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        droppedMessages &+= 1
+        guard !isakmpSAs[index].reportedKeyMismatch else { return }
+        isakmpSAs[index].reportedKeyMismatch = true
+        emit(
+            .authenticationFailed, .error,
+            "\(reason): likely pre-shared key mismatch; check that both gateways "
+                + "use the same key (isthmus key show \(connection))", details: ["reason": "likely-psk-mismatch"],
+            ids: isakmpSAs[index].ids, now: now, into: &actions)
+    }
+
+    /// NAT-D payloads (RFC 3947 section 3.2): the peer's address and port first, then ours. With
+    /// `forceUDPEncapsulation` ours is deliberately wrong so that both ends float and encapsulate.
+    func natDiscoveryPayloads(_ sa: ISAKMPSA, remote: UDPEndpoint? = nil, local: UDPEndpoint? = nil)
+        -> [ISAKMPPayload]
+    {
+        guard let suite = sa.suite, let prf = try? CryptoSuites.make(prfID: suite.prf.ikev2ID) else { return [] }
+        let theirs = IKEv1SACrypto.natDetectionHash(
+            prf: prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: remote ?? self.remote)
+        var mine = IKEv1SACrypto.natDetectionHash(
+            prf: prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: local ?? self.local)
+        if configuration.forceUDPEncapsulation { mine = mine.map { ~$0 } }
+        return [.natDiscovery(ISAKMPDataPayload(data: theirs)), .natDiscovery(ISAKMPDataPayload(data: mine))]
+    }
+
+    /// Compares the peer's NAT-D hashes with the addresses this datagram really carried.
+    func detectNAT(
+        _ sa: inout ISAKMPSA, _ hashes: [[UInt8]], datagram: IKEDatagram, crypto: IKEv1SACrypto, now: MonotonicTime,
+        into actions: inout [IKEAction]
+    ) {
+        guard let first = hashes.first else { return }
+        let ours = IKEv1SACrypto.natDetectionHash(
+            prf: crypto.prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: datagram.destination)
+        let theirs = IKEv1SACrypto.natDetectionHash(
+            prf: crypto.prf, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, endpoint: datagram.source)
+        sa.natLocal = first != ours
+        sa.natRemote = !hashes.dropFirst().contains(theirs)
+        if sa.natLocal || sa.natRemote {
+            let who = [sa.natLocal ? "we are behind a NAT" : nil, sa.natRemote ? "the peer is behind a NAT" : nil]
+                .compactMap { $0 }.joined(separator: " and ")
+            emit(
+                .natDetected, .notice, "\(who): IKE moves to UDP 4500 and ESP is UDP-encapsulated (RFC 3947, 3948)",
+                details: ["local": "\(sa.natLocal)", "remote": "\(sa.natRemote)"], ids: sa.ids, now: now,
+                into: &actions)
+        }
+    }
+
+    /// Phase 1 is complete: timers, events, and (for a replacement) the hand-over from the old SA.
+    mutating func established(_ index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
+        var sa = isakmpSAs[index]
+        sa.phase = .established
+        sa.establishedAt = now
+        let seconds = sa.lifetime.seconds ?? ourLifetimeIKE.seconds ?? IKEv1Proposals.defaultLifetimeSeconds
+        let lifetime = Duration.seconds(Int64(clamping: seconds))
+        sa.expiresAt = now + lifetime
+        sa.rekeyAt = rekeyTime(lifetime: lifetime, from: now)
+        isakmpSAs[index] = sa
+        let previous = current
+        currentCookieI = sa.cookieI
+        // Keep the new SA, the one it replaces (the peer may still use it until it deletes it) and any
+        // negotiation in progress; older ones are gone.
+        isakmpSAs.removeAll {
+            $0.isEstablished && $0.cookieI != sa.cookieI && $0.cookieI != previous?.cookieI
+        }
+        guard isakmpSAs.contains(where: { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }) else { return }
+        let suite = sa.suite.map { "\($0)" } ?? "?"
+        if let previous, sa.isRekey || previous.cookieI != sa.cookieI {
+            emit(
+                .ikeSARekeyed, .info,
+                "ISAKMP SA replaced: \(previous.ids[0]) -> \(sa.ids[0]) with \(suite); "
+                    + "\(ipsecSAs.count) IPsec SA(s) now belong to the new one", ids: sa.ids, now: now, into: &actions)
+            // We replaced it: the old one is deleted (RFC 2408 section 3.15), a little later, once the peer has
+            // moved its IPsec SAs to the new one (replacedISAKMPSADeleteDelay).
+            if sa.role == .initiator, let oldIndex = isakmpSAs.firstIndex(where: { $0.cookieI == previous.cookieI }) {
+                isakmpSAs[oldIndex].retireAt = now + Self.replacedISAKMPSADeleteDelay
+            }
+        } else {
+            emit(
+                .ikeSAEstablished, .info,
+                "ISAKMP SA established with \(remote) (\(configuration.remoteIdentity)) "
+                    + "using \(suite) as \(sa.role.rawValue)",
+                details: ["algorithms": suite, "role": sa.role.rawValue],
+                ids: sa.ids, now: now, into: &actions)
+        }
+        emitLifetime(
+            phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, used: sa.lifetime, reason: sa.lifetimeReason,
+            ids: sa.ids, now: now, into: &actions)
+        armHousekeeping(into: &actions)
+        actions.append(.armTimer(.rekeyIKESA, at: sa.rekeyAt ?? now))
+        if configuration.deadPeerDetection != nil, sa.peerSupportsDPD, let dpd = configuration.deadPeerDetection {
+            deadPeerCheck = nil
+            actions.append(.armTimer(.liveness, at: now + dpd.interval))
+        }
+        if sa.natLocal { actions.append(.armTimer(.natKeepalive, at: now + Self.natKeepaliveInterval)) }
+    }
+
+    /// The one-line lifetime decision event: ours, the peer's, what is used and why.
+    mutating func emitLifetime(
+        phase: String, ours: IKEv1Lifetime, peer: IKEv1Lifetime? = nil, used: IKEv1Lifetime, reason: String,
+        ids: [String], now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let peerText = peer.map { ", peer's \($0)" } ?? ""
+        emit(
+            .lifetimeChosen, .info, "\(phase) lifetime: ours \(ours)\(peerText), using \(used) because of \(reason)",
+            details: ["ours": "\(ours)", "peer": peer.map { "\($0)" } ?? "", "used": "\(used)", "reason": reason],
+            ids: ids, now: now, into: &actions)
+    }
+
+    /// INITIAL-CONTACT (RFC 2407 4.6.3.3): the peer has no other SA with us, so ours are stale.
+    mutating func forgetOlderSAs(than index: Int, now: MonotonicTime, into actions: inout [IKEAction]) {
+        let keep = isakmpSAs[index]
+        let stale = isakmpSAs.filter { $0.cookieI != keep.cookieI || $0.cookieR != keep.cookieR }
+        guard !stale.isEmpty || !ipsecSAs.isEmpty else { return }
+        emit(
+            .ikeSADeleted, .notice,
+            "INITIAL-CONTACT: the peer restarted; removing \(stale.count) old ISAKMP SA(s) "
+                + "and \(ipsecSAs.count) IPsec SA(s)", ids: keep.ids, now: now, into: &actions)
+        for sa in ipsecSAs {
+            removeIPsecSA(
+                inboundSPI: sa.inboundSPI, reason: "peer sent INITIAL-CONTACT", now: now,
+                into: &actions)
+        }
+        isakmpSAs.removeAll { $0.cookieI != keep.cookieI || $0.cookieR != keep.cookieR }
+        if let cookie = currentCookieI, !isakmpSAs.contains(where: { $0.cookieI == cookie }) { currentCookieI = nil }
+    }
+
+    /// An unencrypted Informational exchange with one error notification (before keys exist).
+    mutating func sendCleartextNotification(
+        _ type: ISAKMPNotifyType, cookieI: UInt64, cookieR: UInt64, into actions: inout [IKEAction]
+    ) {
+        let messageID = newMessageID()
+        let bytes = ISAKMPMessage(
+            initiatorCookie: cookieI, responderCookie: cookieR, exchangeType: .informational, messageID: messageID,
+            body: .payloads([.notification(ISAKMPNotificationPayload(protocolID: .isakmp, notifyType: type))])
+        ).serialize()
+        send(bytes, into: &actions)
+    }
+
+    // MARK: - Phase 1 rekey
+
+    /// Replaces the ISAKMP SA with a new Main Mode before it expires; IPsec SAs carry on and move to the
+    /// new SA (strongSwan's IKEv1 reauthentication keeps them). At the hard expiry without a successor the
+    /// connection restarts.
+    mutating func rekeyISAKMPSA(now: MonotonicTime, into actions: inout [IKEAction]) {
+        guard let current, let expiresAt = current.expiresAt else { return }
+        if now >= expiresAt {
+            emit(
+                .ikeSADeleted, .warning, "ISAKMP SA expired without a successor; negotiating again",
+                ids: current.ids, now: now, into: &actions)
+            sendISAKMPDelete(current, now: now, into: &actions)
+            restartAfterClose = true
+            close(now: now, into: &actions)
+            return
+        }
+        if !isakmpSAs.contains(where: { !$0.isEstablished }) {
+            startMainMode(isRekey: true, now: now, into: &actions)
+        }
+        actions.append(.armTimer(.rekeyIKESA, at: expiresAt))
+    }
+}

@@ -1,0 +1,61 @@
+import IsthmusIKEv2
+import IsthmusIP
+import XCTest
+
+@testable import IsthmusDaemon
+
+/// The session table's pure decisions: which duplicate IKE SAs give way, and the restart backoff.
+final class SessionTablePolicyTests: XCTestCase {
+    private func entry(_ spi: UInt64, _ state: IKESAState, _ role: String) -> (
+        session: any IKESession, status: IKESAStatus
+    ) {
+        let session = ReportingSession(spis: [spi])
+        let status = IKESAStatus(
+            connection: "peer", ikeVersion: 2, state: state, role: role, localSPI: "\(spi)", remoteSPI: "",
+            local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil,
+            rekeyInSeconds: nil, childSAs: [])
+        return (session, status)
+    }
+
+    private let low = IPAddress(v4: 0xC633_640A)  // 198.51.100.10
+    private let high = IPAddress(v4: 0xCB00_7114)  // 203.0.113.20
+
+    func testNegotiationsGiveWayToAWorkingSA() {
+        let all = [entry(1, .established, "initiator"), entry(2, .connecting, "initiator"), entry(3, .halfOpen, "responder")]
+        let losers = IKEDispatcher.duplicates(among: all, ourAddress: low, peerAddress: high)
+        XCTAssertEqual(losers.map(\.status.localSPI), ["2", "3"])
+        XCTAssertEqual(Set(losers.map(\.reason)), [.negotiationWithdrawn])
+    }
+
+    func testBothEstablishedKeepTheOneTheLowerAddressInitiated() {
+        let all = [entry(1, .established, "responder"), entry(2, .established, "initiator")]
+        let ours = IKEDispatcher.duplicates(among: all, ourAddress: low, peerAddress: high)
+        XCTAssertEqual(ours.map(\.status.localSPI), ["1"], "we are the lower address: our own initiation stays")
+        XCTAssertEqual(ours.first?.reason, .bothInitiated(kept: "2"))
+        let theirs = IKEDispatcher.duplicates(among: all, ourAddress: high, peerAddress: low)
+        XCTAssertEqual(theirs.map(\.status.localSPI), ["2"], "the peer is lower: its initiation stays")
+    }
+
+    func testNothingToResolveForOneSAOrARekeyingIKEv1SA() {
+        XCTAssertTrue(IKEDispatcher.duplicates(among: [entry(1, .connecting, "initiator")], ourAddress: low, peerAddress: high).isEmpty)
+        let rekeying = [entry(1, .rekeying, "initiator"), entry(2, .established, "responder")]
+        XCTAssertTrue(
+            IKEDispatcher.duplicates(among: rekeying, ourAddress: low, peerAddress: high).isEmpty,
+            "an IKEv1 SA replacing its ISAKMP SA still works")
+    }
+
+    func testRestartBackoffDoublesUpToTheMaximumAndResets() {
+        var backoff = RestartBackoff()
+        let delays = (0..<9).map { _ in backoff.nextDelay(for: "a").components.seconds }
+        XCTAssertEqual(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300])
+        XCTAssertEqual(backoff.nextDelay(for: "b"), .seconds(5), "per connection")
+        backoff.reset("a")
+        XCTAssertEqual(backoff.attempts(of: "a"), 0)
+        XCTAssertEqual(backoff.nextDelay(for: "a"), .seconds(5))
+    }
+
+    func testStateStringsAreTheJSONOfStatus() throws {
+        let encoded = try JSONEncoder().encode([IKESAState.halfOpen, .established, .rekeying])
+        XCTAssertEqual(String(decoding: encoded, as: UTF8.self), #"["half-open","established","rekeying"]"#)
+    }
+}
