@@ -360,7 +360,7 @@ class Run:
         server = self.scene.start(["iperf3", "-s", "-1", "-J", "-i", "0.5", "-B", VM, "-p", "5201"],
                                   f"{label}.server", ns=s.vm)
         if not wait_for(lambda: "5201" in s.vm.run(["ss", "-Hltn", "sport = :5201"], timeout=10).stdout
-                        or not server.alive, 5, interval=0.1) or not server.alive:
+                        or not server.alive, WAIT, interval=0.1) or not server.alive:
             server.stop()
             return None
         out, err = self.scene.path(f"{label}.json"), self.scene.path(f"{label}.err")
