@@ -9,6 +9,7 @@ return [(name, ok, reason)] for Checks.extend):
   rekeyed_checks(kind, ss0, ist0, ss1, ist1, ss_conn=, ist_conn=)
   same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn) -> (ok, messages)
   child_rekey_seconds(status, conn) -> int or None
+  ist_summary(status, conn) -> [line]   (for logs)
   ss_sas, ist_sas, ist_installed, spi_norm
 
 Command line (python3 Tests/Interop/harness/ikev2_checks.py ..., for the bash scripts not yet ported)
@@ -311,6 +312,25 @@ def child_rekey_seconds(status, conn):
     return None
 
 
+def ist_summary(status, conn):
+    """One human line per IKE SA / CHILD SA / installed CHILD SA of CONN in Isthmus's status (for logs)."""
+    lines = []
+    sas = ist_sas(status, conn)
+    if not sas:
+        lines.append(f"isthmus: no IKE SA for {conn}")
+    for s in sas:
+        lines.append(f"isthmus: IKE SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
+                     f"SPIs {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} "
+                     f"nat local={s.get('natLocal')} remote={s.get('natRemote')}")
+        for k in s.get("childSAs") or []:
+            lines.append(f"isthmus:   CHILD SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
+                         f"{k.get('algorithms')} {k.get('localSelectors')} === {k.get('remoteSelectors')}")
+    for c in ist_installed(status, conn):
+        lines.append(f"isthmus: installed in {c.get('inboundSPI')} out {c.get('outboundSPI')} {c.get('algorithms')} "
+                     f"{c.get('local')} <-> {c.get('remote')} udp-encap={c.get('udpEncapsulated')}")
+    return lines
+
+
 def child_rekey_in(a):
     """Seconds until Isthmus rekeys the one CHILD SA of CONN (its status's rekeyInSeconds), or nothing."""
     for s in ist_sas(a.file, a.conn):
@@ -397,19 +417,8 @@ def main():
     if a.cmd == "ist-established":
         return 0 if any(s.get("state") == "established" for s in ist_sas(a.file, a.conn)) else 1
     if a.cmd == "ist-summary":
-        sas = ist_sas(a.file, a.conn)
-        if not sas:
-            print(f"isthmus: no IKE SA for {a.conn}")
-        for s in sas:
-            print(f"isthmus: IKE SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
-                  f"SPIs {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} "
-                  f"nat local={s.get('natLocal')} remote={s.get('natRemote')}")
-            for k in s.get("childSAs") or []:
-                print(f"isthmus:   CHILD SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
-                      f"{k.get('algorithms')} {k.get('localSelectors')} === {k.get('remoteSelectors')}")
-        for c in ist_installed(a.file, a.conn):
-            print(f"isthmus: installed in {c.get('inboundSPI')} out {c.get('outboundSPI')} {c.get('algorithms')} "
-                  f"{c.get('local')} <-> {c.get('remote')} udp-encap={c.get('udpEncapsulated')}")
+        for line in ist_summary(a.file, a.conn):
+            print(line)
         return 0
     if a.cmd == "same":
         return same(a)
