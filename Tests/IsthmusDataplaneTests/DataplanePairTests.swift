@@ -209,7 +209,8 @@ final class DataplanePairTests: XCTestCase {
         XCTAssertEqual(sent.count, 1)
         let size = try XCTUnwrap(sent.first?.segmentSize)
         XCTAssertEqual(sent.first?.bytes.count, 10 * size)
-        XCTAssertTrue(eventually { b.plane.counters.espPacketsIn == 10 })
+        // Each side publishes its counters at most 20 ms after the fact: wait for both.
+        XCTAssertTrue(eventually { a.plane.counters.datagramsSent == 10 && b.plane.counters.espPacketsIn == 10 })
         let out = a.plane.counters
         XCTAssertEqual(out.tunPacketsRead, 10)
         XCTAssertEqual(out.segmentationTrains, 1)
@@ -269,9 +270,8 @@ final class DataplanePairTests: XCTestCase {
         XCTAssertTrue(a.udp.sent.isEmpty)
         XCTAssertEqual(a.raw.sent.count, 1)
         XCTAssertEqual(spi(a.raw.sent.first), 0xB000_0005)
-        XCTAssertTrue(eventually { b.plane.counters.espPacketsIn == 1 })
+        XCTAssertTrue(eventually { a.plane.counters.datagramsSent == 1 && b.plane.counters.espPacketsIn == 1 })
         XCTAssertEqual(b.plane.counters.drops, [:])
-        XCTAssertEqual(a.plane.counters.datagramsSent, 1)
     }
 
     /// `status --json` shows these keys; the restructured data plane must not change them.
