@@ -152,7 +152,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",
-            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
+            dependencies: [
+                "IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         // Oracles/: swift-crypto implementations of the ESP/IKE transforms, checked against the libcrypto ones.

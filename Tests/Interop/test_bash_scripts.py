@@ -19,14 +19,6 @@ from harness.config import REPO, env_int
 
 # script -> its cases, in the order the script runs them by default (their documented letters in comments)
 SCRIPTS = {
-    "ikev2-strongswan": [            # a .. m
-        "isthmus-init-gcm", "strongswan-init-gcm", "isthmus-init-cbc", "psk-mismatch",
-        "strongswan-init-gcm-to-office", "crossed-initiation", "isthmus-init-aes128gcm",
-        "strongswan-init-aes128gcm", "isthmus-init-cbc-modp2048", "strongswan-init-cbc-modp2048",
-        "isthmus-init-ecp384", "strongswan-init-ecp384", "isthmus-timer-rekey"],
-    "esp-strongswan": [              # a .. f
-        "isthmus-init-aes128gcm", "strongswan-init-aes128gcm", "isthmus-init-aes256-sha256",
-        "strongswan-init-aes256-sha256", "rekey-under-load", "volume-rekey"],
     "ikev1-strongswan": [            # a .. g
         "a-init", "a-resp", "b-init", "b-resp", "psk-init", "psk-resp", "short-lifetimes"],
     "export-strongswan": ["cloud", "office", "rotate", "ikev1", "libreswan"],

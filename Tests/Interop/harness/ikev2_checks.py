@@ -9,19 +9,17 @@ return [(name, ok, reason)] for Checks.extend):
   rekeyed_checks(kind, ss0, ist0, ss1, ist1, ss_conn=, ist_conn=)
   same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn) -> (ok, messages)
   child_rekey_seconds(status, conn) -> int or None
+  ist_summary(status, conn) -> [line]   (for logs)
   ss_sas, ist_sas, ist_installed, spi_norm
 
-Command line (python3 Tests/Interop/harness/ikev2_checks.py ..., for the bash scripts not yet ported)
+Command line (python3 Tests/Interop/harness/ikev2_checks.py ..., for scripts/interop/esp-strongswan until it is
+ported; ikev2-strongswan's own subcommands ss-gone, ss-established, ist-established and same left with it)
 Subcommands (every FILE is a snapshot the bash script took):
   ss-json PRETTY                 `swanctl --list-sas --pretty` output -> normalised JSON on stdout
   ss-ready SSJSON CONN           exit 0 when CONN has an ESTABLISHED IKE SA with an INSTALLED CHILD SA
-  ss-gone SSJSON CONN            exit 0 when CONN has no IKE SA at all
-  ss-established SSJSON CONN     exit 0 when CONN has an ESTABLISHED IKE SA (any CHILD SA state)
   ist-ready STATUS CONN          exit 0 when Isthmus's `status --json` shows CONN established with a CHILD SA
-  ist-established STATUS CONN    exit 0 when it shows any IKE SA of CONN in state `established`
   child-rekey-in STATUS CONN     print the seconds until Isthmus rekeys CONN's CHILD SA (its status)
   ist-summary STATUS CONN        one human line per IKE SA / CHILD SA of CONN (for the log)
-  same SS1 IST1 SS2 IST2 SSCONN ISTCONN   exit 0 when both sides' established SAs are unchanged between snapshots
   verify SSJSON STATUS --ss-conn C --ist-conn C --ike ALG --esp ALG --lts P --rts P --isthmus-role R
                                  one line per check: `ok NAME` or `bad NAME reason`; exit 0 if all ok
   rekeyed KIND SS0 IST0 SS1 IST1 --ss-conn C --ist-conn C
@@ -311,6 +309,25 @@ def child_rekey_seconds(status, conn):
     return None
 
 
+def ist_summary(status, conn):
+    """One human line per IKE SA / CHILD SA / installed CHILD SA of CONN in Isthmus's status (for logs)."""
+    lines = []
+    sas = ist_sas(status, conn)
+    if not sas:
+        lines.append(f"isthmus: no IKE SA for {conn}")
+    for s in sas:
+        lines.append(f"isthmus: IKE SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
+                     f"SPIs {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} "
+                     f"nat local={s.get('natLocal')} remote={s.get('natRemote')}")
+        for k in s.get("childSAs") or []:
+            lines.append(f"isthmus:   CHILD SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
+                         f"{k.get('algorithms')} {k.get('localSelectors')} === {k.get('remoteSelectors')}")
+    for c in ist_installed(status, conn):
+        lines.append(f"isthmus: installed in {c.get('inboundSPI')} out {c.get('outboundSPI')} {c.get('algorithms')} "
+                     f"{c.get('local')} <-> {c.get('remote')} udp-encap={c.get('udpEncapsulated')}")
+    return lines
+
+
 def child_rekey_in(a):
     """Seconds until Isthmus rekeys the one CHILD SA of CONN (its status's rekeyInSeconds), or nothing."""
     for s in ist_sas(a.file, a.conn):
@@ -352,22 +369,12 @@ def same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn):
     return ok, messages
 
 
-def same(a):
-    ok, messages = same_sas(a.ss1, a.ist1, a.ss2, a.ist2, a.ss_conn, a.ist_conn)
-    for m in messages:
-        print(m)
-    return 0 if ok else 1
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("ss-json"); s.add_argument("pretty")
-    for name in ("ss-ready", "ss-gone", "ss-established", "ist-ready", "ist-established", "ist-summary"):
+    for name in ("ss-ready", "ist-ready", "ist-summary"):
         s = sub.add_parser(name); s.add_argument("file"); s.add_argument("conn")
-    s = sub.add_parser("same")
-    for name in ("ss1", "ist1", "ss2", "ist2", "ss_conn", "ist_conn"):
-        s.add_argument(name)
     s = sub.add_parser("verify")
     s.add_argument("ssjson"); s.add_argument("status")
     for opt in ("--ss-conn", "--ist-conn", "--ike", "--esp", "--lts", "--rts", "--isthmus-role"):
@@ -388,31 +395,12 @@ def main():
     if a.cmd == "ss-ready":
         return 0 if any(sa["state"] == "ESTABLISHED" and any(c["state"] == "INSTALLED" for c in sa["children"])
                         for sa in ss_sas(a.file, a.conn)) else 1
-    if a.cmd == "ss-established":
-        return 0 if any(sa["state"] == "ESTABLISHED" for sa in ss_sas(a.file, a.conn)) else 1
-    if a.cmd == "ss-gone":
-        return 0 if not ss_sas(a.file, a.conn) else 1
     if a.cmd == "ist-ready":
         return 0 if any(s.get("state") == "established" and s.get("childSAs") for s in ist_sas(a.file, a.conn)) else 1
-    if a.cmd == "ist-established":
-        return 0 if any(s.get("state") == "established" for s in ist_sas(a.file, a.conn)) else 1
     if a.cmd == "ist-summary":
-        sas = ist_sas(a.file, a.conn)
-        if not sas:
-            print(f"isthmus: no IKE SA for {a.conn}")
-        for s in sas:
-            print(f"isthmus: IKE SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
-                  f"SPIs {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} "
-                  f"nat local={s.get('natLocal')} remote={s.get('natRemote')}")
-            for k in s.get("childSAs") or []:
-                print(f"isthmus:   CHILD SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
-                      f"{k.get('algorithms')} {k.get('localSelectors')} === {k.get('remoteSelectors')}")
-        for c in ist_installed(a.file, a.conn):
-            print(f"isthmus: installed in {c.get('inboundSPI')} out {c.get('outboundSPI')} {c.get('algorithms')} "
-                  f"{c.get('local')} <-> {c.get('remote')} udp-encap={c.get('udpEncapsulated')}")
+        for line in ist_summary(a.file, a.conn):
+            print(line)
         return 0
-    if a.cmd == "same":
-        return same(a)
     if a.cmd == "verify":
         return verify(a)
     if a.cmd == "rekeyed":
