@@ -27,9 +27,6 @@ SCRIPTS = {
     "esp-strongswan": [              # a .. f
         "isthmus-init-aes128gcm", "strongswan-init-aes128gcm", "isthmus-init-aes256-sha256",
         "strongswan-init-aes256-sha256", "rekey-under-load", "volume-rekey"],
-    "ikev1-strongswan": [            # a .. g
-        "a-init", "a-resp", "b-init", "b-resp", "psk-init", "psk-resp", "short-lifetimes"],
-    "export-strongswan": ["cloud", "office", "rotate", "ikev1", "libreswan"],
 }
 PARAMS = [pytest.param(script, case, id=f"{script}-{case}", marks=pytest.mark.bash_wrapper)
           for script, cases in SCRIPTS.items() for case in cases]

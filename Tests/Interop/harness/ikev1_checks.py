@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """IKEv1 comparisons and hostile ISAKMP input (stdlib only; formerly scripts/lib/interop_ikev1.py), for
 test_ikev1_strongswan.py.
 
@@ -12,17 +11,12 @@ replays of every Main Mode message PEER sent to TO in PCAP.
 ALG strings use strongSwan's names as `swanctl --list-sas` prints them (AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/
 MODP_1024); Isthmus's are its keywords (aes256-sha1-modp1024).
 """
-import os
 import random
 import socket
 import struct
-import sys
-
 from types import SimpleNamespace
 
-if __package__ in (None, ""):   # run as a script: make `harness` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness.ikev2_checks import load_json, spi_norm  # noqa: E402
+from .ikev2_checks import load_json, spi_norm
 
 
 def ss_sas(path, conn):
