@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -252,6 +253,14 @@ def rotate_case(side, scene, checks, sites, isthmus_bin):
         checks.abort("rotate.tunnel-up-with-old-key", f"no SAs within {WAIT}s")
     checks.ok("rotate.tunnel-up-with-old-key")
 
+    # Isthmus tells that the key file changed since it read it by the file's mtime in whole seconds
+    # (KeyFile.info: st_mtim.tv_sec), so a rotation in the same second as the file's previous write goes unseen
+    # (keyChangedSinceStart false, no "`isthmus reload` to use it"). The bash script never got there within a
+    # second; this port does (tunnel up in ~0.5 s), and failed so 2 runs in 4. Rotating once the clock is past
+    # that second is what any operator does; the checks below stay as they were. (Reported: a limitation of
+    # Isthmus, not of the test.)
+    written = int(os.stat(key).st_mtime)
+    proc.wait_for(lambda: int(time.time()) > written, 5, interval=0.05)
     # Rotate: the key on stdout only, alone; the rest on stderr.
     old = key.read_text().strip()
     r = scene.run([isthmus_bin, "key", "rotate", conn, "--config", cfg])
