@@ -136,6 +136,7 @@ let package = Package(
         .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
+        .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusIKEv1Tests",
@@ -151,7 +152,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",
-            dependencies: ["IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP"]
+            dependencies: [
+                "IsthmusDataplane", "IsthmusESP", "IsthmusCrypto", "IsthmusIP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // RFC/NIST known-answer vectors live in Vectors/ and are read via #filePath.
         // Oracles/: swift-crypto implementations of the ESP/IKE transforms, checked against the libcrypto ones.

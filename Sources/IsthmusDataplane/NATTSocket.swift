@@ -96,6 +96,19 @@ public final class NATTSocket: Sendable {
     }
 }
 
+extension NATTSocket: DatagramSocket {
+    var pollDescriptor: CInt { fd }
+
+    func send(_ batch: DatagramBatch, from start: Int, count: Int) -> Int {
+        let result = isthmus_sendmmsg(fd, batch.messages + start, UInt32(count), 0)
+        return result >= 0 ? Int(result) : -Int(errno)
+    }
+
+    func receive(_ batch: DatagramBatch, count: Int) -> Int {
+        Int(isthmus_recvmmsg(fd, batch.messages, UInt32(count), Int32(MSG_DONTWAIT)))
+    }
+}
+
 /// `sockaddr_in` / `sockaddr_in6` to and from ``UDPEndpoint``, without allocating.
 enum SocketAddressCoding {
     /// Writes `endpoint` for a socket of `socketFamily` (IPv4 addresses become IPv4-mapped on an IPv6

@@ -6,7 +6,25 @@ import CIsthmusNet
 
 /// A Linux TUN device (layer 3, no packet-information header): one IP packet per `read` and `write`.
 /// Opening creates the device, or attaches to an existing one of that name (`ip tuntap add ... mode tun`).
-public enum TUNDevice {
+/// An instance owns an open descriptor (the data plane's ``PacketDevice``); the static functions work on
+/// interfaces by name.
+public final class TUNDevice: Sendable {
+    /// The interface name.
+    public let name: String
+    /// The non-blocking, close-on-exec descriptor.
+    let fd: CInt
+    /// Whether reads and writes start with a ``VirtioNetHeader`` (segmentation offload on).
+    public let vnetHeader: Bool
+
+    /// Opens the TUN device `name` (creating it when it does not exist), with segmentation offload when
+    /// `offload` is true and the kernel agrees.
+    public init(name: String, offload: Bool) throws(DataplaneError) {
+        (fd, vnetHeader) = try Self.open(name: name, offload: offload)
+        self.name = name
+    }
+
+    deinit { close(fd) }
+
     /// `_IOW('T', 202, int)` from linux/if_tun.h (function-like macro, not imported).
     static let TUNSETIFF: UInt = 0x4004_54CA
     static let IFF_TUN: Int16 = 0x0001
@@ -111,4 +129,29 @@ public enum TUNDevice {
         }
         return fd
     }
+}
+
+extension TUNDevice: PacketDevice {
+    var pollDescriptor: CInt { fd }
+
+    func readPacket(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        read(fd, buffer, capacity)
+    }
+
+    func writePacket(_ packet: UnsafeRawBufferPointer) -> Bool {
+        write(fd, packet.baseAddress!, packet.count) == packet.count
+    }
+
+    func writePacket(_ packet: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer) -> Bool {
+        var vectors = (
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: header.baseAddress!), iov_len: header.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: packet.baseAddress!), iov_len: packet.count)
+        )
+        let written = withUnsafeMutablePointer(to: &vectors) {
+            $0.withMemoryRebound(to: iovec.self, capacity: 2) { writev(fd, $0, 2) }
+        }
+        return written == header.count + packet.count
+    }
+
+    func currentMTU() -> Int? { Self.mtu(name: name) }
 }

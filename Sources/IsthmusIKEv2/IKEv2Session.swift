@@ -36,19 +36,37 @@ public final class IKEv2Session: IKESession {
 
 extension IKEv2StateMachine {
     func status(now: MonotonicTime) -> IKESAStatus {
-        IKESAStatus(
-            connection: connection, ikeVersion: 2, state: IKESAState(rawValue: phase.rawValue) ?? .idle, role: role.rawValue,
-            localSPI: SAIdentifier.ike(localSPI), remoteSPI: SAIdentifier.ike(role == .initiator ? spiResponder : spiInitiator),
-            local: "\(local)", remote: "\(remote)", algorithms: ikeSuite?.description, natLocal: natLocal,
-            natRemote: natRemote, establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },
-            rekeyInSeconds: ikeRekeyAt.map { ($0 - now).components.seconds },
+        let suite: NegotiatedIKESuite?
+        var establishedAt: MonotonicTime?
+        var rekeyAt: MonotonicTime?
+        var childSAs: [IKEv2EstablishedSA.ChildSA] = []
+        switch state {
+        case .idle, .connecting:
+            suite = nil
+        case .authenticating(let authenticating):
+            suite = authenticating.protection.suite
+        case .halfOpen(let halfOpen):
+            suite = halfOpen.protection.suite
+        case .established(let sa):
+            (suite, establishedAt, rekeyAt, childSAs) = (sa.protection.suite, sa.establishedAt, sa.rekeyAt, sa.childSAs)
+        case .deleting(let deleting):
+            let sa = deleting.sa
+            (suite, establishedAt, rekeyAt, childSAs) = (sa.protection.suite, sa.establishedAt, sa.rekeyAt, sa.childSAs)
+        case .closed(let closed):
+            (suite, establishedAt, rekeyAt) = (closed.suite, closed.establishedAt, closed.rekeyAt)
+        }
+        return IKESAStatus(
+            connection: connection, ikeVersion: 2, state: state.phase, role: role.rawValue,
+            localSPI: SAIdentifier.ike(spis.local), remoteSPI: SAIdentifier.ike(spis.remote), local: "\(local)",
+            remote: "\(remote)", algorithms: suite?.description, natLocal: nat.local, natRemote: nat.remote,
+            establishedSecondsAgo: establishedAt.map { (now - $0).components.seconds },
+            rekeyInSeconds: rekeyAt.map { ($0 - now).components.seconds },
             childSAs: childSAs.map { child in
                 IKESAStatus.ChildSA(
-                    inboundSPI: SAIdentifier.esp(child.parameters.inboundSPI), outboundSPI: SAIdentifier.esp(child.parameters.outboundSPI),
-                    localSelectors: child.parameters.localSelectors.map(\.description),
-                    remoteSelectors: child.parameters.remoteSelectors.map(\.description),
-                    algorithms: child.suite.description,
-                    state: deletedChildSPIs.contains(child.parameters.inboundSPI) ? "rekeyed" : "installed",
+                    inboundSPI: SAIdentifier.esp(child.inboundSPI), outboundSPI: SAIdentifier.esp(child.outboundSPI),
+                    localSelectors: child.localSelectors.map(\.description),
+                    remoteSelectors: child.remoteSelectors.map(\.description), algorithms: child.suite.description,
+                    state: child.deleted ? "rekeyed" : "installed",
                     rekeyInSeconds: child.rekeyAt.map { ($0 - now).components.seconds })
             })
     }

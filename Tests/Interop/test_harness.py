@@ -1,7 +1,7 @@
 """The harness itself, end to end (no bash counterpart): the fixtures the strongSwan ports build on. A
 strongSwan peer (scene.strongswan) loads a swanctl configuration and lists no SA; an Isthmus gateway
 (scene.isthmus, from YAML text) initiates to it; both agree (ikev2_checks.verify_established, the checks of
-ikev2-strongswan case a); strongSwan rekeys the CHILD SA (swanctl --rekey); the capture (scene.capture) holds
+test_ikev2_strongswan.py case a); strongSwan rekeys the CHILD SA (swanctl --rekey); the capture (scene.capture) holds
 the IKE_AUTH response and, read back, the rekey's CREATE_CHILD_SA exchange. ~3 s."""
 import time
 

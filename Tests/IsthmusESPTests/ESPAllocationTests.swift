@@ -8,8 +8,8 @@ import XCTest
     import Glibc
 #endif
 
-/// Proves the ESP data plane allocates nothing per packet (docs/ARCHITECTURE.md: "must not allocate per packet
-/// on the hot path"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
+/// Proves the ESP data plane allocates nothing per packet (docs/ARCHITECTURE.md: IsthmusESP "must not
+/// allocate per packet"): heap allocations are counted by a tiny `LD_PRELOAD` library that this test compiles
 /// with the toolchain's `clang` and then re-runs itself under, in a child process.
 ///
 /// Every ESP suite the factory builds (AES-GCM with each ICV and key size, ChaCha20-Poly1305, AES-CBC

@@ -87,7 +87,7 @@ struct IKEv2SACrypto: Sendable {
         }
         let chunk = maximumSize - overhead
         let count = (plaintext.count + chunk - 1) / chunk
-        guard count <= IKEv2FragmentAssembly.maximumFragmentCount else { throw IKEv2Failure.malformedEncryptedPayload }
+        guard count <= IKEFragmentReassembly.maximumFragmentCount else { throw IKEv2Failure.malformedEncryptedPayload }
         let firstType = inner.first?.payloadType ?? .none
         return try (0..<count).map { index in
             let piece = plaintext[(index * chunk)..<min(plaintext.count, (index + 1) * chunk)]

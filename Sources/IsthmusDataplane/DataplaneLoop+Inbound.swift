@@ -1,0 +1,162 @@
+import CIsthmusNet
+import IsthmusESP
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// Inbound flow: ESP from the peers reaches the TUN as inner packets.
+//
+// 1. Reception (receiveUDP, receiveRawESP): one `recvmmsg` fills a slot per datagram, up to four
+//    batches a turn. Queued SA changes are applied before every read, so a packet on a new SA is never
+//    read before its SA is installed (no `unknown-spi` at a rekey).
+// 2. Splitting (receiveUDP): a GRO read (equal-sized datagrams coalesced by the kernel) is cut back into
+//    its datagrams; raw ESP loses its IPv4 header.
+// 3. Classification (datagram): RFC 3948 section 2.2 tells ESP, IKE (after the non-ESP marker, handed to
+//    the IKE side) and NAT keepalives apart.
+// 4. Decapsulation (deliver): the engine finds the SA by SPI, checks anti-replay and integrity, decrypts
+//    in place and checks the inner packet against the SA's selectors; TCP SYNs have their MSS lowered.
+// 5. Coalescing (deliver): with virtio-net headers, TCP segments of one flow are merged into one
+//    super-packet (receive offload).
+// 6. TUN write (writeCoalesced, writeTUN): one write per packet or per merged run; the loop writes what
+//    is still merged at the end of every turn.
+//
+// The functions in this file come roughly in the order in which a packet meets them.
+
+extension DataplaneLoop {
+    /// Reads a batch of datagrams from the NAT-T socket: ESP to the TUN, IKE to the IKE side.
+    func receiveUDP() {
+        var turns = 0
+        while turns < 4 {
+            turns += 1
+            for index in 0..<Self.batch {
+                let buffer = slot(inbound, index)
+                receiveBatch.prepareReceive(index, into: buffer.baseAddress!, length: Self.maximumPacket)
+            }
+            installPendingSAs()
+            let received = socket.receive(receiveBatch, count: Self.batch)
+            guard received > 0 else { return }
+            counters.receiveCalls &+= 1
+            dirty = true
+            for index in 0..<Int(received) {
+                let length = receiveBatch.receivedLength(index)
+                if receiveBatch.truncated(index) {
+                    plane.countDrop("truncated-datagram")
+                    continue
+                }
+                let (destination, segmentSize) = receiveBatch.control(index)
+                let buffer = slot(inbound, index)
+                let step = segmentSize ?? length
+                var offset = 0
+                while offset < length {
+                    let end = min(offset + step, length)
+                    counters.datagramsReceived &+= 1
+                    datagram(
+                        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<end]), slot: index,
+                        destination: destination)
+                    offset = end
+                }
+            }
+            if Int(received) < Self.batch { return }
+        }
+    }
+
+    /// One UDP payload from the NAT-T socket (RFC 3948 section 2.2: ESP, IKE after a zero marker, or a
+    /// keepalive).
+    func datagram(_ payload: UnsafeMutableRawBufferPointer, slot index: Int, destination: IPAddress?) {
+        switch UDPEncapsulation.classify(UnsafeRawBufferPointer(payload)) {
+        case .esp:
+            deliver(payload)
+        case .natKeepalive:
+            counters.natKeepalivesIn &+= 1
+        case .invalid:
+            plane.countDrop("invalid-nat-t")
+        case .ike(let offset):
+            guard let source = receiveBatch.source(index) else {
+                plane.countDrop("invalid-nat-t")
+                return
+            }
+            counters.ikeMessagesIn &+= 1
+            let local = UDPEndpoint(address: destination ?? socket.address, port: socket.port)
+            onIKE(Array(UnsafeRawBufferPointer(rebasing: payload[offset...])), source, local)
+        }
+    }
+
+    /// Reads batches of ESP without UDP from the raw socket (each with its IPv4 header first).
+    func receiveRawESP() {
+        guard let rawESP else { return }
+        var turns = 0
+        while turns < 4 {
+            turns += 1
+            for index in 0..<Self.batch {
+                receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
+            }
+            installPendingSAs()
+            let received = rawESP.receive(receiveBatch, count: Self.batch)
+            guard received > 0 else { return }
+            counters.receiveCalls &+= 1
+            dirty = true
+            for index in 0..<Int(received) {
+                counters.datagramsReceived &+= 1
+                let buffer = slot(inbound, index)
+                let length = receiveBatch.receivedLength(index)
+                guard !receiveBatch.truncated(index),
+                    let esp = RawESPSocket.payload(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+                else {
+                    plane.countDrop("malformed-outer-ip")
+                    continue
+                }
+                deliver(UnsafeMutableRawBufferPointer(rebasing: buffer[esp]))
+            }
+            if Int(received) < Self.batch { return }
+        }
+    }
+
+    /// Decapsulates the ESP packet in `packet` and writes its inner packet to the TUN.
+    func deliver(_ packet: UnsafeMutableRawBufferPointer) {
+        dirty = true
+        let result = engine.decapsulate(espPacket: packet, now: now())
+        guard case .packet(let inner) = result else { return }
+        clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]))
+        counters.espPacketsIn &+= 1
+        counters.espBytesIn &+= UInt64(packet.count)
+        if vnetHeader {
+            // Segments of one TCP flow are merged and written together (receive offload).
+            let decrypted = UnsafeRawBufferPointer(rebasing: packet[inner.range])
+            if coalescer.append(decrypted) { return }
+            writeCoalesced()
+            if coalescer.append(decrypted) { return }
+        }
+        if !writeTUN(packet.baseAddress! + inner.range.lowerBound, inner.range.count) {
+            plane.countDrop("tun-write-error")
+        }
+    }
+
+    /// Writes the TCP segments merged so far as one packet (GSO when there are several).
+    func writeCoalesced() {
+        let segments = coalescer.segments
+        guard segments > 0 else { return }
+        let packet = coalescer.finish()
+        guard device.writePacket(UnsafeRawBufferPointer(packet)) else {
+            plane.countDrop("tun-write-error", count: UInt64(segments))
+            return
+        }
+        if segments > 1 {
+            counters.coalescedWrites &+= 1
+            counters.coalescedSegments &+= UInt64(segments)
+        }
+    }
+
+    /// Writes one packet to the TUN, behind an empty virtio-net header when the device wants one
+    /// (complete checksums, no segmentation); `false` when the kernel refused it.
+    func writeTUN(_ packet: UnsafeMutableRawPointer, _ length: Int) -> Bool {
+        let bytes = UnsafeRawBufferPointer(start: packet, count: length)
+        guard vnetHeader else { return device.writePacket(bytes) }
+        return device.writePacket(
+            bytes, header: UnsafeRawBufferPointer(start: emptyHeader, count: VirtioNetHeader.size))
+    }
+}

@@ -1,0 +1,260 @@
+import CIsthmusNet
+import IsthmusESP
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The data-plane thread: its state (touched by that thread only after `start`), its `poll` loop, the
+/// commands from IKE and the once-a-second tick.
+///
+/// Each turn of ``run()``: wait in `poll` for the TUN, the NAT-T socket, the raw ESP socket and the
+/// command queue; run queued commands first (an SA install precedes the packets that need it); read the
+/// NAT-T socket (DataplaneLoop+Inbound.swift), then the TUN (DataplaneLoop+Outbound.swift), then the raw
+/// ESP socket; write the TCP segments merged meanwhile; tick the engine's lifetimes; publish the counters.
+/// The loop is generic over its TUN (read and written once per packet, so those calls are specialized
+/// for ``TUNDevice`` in release builds); the sockets are existentials, called once per batch.
+final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
+    /// The largest inner packet that fits the path once encapsulated (any suite).
+    let innerMTU: Int
+    /// The largest UDP payload that leaves unfragmented: GSO trains only carry datagrams up to it.
+    let largestUnfragmentedPayload: Int
+    /// Whether equal-sized ESP datagrams to one peer leave as one GSO send (off after the kernel refuses).
+    var segmentationOffload = true
+    /// The TUN device's MTU, read at start and on every tick.
+    var tunMTU: Int
+    let device: Device
+    /// ESP without UDP (IP protocol 50); nil when it cannot be used.
+    let rawESP: (any DatagramSocket)?
+    /// The NAT-T socket: ESP-in-UDP and IKE.
+    let socket: any DatagramSocket
+    /// The NAT-T socket's address family (destinations are written for it).
+    let socketFamily: IPFamily
+    let queue: DataplaneQueue
+    let plane: Dataplane
+    let onIKE: Dataplane.IKEReceiver
+    let onLifetime: Dataplane.LifetimeReceiver
+    let logger: Logger
+
+    init(
+        device: Device, pathMTU: Int, rawESP: (any DatagramSocket)?, socket: any DatagramSocket,
+        queue: DataplaneQueue, plane: Dataplane, onIKE: @escaping Dataplane.IKEReceiver,
+        onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
+    ) {
+        let family = socket.address.family
+        self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: family == .v6)
+        self.largestUnfragmentedPayload =
+            pathMTU - (family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
+        self.tunMTU = device.currentMTU() ?? 1500
+        self.device = device
+        self.vnetHeader = device.vnetHeader
+        emptyHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.size)
+        self.rawESP = rawESP
+        self.socket = socket
+        self.socketFamily = family
+        self.queue = queue
+        self.plane = plane
+        self.onIKE = onIKE
+        self.onLifetime = onLifetime
+        self.logger = logger
+    }
+
+    // Generic classes hold no static stored properties: the sizes live in ``DataplaneLimits``.
+    static var batch: Int { DataplaneLimits.batch }
+    static var outboundSlots: Int { DataplaneLimits.outboundSlots }
+    static var tickInterval: Duration { DataplaneLimits.tickInterval }
+    static var publishInterval: Duration { DataplaneLimits.publishInterval }
+    static var maximumPacket: Int { DataplaneLimits.maximumPacket }
+    static var headroom: Int { DataplaneLimits.headroom }
+    static var slotBytes: Int { DataplaneLimits.slotBytes }
+
+    let engine = ESPEngine()
+    let origin = ContinuousClock.now
+    var counters = DataplaneCounters()
+    /// Counters changed since they were last published.
+    var dirty = false
+    /// A `stop` was taken from the queue in the middle of a turn.
+    var stopRequested = false
+    /// One slot per TUN packet of a batch: headroom, inner packet, tailroom.
+    let outbound = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
+    /// Outbound slots taken by packets waiting to be sent; of them, ESP-in-UDP and raw ESP.
+    var used = 0
+    var udpPending = 0
+    var rawPending = 0
+    /// Merges decrypted TCP segments before they are written to the TUN (with virtio-net headers only).
+    lazy var coalescer = TCPCoalescer(buffer: coalescerBuffer)
+    let coalescerBuffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: TCPCoalescer.requiredCapacity, alignment: 64)
+    /// Where a TCP super-packet read from the TUN waits while it is cut into segments.
+    let superPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: maximumPacket, alignment: 64)
+    /// One slot per datagram of a `recvmmsg`.
+    let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
+    /// Whether the TUN speaks virtio-net headers (segmentation offload on).
+    let vnetHeader: Bool
+    /// The header written before every packet: no offload asked of the kernel.
+    let emptyHeader = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size, alignment: 16)
+    /// Where ICMP "too big" answers are built.
+    let icmpBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: TunnelMTU.minimumIPv6MTU, alignment: 16)
+    let sendBatch = DatagramBatch(capacity: outboundSlots)
+    /// The ESP-in-UDP packets of the current TUN batch, in order, before they are grouped for sending.
+    let pending = UnsafeMutablePointer<PendingDatagram>.allocate(capacity: outboundSlots)
+    /// Where GSO trains are laid out contiguously.
+    let trains = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
+    let rawSendBatch = DatagramBatch(capacity: outboundSlots)
+    let receiveBatch = DatagramBatch(capacity: batch)
+
+    deinit {
+        outbound.deallocate()
+        inbound.deallocate()
+        icmpBuffer.deallocate()
+        pending.deallocate()
+        trains.deallocate()
+        superPacket.deallocate()
+        emptyHeader.deallocate()
+        coalescerBuffer.deallocate()
+    }
+
+    func now() -> Duration { ContinuousClock.now - origin }
+
+    func slot(_ buffer: UnsafeMutableRawBufferPointer, _ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[(index * Self.slotBytes)..<((index + 1) * Self.slotBytes)])
+    }
+
+    func run() {
+        var lastTick = Duration.zero
+        var lastPublish = Duration.zero
+        var fds = [
+            pollfd(fd: device.pollDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: queue.wakeFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: socket.pollDescriptor, events: Int16(POLLIN), revents: 0),
+            // poll ignores negative fds: no raw socket, no events.
+            pollfd(fd: rawESP?.pollDescriptor ?? -1, events: Int16(POLLIN), revents: 0),
+        ]
+        var running = true
+        while running {
+            if stopRequested { break }
+            for index in fds.indices { fds[index].revents = 0 }
+            // While counters wait to be published, wake up soon enough to publish them.
+            let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
+            if ready < 0 && errno != EINTR {
+                logger.error("data plane poll failed", metadata: ["errno": "\(errno)"])
+                break
+            }
+            // Commands first: SA installs must precede the packets that need them.
+            if fds[1].revents != 0 { running = runCommands() && running }
+            if fds[2].revents & Int16(POLLIN) != 0 { receiveUDP() }
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                readTUN()
+            } else if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                logger.error("TUN device failed; the data plane stops")
+                break
+            }
+            if rawESP != nil, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
+            writeCoalesced()
+            let time = now()
+            if time - lastTick >= Self.tickInterval || engine.hasPendingLifetimeEvents {
+                lastTick = time
+                if let mtu = device.currentMTU() { tunMTU = mtu }
+                for event in engine.tick(now: time) {
+                    counters.lifetimeEvents &+= 1
+                    dirty = true
+                    logger.debug(
+                        "ESP SA lifetime reached",
+                        metadata: [
+                            "kind": "\(event.kind)", "trigger": "\(event.trigger)", "connection": "\(event.connection)",
+                            "in": "\(SAIdentifier.esp(event.inboundSPI))",
+                        ])
+                    if event.kind == .hard { counters.installedSAs = engine.installedInboundSPIs.count }
+                    onLifetime(event)
+                }
+            }
+            if dirty && time - lastPublish >= Self.publishInterval {
+                lastPublish = time
+                dirty = false
+                counters.connections = engine.trafficByConnection()
+                plane.publish(counters, engineDrops: engine.drops)
+            }
+        }
+        counters.connections = engine.trafficByConnection()
+        plane.publish(counters, engineDrops: engine.drops)
+    }
+
+    /// Runs queued commands before reading more ESP. IKE queues an SA before its message leaves, and the
+    /// peer sends on the SA only after that message arrived: draining the queue right before each read
+    /// means no packet on a new SA is read before the SA is installed (no `unknown-spi` at a rekey).
+    func installPendingSAs() {
+        guard queue.count > 0 else { return }
+        if !runCommands() { stopRequested = true }
+    }
+
+    /// Runs queued commands; `false` when told to stop.
+    func runCommands() -> Bool {
+        var running = true
+        for command in queue.takeAll() {
+            dirty = true
+            switch command {
+            case .stop:
+                running = false
+            case .sa(let change):
+                apply(change)
+            case .sendUDP(let bytes, let destination):
+                sendPending()
+                if !socket.send(bytes, to: destination) { plane.countDrop("ike-send-error") }
+            }
+        }
+        return running
+    }
+
+    /// Carries out an SA change from IKE and logs it.
+    func apply(_ change: ESPSAChange) {
+        let spi = "\(SAIdentifier.esp(change.inboundSPI))"
+        let applied: Bool
+        do {
+            applied = try engine.apply(change, now: now())
+        } catch {
+            plane.countDrop("install-failed")
+            if case .install(let sa) = change {
+                logger.warning("ESP SA not installed: \(error)", metadata: ["connection": "\(sa.connection)"])
+            }
+            return
+        }
+        counters.installedSAs = engine.installedInboundSPIs.count
+        guard applied else { return }
+        switch change {
+        case .install(let sa):
+            let outbound: String
+            switch sa.outboundStart {
+            case .now: outbound = "now"
+            case .afterPeersFirstPacket: outbound = "after the peer confirms"
+            }
+            logger.info(
+                "ESP SA installed",
+                metadata: [
+                    "connection": "\(sa.connection)", "in": "\(spi)", "out": "\(SAIdentifier.esp(sa.outboundSPI))",
+                    "remote": "\(sa.tunnel.remote)", "udp": "\(sa.tunnel.udpEncapsulated)", "outbound": "\(outbound)",
+                ])
+        case .remove: logger.info("ESP SA removed", metadata: ["in": "\(spi)"])
+        case .retireOutbound: logger.info("ESP SA no longer sends", metadata: ["in": "\(spi)"])
+        case .confirmOutbound: logger.debug("ESP SA outbound confirmed", metadata: ["in": "\(spi)"])
+        }
+    }
+}
+
+/// Sizes and intervals of the data-plane loop.
+enum DataplaneLimits {
+    static let batch = Dataplane.batchSize
+    /// Slots for protected packets waiting to leave: more than a batch, since one TUN read of a TCP
+    /// super-packet fills up to 45 slots (64 KiB in 1448-byte segments).
+    static let outboundSlots = 64
+    static let tickInterval: Duration = .seconds(1)
+    /// Counters reach `status` at most this late while traffic flows.
+    static let publishInterval: Duration = .milliseconds(20)
+    /// The largest inner packet read from the TUN, and the largest datagram (or GRO train) received.
+    static let maximumPacket = 65_535
+    static let headroom = ESPEngine.requiredHeadroom
+    static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
+}

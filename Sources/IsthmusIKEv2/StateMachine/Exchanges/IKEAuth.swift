@@ -1,0 +1,182 @@
+import IsthmusCrypto
+import IsthmusEvents
+import IsthmusIP
+import IsthmusWire
+
+/// Our IKE_AUTH in flight: the SPI of the CHILD SA it proposes.
+struct IKEAuthRequest: Sendable {
+    let childSPI: UInt32
+}
+
+/// IKE_AUTH (RFC 7296 sections 1.2, 2.15) for both roles, PSK only, with the first CHILD SA.
+extension IKEv2StateMachine {
+    // MARK: - Initiator
+
+    mutating func sendAuthRequest(
+        _ authenticating: inout AuthenticatingState, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let signed = authenticating.initialMessages
+        let identity = Self.identification(configuration.localIdentity)
+        let authData = authenticating.protection.crypto.authentication(
+            sharedKey: configuration.sharedKey, ofInitiator: true, realMessage: signed.request,
+            peerNonce: signed.nonceResponder, identification: identity)
+        let childSPI = randomNonZeroSPI32()
+        var inner: [IKEv2Payload] = [
+            .identificationInitiator(identity),
+            .identificationResponder(Self.identification(configuration.remoteIdentity)),
+            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+        ]
+        if configuration.sendInitialContact {
+            inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
+        }
+        inner.append(.securityAssociation(offerChild(spi: childSPI, pfs: false)))
+        inner += trafficSelectorPayloads(
+            initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
+        let message = header(.ikeAuth, messageID: window.nextRequestID, response: false)
+        guard let bytes = seal(message, inner, with: &authenticating.protection) else { return }
+        sendRequest(bytes, .ikeAuth(IKEAuthRequest(childSPI: childSPI)), now: now, into: &actions)
+    }
+
+    /// The responder's IKE_AUTH answer, decrypted: verify it, establish, install the first CHILD SA.
+    mutating func handleAuthResponse(
+        _ inner: [IKEv2Payload], request: IKEAuthRequest, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        guard case .authenticating(let authenticating) = state else {
+            preconditionFailure("IKE_AUTH is in flight only while authenticating")
+        }
+        let signed = authenticating.initialMessages
+        let childError = inner.firstError
+        // Without AUTH the IKE SA failed (e.g. AUTHENTICATION_FAILED); with it, an error concerns the
+        // CHILD SA only and the IKE SA is up (section 1.2).
+        if let error = childError, inner.lazy.compactMap(\.authentication).first == nil {
+            reportPeerError(error.notifyType, in: "IKE_AUTH", now: now, into: &actions)
+            close(restart: nil, into: &actions)
+            return
+        }
+        do {
+            let identity = try inner.required(\.identificationResponder, "IDr")
+            let auth = try inner.required(\.authentication, "AUTH")
+            let expected = authenticating.protection.crypto.authentication(
+                sharedKey: configuration.sharedKey, ofInitiator: false, realMessage: signed.response,
+                peerNonce: signed.nonceInitiator, identification: identity)
+            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
+                throw IKEv2Failure.authenticationFailed
+            }
+            try checkIdentity(identity)
+        } catch {
+            reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            close(restart: nil, into: &actions)
+            return
+        }
+        var sa = IKEv2EstablishedSA(authenticating, now: now)
+        emit(
+            .ikeSAEstablished, .info,
+            "IKE SA established with \(remote) using \(sa.protection.suite)"
+                + (usesUDPEncapsulation ? ", UDP-encapsulated" : ""), now: now, into: &actions)
+        scheduleIKETimers(&sa, now: now, into: &actions)
+        defer { state = .established(sa) }
+        // The CHILD SA of IKE_AUTH.
+        if let error = childError {
+            reportPeerError(error.notifyType, in: "IKE_AUTH (CHILD SA)", now: now, into: &actions)
+            return
+        }
+        do {
+            let proposal = try inner.required(\.securityAssociation, "SA")
+            let tsi = try inner.required(\.trafficSelectorInitiator, "TSi")
+            let tsr = try inner.required(\.trafficSelectorResponder, "TSr")
+            try installInitiatedChild(
+                sa: proposal, tsi: tsi, tsr: tsr, ourSPI: request.childSPI, nonceInitiator: signed.nonceInitiator,
+                nonceResponder: signed.nonceResponder, keyExchange: nil, peerKE: nil, into: &sa, now: now,
+                actions: &actions)
+        } catch {
+            emit(
+                .trafficSelectorMismatch, .error, "IKE SA is up but its CHILD SA failed: \(error)", now: now,
+                into: &actions)
+        }
+    }
+
+    // MARK: - Responder
+
+    /// The initiator's IKE_AUTH, decrypted: verify it, establish, answer with the first CHILD SA.
+    mutating func handleAuthRequest(
+        _ message: IKEv2Message, _ inner: [IKEv2Payload], datagram: IKEDatagram, halfOpen: HalfOpenState,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        var halfOpen = halfOpen
+        let signed = halfOpen.initialMessages
+        // The initiator may have floated to 4500 (NAT-T): answer where it came from.
+        local = datagram.destination
+        remote = datagram.source
+        actions.append(.cancelTimer(.abandon))
+        do {
+            let identity = try inner.required(\.identificationInitiator, "IDi")
+            let auth = try inner.required(\.authentication, "AUTH")
+            let expected = halfOpen.protection.crypto.authentication(
+                sharedKey: configuration.sharedKey, ofInitiator: true, realMessage: signed.request,
+                peerNonce: signed.nonceResponder, identification: identity)
+            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
+                throw IKEv2Failure.authenticationFailed
+            }
+            try checkIdentity(identity)
+        } catch {
+            reportLocalFailure(error, in: "IKE_AUTH request", now: now, into: &actions)
+            respondWithError(
+                (error as? IKEv2Failure)?.notifyType ?? .authenticationFailed, to: message,
+                with: &halfOpen.protection, into: &actions)
+            state = .halfOpen(halfOpen)
+            close(restart: nil, into: &actions)
+            return
+        }
+        let identity = Self.identification(configuration.localIdentity)
+        let authData = halfOpen.protection.crypto.authentication(
+            sharedKey: configuration.sharedKey, ofInitiator: false, realMessage: signed.response,
+            peerNonce: signed.nonceInitiator, identification: identity)
+        var reply: [IKEv2Payload] = [
+            .identificationResponder(identity),
+            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+        ]
+        var sa = IKEv2EstablishedSA(halfOpen, now: now)
+        defer { state = .established(sa) }
+        // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
+        switch respondToChildRequest(
+            inner, nonceInitiator: signed.nonceInitiator, nonceResponder: signed.nonceResponder, pfs: false,
+            rekey: false, into: &sa, now: now, actions: &actions)
+        {
+        case .success(let childPayloads): reply += childPayloads
+        case .failure(let failure):
+            reply.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: failure.notify, data: [])))
+        }
+        let response = header(.ikeAuth, messageID: message.messageID, response: true)
+        guard let bytes = seal(response, reply, with: &sa.protection) else { return }
+        sendResponse(bytes, messageID: message.messageID, into: &actions)
+        emit(
+            .ikeSAEstablished, .info,
+            "IKE SA established with \(remote) using \(sa.protection.suite)"
+                + (usesUDPEncapsulation ? ", UDP-encapsulated" : ""), now: now, into: &actions)
+        scheduleIKETimers(&sa, now: now, into: &actions)
+    }
+
+    // MARK: - Identities
+
+    static func identification(_ address: IPAddress) -> IKEv2IdentificationPayload {
+        IKEv2IdentificationPayload(idType: address.family == .v4 ? .ipv4Address : .ipv6Address, data: address.bytes)
+    }
+
+    private func checkIdentity(_ identity: IKEv2IdentificationPayload) throws {
+        let expected = Self.identification(configuration.remoteIdentity)
+        guard identity == expected else {
+            throw IKEv2Failure.unexpectedIdentity(describe(identity))
+        }
+    }
+
+    private func describe(_ identity: IKEv2IdentificationPayload) -> String {
+        switch identity.idType {
+        case .ipv4Address, .ipv6Address:
+            IPAddress(bytes: identity.data).map { "\($0)" } ?? "malformed address"
+        case .fqdn, .rfc822Address:
+            String(decoding: identity.data, as: UTF8.self)
+        default:
+            "ID type \(identity.idType.rawValue)"
+        }
+    }
+}
