@@ -64,7 +64,8 @@ extension DaemonState {
             let fields = difference.unappliable.joined(separator: "; ")
             logger.warning("reload rejected; the running configuration stays", metadata: ["reason": "\(fields)"])
             var response = ControlResponse.failure(
-                "the new configuration changes \(fields): restart the gateway to apply it; the running configuration stays")
+                "the new configuration changes \(fields): restart the gateway to apply it; the running configuration stays"
+            )
             response.diagnostics = difference.unappliable.map { "cannot change \($0) while running" }
             return response
         }
@@ -84,7 +85,8 @@ extension DaemonState {
             ok: true,
             message: changed == 0
                 ? "configuration reloaded: nothing changed"
-                : "configuration reloaded: \(changed) of \(report.count) connection\(report.count == 1 ? "" : "s") changed")
+                : "configuration reloaded: \(changed) of \(report.count) connection\(report.count == 1 ? "" : "s") changed"
+        )
         response.reloaded = report
         return response
     }

@@ -429,13 +429,13 @@ final class DaemonState {
                 outboundSPI: SAIdentifier.esp(parameters.outboundSPI), algorithms: algorithms,
                 localSelectors: parameters.localSelectors.map { "\($0)" },
                 remoteSelectors: parameters.remoteSelectors.map { "\($0)" }, local: "\(parameters.tunnel.local)",
-                remote: "\(parameters.tunnel.remote)", udpEncapsulated: parameters.tunnel.udpEncapsulated, installedSecondsAgo: 0)
+                remote: "\(parameters.tunnel.remote)", udpEncapsulated: parameters.tunnel.udpEncapsulated,
+                installedSecondsAgo: 0)
             childSAs[parameters.inboundSPI] = ChildEntry(summary: summary, installedAt: now, owner: owner)
         } else {
             logger.warning("CHILD SA table full; not listing a new CHILD SA", metadata: ["connection": "\(connection)"])
         }
     }
-
 
     func record(_ event: GatewayEvent) {
         logger.log(event)

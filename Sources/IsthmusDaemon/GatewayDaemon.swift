@@ -34,7 +34,9 @@ public final class GatewayDaemon: Sendable {
         public var makeInitiator: InitiatorFactory
         public var makeResponder: ResponderFactory
 
-        public init(config: GatewayConfig, makeInitiator: @escaping InitiatorFactory, makeResponder: @escaping ResponderFactory) {
+        public init(
+            config: GatewayConfig, makeInitiator: @escaping InitiatorFactory, makeResponder: @escaping ResponderFactory
+        ) {
             self.config = config
             self.makeInitiator = makeInitiator
             self.makeResponder = makeResponder
@@ -120,12 +122,15 @@ public final class GatewayDaemon: Sendable {
         do {
             natSocket = try dataplane.map { _ in
                 let address = try IPAddress(parsing: host)
-                guard (0...65535).contains(options.natPort) else { throw DaemonError.cannotStart("bad NAT-T port \(options.natPort)") }
+                guard (0...65535).contains(options.natPort) else {
+                    throw DaemonError.cannotStart("bad NAT-T port \(options.natPort)")
+                }
                 return try NATTSocket(address: address, port: UInt16(options.natPort))
             }
         } catch {
             ike.whenSuccess { $0.close(promise: nil) }
-            return eventLoop.makeFailedFuture(DaemonError.cannotStart("cannot listen on UDP \(host):\(options.natPort): \(error)"))
+            return eventLoop.makeFailedFuture(
+                DaemonError.cannotStart("cannot listen on UDP \(host):\(options.natPort): \(error)"))
         }
         let nat: EventLoopFuture<(any Channel)?> =
             natSocket == nil
@@ -154,7 +159,9 @@ public final class GatewayDaemon: Sendable {
                 }
             }
             .withBoundSocket(controlSocket)
-            .flatMapErrorThrowing { error in throw DaemonError.cannotStart("cannot serve the control socket \(path): \(error)") }
+            .flatMapErrorThrowing { error in
+                throw DaemonError.cannotStart("cannot serve the control socket \(path): \(error)")
+            }
         let logger = self.logger
         let initiate = options.initiateOnStart
         return ike.and(nat).and(control).flatMapErrorThrowing { error in

@@ -151,8 +151,11 @@ final class GatewayMetrics {
                     ("in", traffic.packetsIn, traffic.bytesIn), ("out", traffic.packetsOut, traffic.bytesOut),
                 ] {
                     let labels = ["connection", "direction"]
-                    advance(Series(name: Name.connectionPackets, labels: labels, values: [connection, direction]), to: packets)
-                    advance(Series(name: Name.connectionBytes, labels: labels, values: [connection, direction]), to: bytes)
+                    advance(
+                        Series(name: Name.connectionPackets, labels: labels, values: [connection, direction]),
+                        to: packets)
+                    advance(
+                        Series(name: Name.connectionBytes, labels: labels, values: [connection, direction]), to: bytes)
                 }
             }
             var drops = plane.drops

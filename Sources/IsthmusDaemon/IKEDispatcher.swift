@@ -145,7 +145,9 @@ public struct IKEDispatcher {
                 // RFC 7296 2.6: under load, only initiators that can receive at their address get state.
                 guard let request = try? IKEv2Message.parse(datagram.bytes) else { return drop(.malformed) }
                 if !cookies.isValid(request, from: datagram.source) {
-                    guard let answer = cookies.challenge(to: request, datagram: datagram) else { return drop(.malformed) }
+                    guard let answer = cookies.challenge(to: request, datagram: datagram) else {
+                        return drop(.malformed)
+                    }
                     challengesSent &+= 1
                     return .challenge(answer)
                 }

@@ -52,7 +52,8 @@ extension IKEDispatcher {
         among statuses: [(session: any IKESession, status: IKESAStatus)], ourAddress: IPAddress, peerAddress: IPAddress
     ) -> [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] {
         guard statuses.count > 1 else { return [] }
-        var losers: [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] = statuses
+        var losers: [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] =
+            statuses
             .filter { !$0.status.state.isWorking }
             .map { ($0.session, $0.status, .negotiationWithdrawn) }
         let established = statuses.filter { $0.status.state == .established }

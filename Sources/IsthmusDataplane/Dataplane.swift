@@ -21,7 +21,8 @@ import Synchronization
 public final class Dataplane: Sendable {
     /// An IKE message that arrived on the NAT-T socket (non-ESP marker removed), with the address it was
     /// sent to; called on the data-plane thread.
-    public typealias IKEReceiver = @Sendable (_ message: [UInt8], _ source: UDPEndpoint, _ destination: UDPEndpoint)
+    public typealias IKEReceiver =
+        @Sendable (_ message: [UInt8], _ source: UDPEndpoint, _ destination: UDPEndpoint)
         -> Void
     /// A soft or hard lifetime event of an SA pair; called on the data-plane thread.
     public typealias LifetimeReceiver = @Sendable (ESPLifetimeEvent) -> Void

@@ -110,7 +110,8 @@ extension DataplaneLoop {
         guard case .packet(let packet) = result else { return }
         let esp = buffer.baseAddress! + packet.range.lowerBound
         if packet.tunnel.udpEncapsulated {
-            pending[udpPending] = PendingDatagram(bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
+            pending[udpPending] = PendingDatagram(
+                bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
             udpPending += 1
         } else {
             // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.

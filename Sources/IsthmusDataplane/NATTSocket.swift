@@ -131,7 +131,8 @@ enum SocketAddressCoding {
         case (.v6, _):
             // An IPv4 address on an IPv6 socket: ::ffff:a.b.c.d.
             let value =
-                endpoint.address.family == .v4 ? (UInt128(0xFFFF) << 32) | endpoint.address.value : endpoint.address.value
+                endpoint.address.family == .v4
+                ? (UInt128(0xFFFF) << 32) | endpoint.address.value : endpoint.address.value
             return withUnsafeMutablePointer(to: &storage) {
                 $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
                     pointer.pointee = sockaddr_in6()

@@ -156,7 +156,8 @@ public final class ESPEngine {
     public func trafficByConnection() -> [String: ESPConnectionTraffic] {
         var traffic = removedTraffic
         for pair in pairs {
-            traffic[pair.connection, default: ESPConnectionTraffic()].add(inbound: pair.inbound, outbound: pair.outbound)
+            traffic[pair.connection, default: ESPConnectionTraffic()].add(
+                inbound: pair.inbound, outbound: pair.outbound)
         }
         return traffic
     }

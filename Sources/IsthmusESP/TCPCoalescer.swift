@@ -34,7 +34,8 @@ public struct TCPCoalescer {
     /// The packet (without header) being built.
     private var packet: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(
-            rebasing: buffer[VirtioNetHeader.size..<(VirtioNetHeader.size + layout.payloadOffset + layout.payloadLength)])
+            rebasing: buffer[
+                VirtioNetHeader.size..<(VirtioNetHeader.size + layout.payloadOffset + layout.payloadLength)])
     }
 
     /// Whether `candidate` is a data segment that may start or join a merged packet.
@@ -66,7 +67,8 @@ public struct TCPCoalescer {
         guard let candidateLayout = Self.mergeable(candidate) else { return false }
         if segments == 0 {
             guard candidate.count <= buffer.count - VirtioNetHeader.size else { return false }
-            (buffer.baseAddress! + VirtioNetHeader.size).copyMemory(from: candidate.baseAddress!, byteCount: candidate.count)
+            (buffer.baseAddress! + VirtioNetHeader.size).copyMemory(
+                from: candidate.baseAddress!, byteCount: candidate.count)
             layout = candidateLayout
             segmentSize = candidateLayout.payloadLength
             nextSequence = Self.sequence(candidate, candidateLayout) &+ UInt32(segmentSize)

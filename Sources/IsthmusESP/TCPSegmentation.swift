@@ -177,7 +177,8 @@ public enum InternetChecksum {
             index += 32
         }
         while index + 8 <= count {
-            let (partial, overflow) = sum.addingReportingOverflow(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let (partial, overflow) = sum.addingReportingOverflow(
+                base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
             sum = partial
             carries &+= overflow ? 1 : 0
             index += 8

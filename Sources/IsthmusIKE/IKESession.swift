@@ -50,10 +50,11 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
         /// Why that lifetime: `our policy`, `peer's proposal`, `peer's RESPONDER-LIFETIME`.
         public var lifetimeReason: String?
 
-        public init(inboundSPI: String, outboundSPI: String, localSelectors: [String], remoteSelectors: [String],
+        public init(
+            inboundSPI: String, outboundSPI: String, localSelectors: [String], remoteSelectors: [String],
             algorithms: String, state: String, rekeyInSeconds: Int64?, lifetimeSeconds: Int64? = nil,
-            lifetimeReason: String? = nil)
-        {
+            lifetimeReason: String? = nil
+        ) {
             self.lifetimeSeconds = lifetimeSeconds
             self.lifetimeReason = lifetimeReason
             self.inboundSPI = inboundSPI
@@ -89,11 +90,12 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
     public var droppedMessages: Int?
     public var childSAs: [ChildSA]
 
-    public init(connection: String, ikeVersion: Int, state: IKESAState, role: String, localSPI: String, remoteSPI: String,
+    public init(
+        connection: String, ikeVersion: Int, state: IKESAState, role: String, localSPI: String, remoteSPI: String,
         local: String, remote: String, algorithms: String?, natLocal: Bool, natRemote: Bool,
         establishedSecondsAgo: Int64?, rekeyInSeconds: Int64?, childSAs: [ChildSA], lifetimeSeconds: Int64? = nil,
-        lifetimeReason: String? = nil)
-    {
+        lifetimeReason: String? = nil
+    ) {
         self.lifetimeSeconds = lifetimeSeconds
         self.lifetimeReason = lifetimeReason
         self.connection = connection

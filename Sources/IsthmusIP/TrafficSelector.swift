@@ -10,9 +10,10 @@ public struct TrafficSelector: Sendable, Hashable, CustomStringConvertible {
     public var startPort: UInt16
     public var endPort: UInt16
 
-    public init(startAddress: IPAddress, endAddress: IPAddress, ipProtocol: UInt8 = 0, startPort: UInt16 = 0,
-        endPort: UInt16 = .max)
-    {
+    public init(
+        startAddress: IPAddress, endAddress: IPAddress, ipProtocol: UInt8 = 0, startPort: UInt16 = 0,
+        endPort: UInt16 = .max
+    ) {
         precondition(startAddress.family == endAddress.family, "a selector's addresses share one family")
         self.startAddress = startAddress
         self.endAddress = endAddress

@@ -221,7 +221,8 @@ struct LabUp: ParsableCommand {
         print("lab is up. \(lab.command("status")) shows it again; \(lab.command("down")) removes it.")
         print("logs:    isthmus logs --control \(state.gateways[1].control) [--follow]")
         print(
-            "metrics: ip netns exec \(state.gateways[1].namespace) curl -s http://127.0.0.1:\(Self.metricsPort)/metrics")
+            "metrics: ip netns exec \(state.gateways[1].namespace) curl -s http://127.0.0.1:\(Self.metricsPort)/metrics"
+        )
     }
 
     private func save(_ state: LabState) throws {

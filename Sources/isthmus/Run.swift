@@ -121,7 +121,8 @@ struct Run: AsyncParsableCommand {
                 let count = result.errors.count
                 return .failure(
                     GatewayDaemon.ReloadRejected(
-                        summary: "\(file): \(count) error\(count == 1 ? "" : "s"); the new configuration was not accepted",
+                        summary:
+                            "\(file): \(count) error\(count == 1 ? "" : "s"); the new configuration was not accepted",
                         diagnostics: result.errors.map(\.description)))
             }
             let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)

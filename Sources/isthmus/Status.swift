@@ -34,7 +34,9 @@ struct Status: ParsableCommand {
             if let key = connection.sharedKey {
                 out += "  shared key: \(key)"
                 if let rotated = connection.keyLastRotated { out += ", last rotated \(KeyTime.describe(rotated))" }
-                if connection.keyChangedSinceStart == true { out += "; the file changed since it was read: `isthmus reload` to use it" }
+                if connection.keyChangedSinceStart == true {
+                    out += "; the file changed since it was read: `isthmus reload` to use it"
+                }
                 out += "\n"
             }
             if let traffic = status.dataplane?.connections[connection.name] {

@@ -46,7 +46,8 @@ final class CaptureCryptoTests: XCTestCase {
             let logged = try XCTUnwrap(capture.ikeKeys.first)
             let encryption = try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.encryption)))
             let prfAlgorithm = try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.prf)))
-            let integrity = encryption.isAEAD ? nil : try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.integrity)))
+            let integrity =
+                encryption.isAEAD ? nil : try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.integrity)))
             let prf = try CryptoSuites.make(prfID: prfAlgorithm.ikev2ID)
 
             // IKE_SA_INIT: nonces and SPIs from the wire.
@@ -58,7 +59,8 @@ final class CaptureCryptoTests: XCTestCase {
             let spiR = bytes(response.responderSPI)
             let shared = SecretBytes([UInt8](hex: logged.dhSharedSecret))
 
-            let skeyseed = IKEv2KeyDerivation.skeyseed(prf: prf, nonceInitiator: ni, nonceResponder: nr, sharedSecret: shared)
+            let skeyseed = IKEv2KeyDerivation.skeyseed(
+                prf: prf, nonceInitiator: ni, nonceResponder: nr, sharedSecret: shared)
             XCTAssertEqual(hex(skeyseed), logged.skeyseed, "\(name): SKEYSEED")
             let lengths = try IKEv2KeyLengths(
                 prfID: prfAlgorithm.ikev2ID, encryptionID: encryption.ikev2ID, keyBits: encryption.keyLengthBits,
@@ -108,9 +110,12 @@ final class CaptureCryptoTests: XCTestCase {
             }
             XCTAssertEqual(decrypted.count, 8, name)
             let authRequest = try XCTUnwrap(decrypted.first?.1)
-            XCTAssertEqual(authRequest.map(\.payloadType).filter { $0 != .notify },
-                [.identificationInitiator, .identificationResponder, .authentication, .securityAssociation,
-                    .trafficSelectorInitiator, .trafficSelectorResponder], name)
+            XCTAssertEqual(
+                authRequest.map(\.payloadType).filter { $0 != .notify },
+                [
+                    .identificationInitiator, .identificationResponder, .authentication, .securityAssociation,
+                    .trafficSelectorInitiator, .trafficSelectorResponder,
+                ], name)
 
             // CHILD SA keys: the first from IKE_AUTH (Ni, Nr of IKE_SA_INIT), the rekeyed one from the
             // nonces inside the decrypted CREATE_CHILD_SA exchange. Both must equal charon's ESP keys.
@@ -118,15 +123,19 @@ final class CaptureCryptoTests: XCTestCase {
             let espIntegrity = integrity
             let espEncryptionLength = try CryptoSuites.encryptionKeyLength(
                 encryptionID: espEncryption.ikev2ID, keyBits: espEncryption.keyLengthBits)
-            let espIntegrityLength = try espIntegrity.map {
-                try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID)
-            } ?? 0
-            var noncePairs: [([UInt8], [UInt8], [UInt32])] = [(ni, nr, spis(in: authRequest) + spis(in: decrypted[1].1))]
+            let espIntegrityLength =
+                try espIntegrity.map {
+                    try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID)
+                } ?? 0
+            var noncePairs: [([UInt8], [UInt8], [UInt32])] = [
+                (ni, nr, spis(in: authRequest) + spis(in: decrypted[1].1))
+            ]
             if let create = decrypted.firstIndex(where: { $0.0.exchangeType == .createChildSA }) {
-                noncePairs.append((
-                    try nonce(decrypted[create].1), try nonce(decrypted[create + 1].1),
-                    spis(in: decrypted[create].1) + spis(in: decrypted[create + 1].1)
-                ))
+                noncePairs.append(
+                    (
+                        try nonce(decrypted[create].1), try nonce(decrypted[create + 1].1),
+                        spis(in: decrypted[create].1) + spis(in: decrypted[create + 1].1)
+                    ))
             }
             XCTAssertEqual(noncePairs.count, 2, "\(name): no CHILD_SA rekey found")
             for (childNi, childNr, childSPIs) in noncePairs {
@@ -205,7 +214,8 @@ final class CaptureCryptoTests: XCTestCase {
             let logged = try XCTUnwrap(capture.ikeKeys.first)
             let encryption = try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.encryption)))
             let hash = try algorithm(try XCTUnwrap(keyword(strongSwanName: logged.integrity)))
-            let proposal = try Proposal(parsing: "\(encryption.keyword)-\(hash.keyword)-modp1024", for: .ike, version: .v1)
+            let proposal = try Proposal(
+                parsing: "\(encryption.keyword)-\(hash.keyword)-modp1024", for: .ike, version: .v1)
             let prfAlgorithm = try XCTUnwrap(proposal.ikev1PRF.first)
             let prf = try CryptoSuites.make(prfID: prfAlgorithm.ikev2ID)
 
@@ -239,8 +249,9 @@ final class CaptureCryptoTests: XCTestCase {
                 encryptionID: encryption.ikev2ID, keyBits: encryption.keyLengthBits)
             let key = try IKEv1KeyDerivation.encryptionKey(prf: prf, skeyidE: phase1.skeyidE, length: keyLength)
             XCTAssertEqual(hex(key), logged.encryptionKey, "\(name): Ka (RFC 2409 appendix B)")
-            guard case .cipher(let cipher) = try CryptoSuites.make(
-                encryptionID: encryption.ikev2ID, keyBits: encryption.keyLengthBits, key: key)
+            guard
+                case .cipher(let cipher) = try CryptoSuites.make(
+                    encryptionID: encryption.ikev2ID, keyBits: encryption.keyLengthBits, key: key)
             else { return XCTFail("\(name): IKEv1 phase 1 cipher is not a plain cipher") }
             let initialIV = try IKEv1KeyDerivation.phase1IV(
                 prf: prf, publicInitiator: gxi, publicResponder: gxr, blockSize: cipher.blockSize)

@@ -26,12 +26,15 @@ def alive(pid):
     return state not in ("Z", "X")
 
 
-def cmdline(pid):
+def runs_gateway(pid, binary):
+    """Whether PID is `BINARY run ...` (the lab starts its gateways with its own executable, whatever its name)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
+            argv = f.read().split(b"\0")
     except OSError:
-        return ""
+        return False
+    return len(argv) > 1 and os.path.basename(argv[0].decode(errors="replace")) == os.path.basename(binary) \
+        and argv[1] == b"run"
 
 
 def test_lab(scene, checks, isthmus_bin):
@@ -85,7 +88,7 @@ def test_lab(scene, checks, isthmus_bin):
     n = len(netns.namespaces_named(prefix))
     checks.check("up-four-namespaces", n == 4, f"{n} namespaces named {prefix}*")
     pids1 = state_pids()
-    good = [p for p in pids1 if alive(p) and "isthmus run" in cmdline(p)]
+    good = [p for p in pids1 if alive(p) and runs_gateway(p, isthmus_bin)]
     checks.check("up-state-file-two-gateway-pids", len(pids1) == 2 and len(good) == 2, f"pids '{pids1}'",
                  detail=" ".join(map(str, pids1)))
     missing = [f for f in ("state.json", "office.sock", "cloud.sock", "office.log", "cloud.log")

@@ -26,12 +26,22 @@ final class CheckCommandTests: XCTestCase {
         var garbage = SystemRandomNumberGenerator()
         let cases: [(String, Data, String)] = [
             ("not-yaml", Data("gateway:\n  name: x\n   bad: [\n".utf8), "not valid YAML"),
-            ("wrong-types", Data(cloud.replacingOccurrences(of: "address_spaces: [10.0.1.0/24, 10.0.2.0/24]",
-                with: "address_spaces: {x: 1}").utf8), "must be a list"),
-            ("prefix-33", Data(cloud.replacingOccurrences(of: "[192.168.1.0/24]", with: "[10.0.1.0/33]").utf8),
-                "prefix length '33' must be 0 to 32"),
-            ("bad-address", Data(cloud.replacingOccurrences(of: "198.51.100.10", with: "300.1.1.1").utf8),
-                "out of range"),
+            (
+                "wrong-types",
+                Data(
+                    cloud.replacingOccurrences(
+                        of: "address_spaces: [10.0.1.0/24, 10.0.2.0/24]",
+                        with: "address_spaces: {x: 1}"
+                    ).utf8), "must be a list"
+            ),
+            (
+                "prefix-33", Data(cloud.replacingOccurrences(of: "[192.168.1.0/24]", with: "[10.0.1.0/33]").utf8),
+                "prefix length '33' must be 0 to 32"
+            ),
+            (
+                "bad-address", Data(cloud.replacingOccurrences(of: "198.51.100.10", with: "300.1.1.1").utf8),
+                "out of range"
+            ),
             ("empty", Data(), "the configuration is empty"),
             ("huge", Data(repeating: UInt8(ascii: "#"), count: 10 * 1024 * 1024), "at most 1048576 bytes"),
             ("binary", Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &garbage) }), "not a text file"),

@@ -16,7 +16,9 @@ final class AlgorithmRegistryTests: XCTestCase {
 
     /// Spot checks against the IANA registries (RFC 7296 3.3.2, RFC 2409 appendix A, RFC 2407 4.4.4/4.5).
     func testIANANumbers() throws {
-        func lookup(_ keyword: String) throws -> Algorithm { try XCTUnwrap(AlgorithmRegistry.algorithm(keyword: keyword)) }
+        func lookup(_ keyword: String) throws -> Algorithm {
+            try XCTUnwrap(AlgorithmRegistry.algorithm(keyword: keyword))
+        }
         let aes256 = try lookup("aes256")
         XCTAssertEqual(aes256.ikev2ID, 12)
         XCTAssertEqual(aes256.keyLengthBits, 256)
@@ -52,8 +54,10 @@ final class AlgorithmRegistryTests: XCTestCase {
     }
 
     func testLookupByWireNumbers() throws {
-        XCTAssertEqual(AlgorithmRegistry.algorithm(type: .encryption, ikev2ID: 12, keyLengthBits: 128)?.keyword, "aes128")
-        XCTAssertEqual(AlgorithmRegistry.algorithm(type: .encryption, ikev2ID: 20, keyLengthBits: 256)?.keyword, "aes256gcm16")
+        XCTAssertEqual(
+            AlgorithmRegistry.algorithm(type: .encryption, ikev2ID: 12, keyLengthBits: 128)?.keyword, "aes128")
+        XCTAssertEqual(
+            AlgorithmRegistry.algorithm(type: .encryption, ikev2ID: 20, keyLengthBits: 256)?.keyword, "aes256gcm16")
         XCTAssertNil(AlgorithmRegistry.algorithm(type: .encryption, ikev2ID: 12, keyLengthBits: 100))
         XCTAssertEqual(AlgorithmRegistry.algorithm(type: .integrity, ikev2ID: 2)?.keyword, "sha1")
         XCTAssertEqual(AlgorithmRegistry.algorithm(type: .keyExchange, ikev2ID: 14)?.keyword, "modp2048")

@@ -121,7 +121,8 @@ final class GatewayDaemonReloadTests: XCTestCase {
         XCTAssertEqual(same.reloaded?.map(\.change), ["unchanged", "unchanged"])
 
         var rekeyed = config
-        rekeyed.connections[1].sharedKey = SharedKey(source: .inline, material: Array("another-key-of-good-length-456".utf8))
+        rekeyed.connections[1].sharedKey = SharedKey(
+            source: .inline, material: Array("another-key-of-good-length-456".utf8))
         harness.next.withLock { $0 = .success(rekeyed) }
         let key = try await harness.reload()
         XCTAssertTrue(key.ok)
@@ -134,7 +135,8 @@ final class GatewayDaemonReloadTests: XCTestCase {
             return nil
         }
         XCTAssertEqual(keys, [Array("another-key-of-good-length-456".utf8)])
-        XCTAssertFalse(harness.initiators.of("peer")[0].inputs.contains { if case .sharedKeyChanged = $0 { true } else { false } })
+        XCTAssertFalse(
+            harness.initiators.of("peer")[0].inputs.contains { if case .sharedKeyChanged = $0 { true } else { false } })
         XCTAssertFalse(harness.initiators.made.withLock { $0 }.contains { terminated($0) })
         let events = try await harness.daemon.control(ControlRequest(command: "events", connection: "lab")).get()
         XCTAssertTrue(

@@ -21,7 +21,9 @@ final class SessionTablePolicyTests: XCTestCase {
     private let high = IPAddress(v4: 0xCB00_7114)  // 203.0.113.20
 
     func testNegotiationsGiveWayToAWorkingSA() {
-        let all = [entry(1, .established, "initiator"), entry(2, .connecting, "initiator"), entry(3, .halfOpen, "responder")]
+        let all = [
+            entry(1, .established, "initiator"), entry(2, .connecting, "initiator"), entry(3, .halfOpen, "responder"),
+        ]
         let losers = IKEDispatcher.duplicates(among: all, ourAddress: low, peerAddress: high)
         XCTAssertEqual(losers.map(\.status.localSPI), ["2", "3"])
         XCTAssertEqual(Set(losers.map(\.reason)), [.negotiationWithdrawn])
@@ -37,7 +39,9 @@ final class SessionTablePolicyTests: XCTestCase {
     }
 
     func testNothingToResolveForOneSAOrARekeyingIKEv1SA() {
-        XCTAssertTrue(IKEDispatcher.duplicates(among: [entry(1, .connecting, "initiator")], ourAddress: low, peerAddress: high).isEmpty)
+        XCTAssertTrue(
+            IKEDispatcher.duplicates(among: [entry(1, .connecting, "initiator")], ourAddress: low, peerAddress: high)
+                .isEmpty)
         let rekeying = [entry(1, .rekeying, "initiator"), entry(2, .established, "responder")]
         XCTAssertTrue(
             IKEDispatcher.duplicates(among: rekeying, ourAddress: low, peerAddress: high).isEmpty,

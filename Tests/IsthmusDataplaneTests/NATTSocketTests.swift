@@ -42,7 +42,8 @@ final class NATTSocketTests: XCTestCase {
             for byte in 0..<(10 + index) { payloads[index * 100 + byte] = UInt8(index) }
             XCTAssertTrue(
                 out.prepareSend(
-                    index, packet: payloads.baseAddress! + index * 100, length: 10 + index, to: destination, family: .v4))
+                    index, packet: payloads.baseAddress! + index * 100, length: 10 + index, to: destination, family: .v4
+                ))
         }
         XCTAssertEqual(isthmusSend(a.fd, out, count: 8), 8, "one sendmmsg sends all eight")
         let batch = DatagramBatch(capacity: 8)

@@ -61,7 +61,8 @@ final class ESPEngineRoundTripTests: XCTestCase {
         XCTAssertEqual(a.trafficByConnection(), ["a-to-b": ESPConnectionTraffic(packetsOut: 3, bytesOut: 3 * size)])
         XCTAssertEqual(b.trafficByConnection(), ["b-to-a": ESPConnectionTraffic(packetsIn: 3, bytesIn: 3 * size)])
         // A rekeyed pair of the same connection: both pairs count while installed, the removed one still counts.
-        var rekeyed = SAPairConfig(suite: TestSuite("aes128gcm16"), spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
+        var rekeyed = SAPairConfig(
+            suite: TestSuite("aes128gcm16"), spiToA: 0xA000_0002, spiToB: 0xB000_0002, keySeed: 9)
         rekeyed.a.connection = "a-to-b"
         try a.install(rekeyed.a, now: .zero)
         let (result, _) = a.seal(inner)

@@ -6,7 +6,9 @@ final class TCPSegmentationTests: XCTestCase {
     /// A TCP super-packet 192.168.1.10:40000 -> 10.0.1.4:5201 (IPv4) or 2001:db8::1 -> ::2 (IPv6) with
     /// `payload` bytes, flags PSH|ACK|FIN|CWR and a partial (pseudo-header) checksum, as the kernel hands it.
     private func superPacket(ipv6: Bool, payload: Int) -> [UInt8] {
-        var tcp: [UInt8] = [0x9C, 0x40, 0x14, 0x51, 0x10, 0x00, 0x00, 0x00, 0, 0, 0, 1, 0x80, 0x80 | 0x18 | 0x01, 0xFF, 0xFF]
+        var tcp: [UInt8] = [
+            0x9C, 0x40, 0x14, 0x51, 0x10, 0x00, 0x00, 0x00, 0, 0, 0, 1, 0x80, 0x80 | 0x18 | 0x01, 0xFF, 0xFF,
+        ]
         tcp += [0, 0, 0, 0] + [1, 1, 8, 10] + Array(repeating: 0x33, count: 8)  // NOP NOP timestamps
         let body = (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
         if ipv6 {
@@ -17,7 +19,10 @@ final class TCPSegmentationTests: XCTestCase {
                 + source + destination + tcp + body
         }
         let total = 20 + tcp.count + payload
-        return [0x45, 0, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total), 0x12, 0x34, 0x40, 0, 64, 6, 0, 0]
+        return [
+            0x45, 0, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total), 0x12, 0x34, 0x40, 0, 64,
+            6, 0, 0,
+        ]
             + [192, 168, 1, 10, 10, 0, 1, 4] + tcp + body
     }
 
@@ -38,7 +43,10 @@ final class TCPSegmentationTests: XCTestCase {
         let tcp = ipv6 ? 40 : Int(segment[0] & 0x0F) * 4
         let length = segment.count - tcp
         var pseudo = ipv6 ? Array(segment[8..<40]) : Array(segment[12..<20])
-        pseudo += ipv6 ? [0, 0, UInt8(length >> 8), UInt8(length & 0xFF), 0, 0, 0, 6] : [0, 6, UInt8(length >> 8), UInt8(length & 0xFF)]
+        pseudo +=
+            ipv6
+            ? [0, 0, UInt8(length >> 8), UInt8(length & 0xFF), 0, 0, 0, 6]
+            : [0, 6, UInt8(length >> 8), UInt8(length & 0xFF)]
         return referenceChecksum(pseudo + Array(segment[tcp...])) == 0
     }
 
@@ -70,7 +78,8 @@ final class TCPSegmentationTests: XCTestCase {
             XCTAssertEqual(flags & 0x80 != 0, index == 0, "CWR on the first segment only")
             XCTAssertEqual(flags & 0x09 != 0, index == 2, "FIN and PSH on the last segment only")
             XCTAssertEqual(flags & 0x10, 0x10, "ACK everywhere")
-            XCTAssertEqual(Array(part[52...]), Array(packet[(52 + index * 1448)..<(52 + index * 1448 + part.count - 52)]))
+            XCTAssertEqual(
+                Array(part[52...]), Array(packet[(52 + index * 1448)..<(52 + index * 1448 + part.count - 52)]))
         }
     }
 
@@ -156,7 +165,9 @@ final class TCPCoalescerTests: XCTestCase {
 
     /// Valid segments (complete checksums) of one flow: cut from a super-packet by TCPSegmentation.
     private func segments(payload: Int, size: Int, ipv6: Bool = false, psh: Bool = false) -> [[UInt8]] {
-        var tcp: [UInt8] = [0x9C, 0x40, 0x14, 0x51, 0x10, 0, 0, 0, 0, 0, 0, 1, 0x80, psh ? 0x18 : 0x10, 0xFF, 0xFF, 0, 0, 0, 0]
+        var tcp: [UInt8] = [
+            0x9C, 0x40, 0x14, 0x51, 0x10, 0, 0, 0, 0, 0, 0, 1, 0x80, psh ? 0x18 : 0x10, 0xFF, 0xFF, 0, 0, 0, 0,
+        ]
         tcp += [1, 1, 8, 10] + Array(repeating: 0x44, count: 8)
         let body = (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
         var packet: [UInt8]
@@ -167,13 +178,17 @@ final class TCPCoalescerTests: XCTestCase {
             packet += [0x20, 0x01, 0x0D, 0xB8] + Array(repeating: 0, count: 11) + [2]
         } else {
             let total = 20 + tcp.count + payload
-            packet = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 7, 0x40, 0, 64, 6, 0, 0, 10, 0, 1, 4, 192, 168, 1, 10]
+            packet = [
+                0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 7, 0x40, 0, 64, 6, 0, 0, 10, 0, 1, 4, 192, 168, 1,
+                10,
+            ]
         }
         packet += tcp + body
         return packet.withUnsafeBytes { source in
             let layout = TCPSegmentation.layout(source)!
             return (0..<TCPSegmentation.segmentCount(layout, segmentSize: size)).map { index in
-                let length = TCPSegmentation.writeSegment(index, of: source, layout: layout, segmentSize: size, into: output)!
+                let length = TCPSegmentation.writeSegment(
+                    index, of: source, layout: layout, segmentSize: size, into: output)!
                 return Array(output[0..<length])
             }
         }

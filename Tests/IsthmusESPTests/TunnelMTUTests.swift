@@ -101,7 +101,9 @@ final class TunnelMTUTests: XCTestCase {
         var seeded = SplitMix64(seed: 7)
         for _ in 0..<2000 {
             var mutated = good
-            for _ in 0..<3 { mutated[Int(seeded.next() % UInt64(mutated.count))] = UInt8(truncatingIfNeeded: seeded.next()) }
+            for _ in 0..<3 {
+                mutated[Int(seeded.next() % UInt64(mutated.count))] = UInt8(truncatingIfNeeded: seeded.next())
+            }
             _ = mutated.withUnsafeMutableBytes { TunnelMTU.clampMSS($0, to: 1000) }
         }
     }
@@ -111,7 +113,8 @@ final class TunnelMTUTests: XCTestCase {
         big += Array(repeating: 0xAB, count: 1400)
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 1280, alignment: 16)
         defer { output.deallocate() }
-        let length = try XCTUnwrap(big.withUnsafeBytes { TunnelMTU.packetTooBig(original: $0, mtu: 1399, into: output) })
+        let length = try XCTUnwrap(
+            big.withUnsafeBytes { TunnelMTU.packetTooBig(original: $0, mtu: 1399, into: output) })
         let icmp = Array(output[0..<length])
         XCTAssertEqual(length, 20 + 8 + 28)
         XCTAssertEqual(icmp[9], 1, "ICMP")
@@ -144,7 +147,8 @@ final class TunnelMTUTests: XCTestCase {
         big[5] = UInt8((big.count - 40) & 0xFF)
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: 1280, alignment: 16)
         defer { output.deallocate() }
-        let length = try XCTUnwrap(big.withUnsafeBytes { TunnelMTU.packetTooBig(original: $0, mtu: 1000, into: output) })
+        let length = try XCTUnwrap(
+            big.withUnsafeBytes { TunnelMTU.packetTooBig(original: $0, mtu: 1000, into: output) })
         XCTAssertEqual(length, 1280, "as much of the packet as fits in the minimum MTU")
         let icmp = Array(output[0..<length])
         XCTAssertEqual(icmp[40], 2)

@@ -8,16 +8,17 @@ final class ConfigDifferenceTests: XCTestCase {
         return try XCTUnwrap(result.config, "\(result.errors.map(\.description))", file: file, line: line)
     }
 
-    private let twoConnections = validOffice + """
-          - name: office-lab
-            local_network: lab
-            kind: dynamic
-            ike_version: 2
-            shared_key: fedcba9876543210fedcba
-            ike: aes256gcm16-prfsha256-ecp256
-            esp: aes256gcm16
+    private let twoConnections =
+        validOffice + """
+              - name: office-lab
+                local_network: lab
+                kind: dynamic
+                ike_version: 2
+                shared_key: fedcba9876543210fedcba
+                ike: aes256gcm16-prfsha256-ecp256
+                esp: aes256gcm16
 
-        """
+            """
 
     private func withLab(_ text: String) -> String {
         replacing(
@@ -36,7 +37,8 @@ final class ConfigDifferenceTests: XCTestCase {
     }
 
     func testKeyAloneIsNotARestart() throws {
-        let next = replacing("shared_key: 0123456789abcdef0123", with: "shared_key: a-brand-new-key-4567890", in: validOffice)
+        let next = replacing(
+            "shared_key: 0123456789abcdef0123", with: "shared_key: a-brand-new-key-4567890", in: validOffice)
         let difference = ConfigDifference(from: try config(validOffice), to: try config(next))
         XCTAssertEqual(difference.change(for: "office-cloud"), .keyChanged)
         XCTAssertFalse(difference.isEmpty)
@@ -52,7 +54,8 @@ final class ConfigDifferenceTests: XCTestCase {
         XCTAssertEqual(
             ConfigDifference(from: try config(validOffice), to: try config(both)).change(for: "office-cloud"),
             .changed(["esp"]))
-        let lifetime = replacing("esp: aes256-sha1\n", with: "esp: aes256-sha1\n    lifetime: {esp: 20m}\n", in: validOffice)
+        let lifetime = replacing(
+            "esp: aes256-sha1\n", with: "esp: aes256-sha1\n    lifetime: {esp: 20m}\n", in: validOffice)
         XCTAssertEqual(
             ConfigDifference(from: try config(validOffice), to: try config(lifetime)).change(for: "office-cloud"),
             .changed(["lifetime"]))
@@ -68,14 +71,17 @@ final class ConfigDifferenceTests: XCTestCase {
             ConfigDifference(from: try config(validOffice), to: try config(remote)).change(for: "office-cloud"),
             .changed(["local_networks.cloud.prefixes"]))
         // This site's prefixes are a static connection's traffic selectors...
-        let site = replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24, 192.168.2.0/24]", in: validOffice)
+        let site = replacing(
+            "prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24, 192.168.2.0/24]", in: validOffice)
         XCTAssertEqual(
             ConfigDifference(from: try config(validOffice), to: try config(site)).change(for: "office-cloud"),
             .changed(["site prefixes"]))
         // ...but a dynamic connection proposes 0.0.0.0/0: another IPv4 prefix changes nothing for it.
         let before = try config(withLab(twoConnections))
         let after = try config(
-            replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24, 192.168.2.0/24]", in: withLab(twoConnections)))
+            replacing(
+                "prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24, 192.168.2.0/24]",
+                in: withLab(twoConnections)))
         let difference = ConfigDifference(from: before, to: after)
         XCTAssertEqual(difference.change(for: "office-cloud"), .changed(["site prefixes"]))
         XCTAssertEqual(difference.change(for: "office-lab"), .unchanged)
@@ -83,7 +89,9 @@ final class ConfigDifferenceTests: XCTestCase {
 
     func testDynamicIKEv1ConnectionProposesTheSitePrefixes() throws {
         // IKEv1 has no narrowing: even a route-based connection proposes this site's prefixes.
-        let dynamicV1 = replacing("    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    kind: dynamic\n    ike_version: 1\n", in: validOffice)
+        let dynamicV1 = replacing(
+            "    esp: aes256-sha1\n", with: "    esp: aes256-sha1\n    kind: dynamic\n    ike_version: 1\n",
+            in: validOffice)
         let wider = replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.0.0/16]", in: dynamicV1)
         XCTAssertEqual(try config(dynamicV1).connections[0].kind, .dynamic)
         XCTAssertEqual(try config(dynamicV1).connections[0].ikeVersion, .v1)

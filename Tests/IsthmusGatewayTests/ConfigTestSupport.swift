@@ -75,9 +75,10 @@ func load(_ yaml: String, file: String = "test.yaml", in folder: TemporaryFolder
 }
 
 /// Replaces exactly one occurrence of `old` (the test fails if the base text has none).
-func replacing(_ old: String, with new: String, in text: String = validCloud, file: StaticString = #filePath,
-    line: UInt = #line) -> String
-{
+func replacing(
+    _ old: String, with new: String, in text: String = validCloud, file: StaticString = #filePath,
+    line: UInt = #line
+) -> String {
     XCTAssertTrue(text.contains(old), "base configuration lacks '\(old)'", file: file, line: line)
     guard let range = text.range(of: old) else { return text }
     return text.replacingCharacters(in: range, with: new)

@@ -16,16 +16,19 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testAddressSpacesOfTheTwoSidesMustNotOverlap() {
-        assertError(replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [10.0.1.128/25]"),
+        assertError(
+            replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [10.0.1.128/25]"),
             "must not overlap", atLine: 15)
-        assertError(replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24]", in: validOffice)
-            .replacingOccurrences(of: "prefixes: [10.0.1.0/24]", with: "prefixes: [192.168.0.0/16]"),
+        assertError(
+            replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.0/24]", in: validOffice)
+                .replacingOccurrences(of: "prefixes: [10.0.1.0/24]", with: "prefixes: [192.168.0.0/16]"),
             "must not overlap")
         assertValid(replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [10.0.3.0/24]"))
     }
 
     func testSubnetsMustLieInsideAddressSpaces() {
-        assertError(replacing("{name: vms, prefix: 10.0.1.0/24}", with: "{name: vms, prefix: 10.0.3.0/24}"),
+        assertError(
+            replacing("{name: vms, prefix: 10.0.1.0/24}", with: "{name: vms, prefix: 10.0.3.0/24}"),
             "outside every address space", atLine: 9)
         assertValid(replacing("{name: vms, prefix: 10.0.1.0/24}", with: "{name: vms, prefix: 10.0.1.0/25}"))
     }
@@ -34,48 +37,57 @@ final class ConfigValidationTests: XCTestCase {
         assertError(
             replacing("{name: GatewaySubnet, prefix: 10.0.2.0/24}", with: "{name: GatewaySubnet, prefix: 10.0.1.0/27}"),
             "overlaps subnet 'vms'", atLine: 10)
-        assertError(replacing("address_spaces: [10.0.1.0/24, 10.0.2.0/24]", with: "address_spaces: [10.0.0.0/16, 10.0.2.0/24]"),
+        assertError(
+            replacing("address_spaces: [10.0.1.0/24, 10.0.2.0/24]", with: "address_spaces: [10.0.0.0/16, 10.0.2.0/24]"),
             "overlaps 10.0.0.0/16")
     }
 
     func testDynamicGatewayNeedsAGatewaySubnet() {
         let dynamic = replacing("kind: static", with: "kind: dynamic")
         assertValid(dynamic)
-        assertError(replacing("  gateway_subnet: GatewaySubnet\n", with: "", in: dynamic), "needs a gateway subnet",
+        assertError(
+            replacing("  gateway_subnet: GatewaySubnet\n", with: "", in: dynamic), "needs a gateway subnet",
             atLine: 3)
-        assertError(replacing("gateway_subnet: GatewaySubnet", with: "gateway_subnet: GatewaySubnt", in: dynamic),
+        assertError(
+            replacing("gateway_subnet: GatewaySubnet", with: "gateway_subnet: GatewaySubnt", in: dynamic),
             "did you mean 'GatewaySubnet'")
         // A static gateway without a gateway subnet is fine.
         assertValid(replacing("  gateway_subnet: GatewaySubnet\n", with: ""))
         // A dynamic connection on a static gateway still needs one.
         assertError(
-            replacing("  gateway_subnet: GatewaySubnet\n", with: "",
+            replacing(
+                "  gateway_subnet: GatewaySubnet\n", with: "",
                 in: replacing("    local_network: office\n", with: "    local_network: office\n    kind: dynamic\n")),
             "is dynamic, which needs a gateway subnet")
     }
 
     func testStaticGatewaySpeaksOnlyIKEv1() {
-        assertError(replacing("    local_network: office\n", with: "    local_network: office\n    ike_version: 2\n"),
+        assertError(
+            replacing("    local_network: office\n", with: "    local_network: office\n    ike_version: 2\n"),
             "speaks IKEv1 only", atLine: 19)
         assertValid(replacing("    local_network: office\n", with: "    local_network: office\n    ike_version: 1\n"))
-        assertError(replacing("    local_network: office\n", with: "    local_network: office\n    ike_version: 3\n"),
+        assertError(
+            replacing("    local_network: office\n", with: "    local_network: office\n    ike_version: 3\n"),
             "from 1 to 2")
     }
 
     func testStaticGatewayHasNoPointToSite() {
-        let withPool = replacing("  public_address: 203.0.113.20\n",
+        let withPool = replacing(
+            "  public_address: 203.0.113.20\n",
             with: "  public_address: 203.0.113.20\n  point_to_site: {address_pool: 10.0.0.0/24}\n")
         assertError(withPool, "cannot offer point-to-site", atLine: 5)
         assertValid(replacing("kind: static", with: "kind: dynamic", in: withPool))
         assertError(
-            replacing("kind: static", with: "kind: dynamic",
+            replacing(
+                "kind: static", with: "kind: dynamic",
                 in: replacing("10.0.0.0/24", with: "10.0.1.0/25", in: withPool)),
             "point-to-site pool 10.0.1.0/25 overlaps")
     }
 
     func testUnknownAlgorithmsGetASuggestion() throws {
         let diagnostic = try XCTUnwrap(
-            assertError(replacing("ike: aes256-sha1-modp2048", with: "ike: aes256-sha1-modp2049"),
+            assertError(
+                replacing("ike: aes256-sha1-modp2048", with: "ike: aes256-sha1-modp2049"),
                 "unknown algorithm 'modp2049'", atLine: 20))
         XCTAssertEqual(diagnostic.fix, "did you mean 'modp2048'?")
         assertValid(replacing("esp: aes256-sha1", with: "esp: aes256-sha"))
@@ -83,9 +95,11 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testProposalsTheIKEVersionCannotCarry() {
-        assertError(replacing("ike: aes256-sha1-modp2048", with: "ike: aes256gcm16-prfsha256-modp2048"),
+        assertError(
+            replacing("ike: aes256-sha1-modp2048", with: "ike: aes256gcm16-prfsha256-modp2048"),
             "IKEv1 phase 1 cannot negotiate AES-256-GCM-128", atLine: 20)
-        assertError(replacing("esp: aes256-sha1", with: "esp: chacha20poly1305"),
+        assertError(
+            replacing("esp: aes256-sha1", with: "esp: chacha20poly1305"),
             "IKEv1 phase 2 cannot negotiate ChaCha20-Poly1305", atLine: 21)
         let dynamic = replacing("kind: static", with: "kind: dynamic")
         assertValid(replacing("ike: aes256-sha1-modp2048", with: "ike: aes256gcm16-prfsha256-modp2048", in: dynamic))
@@ -99,9 +113,12 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testSharedKeyIsRequiredAndLongEnough() {
-        assertError(replacing("    shared_key: 0123456789abcdef0123\n", with: ""), "connection 'cloud-office' has no 'shared_key'",
+        assertError(
+            replacing("    shared_key: 0123456789abcdef0123\n", with: ""),
+            "connection 'cloud-office' has no 'shared_key'",
             atLine: 17)
-        assertError(replacing("shared_key: 0123456789abcdef0123", with: "shared_key: secret123"),
+        assertError(
+            replacing("shared_key: 0123456789abcdef0123", with: "shared_key: secret123"),
             "has 9 characters; at least 16", atLine: 19)
         assertError(replacing("shared_key: 0123456789abcdef0123", with: "shared_key:"), "shared_key is empty")
         assertValid(replacing("shared_key: 0123456789abcdef0123", with: "shared_key: 0123456789abcdef"))
@@ -123,27 +140,33 @@ final class ConfigValidationTests: XCTestCase {
         try folder.write("office.key", "short\n", mode: 0o600)
         XCTAssertTrue(load(yaml, in: folder).errors.contains { $0.message.contains("has 5 characters") })
 
-        XCTAssertTrue(load(replacing("office.key", with: "missing.key", in: yaml), in: folder).errors.contains {
-            $0.message.contains("cannot read the key file")
-        })
+        XCTAssertTrue(
+            load(replacing("office.key", with: "missing.key", in: yaml), in: folder).errors.contains {
+                $0.message.contains("cannot read the key file")
+            })
     }
 
     func testDuplicateNames() {
-        let twoOffices = replacing("connections:", with: """
-              - name: office
-                gateway_address: 198.51.100.11
-                prefixes: [192.168.2.0/24]
-            connections:
-            """)
+        let twoOffices = replacing(
+            "connections:",
+            with: """
+                  - name: office
+                    gateway_address: 198.51.100.11
+                    prefixes: [192.168.2.0/24]
+                connections:
+                """)
         assertError(twoOffices, "local network name 'office' is used twice", atLine: 16)
-        let twoConnections = validCloud.replacingOccurrences(of: "endpoints:", with: """
-              - name: cloud-office
-                local_network: office
-                shared_key: 0123456789abcdef0123
-            endpoints:
-            """)
+        let twoConnections = validCloud.replacingOccurrences(
+            of: "endpoints:",
+            with: """
+                  - name: cloud-office
+                    local_network: office
+                    shared_key: 0123456789abcdef0123
+                endpoints:
+                """)
         assertError(twoConnections, "connection name 'cloud-office' is used twice", atLine: 22)
-        assertError(replacing("{name: GatewaySubnet, prefix: 10.0.2.0/24}", with: "{name: vms, prefix: 10.0.2.0/24}"),
+        assertError(
+            replacing("{name: GatewaySubnet, prefix: 10.0.2.0/24}", with: "{name: vms, prefix: 10.0.2.0/24}"),
             "subnet name 'vms' is used twice")
     }
 
@@ -175,34 +198,41 @@ final class ConfigValidationTests: XCTestCase {
 
     func testUnknownKeysGetDidYouMean() throws {
         let diagnostic = try XCTUnwrap(
-            assertError(replacing("shared_key:", with: "shared_keys:"), "unknown key 'shared_keys' in connection 'cloud-office'; "
-                + "did you mean 'shared_key'?", atLine: 19))
+            assertError(
+                replacing("shared_key:", with: "shared_keys:"),
+                "unknown key 'shared_keys' in connection 'cloud-office'; "
+                    + "did you mean 'shared_key'?", atLine: 19))
         XCTAssertEqual(diagnostic.location.column, 5)
         assertError(replacing("gateway:", with: "gatway:"), "did you mean 'gateway'?", atLine: 1)
         assertError(validCloud + "colour: blue\n", "unknown key 'colour' in the configuration", atLine: 29)
     }
 
     func testReferencesToLocalNetworks() {
-        assertError(replacing("local_network: office", with: "local_network: ofice"),
+        assertError(
+            replacing("local_network: office", with: "local_network: ofice"),
             "'ofice', which is not defined; did you mean 'office'?", atLine: 18)
     }
 
     func testPrefixWithHostBitsShowsTheCorrection() throws {
         let diagnostic = try XCTUnwrap(
-            assertError(replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.10/24]"),
+            assertError(
+                replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [192.168.1.10/24]"),
                 "host bits are set", atLine: 15))
         XCTAssertEqual(diagnostic.fix, "write 192.168.1.0/24")
         assertError(replacing("prefixes: [192.168.1.0/24]", with: "prefixes: [10.0.1.0/33]"), "must be 0 to 32")
-        assertError(replacing("gateway_address: 198.51.100.10", with: "gateway_address: 300.1.1.1"),
+        assertError(
+            replacing("gateway_address: 198.51.100.10", with: "gateway_address: 300.1.1.1"),
             "out of range", atLine: 14)
     }
 
     func testWrongTypes() {
-        assertError(replacing("address_spaces: [10.0.1.0/24, 10.0.2.0/24]", with: "address_spaces: {a: b}"),
+        assertError(
+            replacing("address_spaces: [10.0.1.0/24, 10.0.2.0/24]", with: "address_spaces: {a: b}"),
             "address_spaces must be a list, found a mapping", atLine: 7)
         let office = String(validOffice[..<validOffice.range(of: "connections:")!.lowerBound])
         assertError(office + "connections: 42\n", "connections must be a list, found a number", atLine: 5)
-        assertError("gateway: [1, 2]\nsite: {prefixes: []}\nlocal_networks: []\nconnections: []\n",
+        assertError(
+            "gateway: [1, 2]\nsite: {prefixes: []}\nlocal_networks: []\nconnections: []\n",
             "gateway must be a mapping", atLine: 1)
         assertError("- just\n- a list\n", "the configuration must be a mapping", atLine: 1)
         assertError("just text\n", "the configuration must be a mapping")
@@ -230,32 +260,41 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testEndpoints() {
-        assertError(replacing("address: 10.0.1.4", with: "address: 192.168.1.4"), "is not on this gateway's site",
+        assertError(
+            replacing("address: 10.0.1.4", with: "address: 192.168.1.4"), "is not on this gateway's site",
             atLine: 24)
         assertError(replacing("protocol: tcp", with: "protocol: icmp"), "a port applies only to protocol tcp or udp")
         assertError(replacing("port: 22", with: "port: 70000"), "from 1 to 65535")
         assertWarning(
-            replacing("      - {action: permit, remote: 192.168.1.0/24}",
+            replacing(
+                "      - {action: permit, remote: 192.168.1.0/24}",
                 with: "      - {action: deny, remote: any}\n      - {action: permit, remote: 192.168.1.0/24}"),
             "rule 2 (permit 192.168.1.0/24) can never match")
-        assertWarning(replacing("remote: 192.168.1.0/24}", with: "remote: 172.16.0.0/12}"),
+        assertWarning(
+            replacing("remote: 192.168.1.0/24}", with: "remote: 172.16.0.0/12}"),
             "outside every local network's prefixes")
         assertError(replacing("remote: 192.168.1.0/24}", with: "remote: 2001:db8::/32}"), "can never match")
-        assertError(replacing("rules:\n      - {action: permit, remote: 192.168.1.0/24}", with: "rules: []"),
+        assertError(
+            replacing("rules:\n      - {action: permit, remote: 192.168.1.0/24}", with: "rules: []"),
             "has no rules")
     }
 
     func testDiagnosticsAreFormattedWithFileLineColumn() throws {
         let result = load(replacing("kind: static", with: "kind: sttic"), file: "cloud.yaml")
         let error = try XCTUnwrap(result.errors.first)
-        XCTAssertEqual(error.description.split(separator: "\n").first,
+        XCTAssertEqual(
+            error.description.split(separator: "\n").first,
             "cloud.yaml:3:9: error: gateway kind 'sttic' is not one of: static, dynamic; did you mean 'static'?")
     }
 
     func testEveryProblemIsListedNotOnlyTheFirst() {
-        let broken = replacing("kind: static", with: "kind: sttic", in:
-            replacing("shared_key: 0123456789abcdef0123", with: "shared_key: short", in:
-                replacing("port: 22", with: "port: 0")))
+        let broken = replacing(
+            "kind: static", with: "kind: sttic",
+            in:
+                replacing(
+                    "shared_key: 0123456789abcdef0123", with: "shared_key: short",
+                    in:
+                        replacing("port: 22", with: "port: 0")))
         let errors = load(broken).errors
         XCTAssertEqual(errors.count, 3, "\(errors)")
         XCTAssertEqual(errors.map(\.location.line), [3, 19, 26])

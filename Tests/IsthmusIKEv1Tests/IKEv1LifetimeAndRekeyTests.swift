@@ -247,7 +247,8 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
             if bothSides { pair.input(.responder, .sharedKeyChanged(newKey)) }
             XCTAssertEqual(pair.live(.initiator).map(\.inboundSPI), ipsec, "a new key alone touches no SA")
             pair.advance(to: .seconds(620))
-            let rekeyed = pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed)
+            let rekeyed =
+                pair.kinds(.initiator).contains(.ikeSARekeyed) || pair.kinds(.responder).contains(.ikeSARekeyed)
             if bothSides {
                 XCTAssertTrue(rekeyed, "the ISAKMP SA is replaced with the new key")
                 XCTAssertEqual(pair.initiator.status(now: pair.now).state, .established)

@@ -99,9 +99,11 @@ final class IKEv1StateMachineTests: XCTestCase {
     /// Quick Mode now waits `quickModeSpacing` after message 3.
     func testQueuedQuickModesAreSpacedAfterMessage3() {
         let office = configuration(
-            office: true, localSelectors: selectors("192.168.1.0/24"), remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
+            office: true, localSelectors: selectors("192.168.1.0/24"),
+            remoteSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"))
         let cloud = configuration(
-            office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"), remoteSelectors: selectors("192.168.1.0/24"))
+            office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24"),
+            remoteSelectors: selectors("192.168.1.0/24"))
         let pair = Pair(initiator: office, responder: cloud)
         pair.input(.initiator, .initiate)
         pair.run()

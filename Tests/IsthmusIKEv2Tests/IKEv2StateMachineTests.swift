@@ -9,9 +9,11 @@ import XCTest
 /// Two IKEv2 cores driven against each other in memory, with an injected clock.
 final class IKEv2StateMachineTests: XCTestCase {
     private func assertEstablished(_ pair: Pair, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSAEstablished), "\(pair.events[.initiator]!)",
+        XCTAssertTrue(
+            pair.kinds(.initiator).contains(.ikeSAEstablished), "\(pair.events[.initiator]!)",
             file: file, line: line)
-        XCTAssertTrue(pair.kinds(.responder).contains(.ikeSAEstablished), "\(pair.events[.responder]!)",
+        XCTAssertTrue(
+            pair.kinds(.responder).contains(.ikeSAEstablished), "\(pair.events[.responder]!)",
             file: file, line: line)
         let mine = try XCTUnwrap(pair.installed[.initiator]?.last, file: file, line: line)
         let theirs = try XCTUnwrap(pair.installed[.responder]?.last, file: file, line: line)
@@ -102,7 +104,8 @@ final class IKEv2StateMachineTests: XCTestCase {
             responder: configuration(office: false, localSelectors: selectors("10.0.1.0/24", "10.0.2.0/24")))
         pair.establish()
         try assertEstablished(pair)
-        XCTAssertEqual(pair.installed[.initiator]?.first?.remoteSelectors.map(\.description),
+        XCTAssertEqual(
+            pair.installed[.initiator]?.first?.remoteSelectors.map(\.description),
             ["10.0.1.0/24", "10.0.2.0/24"])
     }
 
@@ -169,7 +172,8 @@ final class IKEv2StateMachineTests: XCTestCase {
         // Section 2.8: the rekey's initiator sends on the new SA at once, its responder only once traffic
         // arrives on it (the initial CHILD SAs send at once on both sides).
         XCTAssertEqual(pair.installed[.initiator]?.map(\.outboundStart), [.now, .now])
-        XCTAssertEqual(pair.installed[.responder]?.map(\.outboundStart), [.now, .afterPeersFirstPacket(fallback: .seconds(10))])
+        XCTAssertEqual(
+            pair.installed[.responder]?.map(\.outboundStart), [.now, .afterPeersFirstPacket(fallback: .seconds(10))])
         // The rekeyed SA has exactly the selectors of the SA it replaces, so it joins the same SPD entry.
         for side in [Pair.Side.initiator, .responder] {
             XCTAssertEqual(pair.installed[side]?.first?.localSelectors, pair.installed[side]?.last?.localSelectors)
@@ -183,7 +187,8 @@ final class IKEv2StateMachineTests: XCTestCase {
         // The DELETE of the old SA shows the responder that the initiator has moved to the new one.
         XCTAssertEqual(pair.released[.responder], [pair.installed[.responder]?.last?.inboundSPI].compactMap { $0 })
         XCTAssertEqual(pair.released[.initiator, default: []], [])
-        pair.fireNextTimer { side, timer in side == .initiator && timer == .expireChildSA(inboundSPI: first.inboundSPI) }
+        pair.fireNextTimer { side, timer in side == .initiator && timer == .expireChildSA(inboundSPI: first.inboundSPI)
+        }
         XCTAssertEqual(pair.removed[.initiator], [first.inboundSPI])
         XCTAssertEqual(pair.initiator.status(now: pair.now).childSAs.count, 1)
         XCTAssertEqual(pair.responder.status(now: pair.now).childSAs.count, 1)
@@ -240,7 +245,8 @@ final class IKEv2StateMachineTests: XCTestCase {
 
     func testForcedEncapsulationFloatsTo4500() throws {
         let pair = Pair(
-            initiator: configuration(office: true, forceUDPEncapsulation: true), responder: configuration(office: false))
+            initiator: configuration(office: true, forceUDPEncapsulation: true), responder: configuration(office: false)
+        )
         pair.establish()
         try assertEstablished(pair)
         XCTAssertEqual(pair.sent[2].datagram.destination.port, 4500, "IKE_AUTH goes to 4500")
@@ -253,12 +259,21 @@ final class IKEv2StateMachineTests: XCTestCase {
     func testGarbageAndOutOfOrderMessagesAreDroppedNotFatal() throws {
         let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
         // Before anything: an IKE_AUTH-looking request to a fresh responder is not expected.
-        let stray = IKEv2Message(initiatorSPI: 1, responderSPI: 2, exchangeType: .ikeAuth, flags: [.initiator],
+        let stray = IKEv2Message(
+            initiatorSPI: 1, responderSPI: 2, exchangeType: .ikeAuth, flags: [.initiator],
             messageID: 1, payloads: [])
-        pair.input(.responder, .datagram(IKEDatagram(bytes: stray.serialize(), source: endpoint("198.51.100.1"),
-            destination: endpoint("203.0.113.1"))))
-        pair.input(.responder, .datagram(IKEDatagram(bytes: [1, 2, 3], source: endpoint("198.51.100.1"),
-            destination: endpoint("203.0.113.1"))))
+        pair.input(
+            .responder,
+            .datagram(
+                IKEDatagram(
+                    bytes: stray.serialize(), source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))))
+        pair.input(
+            .responder,
+            .datagram(
+                IKEDatagram(
+                    bytes: [1, 2, 3], source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))))
         XCTAssertEqual(pair.kinds(.responder), [.messageDropped, .messageDropped])
         XCTAssertTrue(pair.closed.isEmpty)
         pair.establish()
@@ -290,8 +305,9 @@ final class IKEv2IKESARekeyTests: XCTestCase {
         XCTAssertEqual(initiatorStatus.childSAs.count, 1, "the CHILD SA carries over")
         XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed))
         XCTAssertTrue(pair.kinds(.responder).contains(.ikeSARekeyed))
-        XCTAssertTrue(pair.events[.initiator]!.contains { $0.message.contains("old IKE SA") }
-            || pair.events[.responder]!.contains { $0.message.contains("old IKE SA") }, "the old SA is deleted")
+        XCTAssertTrue(
+            pair.events[.initiator]!.contains { $0.message.contains("old IKE SA") }
+                || pair.events[.responder]!.contains { $0.message.contains("old IKE SA") }, "the old SA is deleted")
         XCTAssertTrue(pair.closed.isEmpty, "no side closed")
         XCTAssertEqual(pair.removed[.initiator], [], "no CHILD SA removed by the IKE SA rekey")
         return pair
@@ -380,7 +396,8 @@ final class IKEv2DeleteTests: XCTestCase {
         XCTAssertTrue(pair.closed.contains(.initiator))
         XCTAssertEqual(pair.sent.count, sentBefore + 3, "the DELETE and two retransmissions")
         XCTAssertLessThanOrEqual(pair.now - start, .seconds(8))
-        let ids = Set(pair.sent.dropFirst(sentBefore).compactMap { try? IKEv2Message.parse($0.datagram.bytes).messageID })
+        let ids = Set(
+            pair.sent.dropFirst(sentBefore).compactMap { try? IKEv2Message.parse($0.datagram.bytes).messageID })
         XCTAssertEqual(ids.count, 1, "all retransmissions of one message ID")
     }
 }
@@ -402,7 +419,8 @@ final class IKEv2PFSTests: XCTestCase {
         XCTAssertEqual(pair.installed[.initiator]?.count, 2)
         XCTAssertEqual(mine.outboundEncryptionKey, theirs.inboundEncryptionKey)
         XCTAssertEqual(mine.inboundSPI, theirs.outboundSPI)
-        XCTAssertTrue(pair.initiator.status(now: pair.now).childSAs.contains { $0.algorithms == "aes256gcm16-modp2048" })
+        XCTAssertTrue(
+            pair.initiator.status(now: pair.now).childSAs.contains { $0.algorithms == "aes256gcm16-modp2048" })
     }
 
     func testRekeyRetriesWithTheGroupThePeerWants() throws {
@@ -417,7 +435,9 @@ final class IKEv2PFSTests: XCTestCase {
         pair.fireNextTimer { s, t in s == .initiator && t == .rekeyChildSA(inboundSPI: first.inboundSPI) }
         pair.run()
         XCTAssertEqual(pair.installed[.responder]?.count, 2, "\(pair.events[.initiator]!.suffix(3))")
-        XCTAssertEqual(pair.installed[.initiator]?.last?.outboundEncryptionKey, pair.installed[.responder]?.last?.inboundEncryptionKey)
+        XCTAssertEqual(
+            pair.installed[.initiator]?.last?.outboundEncryptionKey,
+            pair.installed[.responder]?.last?.inboundEncryptionKey)
     }
 }
 
@@ -445,7 +465,8 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
 
     func testLivenessGivesUpAtTheConfiguredTimeout() {
         let liveness = IKEv2Configuration.Liveness(interval: .seconds(10), timeout: .seconds(20), action: .restart)
-        let pair = Pair(initiator: configuration(office: true, liveness: liveness), responder: configuration(office: false))
+        let pair = Pair(
+            initiator: configuration(office: true, liveness: liveness), responder: configuration(office: false))
         pair.establish()
         pair.deliver = { _, _ in false }
         pair.fireNextTimer { side, timer in side == .initiator && timer == .liveness }
@@ -460,13 +481,21 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
         let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
         for index in 0..<100 {
             pair.now = .milliseconds(index)
-            pair.input(.responder, .datagram(IKEDatagram(bytes: [UInt8](repeating: UInt8(index), count: 40),
-                source: endpoint("198.51.100.1"), destination: endpoint("203.0.113.1"))))
+            pair.input(
+                .responder,
+                .datagram(
+                    IKEDatagram(
+                        bytes: [UInt8](repeating: UInt8(index), count: 40),
+                        source: endpoint("198.51.100.1"), destination: endpoint("203.0.113.1"))))
         }
         XCTAssertEqual(pair.kinds(.responder).filter { $0 == .messageDropped }.count, 5)
         pair.now = .seconds(61)
-        pair.input(.responder, .datagram(IKEDatagram(bytes: [1], source: endpoint("198.51.100.1"),
-            destination: endpoint("203.0.113.1"))))
+        pair.input(
+            .responder,
+            .datagram(
+                IKEDatagram(
+                    bytes: [1], source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))))
         XCTAssertTrue(pair.events[.responder]!.contains { $0.message.contains("dropped 95 more messages") })
         XCTAssertTrue(pair.closed.isEmpty, "garbage never closes an SA")
     }

@@ -68,7 +68,8 @@ final class IKEv2StrongSwanCaptureTests: XCTestCase {
             XCTAssertEqual(authI.method, .sharedKeyMessageIntegrityCode)
             XCTAssertEqual(
                 asResponder.authentication(
-                    sharedKey: psk, ofInitiator: true, realMessage: initRequestBytes, peerNonce: nr, identification: idi),
+                    sharedKey: psk, ofInitiator: true, realMessage: initRequestBytes, peerNonce: nr, identification: idi
+                ),
                 authI.data, "\(name): initiator AUTH")
 
             // The responder's IKE_AUTH, opened as the initiator would.
@@ -79,7 +80,8 @@ final class IKEv2StrongSwanCaptureTests: XCTestCase {
             let authR = try response.required(\.authentication, "AUTH")
             XCTAssertEqual(
                 asInitiator.authentication(
-                    sharedKey: psk, ofInitiator: false, realMessage: initResponseBytes, peerNonce: ni, identification: idr),
+                    sharedKey: psk, ofInitiator: false, realMessage: initResponseBytes, peerNonce: ni,
+                    identification: idr),
                 authR.data, "\(name): responder AUTH")
             // A different key gives a different AUTH: this is what AUTHENTICATION_FAILED detects.
             XCTAssertNotEqual(
@@ -98,8 +100,10 @@ final class IKEv2StrongSwanCaptureTests: XCTestCase {
         cloud.local = endpoint("203.0.113.1")
         let session = IKEv2Session(responding: cloud, random: SplitMix64(seed: 7))
         let actions = session.handle(
-            .datagram(IKEDatagram(bytes: ike(capture.datagrams[0]), source: endpoint("198.51.100.1"),
-                destination: endpoint("203.0.113.1"))), now: .zero)
+            .datagram(
+                IKEDatagram(
+                    bytes: ike(capture.datagrams[0]), source: endpoint("198.51.100.1"),
+                    destination: endpoint("203.0.113.1"))), now: .zero)
         let sent = actions.compactMap { if case .send(let datagram) = $0 { datagram } else { nil } }
         XCTAssertEqual(sent.count, 1)
         let response = try IKEv2Message.parse(try XCTUnwrap(sent.first).bytes)
@@ -108,9 +112,10 @@ final class IKEv2StrongSwanCaptureTests: XCTestCase {
         let sa = try response.payloads.required(\.securityAssociation, "SA")
         XCTAssertEqual(sa.proposals.count, 1)
         XCTAssertEqual(try response.payloads.required(\.keyExchange, "KE").group, 19)
-        XCTAssertEqual(response.payloads.notifies.filter {
-            $0.notifyType == .natDetectionSourceIP || $0.notifyType == .natDetectionDestinationIP
-        }.count, 2)
+        XCTAssertEqual(
+            response.payloads.notifies.filter {
+                $0.notifyType == .natDetectionSourceIP || $0.notifyType == .natDetectionDestinationIP
+            }.count, 2)
         XCTAssertEqual(session.status(now: .zero).state, .halfOpen)
     }
 }

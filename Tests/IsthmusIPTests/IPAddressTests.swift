@@ -38,7 +38,9 @@ final class IPAddressTests: XCTestCase {
     }
 
     func testRejectsBadIPv6() {
-        for text in ["1::2::3", "12345::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "g::1", ":1:2:3:4:5:6:7", "1:2:3:4:5:6:7::8"] {
+        for text in [
+            "1::2::3", "12345::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "g::1", ":1:2:3:4:5:6:7", "1:2:3:4:5:6:7::8",
+        ] {
             XCTAssertThrowsError(try IPAddress(parsing: text), text)
         }
     }
@@ -58,7 +60,8 @@ final class IPPrefixTests: XCTestCase {
         XCTAssertEqual(prefix.lastAddress.description, "10.0.1.255")
         XCTAssertEqual(try IPPrefix(parsing: "0.0.0.0/0").netmask.description, "0.0.0.0")
         XCTAssertEqual(try IPPrefix(parsing: "0.0.0.0/0").lastAddress.description, "255.255.255.255")
-        XCTAssertEqual(try IPPrefix(parsing: "2001:db8::/32").lastAddress.description, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+        XCTAssertEqual(
+            try IPPrefix(parsing: "2001:db8::/32").lastAddress.description, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
         XCTAssertEqual(try IPPrefix(parsing: "192.168.1.10").length, 32)
         XCTAssertEqual(try IPPrefix(parsing: "::/0").length, 0)
     }
@@ -80,7 +83,9 @@ final class IPPrefixTests: XCTestCase {
     }
 
     func testRejectsBadLengths() {
-        for text in ["10.0.1.0/33", "10.0.1.0/", "10.0.1.0/-1", "10.0.1.0/ab", "::/129", "10.0.1.0/24/1", "10.0.1.0/0024"] {
+        for text in [
+            "10.0.1.0/33", "10.0.1.0/", "10.0.1.0/-1", "10.0.1.0/ab", "::/129", "10.0.1.0/24/1", "10.0.1.0/0024",
+        ] {
             XCTAssertThrowsError(try IPPrefix(parsing: text), text)
         }
     }

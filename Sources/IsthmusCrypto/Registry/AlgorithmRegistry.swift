@@ -174,7 +174,8 @@ extension AlgorithmRegistry {
             guidance: .current
         ),
         Algorithm(
-            type: .extendedSequenceNumbers, keyword: "esn", aliases: [], displayName: "64-bit extended sequence numbers",
+            type: .extendedSequenceNumbers, keyword: "esn", aliases: [],
+            displayName: "64-bit extended sequence numbers",
             ikev2ID: 1, keyLengthBits: nil, ikev1Phase1Value: nil, ikev1Phase2Value: 1, isAEAD: false, icvBytes: 0,
             guidance: .current
         ),

@@ -49,7 +49,8 @@ public struct LibcryptoAEADProtection: PacketProtection {
             throw .invalidKeySize(expected: Self.chaChaKeyLength + AEADNonce.saltLength, got: keyMaterial.count)
         }
         guard let cipher = EVP_chacha20_poly1305() else { throw .backendFailure("EVP_chacha20_poly1305 unavailable") }
-        try self.init(transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: Self.chaChaICVLength)
+        try self.init(
+            transformID: transformID, cipher: cipher, keyMaterial: keyMaterial, icvLength: Self.chaChaICVLength)
     }
 
     private init(transformID: UInt16, cipher: OpaquePointer, keyMaterial: SecretBytes, icvLength: Int)

@@ -31,8 +31,10 @@ public enum ConfigLoader {
             sink.error(.start, "cannot read the configuration: \(reason)", fix: "check the path and its permissions")
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
         case .failure(.tooLarge(let size)):
-            sink.error(.start, "the file is \(size) bytes; a configuration may be at most "
-                + "\(ConfigSource.maximumConfigBytes) bytes (1 MiB)", fix: "check that this is the right file")
+            sink.error(
+                .start,
+                "the file is \(size) bytes; a configuration may be at most "
+                    + "\(ConfigSource.maximumConfigBytes) bytes (1 MiB)", fix: "check that this is the right file")
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
         case .success(let bytes):
             return load(bytes: bytes, file: path, baseDirectory: directory(of: path))
@@ -62,7 +64,8 @@ public enum ConfigLoader {
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
         }
         guard let root else {
-            sink.error(.start, "the configuration is empty",
+            sink.error(
+                .start, "the configuration is empty",
                 fix: "start from examples/office.yaml or examples/cloud.yaml")
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
         }

@@ -69,16 +69,20 @@ enum ConfigSource {
                     column = 0
                 } else if value < 0x20 && value != 0x09 && value != 0x0D || value == 0x7F {
                     let hex = String(value, radix: 16, uppercase: true)
-                    return .failure(NotText(location: SourceLocation(line: line, column: column),
-                        reason: "control character 0x\(hex.count == 1 ? "0" + hex : hex): this is not a text file"))
+                    return .failure(
+                        NotText(
+                            location: SourceLocation(line: line, column: column),
+                            reason: "control character 0x\(hex.count == 1 ? "0" + hex : hex): this is not a text file"))
                 }
                 column += 1
                 scalars.append(scalar)
             case .emptyInput:
                 return .success(String(scalars))
             case .error:
-                return .failure(NotText(location: SourceLocation(line: line, column: column),
-                    reason: "bytes that are not UTF-8 text: this is not a text file"))
+                return .failure(
+                    NotText(
+                        location: SourceLocation(line: line, column: column),
+                        reason: "bytes that are not UTF-8 text: this is not a text file"))
             }
         }
     }

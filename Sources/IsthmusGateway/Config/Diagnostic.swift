@@ -32,7 +32,8 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     /// What to change; nil when the message already says it.
     public var fix: String?
 
-    public init(_ severity: Severity, file: String, at location: SourceLocation, _ message: String, fix: String? = nil) {
+    public init(_ severity: Severity, file: String, at location: SourceLocation, _ message: String, fix: String? = nil)
+    {
         self.severity = severity
         self.file = file
         self.location = location

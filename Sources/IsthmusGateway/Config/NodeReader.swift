@@ -57,7 +57,8 @@ struct NodeReader {
     ) -> [String: LocatedNode]? {
         guard count(value) else { return nil }
         guard case .mapping(let mapping) = value.node else {
-            sink.error(value.location, "\(what) must be a mapping of keys to values, found \(value.kindName)",
+            sink.error(
+                value.location, "\(what) must be a mapping of keys to values, found \(value.kindName)",
                 fix: "write it as 'key: value' lines indented under its name; allowed keys: "
                     + keys.joined(separator: ", "))
             return nil
@@ -112,7 +113,8 @@ struct NodeReader {
         case .scalar where scalarAsList:
             return [value]
         case .scalar, .mapping, .alias:
-            sink.error(value.location, "\(what) must be a list, found \(value.kindName)",
+            sink.error(
+                value.location, "\(what) must be a list, found \(value.kindName)",
                 fix: "write one '- item' line per entry")
             return nil
         }
@@ -142,7 +144,8 @@ struct NodeReader {
                 && $0.isASCII
         }
         guard allowed, (1...Self.maximumNameLength).contains(text.count) else {
-            sink.error(value.location, "\(what) '\(text)' is not a valid name",
+            sink.error(
+                value.location, "\(what) '\(text)' is not a valid name",
                 fix: "use 1 to \(Self.maximumNameLength) ASCII letters, digits, '-', '_' or '.'")
             return nil
         }
@@ -200,7 +203,8 @@ struct NodeReader {
             case let (seconds, overflow) = number.multipliedReportingOverflow(by: multiplier), !overflow,
             seconds <= Self.maximumDurationSeconds
         else {
-            sink.error(value.location, "\(what) '\(text)' is not a duration",
+            sink.error(
+                value.location, "\(what) '\(text)' is not a duration",
                 fix: "write a whole number with a unit: 45s, 30m, 8h or 1d")
             return nil
         }
@@ -227,7 +231,8 @@ struct NodeReader {
             case let (kilobytes, overflow) = number.multipliedReportingOverflow(by: multiplier), !overflow,
             kilobytes <= UInt64(UInt32.max)
         else {
-            sink.error(value.location, "\(what) '\(text)' is not a size",
+            sink.error(
+                value.location, "\(what) '\(text)' is not a size",
                 fix: "write a whole number of KB, MB or GB up to 4294967295KB, such as 102400000KB")
             return nil
         }
@@ -237,8 +242,10 @@ struct NodeReader {
     mutating func integer(_ value: LocatedNode, what: String, range: ClosedRange<Int>) -> Int? {
         guard let text = string(value, what: what) else { return nil }
         guard text.count <= 20, let number = Int(text), range.contains(number) else {
-            sink.error(value.location, "\(what) '\(text)' must be a whole number from \(range.lowerBound) to "
-                + "\(range.upperBound)")
+            sink.error(
+                value.location,
+                "\(what) '\(text)' must be a whole number from \(range.lowerBound) to "
+                    + "\(range.upperBound)")
             return nil
         }
         return number
@@ -265,8 +272,10 @@ struct NodeReader {
         guard visitedNodes <= Self.maximumNodeCount else {
             if !reportedBudget {
                 reportedBudget = true
-                sink.error(value.location, "the configuration has more than \(Self.maximumNodeCount) values "
-                    + "(after expanding YAML aliases)", fix: "write the configuration out without alias chains")
+                sink.error(
+                    value.location,
+                    "the configuration has more than \(Self.maximumNodeCount) values "
+                        + "(after expanding YAML aliases)", fix: "write the configuration out without alias chains")
             }
             return false
         }

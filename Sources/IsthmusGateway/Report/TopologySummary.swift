@@ -29,13 +29,15 @@ public enum TopologySummary {
             lines.append("  point-to-site pool: \(p2s.addressPool)")
         }
         for network in config.localNetworks {
-            lines.append("  local network \(network.name): gateway \(network.gatewayAddress), "
-                + "prefixes \(join(network.prefixes))")
+            lines.append(
+                "  local network \(network.name): gateway \(network.gatewayAddress), "
+                    + "prefixes \(join(network.prefixes))")
         }
         for connection in config.connections {
             let remote = config.localNetwork(named: connection.localNetwork)
-            lines.append("  connection \(connection.name) -> \(connection.localNetwork): \(connection.kind), "
-                + "\(connection.ikeVersion)")
+            lines.append(
+                "  connection \(connection.name) -> \(connection.localNetwork): \(connection.kind), "
+                    + "\(connection.ikeVersion)")
             let selectors: String
             switch connection.kind {
             case .static:
@@ -55,10 +57,13 @@ public enum TopologySummary {
             if dpd.action == .none {
                 lines.append("    liveness: off")
             } else {
-                lines.append("    liveness: check after \(dpd.interval.configText) idle, dead after "
-                    + "\(dpd.timeout.configText), then \(dpd.action.rawValue)")
+                lines.append(
+                    "    liveness: check after \(dpd.interval.configText) idle, dead after "
+                        + "\(dpd.timeout.configText), then \(dpd.action.rawValue)")
             }
-            lines.append("    NAT traversal: \(connection.natTraversal == .auto ? "auto (UDP 4500 when NAT is found)" : "force UDP encapsulation")")
+            lines.append(
+                "    NAT traversal: \(connection.natTraversal == .auto ? "auto (UDP 4500 when NAT is found)" : "force UDP encapsulation")"
+            )
         }
         for endpoint in config.endpoints {
             var target = "\(endpoint.address) \(endpoint.transport.rawValue)"

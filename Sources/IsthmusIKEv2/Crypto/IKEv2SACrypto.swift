@@ -68,7 +68,8 @@ struct IKEv2SACrypto: Sendable {
     ) throws -> [UInt8] {
         let body = makeBody(IKEv2PayloadChain.serialize(inner)[...], ivSource: ivSource)
         let type = inner.first?.payloadType ?? .none
-        return try sealBody(header, .encrypted(IKEv2EncryptedPayload(firstInnerPayloadType: type, body: body)), body.count)
+        return try sealBody(
+            header, .encrypted(IKEv2EncryptedPayload(firstInnerPayloadType: type, body: body)), body.count)
     }
 
     /// The message as SKF fragments of at most `maximumSize` bytes each (RFC 7383 section 2.5), or one
@@ -80,7 +81,8 @@ struct IKEv2SACrypto: Sendable {
         let protection = outbound
         // Header, SKF header (generic 4 + fragment fields 4), IV, worst-case padding, ICV.
         let overhead = IKEv2Header.size + 8 + protection.ivLength + max(protection.blockSize, 1) + protection.icvLength
-        let whole = IKEv2Header.size + 4 + protection.ivLength + plaintext.count + max(protection.blockSize, 1)
+        let whole =
+            IKEv2Header.size + 4 + protection.ivLength + plaintext.count + max(protection.blockSize, 1)
             + protection.icvLength
         guard whole > maximumSize, maximumSize - overhead >= Self.minimumFragmentPayload else {
             return [try seal(header: header, inner: inner, ivSource: ivSource)]
@@ -196,7 +198,8 @@ struct IKEv2SACrypto: Sendable {
     ) throws -> ChildSAKeys {
         let encryptionLength = try CryptoSuites.encryptionKeyLength(
             encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits)
-        let integrityLength = try suite.integrity.map { try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID) }
+        let integrityLength =
+            try suite.integrity.map { try CryptoSuites.integrityKeyLength(integrityID: $0.ikev2ID) }
             ?? 0
         return try IKEv2KeyDerivation.childSAKeys(
             prf: prf, skD: keys.skD, sharedSecret: sharedSecret, nonceInitiator: nonceInitiator,

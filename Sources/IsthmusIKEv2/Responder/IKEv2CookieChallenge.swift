@@ -65,8 +65,9 @@ public struct IKEv2CookieChallenge: Sendable {
         _ version: UInt8, _ secret: SecretBytes, _ nonce: [UInt8], _ source: UDPEndpoint, _ spi: UInt64
     ) -> [UInt8] {
         guard let hmac = try? CryptoSuites.make(prfID: CryptoSuites.PRFID.hmacSHA2_256) else { return [version] }
-        return [version] + hmac.compute(
-            key: secret, [.bytes(nonce), .bytes(source.address.bytes), .bytes(spi.bigEndianBytes)]
-        ).copyBytes()
+        return [version]
+            + hmac.compute(
+                key: secret, [.bytes(nonce), .bytes(source.address.bytes), .bytes(spi.bigEndianBytes)]
+            ).copyBytes()
     }
 }

@@ -32,8 +32,10 @@ extension IKEv2StateMachine {
     func selectIKE(_ offered: IKEv2SecurityAssociationPayload, peerGroup: UInt16)
         -> Result<(NegotiatedIKESuite, IKEv2SecurityAssociationPayload), IKEv2NegotiationFailure>
     {
-        IKEv2ProposalCodec.selectIKE(offered: offered, ours: configuration.ikeProposals, peerKeyExchangeGroup: peerGroup)
-            .map { ($0.suite, $0.reply) }
+        IKEv2ProposalCodec.selectIKE(
+            offered: offered, ours: configuration.ikeProposals, peerKeyExchangeGroup: peerGroup
+        )
+        .map { ($0.suite, $0.reply) }
     }
 
     func acceptIKE(_ response: IKEv2SecurityAssociationPayload) -> Result<NegotiatedIKESuite, IKEv2NegotiationFailure> {

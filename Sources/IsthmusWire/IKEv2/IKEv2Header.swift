@@ -86,7 +86,8 @@ public struct IKEv2Header: Hashable, Sendable {
     /// Appends the header in wire form.
     public func serialize(into writer: inout WireWriter) {
         IKEHeaderFields(
-            initiator: initiatorSPI, responder: responderSPI, nextPayload: nextPayload.rawValue, majorVersion: majorVersion,
+            initiator: initiatorSPI, responder: responderSPI, nextPayload: nextPayload.rawValue,
+            majorVersion: majorVersion,
             minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
             messageID: messageID, length: length
         ).serialize(into: &writer)

@@ -78,7 +78,8 @@ public struct ISAKMPHeader: Hashable, Sendable {
     /// Appends the header in wire form.
     public func serialize(into writer: inout WireWriter) {
         IKEHeaderFields(
-            initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue, majorVersion: majorVersion,
+            initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue,
+            majorVersion: majorVersion,
             minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
             messageID: messageID, length: length
         ).serialize(into: &writer)

@@ -13,6 +13,6 @@ Modules:
   capture     Capture: tcpdump on an interface, its pcap read back as datagrams, IKE message summaries
   prometheus  the Prometheus text exposition format: parse samples, check the format
   ikev2_checks, ikev1_checks, export_checks
-              the comparisons of strongSwan's and Isthmus's view of the SAs (formerly scripts/lib/interop_*.py;
-              each still has its command line for the bash scripts not yet ported)
+              the comparisons of strongSwan's and Isthmus's view of the SAs (formerly scripts/lib/interop_*.py)
+  isakmp_wire IKEv1 Informationals of a capture, decrypted with the keys charon logged: which Delete, in order
 """

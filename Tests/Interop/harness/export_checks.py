@@ -1,39 +1,13 @@
-#!/usr/bin/env python3
-"""Comparisons for `isthmus export` loaded into strongSwan (stdlib only; formerly scripts/lib/interop_export.py).
+"""Comparisons for `isthmus export` loaded into strongSwan (stdlib only; formerly scripts/lib/interop_export.py),
+for test_export_strongswan.py.
 
-Library: verify_established(ss, status, conn, ike=, esp=, lts=[...], rts=[...], isthmus_role=) -> [(name, ok,
-reason)]; ss/status as data or JSON file paths (see ikev2_checks).
-
-Command line (python3 Tests/Interop/harness/export_checks.py ..., for the bash script not yet ported):
-
-Subcommands:
-  ss-json PRETTY            `swanctl --list-sas --pretty` output -> normalised JSON on stdout
-  ss-ready SSJSON CONN      exit 0 when CONN has an ESTABLISHED IKE SA with an INSTALLED CHILD SA
-  ss-gone SSJSON CONN       exit 0 when CONN has no IKE SA at all
-  ist-ready STATUS CONN     exit 0 when Isthmus's `status --json` shows CONN established with a CHILD SA
-  ist-none STATUS CONN      exit 0 when Isthmus's status shows no established IKE SA of CONN
-  verify SSJSON STATUS CONN --ike ALG --esp ALG --lts P,P --rts P,P --isthmus-role R
-                            one `ok NAME` / `bad NAME reason` line per check; exit 0 if all ok.
-                            Unlike interop_ikev2.py's verify, traffic selectors are lists (the export
-                            carries every prefix of both sites), and both sides name the connection CONN.
+verify_established(ss, status, conn, ike=, esp=, lts=[...], rts=[...], isthmus_role=) -> [(name, ok, reason)];
+ss/status as data or JSON file paths (see ikev2_checks). Unlike ikev2_checks' verify_established, the traffic
+selectors are lists (the export carries every prefix of both sites), and both sides name the connection CONN.
 """
-import argparse
-import json
-import os
-import sys
-
 from types import SimpleNamespace
 
-if __package__ in (None, ""):   # run as a script: make `harness` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import harness.ikev2_checks as base  # noqa: E402
-
-
-def verify(a):
-    results = _verify(a)
-    for name, ok, reason in results:
-        print(f"ok {name}" if ok else f"bad {name} {reason}")
-    return 0 if all(ok for _, ok, _ in results) else 1
+from . import ikev2_checks as base
 
 
 def verify_established(ss, status, conn, *, ike, esp, lts, rts, isthmus_role):
@@ -85,38 +59,3 @@ def _verify(a):
             check("child-spis-match", kin == child["spi_out"] and kout == child["spi_in"],
                   f"Isthmus in/out {kin}/{kout}, strongSwan in/out {child['spi_in']}/{child['spi_out']}")
     return results
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("ss-json"); p.add_argument("pretty")
-    for name in ("ss-ready", "ss-gone"):
-        p = sub.add_parser(name); p.add_argument("ssjson"); p.add_argument("conn")
-    for name in ("ist-ready", "ist-none"):
-        p = sub.add_parser(name); p.add_argument("status"); p.add_argument("conn")
-    p = sub.add_parser("verify")
-    p.add_argument("ssjson"); p.add_argument("status"); p.add_argument("conn")
-    for opt in ("--ike", "--esp", "--lts", "--rts", "--isthmus-role"):
-        p.add_argument(opt, required=True)
-    a = parser.parse_args()
-    if a.cmd == "ss-json":
-        with open(a.pretty) as f:
-            json.dump(base.ss_normalise(f.read()), sys.stdout)
-        return 0
-    if a.cmd == "ss-ready":
-        sas = base.ss_sas(a.ssjson, a.conn)
-        return 0 if any(sa["state"] == "ESTABLISHED" and any(c["state"] == "INSTALLED" for c in sa["children"])
-                        for sa in sas) else 1
-    if a.cmd == "ss-gone":
-        return 0 if not base.ss_sas(a.ssjson, a.conn) else 1
-    if a.cmd == "ist-ready":
-        return 0 if any(s.get("state") == "established" and s.get("childSAs")
-                        for s in base.ist_sas(a.status, a.conn)) else 1
-    if a.cmd == "ist-none":
-        return 0 if not any(s.get("state") == "established" for s in base.ist_sas(a.status, a.conn)) else 1
-    return verify(a)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,44 +1,22 @@
-#!/usr/bin/env python3
-"""IKEv1 comparisons and hostile ISAKMP input (stdlib only; formerly scripts/lib/interop_ikev1.py).
+"""IKEv1 comparisons and hostile ISAKMP input (stdlib only; formerly scripts/lib/interop_ikev1.py), for
+test_ikev1_strongswan.py.
 
-Library: verify_established(ss, status, ss_conn=, ist_conn=, ike=, esp=, ist_ike=, ist_esp=, ss_lts=, ss_rts=,
-isthmus_role=, ike_lifetime=, esp_lifetime=) -> [(name, ok, reason)]; ping_summary(text); inject_hostile(to=,
-pcap=, peer=, bind=, count=) -> {kind: count}; ss/status as data or JSON file paths (see ikev2_checks).
-
-Command line (python3 Tests/Interop/harness/ikev1_checks.py ..., for the bash scripts not yet ported)
-Subcommands (every FILE is a snapshot the bash script took):
-  ss-json PRETTY                  `swanctl --list-sas --pretty` output -> normalised JSON on stdout
-  ss-ready SSJSON CONN            exit 0 when CONN has an ESTABLISHED IKEv1 SA with an INSTALLED CHILD SA
-  ss-gone SSJSON CONN             exit 0 when CONN has no IKE SA at all
-  ist-ready STATUS CONN           exit 0 when Isthmus's `status --json` shows CONN established with an IPsec SA
-  ist-summary STATUS CONN         one human line per ISAKMP SA / IPsec SA of CONN (for the log)
-  verify SSJSON STATUS ...        one `ok NAME` / `bad NAME reason` line per check of an established tunnel
-  lifetimes EVENTS CONN           print Isthmus's `lifetime-chosen` event lines for CONN (from `events --json`)
-  ping PINGLOG                    print `transmitted received lost first_lost_seqs` from `ping` output
-  samples FILE                    print `n min_ss min_ist zero_ss zero_ist` of a `time ss ist` sample file
-  inject --to IP --pcap FILE --peer IP --from IP [--count N]
-                                  sends hostile ISAKMP to IP (UDP 500 and 4500): malformed datagrams, Quick
-                                  Modes and Informationals for unknown cookies, messages with a wrong HASH
-                                  (mutated ciphertext), and replays of every Main Mode message PEER sent to IP
-                                  in FILE (a pcap of the case); prints what it sent, one line per kind
+verify_established(ss, status, ss_conn=, ist_conn=, ike=, esp=, ist_ike=, ist_esp=, ss_lts=, ss_rts=,
+isthmus_role=, ike_lifetime=, esp_lifetime=) -> [(name, ok, reason)] (ss/status as data or JSON file paths, see
+ikev2_checks); samples_summary(lines); inject_hostile(to=, pcap=, peer=, bind=, count=) -> {kind: count}: hostile
+ISAKMP to TO (UDP 500 and 4500) from a socket bound to BIND (run it inside the sending namespace): malformed
+datagrams, Quick Modes and Informationals for unknown cookies, messages with a wrong HASH (mutated ciphertext), and
+replays of every Main Mode message PEER sent to TO in PCAP.
 
 ALG strings use strongSwan's names as `swanctl --list-sas` prints them (AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/
 MODP_1024); Isthmus's are its keywords (aes256-sha1-modp1024).
 """
-import argparse
-import json
-import os
 import random
 import socket
 import struct
-import sys
-
 from types import SimpleNamespace
 
-if __package__ in (None, ""):   # run as a script: make `harness` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness.ikev2_checks import load_json, spi_norm  # noqa: E402
-from harness.strongswan import ss_normalise  # noqa: E402
+from .ikev2_checks import load_json, spi_norm
 
 
 def ss_sas(path, conn):
@@ -57,10 +35,6 @@ def ist_installed(path, conn):
 
 
 # ----------------------------------------------------------------------------- verify
-def verify(a):
-    return emit(_verify(a))
-
-
 def verify_established(ss, status, **kw):
     return _verify(SimpleNamespace(ssjson=ss, status=status, **kw))
 
@@ -120,71 +94,17 @@ def _verify(a):
     return results
 
 
-def emit(results):
-    bad = 0
-    for name, ok, reason in results:
-        if ok:
-            print(f"ok {name}")
-        else:
-            bad += 1
-            print(f"bad {name} {reason}")
-    return 1 if bad else 0
-
-
-# ----------------------------------------------------------------------------- small views
-def summary(path, conn):
-    sas = ist_sas(path, conn)
-    if not sas:
-        print(f"isthmus: no ISAKMP SA for {conn}")
-    for s in sas:
-        print(f"isthmus: ISAKMP SA {s.get('state')} {s.get('role')} {s.get('local')} <-> {s.get('remote')} "
-              f"cookies {s.get('localSPI')}/{s.get('remoteSPI')} {s.get('algorithms')} lifetime "
-              f"{s.get('lifetimeSeconds')} s ({s.get('lifetimeReason')}) dropped {s.get('droppedMessages')}")
-        for k in s.get("childSAs") or []:
-            print(f"isthmus:   IPsec SA {k.get('state')} in {k.get('inboundSPI')} out {k.get('outboundSPI')} "
-                  f"{k.get('algorithms')} lifetime {k.get('lifetimeSeconds')} s ({k.get('lifetimeReason')}) "
-                  f"{k.get('localSelectors')} === {k.get('remoteSelectors')}")
-    dataplane = load_json(path, {}).get("dataplane") or {}
-    print(f"isthmus: data plane installed {dataplane.get('installedSAs')} ESP in/out "
-          f"{dataplane.get('espPacketsIn')}/{dataplane.get('espPacketsOut')} drops {dataplane.get('drops')}")
-
-
-def lifetimes(path, conn):
-    events = load_json(path, {}).get("events") or []
-    for e in events:
-        if e.get("connection") == conn and e.get("kind") == "lifetime-chosen":
-            print(f"{e.get('kind')}: {e.get('message')}")
-
-
-def ping_stats(path):
-    transmitted = received = 0
-    seqs = set()
-    with open(path, errors="replace") as f:
-        for line in f:
-            if "icmp_seq=" in line and "bytes from" in line:
-                try:
-                    seqs.add(int(line.split("icmp_seq=")[1].split()[0]))
-                except ValueError:
-                    pass
-            if "packets transmitted" in line:
-                transmitted = int(line.split()[0])
-                received = int(line.split(",")[1].split()[0])
-    lost = [s for s in range(1, transmitted + 1) if s not in seqs]
-    print(f"{transmitted} {received} {len(lost)} {','.join(map(str, lost[:20])) or '-'}")
-
-
-def samples(path):
+def samples_summary(lines):
+    """(n, min strongSwan, min Isthmus, zero strongSwan, zero Isthmus) of `time ss ist` sample lines."""
     ss, ist = [], []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-                ss.append(int(parts[1]))
-                ist.append(int(parts[2]))
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            ss.append(int(parts[1]))
+            ist.append(int(parts[2]))
     if not ss:
-        print("0 - - 0 0")
-        return
-    print(f"{len(ss)} {min(ss)} {min(ist)} {ss.count(0)} {ist.count(0)}")
+        return 0, None, None, 0, 0
+    return len(ss), min(ss), min(ist), ss.count(0), ist.count(0)
 
 
 # ----------------------------------------------------------------------------- hostile input
@@ -230,12 +150,6 @@ def inject_hostile(to, pcap, peer, bind, count=3):
     return _inject(SimpleNamespace(to=to, pcap=pcap, peer=peer, bind=bind, count=count))
 
 
-def inject(a):
-    for kind, n in sorted(_inject(a).items()):
-        print(f"sent {n} {kind}")
-    return 0
-
-
 def _inject(a):
     rng = random.Random(4711)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -274,58 +188,3 @@ def _inject(a):
         for m in main_mode:
             send("replayed-main-mode", m, port=500 if m[8:16] == b"\0" * 8 else 4500)
     return sent
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("ss-json"); s.add_argument("pretty")
-    for name in ("ss-ready", "ss-gone", "ist-ready", "ist-summary", "lifetimes"):
-        s = sub.add_parser(name); s.add_argument("file"); s.add_argument("conn")
-    s = sub.add_parser("ping"); s.add_argument("file")
-    s = sub.add_parser("samples"); s.add_argument("file")
-    s = sub.add_parser("verify")
-    s.add_argument("ssjson"); s.add_argument("status")
-    for opt in ("--ss-conn", "--ist-conn", "--ike", "--esp", "--ist-ike", "--ist-esp", "--ss-lts", "--ss-rts",
-                "--isthmus-role", "--ike-lifetime", "--esp-lifetime"):
-        s.add_argument(opt, required=True)
-    s = sub.add_parser("inject")
-    s.add_argument("--to", required=True); s.add_argument("--pcap", required=True)
-    s.add_argument("--peer", required=True); s.add_argument("--bind", required=True)
-    s.add_argument("--count", type=int, default=3)
-    a = p.parse_args()
-
-    if a.cmd == "ss-json":
-        with open(a.pretty, errors="replace") as f:
-            json.dump(ss_normalise(f.read()), sys.stdout, indent=1)
-        print()
-        return 0
-    if a.cmd == "ss-ready":
-        return 0 if any(sa["state"] == "ESTABLISHED" and sa.get("version") == "1"
-                        and any(c["state"] == "INSTALLED" for c in sa["children"])
-                        for sa in ss_sas(a.file, a.conn)) else 1
-    if a.cmd == "ss-gone":
-        return 0 if not ss_sas(a.file, a.conn) else 1
-    if a.cmd == "ist-ready":
-        return 0 if any(s.get("state") == "established" and s.get("childSAs") for s in ist_sas(a.file, a.conn)) else 1
-    if a.cmd == "ist-summary":
-        summary(a.file, a.conn)
-        return 0
-    if a.cmd == "lifetimes":
-        lifetimes(a.file, a.conn)
-        return 0
-    if a.cmd == "ping":
-        ping_stats(a.file)
-        return 0
-    if a.cmd == "samples":
-        samples(a.file)
-        return 0
-    if a.cmd == "verify":
-        return verify(a)
-    if a.cmd == "inject":
-        return inject(a)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

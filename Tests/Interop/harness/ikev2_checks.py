@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """IKEv2 comparisons of strongSwan's and Isthmus's view of the SAs (stdlib only; formerly
 scripts/lib/interop_ikev2.py).
 
@@ -12,32 +11,13 @@ return [(name, ok, reason)] for Checks.extend):
   ist_summary(status, conn) -> [line]   (for logs)
   ss_sas, ist_sas, ist_installed, spi_norm
 
-Command line (python3 Tests/Interop/harness/ikev2_checks.py ..., for scripts/interop/esp-strongswan until it is
-ported; ikev2-strongswan's own subcommands ss-gone, ss-established, ist-established and same left with it)
-Subcommands (every FILE is a snapshot the bash script took):
-  ss-json PRETTY                 `swanctl --list-sas --pretty` output -> normalised JSON on stdout
-  ss-ready SSJSON CONN           exit 0 when CONN has an ESTABLISHED IKE SA with an INSTALLED CHILD SA
-  ist-ready STATUS CONN          exit 0 when Isthmus's `status --json` shows CONN established with a CHILD SA
-  child-rekey-in STATUS CONN     print the seconds until Isthmus rekeys CONN's CHILD SA (its status)
-  ist-summary STATUS CONN        one human line per IKE SA / CHILD SA of CONN (for the log)
-  verify SSJSON STATUS --ss-conn C --ist-conn C --ike ALG --esp ALG --lts P --rts P --isthmus-role R
-                                 one line per check: `ok NAME` or `bad NAME reason`; exit 0 if all ok
-  rekeyed KIND SS0 IST0 SS1 IST1 --ss-conn C --ist-conn C
-                                 after a rekey of KIND (child|ike) between snapshot 0 and 1, one `ok`/`bad` line
-                                 per check (see rekeyed() below); exit 0 if all ok
-
 ALG strings use strongSwan's names as `swanctl --list-sas` prints them, e.g.
 AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256 (IKE) and AES_CBC-256/HMAC_SHA2_256_128 (ESP).
 """
-import argparse
 import json
-import os
-import sys
 from types import SimpleNamespace
 
-if __package__ in (None, ""):   # run as a script: make `harness` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness.strongswan import alg_text, parse_pretty, ss_normalise  # noqa: E402,F401
+from .strongswan import alg_text, parse_pretty, ss_normalise  # noqa: F401 (re-exported)
 
 
 def load_json(path, default):
@@ -75,10 +55,6 @@ def spi_norm(text):
 
 
 # ----------------------------------------------------------------------------- verify
-def verify(a):
-    return _emit(_verify(a))
-
-
 def _verify(a):
     results = []
 
@@ -163,10 +139,6 @@ def _ist_ike_pair(isa):
 def _ss_ike_pair_for(sa, ist_role):
     """strongSwan's IKE SPIs as Isthmus must list them (local, remote) when Isthmus has ROLE on that SA."""
     return (sa["ispi"], sa["rspi"]) if ist_role == "initiator" else (sa["rspi"], sa["ispi"])
-
-
-def rekeyed(a):
-    return _emit(_rekeyed(a))
 
 
 def _rekeyed(a):
@@ -281,12 +253,6 @@ def _rekeyed(a):
     return results
 
 
-def _emit(results):
-    for name, ok, reason in results:
-        print(f"ok {name}" if ok else f"bad {name} {reason}")
-    return 0 if all(ok for _, ok, _ in results) else 1
-
-
 def verify_established(ss, status, *, ss_conn, ist_conn, ike, esp, lts, rts, isthmus_role):
     """An established tunnel: one IKE SA and one CHILD SA on both sides, algorithms, selectors, roles, SPIs."""
     return _verify(SimpleNamespace(ssjson=ss, status=status, ss_conn=ss_conn, ist_conn=ist_conn, ike=ike, esp=esp,
@@ -328,17 +294,6 @@ def ist_summary(status, conn):
     return lines
 
 
-def child_rekey_in(a):
-    """Seconds until Isthmus rekeys the one CHILD SA of CONN (its status's rekeyInSeconds), or nothing."""
-    for s in ist_sas(a.file, a.conn):
-        if s.get("state") == "established":
-            for k in s.get("childSAs") or []:
-                if k.get("rekeyInSeconds") is not None:
-                    print(k["rekeyInSeconds"])
-                    return 0
-    return 1
-
-
 def snapshot_key(ss_path, ist_path, ss_conn, ist_conn):
     """What must not change while the tunnel is up: every IKE/CHILD SA and its state, on both sides."""
     ss = sorted((sa["state"], sa["ispi"], sa["rspi"], tuple(sorted((c["state"], c["spi_in"], c["spi_out"])
@@ -367,48 +322,3 @@ def same_sas(ss1, ist1, ss2, ist2, ss_conn, ist_conn):
     if others:
         messages.append(f"note: Isthmus also has {others}")
     return ok, messages
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("ss-json"); s.add_argument("pretty")
-    for name in ("ss-ready", "ist-ready", "ist-summary"):
-        s = sub.add_parser(name); s.add_argument("file"); s.add_argument("conn")
-    s = sub.add_parser("verify")
-    s.add_argument("ssjson"); s.add_argument("status")
-    for opt in ("--ss-conn", "--ist-conn", "--ike", "--esp", "--lts", "--rts", "--isthmus-role"):
-        s.add_argument(opt, required=True)
-    s = sub.add_parser("rekeyed")
-    s.add_argument("kind", choices=("child", "ike"))
-    for name in ("ss0", "ist0", "ss1", "ist1"):
-        s.add_argument(name)
-    s.add_argument("--ss-conn", required=True); s.add_argument("--ist-conn", required=True)
-    s = sub.add_parser("child-rekey-in"); s.add_argument("file"); s.add_argument("conn")
-    a = p.parse_args()
-
-    if a.cmd == "ss-json":
-        with open(a.pretty, errors="replace") as f:
-            json.dump(ss_normalise(f.read()), sys.stdout, indent=1)
-        print()
-        return 0
-    if a.cmd == "ss-ready":
-        return 0 if any(sa["state"] == "ESTABLISHED" and any(c["state"] == "INSTALLED" for c in sa["children"])
-                        for sa in ss_sas(a.file, a.conn)) else 1
-    if a.cmd == "ist-ready":
-        return 0 if any(s.get("state") == "established" and s.get("childSAs") for s in ist_sas(a.file, a.conn)) else 1
-    if a.cmd == "ist-summary":
-        for line in ist_summary(a.file, a.conn):
-            print(line)
-        return 0
-    if a.cmd == "verify":
-        return verify(a)
-    if a.cmd == "rekeyed":
-        return rekeyed(a)
-    if a.cmd == "child-rekey-in":
-        return child_rekey_in(a)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
