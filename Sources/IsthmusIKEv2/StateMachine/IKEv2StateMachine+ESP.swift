@@ -1,19 +1,7 @@
 import IsthmusCrypto
 import IsthmusIP
 
-/// What IKEv2 asks of the ESP engine for one CHILD SA.
-enum IKEv2ESPChange {
-    /// Install both halves of a new CHILD SA.
-    case install(IKEv2ChildSAInstall)
-    /// Remove both halves (by our inbound SPI).
-    case remove(inboundSPI: UInt32)
-    /// Stop sending on it now (its DELETE is on the way); the inbound half stays until `remove`.
-    case stopSending(inboundSPI: UInt32)
-    /// The peer has the keys: a waiting outbound half carries traffic from now on.
-    case confirmOutbound(inboundSPI: UInt32)
-}
-
-/// A negotiated CHILD SA with its keys, as handed to ``IKEv2StateMachine/changeESP(_:into:)``.
+/// A negotiated CHILD SA with its keys, as handed to ``IKEv2StateMachine/espSecurityAssociation(for:)``.
 struct IKEv2ChildSAInstall {
     var suite: NegotiatedChildSuite
     var inboundSPI: UInt32
@@ -33,33 +21,26 @@ extension IKEv2StateMachine {
     /// read our answer; an answer lost once is resent well within this time).
     static let rekeyResponderOutboundFallback: Duration = .seconds(10)
 
-    /// The one place IKEv2 turns its CHILD SA changes into actions for the ESP engine (``ESPSAChange``).
-    mutating func changeESP(_ change: IKEv2ESPChange, into actions: inout [IKEAction]) {
-        switch change {
-        case .install(let child):
-            let lifetimes = ChildSALifetimes.esp(
-                softTime: configuration.childLifetime,
-                hardTime: configuration.childLifetime + configuration.childLifetime / 10,
-                hardBytes: configuration.childLifetimeBytes.map { $0 * 1024 }, random: &random)
-            var parameters = ESPSecurityAssociation(
-                inboundSPI: child.inboundSPI, outboundSPI: child.outboundSPI, encryption: child.suite.encryption,
-                integrity: child.suite.integrity, extendedSequenceNumbers: child.suite.extendedSequenceNumbers,
-                inboundEncryptionKey: child.inbound.encryption, inboundIntegrityKey: child.inbound.integrity,
-                outboundEncryptionKey: child.outbound.encryption, outboundIntegrityKey: child.outbound.integrity,
-                localSelectors: child.localSelectors, remoteSelectors: child.remoteSelectors,
-                tunnel: ESPTunnel(
-                    local: UDPEndpoint(address: local.address, port: usesUDPEncapsulation ? 4500 : 0),
-                    remote: UDPEndpoint(address: remote.address, port: usesUDPEncapsulation ? remote.port : 0),
-                    udpEncapsulated: usesUDPEncapsulation),
-                softLifetime: lifetimes.soft, hardLifetime: lifetimes.hard, connection: configuration.connectionName)
-            parameters.outboundStart = child.outboundStart
-            actions.append(.childSA(.install(parameters)))
-        case .remove(let spi):
-            actions.append(.childSA(.remove(inboundSPI: spi)))
-        case .stopSending(let spi):
-            actions.append(.childSA(.retireOutbound(inboundSPI: spi)))
-        case .confirmOutbound(let spi):
-            actions.append(.childSA(.confirmOutbound(inboundSPI: spi)))
-        }
+    /// The one place IKEv2 builds the ESP engine's SA for a negotiated CHILD SA: keys, selectors, outer
+    /// endpoints (UDP 4500 after NAT detection), both lifetimes (``ChildSALifetimes``) and when outbound
+    /// traffic starts. Other changes are ``ESPSAChange`` cases emitted directly.
+    mutating func espSecurityAssociation(for child: IKEv2ChildSAInstall) -> ESPSecurityAssociation {
+        let lifetimes = ChildSALifetimes.esp(
+            softTime: configuration.childLifetime,
+            hardTime: configuration.childLifetime + configuration.childLifetime / 10,
+            hardBytes: configuration.childLifetimeBytes.map { $0 * 1024 }, random: &random)
+        var parameters = ESPSecurityAssociation(
+            inboundSPI: child.inboundSPI, outboundSPI: child.outboundSPI, encryption: child.suite.encryption,
+            integrity: child.suite.integrity, extendedSequenceNumbers: child.suite.extendedSequenceNumbers,
+            inboundEncryptionKey: child.inbound.encryption, inboundIntegrityKey: child.inbound.integrity,
+            outboundEncryptionKey: child.outbound.encryption, outboundIntegrityKey: child.outbound.integrity,
+            localSelectors: child.localSelectors, remoteSelectors: child.remoteSelectors,
+            tunnel: ESPTunnel(
+                local: UDPEndpoint(address: local.address, port: usesUDPEncapsulation ? 4500 : 0),
+                remote: UDPEndpoint(address: remote.address, port: usesUDPEncapsulation ? remote.port : 0),
+                udpEncapsulated: usesUDPEncapsulation),
+            softLifetime: lifetimes.soft, hardLifetime: lifetimes.hard, connection: configuration.connectionName)
+        parameters.outboundStart = child.outboundStart
+        return parameters
     }
 }

@@ -349,7 +349,7 @@ struct IKEv2StateMachine {
                     + "\(request.retransmits) retransmits", now: now, into: &actions)
         }
         if case .established(var sa) = state {
-            for child in sa.childSAs { changeESP(.remove(inboundSPI: child.inboundSPI), into: &actions) }
+            for child in sa.childSAs { actions.append(.childSA(.remove(inboundSPI: child.inboundSPI))) }
             sa.childSAs.removeAll()
             state = .established(sa)
         }

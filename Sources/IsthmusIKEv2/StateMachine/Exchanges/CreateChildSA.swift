@@ -201,7 +201,7 @@ extension IKEv2StateMachine {
             IKEv2EstablishedSA.ChildSA(
                 inboundSPI: child.inboundSPI, outboundSPI: child.outboundSPI, localSelectors: child.localSelectors,
                 remoteSelectors: child.remoteSelectors, suite: child.suite, installedAt: now, rekeyAt: rekeyAt))
-        changeESP(.install(child), into: &actions)
+        actions.append(.childSA(.install(espSecurityAssociation(for: child))))
         actions.append(.armTimer(.rekeyChildSA(inboundSPI: child.inboundSPI), at: rekeyAt))
         let inbound = SAIdentifier.esp(child.inboundSPI)
         let outbound = SAIdentifier.esp(child.outboundSPI)
@@ -222,7 +222,7 @@ extension IKEv2StateMachine {
         guard let child = sa.removeChild(inbound: inboundSPI) else { return }
         actions.append(.cancelTimer(.rekeyChildSA(inboundSPI: inboundSPI)))
         actions.append(.cancelTimer(.expireChildSA(inboundSPI: inboundSPI)))
-        changeESP(.remove(inboundSPI: inboundSPI), into: &actions)
+        actions.append(.childSA(.remove(inboundSPI: inboundSPI)))
         emit(
             .childSADeleted, .info,
             "CHILD SA \(SAIdentifier.esp(inboundSPI))_i \(SAIdentifier.esp(child.outboundSPI))_o "

@@ -63,7 +63,7 @@ extension IKEv2StateMachine {
                 if child.replaced {
                     // The peer deleted the SA it rekeyed, so it has moved to the new one (section 2.8).
                     for successor in sa.successors(of: child) {
-                        changeESP(.confirmOutbound(inboundSPI: successor.inboundSPI), into: &actions)
+                        actions.append(.childSA(.confirmOutbound(inboundSPI: successor.inboundSPI)))
                     }
                 }
                 removeChild(
@@ -123,7 +123,7 @@ extension IKEv2StateMachine {
         let message = header(.informational, messageID: window.nextRequestID, response: false)
         guard let bytes = seal(message, [delete], with: &sa.protection) else { return }
         // The peer may drop its inbound half as soon as the DELETE arrives: send nothing more on it.
-        changeESP(.stopSending(inboundSPI: inboundSPI), into: &actions)
+        actions.append(.childSA(.retireOutbound(inboundSPI: inboundSPI)))
         sendRequest(bytes, .deleteChildSA(inboundSPI: inboundSPI), now: now, into: &actions)
     }
 
