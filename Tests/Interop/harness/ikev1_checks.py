@@ -16,6 +16,7 @@ import socket
 import struct
 from types import SimpleNamespace
 
+from .capture import datagrams
 from .ikev2_checks import load_json, spi_norm
 
 
@@ -109,32 +110,15 @@ def samples_summary(lines):
 
 # ----------------------------------------------------------------------------- hostile input
 def pcap_datagrams(path, src, dst):
-    """IKE messages (marker stripped) sent from SRC to DST in the pcap, in order."""
+    """IKEv1 messages (marker stripped) sent from SRC to DST to port 500 or 4500 in the pcap, in order."""
     out = []
-    try:
-        data = open(path, "rb").read()
-    except OSError:
-        return out
-    off = 24
-    while off + 16 <= len(data):
-        _, _, incl, _ = struct.unpack("<IIII", data[off:off + 16])
-        pkt = data[off + 16:off + 16 + incl]
-        off += 16 + incl
-        if len(pkt) < 42 or pkt[12:14] != b"\x08\x00":
+    for _, s, _, d, dport, payload in datagrams(path):
+        if s != src or d != dst or dport not in (500, 4500):
             continue
-        ip = pkt[14:]
-        ihl = (ip[0] & 15) * 4
-        if ip[9] != 17 or socket.inet_ntoa(ip[12:16]) != src or socket.inet_ntoa(ip[16:20]) != dst:
-            continue
-        udp = ip[ihl:]
-        sport, dport = struct.unpack("!HH", udp[:4])
-        payload = udp[8:]
         if dport == 4500:
             if payload[:4] != b"\0\0\0\0":
                 continue
             payload = payload[4:]
-        elif dport != 500:
-            continue
         if len(payload) >= 28 and payload[17] == 0x10:
             out.append(payload)
     return out
