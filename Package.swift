@@ -80,7 +80,7 @@ let package = Package(
             dependencies: [
                 "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP",
                 "IsthmusCrypto",
-                "IsthmusDataplane", "IsthmusESP",
+                "IsthmusDataplane", "IsthmusNetlink", "IsthmusESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,6 +102,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // rtnetlink (RFC 3549) from Swift: interfaces, routes and addresses; a pure codec and one socket.
+        .target(name: "IsthmusNetlink", dependencies: ["IsthmusIP"]),
         // recvmmsg/sendmmsg, CMSG_* and UDP GSO/GRO numbers that the Glibc module does not import.
         .target(name: "CIsthmusNet"),
         // Userspace ESP data plane: a TUN device, the NAT-T UDP socket and one thread that owns the ESP engine.
@@ -135,6 +137,7 @@ let package = Package(
         // What several test targets share: a seeded generator, hex. No dependencies, so any test target may use it.
         .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
+        .testTarget(name: "IsthmusNetlinkTests", dependencies: ["IsthmusNetlink", "IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
         .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),

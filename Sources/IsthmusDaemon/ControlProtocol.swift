@@ -100,6 +100,8 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// Whether the key file was written after the gateway read it: the running gateway still uses the
     /// old key until `isthmus reload`.
     public var keyChangedSinceStart: Bool?
+    /// The connection's interface and routes (nil without a data plane).
+    public var dataPath: ConnectionDataPath?
 
     public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {
         self.name = name
@@ -108,6 +110,17 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
         self.remoteAddress = remoteAddress
         self.ikeSAs = ikeSAs
     }
+}
+
+/// A connection's interface and routes, as `status` shows them.
+public struct ConnectionDataPath: Sendable, Codable, Hashable {
+    public var interface: String?
+    public var mtu: Int?
+    /// The remote prefixes routed into the interface.
+    public var routes: [String]
+    /// `up`, or `error`: the connection carries no traffic (see `error`).
+    public var state: String
+    public var error: String?
 }
 
 /// A CHILD SA the cores asked to install, as kept by the default CHILD SA table (no key material).

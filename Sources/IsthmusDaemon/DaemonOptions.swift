@@ -21,9 +21,8 @@ public struct DaemonOptions: Sendable {
     public var initiateOnStart: Bool
     /// Most IKE SAs at once.
     public var maximumSessions: Int
-    /// The TUN device of the userspace ESP data plane (`isthmus run --tun NAME`); nil: no data plane
-    /// (CHILD SAs are negotiated and listed, ESP is counted and dropped).
-    public var tunName: String?
+    /// Whether and how the userspace ESP data plane runs (``DataPathMode``); `.none` in tests.
+    public var dataPath: DataPathMode
     /// The MTU of the path between the gateways: inner packets that would not fit in it once
     /// encapsulated are refused with ICMP "too big" when they forbid fragmentation, and TCP MSS is
     /// clamped to fit.
@@ -41,7 +40,7 @@ public struct DaemonOptions: Sendable {
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,
         eventCapacity: Int = 1000, shutdownGrace: Duration = .seconds(1), initiateOnStart: Bool = true,
-        maximumSessions: Int = 10_000, tunName: String? = nil, pathMTU: Int = 1500,
+        maximumSessions: Int = 10_000, dataPath: DataPathMode = .none, pathMTU: Int = 1500,
         controlIdleTimeout: Duration = .seconds(30),
         metrics: (any MetricsFactory)? = nil, metricsSyncInterval: Duration = .seconds(1)
     ) {
@@ -53,7 +52,7 @@ public struct DaemonOptions: Sendable {
         self.shutdownGrace = shutdownGrace
         self.initiateOnStart = initiateOnStart
         self.maximumSessions = maximumSessions
-        self.tunName = tunName
+        self.dataPath = dataPath
         self.pathMTU = pathMTU
         self.controlIdleTimeout = controlIdleTimeout
         self.metrics = metrics
@@ -64,6 +63,16 @@ public struct DaemonOptions: Sendable {
     public static func defaultControlPath(gatewayName: String) -> String {
         "/run/isthmus/\(gatewayName).sock"
     }
+}
+
+/// Whether and how the daemon carries traffic.
+public enum DataPathMode: Sendable, Hashable {
+    /// No data plane: CHILD SAs are negotiated and listed, ESP is counted and dropped (`--no-data-plane`).
+    case none
+    /// The daemon creates its interfaces and routes (``DataPathPlan``): what `isthmus run` does.
+    case managed
+    /// Every connection on this one TUN device, whose address and routes are the user's (`--tun NAME`).
+    case tun(String)
 }
 
 /// An ESP-in-UDP packet received on the NAT-T port (RFC 3948), ESP header first.

@@ -79,6 +79,14 @@ extension DaemonState {
                 remoteAddress: config.localNetwork(named: connection.localNetwork).map { "\($0.gatewayAddress)" },
                 ikeSAs: all.filter { $0.connectionName == connection.name }.map { $0.status(now: now) })
             entry.describeKey(connection.sharedKey)
+            if let path = dataPath?.status(of: connection.name) {
+                entry.dataPath = ConnectionDataPath(
+                    interface: path.interface, mtu: path.mtu, routes: path.routes.map { "\($0)" },
+                    state: path.error == nil ? "up" : "error", error: path.error)
+            } else if dataPath?.managed == true {
+                entry.dataPath = ConnectionDataPath(
+                    interface: nil, mtu: nil, routes: [], state: "error", error: "no interface was planned for it")
+            }
             return entry
         }
         let configuredNames = Set(config.connections.map(\.name))

@@ -72,6 +72,8 @@ extension DaemonState {
         config = next.config
         makeInitiator = next.makeInitiator
         dispatcher.makeResponder = next.makeResponder
+        // Interfaces and routes first: an added connection initiates into its interface.
+        plumbDataPath()
         var report: [ConnectionReload] = []
         for (name, change) in difference.connections {
             report.append(ConnectionReload(connection: name, change: change))

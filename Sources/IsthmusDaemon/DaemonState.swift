@@ -86,6 +86,8 @@ final class DaemonState {
     var dropLogWindow: (second: Int64, count: Int) = (0, 0)
     /// The userspace ESP data plane (its counters go into `status`).
     var dataplane: Dataplane?
+    /// The data plane's interfaces and routes (nil without a data plane).
+    var dataPath: DataPath?
     /// Events and `status` as metrics; nil when ``DaemonOptions/metrics`` is.
     let metrics: GatewayMetrics?
 

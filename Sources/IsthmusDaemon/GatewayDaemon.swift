@@ -63,16 +63,32 @@ public final class GatewayDaemon: Sendable {
     let state: NIOLoopBoundBox<DaemonState>
     /// The userspace ESP data plane, when there is one: fed ESP and CHILD SA changes, started in `start()`.
     public let dataplane: Dataplane?
+    /// Its interfaces and routes, when the daemon plumbs them (or uses `--tun`).
+    let dataPath: DataPath?
 
     /// - Parameters:
     ///   - group: where to run; the daemon uses one loop of it and never shuts it down.
     ///   - clock: monotonic time since start (default: `ContinuousClock`); tests may inject their own.
-    public init(
+    public convenience init(
         config: GatewayConfig, options: DaemonOptions = DaemonOptions(), group: any EventLoopGroup, logger: Logger,
         clock: (@Sendable () -> Duration)? = nil, makeInitiator: @escaping InitiatorFactory,
         makeResponder: @escaping ResponderFactory, espHandler: ESPHandler? = nil,
         childSAHandler: ChildSAHandler? = nil, dataplane: Dataplane? = nil, reloader: ConfigReloader? = nil
     ) {
+        self.init(
+            config: config, options: options, group: group, logger: logger, clock: clock, makeInitiator: makeInitiator,
+            makeResponder: makeResponder, espHandler: espHandler, childSAHandler: childSAHandler,
+            dataplane: dataplane, dataPath: nil, reloader: reloader)
+    }
+
+    /// A daemon whose data plane's interfaces `dataPath` manages.
+    init(
+        config: GatewayConfig, options: DaemonOptions, group: any EventLoopGroup, logger: Logger,
+        clock: (@Sendable () -> Duration)?, makeInitiator: @escaping InitiatorFactory,
+        makeResponder: @escaping ResponderFactory, espHandler: ESPHandler?, childSAHandler: ChildSAHandler?,
+        dataplane: Dataplane?, dataPath: DataPath?, reloader: ConfigReloader?
+    ) {
+        self.dataPath = dataPath
         self.config = config
         self.options = options
         self.logger = logger
@@ -82,11 +98,12 @@ public final class GatewayDaemon: Sendable {
         let origin = ContinuousClock.now
         // With a data plane, CHILD SA changes go to it (besides any handler the caller gave); it owns UDP 4500,
         // so ESP never reaches the event loop's sockets then.
+        // The data path marks each installed SA with its connection's interface.
         let child: ChildSAHandler? =
             dataplane.map { plane in
                 { @Sendable change in
                     childSAHandler?(change)
-                    plane.submit(.sa(change))
+                    if let dataPath { dataPath.submit(change) } else { plane.submit(.sa(change)) }
                 }
             } ?? childSAHandler
         let state = DaemonState(
@@ -94,6 +111,7 @@ public final class GatewayDaemon: Sendable {
             clock: clock ?? { ContinuousClock.now - origin }, makeInitiator: makeInitiator,
             makeResponder: makeResponder, espHandler: espHandler, childSAHandler: child)
         state.dataplane = dataplane
+        state.dataPath = dataPath
         state.reloader = reloader
         self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)
     }
@@ -207,6 +225,7 @@ public final class GatewayDaemon: Sendable {
                     throw DaemonError.cannotStart("cannot start the ESP data plane: \(error)")
                 }
             }
+            daemon.plumbDataPath()
             logger.notice(
                 "gateway running",
                 metadata: [
@@ -296,26 +315,42 @@ public final class GatewayDaemon: Sendable {
         }
     }
 
-    /// Builds a daemon on its own one-thread event loop (and its data plane when `options.tunName` is set)
-    /// and serves it with swift-service-lifecycle until SIGTERM or SIGINT (`isthmus run`): SIGHUP reloads
+    /// Builds a daemon on its own one-thread event loop (and its data plane, unless `options.dataPath` is
+    /// `.none`) and serves it with swift-service-lifecycle until SIGTERM or SIGINT (`isthmus run`): SIGHUP reloads
     /// the configuration; `services` (e.g. the metrics endpoint) run beside it and stop with it.
     public static func serve(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, makeInitiator: @escaping InitiatorFactory,
         makeResponder: @escaping ResponderFactory, reloader: ConfigReloader? = nil, services: [any Service] = []
     ) async throws {
         var dataplane: Dataplane?
-        if let tun = options.tunName {
+        var dataPath: DataPath?
+        let planeLogger = Logger(label: "isthmus.dataplane")
+        switch options.dataPath {
+        case .none: break
+        case .tun(let tun):
             do {
-                dataplane = try Dataplane(
-                    tunName: tun, pathMTU: options.pathMTU, logger: Logger(label: "isthmus.dataplane"))
+                let plane = try Dataplane(pathMTU: options.pathMTU, logger: planeLogger)
+                dataplane = plane
+                dataPath = try DataPath(fixed: plane, tunName: tun, logger: planeLogger)
             } catch {
                 throw DaemonError.cannotStart("cannot open TUN device \(tun): \(error)")
+            }
+        case .managed:
+            do {
+                let plane = try Dataplane(pathMTU: options.pathMTU, logger: planeLogger)
+                dataplane = plane
+                dataPath = try DataPath(managing: plane, logger: planeLogger)
+            } catch {
+                throw DaemonError.cannotStart(
+                    "cannot manage interfaces and routes (root or CAP_NET_ADMIN is needed; --tun NAME uses a "
+                        + "TUN device you set up, --no-data-plane runs IKE only): \(error)")
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let daemon = GatewayDaemon(
-            config: config, options: options, group: group, logger: logger, makeInitiator: makeInitiator,
-            makeResponder: makeResponder, dataplane: dataplane, reloader: reloader)
+            config: config, options: options, group: group, logger: logger, clock: nil, makeInitiator: makeInitiator,
+            makeResponder: makeResponder, espHandler: nil, childSAHandler: nil, dataplane: dataplane,
+            dataPath: dataPath, reloader: reloader)
         defer { dataplane?.stop() }
         let gateway = GatewayService(daemon: daemon, logger: logger)
         let serviceGroup = ServiceGroup(
@@ -390,11 +425,20 @@ public enum ReloadSummary {
 }
 
 extension DaemonState {
+    /// Creates, changes or removes interfaces and routes to match the configuration (start, reload), and
+    /// records what happened to each connection's data path.
+    func plumbDataPath() {
+        guard let dataPath else { return }
+        let events = dataPath.apply(DataPathPlan(config: config, pathMTU: options.pathMTU), now: clock())
+        for event in events { record(event) }
+    }
+
     /// Cancels timers, closes every socket (and `logs --follow` connections) and removes the control socket file.
     func closeEverything() -> EventLoopFuture<Void> {
         cancelAllTimers()
         for follower in followers.values { follower.stop() }
         followers.removeAll()
+        dataPath?.tearDown()
         dataplane?.stop()
         natSocket = nil
         let channels = [ikeChannel, natChannel, controlChannel].compactMap { $0 }

@@ -10,9 +10,11 @@ import Synchronization
     import Glibc
 #endif
 
-/// The userspace ESP data plane: one thread owns the ``ESPEngine``, the TUN device and the NAT-T socket.
+/// The userspace ESP data plane: one thread owns the ``ESPEngine``, the TUN devices and the NAT-T socket.
 ///
-/// The thread `poll`s the TUN, the NAT-T socket, the raw ESP socket and the command queue's wake-up
+/// Each TUN device is an interface with its own SPD (one per route-based connection, one shared by the
+/// policy-based ones): ``attach(_:as:)`` and ``detach(interface:)`` add and remove them while it runs.
+/// The thread `poll`s the TUN devices, the NAT-T socket, the raw ESP socket and the command queue's wake-up
 /// pipe. Packets read from the TUN (up to ``batchSize`` per turn) are encapsulated in place, each in its
 /// own preallocated slot, and leave in one `sendmmsg`. Datagrams on the NAT-T socket arrive in one
 /// `recvmmsg` (split further when the kernel coalesced them with GRO); ESP is decrypted in place and
@@ -37,9 +39,6 @@ public final class Dataplane: Sendable {
     /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
     public static let batchSize = 32
 
-    public let tunName: String
-    /// Whether the TUN hands over TCP super-packets with virtio-net headers (TSO, cut here).
-    public let vnetHeader: Bool
     /// Whether to ask the TUN for TCP segmentation offload (ISTHMUS_TUN_OFFLOAD=0 turns it off).
     static let segmentationOffload: Bool = {
         guard let text = getenv("ISTHMUS_TUN_OFFLOAD") else { return true }
@@ -58,42 +57,76 @@ public final class Dataplane: Sendable {
     private let shared = Mutex(Shared())
     private let logger: Logger
 
-    /// Opens the TUN device `tunName` (creating it when it does not exist).
-    public convenience init(tunName: String, pathMTU: Int = 1500, logger: Logger)
-        throws(DataplaneError)
-    {
-        let device = try TUNDevice(name: tunName, offload: Dataplane.segmentationOffload)
-        if let (before, after) = TUNDevice.raiseTransmitQueue(name: tunName), before != after {
-            logger.info(
-                "TUN transmit queue raised", metadata: ["tun": "\(tunName)", "from": "\(before)", "to": "\(after)"])
-        }
+    /// A data plane for TUN devices, none attached yet (``openTUN(name:logger:)``, ``attach(_:as:)``).
+    public convenience init(pathMTU: Int = 1500, logger: Logger) throws(DataplaneError) {
         let rawESP = RawESPSocket()
         if rawESP == nil {
             logger.warning(
                 "no raw ESP socket (IP protocol 50): only UDP-encapsulated CHILD SAs carry traffic",
                 metadata: ["errno": "\(errno)"])
         }
-        try self.init(device: device, rawESP: rawESP, pathMTU: pathMTU, logger: logger)
+        try self.init(
+            devices: [(interface: Int, device: TUNDevice)](), rawESP: rawESP, pathMTU: pathMTU, logger: logger)
     }
 
-    /// A data plane on `device` (the TUN) and `rawESP` (ESP without UDP; nil: none): the real ones, or
-    /// in-memory ones in tests.
-    init<Device: PacketDevice>(device: Device, rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger)
-        throws(DataplaneError)
-    {
+    /// Opens the TUN device `tunName` (creating it when it does not exist) as interface 0, the one every
+    /// SA uses unless it names another.
+    public convenience init(tunName: String, pathMTU: Int = 1500, logger: Logger) throws(DataplaneError) {
+        try self.init(pathMTU: pathMTU, logger: logger)
+        attach(try Self.openTUN(name: tunName, logger: logger), as: 0)
+    }
+
+    /// Opens (creating when it does not exist) the TUN device `name` the way the data plane reads it:
+    /// with segmentation offload unless ISTHMUS_TUN_OFFLOAD=0, and a long transmit queue.
+    public static func openTUN(name: String, logger: Logger) throws(DataplaneError) -> DataplaneDevice {
+        let device = try TUNDevice(name: name, offload: segmentationOffload)
+        if let (before, after) = TUNDevice.raiseTransmitQueue(name: name), before != after {
+            logger.debug(
+                "TUN transmit queue raised", metadata: ["tun": "\(name)", "from": "\(before)", "to": "\(after)"])
+        }
+        return DataplaneDevice(device: device)
+    }
+
+    /// A data plane on `device` as interface 0 and `rawESP` (ESP without UDP; nil: none): in-memory ones
+    /// in tests.
+    convenience init<Device: PacketDevice>(
+        device: Device, rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger
+    ) throws(DataplaneError) {
+        try self.init(devices: [(0, device)], rawESP: rawESP, pathMTU: pathMTU, logger: logger)
+    }
+
+    /// A data plane on `devices` (TUN devices and their interface numbers) and `rawESP`.
+    init<Device: PacketDevice>(
+        devices: [(interface: Int, device: Device)], rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger
+    ) throws(DataplaneError) {
         let queue = try DataplaneQueue()
-        self.tunName = device.name
-        self.vnetHeader = device.vnetHeader
         self.pathMTU = pathMTU
         self.logger = logger
         self.queue = queue
         self.makeLoop = { plane, socket, onIKE, onLifetime in
             let loop = DataplaneLoop(
-                device: device, pathMTU: pathMTU, rawESP: rawESP, socket: socket, queue: queue, plane: plane,
+                devices: devices, pathMTU: pathMTU, rawESP: rawESP, socket: socket, queue: queue, plane: plane,
                 onIKE: onIKE, onLifetime: onLifetime, logger: logger)
             return { loop.run() }
         }
-        shared.withLock { $0.counters.tun = device.name }
+        setInterfaces(devices.map(\.device.name))
+    }
+
+    /// Reads and writes `device` as interface `interface` from the next turn on (any thread); SAs whose
+    /// ``ESPSecurityAssociation/interface`` is `interface` carry its traffic.
+    public func attach(_ device: DataplaneDevice, as interface: Int) {
+        queue.push(.attach(interface: interface, device))
+    }
+
+    /// Lets go of the device of `interface` (any thread): a TUN device the data plane created disappears
+    /// when its descriptor closes, and the kernel removes its routes with it.
+    public func detach(interface: Int) {
+        queue.push(.detach(interface: interface))
+    }
+
+    /// The names of the attached devices, for the counters.
+    func setInterfaces(_ names: [String]) {
+        shared.withLock { $0.counters.interfaces = names }
     }
 
     /// Hands work to the data-plane thread (any thread).
@@ -141,8 +174,7 @@ public final class Dataplane: Sendable {
         logger.notice(
             "ESP data plane running",
             metadata: [
-                "tun": "\(tunName)", "nat-t": "\(UDPEndpoint(address: socket.address, port: socket.port))",
-                "tso": "\(vnetHeader)",
+                "nat-t": "\(UDPEndpoint(address: socket.address, port: socket.port))",
                 "gro": "\(socket.receiveOffload)",
             ])
     }
@@ -166,9 +198,9 @@ public final class Dataplane: Sendable {
 
     func publish(_ counters: DataplaneCounters, engineDrops: ESPDropCounters) {
         shared.withLock { shared in
-            let tun = shared.counters.tun
+            let interfaces = shared.counters.interfaces
             shared.counters = counters
-            shared.counters.tun = tun
+            shared.counters.interfaces = interfaces
             shared.engineDrops = engineDrops
         }
     }

@@ -2,8 +2,8 @@ import IsthmusESP
 
 /// Counters of the userspace data plane, as `status --json` shows them.
 public struct DataplaneCounters: Sendable, Codable, Hashable {
-    /// The TUN device.
-    public var tun: String = ""
+    /// The TUN devices attached, one per interface (`isthmus0`, `ist-cloud-br1`, ...).
+    public var interfaces: [String] = []
     /// Inner packets read from the TUN, protected and sent (ESP packets and their ESP bytes).
     public var espPacketsOut: UInt64 = 0
     public var espBytesOut: UInt64 = 0

@@ -19,7 +19,8 @@ import Logging
 // 3. Classification (datagram): RFC 3948 section 2.2 tells ESP, IKE (after the non-ESP marker, handed to
 //    the IKE side) and NAT keepalives apart.
 // 4. Decapsulation (deliver): the engine finds the SA by SPI, checks anti-replay and integrity, decrypts
-//    in place and checks the inner packet against the SA's selectors; TCP SYNs have their MSS lowered.
+//    in place and checks the inner packet against the SA's selectors; the SA's interface names the TUN
+//    device it goes to; TCP SYNs have their MSS lowered.
 // 5. Coalescing (deliver): with virtio-net headers, TCP segments of one flow are merged into one
 //    super-packet (receive offload).
 // 6. TUN write (writeCoalesced, writeTUN): one write per packet or per merged run; the loop writes what
@@ -116,22 +117,27 @@ extension DataplaneLoop {
         }
     }
 
-    /// Decapsulates the ESP packet in `packet` and writes its inner packet to the TUN.
+    /// Decapsulates the ESP packet in `packet` and writes its inner packet to its SA's TUN device.
     func deliver(_ packet: UnsafeMutableRawBufferPointer) {
         dirty = true
         let result = engine.decapsulate(espPacket: packet, now: now())
         guard case .packet(let inner) = result else { return }
-        clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]))
+        guard let tunnel = tunnel(inner.interface) else {
+            plane.countDrop("no-interface")
+            return
+        }
+        clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]), mtu: tunnel.mtu)
         counters.espPacketsIn &+= 1
         counters.espBytesIn &+= UInt64(packet.count)
-        if vnetHeader {
+        if tunnel.vnetHeader {
             // Segments of one TCP flow are merged and written together (receive offload).
             let decrypted = UnsafeRawBufferPointer(rebasing: packet[inner.range])
-            if coalescer.append(decrypted) { return }
+            if coalescerTarget === tunnel, coalescer.append(decrypted) { return }
             writeCoalesced()
+            coalescerTarget = tunnel
             if coalescer.append(decrypted) { return }
         }
-        if !writeTUN(packet.baseAddress! + inner.range.lowerBound, inner.range.count) {
+        if !writeTUN(packet.baseAddress! + inner.range.lowerBound, inner.range.count, to: tunnel) {
             plane.countDrop("tun-write-error")
         }
     }
@@ -139,9 +145,9 @@ extension DataplaneLoop {
     /// Writes the TCP segments merged so far as one packet (GSO when there are several).
     func writeCoalesced() {
         let segments = coalescer.segments
-        guard segments > 0 else { return }
+        guard segments > 0, let tunnel = coalescerTarget else { return }
         let packet = coalescer.finish()
-        guard device.writePacket(UnsafeRawBufferPointer(packet)) else {
+        guard tunnel.device.writePacket(UnsafeRawBufferPointer(packet)) else {
             plane.countDrop("tun-write-error", count: UInt64(segments))
             return
         }
@@ -151,12 +157,12 @@ extension DataplaneLoop {
         }
     }
 
-    /// Writes one packet to the TUN, behind an empty virtio-net header when the device wants one
+    /// Writes one packet to a TUN device, behind an empty virtio-net header when the device wants one
     /// (complete checksums, no segmentation); `false` when the kernel refused it.
-    func writeTUN(_ packet: UnsafeMutableRawPointer, _ length: Int) -> Bool {
+    func writeTUN(_ packet: UnsafeMutableRawPointer, _ length: Int, to tunnel: TunnelInterface<Device>) -> Bool {
         let bytes = UnsafeRawBufferPointer(start: packet, count: length)
-        guard vnetHeader else { return device.writePacket(bytes) }
-        return device.writePacket(
+        guard tunnel.vnetHeader else { return tunnel.device.writePacket(bytes) }
+        return tunnel.device.writePacket(
             bytes, header: UnsafeRawBufferPointer(start: emptyHeader, count: VirtioNetHeader.size))
     }
 }

@@ -11,14 +11,14 @@ import Logging
 
 // Outbound flow: inner packets read from the TUN leave as ESP.
 //
-// 1. TUN read (readTUN): up to a batch of packets, each read straight into its own outbound slot behind
-//    the headroom ESP needs. Queued SA changes are applied before every read.
+// 1. TUN read (readTUN): up to a batch of packets from one TUN device, each read straight into its own
+//    outbound slot behind the headroom ESP needs. Queued SA changes are applied before every read.
 // 2. Segmentation (readTUN, segment): with virtio-net headers, a TCP super-packet (TSO) is cut into
 //    segments, one slot each; a packet whose checksum the kernel left to us gets it completed.
 // 3. Admission (protect, clampMSS, refuseTooBig): a packet too big for the path that must not be
 //    fragmented is answered with ICMP "too big" into the TUN; a TCP SYN has its MSS lowered.
-// 4. Protection (protect): the engine picks the SA by policy and encapsulates in place (ESP header, IV,
-//    trailer, ICV). ESP-in-UDP packets wait in order; raw ESP is prepared in its own batch.
+// 4. Protection (protect): the engine picks the SA by the policies of the device's interface and
+//    encapsulates in place (ESP header, IV, trailer, ICV). ESP-in-UDP packets wait in order; raw ESP is prepared in its own batch.
 // 5. Grouping (sendUDP): runs of equal-sized ESP-in-UDP packets to one peer are laid side by side and
 //    leave as one UDP GSO train; the others leave alone.
 // 6. Transmission (sendPending, flush): one `sendmmsg` per socket for the whole batch; a refused GSO
@@ -27,9 +27,10 @@ import Logging
 // The functions in this file come roughly in the order in which a packet meets them.
 
 extension DataplaneLoop {
-    /// Reads up to a batch of inner packets from the TUN, protects each in its own slot (TCP
+    /// Reads up to a batch of inner packets from one TUN device, protects each in its own slot (TCP
     /// super-packets are cut into segments first, each into a slot), and sends them together.
-    func readTUN() {
+    func readTUN(_ tunnel: TunnelInterface<Device>) {
+        let vnetHeader = tunnel.vnetHeader
         var reads = 0
         while reads < Self.batch {
             reads += 1
@@ -40,12 +41,12 @@ extension DataplaneLoop {
             if used == Self.outboundSlots { sendPending() }
             let buffer = slot(outbound, used)
             let start = Self.headroom - (vnetHeader ? VirtioNetHeader.size : 0)
-            let count = device.readPacket(into: buffer.baseAddress! + start, capacity: Self.maximumPacket)
+            let count = tunnel.device.readPacket(into: buffer.baseAddress! + start, capacity: Self.maximumPacket)
             guard count > 0 else { break }
             dirty = true
             counters.tunPacketsRead &+= 1
             guard vnetHeader else {
-                protect(slot: used, length: count)
+                protect(slot: used, length: count, from: tunnel)
                 continue
             }
             let length = count - VirtioNetHeader.size
@@ -55,7 +56,7 @@ extension DataplaneLoop {
             }
             let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + length)])
             if header.isTCPSegmentation {
-                segment(UnsafeRawBufferPointer(inner), size: Int(header.gsoSize))
+                segment(UnsafeRawBufferPointer(inner), size: Int(header.gsoSize), from: tunnel)
                 continue
             }
             if header.flags & VirtioNetHeader.needsChecksum != 0,
@@ -65,14 +66,14 @@ extension DataplaneLoop {
                 plane.countDrop("malformed-inner-packet")
                 continue
             }
-            protect(slot: used, length: length)
+            protect(slot: used, length: length, from: tunnel)
         }
         sendPending()
     }
 
     /// Cuts a TCP super-packet from the TUN (TSO) into segments of `size` payload bytes, each protected
     /// in its own slot. The super-packet is first copied aside: its slot is the first segment's.
-    func segment(_ packet: UnsafeRawBufferPointer, size: Int) {
+    func segment(_ packet: UnsafeRawBufferPointer, size: Int, from tunnel: TunnelInterface<Device>) {
         guard let layout = TCPSegmentation.layout(packet) else {
             plane.countDrop("malformed-inner-packet")
             return
@@ -92,21 +93,24 @@ extension DataplaneLoop {
                 plane.countDrop("malformed-inner-packet")
                 return
             }
-            protect(slot: used, length: length)
+            protect(slot: used, length: length, from: tunnel)
         }
     }
 
-    /// Protects the inner packet at the headroom of outbound slot `index` and queues it for sending
-    /// (the slot stays taken until the batch is sent); refuses it with ICMP when it does not fit.
-    func protect(slot index: Int, length: Int) {
+    /// Protects the inner packet at the headroom of outbound slot `index`, read from `tunnel`, and queues
+    /// it for sending (the slot stays taken until the batch is sent); refuses it with ICMP when it does
+    /// not fit.
+    func protect(slot index: Int, length: Int, from tunnel: TunnelInterface<Device>) {
         let buffer = slot(outbound, index)
         let inner = UnsafeMutableRawBufferPointer(rebasing: buffer[Self.headroom..<(Self.headroom + length)])
         if length > innerMTU && TunnelMTU.forbidsFragmentation(UnsafeRawBufferPointer(inner)) {
-            refuseTooBig(UnsafeRawBufferPointer(inner))
+            refuseTooBig(UnsafeRawBufferPointer(inner), to: tunnel)
             return
         }
-        clampMSS(inner)
-        let result = engine.encapsulate(innerPacketAt: Self.headroom..<(Self.headroom + length), in: buffer, now: now())
+        clampMSS(inner, mtu: tunnel.mtu)
+        let result = engine.encapsulate(
+            innerPacketAt: Self.headroom..<(Self.headroom + length), in: buffer, now: now(),
+            interface: tunnel.interface)
         guard case .packet(let packet) = result else { return }
         let esp = buffer.baseAddress! + packet.range.lowerBound
         if packet.tunnel.udpEncapsulated {
@@ -186,19 +190,20 @@ extension DataplaneLoop {
         flush(messages, batch: sendBatch, on: socket)
     }
 
-    /// Lowers the MSS of a TCP SYN so that its segments fit both the TUN and the path once encapsulated.
-    func clampMSS(_ packet: UnsafeMutableRawBufferPointer) {
+    /// Lowers the MSS of a TCP SYN so that its segments fit both the TUN (MTU `mtu`) and the path once
+    /// encapsulated.
+    func clampMSS(_ packet: UnsafeMutableRawBufferPointer, mtu: Int) {
         guard packet.count > 0 else { return }
         let headers = packet[0] >> 4 == 6 ? 60 : 40
-        if TunnelMTU.clampMSS(packet, to: min(tunMTU, innerMTU) - headers) { counters.mssClamped &+= 1 }
+        if TunnelMTU.clampMSS(packet, to: min(mtu, innerMTU) - headers) { counters.mssClamped &+= 1 }
     }
 
     /// Answers an inner packet that cannot cross without fragmentation with ICMP "too big" (into the
     /// TUN, back to its sender) and drops it.
-    func refuseTooBig(_ packet: UnsafeRawBufferPointer) {
+    func refuseTooBig(_ packet: UnsafeRawBufferPointer, to tunnel: TunnelInterface<Device>) {
         plane.countDrop("too-big")
         guard let length = TunnelMTU.packetTooBig(original: packet, mtu: innerMTU, into: icmpBuffer) else { return }
-        if writeTUN(icmpBuffer.baseAddress!, length) { counters.icmpTooBigSent &+= 1 }
+        if writeTUN(icmpBuffer.baseAddress!, length, to: tunnel) { counters.icmpTooBigSent &+= 1 }
     }
 
     /// Sends the first `count` prepared messages (blocking while the socket buffer is full) and counts

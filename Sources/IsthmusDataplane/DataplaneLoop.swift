@@ -12,12 +12,17 @@ import Logging
 /// The data-plane thread: its state (touched by that thread only after `start`), its `poll` loop, the
 /// commands from IKE and the once-a-second tick.
 ///
-/// Each turn of ``run()``: wait in `poll` for the TUN, the NAT-T socket, the raw ESP socket and the
-/// command queue; run queued commands first (an SA install precedes the packets that need it); read the
-/// NAT-T socket (DataplaneLoop+Inbound.swift), then the TUN (DataplaneLoop+Outbound.swift), then the raw
-/// ESP socket; write the TCP segments merged meanwhile; tick the engine's lifetimes; publish the counters.
-/// The loop is generic over its TUN (read and written once per packet, so those calls are specialized
-/// for ``TUNDevice`` in release builds); the sockets are existentials, called once per batch.
+/// Each turn of ``run()``: wait in `poll` for the TUN devices, the NAT-T socket, the raw ESP socket and
+/// the command queue; run queued commands first (an SA install precedes the packets that need it); read
+/// the NAT-T socket (DataplaneLoop+Inbound.swift), then each TUN (DataplaneLoop+Outbound.swift), then the
+/// raw ESP socket; write the TCP segments merged meanwhile; tick the engine's lifetimes; publish the
+/// counters. The loop is generic over its TUN type (read and written once per packet, so those calls are
+/// specialized for ``TUNDevice`` in release builds); the sockets are existentials, called once per batch.
+///
+/// Each TUN device is one interface with an SPD of its own (``ESPSecurityAssociation/interface``): a
+/// packet read from it is matched against that interface's policies only, and a packet decrypted on an
+/// SA goes to that SA's interface. Devices come and go with ``DataplaneCommand/attach(interface:_:)``
+/// and ``DataplaneCommand/detach(interface:)``; one that fails is detached, the others go on.
 final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     /// The largest inner packet that fits the path once encapsulated (any suite).
     let innerMTU: Int
@@ -25,9 +30,10 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     let largestUnfragmentedPayload: Int
     /// Whether equal-sized ESP datagrams to one peer leave as one GSO send (off after the kernel refuses).
     var segmentationOffload = true
-    /// The TUN device's MTU, read at start and on every tick.
-    var tunMTU: Int
-    let device: Device
+    /// The TUN devices, in attachment order.
+    var interfaces: [TunnelInterface<Device>] = []
+    /// Whether the set of devices changed since `poll`'s descriptors were built.
+    var interfacesChanged = true
     /// ESP without UDP (IP protocol 50); nil when it cannot be used.
     let rawESP: (any DatagramSocket)?
     /// The NAT-T socket: ESP-in-UDP and IKE.
@@ -41,7 +47,8 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     let logger: Logger
 
     init(
-        device: Device, pathMTU: Int, rawESP: (any DatagramSocket)?, socket: any DatagramSocket,
+        devices: [(interface: Int, device: Device)], pathMTU: Int, rawESP: (any DatagramSocket)?,
+        socket: any DatagramSocket,
         queue: DataplaneQueue, plane: Dataplane, onIKE: @escaping Dataplane.IKEReceiver,
         onLifetime: @escaping Dataplane.LifetimeReceiver, logger: Logger
     ) {
@@ -49,9 +56,7 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: family == .v6)
         self.largestUnfragmentedPayload =
             pathMTU - (family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
-        self.tunMTU = device.currentMTU() ?? 1500
-        self.device = device
-        self.vnetHeader = device.vnetHeader
+        self.interfaces = devices.map { TunnelInterface(interface: $0.interface, device: $0.device) }
         emptyHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.size)
         self.rawESP = rawESP
         self.socket = socket
@@ -73,6 +78,8 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     static var slotBytes: Int { DataplaneLimits.slotBytes }
 
     let engine = ESPEngine()
+    /// The device the last inbound packet went to (most packets go where the one before went).
+    var lastDelivered: TunnelInterface<Device>?
     let origin = ContinuousClock.now
     var counters = DataplaneCounters()
     /// Counters changed since they were last published.
@@ -93,8 +100,8 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     let superPacket = UnsafeMutableRawBufferPointer.allocate(byteCount: maximumPacket, alignment: 64)
     /// One slot per datagram of a `recvmmsg`.
     let inbound = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotBytes, alignment: 64)
-    /// Whether the TUN speaks virtio-net headers (segmentation offload on).
-    let vnetHeader: Bool
+    /// Where the TCP segments merged in ``coalescer`` go.
+    var coalescerTarget: TunnelInterface<Device>?
     /// The header written before every packet: no offload asked of the kernel.
     let emptyHeader = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size, alignment: 16)
     /// Where ICMP "too big" answers are built.
@@ -127,16 +134,23 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     func run() {
         var lastTick = Duration.zero
         var lastPublish = Duration.zero
-        var fds = [
-            pollfd(fd: device.pollDescriptor, events: Int16(POLLIN), revents: 0),
+        // The queue, the NAT-T socket and the raw ESP socket, then one entry per TUN device.
+        let fixed = [
             pollfd(fd: queue.wakeFD, events: Int16(POLLIN), revents: 0),
             pollfd(fd: socket.pollDescriptor, events: Int16(POLLIN), revents: 0),
             // poll ignores negative fds: no raw socket, no events.
             pollfd(fd: rawESP?.pollDescriptor ?? -1, events: Int16(POLLIN), revents: 0),
         ]
+        var fds = fixed
+        var polled: [TunnelInterface<Device>] = []
         var running = true
         while running {
             if stopRequested { break }
+            if interfacesChanged {
+                interfacesChanged = false
+                polled = interfaces
+                fds = fixed + polled.map { pollfd(fd: $0.device.pollDescriptor, events: Int16(POLLIN), revents: 0) }
+            }
             for index in fds.indices { fds[index].revents = 0 }
             // While counters wait to be published, wake up soon enough to publish them.
             let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
@@ -145,20 +159,25 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                 break
             }
             // Commands first: SA installs must precede the packets that need them.
-            if fds[1].revents != 0 { running = runCommands() && running }
-            if fds[2].revents & Int16(POLLIN) != 0 { receiveUDP() }
-            if fds[0].revents & Int16(POLLIN) != 0 {
-                readTUN()
-            } else if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-                logger.error("TUN device failed; the data plane stops")
-                break
+            if fds[0].revents != 0 { running = runCommands() && running }
+            if fds[1].revents & Int16(POLLIN) != 0 { receiveUDP() }
+            for (index, tunnel) in polled.enumerated() where !tunnel.detached {
+                let events = fds[fixed.count + index].revents
+                if events & Int16(POLLIN) != 0 {
+                    readTUN(tunnel)
+                } else if events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                    logger.error(
+                        "TUN device failed; its interface is detached, the others go on",
+                        metadata: ["tun": "\(tunnel.device.name)"])
+                    detach(interface: tunnel.interface)
+                }
             }
-            if rawESP != nil, fds[3].revents & Int16(POLLIN) != 0 { receiveRawESP() }
+            if rawESP != nil, fds[2].revents & Int16(POLLIN) != 0 { receiveRawESP() }
             writeCoalesced()
             let time = now()
             if time - lastTick >= Self.tickInterval || engine.hasPendingLifetimeEvents {
                 lastTick = time
-                if let mtu = device.currentMTU() { tunMTU = mtu }
+                for tunnel in interfaces { tunnel.readMTU() }
                 for event in engine.tick(now: time) {
                     counters.lifetimeEvents &+= 1
                     dirty = true
@@ -204,6 +223,10 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
             case .sendUDP(let bytes, let destination):
                 sendPending()
                 if !socket.send(bytes, to: destination) { plane.countDrop("ike-send-error") }
+            case .attach(let interface, let device):
+                attach(interface: interface, device: device)
+            case .detach(let interface):
+                detach(interface: interface)
             }
         }
         return running
@@ -241,6 +264,66 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         case .retireOutbound: logger.info("ESP SA no longer sends", metadata: ["in": "\(spi)"])
         case .confirmOutbound: logger.debug("ESP SA outbound confirmed", metadata: ["in": "\(spi)"])
         }
+    }
+}
+
+extension DataplaneLoop {
+    /// Adds a TUN device as `interface` (replacing a device attached under that number).
+    func attach(interface: Int, device: DataplaneDevice) {
+        guard let device = device.device as? Device else {
+            logger.error("TUN device of the wrong type not attached", metadata: ["tun": "\(device.name)"])
+            return
+        }
+        detach(interface: interface)
+        interfaces.append(TunnelInterface(interface: interface, device: device))
+        interfacesChanged = true
+        plane.setInterfaces(interfaces.map(\.device.name))
+        logger.info("TUN device attached", metadata: ["tun": "\(device.name)", "interface": "\(interface)"])
+    }
+
+    /// Removes the TUN device of `interface`: its descriptor closes when the last reference goes (a TUN
+    /// the daemon created disappears with it, and so do its routes).
+    func detach(interface: Int) {
+        guard let index = interfaces.firstIndex(where: { $0.interface == interface }) else { return }
+        let tunnel = interfaces.remove(at: index)
+        if coalescerTarget === tunnel { writeCoalesced() }
+        tunnel.detached = true
+        interfacesChanged = true
+        plane.setInterfaces(interfaces.map(\.device.name))
+        logger.info("TUN device detached", metadata: ["tun": "\(tunnel.device.name)", "interface": "\(interface)"])
+    }
+
+    /// The attached device of `interface`, nil when there is none.
+    func tunnel(_ interface: Int) -> TunnelInterface<Device>? {
+        if let last = lastDelivered, last.interface == interface, !last.detached { return last }
+        for tunnel in interfaces where tunnel.interface == interface {
+            lastDelivered = tunnel
+            return tunnel
+        }
+        return nil
+    }
+}
+
+/// One TUN device of the loop: the interface number its SAs name, and what the loop keeps of it.
+final class TunnelInterface<Device: PacketDevice> {
+    let interface: Int
+    let device: Device
+    /// Whether the device speaks virtio-net headers (segmentation offload on).
+    let vnetHeader: Bool
+    /// The device's MTU, read at attachment and on every tick.
+    var mtu: Int
+    /// Detached while the loop still held it.
+    var detached = false
+
+    init(interface: Int, device: Device) {
+        self.interface = interface
+        self.device = device
+        self.vnetHeader = device.vnetHeader
+        self.mtu = device.currentMTU() ?? 1500
+    }
+
+    func readMTU() {
+        if let mtu = device.currentMTU() { self.mtu = mtu }
     }
 }
 

@@ -14,8 +14,21 @@ public enum DataplaneCommand: Sendable {
     /// socket, after every ESP packet protected before it: IKE's DELETE for an SA never overtakes
     /// packets still sent on that SA, and SA changes queued before it are in force when it leaves.
     case sendUDP([UInt8], to: UDPEndpoint)
+    /// Read and write this TUN device as `interface` (the number SAs name in
+    /// ``ESPSecurityAssociation/interface``), replacing the one attached under it.
+    case attach(interface: Int, DataplaneDevice)
+    /// Stop reading and writing the device of `interface` and let it go.
+    case detach(interface: Int)
     /// Leave the loop.
     case stop
+}
+
+/// A TUN device opened for a data plane (``Dataplane/openTUN(name:)``), to be attached to it.
+public struct DataplaneDevice: Sendable {
+    let device: any PacketDevice
+
+    /// The interface name.
+    public var name: String { device.name }
 }
 
 /// A multi-producer, single-consumer queue with a wake-up pipe the consumer can `poll`.
@@ -76,7 +89,11 @@ public final class DataplaneQueue: Sendable {
 /// A data-plane setup failure, with the C error when there is one.
 public struct DataplaneError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    /// The errno of the failed system call, when one failed.
+    public var errno: CInt?
+
     public init(_ what: String, errno code: CInt? = nil) {
+        self.errno = code
         if let code, let text = strerror(code) {
             description = "\(what): \(String(cString: text))"
         } else {

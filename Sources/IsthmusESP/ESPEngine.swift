@@ -73,13 +73,12 @@ public final class ESPEngine {
         inboundSAs[pair.inboundSPI] = pair
         pairs.append(pair)
         if let entry = policyEntries.first(where: {
-            $0.localSelectors == pair.localSelectors && $0.remoteSelectors == pair.remoteSelectors
+            $0.interface == pair.interface && $0.localSelectors == pair.localSelectors
+                && $0.remoteSelectors == pair.remoteSelectors
         }) {
             entry.pairs.append(pair)
         } else {
-            policyEntries.append(
-                ESPPolicyEntry(
-                    localSelectors: pair.localSelectors, remoteSelectors: pair.remoteSelectors, pairs: [pair]))
+            policyEntries.append(ESPPolicyEntry(pair))
         }
     }
 
@@ -145,7 +144,7 @@ public final class ESPEngine {
     public var policies: [ESPPolicy] {
         policyEntries.map {
             ESPPolicy(
-                localSelectors: $0.localSelectors, remoteSelectors: $0.remoteSelectors,
+                interface: $0.interface, localSelectors: $0.localSelectors, remoteSelectors: $0.remoteSelectors,
                 inboundSPIs: $0.pairs.map(\.inboundSPI))
         }
     }
@@ -213,8 +212,8 @@ public final class ESPEngine {
 
     /// Protects the inner packet at `buffer[inner]` in place (RFC 4303 section 3.3).
     ///
-    /// Finds the first policy whose local selectors cover the source and remote selectors the
-    /// destination (with protocol and ports), takes its newest usable SA, writes the ESP header
+    /// Finds the first policy of the interface the packet came from whose local selectors cover the
+    /// source and remote selectors the destination (with protocol and ports), takes its newest usable SA, writes the ESP header
     /// (SPI, sequence number), the IV (AEADs: the 64-bit sequence number, unique per key, RFC 4106
     /// section 3.1; CBC: random, RFC 3602 section 2.4), padding 1, 2, 3, ... to the cipher block and
     /// 4 bytes (RFC 4303 section 2.4), Pad Length and Next Header (4 or 41), then seals.
@@ -223,18 +222,20 @@ public final class ESPEngine {
     ///   - inner: where the inner IPv4 or IPv6 packet lies in `buffer`.
     ///   - buffer: with ``requiredHeadroom`` bytes before `inner` and ``requiredTailroom`` after it.
     ///   - now: the caller's monotonic time, for lifetimes.
+    ///   - interface: the data-plane interface the packet was read from; only its SPD is searched.
     /// - Returns: the ESP packet's range and destination, or a counted drop; without a policy the
     ///   packet is dropped (`.noPolicy`), never sent in clear.
     /// - Precondition: `inner` lies within `buffer` (the caller's bookkeeping, not packet input).
     public func encapsulate(
-        innerPacketAt inner: Range<Int>, in buffer: UnsafeMutableRawBufferPointer, now: MonotonicTime
+        innerPacketAt inner: Range<Int>, in buffer: UnsafeMutableRawBufferPointer, now: MonotonicTime,
+        interface: Int = 0
     ) -> ESPEncapsulationResult {
         precondition(inner.lowerBound >= 0 && inner.upperBound <= buffer.count, "inner packet outside the buffer")
         guard inner.count <= InnerPacket.maximumLength else { return dropEngine(.oversized) }
         guard let packet = InnerPacket.parse(UnsafeRawBufferPointer(rebasing: buffer[inner])) else {
             return dropEngine(.malformedInnerPacket)
         }
-        guard let entry = policy(for: packet) else { return dropEngine(.noPolicy) }
+        guard let entry = policy(for: packet, interface: interface) else { return dropEngine(.noPolicy) }
         guard let pair = newestUsable(entry, now: now) else {
             guard let newest = entry.pairs.last else { return dropEngine(.noPolicy) }
             if newest.isWaiting(now: now) { return drop(.awaitingPeer, outbound: newest) }
@@ -304,7 +305,8 @@ public final class ESPEngine {
     /// Copies `innerPacket` to offset ``requiredHeadroom`` of `buffer` and protects it there; for
     /// callers whose inner packet is not already in a buffer with headroom.
     public func encapsulate(
-        innerPacket: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer, now: MonotonicTime
+        innerPacket: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer, now: MonotonicTime,
+        interface: Int = 0
     ) -> ESPEncapsulationResult {
         let start = Self.requiredHeadroom
         guard start + innerPacket.count <= buffer.count else { return dropEngine(.oversized) }
@@ -312,7 +314,7 @@ public final class ESPEngine {
         if innerPacket.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: buffer[inner]).copyMemory(from: innerPacket)
         }
-        return encapsulate(innerPacketAt: inner, in: buffer, now: now)
+        return encapsulate(innerPacketAt: inner, in: buffer, now: now, interface: interface)
     }
 
     // MARK: Inbound
@@ -397,18 +399,23 @@ public final class ESPEngine {
         return .packet(
             ESPInboundPacket(
                 range: innerStart..<(innerStart + inner.length), family: family, inboundSPI: pair.inboundSPI,
-                sequenceNumber: sequence))
+                sequenceNumber: sequence, interface: pair.interface))
     }
 
     // MARK: Helpers
 
-    /// The first SPD entry covering `packet` (RFC 4301 section 4.4.1: ordered, first match wins).
-    /// Index loops rather than `first(where:)`: unspecialised generic algorithms allocate in debug builds.
-    private func policy(for packet: InnerPacket) -> ESPPolicyEntry? {
+    /// The first SPD entry of `interface` covering `packet` (RFC 4301 section 4.4.1: ordered, first match
+    /// wins). Index loops rather than `first(where:)`: unspecialised generic algorithms allocate in debug
+    /// builds.
+    private func policy(for packet: InnerPacket, interface: Int) -> ESPPolicyEntry? {
         var index = 0
         while index < policyEntries.count {
             let entry = policyEntries[index]
-            if packet.matches(sources: entry.localSelectors, destinations: entry.remoteSelectors) { return entry }
+            if entry.interface == interface,
+                packet.matches(sources: entry.localSelectors, destinations: entry.remoteSelectors)
+            {
+                return entry
+            }
             index += 1
         }
         return nil

@@ -30,6 +30,8 @@ public struct ESPInboundPacket: Sendable, Hashable {
     public var inboundSPI: UInt32
     /// Its authenticated 64-bit sequence number.
     public var sequenceNumber: UInt64
+    /// The data-plane interface of its SA (``ESPSecurityAssociation/interface``): where it is delivered.
+    public var interface: Int = 0
 }
 
 /// What ``ESPEngine/decapsulate(espPacket:now:)`` produced.
@@ -102,6 +104,8 @@ public struct ESPSAStatistics: Sendable, Hashable {
 
 /// The engine's view of the policy database: one entry per distinct selector pair, in match order.
 public struct ESPPolicy: Sendable, Hashable {
+    /// The interface whose SPD holds the entry.
+    public var interface: Int
     public var localSelectors: [TrafficSelector]
     public var remoteSelectors: [TrafficSelector]
     /// Inbound SPIs of the SA pairs sharing this policy, oldest first; the newest usable one's

@@ -16,6 +16,8 @@ final class ESPSAPair {
     let softLifetime: ESPLifetime
     let hardLifetime: ESPLifetime
     let connection: String
+    /// The data-plane interface whose SPD holds this pair (``ESPSecurityAssociation/interface``).
+    let interface: Int
     let installedAt: Duration
 
     var replay: ReplayWindow
@@ -72,6 +74,7 @@ final class ESPSAPair {
         softLifetime = sa.softLifetime
         hardLifetime = sa.hardLifetime
         connection = sa.connection
+        interface = sa.interface
         installedAt = now
         replay = ReplayWindow(
             size: sa.replayWindowSize, extendedSequenceNumbers: sa.extendedSequenceNumbers,
@@ -151,13 +154,16 @@ final class ESPSAPair {
 
 /// One SPD entry: a selector pair and the SA pairs installed for it, oldest first.
 final class ESPPolicyEntry {
+    let interface: Int
     let localSelectors: [TrafficSelector]
     let remoteSelectors: [TrafficSelector]
     var pairs: [ESPSAPair]
 
-    init(localSelectors: [TrafficSelector], remoteSelectors: [TrafficSelector], pairs: [ESPSAPair]) {
-        self.localSelectors = localSelectors
-        self.remoteSelectors = remoteSelectors
-        self.pairs = pairs
+    /// The entry of the first pair installed for its interface and selectors.
+    init(_ pair: ESPSAPair) {
+        self.interface = pair.interface
+        self.localSelectors = pair.localSelectors
+        self.remoteSelectors = pair.remoteSelectors
+        self.pairs = [pair]
     }
 }

@@ -82,6 +82,11 @@ public struct ESPSecurityAssociation: Sendable {
     public var connection: String
     /// When the outbound half starts carrying traffic (the one rule for IKEv1 and IKEv2).
     public var outboundStart: ESPOutboundStart = .now
+    /// The data-plane interface whose SPD holds this pair's policy (RFC 4301 section 4.4.1 allows an SPD
+    /// per interface): each route-based connection has an interface of its own, so several peers with
+    /// the same selectors (0.0.0.0/0) each get their own traffic; 0 is the interface policy-based
+    /// connections share. The daemon sets it; the IKE cores leave it alone.
+    public var interface: Int = 0
 
     /// The last outbound sequence number already used; only tests start elsewhere than 0.
     var initialOutboundSequence: UInt64 = 0

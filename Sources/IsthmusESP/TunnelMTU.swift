@@ -1,3 +1,4 @@
+import IsthmusCrypto
 import IsthmusIP
 
 /// MTU handling for tunnel traffic, in place and without allocation: TCP MSS clamping (both ways),
@@ -24,6 +25,37 @@ public enum TunnelMTU {
     /// The largest inner packet that fits in one outer packet of `pathMTU` bytes whatever the suite.
     public static func innerMTU(pathMTU: Int, outerIPv6: Bool = false) -> Int {
         pathMTU - (outerIPv6 ? outerIPv6UDPOverhead : outerIPv4UDPOverhead) - worstCaseESPOverhead
+    }
+
+    /// The most bytes ESP adds to an inner packet with one suite (RFC 4303 section 2): header 8, the IV
+    /// (8 for AES-GCM and ChaCha20-Poly1305, RFC 4106 section 3.1 and RFC 7634 section 3; the block for
+    /// CBC), padding up to the block less one (4-byte alignment for the AEADs), Pad Length and Next Header
+    /// 2, and the ICV. Unknown ciphers count as the worst case.
+    public static func espOverhead(encryption: Algorithm, integrity: Algorithm?) -> Int {
+        let iv: Int
+        let block: Int
+        switch encryption.ikev2ID {
+        case CryptoSuites.EncryptionID.aesCBC: (iv, block) = (16, 16)
+        case CryptoSuites.EncryptionID.des, CryptoSuites.EncryptionID.tripleDES: (iv, block) = (8, 8)
+        case CryptoSuites.EncryptionID.aesGCM8, CryptoSuites.EncryptionID.aesGCM12,
+            CryptoSuites.EncryptionID.aesGCM16, CryptoSuites.EncryptionID.chaCha20Poly1305:
+            (iv, block) = (8, 4)
+        default: return worstCaseESPOverhead
+        }
+        let icv = encryption.isAEAD ? encryption.icvBytes : integrity?.icvBytes ?? 0
+        return 8 + iv + (block - 1) + 2 + icv
+    }
+
+    /// The MTU of a tunnel interface whose SAs may use any of `suites` (encryption, integrity): the path
+    /// MTU less the outer IP and UDP headers (UDP counted even without NAT: the peer may move behind one)
+    /// and the largest ESP overhead of the suites, never below IPv6's minimum.
+    public static func interfaceMTU(
+        pathMTU: Int, suites: [(encryption: Algorithm, integrity: Algorithm?)], outerIPv6: Bool = false
+    ) -> Int {
+        let esp =
+            suites.map { espOverhead(encryption: $0.encryption, integrity: $0.integrity) }.max()
+            ?? worstCaseESPOverhead
+        return max(minimumIPv6MTU, pathMTU - (outerIPv6 ? outerIPv6UDPOverhead : outerIPv4UDPOverhead) - esp)
     }
 
     /// Whether the sender forbade fragmentation: IPv4 with DF set, and every IPv6 packet (routers never

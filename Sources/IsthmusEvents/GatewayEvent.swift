@@ -32,6 +32,12 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let lifetimeChosen = Kind(rawValue: "lifetime-chosen")
         /// `isthmus reload` / SIGHUP changed (or added, removed) the connection's configuration.
         public static let configReloaded = Kind(rawValue: "config-reloaded")
+        /// The connection's tunnel interface is up with its routes (or was changed by a reload).
+        public static let dataPathReady = Kind(rawValue: "data-path-ready")
+        /// The connection's interface or one of its routes could not be set up: it carries no traffic.
+        public static let dataPathFailed = Kind(rawValue: "data-path-failed")
+        /// The connection's interface or routes were removed (reload, exit).
+        public static let dataPathRemoved = Kind(rawValue: "data-path-removed")
     }
 
     public enum Severity: String, Sendable, Hashable {

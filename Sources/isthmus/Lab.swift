@@ -131,10 +131,10 @@ struct LabUp: ParsableCommand {
             prefix: lab.prefix, namespaces: topology.namespaces, officeHost: topology.officeHost,
             gateways: [
                 .init(
-                    name: "cloud", namespace: topology.cloudGateway, config: cloud, tun: topology.tun,
+                    name: "cloud", namespace: topology.cloudGateway, config: cloud,
                     control: "\(dir)/cloud.sock", log: "\(dir)/cloud.log"),
                 .init(
-                    name: "office", namespace: topology.officeGateway, config: office, tun: topology.tun,
+                    name: "office", namespace: topology.officeGateway, config: office,
                     control: "\(dir)/office.sock", log: "\(dir)/office.log"),
             ],
             created: ISO8601DateFormatter().string(from: Date()))
@@ -153,13 +153,6 @@ struct LabUp: ParsableCommand {
             let result = LabCommand.inNamespace(step.namespace, step.arguments)
             guard result.succeeded else {
                 throw fail("\(describe(step.namespace, step.arguments)): \(result.output.trimmed)")
-            }
-        }
-        for (namespace, remote) in [(topology.officeGateway, "10.0.1.0/24"), (topology.cloudGateway, "192.168.1.0/24")]
-        {
-            for step in topology.tunSteps(remotePrefix: remote) {
-                let result = LabCommand.inNamespace(namespace, step)
-                guard result.succeeded else { throw fail("\(describe(namespace, step)): \(result.output.trimmed)") }
             }
         }
         print("lab: namespaces \(topology.namespaces.joined(separator: ", ")) created")
@@ -286,7 +279,8 @@ struct LabUp: ParsableCommand {
         throw ExitCode(1)
     }
 
-    /// `ip netns exec NS isthmus run CONFIG --tun T --control S` with output into the gateway's log.
+    /// `ip netns exec NS isthmus run CONFIG --control S` with output into the gateway's log: the gateway
+    /// creates its interfaces and routes itself.
     private func startGateway(_ gateway: LabState.Gateway, executable: String, passive: Bool) throws -> Int32 {
         let files = FileManager.default
         guard files.createFile(atPath: gateway.log, contents: nil, attributes: [.posixPermissions: 0o600]),
@@ -297,7 +291,7 @@ struct LabUp: ParsableCommand {
         process.executableURL = URL(fileURLWithPath: LabCommand.ip)
         process.arguments =
             [
-                "netns", "exec", gateway.namespace, executable, "run", gateway.config, "--tun", gateway.tun,
+                "netns", "exec", gateway.namespace, executable, "run", gateway.config,
                 "--control", gateway.control, "--log-level", logLevel.rawValue,
                 // Each namespace has a loopback of its own: both gateways serve metrics on the same port.
                 "--metrics", "127.0.0.1:\(LabUp.metricsPort)",

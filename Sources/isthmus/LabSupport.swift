@@ -73,7 +73,7 @@ enum LabReport {
                 print(Status.render(reply.response), terminator: "")
                 if let plane = reply.response.dataplane {
                     var line =
-                        "data plane on \(plane.tun): ESP packets out \(plane.espPacketsOut) / in \(plane.espPacketsIn), "
+                        "data plane on \(plane.interfaces.joined(separator: ", ")): ESP packets out \(plane.espPacketsOut) / in \(plane.espPacketsIn), "
                         + "SAs installed \(plane.installedSAs)"
                     if !plane.drops.isEmpty {
                         line +=

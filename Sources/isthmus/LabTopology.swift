@@ -9,7 +9,8 @@ import Foundation
 ///     PREFIXoh 192.168.1.10 -oh0/lan0- 192.168.1.1 PREFIXofc 198.51.100.10/24
 ///         -wan0/wan0- 203.0.113.20/24 PREFIXcld 10.0.1.1 -lan0/vm0- 10.0.1.4 PREFIXvm
 ///
-/// TUN PREFIXtun in the office gateway routes 10.0.1.0/24, the one in the cloud gateway 192.168.1.0/24.
+/// Each gateway creates its own tunnel interface and routes (10.0.1.0/24 in the office, 192.168.1.0/24 in the
+/// cloud) when it starts.
 struct LabTopology {
     let prefix: String
 
@@ -18,13 +19,11 @@ struct LabTopology {
     var cloudGateway: String { prefix + "cld" }
     var vm: String { prefix + "vm" }
     var namespaces: [String] { [officeHost, officeGateway, cloudGateway, vm] }
-    /// The TUN device's name (one in each gateway namespace).
-    var tun: String { prefix + "tun" }
 
     static let defaultPrefix = "ist-lab-"
     static let vmAddress = "10.0.1.4"
 
-    /// A prefix of 1 to 12 characters of `a-z 0-9 - _ .` (so every namespace and TUN name stays <= 15).
+    /// A prefix of 1 to 12 characters of `a-z 0-9 - _ .` (so every namespace name stays <= 15).
     static func validate(prefix: String) -> String? {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
         guard (1...12).contains(prefix.count), prefix.allSatisfy({ allowed.contains($0) }),
@@ -93,15 +92,6 @@ struct LabTopology {
         return steps
     }
 
-    /// The TUN steps for one gateway namespace: a persistent TUN device, up with MTU 1400, and the route to
-    /// the remote site's prefix. Done before the gateway starts so the first packets already find a route.
-    func tunSteps(remotePrefix: String) -> [[String]] {
-        [
-            ["ip", "tuntap", "add", "dev", tun, "mode", "tun"],
-            ["ip", "link", "set", tun, "up", "mtu", "1400"],
-            ["ip", "route", "add", remotePrefix, "dev", tun],
-        ]
-    }
 }
 
 /// What `isthmus lab up` leaves in the state directory (state.json) for `lab status` and `lab down`.
@@ -110,7 +100,6 @@ struct LabState: Codable {
         var name: String
         var namespace: String
         var config: String
-        var tun: String
         var control: String
         var log: String
         var pid: Int32?

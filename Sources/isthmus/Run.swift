@@ -18,6 +18,12 @@ struct Run: AsyncParsableCommand {
             reads FILE again and applies only what changed; SIGINT or SIGTERM deletes the SAs, telling the \
             peers, and exits 0. With --metrics ADDRESS:PORT, Prometheus text is served on GET /metrics at that \
             address.
+
+            The gateway plumbs its own data path (root or CAP_NET_ADMIN): a TUN interface per route-based \
+            connection (ist-<remote site>, or the connection's interface:) and one shared by the policy-based \
+            ones (ist-<gateway>, or the gateway's interface:), each up with an MTU that fits the connection's \
+            ESP suites in --path-mtu, and a route into it for every prefix of the remote sites (proto 73). \
+            Reload adds and removes only what changed; at exit all of it goes.
             """
     )
 
@@ -48,8 +54,13 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Run the userspace ESP data plane on this TUN device (created if missing; address and routes are yours).")
+        help:
+            "Instead of plumbing interfaces and routes: carry every connection on this TUN device (created if missing; address and routes are yours)."
+    )
     var tun: String?
+
+    @Flag(name: .long, help: "IKE only: negotiate and list CHILD SAs, carry no traffic (no interfaces, no routes).")
+    var noDataPlane = false
 
     @Option(
         name: .long,
@@ -71,6 +82,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("--path-mtu must be 1280 to 65535, not \(pathMTU)")
         }
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
+        if tun != nil && noDataPlane { throw ValidationError("--tun and --no-data-plane exclude each other") }
         if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
             throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
         }
@@ -112,7 +124,8 @@ struct Run: AsyncParsableCommand {
         let port = UInt16(ikePort)
         let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
         var options = DaemonOptions(
-            ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive, tunName: tun,
+            ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive,
+            dataPath: noDataPlane ? .none : tun.map { .tun($0) } ?? .managed,
             pathMTU: pathMTU)
         let file = self.file
         let reloader: GatewayDaemon.ConfigReloader = {

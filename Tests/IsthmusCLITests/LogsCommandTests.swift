@@ -87,7 +87,10 @@ final class LogsCommandTests: XCTestCase {
         var nat = freePort()
         while nat == ike { nat = freePort() }
         let daemon = try launch(
-            ["run", config.path, "--control", socket, "--ike-port", "\(ike)", "--nat-port", "\(nat)"],
+            [
+                "run", config.path, "--control", socket, "--ike-port", "\(ike)", "--nat-port", "\(nat)",
+                "--no-data-plane",
+            ],
             folder: folder, name: "daemon")
         defer { if daemon.isRunning { daemon.terminate() } }
         let deadline = ContinuousClock.now + .seconds(10)

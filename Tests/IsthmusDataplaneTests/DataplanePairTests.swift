@@ -169,7 +169,7 @@ final class DataplanePairTests: XCTestCase {
         for (gateway, name) in [(a, "a-to-b"), (b, "b-to-a")] {
             XCTAssertTrue(eventually { gateway.plane.counters.espPacketsIn == 1 })
             let counters = gateway.plane.counters
-            XCTAssertEqual(counters.tun, gateway.tun.name)
+            XCTAssertEqual(counters.interfaces, [gateway.tun.name])
             XCTAssertEqual(counters.tunPacketsRead, 1)
             XCTAssertEqual(counters.espPacketsOut, 1)
             XCTAssertEqual(counters.datagramsSent, 1)
@@ -286,7 +286,55 @@ final class DataplanePairTests: XCTestCase {
                 "coalescedSegments", "coalescedWrites", "connections", "datagramsReceived", "datagramsSent", "drops",
                 "espBytesIn", "espBytesOut", "espPacketsIn", "espPacketsOut", "icmpTooBigSent", "ikeMessagesIn",
                 "installedSAs", "lifetimeEvents", "mssClamped", "natKeepalivesIn", "receiveCalls", "segmentationTrains",
-                "segmentedDatagrams", "sendCalls", "tcpSegmentationReads", "tun", "tunPacketsRead",
-            ])
+                "segmentedDatagrams", "sendCalls", "tcpSegmentationReads", "tunPacketsRead", "interfaces",
+            ].sorted())
+    }
+
+    /// A hub with two route-based peers, both with 0.0.0.0/0 selectors: each of the hub's interfaces has
+    /// its own SPD, so what the kernel routes into interface 1 goes to spoke A, into interface 2 to spoke
+    /// C, and what each spoke sends comes out of its own interface.
+    func testRouteBasedPeersWithTheSameSelectorsEachGetTheirOwnInterfacesTraffic() throws {
+        let network = MemoryNetwork()
+        let address = { (text: String) in try! IPAddress(parsing: text) }
+        let a = try Gateway(name: "mem-a", address: address("198.51.100.1"), network: network, receiveOffload: true)
+        let c = try Gateway(name: "mem-c", address: address("198.51.100.2"), network: network, receiveOffload: true)
+        let hubUDP = try MemoryDatagramSocket(network: network, address: Self.bGateway, port: 4500)
+        let hubRaw = try MemoryDatagramSocket(network: network, address: Self.bGateway, port: 0, kind: .rawESP)
+        let toA = try MemoryPacketDevice(name: "mem-h1")
+        let toC = try MemoryPacketDevice(name: "mem-h2")
+        let hub = try Dataplane(
+            devices: [(1, toA), (2, toC)], rawESP: hubRaw, pathMTU: 1500,
+            logger: Logger(label: "test.dataplane", factory: { _ in SwiftLogNoOpLogHandler() }))
+        defer { hub.stop() }
+        gateways = [a, c]
+        try a.start()
+        try c.start()
+        try hub.start(on: hubUDP, onIKE: { _, _, _ in }, onLifetime: { _ in })
+        let any = [TrafficSelector(prefix: try IPPrefix(parsing: "0.0.0.0/0"))]
+        for (spoke, interface, spi) in [(a, 1, UInt32(0x1000)), (c, 2, UInt32(0x2000))] {
+            var pair = try saPair(spiToA: spi + 1, spiToB: spi + 2, keySeed: UInt8(interface))
+            pair.a.localSelectors = any
+            pair.a.remoteSelectors = any
+            pair.a.tunnel.local = spoke.udp.endpoint
+            pair.b.localSelectors = any
+            pair.b.remoteSelectors = any
+            pair.b.tunnel.remote = spoke.udp.endpoint
+            pair.b.interface = interface
+            spoke.plane.submit(.sa(.install(pair.a)))
+            hub.submit(.sa(.install(pair.b)))
+        }
+        let toSpokeC = try icmpEcho(from: "10.0.1.4", to: "192.168.2.10", sequence: 1)
+        toC.inject([toSpokeC])
+        XCTAssertEqual(packets(from: c.tun, count: 1), [toSpokeC])
+        let toSpokeA = try icmpEcho(from: "10.0.1.4", to: "192.168.2.10", sequence: 2)
+        toA.inject([toSpokeA])
+        XCTAssertEqual(packets(from: a.tun, count: 1), [toSpokeA])
+        XCTAssertEqual(c.tun.takeWritten(), [], "spoke C got spoke A's packet")
+
+        let fromC = try icmpEcho(from: "192.168.2.10", to: "10.0.1.4", sequence: 3, reply: true)
+        c.tun.inject([fromC])
+        XCTAssertEqual(packets(from: toC, count: 1), [fromC])
+        XCTAssertEqual(toA.takeWritten(), [], "spoke C's packet came out of spoke A's interface")
+        XCTAssertEqual(hub.counters.interfaces, ["mem-h1", "mem-h2"])
     }
 }

@@ -9,7 +9,7 @@ extension ConfigBuilder {
 
     static let connectionKeys = [
         "name", "local_network", "kind", "ike_version", "shared_key", "ike", "esp", "lifetime", "dpd", "nat_traversal",
-        "fragment_size",
+        "fragment_size", "interface",
     ]
 
     mutating func readConnection(_ value: LocatedNode, defaultKind: GatewayKind) -> Connection? {
@@ -44,6 +44,17 @@ extension ConfigBuilder {
             if let node = fields["fragment_size"] {
                 fragmentSize = builder.reader.integer(node, what: "fragment_size", range: Connection.fragmentSizeRange)
             }
+            var interface: String?
+            if let node = fields["interface"] {
+                interface = builder.readInterfaceName(node)
+                if kind == .static {
+                    builder.reader.sink.error(
+                        node.location,
+                        "interface: names the own interface of a route-based (dynamic) connection; policy-based "
+                            + "(static) connections share the gateway's",
+                        fix: "remove it here, or set interface: under gateway:, or make the connection kind: dynamic")
+                }
+            }
             if let name, let remote, let kind, let key, let ike, let esp, let lifetimes, let dpd, let nat,
                 let fragmentSize
             {
@@ -51,6 +62,7 @@ extension ConfigBuilder {
                     name: name, localNetwork: remote, kind: kind, ikeVersion: version, sharedKey: key, ike: ike,
                     esp: esp, lifetimes: lifetimes, deadPeerDetection: dpd, natTraversal: nat)
                 made.fragmentSize = fragmentSize
+                made.interface = interface
                 connection = made
             }
         }
@@ -59,6 +71,20 @@ extension ConfigBuilder {
             return nil
         }
         return connection
+    }
+
+    /// An interface name (`interface:`): 1 to 15 bytes, no '/', ':' or white space (Linux's IFNAMSIZ).
+    mutating func readInterfaceName(_ value: LocatedNode) -> String? {
+        guard let text = reader.string(value, what: "interface") else { return nil }
+        guard TunnelInterfaceName.isValid(text) else {
+            reader.sink.error(
+                value.location,
+                "'\(text)' cannot be an interface name: 1 to \(TunnelInterfaceName.maximumLength) bytes without "
+                    + "'/', ':' or white space",
+                fix: "use a short name such as \(TunnelInterfaceName.derived(from: text))")
+            return nil
+        }
+        return text
     }
 
     /// The minimum length of a pre-shared key. RFC 7296 section 2.15 asks for keys "as strong as the

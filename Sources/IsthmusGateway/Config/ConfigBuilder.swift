@@ -94,14 +94,16 @@ struct ConfigBuilder {
     mutating func readGateway(_ value: LocatedNode) -> GatewaySettings? {
         guard
             let fields = reader.mapping(
-                value, what: "gateway", keys: ["name", "kind", "public_address", "point_to_site"],
+                value, what: "gateway", keys: ["name", "kind", "public_address", "point_to_site", "interface"],
                 required: ["name"])
         else { return nil }
         var name: String?
         var kind = GatewayKind.dynamic
         var publicAddress: IPAddress?
         var pointToSite: PointToSite?
+        var interface: String?
         let failed = addsErrors { builder in
+            interface = fields["interface"].flatMap { builder.readInterfaceName($0) }
             name = fields["name"].flatMap { builder.reader.name($0, what: "gateway name") }
             if let node = fields["kind"] {
                 kind = builder.reader.choice(node, what: "gateway kind", as: GatewayKind.self) ?? kind
@@ -117,7 +119,9 @@ struct ConfigBuilder {
             }
         }
         guard !failed, let name else { return nil }
-        return GatewaySettings(name: name, kind: kind, publicAddress: publicAddress, pointToSite: pointToSite)
+        var settings = GatewaySettings(name: name, kind: kind, publicAddress: publicAddress, pointToSite: pointToSite)
+        settings.interface = interface
+        return settings
     }
 
     // MARK: - site / virtual_network

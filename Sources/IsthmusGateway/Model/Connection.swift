@@ -21,6 +21,10 @@ public struct Connection: Sendable, Hashable, Encodable {
     /// Largest IKE message sent whole; larger protected IKEv2 messages are fragmented (RFC 7383) when
     /// the peer supports it.
     public var fragmentSize: Int = Connection.defaultFragmentSize
+    /// The name of a route-based connection's own tunnel interface (YAML `interface:`); nil: derived from
+    /// the remote site's name (``TunnelInterfaceName/of(_:gateway:)``). Policy-based connections share the
+    /// gateway's (``GatewaySettings/interface``).
+    public var interface: String?
 
     /// strongSwan's default: fits IPv6's minimum MTU (1280) with room for the headers.
     public static let defaultFragmentSize = 1280
@@ -55,6 +59,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         case deadPeerDetection = "dpd"
         case natTraversal = "nat_traversal"
         case fragmentSize = "fragment_size"
+        case interface
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -70,6 +75,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encode(deadPeerDetection, forKey: .deadPeerDetection)
         try container.encode(natTraversal, forKey: .natTraversal)
         if fragmentSize != Self.defaultFragmentSize { try container.encode(fragmentSize, forKey: .fragmentSize) }
+        try container.encodeIfPresent(interface, forKey: .interface)
     }
 
     /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.

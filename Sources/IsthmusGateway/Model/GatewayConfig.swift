@@ -79,6 +79,9 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
     public var publicAddress: IPAddress?
     /// Point-to-site clients: only a dynamic gateway offers them.
     public var pointToSite: PointToSite?
+    /// The name of the tunnel interface the policy-based connections share (YAML `interface:`); nil:
+    /// derived from the gateway's name (``TunnelInterfaceName/derived(from:)``).
+    public var interface: String?
 
     public init(name: String, kind: GatewayKind, publicAddress: IPAddress?, pointToSite: PointToSite?) {
         self.name = name
@@ -91,6 +94,7 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
         case name, kind
         case publicAddress = "public_address"
         case pointToSite = "point_to_site"
+        case interface
     }
 }
 

@@ -36,6 +36,7 @@ struct ConfigValidator {
         checkRemoteSites(localNetworks, site: site, gateway: gateway)
         if let gateway { checkGatewayKind(gateway, site: site, connections: connections) }
         checkConnections(connections, localNetworks: localNetworks)
+        if let gateway { checkInterfaceNames(connections, gateway: gateway) }
         if let site { checkEndpoints(endpoints, site: site, localNetworks: localNetworks.map(\.value)) }
     }
 
@@ -259,6 +260,25 @@ struct ConfigValidator {
                     at(located.path, "dpd"),
                     "the dpd interval is longer than the IKE lifetime, so no liveness "
                         + "check will ever be sent", fix: "shorten the interval or use 'action: none'")
+            }
+        }
+    }
+
+    /// Two route-based connections, or one and the policy-based connections' shared interface, must not
+    /// end up on one interface name: the second could not be created.
+    private mutating func checkInterfaceNames(_ connections: [Located<Connection>], gateway: GatewaySettings) {
+        var owners: [String: String] = [:]
+        for located in connections {
+            let connection = located.value
+            let name = TunnelInterfaceName.of(connection, gateway: gateway)
+            let owner = connection.kind == .dynamic ? "connection '\(connection.name)'" : "the policy-based connections"
+            if let first = owners[name], first != owner {
+                error(
+                    at(located.path, connection.interface != nil ? "interface" : "name"),
+                    "\(owner) would use the interface '\(name)', which \(first) already uses",
+                    fix: "give it another name with interface: (at most \(TunnelInterfaceName.maximumLength) bytes)")
+            } else {
+                owners[name] = owner
             }
         }
     }

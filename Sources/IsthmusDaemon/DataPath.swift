@@ -1,0 +1,270 @@
+import IsthmusDataplane
+import IsthmusESP
+import IsthmusEvents
+import IsthmusIP
+import IsthmusNetlink
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon's own data path: it carries out a ``DataPathPlan`` with the data plane's TUN devices and
+/// rtnetlink, and tells the data plane which interface each CHILD SA belongs to.
+///
+/// Each planned interface is a TUN device the daemon creates (or takes over when a previous run left it
+/// behind), brought up with the planned MTU, attached to the data plane under its number (0 for the one
+/// the policy-based connections share, 1, 2, ... for route-based connections), with a route into it for
+/// every remote prefix, marked `proto 73` (``Route/isthmusProtocol``). A reload applies the difference;
+/// at exit the routes go and so do the devices (a TUN disappears when its descriptor closes, also after
+/// a crash, and the kernel removes its routes with it). A failure is that connection's only: an
+/// interface or route that cannot be set up is a `data-path-failed` event and an error in `status`, and
+/// the other connections go on.
+///
+/// With `--tun NAME` (``fixed(plane:tunName:logger:)``) every connection uses that one device, whose
+/// address and routes are the user's.
+final class DataPath: Sendable {
+    /// What `status` shows of a connection's data path.
+    struct ConnectionState: Sendable, Hashable {
+        var interface: String
+        var mtu: Int?
+        var routes: [IPPrefix]
+        /// Why it carries no traffic, or nil when it is up.
+        var error: String?
+    }
+
+    private struct Installed {
+        var number: Int
+        var index: Int32
+        var mtu: Int
+        var routes: [IPPrefix]
+        var connections: [String]
+        /// It existed before this run opened it (a persistent TUN left behind): deleted at exit.
+        var takenOver: Bool
+    }
+
+    private struct State: ~Copyable {
+        var netlink: NetlinkSocket?
+        var installed: [String: Installed] = [:]
+        var numbers: [String: Int] = [:]
+        var connections: [String: ConnectionState] = [:]
+        var nextNumber = 1
+    }
+
+    let plane: Dataplane
+    /// Whether the daemon creates interfaces and routes (false with `--tun`).
+    let managed: Bool
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    /// A data path the daemon plumbs itself (needs CAP_NET_ADMIN).
+    init(managing plane: Dataplane, logger: Logger) throws(NetlinkError) {
+        self.plane = plane
+        self.managed = true
+        self.logger = logger
+        let netlink = try NetlinkSocket()
+        state = Mutex(State(netlink: netlink))
+    }
+
+    /// Every connection on the TUN device `tunName`, interface 0, as `isthmus run --tun` asks.
+    init(fixed plane: Dataplane, tunName: String, logger: Logger) throws(DataplaneError) {
+        self.plane = plane
+        self.managed = false
+        self.logger = logger
+        state = Mutex(State())
+        plane.attach(try Dataplane.openTUN(name: tunName, logger: logger), as: 0)
+        state.withLock { $0.connections[""] = ConnectionState(interface: tunName, mtu: nil, routes: []) }
+    }
+
+    /// Hands a CHILD SA change to the data plane, an installed SA marked with its connection's interface.
+    func submit(_ change: ESPSAChange) {
+        guard case .install(var sa) = change else {
+            plane.submit(.sa(change))
+            return
+        }
+        sa.interface = state.withLock { $0.numbers[sa.connection] } ?? 0
+        plane.submit(.sa(.install(sa)))
+    }
+
+    /// What `status` shows of `connection`'s data path.
+    func status(of connection: String) -> ConnectionState? {
+        state.withLock { state in
+            state.connections[connection] ?? (managed ? nil : state.connections[""])
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Makes the interfaces and routes what `plan` says, touching only what differs.
+    /// - Returns: one event per connection whose data path changed.
+    func apply(_ plan: DataPathPlan, now: Duration) -> [GatewayEvent] {
+        guard managed else { return [] }
+        return state.withLock { state in
+            var events: [GatewayEvent] = []
+            let planned = Set(plan.interfaces.map(\.name))
+            for (name, installed) in state.installed where !planned.contains(name) {
+                remove(name, installed, state: &state)
+                for connection in installed.connections {
+                    state.connections[connection] = nil
+                    state.numbers[connection] = nil
+                    events.append(
+                        GatewayEvent(
+                            time: now, connection: connection, kind: .dataPathRemoved,
+                            message: "interface \(name) and its routes removed", details: ["interface": name]))
+                }
+            }
+            for interface in plan.interfaces {
+                let before = state.installed[interface.name]
+                let problem = bringUp(interface, state: &state)
+                let number = state.installed[interface.name]?.number
+                for connection in interface.connections {
+                    state.numbers[connection] = number
+                    let previous = state.connections[connection]
+                    let current = ConnectionState(
+                        interface: interface.name, mtu: interface.mtu, routes: interface.routes, error: problem)
+                    state.connections[connection] = current
+                    guard previous != current || before == nil else { continue }
+                    events.append(Self.event(current, connection: connection, now: now))
+                }
+            }
+            return events
+        }
+    }
+
+    /// Removes every route and interface this data path made (exit).
+    func tearDown() {
+        guard managed else { return }
+        state.withLock { state in
+            for (name, installed) in state.installed { remove(name, installed, state: &state) }
+            state.numbers = [:]
+        }
+    }
+
+    private static func event(_ state: ConnectionState, connection: String, now: Duration) -> GatewayEvent {
+        let details = [
+            "interface": state.interface, "mtu": state.mtu.map { "\($0)" } ?? "",
+            "routes": state.routes.map { "\($0)" }.joined(separator: " "),
+        ]
+        if let error = state.error {
+            return GatewayEvent(
+                time: now, connection: connection, kind: .dataPathFailed, severity: .error,
+                message: "no traffic can cross: \(error)", details: details)
+        }
+        let routes = state.routes.isEmpty ? "no routes" : "routes \(details["routes"]!)"
+        return GatewayEvent(
+            time: now, connection: connection, kind: .dataPathReady,
+            message: "interface \(state.interface) up, mtu \(state.mtu ?? 0), \(routes)", details: details)
+    }
+
+    /// Creates (or updates) one interface and its routes; the first problem met, or nil.
+    private func bringUp(_ interface: DataPathPlan.Interface, state: inout State) -> String? {
+        guard let netlink = state.netlink else { return "no netlink socket" }
+        var installed: Installed
+        if let existing = state.installed[interface.name] {
+            installed = existing
+        } else {
+            do {
+                let takenOver = try netlink.interface(named: interface.name) != nil
+                let device = try Dataplane.openTUN(name: interface.name, logger: logger)
+                guard let link = try netlink.interface(named: interface.name) else {
+                    return "interface \(interface.name) vanished right after it was created"
+                }
+                let number = interface.shared ? 0 : state.nextNumber
+                if !interface.shared { state.nextNumber += 1 }
+                installed = Installed(
+                    number: number, index: link.index, mtu: 0, routes: [], connections: interface.connections,
+                    takenOver: takenOver)
+                plane.attach(device, as: number)
+                if takenOver {
+                    logger.notice(
+                        "took over interface \(interface.name), left behind by an earlier run",
+                        metadata: ["interface": "\(interface.name)"])
+                }
+            } catch {
+                return "cannot create interface \(interface.name): \(error)"
+                    + (Self.isNameTaken(error)
+                        ? " (the name is taken by another interface: set interface: in the YAML)" : "")
+            }
+        }
+        installed.connections = interface.connections
+        defer { state.installed[interface.name] = installed }
+        if installed.mtu != interface.mtu {
+            do {
+                try netlink.setInterface(index: installed.index, up: true, mtu: interface.mtu)
+                installed.mtu = interface.mtu
+            } catch {
+                return "cannot bring interface \(interface.name) up with mtu \(interface.mtu): \(error)"
+            }
+        }
+        for prefix in installed.routes where !interface.routes.contains(prefix) {
+            try? netlink.deleteRoute(Route(destination: prefix, interfaceIndex: installed.index))
+            installed.routes.removeAll { $0 == prefix }
+        }
+        var problem: String?
+        for prefix in interface.routes where !installed.routes.contains(prefix) {
+            do {
+                try addRoute(prefix, index: installed.index, interface: interface.name, netlink: netlink)
+                installed.routes.append(prefix)
+            } catch {
+                problem = problem ?? error.message
+                logger.error("\(error.message)", metadata: ["interface": "\(interface.name)"])
+            }
+        }
+        return problem
+    }
+
+    /// Adds the route to `prefix` into interface `index`; a route of ours to the same prefix (an earlier
+    /// run's, or another interface's) is replaced, anybody else's is a conflict.
+    private func addRoute(_ prefix: IPPrefix, index: Int32, interface: String, netlink: NetlinkSocket)
+        throws(RouteConflict)
+    {
+        let route = Route(destination: prefix, interfaceIndex: index)
+        do {
+            try netlink.addRoute(route)
+            return
+        } catch  where error.errno == EEXIST {
+            let existing = try? netlink.routes(prefix.family).first {
+                $0.destination == prefix && $0.table == Netlink.mainTable && ($0.metric ?? 0) == 0
+            }
+            if let existing, existing.routingProtocol == Route.isthmusProtocol {
+                do {
+                    try netlink.addRoute(route, replace: true)
+                    return
+                } catch {
+                    throw RouteConflict(message: "cannot route \(prefix) into \(interface): \(error)")
+                }
+            }
+            let device = existing?.interfaceIndex.flatMap { index in
+                (try? netlink.interfaces())?.first(where: { $0.index == index })?.name
+            }
+            throw RouteConflict(
+                message: "cannot route \(prefix) into \(interface): a route to \(prefix) exists already"
+                    + (device.map { " (dev \($0), proto \(existing?.routingProtocol ?? 0))" } ?? "")
+                    + "; remove it, or change the local network's prefixes")
+        } catch {
+            throw RouteConflict(message: "cannot route \(prefix) into \(interface): \(error)")
+        }
+    }
+
+    private struct RouteConflict: Error {
+        var message: String
+    }
+
+    /// Deletes an interface's routes, detaches its device (the TUN goes when its descriptor closes) and
+    /// deletes a taken-over persistent device.
+    private func remove(_ name: String, _ installed: Installed, state: inout State) {
+        for prefix in installed.routes {
+            try? state.netlink?.deleteRoute(Route(destination: prefix, interfaceIndex: installed.index))
+        }
+        plane.detach(interface: installed.number)
+        if installed.takenOver { try? state.netlink?.deleteInterface(index: installed.index) }
+        state.installed[name] = nil
+        logger.info("interface removed", metadata: ["interface": "\(name)"])
+    }
+
+    private static func isNameTaken(_ error: any Error) -> Bool {
+        guard let error = error as? DataplaneError else { return false }
+        return error.errno == EINVAL || error.errno == EBUSY
+    }
+}
