@@ -98,3 +98,124 @@ def test_self_plumbing(scene, checks, isthmus_bin):
     checks.check("restart-ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
     errors = error_lines(cloud2) + error_lines(office2)
     checks.check("restart-no-error-lines", not errors, " | ".join(errors[:3]))
+
+
+HUB_PUBLIC = "203.0.113.20"
+KEY = "isthmus-hub-test-key-0123456789abcdef"
+HUB_CONFIG = f"""gateway: {{{{name: hub, kind: dynamic, public_address: {HUB_PUBLIC}}}}}
+virtual_network:
+  name: vnet
+  address_spaces: [10.0.1.0/24, 10.0.2.0/24]
+  subnets:
+    - {{{{name: vms, prefix: 10.0.1.0/24}}}}
+    - {{{{name: GatewaySubnet, prefix: 10.0.2.0/24}}}}
+  gateway_subnet: GatewaySubnet
+local_networks:
+{{networks}}
+connections:
+{{connections}}
+"""
+def branch_config(n):
+    return (f"gateway: {{name: branch{n}, kind: dynamic, public_address: 198.51.100.1{n}}}\n"
+            f"site: {{prefixes: [192.168.{n}.0/24]}}\n"
+            "local_networks:\n"
+            f"  - {{name: hub, gateway_address: {HUB_PUBLIC}, prefixes: [10.0.1.0/24]}}\n"
+            "connections:\n"
+            f"  - {{name: branch{n}-hub, local_network: hub, shared_key: {KEY}, "
+            "ike: aes128gcm16-prfsha256-ecp256, esp: aes128gcm16}\n")
+
+
+def hub_config(branches):
+    networks = "\n".join(f"  - {{name: branch{n}, gateway_address: 198.51.100.1{n}, prefixes: [192.168.{n}.0/24]}}"
+                         for n in branches)
+    connections = "\n".join(f"  - {{name: hub-branch{n}, local_network: branch{n}, shared_key: {KEY}, "
+                            f"ike: aes128gcm16-prfsha256-ecp256, esp: aes128gcm16}}" for n in branches)
+    return HUB_CONFIG.format(networks=networks, connections=connections)
+
+
+def test_hub(scene, checks, isthmus_bin):
+    """One cloud gateway, two route-based Isthmus branches behind a bridge (the internet):
+
+      PREFIX-hN 192.168.N.10 -- 192.168.N.1 PREFIX-bN 198.51.100.1N --br0 (PREFIX-net)-- 203.0.113.20 PREFIX-hub
+      10.0.1.1 -- 10.0.1.4 PREFIX-vm"""
+    prereq.require(checks, tools=["ip", "ping", "tcpdump"], isthmus=isthmus_bin, tun=True)
+    net, hub, vm = scene.namespace("net"), scene.namespace("hub"), scene.namespace("vm")
+    net.ip("link", "add", "br0", "type", "bridge")
+    net.up("br0")
+    scene.veth(hub, "wan0", net, "p0")
+    scene.veth(hub, "lan0", vm, "vm0")
+    hub.addr(f"{HUB_PUBLIC}/24", "wan0"); hub.up("wan0"); hub.route("198.51.100.0/24", "dev", "wan0")
+    hub.addr("10.0.1.1/24", "lan0"); hub.up("lan0")
+    vm.addr("10.0.1.4/24", "vm0"); vm.up("vm0"); vm.route("default", "via", "10.0.1.1")
+    branches, hosts = {}, {}
+    for n in (1, 2):
+        b, h = scene.namespace(f"b{n}"), scene.namespace(f"h{n}")
+        scene.veth(b, "wan0", net, f"p{n}")
+        scene.veth(b, "lan0", h, "h0")
+        b.addr(f"198.51.100.1{n}/24", "wan0"); b.up("wan0"); b.route("203.0.113.0/24", "dev", "wan0")
+        b.addr(f"192.168.{n}.1/24", "lan0"); b.up("lan0")
+        h.addr(f"192.168.{n}.10/24", "h0"); h.up("h0"); h.route("default", "via", f"192.168.{n}.1")
+        branches[n], hosts[n] = b, h
+    for port in ("p0", "p1", "p2"):
+        net.ip("link", "set", port, "master", "br0")
+        net.up(port)
+    for gw in (hub, *branches.values()):
+        gw.sysctl("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+    checks.ok("topology")
+    captures = {n: scene.capture(branches[n], "wan0", name=f"wan-b{n}", bpf="esp or udp port 4500 or udp port 500")
+                for n in (1, 2)}
+
+    hub_gw = scene.isthmus(hub, hub_config((1, 2)), name="hub", passive=True)
+    gws = {n: scene.isthmus(branches[n], branch_config(n), name=f"branch{n}", wait=False) for n in (1, 2)}
+    up = all(gws[n].wait_child_sa() for n in (1, 2)) and hub_gw.wait_for(lambda s: len(s.get("childSAs") or []) >= 2)
+    if not up:
+        hub_gw.dump_log(); gws[1].dump_log(); gws[2].dump_log()
+        checks.abort("child-sas-established", f"not every branch has a CHILD SA within {WAIT}s")
+    checks.ok("child-sas-established")
+    for n in (1, 2):
+        checks.check(f"hub-route-branch{n}", (f"192.168.{n}.0/24", f"ist-branch{n}") in our_routes(hub),
+                     f"routes: {our_routes(hub)}")
+
+    # Everyone pings at once: each branch host to the VM and the VM to each branch host.
+    pings = {f"h{n}-to-vm": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", "10.0.1.4"], f"ping-h{n}",
+                                        ns=hosts[n]) for n in (1, 2)}
+    pings.update({f"vm-to-h{n}": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", f"192.168.{n}.10"],
+                                             f"ping-vm-h{n}", ns=vm) for n in (1, 2)})
+    time.sleep(4)
+    for name, p in pings.items():
+        out = stop_ping(p)
+        sent, received = ping_counts(out)
+        checks.check(f"ping-{name}", received > 0 and received >= sent - 1, f"{received}/{sent} received",
+                     detail=f"{received}/{sent}")
+
+    # Each branch's WAN carries its own ESP only.
+    for cap in captures.values():
+        cap.stop()
+    for n in (1, 2):
+        other = f"198.51.100.1{3 - n}"
+        packets = captures[n].ipv4_packets()
+        esp = [p for p in packets if p[3] == 50 or (p[3] == 17 and len(p[4]) > 8 and p[4][8:12] != b"\0\0\0\0")]
+        strangers = [p for p in packets if other in (p[1], p[2])]
+        checks.check(f"branch{n}-wan-carries-its-own-esp", esp and not strangers,
+                     f"{len(esp)} ESP packets, {len(strangers)} to or from {other}",
+                     detail=f"{len(esp)} ESP packets, none of branch{3 - n}'s")
+
+    # Reload without branch 2: branch 1 keeps its SAs and its ping.
+    before = sorted(c.get("inboundSPI") for c in child_sas(hub_gw.status()) if c.get("connection") == "hub-branch1")
+    pinger = scene.start(["ping", "-i", "0.1", "-W", "1", "10.0.1.4"], "ping-during-reload", ns=hosts[1])
+    time.sleep(1)
+    hub_gw.config.write_text(hub_config((1,)))
+    r = hub_gw.reload()
+    checks.check("reload-removes-branch2", r.returncode == 0, (r.stdout + r.stderr).strip()[:200])
+    time.sleep(2)
+    out = stop_ping(pinger)
+    sent, received = ping_counts(out)
+    checks.check("reload-branch1-loses-no-ping", sent > 0 and received == sent, f"{received}/{sent} received",
+                 detail=f"{received}/{sent}")
+    s = hub_gw.status()
+    after = sorted(c.get("inboundSPI") for c in child_sas(s) if c.get("connection") == "hub-branch1")
+    checks.check("reload-branch1-keeps-its-sas", before and before == after, f"{before} -> {after}")
+    checks.check("reload-branch2-interface-removed", "ist-branch2" not in links(hub), f"links: {sorted(links(hub))}")
+    checks.check("reload-branch2-route-removed", ("192.168.2.0/24", "ist-branch2") not in our_routes(hub),
+                 f"routes: {our_routes(hub)}")
+    checks.check("reload-branch1-interface-kept", "ist-branch1" in links(hub), f"links: {sorted(links(hub))}")

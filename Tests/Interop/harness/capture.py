@@ -33,14 +33,39 @@ class Capture:
     def datagrams(self):
         return datagrams(self.path)
 
+    def ipv4_packets(self):
+        return ipv4_packets(self.path)
 
-def datagrams(path):
-    """The IPv4 UDP datagrams of a pcap (Ethernet link type): [(time, src, sport, dst, dport, payload)]."""
+
+def ipv4_packets(path):
+    """The IPv4 packets of a pcap (Ethernet link type): [(time, src, dst, protocol, payload after the IP header)]."""
     out = []
     try:
         data = Path(path).read_bytes()
     except OSError:
         return out
+    off = 24
+    while off + 16 <= len(data):
+        ts, tu, incl, _ = struct.unpack("<IIII", data[off:off + 16])
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 34 or pkt[12:14] != b"\x08\x00":
+            continue
+        ip = pkt[14:]
+        ihl = (ip[0] & 15) * 4
+        out.append((ts + tu / 1e6, socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]), ip[9], ip[ihl:]))
+    return out
+
+
+def datagrams(path):
+    """The IPv4 UDP datagrams of a pcap (Ethernet link type): [(time, src, sport, dst, dport, payload)]."""
+    out = []
+    for ts, src, dst, protocol, udp in ipv4_packets(path):
+        if protocol != 17 or len(udp) < 8:
+            continue
+        sport, dport = struct.unpack("!HH", udp[:4])
+        out.append((ts, src, sport, dst, dport, udp[8:]))
+    return out
     off = 24
     while off + 16 <= len(data):
         ts, tu, incl, _ = struct.unpack("<IIII", data[off:off + 16])
