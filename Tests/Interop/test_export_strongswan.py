@@ -47,7 +47,7 @@ class Tunnel:
 
 
 TUNNELS = [
-    Tunnel("cloud", "cloud-dynamic.yaml", "cloud-office", "cloud", (OFFICE_PREFIX,), (CLOUD_PREFIX, "10.0.2.0/24")),
+    Tunnel("cloud", "cloud-dynamic.yaml", "cloud-office", "cloud", (OFFICE_PREFIX,), (CLOUD_PREFIX,)),
     Tunnel("office", "office-dynamic.yaml", "office-cloud", "office", (CLOUD_PREFIX,), (OFFICE_PREFIX,)),
 ]
 # rotate: a copy of cloud-dynamic.yaml with the key in a file next to it

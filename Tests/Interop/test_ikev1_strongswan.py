@@ -37,8 +37,8 @@ IPERF_SECONDS = env_int("IPERF_SECONDS", 5)
 PSK = "isthmus-demo-key-change-me-0123456789"
 PSK_WRONG = "isthmus-interop-WRONG-psk-5c21e09a"
 
-# Profile (b)'s cloud gateway (Isthmus), facing an old office router. Like the seed's cloud it protects both
-# address spaces; the router has a policy for the VM subnet only.
+# Profile (b)'s cloud gateway (Isthmus), facing an old office router. It protects two address spaces with VMs
+# (not the gateway subnet's); the router has a policy for the first only.
 PROFILE_B = f"""# Isthmus as the cloud's static gateway facing an old office router (written by test_ikev1_strongswan.py)
 gateway:
   name: interop-cloud
@@ -46,9 +46,10 @@ gateway:
   public_address: 203.0.113.20
 virtual_network:
   name: interop-vnet
-  address_spaces: [10.0.1.0/24, 10.0.2.0/24]
+  address_spaces: [10.0.1.0/24, 10.0.3.0/24, 10.0.2.0/24]
   subnets:
     - {{name: vms, prefix: 10.0.1.0/24}}
+    - {{name: more-vms, prefix: 10.0.3.0/24}}
     - {{name: GatewaySubnet, prefix: 10.0.2.0/24}}
   gateway_subnet: GatewaySubnet
 local_networks:
@@ -102,7 +103,7 @@ class Case:
     expect: Expect = Expect()
     lifetime_events: tuple = ()       # (check, regex over Isthmus's `lifetime-chosen: MESSAGE` event lines)
     charon_logged: tuple = ()         # (check, text charon's log must hold)
-    refused_pair: bool = False        # 10.0.2.0/24 refused alone by both sides
+    refused_pair: bool = False        # 10.0.3.0/24 refused alone by both sides
     hostile: bool = False             # hostile ISAKMP while the tunnel runs
     teardown: str = "down"            # down | sigterm
     up_after_down: bool = False       # `isthmus up` after the teardown: Isthmus initiates
@@ -324,12 +325,12 @@ def test_ikev1(case, scene, checks, isthmus_bin):
     for check, text in case.charon_logged:
         checks.check(f"{N}.{check}", text in run.ss.log_text(), f"charon never logged '{text}'")
     if case.refused_pair:
-        # The cloud also protects its gateway subnet 10.0.2.0/24, which the router has no policy for: that Quick
-        # Mode alone is refused (INVALID-ID-INFORMATION), the VM subnet's SA stands on both sides (checked above).
-        ok = proc.wait_for(lambda: re.search(r"traffic-selector-mismatch.*10\.0\.2\.0/24", run.gw.log_text()), WAIT)
+        # The cloud also protects 10.0.3.0/24, which the router has no policy for: that Quick Mode alone is
+        # refused (INVALID-ID-INFORMATION), the VM subnet's SA stands on both sides (checked above).
+        ok = proc.wait_for(lambda: re.search(r"traffic-selector-mismatch.*10\.0\.3\.0/24", run.gw.log_text()), WAIT)
         checks.check(f"{N}.unmatched-pair-refused-alone",
-                     ok and "no matching CHILD_SA config found for 10.0.2.0/24" in run.ss.log_text(),
-                     "no refusal of 10.0.2.0/24 <=> 192.168.1.0/24 logged on both sides")
+                     ok and "no matching CHILD_SA config found for 10.0.3.0/24" in run.ss.log_text(),
+                     "no refusal of 10.0.3.0/24 <=> 192.168.1.0/24 logged on both sides")
     ping_across(run)
     iperf_across(run)
     if case.hostile:

@@ -141,11 +141,12 @@ final class PeerExportTests: XCTestCase {
     }
 
     func testIKEv1PeersGetOneChildSAOrVPNPolicyPerPairOfPrefixes() throws {
-        let config = try XCTUnwrap(try load("cloud").config)
+        // Two address spaces with VMs; the gateway subnet's own address space is not protected.
+        let config = try loadText(validCloud.replacingOccurrences(of: "[10.0.1.0/24, 10.0.2.0/24]", with: twoVMSpaces))
         let peer = try PeerSide(mirroring: "cloud-office", in: config)
         XCTAssertEqual(
             peer.selectorPairs.map { "\($0.local)-\($0.remote)" },
-            ["192.168.1.0/24-10.0.1.0/24", "192.168.1.0/24-10.0.2.0/24"])
+            ["192.168.1.0/24-10.0.1.0/24", "192.168.1.0/24-10.0.3.0/24"])
         let origin = ExportOrigin(configFile: "cloud.yaml")
         let swan = try PeerExport.files(for: peer, device: .strongswan, origin: origin)[0].contents
         XCTAssertTrue(
@@ -267,11 +268,16 @@ final class PeerExportTests: XCTestCase {
         XCTAssertTrue(NetgearFVS318NExport.keyLengths.contains(SharedKeyGenerator.keyCharacters))
     }
 
+    /// Address spaces: two with VMs and the gateway subnet's.
+    let twoVMSpaces = "[10.0.1.0/24, 10.0.3.0/24, 10.0.2.0/24]"
+
     func testLibreswanNamesAndRefusals() throws {
-        let text = validCloud.replacingOccurrences(
-            of: "ike: aes256-sha1-modp2048", with: "ike: [aes256-sha1-modp1024, aes128-sha384-modp3072]"
-        ).replacingOccurrences(
-            of: "esp: aes256-sha1", with: "esp: [aes256gcm16-ecp256, aes128-sha512-modp2048, aes192-sha256-ecp256-esn]")
+        let text = validCloud.replacingOccurrences(of: "[10.0.1.0/24, 10.0.2.0/24]", with: twoVMSpaces)
+            .replacingOccurrences(
+                of: "ike: aes256-sha1-modp2048", with: "ike: [aes256-sha1-modp1024, aes128-sha384-modp3072]"
+            ).replacingOccurrences(
+                of: "esp: aes256-sha1",
+                with: "esp: [aes256gcm16-ecp256, aes128-sha512-modp2048, aes192-sha256-ecp256-esn]")
         var config = try loadText(text)
         config.connections[0].ikeVersion = .v2
         let peer = try PeerSide(mirroring: "cloud-office", in: config)
@@ -284,7 +290,7 @@ final class PeerExportTests: XCTestCase {
         XCTAssertTrue(conf.contains("# left out ESP proposal 'aes128-sha512-modp2048'"), conf)
         XCTAssertTrue(conf.contains("\tpfs=yes\n\tesn=either\n"), conf)
         XCTAssertTrue(conf.contains("\tikev2=insist\n"))
-        XCTAssertTrue(conf.contains("\trightsubnets={10.0.1.0/24 10.0.2.0/24}\n"))
+        XCTAssertTrue(conf.contains("\trightsubnets={10.0.1.0/24 10.0.3.0/24}\n"))
         XCTAssertEqual(
             files[1].contents.split(separator: "\n").last,
             "198.51.100.10 203.0.113.20 : PSK \"0123456789abcdef0123\"")

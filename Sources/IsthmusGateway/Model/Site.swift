@@ -7,11 +7,18 @@ public enum Site: Sendable, Hashable {
     /// A virtual network with address spaces and named subnets: the cloud's role.
     case virtualNetwork(VirtualNetwork)
 
-    /// The prefixes reachable through this gateway (address spaces for a virtual network).
+    /// The prefixes reachable through this gateway, which its tunnels protect and its peers route: the
+    /// plain prefixes, or a virtual network's address spaces except one that is exactly the gateway
+    /// subnet (it holds the gateways themselves, nothing a remote site has to reach, and a remote site
+    /// that lists only the VM subnets would refuse it in every Quick Mode). A gateway subnet inside a
+    /// larger address space stays in it.
     public var prefixes: [IPPrefix] {
         switch self {
-        case .prefixes(let prefixes): prefixes
-        case .virtualNetwork(let network): network.addressSpaces
+        case .prefixes(let prefixes): return prefixes
+        case .virtualNetwork(let network):
+            let gatewaySubnet = network.subnets.first(where: { $0.name == network.gatewaySubnet })?.prefix
+            let spaces = network.addressSpaces.filter { $0 != gatewaySubnet }
+            return spaces.isEmpty ? network.addressSpaces : spaces
         }
     }
 }
