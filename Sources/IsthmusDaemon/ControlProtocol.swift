@@ -75,12 +75,6 @@ public struct ListeningPorts: Sendable, Codable, Hashable {
     public var address: String
     public var ike: Int
     public var nat: Int
-
-    public init(address: String, ike: Int, nat: Int) {
-        self.address = address
-        self.ike = ike
-        self.nat = nat
-    }
 }
 
 /// One configured connection and its IKE SAs.

@@ -25,16 +25,6 @@ public struct VirtualNetwork: Sendable, Hashable, Encodable {
     public var gatewaySubnet: String?
     public var dnsServers: [IPAddress]
 
-    public init(
-        name: String, addressSpaces: [IPPrefix], subnets: [Subnet], gatewaySubnet: String?, dnsServers: [IPAddress]
-    ) {
-        self.name = name
-        self.addressSpaces = addressSpaces
-        self.subnets = subnets
-        self.gatewaySubnet = gatewaySubnet
-        self.dnsServers = dnsServers
-    }
-
     enum CodingKeys: String, CodingKey {
         case name
         case addressSpaces = "address_spaces"
@@ -48,11 +38,6 @@ public struct VirtualNetwork: Sendable, Hashable, Encodable {
 public struct Subnet: Sendable, Hashable, Encodable {
     public var name: String
     public var prefix: IPPrefix
-
-    public init(name: String, prefix: IPPrefix) {
-        self.name = name
-        self.prefix = prefix
-    }
 }
 
 /// A remote site, named as the cloud consoles name it ("local network"): its gateway's public
