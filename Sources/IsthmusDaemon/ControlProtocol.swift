@@ -94,14 +94,6 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// Whether the key file was written after the gateway read it: the running gateway still uses the
     /// old key until `isthmus reload`.
     public var keyChangedSinceStart: Bool?
-
-    public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {
-        self.name = name
-        self.kind = kind
-        self.ikeVersion = ikeVersion
-        self.remoteAddress = remoteAddress
-        self.ikeSAs = ikeSAs
-    }
 }
 
 /// A CHILD SA the cores asked to install, as kept by the default CHILD SA table (no key material).
@@ -116,22 +108,6 @@ public struct InstalledChildSA: Sendable, Codable, Hashable {
     public var remote: String
     public var udpEncapsulated: Bool
     public var installedSecondsAgo: Int64
-
-    public init(
-        connection: String, inboundSPI: String, outboundSPI: String, algorithms: String, localSelectors: [String],
-        remoteSelectors: [String], local: String, remote: String, udpEncapsulated: Bool, installedSecondsAgo: Int64
-    ) {
-        self.connection = connection
-        self.inboundSPI = inboundSPI
-        self.outboundSPI = outboundSPI
-        self.algorithms = algorithms
-        self.localSelectors = localSelectors
-        self.remoteSelectors = remoteSelectors
-        self.local = local
-        self.remote = remote
-        self.udpEncapsulated = udpEncapsulated
-        self.installedSecondsAgo = installedSecondsAgo
-    }
 }
 
 /// Datagram counters since start.
