@@ -108,27 +108,15 @@ public enum ControlClient {
     }
 
     fileprivate static func connect(_ path: String, timeoutSeconds: Int) throws(DaemonError) -> CInt {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !pathBytes.isEmpty, pathBytes.count < capacity else {
-            throw .noAnswer("control socket path must be 1 to \(capacity - 1) bytes: \(path)")
+        guard let address = UnixSocketAddress(path) else {
+            throw .noAnswer("control socket path must be 1 to \(ControlSocketPath.maximumLength) bytes: \(path)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        let fd = UnixSocketAddress.makeSocket()
         guard fd >= 0 else { throw .noAnswer("cannot create a socket: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: max(1, timeoutSeconds), tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         guard result == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)

@@ -75,12 +75,6 @@ public struct ListeningPorts: Sendable, Codable, Hashable {
     public var address: String
     public var ike: Int
     public var nat: Int
-
-    public init(address: String, ike: Int, nat: Int) {
-        self.address = address
-        self.ike = ike
-        self.nat = nat
-    }
 }
 
 /// One configured connection and its IKE SAs.
@@ -102,14 +96,6 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     public var keyChangedSinceStart: Bool?
     /// The connection's interface and routes (nil without a data plane).
     public var dataPath: ConnectionDataPath?
-
-    public init(name: String, kind: String, ikeVersion: Int, remoteAddress: String?, ikeSAs: [IKESAStatus]) {
-        self.name = name
-        self.kind = kind
-        self.ikeVersion = ikeVersion
-        self.remoteAddress = remoteAddress
-        self.ikeSAs = ikeSAs
-    }
 }
 
 /// A connection's interface and routes, as `status` shows them.
@@ -135,22 +121,6 @@ public struct InstalledChildSA: Sendable, Codable, Hashable {
     public var remote: String
     public var udpEncapsulated: Bool
     public var installedSecondsAgo: Int64
-
-    public init(
-        connection: String, inboundSPI: String, outboundSPI: String, algorithms: String, localSelectors: [String],
-        remoteSelectors: [String], local: String, remote: String, udpEncapsulated: Bool, installedSecondsAgo: Int64
-    ) {
-        self.connection = connection
-        self.inboundSPI = inboundSPI
-        self.outboundSPI = outboundSPI
-        self.algorithms = algorithms
-        self.localSelectors = localSelectors
-        self.remoteSelectors = remoteSelectors
-        self.local = local
-        self.remote = remote
-        self.udpEncapsulated = udpEncapsulated
-        self.installedSecondsAgo = installedSecondsAgo
-    }
 }
 
 /// Datagram counters since start.

@@ -260,28 +260,17 @@ enum ControlSocketPath {
     /// `bind` leaves one; a connection accepted in it would stay open.) The caller hands the descriptor
     /// to NIO, which listens on it.
     static func bindOwnerOnly(_ path: String) throws(DaemonError) -> CInt {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count <= maximumLength else {
+        guard let address = UnixSocketAddress(path) else {
             throw .cannotStart("control socket path must be 1 to \(maximumLength) bytes: \(path)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        let fd = UnixSocketAddress.makeSocket()
         guard fd >= 0 else { throw .cannotStart("cannot create the control socket: \(errnoText())") }
         guard fchmod(fd, 0o600) == 0 else {
             let reason = errnoText()
             close(fd)
             throw .cannotStart("cannot restrict the control socket to mode 0600: \(reason)")
         }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         guard bound == 0 else {
             let reason = errnoText()
             close(fd)

@@ -1,5 +1,8 @@
 import IsthmusCrypto
 import IsthmusGateway
+import IsthmusIKEv1
+import IsthmusIKEv2
+import IsthmusIP
 import Synchronization
 
 /// The IKE cores the daemon drives, for every connection of a gateway: an IKEv1 or IKEv2 initiator by the
@@ -15,8 +18,16 @@ public enum IKESessions {
     )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
-        let v1 = IKEv1Sessions.factories(config: config, ikePort: ikePort, initialContact: initialContact)
-        let v2 = IKEv2Sessions.factories(config: config, ikePort: ikePort, initialContact: initialContact)
+        let v1 = factories(
+            version: .v1, config: config, initialContact: initialContact,
+            configuration: { try IKEv1Sessions.configuration(for: $0, in: config, ikePort: ikePort) },
+            initiating: { IKEv1Session(initiating: $0, random: SystemRandomNumberGenerator()) },
+            responding: { IKEv1Session(responding: $0, random: SystemRandomNumberGenerator()) })
+        let v2 = factories(
+            version: .v2, config: config, initialContact: initialContact,
+            configuration: { try IKEv2Sessions.configuration(for: $0, in: config, ikePort: ikePort) },
+            initiating: { IKEv2Session(initiating: $0, random: SystemRandomNumberGenerator()) },
+            responding: { IKEv2Session(responding: $0, random: SystemRandomNumberGenerator()) })
         var versions: [String: IKEVersion] = [:]
         for connection in config.connections where versions[connection.name] == nil {
             versions[connection.name] = connection.ikeVersion
@@ -34,6 +45,44 @@ public enum IKESessions {
             case 2?: v2.makeResponder(datagram)
             default: nil
             }
+        }
+        return (makeInitiator, makeResponder)
+    }
+}
+
+/// What the factories set on either IKE version's configuration before they make a session from it.
+protocol IKESessionConfiguration: Sendable {
+    /// Our end: a responder answers from the address the peer's first message reached.
+    var local: UDPEndpoint { get set }
+    /// Whether an initiator sends INITIAL_CONTACT (see ``InitialContactLedger``).
+    var sendInitialContact: Bool { get set }
+}
+
+extension IKEv1Configuration: IKESessionConfiguration {}
+extension IKEv2Configuration: IKESessionConfiguration {}
+
+extension IKESessions {
+    /// One IKE version's factories: an initiator for connection NAME, a responder for a first message from
+    /// the peer of a connection of `version`. `configuration` builds a connection's configuration (and
+    /// throws when the connection cannot run this version); `initiating` and `responding` make the
+    /// version's session from it.
+    static func factories<Configuration: IKESessionConfiguration>(
+        version: IKEVersion, config: GatewayConfig, initialContact: InitialContactLedger,
+        configuration: @escaping @Sendable (String) throws -> Configuration,
+        initiating: @escaping @Sendable (Configuration) -> any IKESession,
+        responding: @escaping @Sendable (Configuration) -> any IKESession
+    ) -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory) {
+        let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
+            guard var configuration = try? configuration(name) else { return nil }
+            configuration.sendInitialContact = initialContact.firstInitiation(of: name)
+            return initiating(configuration)
+        }
+        let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
+            guard let connection = config.connection(forPeer: datagram.source.address, version: version),
+                var configuration = try? configuration(connection.name)
+            else { return nil }
+            configuration.local = datagram.destination
+            return responding(configuration)
         }
         return (makeInitiator, makeResponder)
     }

@@ -3,8 +3,8 @@ import IsthmusGateway
 import IsthmusIKEv2
 import IsthmusIP
 
-/// Builds IKEv2 cores from the gateway configuration: the translation from the network model
-/// (sites, local networks, connections) to what one IKE SA needs.
+/// The IKEv2 configurations of a gateway's connections: the translation from the network model
+/// (sites, local networks, connections) to what one IKE SA needs. ``IKESessions`` makes the cores.
 public enum IKEv2Sessions {
     /// The IKEv2 configuration of connection `name`.
     ///
@@ -44,28 +44,6 @@ public enum IKEv2Sessions {
     private static func anySelector(_ family: IPFamily) -> TrafficSelector {
         let zero = IPAddress(family: family, value: 0)
         return TrafficSelector(prefix: IPPrefix(masking: zero, length: 0))
-    }
-
-    /// Factories for the daemon: an initiator per IKEv2 connection, a responder for an IKE_SA_INIT
-    /// from a configured peer's address.
-    public static func factories(
-        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger()
-    )
-        -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
-    {
-        let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
-            guard var configuration = try? configuration(for: name, in: config, ikePort: ikePort) else { return nil }
-            configuration.sendInitialContact = initialContact.firstInitiation(of: name)
-            return IKEv2Session(initiating: configuration, random: SystemRandomNumberGenerator())
-        }
-        let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
-            guard let connection = config.connection(forPeer: datagram.source.address),
-                var configuration = try? configuration(for: connection.name, in: config, ikePort: ikePort)
-            else { return nil }
-            configuration.local = datagram.destination
-            return IKEv2Session(responding: configuration, random: SystemRandomNumberGenerator())
-        }
-        return (makeInitiator, makeResponder)
     }
 }
 

@@ -29,40 +29,43 @@ import Logging
 // The functions in this file come roughly in the order in which a packet meets them.
 
 extension DataplaneLoop {
-    /// Reads a batch of datagrams from the NAT-T socket: ESP to the TUN, IKE to the IKE side.
+    /// Reads batches of datagrams from the NAT-T socket: ESP to the TUN, IKE to the IKE side.
     func receiveUDP() {
-        var turns = 0
-        while turns < 4 {
-            turns += 1
+        receiveBatches(from: socket) { index in
+            let length = receiveBatch.receivedLength(index)
+            if receiveBatch.truncated(index) {
+                plane.countDrop("truncated-datagram")
+                return
+            }
+            let (destination, segmentSize) = receiveBatch.control(index)
+            let buffer = slot(inbound, index)
+            let step = segmentSize ?? length
+            var offset = 0
+            while offset < length {
+                let end = min(offset + step, length)
+                counters.datagramsReceived &+= 1
+                datagram(
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<end]), slot: index,
+                    destination: destination)
+                offset = end
+            }
+        }
+    }
+
+    /// Up to four batches from `socket`, the next only when the last came full. Queued SA changes are
+    /// applied before every read; `body` gets the index of every slot filled.
+    private func receiveBatches(from socket: any DatagramSocket, _ body: (Int) -> Void) {
+        for _ in 0..<4 {
             for index in 0..<Self.batch {
-                let buffer = slot(inbound, index)
-                receiveBatch.prepareReceive(index, into: buffer.baseAddress!, length: Self.maximumPacket)
+                receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
             }
             installPendingSAs()
             let received = socket.receive(receiveBatch, count: Self.batch)
             guard received > 0 else { return }
             counters.receiveCalls &+= 1
             dirty = true
-            for index in 0..<Int(received) {
-                let length = receiveBatch.receivedLength(index)
-                if receiveBatch.truncated(index) {
-                    plane.countDrop("truncated-datagram")
-                    continue
-                }
-                let (destination, segmentSize) = receiveBatch.control(index)
-                let buffer = slot(inbound, index)
-                let step = segmentSize ?? length
-                var offset = 0
-                while offset < length {
-                    let end = min(offset + step, length)
-                    counters.datagramsReceived &+= 1
-                    datagram(
-                        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<end]), slot: index,
-                        destination: destination)
-                    offset = end
-                }
-            }
-            if Int(received) < Self.batch { return }
+            for index in 0..<received { body(index) }
+            if received < Self.batch { return }
         }
     }
 
@@ -90,30 +93,17 @@ extension DataplaneLoop {
     /// Reads batches of ESP without UDP from the raw socket (each with its IPv4 header first).
     func receiveRawESP() {
         guard let rawESP else { return }
-        var turns = 0
-        while turns < 4 {
-            turns += 1
-            for index in 0..<Self.batch {
-                receiveBatch.prepareReceive(index, into: slot(inbound, index).baseAddress!, length: Self.maximumPacket)
+        receiveBatches(from: rawESP) { index in
+            counters.datagramsReceived &+= 1
+            let buffer = slot(inbound, index)
+            let length = receiveBatch.receivedLength(index)
+            guard !receiveBatch.truncated(index),
+                let esp = RawESPSocket.payload(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+            else {
+                plane.countDrop("malformed-outer-ip")
+                return
             }
-            installPendingSAs()
-            let received = rawESP.receive(receiveBatch, count: Self.batch)
-            guard received > 0 else { return }
-            counters.receiveCalls &+= 1
-            dirty = true
-            for index in 0..<Int(received) {
-                counters.datagramsReceived &+= 1
-                let buffer = slot(inbound, index)
-                let length = receiveBatch.receivedLength(index)
-                guard !receiveBatch.truncated(index),
-                    let esp = RawESPSocket.payload(of: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-                else {
-                    plane.countDrop("malformed-outer-ip")
-                    continue
-                }
-                deliver(UnsafeMutableRawBufferPointer(rebasing: buffer[esp]))
-            }
-            if Int(received) < Self.batch { return }
+            deliver(UnsafeMutableRawBufferPointer(rebasing: buffer[esp]))
         }
     }
 

@@ -37,25 +37,14 @@ public struct DataplaneDevice: Sendable {
 /// so the queue needs no bound: packets never travel through it.
 public final class DataplaneQueue: Sendable {
     private let items = Mutex<[DataplaneCommand]>([])
+    private let wake: ReadinessPipe
+
     /// Read end of the wake-up pipe (non-blocking): readable when something was queued.
-    public let wakeFD: CInt
-    private let signalFD: CInt
+    public var wakeFD: CInt { wake.readFD }
 
     /// - Throws: when the wake-up pipe cannot be created.
     public init() throws(DataplaneError) {
-        var fds: [CInt] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw DataplaneError("cannot create a pipe", errno: errno) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        wakeFD = fds[0]
-        signalFD = fds[1]
-    }
-
-    deinit {
-        close(wakeFD)
-        close(signalFD)
+        wake = try ReadinessPipe()
     }
 
     /// Queues `command` and wakes the consumer.
@@ -64,17 +53,13 @@ public final class DataplaneQueue: Sendable {
             items.append(command)
             return items.count == 1
         }
-        if wasEmpty {
-            var byte: UInt8 = 1
-            _ = write(signalFD, &byte, 1)  // EAGAIN: the pipe is full, the consumer is awake anyway
-        }
+        if wasEmpty { wake.signal() }
     }
 
     /// Everything queued so far, oldest first. Empties the wake-up pipe first, so that a command
     /// queued after this call always leaves the pipe readable.
     public func takeAll() -> [DataplaneCommand] {
-        var sink = [UInt8](repeating: 0, count: 64)
-        while read(wakeFD, &sink, sink.count) > 0 {}
+        wake.clear()
         return items.withLock { items in
             let taken = items
             items = []

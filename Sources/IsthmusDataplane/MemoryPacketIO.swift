@@ -10,39 +10,6 @@ import Synchronization
 // `MemoryNetwork`, each on a `MemoryPacketDevice`. Packets live in memory; a pipe per device or socket
 // only tells `poll` that something waits. They allocate per packet: they are not for production.
 
-/// A pipe that is readable exactly while its owner has something waiting. The owner signals and clears
-/// it under its own lock, on the transitions between empty and not empty.
-final class ReadinessPipe: Sendable {
-    let readFD: CInt
-    private let writeFD: CInt
-
-    init() throws(DataplaneError) {
-        var fds: [CInt] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw DataplaneError("cannot create a pipe", errno: errno) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        readFD = fds[0]
-        writeFD = fds[1]
-    }
-
-    deinit {
-        close(readFD)
-        close(writeFD)
-    }
-
-    func signal() {
-        var byte: UInt8 = 1
-        _ = write(writeFD, &byte, 1)
-    }
-
-    func clear() {
-        var sink = [UInt8](repeating: 0, count: 16)
-        while read(readFD, &sink, sink.count) > 0 {}
-    }
-}
-
 /// A TUN device in memory: the host side injects packets (the data plane reads them, in order) and takes
 /// the packets the data plane wrote. With `vnetHeader`, packets go both ways behind a virtio-net header,
 /// as the caller builds them and as the data plane writes them.

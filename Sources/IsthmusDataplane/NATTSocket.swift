@@ -34,24 +34,17 @@ public final class NATTSocket: Sendable {
         let family = address.family == .v4 ? AF_INET : AF_INET6
         let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DataplaneError("cannot open a UDP socket", errno: errno) }
-        func option(_ level: CInt, _ name: CInt, _ value: CInt) -> Bool {
-            var value = value
-            return setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<CInt>.size)) == 0
-        }
-        // Bigger buffers absorb bursts between two turns of the loop; FORCE works as root past rmem_max.
-        for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)] {
-            if !option(SOL_SOCKET, force, Self.bufferBytes) { _ = option(SOL_SOCKET, plain, Self.bufferBytes) }
-        }
+        Self.enlargeBuffers(fd)
         if address.family == .v4 {
-            _ = option(CInt(IPPROTO_IP), IP_PKTINFO, 1)
-            _ = option(CInt(IPPROTO_IP), IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            Self.setOption(fd, CInt(IPPROTO_IP), IP_PKTINFO, 1)
+            Self.setOption(fd, CInt(IPPROTO_IP), IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
         } else {
-            _ = option(CInt(IPPROTO_IPV6), IPV6_V6ONLY, address.value == 0 ? 0 : 1)
-            _ = option(CInt(IPPROTO_IPV6), IPV6_RECVPKTINFO, 1)
-            _ = option(CInt(IPPROTO_IP), IP_PKTINFO, 1)
-            _ = option(CInt(IPPROTO_IPV6), IPV6_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            Self.setOption(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, address.value == 0 ? 0 : 1)
+            Self.setOption(fd, CInt(IPPROTO_IPV6), IPV6_RECVPKTINFO, 1)
+            Self.setOption(fd, CInt(IPPROTO_IP), IP_PKTINFO, 1)
+            Self.setOption(fd, CInt(IPPROTO_IPV6), IPV6_MTU_DISCOVER, IP_PMTUDISC_DONT)
         }
-        receiveOffload = option(ISTHMUS_SOL_UDP, ISTHMUS_UDP_GRO, 1)
+        receiveOffload = Self.setOption(fd, ISTHMUS_SOL_UDP, ISTHMUS_UDP_GRO, 1)
         var storage = sockaddr_storage()
         guard let length = SocketAddressCoding.write(UDPEndpoint(address: address, port: port), into: &storage) else {
             close(fd)
@@ -77,37 +70,9 @@ public final class NATTSocket: Sendable {
 
     deinit { close(fd) }
 
-    /// Sends one datagram now without blocking (IKE messages and NAT keepalives that IKE queued for the
-    /// data-plane thread, which sends them in order with its ESP).
-    /// - Returns: `false` when the kernel refused it (full buffer, unreachable, wrong family).
-    @discardableResult
-    public func send(_ bytes: [UInt8], to destination: UDPEndpoint) -> Bool {
-        var storage = sockaddr_storage()
-        guard let length = SocketAddressCoding.write(destination, into: &storage, socketFamily: address.family)
-        else { return false }
-        let sent = bytes.withUnsafeBytes { payload in
-            withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT), $0, length)
-                }
-            }
-        }
-        return sent == bytes.count
-    }
 }
 
-extension NATTSocket: DatagramSocket {
-    var pollDescriptor: CInt { fd }
-
-    func send(_ batch: DatagramBatch, from start: Int, count: Int) -> Int {
-        let result = isthmus_sendmmsg(fd, batch.messages + start, UInt32(count), 0)
-        return result >= 0 ? Int(result) : -Int(errno)
-    }
-
-    func receive(_ batch: DatagramBatch, count: Int) -> Int {
-        Int(isthmus_recvmmsg(fd, batch.messages, UInt32(count), Int32(MSG_DONTWAIT)))
-    }
-}
+extension NATTSocket: KernelDatagramSocket {}
 
 /// `sockaddr_in` / `sockaddr_in6` to and from ``UDPEndpoint``, without allocating.
 enum SocketAddressCoding {

@@ -1,4 +1,3 @@
-import CIsthmusNet
 import IsthmusIP
 
 #if canImport(Glibc)
@@ -18,15 +17,9 @@ final class RawESPSocket: Sendable {
         let fd = socket(AF_INET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.protocolESP)
         guard fd >= 0 else { return nil }
         self.fd = fd
-        var size = NATTSocket.bufferBytes
-        let length = socklen_t(MemoryLayout<CInt>.size)
-        for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)]
-        where setsockopt(fd, SOL_SOCKET, force, &size, length) != 0 {
-            _ = setsockopt(fd, SOL_SOCKET, plain, &size, length)
-        }
+        Self.enlargeBuffers(fd)
         // Outer packets may be fragmented; DF on inner packets is the data plane's business.
-        var discovery = IP_PMTUDISC_DONT
-        _ = setsockopt(fd, CInt(IPPROTO_IP), IP_MTU_DISCOVER, &discovery, length)
+        Self.setOption(fd, CInt(IPPROTO_IP), IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
     }
 
     deinit { close(fd) }
@@ -45,35 +38,9 @@ final class RawESPSocket: Sendable {
     }
 }
 
-extension RawESPSocket: DatagramSocket {
-    var pollDescriptor: CInt { fd }
+extension RawESPSocket: KernelDatagramSocket {
     /// Any IPv4 address: the kernel picks the source; raw sockets have no port.
     var address: IPAddress { IPAddress(v4: 0) }
     var port: UInt16 { 0 }
     var receiveOffload: Bool { false }
-
-    func send(_ batch: DatagramBatch, from start: Int, count: Int) -> Int {
-        let result = isthmus_sendmmsg(fd, batch.messages + start, UInt32(count), 0)
-        return result >= 0 ? Int(result) : -Int(errno)
-    }
-
-    func receive(_ batch: DatagramBatch, count: Int) -> Int {
-        Int(isthmus_recvmmsg(fd, batch.messages, UInt32(count), Int32(MSG_DONTWAIT)))
-    }
-
-    /// One ESP packet to `destination`'s address, without blocking.
-    func send(_ bytes: [UInt8], to destination: UDPEndpoint) -> Bool {
-        var storage = sockaddr_storage()
-        guard let length = SocketAddressCoding.write(destination, into: &storage, socketFamily: .v4) else {
-            return false
-        }
-        let sent = bytes.withUnsafeBytes { payload in
-            withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, payload.baseAddress, payload.count, Int32(MSG_DONTWAIT), $0, length)
-                }
-            }
-        }
-        return sent == bytes.count
-    }
 }

@@ -1,27 +1,20 @@
 // Addresses and prefixes encode as their text form (`192.168.1.0/24`), as configuration files write them.
 
-extension IPAddress: Codable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            self = try IPAddress(parsing: text)
-        } catch {
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: error.description))
-        }
-    }
+extension IPAddress: Codable, IPTextCodable {}
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+extension IPPrefix: Codable, IPTextCodable {}
+
+/// A value coded as its text form: parsed when decoded (a parse error becomes
+/// `DecodingError.dataCorrupted`, with its sentence), its `description` when encoded.
+protocol IPTextCodable: Codable, CustomStringConvertible {
+    init(parsing text: String) throws(IPParseError)
 }
 
-extension IPPrefix: Codable {
+extension IPTextCodable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do {
-            self = try IPPrefix(parsing: text)
+            self = try Self(parsing: text)
         } catch {
             throw DecodingError.dataCorrupted(
                 .init(codingPath: decoder.codingPath, debugDescription: error.description))

@@ -5,11 +5,6 @@ public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: IPAddress
     public var port: Int
 
-    public init(host: IPAddress, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
     /// Parses `ADDRESS:PORT`, with an IPv6 address in brackets; nil when `text` is not one.
     public init?(parsing text: String) {
         let hostText: Substring
@@ -30,7 +25,8 @@ public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
         guard let host = try? IPAddress(parsing: hostText), !portText.isEmpty,
             portText.allSatisfy({ ("0"..."9").contains($0) }), let port = Int(portText), (1...65535).contains(port)
         else { return nil }
-        self.init(host: host, port: port)
+        self.host = host
+        self.port = port
     }
 
     /// `127.0.0.1:9469` or `[::1]:9469`.

@@ -32,20 +32,31 @@ struct Check: ParsableCommand {
                 "file": "\(file)", "errors": "\(result.errors.count)", "warnings": "\(result.warnings.count)",
                 "connections": "\(result.config?.connections.count ?? 0)",
             ])
-        for diagnostic in result.diagnostics {
-            printError(diagnostic.description)
-        }
-        guard let config = result.config else {
-            let count = result.errors.count
-            printError("\(file): \(count) error\(count == 1 ? "" : "s"); the configuration was not accepted")
-            throw ExitCode(1)
-        }
+        let config = try result.acceptedConfig(file: file)
         if !quiet {
             let warnings = result.warnings.count
             print("\(file): valid\(warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : "")")
             print(TopologySummary.render(config))
         }
     }
+}
+
+extension ConfigLoadResult {
+    /// The configuration, after every diagnostic (errors and warnings) went to standard error; when it was
+    /// not accepted, exit 1 after saying how many errors `file` has.
+    func acceptedConfig(file: String) throws -> GatewayConfig {
+        for diagnostic in diagnostics {
+            printError(diagnostic.description)
+        }
+        guard let config else {
+            printError("\(file): \(errorCount); the configuration was not accepted")
+            throw ExitCode(1)
+        }
+        return config
+    }
+
+    /// `1 error`, `2 errors`.
+    var errorCount: String { "\(errors.count) error\(errors.count == 1 ? "" : "s")" }
 }
 
 func printError(_ text: String) {

@@ -96,15 +96,7 @@ struct Run: AsyncParsableCommand {
         // Until the gateway traps SIGHUP (reload), its default action would end the process: a
         // `systemctl reload` during start-up must not.
         signal(SIGHUP, SIG_IGN)
-        let result = ConfigLoader.load(path: file)
-        for diagnostic in result.diagnostics {
-            printError(diagnostic.description)
-        }
-        guard let config = result.config else {
-            let count = result.errors.count
-            printError("\(file): \(count) error\(count == 1 ? "" : "s"); the configuration was not accepted")
-            throw ExitCode(1)
-        }
+        let config = try ConfigLoader.load(path: file).acceptedConfig(file: file)
         let level = logLevel
         let format = logFormat
         LoggingSystem.bootstrap { label in
@@ -131,11 +123,9 @@ struct Run: AsyncParsableCommand {
         let reloader: GatewayDaemon.ConfigReloader = {
             let result = ConfigLoader.load(path: file)
             guard let config = result.config else {
-                let count = result.errors.count
                 return .failure(
                     GatewayDaemon.ReloadRejected(
-                        summary:
-                            "\(file): \(count) error\(count == 1 ? "" : "s"); the new configuration was not accepted",
+                        summary: "\(file): \(result.errorCount); the new configuration was not accepted",
                         diagnostics: result.errors.map(\.description)))
             }
             let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)

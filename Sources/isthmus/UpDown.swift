@@ -5,28 +5,30 @@ import IsthmusDaemon
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Initiate a connection on the running gateway.")
 
-    @Argument(help: "The connection's name.")
-    var name: String
+    @OptionGroup var request: ConnectionRequest
 
-    @OptionGroup var control: ControlOptions
-
-    func run() throws {
-        let reply = try control.send(ControlRequest(command: "up", connection: name))
-        print(reply.response.message ?? "ok")
-    }
+    func run() throws { try request.send("up") }
 }
 
 /// `isthmus down NAME`: delete a connection's SAs on the running gateway.
 struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Tear down a connection's SAs on the running gateway.")
 
+    @OptionGroup var request: ConnectionRequest
+
+    func run() throws { try request.send("down") }
+}
+
+/// What `up` and `down` take: a connection's name and how to reach the gateway.
+struct ConnectionRequest: ParsableArguments {
     @Argument(help: "The connection's name.")
     var name: String
 
     @OptionGroup var control: ControlOptions
 
-    func run() throws {
-        let reply = try control.send(ControlRequest(command: "down", connection: name))
+    /// Sends `command` for the connection and prints the gateway's sentence.
+    func send(_ command: String) throws {
+        let reply = try control.send(ControlRequest(command: command, connection: name))
         print(reply.response.message ?? "ok")
     }
 }

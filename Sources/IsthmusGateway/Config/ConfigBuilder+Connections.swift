@@ -199,10 +199,13 @@ extension ConfigBuilder {
         var lifetimes = Lifetimes.default
         guard let value else { return lifetimes }
         guard let fields = reader.mapping(value, what: "lifetime", keys: ["ike", "esp", "esp_size"]) else { return nil }
-        var ok = true
-        func check(
-            _ duration: Duration, _ range: ClosedRange<Duration>, short: Duration, _ node: LocatedNode, _ what: String
+        /// Reads field `key` (the `what` lifetime) into `field`; false when it is written and not valid.
+        func read(
+            _ key: String, _ what: String, into field: WritableKeyPath<Lifetimes, Duration>,
+            range: ClosedRange<Duration>, short: Duration
         ) -> Bool {
+            guard let node = fields[key] else { return true }
+            guard let duration = reader.duration(node, what: "\(what) lifetime") else { return false }
             guard range.contains(duration) else {
                 reader.sink.error(
                     node.location,
@@ -218,26 +221,12 @@ extension ConfigBuilder {
                         + "\(short.configText): the SA is rekeyed every few minutes",
                     fix: "fine for a test; in production use the peer's lifetime or the defaults (IKE 8h, ESP 1h)")
             }
+            lifetimes[keyPath: field] = duration
             return true
         }
-        if let node = fields["ike"] {
-            if let duration = reader.duration(node, what: "IKE lifetime"),
-                check(duration, Lifetimes.ikeRange, short: Lifetimes.shortIKELifetime, node, "IKE")
-            {
-                lifetimes.ike = duration
-            } else {
-                ok = false
-            }
-        }
-        if let node = fields["esp"] {
-            if let duration = reader.duration(node, what: "ESP lifetime"),
-                check(duration, Lifetimes.espRange, short: Lifetimes.shortESPLifetime, node, "ESP")
-            {
-                lifetimes.esp = duration
-            } else {
-                ok = false
-            }
-        }
+        let ikeValid = read("ike", "IKE", into: \.ike, range: Lifetimes.ikeRange, short: Lifetimes.shortIKELifetime)
+        let espValid = read("esp", "ESP", into: \.esp, range: Lifetimes.espRange, short: Lifetimes.shortESPLifetime)
+        var ok = ikeValid && espValid
         if let node = fields["esp_size"] {
             if let size = reader.kilobytes(node, what: "esp_size") {
                 if size < Lifetimes.minimumESPKilobytes {

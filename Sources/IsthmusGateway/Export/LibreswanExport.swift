@@ -16,32 +16,24 @@ enum LibreswanExport {
         var notes: [String] = []
 
         // IKE proposals.
-        var ikeTexts: [String] = []
-        var ikeReasons: [String] = []
+        var ike = Translation()
         for proposal in peer.ike.proposals {
-            switch ikeProposal(proposal) {
-            case .success(let text): ikeTexts.append(text)
-            case .failure(let reason): ikeReasons.append("'\(proposal)': \(reason)")
-            }
+            ike.add(proposal, ikeProposal(proposal))
         }
-        notes += ikeReasons.map { "left out IKE proposal \($0)" }
-        if ikeTexts.isEmpty {
-            problems.append(
-                PeerExport.cannotExpress(
-                    peer, .ike, device: "libreswan 4", what: "any of these IKE proposals", reasons: ikeReasons,
-                    fix: "add a proposal libreswan builds support, e.g. 'aes256-sha256-modp2048' (IKEv1 and "
-                        + "IKEv2) or 'aes256gcm16-prfsha256-ecp256' (IKEv2)"))
-        }
+        ike.report(
+            .ike, of: peer, notes: &notes, problems: &problems,
+            fix: "add a proposal libreswan builds support, e.g. 'aes256-sha256-modp2048' (IKEv1 and "
+                + "IKEv2) or 'aes256gcm16-prfsha256-ecp256' (IKEv2)")
 
         // ESP proposals: all with PFS or all without, and (IKEv2) one PFS group.
         let pfs = peer.esp.proposals.first.map { !$0.keyExchange.isEmpty } ?? false
         var pfsGroup: Algorithm?
-        var espTexts: [String] = []
-        var espReasons: [String] = []
+        var esp = Translation()
         for proposal in peer.esp.proposals {
             if proposal.keyExchange.isEmpty == pfs {
-                espReasons.append(
-                    "'\(proposal)': libreswan uses PFS for all ESP proposals or for none "
+                esp.leaveOut(
+                    proposal,
+                    "libreswan uses PFS for all ESP proposals or for none "
                         + "(pfs=\(pfs ? "yes" : "no"), from the first proposal)")
                 continue
             }
@@ -49,26 +41,20 @@ enum LibreswanExport {
             if pfs {
                 groups = groups.filter { dh($0) != nil && (pfsGroup == nil || $0 == pfsGroup) }
                 guard let group = groups.first else {
-                    espReasons.append(
-                        "'\(proposal)': libreswan takes one PFS group for all ESP proposals, "
+                    esp.leaveOut(
+                        proposal,
+                        "libreswan takes one PFS group for all ESP proposals, "
                             + "and cannot use \(proposal.keyExchange.map(\.keyword).joined(separator: "/")) here")
                     continue
                 }
                 pfsGroup = group
                 groups = [group]
             }
-            switch espProposal(proposal, group: groups.first) {
-            case .success(let text): espTexts.append(text)
-            case .failure(let reason): espReasons.append("'\(proposal)': \(reason)")
-            }
+            esp.add(proposal, espProposal(proposal, group: groups.first))
         }
-        notes += espReasons.map { "left out ESP proposal \($0)" }
-        if espTexts.isEmpty {
-            problems.append(
-                PeerExport.cannotExpress(
-                    peer, .esp, device: "libreswan 4", what: "any of these ESP proposals", reasons: espReasons,
-                    fix: "add a proposal such as 'aes256gcm16' or 'aes256-sha256' (no DES)"))
-        }
+        esp.report(
+            .esp, of: peer, notes: &notes, problems: &problems,
+            fix: "add a proposal such as 'aes256gcm16' or 'aes256-sha256' (no DES)")
         guard problems.isEmpty else { throw ExportProblems(problems) }
 
         var conf = PeerExport.header(
@@ -86,8 +72,8 @@ enum LibreswanExport {
         conf.append("\tright=\(peer.remoteAddress)")
         conf.append("\trightid=\(peer.remoteAddress)")
         conf.append("\t" + subnets("right", peer.remotePrefixes))
-        conf.append("\tike=\(ikeTexts.joined(separator: ","))")
-        conf.append("\tesp=\(espTexts.joined(separator: ","))")
+        conf.append("\tike=\(ike.texts.joined(separator: ","))")
+        conf.append("\tesp=\(esp.texts.joined(separator: ","))")
         conf.append("\tpfs=\(pfs ? "yes" : "no")")
         conf.append("\tesn=\(esn(peer.esp))")
         let life = peer.lifetimes
@@ -180,6 +166,38 @@ enum LibreswanExport {
             return .failure(Reason(text: "libreswan 4 (as Debian and upstream build it) has no \(what) \(keywords)"))
         }
         return .success(names.joined(separator: "+"))
+    }
+
+    /// What libreswan gets of one proposal list: the proposals it can express, in its words, and why each
+    /// other one was left out.
+    private struct Translation {
+        var texts: [String] = []
+        var reasons: [String] = []
+
+        mutating func add(_ proposal: Proposal, _ translated: Result<String, Reason>) {
+            switch translated {
+            case .success(let text): texts.append(text)
+            case .failure(let reason): leaveOut(proposal, reason.text)
+            }
+        }
+
+        mutating func leaveOut(_ proposal: Proposal, _ reason: String) {
+            reasons.append("'\(proposal)': \(reason)")
+        }
+
+        /// A note for each proposal left out of `proto`'s list and, when none is left, the problem to fix.
+        func report(
+            _ proto: ProposalProtocol, of peer: PeerSide, notes: inout [String], problems: inout [ExportProblem],
+            fix: String
+        ) {
+            notes += reasons.map { "left out \(proto) proposal \($0)" }
+            if texts.isEmpty {
+                problems.append(
+                    PeerExport.cannotExpress(
+                        peer, proto, device: "libreswan 4", what: "any of these \(proto) proposals", reasons: reasons,
+                        fix: fix))
+            }
+        }
     }
 
     struct Reason: Error, CustomStringConvertible {

@@ -26,12 +26,6 @@ public struct ExportedFile: Sendable, Hashable {
     public var contents: String
     /// Whether the contents include the pre-shared key (such a file is written with mode 0600).
     public var containsKey: Bool
-
-    public init(name: String, contents: String, containsKey: Bool) {
-        self.name = name
-        self.contents = contents
-        self.containsKey = containsKey
-    }
 }
 
 /// Where an export came from, for the header of every file (no time stamp: exports are reproducible).

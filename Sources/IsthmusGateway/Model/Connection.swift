@@ -210,12 +210,6 @@ public struct DeadPeerDetection: Sendable, Hashable, Encodable {
     public var timeout: Duration
     public var action: Action
 
-    public init(interval: Duration, timeout: Duration, action: Action) {
-        self.interval = interval
-        self.timeout = timeout
-        self.action = action
-    }
-
     public static let `default` = DeadPeerDetection(interval: .seconds(30), timeout: .seconds(150), action: .restart)
 
     public func encode(to encoder: any Encoder) throws {

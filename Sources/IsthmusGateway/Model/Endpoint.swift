@@ -13,14 +13,6 @@ public struct Endpoint: Sendable, Hashable, Encodable {
     public var port: UInt16?
     public var rules: [ACLRule]
 
-    public init(name: String, address: IPAddress, transport: TransportProtocol, port: UInt16?, rules: [ACLRule]) {
-        self.name = name
-        self.address = address
-        self.transport = transport
-        self.port = port
-        self.rules = rules
-    }
-
     enum CodingKeys: String, CodingKey {
         case name, address
         case transport = "protocol"

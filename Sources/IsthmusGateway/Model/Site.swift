@@ -32,16 +32,6 @@ public struct VirtualNetwork: Sendable, Hashable, Encodable {
     public var gatewaySubnet: String?
     public var dnsServers: [IPAddress]
 
-    public init(
-        name: String, addressSpaces: [IPPrefix], subnets: [Subnet], gatewaySubnet: String?, dnsServers: [IPAddress]
-    ) {
-        self.name = name
-        self.addressSpaces = addressSpaces
-        self.subnets = subnets
-        self.gatewaySubnet = gatewaySubnet
-        self.dnsServers = dnsServers
-    }
-
     enum CodingKeys: String, CodingKey {
         case name
         case addressSpaces = "address_spaces"
@@ -55,11 +45,6 @@ public struct VirtualNetwork: Sendable, Hashable, Encodable {
 public struct Subnet: Sendable, Hashable, Encodable {
     public var name: String
     public var prefix: IPPrefix
-
-    public init(name: String, prefix: IPPrefix) {
-        self.name = name
-        self.prefix = prefix
-    }
 }
 
 /// A remote site, named as the cloud consoles name it ("local network"): its gateway's public
