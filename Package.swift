@@ -102,7 +102,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // rtnetlink (RFC 3549) from Swift: interfaces, routes and addresses; a pure codec and one socket.
+        // rtnetlink (RFC 3549) from Swift: interfaces and routes; a pure codec and one socket.
         .target(name: "IsthmusNetlink", dependencies: ["IsthmusIP"]),
         // recvmmsg/sendmmsg, CMSG_* and UDP GSO/GRO numbers that the Glibc module does not import.
         .target(name: "CIsthmusNet"),

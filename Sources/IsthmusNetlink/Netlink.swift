@@ -21,9 +21,6 @@ public enum Netlink {
     public static let newLink: UInt16 = 16
     public static let deleteLink: UInt16 = 17
     public static let getLink: UInt16 = 18
-    public static let newAddress: UInt16 = 20
-    public static let deleteAddress: UInt16 = 21
-    public static let getAddress: UInt16 = 22
     public static let newRoute: UInt16 = 24
     public static let deleteRoute: UInt16 = 25
     public static let getRoute: UInt16 = 26
@@ -45,10 +42,6 @@ public enum Netlink {
     public static let scopeUniverse: UInt8 = 0
     public static let scopeLink: UInt8 = 253
     public static let routeTypeUnicast: UInt8 = 1
-
-    // ifaddrmsg attributes (IFA_*)
-    public static let addressAddress: UInt16 = 1
-    public static let addressLocal: UInt16 = 2
 
     /// `AF_INET`, `AF_INET6`.
     public static let familyIPv4: UInt8 = 2

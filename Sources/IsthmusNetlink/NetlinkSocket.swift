@@ -4,8 +4,8 @@ import IsthmusIP
     import Glibc
 #endif
 
-/// A `NETLINK_ROUTE` socket and the requests the gateway makes on it: list, create, change and delete
-/// interfaces, routes and addresses. Each call is one request and its answer (blocking, bounded by a
+/// A `NETLINK_ROUTE` socket and the requests the gateway makes on it: list, change and delete interfaces,
+/// list, add and delete routes. Each call is one request and its answer (blocking, bounded by a
 /// receive timeout); the kernel's error comes back as a ``NetlinkError`` with its errno and, where the
 /// kernel gives one, its extended-ack text.
 public final class NetlinkSocket {
@@ -95,15 +95,6 @@ public final class NetlinkSocket {
 
     public func deleteRoute(_ route: Route) throws(NetlinkError) {
         try request(type: Netlink.deleteRoute, flags: 0, payload: route.requestPayload(), what: "delete route \(route)")
-    }
-
-    // MARK: Addresses
-
-    public func addAddress(_ address: InterfaceAddress) throws(NetlinkError) {
-        try request(
-            type: Netlink.newAddress, flags: Netlink.flagCreate | Netlink.flagReplace,
-            payload: address.requestPayload(),
-            what: "add address \(address.address)/\(address.prefixLength) to #\(address.interfaceIndex)")
     }
 
     // MARK: Requests

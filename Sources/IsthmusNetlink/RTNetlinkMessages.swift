@@ -181,33 +181,3 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
         return bytes.bytes
     }
 }
-
-/// An address on an interface (`struct ifaddrmsg`): the inner addresses of tunnel interfaces.
-public struct InterfaceAddress: Sendable, Hashable {
-    public var interfaceIndex: Int32
-    /// The address and its prefix length (`10.0.2.1/24`: address 10.0.2.1).
-    public var address: IPAddress
-    public var prefixLength: Int
-
-    public init(interfaceIndex: Int32, address: IPAddress, prefixLength: Int) {
-        self.interfaceIndex = interfaceIndex
-        self.address = address
-        self.prefixLength = prefixLength
-    }
-
-    /// The payload of an `RTM_NEWADDR` or `RTM_DELADDR` request.
-    func requestPayload() -> [UInt8] {
-        var bytes = NetlinkBytes()
-        bytes.append(Route.family(address.family))
-        bytes.append(UInt8(prefixLength))
-        bytes.append(UInt8(0))  // flags
-        bytes.append(Netlink.scopeUniverse)
-        bytes.append(UInt32(bitPattern: interfaceIndex))
-        NetlinkAttribute.encode(
-            [
-                NetlinkAttribute(type: Netlink.addressLocal, value: address.bytes),
-                NetlinkAttribute(type: Netlink.addressAddress, value: address.bytes),
-            ], into: &bytes)
-        return bytes.bytes
-    }
-}
