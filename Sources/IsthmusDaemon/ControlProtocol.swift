@@ -50,8 +50,10 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var connections: [ConnectionStatus]?
     public var childSAs: [InstalledChildSA]?
     public var counters: Counters?
-    /// `status` with `isthmus run --tun`: the ESP data plane's counters.
+    /// `status` with a data plane: the ESP data plane's counters.
     public var dataplane: DataplaneCounters?
+    /// `status` with a data plane: every endpoint ACL rule and how many packets it decided.
+    public var acl: [ACLRuleStatus]?
     /// `logs`/`events`: the history (one connection's, or every connection's merged), oldest first.
     public var events: [EventRecord]?
     /// `down`: how many IKE SAs were told to terminate.
@@ -96,6 +98,17 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     public var keyChangedSinceStart: Bool?
     /// The connection's interface and routes (nil without a data plane).
     public var dataPath: ConnectionDataPath?
+}
+
+/// One endpoint ACL rule and the packets it decided; `rule` is its position (1-based), or `no-match`
+/// (denied: no rule matched) or `replies` (let through as replies to the site's own connections).
+public struct ACLRuleStatus: Sendable, Codable, Hashable {
+    public var endpoint: String
+    public var rule: String
+    public var action: String
+    public var remote: String
+    public var description: String?
+    public var hits: UInt64
 }
 
 /// A connection's interface and routes, as `status` shows them.

@@ -115,6 +115,7 @@ extension DaemonState {
         counters.ikeSAs = all.count
         response.counters = counters
         response.dataplane = dataplane?.counters
+        if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
         return response
     }
 }

@@ -211,6 +211,7 @@ public final class GatewayDaemon: Sendable {
             daemon.listening = ports
             if let plane = daemon.dataplane, let natSocket {
                 let loop = daemon.eventLoop
+                plane.onDenial { denial in loop.execute { state.value.aclDenied(denial) } }
                 do {
                     try plane.start(
                         socket: natSocket,
@@ -431,6 +432,13 @@ extension DaemonState {
         guard let dataPath else { return }
         let events = dataPath.apply(DataPathPlan(config: config, pathMTU: options.pathMTU), now: clock())
         for event in events { record(event) }
+        dataplane?.setEndpointFilter(EndpointACL.filter(config.endpoints))
+    }
+
+    /// Records a packet an endpoint ACL denied, under the connection whose SA carried it.
+    func aclDenied(_ denial: ACLDenial) {
+        let connection = childSAs[denial.inboundSPI]?.summary.connection ?? ""
+        record(EndpointACL.event(denial, connection: connection, now: clock()))
     }
 
     /// Cancels timers, closes every socket (and `logs --follow` connections) and removes the control socket file.

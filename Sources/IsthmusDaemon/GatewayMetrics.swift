@@ -43,6 +43,7 @@ final class GatewayMetrics {
         /// Counter: packets the data plane dropped per reason (`replayed`, `too-old`, `integrity-failure`,
         /// `unknown-spi`, `no-policy`, ..., ESPDropReason's names and the data plane's own).
         static let dataplaneDrops = "isthmus_dataplane_drops_total"
+        static let aclHits = "isthmus_acl_hits_total"
     }
 
     /// The event kinds counted as failures, by their stable identifiers.
@@ -162,6 +163,12 @@ final class GatewayMetrics {
             for reason in ESPDropReason.allCases { drops[reason.description, default: 0] += 0 }
             for (reason, count) in drops {
                 advance(Series(name: Name.dataplaneDrops, labels: ["reason"], values: [reason]), to: count)
+            }
+            for row in status.acl ?? [] {
+                advance(
+                    Series(
+                        name: Name.aclHits, labels: ["endpoint", "rule", "action"],
+                        values: [row.endpoint, row.rule, row.action]), to: row.hits)
             }
         }
         for series in gaugesSet where gaugeValues[series] == nil { gaugeValues[series] = 0 }

@@ -28,12 +28,16 @@ public final class Dataplane: Sendable {
         -> Void
     /// A soft or hard lifetime event of an SA pair; called on the data-plane thread.
     public typealias LifetimeReceiver = @Sendable (ESPLifetimeEvent) -> Void
+    /// A packet an endpoint ACL denied (at most ``ACLDenial/reportsPerSecond`` a second); called on the
+    /// data-plane thread.
+    public typealias DenialReceiver = @Sendable (ACLDenial) -> Void
 
     private struct Shared: ~Copyable {
         var counters = DataplaneCounters()
         var engineDrops = ESPDropCounters()
         var ownDrops: [String: UInt64] = [:]
         var thread: pthread_t?
+        var onDenial: DenialReceiver?
     }
 
     /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
@@ -122,6 +126,20 @@ public final class Dataplane: Sendable {
     /// when its descriptor closes, and the kernel removes its routes with it.
     public func detach(interface: Int) {
         queue.push(.detach(interface: interface))
+    }
+
+    /// Applies `filter` to every packet leaving a tunnel from the next packet on (any thread).
+    public func setEndpointFilter(_ filter: EndpointFilter?) {
+        queue.push(.filter(filter))
+    }
+
+    /// Where denied packets are reported (any thread).
+    public func onDenial(_ receiver: @escaping DenialReceiver) {
+        shared.withLock { $0.onDenial = receiver }
+    }
+
+    func reportDenial(_ denial: ACLDenial) {
+        shared.withLock { $0.onDenial }?(denial)
     }
 
     /// The names of the attached devices, for the counters.

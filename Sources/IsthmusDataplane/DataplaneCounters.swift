@@ -37,6 +37,9 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     public var coalescedWrites: UInt64 = 0
     /// TCP super-packets read from the TUN (segmentation offload) and cut into segments here.
     public var tcpSegmentationReads: UInt64 = 0
+    /// Endpoint ACL decisions per endpoint: one count per rule, then packets no rule matched (denied),
+    /// then replies let through to a port-less endpoint (``EndpointFilter``).
+    public var aclHits: [String: [UInt64]] = [:]
     public var icmpTooBigSent: UInt64 = 0
     /// System calls that moved datagrams (`recvmmsg`, `sendmmsg`) and the datagrams they moved:
     /// datagrams per call is the batching actually achieved.

@@ -21,9 +21,11 @@ import Logging
 // 4. Decapsulation (deliver): the engine finds the SA by SPI, checks anti-replay and integrity, decrypts
 //    in place and checks the inner packet against the SA's selectors; the SA's interface names the TUN
 //    device it goes to; TCP SYNs have their MSS lowered.
-// 5. Coalescing (deliver): with virtio-net headers, TCP segments of one flow are merged into one
+// 5. Endpoint ACLs (admit, DataplaneLoop+Filter.swift): a packet to a listed service passes only when a
+//    rule of its endpoint permits its source; denials are counted and reported.
+// 6. Coalescing (deliver): with virtio-net headers, TCP segments of one flow are merged into one
 //    super-packet (receive offload).
-// 6. TUN write (writeCoalesced, writeTUN): one write per packet or per merged run; the loop writes what
+// 7. TUN write (writeCoalesced, writeTUN): one write per packet or per merged run; the loop writes what
 //    is still merged at the end of every turn.
 //
 // The functions in this file come roughly in the order in which a packet meets them.
@@ -116,6 +118,7 @@ extension DataplaneLoop {
             plane.countDrop("no-interface")
             return
         }
+        guard admit(inner, in: packet) else { return }
         clampMSS(UnsafeMutableRawBufferPointer(rebasing: packet[inner.range]), mtu: tunnel.mtu)
         counters.espPacketsIn &+= 1
         counters.espBytesIn &+= UInt64(packet.count)

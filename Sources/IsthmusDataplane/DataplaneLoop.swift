@@ -78,6 +78,11 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     static var slotBytes: Int { DataplaneLimits.slotBytes }
 
     let engine = ESPEngine()
+    /// The endpoint ACLs and their counts per endpoint (rules, then no match, then replies).
+    var filter: EndpointFilter?
+    var aclHits: [[UInt64]] = []
+    /// Denials reported in the current second, and those left unreported since the last report.
+    var denialWindow = (start: Duration.zero, reported: 0, suppressed: UInt64(0))
     /// The device the last inbound packet went to (most packets go where the one before went).
     var lastDelivered: TunnelInterface<Device>?
     let origin = ContinuousClock.now
@@ -195,10 +200,12 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                 lastPublish = time
                 dirty = false
                 counters.connections = engine.trafficByConnection()
+                counters.aclHits = aclCounters()
                 plane.publish(counters, engineDrops: engine.drops)
             }
         }
         counters.connections = engine.trafficByConnection()
+        counters.aclHits = aclCounters()
         plane.publish(counters, engineDrops: engine.drops)
     }
 
@@ -227,6 +234,8 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                 attach(interface: interface, device: device)
             case .detach(let interface):
                 detach(interface: interface)
+            case .filter(let filter):
+                setFilter(filter)
             }
         }
         return running

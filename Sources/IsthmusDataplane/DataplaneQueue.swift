@@ -19,6 +19,8 @@ public enum DataplaneCommand: Sendable {
     case attach(interface: Int, DataplaneDevice)
     /// Stop reading and writing the device of `interface` and let it go.
     case detach(interface: Int)
+    /// Filter packets leaving the tunnels with these endpoint ACLs from now on (nil: none).
+    case filter(EndpointFilter?)
     /// Leave the loop.
     case stop
 }

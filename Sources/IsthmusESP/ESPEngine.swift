@@ -399,7 +399,7 @@ public final class ESPEngine {
         return .packet(
             ESPInboundPacket(
                 range: innerStart..<(innerStart + inner.length), family: family, inboundSPI: pair.inboundSPI,
-                sequenceNumber: sequence, interface: pair.interface))
+                sequenceNumber: sequence, interface: pair.interface, header: inner))
     }
 
     // MARK: Helpers

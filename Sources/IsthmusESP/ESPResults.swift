@@ -32,6 +32,8 @@ public struct ESPInboundPacket: Sendable, Hashable {
     public var sequenceNumber: UInt64
     /// The data-plane interface of its SA (``ESPSecurityAssociation/interface``): where it is delivered.
     public var interface: Int = 0
+    /// The inner packet's addresses, protocol and ports, as checked against the SA's selectors.
+    public var header: InnerPacket
 }
 
 /// What ``ESPEngine/decapsulate(espPacket:now:)`` produced.

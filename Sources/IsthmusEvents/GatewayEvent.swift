@@ -38,6 +38,8 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let dataPathFailed = Kind(rawValue: "data-path-failed")
         /// The connection's interface or routes were removed (reload, exit).
         public static let dataPathRemoved = Kind(rawValue: "data-path-removed")
+        /// An endpoint ACL denied a packet leaving the tunnel (at most 10 reported a second).
+        public static let aclDenied = Kind(rawValue: "acl-denied")
     }
 
     public enum Severity: String, Sendable, Hashable {

@@ -286,7 +286,7 @@ final class DataplanePairTests: XCTestCase {
                 "coalescedSegments", "coalescedWrites", "connections", "datagramsReceived", "datagramsSent", "drops",
                 "espBytesIn", "espBytesOut", "espPacketsIn", "espPacketsOut", "icmpTooBigSent", "ikeMessagesIn",
                 "installedSAs", "lifetimeEvents", "mssClamped", "natKeepalivesIn", "receiveCalls", "segmentationTrains",
-                "segmentedDatagrams", "sendCalls", "tcpSegmentationReads", "tunPacketsRead", "interfaces",
+                "segmentedDatagrams", "sendCalls", "tcpSegmentationReads", "tunPacketsRead", "interfaces", "aclHits",
             ].sorted())
     }
 
