@@ -3,9 +3,8 @@ strongSwan peer (scene.strongswan) loads a swanctl configuration and lists no SA
 (scene.isthmus, from YAML text) initiates to it; both agree (ikev2_checks.verify_established, the checks of
 test_ikev2_strongswan.py case a); strongSwan rekeys the CHILD SA (swanctl --rekey); the capture (scene.capture) holds
 the IKE_AUTH response and, read back, the rekey's CREATE_CHILD_SA exchange. ~3 s."""
-import time
 
-from harness import capture, prereq
+from harness import capture, prereq, proc
 from harness.config import EXAMPLES
 from harness.ikev2_checks import verify_established
 from harness.isthmus import child_sas
@@ -68,7 +67,10 @@ def test_harness(scene, checks, isthmus_bin):
     checks.check("harness.isthmus-sees-the-rekey",
                  gw.wait_for(lambda s: any(c.get("inboundSPI") != spi for c in child_sas(s))),
                  f"Isthmus's CHILD SA still has inbound SPI {spi}")
-    time.sleep(0.5)
+    # The answer leaves after the status changed (through the data plane's queue): wait until tcpdump (-U,
+    # packet-buffered) has written it rather than for a fixed time, which a loaded machine can overrun.
+    proc.wait_for(lambda: any("CREATE_CHILD_SA response" in line for line in capture.ike_summary(wire.path)), 10,
+                  interval=0.1)
     wire.stop()
     lines = capture.ike_summary(wire.path)
     scene.write("wire.txt", "\n".join(lines) + "\n", mode=0o644)
