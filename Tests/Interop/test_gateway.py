@@ -5,9 +5,12 @@
 (proto 73) to the far site; the office host pings the VM; `status` shows the data path up; SIGTERM removes the
 interface and the route; after SIGKILL nothing is left either, and a new start comes up clean.
 
-`hub`: one cloud gateway, two route-based branches (both with 0.0.0.0/0 traffic selectors) behind a bridge
-that plays the internet: each branch host and the VM ping each other at the same time, each branch's WAN
-capture shows only its own ESP, and a reload that removes one branch leaves the other's SAs and ping alone."""
+`hub`: one cloud gateway, four branches behind a bridge that plays the internet (two Isthmus route-based
+branches, both with 0.0.0.0/0 traffic selectors, a strongSwan IKEv2 branch and a strongSwan IKEv1 policy-based
+one): each branch host and the VM ping each other at the same time, each branch's WAN capture shows only its
+own traffic, and a reload that removes one branch leaves the others' SAs and pings alone.
+
+`seed-acls`: the seed's endpoint ACLs on the wire (see test_seed_acls)."""
 import json
 import signal
 import time
@@ -125,20 +128,69 @@ def branch_config(n):
             "ike: aes128gcm16-prfsha256-ecp256, esp: aes128gcm16}\n")
 
 
+ISTHMUS_BRANCHES, SWAN_V2, SWAN_V1 = (1, 2), 3, 4
+
+
 def hub_config(branches):
+    """The hub's YAML: route-based IKEv2 connections to branches 1 to 3, a policy-based IKEv1 one to branch 4."""
     networks = "\n".join(f"  - {{name: branch{n}, gateway_address: 198.51.100.1{n}, prefixes: [192.168.{n}.0/24]}}"
                          for n in branches)
-    connections = "\n".join(f"  - {{name: hub-branch{n}, local_network: branch{n}, shared_key: {KEY}, "
-                            f"ike: aes128gcm16-prfsha256-ecp256, esp: aes128gcm16}}" for n in branches)
-    return HUB_CONFIG.format(networks=networks, connections=connections)
+    connections = []
+    for n in branches:
+        if n == SWAN_V1:
+            connections.append(f"  - {{name: hub-branch{n}, local_network: branch{n}, kind: static, ike_version: 1, "
+                               f"shared_key: {KEY}, ike: aes128-sha256-modp2048, esp: aes128-sha256}}")
+        else:
+            connections.append(f"  - {{name: hub-branch{n}, local_network: branch{n}, shared_key: {KEY}, "
+                               "ike: aes128gcm16-prfsha256-ecp256, esp: aes128gcm16}")
+    return HUB_CONFIG.format(networks=networks, connections="\n".join(connections))
+
+
+def swanctl_branch(n):
+    """strongSwan on branch N: IKEv2 (route-based from the hub's side) or IKEv1 policy-based, its site only."""
+    v1 = n == SWAN_V1
+    return f"""connections {{
+    hub {{
+        version = {1 if v1 else 2}
+        local_addrs = 198.51.100.1{n}
+        remote_addrs = {HUB_PUBLIC}
+        proposals = {"aes128-sha256-modp2048" if v1 else "aes128gcm16-prfsha256-ecp256"}
+        local {{
+            auth = psk
+            id = 198.51.100.1{n}
+        }}
+        remote {{
+            auth = psk
+            id = {HUB_PUBLIC}
+        }}
+        children {{
+            net {{
+                local_ts = 192.168.{n}.0/24
+                remote_ts = 10.0.1.0/24
+                esp_proposals = {"aes128-sha256" if v1 else "aes128gcm16"}
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-hub {{
+        id-a = 198.51.100.1{n}
+        id-b = {HUB_PUBLIC}
+        secret = "{KEY}"
+    }}
+}}
+"""
 
 
 def test_hub(scene, checks, isthmus_bin):
-    """One cloud gateway, two route-based Isthmus branches behind a bridge (the internet):
+    """One cloud gateway and four branches behind a bridge (the internet): two Isthmus route-based branches
+    (both 0.0.0.0/0), a strongSwan IKEv2 branch and a strongSwan IKEv1 policy-based branch:
 
       PREFIX-hN 192.168.N.10 -- 192.168.N.1 PREFIX-bN 198.51.100.1N --br0 (PREFIX-net)-- 203.0.113.20 PREFIX-hub
       10.0.1.1 -- 10.0.1.4 PREFIX-vm"""
-    prereq.require(checks, tools=["ip", "ping", "tcpdump"], isthmus=isthmus_bin, tun=True)
+    prereq.require(checks, tools=["ip", "ping", "tcpdump", "swanctl"], isthmus=isthmus_bin, tun=True,
+                   files=["/usr/lib/ipsec/charon", "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"])
+    all_branches = (*ISTHMUS_BRANCHES, SWAN_V2, SWAN_V1)
     net, hub, vm = scene.namespace("net"), scene.namespace("hub"), scene.namespace("vm")
     net.ip("link", "add", "br0", "type", "bridge")
     net.up("br0")
@@ -148,7 +200,7 @@ def test_hub(scene, checks, isthmus_bin):
     hub.addr("10.0.1.1/24", "lan0"); hub.up("lan0")
     vm.addr("10.0.1.4/24", "vm0"); vm.up("vm0"); vm.route("default", "via", "10.0.1.1")
     branches, hosts = {}, {}
-    for n in (1, 2):
+    for n in all_branches:
         b, h = scene.namespace(f"b{n}"), scene.namespace(f"h{n}")
         scene.veth(b, "wan0", net, f"p{n}")
         scene.veth(b, "lan0", h, "h0")
@@ -156,31 +208,41 @@ def test_hub(scene, checks, isthmus_bin):
         b.addr(f"192.168.{n}.1/24", "lan0"); b.up("lan0")
         h.addr(f"192.168.{n}.10/24", "h0"); h.up("h0"); h.route("default", "via", f"192.168.{n}.1")
         branches[n], hosts[n] = b, h
-    for port in ("p0", "p1", "p2"):
-        net.ip("link", "set", port, "master", "br0")
-        net.up(port)
+    for n in (0, *all_branches):
+        net.ip("link", "set", f"p{n}", "master", "br0")
+        net.up(f"p{n}")
     for gw in (hub, *branches.values()):
         gw.sysctl("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
     checks.ok("topology")
     captures = {n: scene.capture(branches[n], "wan0", name=f"wan-b{n}", bpf="esp or udp port 4500 or udp port 500")
-                for n in (1, 2)}
+                for n in all_branches}
 
-    hub_gw = scene.isthmus(hub, hub_config((1, 2)), name="hub", passive=True)
-    gws = {n: scene.isthmus(branches[n], branch_config(n), name=f"branch{n}", wait=False) for n in (1, 2)}
-    up = all(gws[n].wait_child_sa() for n in (1, 2)) and hub_gw.wait_for(lambda s: len(s.get("childSAs") or []) >= 2)
+    hub_gw = scene.isthmus(hub, hub_config(all_branches), name="hub", passive=True)
+    gws = {n: scene.isthmus(branches[n], branch_config(n), name=f"branch{n}", wait=False) for n in ISTHMUS_BRANCHES}
+    swans = {}
+    for n in (SWAN_V2, SWAN_V1):
+        swans[n] = scene.strongswan(branches[n], name=f"charon{n}")
+        r = swans[n].load(swanctl_branch(n))
+        checks.check(f"branch{n}-strongswan-loads", r.returncode == 0, (r.stdout + r.stderr)[-300:])
+        r = swans[n].initiate("net", ike="hub")
+        checks.check(f"branch{n}-strongswan-initiates", r.returncode == 0, (r.stdout + r.stderr)[-300:])
+    up = all(gws[n].wait_child_sa() for n in ISTHMUS_BRANCHES) \
+        and all(swans[n].wait_ready("hub") for n in swans) \
+        and hub_gw.wait_for(lambda s: len({c.get("connection") for c in s.get("childSAs") or []}) >= 4)
     if not up:
         hub_gw.dump_log(); gws[1].dump_log(); gws[2].dump_log()
         checks.abort("child-sas-established", f"not every branch has a CHILD SA within {WAIT}s")
     checks.ok("child-sas-established")
-    for n in (1, 2):
-        checks.check(f"hub-route-branch{n}", (f"192.168.{n}.0/24", f"ist-branch{n}") in our_routes(hub),
+    for n in all_branches:
+        iface = "ist-hub" if n == SWAN_V1 else f"ist-branch{n}"
+        checks.check(f"hub-route-branch{n}", (f"192.168.{n}.0/24", iface) in our_routes(hub),
                      f"routes: {our_routes(hub)}")
 
     # Everyone pings at once: each branch host to the VM and the VM to each branch host.
     pings = {f"h{n}-to-vm": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", "10.0.1.4"], f"ping-h{n}",
-                                        ns=hosts[n]) for n in (1, 2)}
+                                        ns=hosts[n]) for n in all_branches}
     pings.update({f"vm-to-h{n}": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", f"192.168.{n}.10"],
-                                             f"ping-vm-h{n}", ns=vm) for n in (1, 2)})
+                                             f"ping-vm-h{n}", ns=vm) for n in all_branches})
     time.sleep(4)
     for name, p in pings.items():
         out = stop_ping(p)
@@ -191,30 +253,37 @@ def test_hub(scene, checks, isthmus_bin):
     # Each branch's WAN carries its own ESP only.
     for cap in captures.values():
         cap.stop()
-    for n in (1, 2):
-        other = f"198.51.100.1{3 - n}"
+    for n in all_branches:
+        others = {f"198.51.100.1{m}" for m in all_branches if m != n}
         packets = captures[n].ipv4_packets()
-        esp = [p for p in packets if p[3] == 50 or (p[3] == 17 and len(p[4]) > 8 and p[4][8:12] != b"\0\0\0\0")]
-        strangers = [p for p in packets if other in (p[1], p[2])]
+        esp = [p for p in packets if p[3] == 50 or (p[3] == 17 and len(p[4]) > 12 and p[4][8:12] != b"\0\0\0\0")]
+        strangers = [p for p in packets if others & {p[1], p[2]}]
         checks.check(f"branch{n}-wan-carries-its-own-esp", esp and not strangers,
-                     f"{len(esp)} ESP packets, {len(strangers)} to or from {other}",
-                     detail=f"{len(esp)} ESP packets, none of branch{3 - n}'s")
+                     f"{len(esp)} ESP packets, {len(strangers)} to or from other branches",
+                     detail=f"{len(esp)} ESP packets, none of the other branches'")
 
-    # Reload without branch 2: branch 1 keeps its SAs and its ping.
-    before = sorted(c.get("inboundSPI") for c in child_sas(hub_gw.status()) if c.get("connection") == "hub-branch1")
-    pinger = scene.start(["ping", "-i", "0.1", "-W", "1", "10.0.1.4"], "ping-during-reload", ns=hosts[1])
+    # Reload without branch 2: the other branches keep their SAs and their pings.
+    def spis(status, n):
+        return sorted(c.get("inboundSPI") for c in child_sas(status) if c.get("connection") == f"hub-branch{n}")
+    kept = [n for n in all_branches if n != 2]
+    before = {n: spis(hub_gw.status(), n) for n in kept}
+    # 40 pings over 4 s, the reload after 1 s; each ping runs to its end (an interrupted ping counts the
+    # request still in flight as lost).
+    pingers = {n: scene.start(["ping", "-i", "0.1", "-c", "40", "-W", "2", "10.0.1.4"], f"ping-during-reload-{n}",
+                              ns=hosts[n]) for n in kept}
     time.sleep(1)
-    hub_gw.config.write_text(hub_config((1,)))
+    hub_gw.config.write_text(hub_config(kept))
     r = hub_gw.reload()
     checks.check("reload-removes-branch2", r.returncode == 0, (r.stdout + r.stderr).strip()[:200])
-    time.sleep(2)
-    out = stop_ping(pinger)
-    sent, received = ping_counts(out)
-    checks.check("reload-branch1-loses-no-ping", sent > 0 and received == sent, f"{received}/{sent} received",
-                 detail=f"{received}/{sent}")
+    for n, pinger in pingers.items():
+        pinger.wait(15)
+        sent, received = ping_counts(pinger.output())
+        checks.check(f"reload-branch{n}-loses-no-ping", sent > 0 and received == sent, f"{received}/{sent} received",
+                     detail=f"{received}/{sent}")
     s = hub_gw.status()
-    after = sorted(c.get("inboundSPI") for c in child_sas(s) if c.get("connection") == "hub-branch1")
-    checks.check("reload-branch1-keeps-its-sas", before and before == after, f"{before} -> {after}")
+    for n in kept:
+        after = spis(s, n)
+        checks.check(f"reload-branch{n}-keeps-its-sas", before[n] and before[n] == after, f"{before[n]} -> {after}")
     checks.check("reload-branch2-interface-removed", "ist-branch2" not in links(hub), f"links: {sorted(links(hub))}")
     checks.check("reload-branch2-route-removed", ("192.168.2.0/24", "ist-branch2") not in our_routes(hub),
                  f"routes: {our_routes(hub)}")
