@@ -47,7 +47,11 @@ final class DataPath: Sendable {
     private struct State: ~Copyable {
         var netlink: NetlinkSocket?
         var installed: [String: Installed] = [:]
+        /// The data-plane interface number of each connection's interface.
         var numbers: [String: Int] = [:]
+        /// The number of each interface name ever planned: kept while the process lives, so an SA installed
+        /// while its interface could not be created finds it once it is (and a re-created one keeps it).
+        var interfaceNumbers: [String: Int] = [:]
         var connections: [String: ConnectionState] = [:]
         var nextNumber = 1
     }
@@ -116,8 +120,8 @@ final class DataPath: Sendable {
             }
             for interface in plan.interfaces {
                 let before = state.installed[interface.name]
-                let problem = bringUp(interface, state: &state)
-                let number = state.installed[interface.name]?.number
+                let number = Self.number(of: interface, state: &state)
+                let problem = bringUp(interface, number: number, state: &state)
                 for connection in interface.connections {
                     state.numbers[connection] = number
                     let previous = state.connections[connection]
@@ -157,8 +161,19 @@ final class DataPath: Sendable {
             message: "interface \(state.interface) up, mtu \(state.mtu ?? 0), \(routes)", details: details)
     }
 
-    /// Creates (or updates) one interface and its routes; the first problem met, or nil.
-    private func bringUp(_ interface: DataPathPlan.Interface, state: inout State) -> String? {
+    /// The data-plane number of `interface`: 0 for the shared one, else the one it had, else a new one.
+    private static func number(of interface: DataPathPlan.Interface, state: inout State) -> Int {
+        if interface.shared { return 0 }
+        if let number = state.interfaceNumbers[interface.name] { return number }
+        let number = state.nextNumber
+        state.nextNumber += 1
+        state.interfaceNumbers[interface.name] = number
+        return number
+    }
+
+    /// Creates (or updates) one interface, as data-plane interface `number`, and its routes; the first
+    /// problem met, or nil.
+    private func bringUp(_ interface: DataPathPlan.Interface, number: Int, state: inout State) -> String? {
         guard let netlink = state.netlink else { return "no netlink socket" }
         var installed: Installed
         if let existing = state.installed[interface.name] {
@@ -170,8 +185,6 @@ final class DataPath: Sendable {
                 guard let link = try netlink.interface(named: interface.name) else {
                     return "interface \(interface.name) vanished right after it was created"
                 }
-                let number = interface.shared ? 0 : state.nextNumber
-                if !interface.shared { state.nextNumber += 1 }
                 installed = Installed(
                     number: number, index: link.index, mtu: 0, routes: [], connections: interface.connections,
                     takenOver: takenOver)

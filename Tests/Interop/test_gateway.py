@@ -357,3 +357,39 @@ def test_seed_acls(scene, checks, isthmus_bin):
                  detail=(named[0].get("message") if named else ""))
     checks.check("denial-event-under-the-connection", bool(named) and named[0].get("connection") == "cloud-office",
                  f"connection {named[0].get('connection') if named else None}")
+
+
+def test_data_path_conflicts(scene, checks, isthmus_bin):
+    """Bad input at run time: the office's interface name is taken by another interface, the cloud's route is
+    taken by someone else's. Each is that connection's data-path error (status, event), the gateways and their
+    IKE SAs run on, and once the conflict is gone `isthmus reload` plumbs what was missing."""
+    prereq.require(checks, tools=["ip", "ping"], isthmus=isthmus_bin, tun=True)
+    sites = scene.two_sites(tuns=False)
+    sites.ofc.ip("link", "add", "ist-cloud", "type", "veth", "peer", "name", "ist-cloud-peer")
+    sites.cld.route("192.168.1.0/24", "dev", "lan0")
+    configs = {side: scene.write(f"{side}.yaml", (EXAMPLES / f"{side}-dynamic.yaml").read_text())
+               for side in ("office", "cloud")}
+    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False)
+    office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
+    ok = office.wait_child_sa() and cloud.wait_child_sa()
+    checks.check("ike-and-child-sa-despite-the-data-path", bool(ok), f"no CHILD SA within {WAIT}s")
+    for gw, conn, want in ((office, "office-cloud", "name is taken"), (cloud, "cloud-office", "exists already")):
+        dp = data_path(gw.status(), conn)
+        checks.check(f"{gw.name}-data-path-error", dp.get("state") == "error" and want in (dp.get("error") or ""),
+                     f"dataPath {dp}", detail=dp.get("error", ""))
+        failed = [e for e in (gw.events().get("events") or []) if e.get("kind") == "data-path-failed"]
+        checks.check(f"{gw.name}-data-path-failed-event", bool(failed) and failed[0].get("severity") == "error",
+                     f"events: {failed[:1]}")
+    checks.check("cloud-foreign-route-untouched", any(r.get("dst") == "192.168.1.0/24" and r.get("dev") == "lan0"
+                                                      for r in routes(sites.cld)), f"routes: {routes(sites.cld)}")
+
+    # The conflicts go; a reload plumbs what was missing.
+    sites.ofc.ip("link", "del", "ist-cloud")
+    sites.cld.ip("route", "del", "192.168.1.0/24", "dev", "lan0")
+    for gw, conn in ((office, "office-cloud"), (cloud, "cloud-office")):
+        r = gw.reload()
+        checks.check(f"{gw.name}-reload", r.returncode == 0, (r.stdout + r.stderr).strip()[:200])
+        dp = data_path(gw.status(), conn)
+        checks.check(f"{gw.name}-data-path-up-after-reload", dp.get("state") == "up", f"dataPath {dp}")
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("ping-after-the-conflicts-went", r.returncode == 0, ping_problem(r))
