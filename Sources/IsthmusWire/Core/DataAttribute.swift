@@ -48,7 +48,8 @@ public struct DataAttribute: Hashable, Sendable {
         var attributes: [DataAttribute] = []
         while !reader.isAtEnd {
             guard attributes.count < WireLimits.maximumAttributeCount else {
-                throw WireError.limitExceeded(
+                throw WireError(
+                    .limitExceeded,
                     at: reader.offset,
                     "more than \(WireLimits.maximumAttributeCount) attributes"
                 )

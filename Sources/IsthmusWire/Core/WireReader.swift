@@ -134,12 +134,12 @@ extension WireReader {
     /// Throws ``WireError/Code/trailingData`` unless all input has been consumed.
     public func expectAtEnd(_ structure: StaticString) throws(WireError) {
         guard self.isAtEnd else {
-            throw WireError.trailingData(at: self.offset, "\(self.remaining) bytes after \(structure)")
+            throw WireError(.trailingData, at: self.offset, "\(self.remaining) bytes after \(structure)")
         }
     }
 
     @inline(never)
     private func truncation(_ field: StaticString) -> WireError {
-        WireError.truncated(at: self.offset, "input ends inside \(field) (\(self.remaining) bytes left)")
+        WireError(.truncated, at: self.offset, "input ends inside \(field) (\(self.remaining) bytes left)")
     }
 }

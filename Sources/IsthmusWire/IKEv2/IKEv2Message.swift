@@ -43,17 +43,18 @@ public struct IKEv2Message: Hashable, Sendable {
         let header = try IKEv2Header.parse(from: &reader)
         guard header.majorVersion == IKEv2Header.majorVersion else {
             throw WireError(
-                code: .unsupportedVersion,
-                offset: 17,
-                reason: "IKE major version \(header.majorVersion)",
+                .unsupportedVersion,
+                at: 17,
+                "IKE major version \(header.majorVersion)",
                 value: UInt32(header.majorVersion)
             )
         }
         guard datagram.count <= WireLimits.maximumMessageLength else {
-            throw WireError.lengthMismatch(at: 0, "datagram of \(datagram.count) bytes")
+            throw WireError(.lengthMismatch, at: 0, "datagram of \(datagram.count) bytes")
         }
         guard header.length == UInt32(datagram.count) else {
-            throw WireError.lengthMismatch(
+            throw WireError(
+                .lengthMismatch,
                 at: 24,
                 "header length \(header.length) but datagram of \(datagram.count) bytes"
             )

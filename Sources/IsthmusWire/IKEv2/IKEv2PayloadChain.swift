@@ -40,9 +40,9 @@ public enum IKEv2PayloadChain {
         while currentType != .none {
             guard payloads.count < WireLimits.maximumPayloadCount else {
                 throw WireError(
-                    code: .tooManyPayloads,
-                    offset: reader.offset,
-                    reason: "more than \(WireLimits.maximumPayloadCount) payloads"
+                    .tooManyPayloads,
+                    at: reader.offset,
+                    "more than \(WireLimits.maximumPayloadCount) payloads"
                 )
             }
             let start = reader.offset
@@ -50,10 +50,11 @@ public enum IKEv2PayloadChain {
             let flags = try reader.expectUInt8("payload flags")
             let length = Int(try reader.expectUInt16("payload length"))
             guard length >= genericHeaderSize else {
-                throw WireError.lengthMismatch(at: start + 2, "payload length \(length) below the header size")
+                throw WireError(.lengthMismatch, at: start + 2, "payload length \(length) below the header size")
             }
             guard var body = reader.readSubReader(length - genericHeaderSize) else {
-                throw WireError.lengthMismatch(
+                throw WireError(
+                    .lengthMismatch,
                     at: start + 2,
                     "payload length \(length) beyond the \(reader.remaining + 4) bytes left"
                 )
@@ -70,7 +71,7 @@ public enum IKEv2PayloadChain {
             payloads.append(payload)
             if payload.endsChain {
                 guard allowsEncrypted else {
-                    throw WireError.invalidValue(at: start, "encrypted payload inside an encrypted payload")
+                    throw WireError(.invalidValue, at: start, "encrypted payload inside an encrypted payload")
                 }
                 try reader.expectAtEnd("an encrypted payload, which must be last")
                 return payloads
@@ -113,9 +114,9 @@ public enum IKEv2PayloadChain {
         default:
             guard !isCritical else {
                 throw WireError(
-                    code: .unsupportedCriticalPayload,
-                    offset: start,
-                    reason: "unknown critical payload type \(type.rawValue)",
+                    .unsupportedCriticalPayload,
+                    at: start,
+                    "unknown critical payload type \(type.rawValue)",
                     value: UInt32(type.rawValue)
                 )
             }

@@ -39,10 +39,10 @@ public enum ISAKMPPayloadChain {
         let paddingStart = reader.offset
         let padding = reader.readRemaining()
         guard padding.count <= WireLimits.maximumIKEv1PaddingLength else {
-            throw WireError.trailingData(at: paddingStart, "\(padding.count) bytes after the last payload")
+            throw WireError(.trailingData, at: paddingStart, "\(padding.count) bytes after the last payload")
         }
         guard padding.allSatisfy({ $0 == 0 }) else {
-            throw WireError.trailingData(at: paddingStart, "non-zero bytes after the last payload")
+            throw WireError(.trailingData, at: paddingStart, "non-zero bytes after the last payload")
         }
         return payloads
     }
@@ -56,9 +56,9 @@ public enum ISAKMPPayloadChain {
         while currentType != .none {
             guard payloads.count < WireLimits.maximumPayloadCount else {
                 throw WireError(
-                    code: .tooManyPayloads,
-                    offset: reader.offset,
-                    reason: "more than \(WireLimits.maximumPayloadCount) payloads"
+                    .tooManyPayloads,
+                    at: reader.offset,
+                    "more than \(WireLimits.maximumPayloadCount) payloads"
                 )
             }
             let (nextType, start, bodyReader) = try self.readGenericHeader(from: &reader)
@@ -81,10 +81,11 @@ public enum ISAKMPPayloadChain {
         _ = try reader.expectUInt8("payload reserved")
         let length = Int(try reader.expectUInt16("payload length"))
         guard length >= genericHeaderSize else {
-            throw WireError.lengthMismatch(at: start + 2, "payload length \(length) below the header size")
+            throw WireError(.lengthMismatch, at: start + 2, "payload length \(length) below the header size")
         }
         guard let body = reader.readSubReader(length - genericHeaderSize) else {
-            throw WireError.lengthMismatch(
+            throw WireError(
+                .lengthMismatch,
                 at: start + 2,
                 "payload length \(length) beyond the \(reader.remaining + 4) bytes left"
             )
@@ -112,7 +113,7 @@ public enum ISAKMPPayloadChain {
         case .natDiscovery: return .natDiscovery(try .init(parsing: &body))
         case .natOriginalAddress: return .natOriginalAddress(try .init(parsing: &body))
         case .proposal, .transform:
-            throw WireError.invalidValue(at: start, "payload \(type.rawValue) outside an SA payload")
+            throw WireError(.invalidValue, at: start, "payload \(type.rawValue) outside an SA payload")
         default:
             return .unknown(type: type, body: Array(body.readRemaining()))
         }

@@ -14,7 +14,8 @@ public struct IKEv2ConfigurationPayload: IKEv2PayloadBody {
         var attributes: [IKEv2ConfigurationAttribute] = []
         while !body.isAtEnd {
             guard attributes.count < WireLimits.maximumAttributeCount else {
-                throw WireError.limitExceeded(
+                throw WireError(
+                    .limitExceeded,
                     at: body.offset,
                     "more than \(WireLimits.maximumAttributeCount) configuration attributes"
                 )

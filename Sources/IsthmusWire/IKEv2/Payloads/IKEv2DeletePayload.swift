@@ -24,16 +24,17 @@ public struct IKEv2DeletePayload: IKEv2PayloadBody {
         self.spiSize = try body.expectUInt8("delete SPI size")
         let count = Int(try body.expectUInt16("delete SPI count"))
         guard Int(self.spiSize) <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: start + 1, "delete SPI size \(self.spiSize)")
+            throw WireError(.invalidValue, at: start + 1, "delete SPI size \(self.spiSize)")
         }
         guard count <= WireLimits.maximumDeleteSPICount else {
-            throw WireError.limitExceeded(at: start + 2, "\(count) SPIs in a delete payload")
+            throw WireError(.limitExceeded, at: start + 2, "\(count) SPIs in a delete payload")
         }
         guard self.spiSize > 0 || count == 0 else {
-            throw WireError.invalidValue(at: start + 2, "\(count) SPIs of size zero")
+            throw WireError(.invalidValue, at: start + 2, "\(count) SPIs of size zero")
         }
         guard count * Int(self.spiSize) == body.remaining else {
-            throw WireError.lengthMismatch(
+            throw WireError(
+                .lengthMismatch,
                 at: start,
                 "\(count) SPIs of \(self.spiSize) bytes but \(body.remaining) bytes present"
             )

@@ -21,7 +21,7 @@ public struct IKEv2IdentificationPayload: IKEv2PayloadBody {
             default: nil
             }
         if let expected, self.data.count != expected {
-            throw WireError.lengthMismatch(at: start, "address identity of \(self.data.count) bytes")
+            throw WireError(.lengthMismatch, at: start, "address identity of \(self.data.count) bytes")
         }
     }
 

@@ -18,7 +18,7 @@ public struct IKEv2NoncePayload: IKEv2PayloadBody {
         let start = body.offset
         let nonce = body.readRemaining()
         guard (WireLimits.minimumIKEv2NonceLength...WireLimits.maximumIKEv2NonceLength).contains(nonce.count) else {
-            throw WireError.invalidValue(at: start, "nonce of \(nonce.count) bytes, RFC 7296 requires 16 to 256")
+            throw WireError(.invalidValue, at: start, "nonce of \(nonce.count) bytes, RFC 7296 requires 16 to 256")
         }
         self.nonce = Array(nonce)
     }

@@ -29,7 +29,7 @@ public struct IKEv2NotifyPayload: IKEv2PayloadBody {
         let spiSize = Int(try body.expectUInt8("notify SPI size"))
         self.notifyType = IKEv2NotifyType(rawValue: try body.expectUInt16("notify message type"))
         guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: spiSizeOffset, "notify SPI size \(spiSize)")
+            throw WireError(.invalidValue, at: spiSizeOffset, "notify SPI size \(spiSize)")
         }
         self.spi = try body.expectBytes(spiSize, "notify SPI")
         self.data = Array(body.readRemaining())

@@ -13,10 +13,11 @@ public struct IKEv2SecurityAssociationPayload: IKEv2PayloadBody {
         var sawLast = false
         while !body.isAtEnd {
             guard !sawLast else {
-                throw WireError.trailingData(at: body.offset, "data after the last proposal")
+                throw WireError(.trailingData, at: body.offset, "data after the last proposal")
             }
             guard proposals.count < WireLimits.maximumProposalCount else {
-                throw WireError.limitExceeded(
+                throw WireError(
+                    .limitExceeded,
                     at: body.offset,
                     "more than \(WireLimits.maximumProposalCount) proposals"
                 )
@@ -26,7 +27,7 @@ public struct IKEv2SecurityAssociationPayload: IKEv2PayloadBody {
             sawLast = isLast
         }
         guard sawLast else {
-            throw WireError.invalidValue(at: body.offset, "SA payload without a last proposal")
+            throw WireError(.invalidValue, at: body.offset, "SA payload without a last proposal")
         }
         self.proposals = proposals
     }
@@ -69,23 +70,23 @@ public struct IKEv2Proposal: Hashable, Sendable {
         _ = try reader.expectUInt8("proposal reserved")
         let length = Int(try reader.expectUInt16("proposal length"))
         guard last == 0 || last == moreValue else {
-            throw WireError.invalidValue(at: start, "proposal last substruc \(last), expected 0 or 2")
+            throw WireError(.invalidValue, at: start, "proposal last substruc \(last), expected 0 or 2")
         }
         guard length >= headerSize else {
-            throw WireError.lengthMismatch(at: start, "proposal length \(length) below \(headerSize)")
+            throw WireError(.lengthMismatch, at: start, "proposal length \(length) below \(headerSize)")
         }
         guard var body = reader.readSubReader(length - 4) else {
-            throw WireError.lengthMismatch(at: start, "proposal length \(length) beyond the SA payload")
+            throw WireError(.lengthMismatch, at: start, "proposal length \(length) beyond the SA payload")
         }
         let number = try body.expectUInt8("proposal number")
         let protocolID = try body.expectUInt8("proposal protocol ID")
         let spiSize = Int(try body.expectUInt8("proposal SPI size"))
         let transformCount = Int(try body.expectUInt8("proposal transform count"))
         guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: start + 6, "SPI size \(spiSize)")
+            throw WireError(.invalidValue, at: start + 6, "SPI size \(spiSize)")
         }
         guard transformCount <= WireLimits.maximumTransformCount else {
-            throw WireError.limitExceeded(at: start + 7, "\(transformCount) transforms")
+            throw WireError(.limitExceeded, at: start + 7, "\(transformCount) transforms")
         }
         let spi = try body.expectBytes(spiSize, "proposal SPI")
         var transforms: [IKEv2Transform] = []
@@ -152,13 +153,13 @@ public struct IKEv2Transform: Hashable, Sendable {
         _ = try reader.expectUInt8("transform reserved")
         let length = Int(try reader.expectUInt16("transform length"))
         guard last == (expectLast ? 0 : moreValue) else {
-            throw WireError.invalidValue(at: start, "transform last substruc \(last) disagrees with the count")
+            throw WireError(.invalidValue, at: start, "transform last substruc \(last) disagrees with the count")
         }
         guard length >= headerSize else {
-            throw WireError.lengthMismatch(at: start, "transform length \(length) below \(headerSize)")
+            throw WireError(.lengthMismatch, at: start, "transform length \(length) below \(headerSize)")
         }
         guard var body = reader.readSubReader(length - 4) else {
-            throw WireError.lengthMismatch(at: start, "transform length \(length) beyond the proposal")
+            throw WireError(.lengthMismatch, at: start, "transform length \(length) beyond the proposal")
         }
         let type = try body.expectUInt8("transform type")
         _ = try body.expectUInt8("transform reserved")

@@ -28,13 +28,14 @@ public struct ISAKMPDeletePayload: ISAKMPPayloadBody {
         self.spiSize = try body.expectUInt8("delete SPI size")
         let count = Int(try body.expectUInt16("delete SPI count"))
         guard self.spiSize > 0, Int(self.spiSize) <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: start + 5, "delete SPI size \(self.spiSize)")
+            throw WireError(.invalidValue, at: start + 5, "delete SPI size \(self.spiSize)")
         }
         guard count <= WireLimits.maximumDeleteSPICount else {
-            throw WireError.limitExceeded(at: start + 6, "\(count) SPIs in a delete payload")
+            throw WireError(.limitExceeded, at: start + 6, "\(count) SPIs in a delete payload")
         }
         guard count * Int(self.spiSize) == body.remaining else {
-            throw WireError.lengthMismatch(
+            throw WireError(
+                .lengthMismatch,
                 at: start,
                 "\(count) SPIs of \(self.spiSize) bytes but \(body.remaining) bytes present"
             )

@@ -22,7 +22,8 @@ public struct ISAKMPIdentificationPayload: ISAKMPPayloadBody {
         self.port = try body.expectUInt16("ID port")
         self.data = Array(body.readRemaining())
         if let expected = self.idType.dataLength, expected != self.data.count {
-            throw WireError.lengthMismatch(
+            throw WireError(
+                .lengthMismatch,
                 at: start,
                 "ID type \(self.idType.rawValue) with \(self.data.count) bytes, expected \(expected)"
             )

@@ -24,7 +24,8 @@ public struct ISAKMPNATOriginalAddressPayload: ISAKMPPayloadBody {
         case (.ipv4Address, 4), (.ipv6Address, 16):
             break
         default:
-            throw WireError.invalidValue(
+            throw WireError(
+                .invalidValue,
                 at: start,
                 "NAT-OA type \(self.idType.rawValue) with \(self.address.count) address bytes"
             )

@@ -16,7 +16,7 @@ public struct ISAKMPNoncePayload: ISAKMPPayloadBody {
         let start = body.offset
         let nonce = body.readRemaining()
         guard (WireLimits.minimumIKEv1NonceLength...WireLimits.maximumIKEv1NonceLength).contains(nonce.count) else {
-            throw WireError.invalidValue(at: start, "nonce of \(nonce.count) bytes, RFC 2409 requires 8 to 256")
+            throw WireError(.invalidValue, at: start, "nonce of \(nonce.count) bytes, RFC 2409 requires 8 to 256")
         }
         self.nonce = Array(nonce)
     }

@@ -32,7 +32,7 @@ public struct ISAKMPNotificationPayload: ISAKMPPayloadBody {
         let spiSize = Int(try body.expectUInt8("notification SPI size"))
         self.notifyType = ISAKMPNotifyType(rawValue: try body.expectUInt16("notification type"))
         guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: spiSizeOffset, "notification SPI size \(spiSize)")
+            throw WireError(.invalidValue, at: spiSizeOffset, "notification SPI size \(spiSize)")
         }
         self.spi = try body.expectBytes(spiSize, "notification SPI")
         self.data = Array(body.readRemaining())

@@ -27,20 +27,21 @@ public struct ISAKMPSecurityAssociationPayload: ISAKMPPayloadBody {
         let start = body.offset
         self.doi = try body.expectUInt32("SA DOI")
         guard self.doi == ISAKMPProtocolID.ipsecDOI else {
-            throw WireError.invalidValue(at: start, "unsupported DOI \(self.doi)")
+            throw WireError(.invalidValue, at: start, "unsupported DOI \(self.doi)")
         }
         self.situation = try body.expectUInt32("SA situation")
         guard self.situation == Self.situationIdentityOnly else {
-            throw WireError.invalidValue(at: start + 4, "unsupported situation \(self.situation)")
+            throw WireError(.invalidValue, at: start + 4, "unsupported situation \(self.situation)")
         }
         var proposals: [ISAKMPProposal] = []
         var nextType = ISAKMPPayloadType.proposal
         while nextType != .none {
             guard nextType == .proposal else {
-                throw WireError.invalidValue(at: body.offset, "payload \(nextType.rawValue) inside an SA payload")
+                throw WireError(.invalidValue, at: body.offset, "payload \(nextType.rawValue) inside an SA payload")
             }
             guard proposals.count < WireLimits.maximumProposalCount else {
-                throw WireError.limitExceeded(at: body.offset, "more than \(WireLimits.maximumProposalCount) proposals")
+                throw WireError(
+                    .limitExceeded, at: body.offset, "more than \(WireLimits.maximumProposalCount) proposals")
             }
             let (proposal, next) = try ISAKMPProposal.parse(from: &body)
             proposals.append(proposal)
@@ -85,10 +86,10 @@ public struct ISAKMPProposal: Hashable, Sendable {
         let spiSize = Int(try body.expectUInt8("proposal SPI size"))
         let count = Int(try body.expectUInt8("proposal transform count"))
         guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: start + 6, "SPI size \(spiSize)")
+            throw WireError(.invalidValue, at: start + 6, "SPI size \(spiSize)")
         }
         guard count <= WireLimits.maximumTransformCount else {
-            throw WireError.limitExceeded(at: start + 7, "\(count) transforms")
+            throw WireError(.limitExceeded, at: start + 7, "\(count) transforms")
         }
         let spi = try body.expectBytes(spiSize, "proposal SPI")
         var transforms: [ISAKMPTransform] = []
@@ -96,7 +97,8 @@ public struct ISAKMPProposal: Hashable, Sendable {
             let (transform, transformNext) = try ISAKMPTransform.parse(from: &body)
             let expected: ISAKMPPayloadType = index == count - 1 ? .none : .transform
             guard transformNext == expected else {
-                throw WireError.invalidValue(
+                throw WireError(
+                    .invalidValue,
                     at: body.offset,
                     "transform next payload \(transformNext.rawValue) disagrees with the count"
                 )
