@@ -49,13 +49,48 @@ public enum IKEv2Payload: Hashable, Sendable {
         case .unknown(let payload): payload.payloadType
         }
     }
+}
 
-    /// Whether this payload type ends a chain (SK, SKF): its Next Payload field names the first
-    /// inner payload instead of a following outer one.
-    var endsChain: Bool {
+extension IKEv2Payload: ChainedPayload {
+    /// SK and SKF end the chain: their Next Payload field names the first inner payload.
+    var firstInnerPayloadType: IKEv2PayloadType? {
         switch self {
-        case .encrypted, .encryptedFragment: true
-        default: false
+        case .encrypted(let sk): sk.firstInnerPayloadType
+        case .encryptedFragment(let skf): skf.firstInnerPayloadType
+        default: nil
+        }
+    }
+
+    /// The critical bit is sent only on an unknown payload that had it (RFC 7296 section 3.2).
+    var headerFlags: UInt8 {
+        if case .unknown(let unknown) = self, unknown.isCritical {
+            return IKEv2PayloadChain.criticalBit
+        }
+        return 0
+    }
+
+    func serializeBody(into writer: inout WireWriter) {
+        switch self {
+        case .securityAssociation(let body): body.serializeBody(into: &writer)
+        case .keyExchange(let body): body.serializeBody(into: &writer)
+        case .identificationInitiator(let body): body.serializeBody(into: &writer)
+        case .identificationResponder(let body): body.serializeBody(into: &writer)
+        case .certificate(let body): body.serializeBody(into: &writer)
+        case .certificateRequest(let body): body.serializeBody(into: &writer)
+        case .authentication(let body): body.serializeBody(into: &writer)
+        case .nonce(let body): body.serializeBody(into: &writer)
+        case .notify(let body): body.serializeBody(into: &writer)
+        case .delete(let body): body.serializeBody(into: &writer)
+        case .vendorID(let body): body.serializeBody(into: &writer)
+        case .trafficSelectorInitiator(let body): body.serializeBody(into: &writer)
+        case .trafficSelectorResponder(let body): body.serializeBody(into: &writer)
+        case .configuration(let body): body.serializeBody(into: &writer)
+        case .eap(let body): body.serializeBody(into: &writer)
+        case .encrypted(let body): writer.writeBytes(body.body)
+        case .encryptedFragment(let body): body.serializeBody(into: &writer)
+        case .unknown(let body): writer.writeBytes(body.body)
         }
     }
 }
+
+extension IKEv2PayloadType: PayloadTypeCode {}

@@ -40,3 +40,26 @@ public enum ISAKMPPayload: Hashable, Sendable {
         }
     }
 }
+
+extension ISAKMPPayload: ChainedPayload {
+    func serializeBody(into writer: inout WireWriter) {
+        switch self {
+        case .securityAssociation(let body): body.serializeBody(into: &writer)
+        case .keyExchange(let body): body.serializeBody(into: &writer)
+        case .identification(let body): body.serializeBody(into: &writer)
+        case .certificate(let body): body.serializeBody(into: &writer)
+        case .certificateRequest(let body): body.serializeBody(into: &writer)
+        case .hash(let body): body.serializeBody(into: &writer)
+        case .signature(let body): body.serializeBody(into: &writer)
+        case .nonce(let body): body.serializeBody(into: &writer)
+        case .notification(let body): body.serializeBody(into: &writer)
+        case .delete(let body): body.serializeBody(into: &writer)
+        case .vendorID(let body): body.serializeBody(into: &writer)
+        case .natDiscovery(let body): body.serializeBody(into: &writer)
+        case .natOriginalAddress(let body): body.serializeBody(into: &writer)
+        case .unknown(_, let body): writer.writeBytes(body)
+        }
+    }
+}
+
+extension ISAKMPPayloadType: PayloadTypeCode {}

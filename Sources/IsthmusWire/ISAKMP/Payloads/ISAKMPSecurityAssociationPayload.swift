@@ -79,8 +79,8 @@ public struct ISAKMPProposal: Hashable, Sendable {
     }
 
     static func parse(from reader: inout WireReader) throws(WireError) -> (ISAKMPProposal, ISAKMPPayloadType) {
-        let (next, start, bodyReader) = try ISAKMPPayloadChain.readGenericHeader(from: &reader)
-        var body = bodyReader
+        var (header, body) = try GenericPayloadHeader.read(from: &reader, "proposal")
+        let start = header.start
         let number = try body.expectUInt8("proposal number")
         let protocolID = try body.expectUInt8("proposal protocol ID")
         let spiSize = Int(try body.expectUInt8("proposal SPI size"))
@@ -112,7 +112,7 @@ public struct ISAKMPProposal: Hashable, Sendable {
             spi: spi,
             transforms: transforms
         )
-        return (proposal, next)
+        return (proposal, ISAKMPPayloadType(rawValue: header.nextPayload))
     }
 
     func serialize(into writer: inout WireWriter, isLast: Bool) {
@@ -151,12 +151,12 @@ public struct ISAKMPTransform: Hashable, Sendable {
     }
 
     static func parse(from reader: inout WireReader) throws(WireError) -> (ISAKMPTransform, ISAKMPPayloadType) {
-        let (next, _, bodyReader) = try ISAKMPPayloadChain.readGenericHeader(from: &reader)
-        var body = bodyReader
+        var (header, body) = try GenericPayloadHeader.read(from: &reader, "transform")
         let number = try body.expectUInt8("transform number")
         let id = try body.expectUInt8("transform ID")
         _ = try body.expectSlice(2, "transform reserved")
         let attributes = try DataAttribute.parseList(from: &body)
+        let next = ISAKMPPayloadType(rawValue: header.nextPayload)
         return (ISAKMPTransform(number: number, id: id, attributes: attributes), next)
     }
 
