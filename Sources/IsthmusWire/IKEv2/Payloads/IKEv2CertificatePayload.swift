@@ -3,7 +3,7 @@
 ///
 /// For CERTREQ with X.509 encoding, `data` is a concatenation of 20-byte SHA-1 hashes of trusted
 /// CA public keys.
-public struct IKEv2CertificatePayload: IKEv2PayloadBody {
+public struct IKEv2CertificatePayload: PayloadBody {
     public var encoding: IKEv2CertificateEncoding
     public var data: [UInt8]
 

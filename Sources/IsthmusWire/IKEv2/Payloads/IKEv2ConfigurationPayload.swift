@@ -1,5 +1,5 @@
 /// The Configuration payload, CP (RFC 7296 section 3.15).
-public struct IKEv2ConfigurationPayload: IKEv2PayloadBody {
+public struct IKEv2ConfigurationPayload: PayloadBody {
     public var configurationType: IKEv2ConfigurationType
     public var attributes: [IKEv2ConfigurationAttribute]
 

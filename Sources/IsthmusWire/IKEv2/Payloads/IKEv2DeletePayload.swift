@@ -2,7 +2,7 @@
 ///
 /// Deleting the IKE SA uses protocol ``IKEv2ProtocolID/ike`` with SPI size 0 and no SPIs; deleting
 /// Child SAs lists their inbound 4-byte SPIs.
-public struct IKEv2DeletePayload: IKEv2PayloadBody {
+public struct IKEv2DeletePayload: PayloadBody {
     public var protocolID: IKEv2ProtocolID
     /// The SPI size in bytes, kept explicitly because an empty list still carries it.
     public var spiSize: UInt8

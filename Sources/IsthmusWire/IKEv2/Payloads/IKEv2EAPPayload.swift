@@ -1,5 +1,5 @@
 /// The EAP payload (RFC 7296 section 3.16): one EAP message (RFC 3748), kept raw.
-public struct IKEv2EAPPayload: IKEv2PayloadBody {
+public struct IKEv2EAPPayload: PayloadBody {
     /// The EAP message: Code, Identifier, Length, Type, data.
     public var message: [UInt8]
 

@@ -1,5 +1,5 @@
 /// The Nonce payload, Ni or Nr (RFC 7296 section 3.9).
-public struct IKEv2NoncePayload: IKEv2PayloadBody {
+public struct IKEv2NoncePayload: PayloadBody {
     /// The nonce: between ``WireLimits/minimumIKEv2NonceLength`` (16) and
     /// ``WireLimits/maximumIKEv2NonceLength`` (256) bytes.
     public var nonce: [UInt8]

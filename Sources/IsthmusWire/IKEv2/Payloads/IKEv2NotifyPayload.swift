@@ -1,5 +1,5 @@
 /// The Notify payload (RFC 7296 section 3.10).
-public struct IKEv2NotifyPayload: IKEv2PayloadBody {
+public struct IKEv2NotifyPayload: PayloadBody {
     /// The protocol of the SA the notification is about, or ``IKEv2ProtocolID/none``.
     public var protocolID: IKEv2ProtocolID
     /// The SPI of that SA; empty when the notification is not about a Child SA.

@@ -1,5 +1,5 @@
 /// The Security Association payload: a list of proposals (RFC 7296 section 3.3).
-public struct IKEv2SecurityAssociationPayload: IKEv2PayloadBody {
+public struct IKEv2SecurityAssociationPayload: PayloadBody {
     /// The proposals, in wire order. The codec checks framing only (lengths, the last/more flag,
     /// counts); proposal numbering and content are checked by negotiation.
     public var proposals: [IKEv2Proposal]

@@ -1,5 +1,5 @@
 /// The Traffic Selector payload, TSi or TSr (RFC 7296 section 3.13).
-public struct IKEv2TrafficSelectorPayload: IKEv2PayloadBody {
+public struct IKEv2TrafficSelectorPayload: PayloadBody {
     public var selectors: [IKEv2TrafficSelector]
 
     /// Creates a TS payload.

@@ -1,5 +1,5 @@
 /// The Vendor ID payload (RFC 7296 section 3.12): opaque bytes, usually a hash.
-public struct IKEv2VendorIDPayload: IKEv2PayloadBody {
+public struct IKEv2VendorIDPayload: PayloadBody {
     public var vendorID: [UInt8]
 
     public init(vendorID: [UInt8]) {

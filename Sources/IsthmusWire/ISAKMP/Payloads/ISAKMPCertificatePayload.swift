@@ -1,6 +1,6 @@
 /// The Certificate (RFC 2408 section 3.9) and Certificate Request (section 3.10) payloads,
 /// which share one layout: an encoding octet then data (certificate, or certificate authority).
-public struct ISAKMPCertificatePayload: ISAKMPPayloadBody {
+public struct ISAKMPCertificatePayload: PayloadBody {
     /// X.509 Certificate - Signature (4), RFC 2408 section 3.9.
     public static let x509SignatureEncoding: UInt8 = 4
 

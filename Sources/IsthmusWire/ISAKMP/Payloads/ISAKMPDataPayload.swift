@@ -1,5 +1,5 @@
 /// A payload that is only opaque data (KE, HASH, SIG, VID, NAT-D).
-public struct ISAKMPDataPayload: ISAKMPPayloadBody {
+public struct ISAKMPDataPayload: PayloadBody {
     public var data: [UInt8]
 
     public init(data: [UInt8]) {

@@ -1,5 +1,5 @@
 /// The Delete payload (RFC 2408 section 3.15).
-public struct ISAKMPDeletePayload: ISAKMPPayloadBody {
+public struct ISAKMPDeletePayload: PayloadBody {
     public var doi: UInt32
     public var protocolID: ISAKMPProtocolID
     /// The SPI size: 16 for an ISAKMP SA (cookie pair), 4 for ESP/AH.

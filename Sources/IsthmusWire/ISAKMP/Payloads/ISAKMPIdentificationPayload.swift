@@ -1,5 +1,5 @@
 /// The Identification payload in the IPsec DOI (RFC 2408 section 3.8, RFC 2407 section 4.6.2).
-public struct ISAKMPIdentificationPayload: ISAKMPPayloadBody {
+public struct ISAKMPIdentificationPayload: PayloadBody {
     public var idType: ISAKMPIdentificationType
     /// The IP protocol (RFC 2407 section 4.6.2.1); 0 means any and is required in Phase 1
     /// (or 17 with port 500).

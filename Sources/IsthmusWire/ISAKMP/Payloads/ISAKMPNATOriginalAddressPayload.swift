@@ -1,5 +1,5 @@
 /// The NAT Original Address payload, NAT-OA (RFC 3947 section 5.1).
-public struct ISAKMPNATOriginalAddressPayload: ISAKMPPayloadBody {
+public struct ISAKMPNATOriginalAddressPayload: PayloadBody {
     /// ``ISAKMPIdentificationType/ipv4Address`` or ``ISAKMPIdentificationType/ipv6Address``.
     public var idType: ISAKMPIdentificationType
     /// The original address, 4 or 16 bytes.

@@ -1,5 +1,5 @@
 /// The Nonce payload (RFC 2408 section 3.13); 8 to 256 bytes (RFC 2409 section 5).
-public struct ISAKMPNoncePayload: ISAKMPPayloadBody {
+public struct ISAKMPNoncePayload: PayloadBody {
     public var nonce: [UInt8]
 
     /// Creates a nonce payload.

@@ -1,5 +1,5 @@
 /// The Notification payload (RFC 2408 section 3.14).
-public struct ISAKMPNotificationPayload: ISAKMPPayloadBody {
+public struct ISAKMPNotificationPayload: PayloadBody {
     public var doi: UInt32
     public var protocolID: ISAKMPProtocolID
     /// The SPI; for R-U-THERE (RFC 3706) the 16-byte cookie pair, for Phase 2 the 4-byte SPI.

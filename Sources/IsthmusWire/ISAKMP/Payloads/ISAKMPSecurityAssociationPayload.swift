@@ -4,7 +4,7 @@
 /// Only the IPsec DOI (1) with a 4-byte situation of SIT_IDENTITY_ONLY is decoded; secrecy and
 /// integrity situations (which append labelled-domain fields) are rejected as
 /// ``WireError/Code/invalidValue`` so the caller can answer SITUATION-NOT-SUPPORTED.
-public struct ISAKMPSecurityAssociationPayload: ISAKMPPayloadBody {
+public struct ISAKMPSecurityAssociationPayload: PayloadBody {
     /// SIT_IDENTITY_ONLY (RFC 2407 section 4.2).
     public static let situationIdentityOnly: UInt32 = 1
 
