@@ -14,7 +14,8 @@ public enum IKEv2Payload: Hashable, Sendable {
     case nonce(IKEv2NoncePayload)
     case notify(IKEv2NotifyPayload)
     case delete(IKEv2DeletePayload)
-    case vendorID(IKEv2VendorIDPayload)
+    /// V: opaque bytes, usually a hash (RFC 7296 section 3.12).
+    case vendorID(DataPayload)
     case trafficSelectorInitiator(IKEv2TrafficSelectorPayload)
     case trafficSelectorResponder(IKEv2TrafficSelectorPayload)
     /// SK: must be the last payload of a chain.
@@ -22,7 +23,8 @@ public enum IKEv2Payload: Hashable, Sendable {
     /// SKF: must be the last payload of a chain.
     case encryptedFragment(IKEv2EncryptedFragmentPayload)
     case configuration(IKEv2ConfigurationPayload)
-    case eap(IKEv2EAPPayload)
+    /// EAP: one EAP message (RFC 3748: Code, Identifier, Length, Type, data), kept raw.
+    case eap(DataPayload)
     /// A non-critical payload of an unknown type.
     case unknown(IKEv2UnknownPayload)
 
