@@ -1,11 +1,7 @@
 /// A payload type, the value of a Next Payload field (RFC 2408 section 3.1, RFC 7296 section 3.2).
-///
-/// Unknown values are kept, so `init(rawValue:)` cannot fail.
-protocol PayloadTypeCode: Equatable {
+protocol PayloadTypeCode: OctetCode {
     /// No Next Payload (0): the chain ends.
     static var none: Self { get }
-    var rawValue: UInt8 { get }
-    init(rawValue: UInt8)
 }
 
 /// One payload of a chain linked by Next Payload fields, as ``IKEv2Payload`` and ``ISAKMPPayload`` are.
