@@ -71,25 +71,29 @@ public struct IKEv2Header: Hashable, Sendable {
     /// - Throws: ``WireError/Code/truncated`` if fewer than 28 bytes are present.
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> IKEv2Header {
         var reader = WireReader(datagram)
-        return try IKEv2Header.parse(from: &reader)
+        return IKEv2Header(try IKEHeaderFields.parse(from: &reader, names: .ikev2))
     }
 
-    static func parse(from reader: inout WireReader) throws(WireError) -> IKEv2Header {
-        let fields = try IKEHeaderFields.parse(from: &reader, names: .ikev2)
-        return IKEv2Header(
+    /// The header with the fields' octets given their types.
+    init(_ fields: IKEHeaderFields) {
+        self.init(
             initiatorSPI: fields.initiator, responderSPI: fields.responder,
             nextPayload: IKEv2PayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
             minorVersion: fields.minorVersion, exchangeType: IKEv2ExchangeType(rawValue: fields.exchangeType),
             flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
-    /// Appends the header in wire form.
-    public func serialize(into writer: inout WireWriter) {
+    /// The fields as octets.
+    var fields: IKEHeaderFields {
         IKEHeaderFields(
             initiator: initiatorSPI, responder: responderSPI, nextPayload: nextPayload.rawValue,
             majorVersion: majorVersion,
             minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
-            messageID: messageID, length: length
-        ).serialize(into: &writer)
+            messageID: messageID, length: length)
+    }
+
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        self.fields.serialize(into: &writer)
     }
 }

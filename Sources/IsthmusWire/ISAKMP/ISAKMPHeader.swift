@@ -63,25 +63,28 @@ public struct ISAKMPHeader: Hashable, Sendable {
     /// The version octet is how a port-500 dispatcher tells IKEv1 (0x10) from IKEv2 (0x20).
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> ISAKMPHeader {
         var reader = WireReader(datagram)
-        return try ISAKMPHeader.parse(from: &reader)
+        return ISAKMPHeader(try IKEHeaderFields.parse(from: &reader, names: .isakmp))
     }
 
-    static func parse(from reader: inout WireReader) throws(WireError) -> ISAKMPHeader {
-        let fields = try IKEHeaderFields.parse(from: &reader, names: .isakmp)
-        return ISAKMPHeader(
+    /// The header with the fields' octets given their types.
+    init(_ fields: IKEHeaderFields) {
+        self.init(
             initiatorCookie: fields.initiator, responderCookie: fields.responder,
             nextPayload: ISAKMPPayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
             minorVersion: fields.minorVersion, exchangeType: ISAKMPExchangeType(rawValue: fields.exchangeType),
             flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
-    /// Appends the header in wire form.
-    public func serialize(into writer: inout WireWriter) {
+    /// The fields as octets.
+    var fields: IKEHeaderFields {
         IKEHeaderFields(
             initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue,
-            majorVersion: majorVersion,
-            minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
-            messageID: messageID, length: length
-        ).serialize(into: &writer)
+            majorVersion: majorVersion, minorVersion: minorVersion, exchangeType: exchangeType.rawValue,
+            flags: flags.rawValue, messageID: messageID, length: length)
+    }
+
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        self.fields.serialize(into: &writer)
     }
 }
