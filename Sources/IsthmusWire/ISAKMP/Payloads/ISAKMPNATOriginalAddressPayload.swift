@@ -8,11 +8,14 @@ public struct ISAKMPNATOriginalAddressPayload: PayloadBody {
     /// Creates a NAT-OA payload.
     /// - Precondition: an IPv4 type with 4 bytes or an IPv6 type with 16 bytes.
     public init(idType: ISAKMPIdentificationType, address: [UInt8]) {
-        precondition(
-            (idType == .ipv4Address && address.count == 4) || (idType == .ipv6Address && address.count == 16)
-        )
+        precondition(Self.isAddress(address, of: idType), "NAT-OA needs one IPv4 or IPv6 address")
         self.idType = idType
         self.address = address
+    }
+
+    /// Whether `idType` is ID_IPV4_ADDR or ID_IPV6_ADDR and `address` has its length.
+    static func isAddress(_ address: [UInt8], of idType: ISAKMPIdentificationType) -> Bool {
+        (idType == .ipv4Address || idType == .ipv6Address) && address.count == idType.dataLength
     }
 
     init(parsing body: inout WireReader) throws(WireError) {
@@ -20,13 +23,9 @@ public struct ISAKMPNATOriginalAddressPayload: PayloadBody {
         self.idType = ISAKMPIdentificationType(rawValue: try body.expectUInt8("NAT-OA ID type"))
         _ = try body.expectSlice(3, "NAT-OA reserved")
         self.address = Array(body.readRemaining())
-        switch (self.idType, self.address.count) {
-        case (.ipv4Address, 4), (.ipv6Address, 16):
-            break
-        default:
+        guard Self.isAddress(self.address, of: self.idType) else {
             throw WireError(
-                .invalidValue,
-                at: start,
+                .invalidValue, at: start,
                 "NAT-OA type \(self.idType.rawValue) with \(self.address.count) address bytes"
             )
         }
