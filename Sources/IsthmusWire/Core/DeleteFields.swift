@@ -30,8 +30,7 @@ struct DeleteFields {
         }
         guard count * Int(spiSize) == body.remaining else {
             throw WireError(
-                .lengthMismatch,
-                at: sizeOffset + 1,
+                .lengthMismatch, at: sizeOffset + 1,
                 "\(count) SPIs of \(spiSize) bytes but \(body.remaining) bytes present"
             )
         }

@@ -40,8 +40,7 @@ struct GenericPayloadHeader {
         }
         guard let body = reader.readSubReader(length - size) else {
             throw WireError(
-                .lengthMismatch,
-                at: start + 2,
+                .lengthMismatch, at: start + 2,
                 "\(structure) length \(length) beyond the \(reader.remaining + size) bytes left"
             )
         }

@@ -59,8 +59,7 @@ struct IKEHeaderFields {
         let fields = try self.parse(from: &reader, names: names)
         guard fields.majorVersion == majorVersion else {
             throw WireError(
-                .unsupportedVersion,
-                at: 17,
+                .unsupportedVersion, at: 17,
                 "major version \(fields.majorVersion), expected \(majorVersion)",
                 value: UInt32(fields.majorVersion)
             )

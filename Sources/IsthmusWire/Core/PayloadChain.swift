@@ -49,8 +49,7 @@ enum PayloadChain {
         while currentType != .none {
             guard payloads.count < WireLimits.maximumPayloadCount else {
                 throw WireError(
-                    .tooManyPayloads,
-                    at: reader.offset,
+                    .tooManyPayloads, at: reader.offset,
                     "more than \(WireLimits.maximumPayloadCount) payloads"
                 )
             }

@@ -49,8 +49,7 @@ extension ProposalSubstructure {
             }
             guard proposals.count < WireLimits.maximumProposalCount else {
                 throw WireError(
-                    .limitExceeded,
-                    at: body.offset,
+                    .limitExceeded, at: body.offset,
                     "more than \(WireLimits.maximumProposalCount) proposals"
                 )
             }
@@ -124,8 +123,7 @@ extension TransformSubstructure {
         )
         guard header.nextPayload == (isLast ? 0 : anotherTransform) else {
             throw WireError(
-                .invalidValue,
-                at: header.start,
+                .invalidValue, at: header.start,
                 "transform next payload \(header.nextPayload) disagrees with the transform count"
             )
         }

@@ -84,8 +84,7 @@ public enum IKEv2PayloadChain {
         default:
             guard header.flags & criticalBit == 0 else {
                 throw WireError(
-                    .unsupportedCriticalPayload,
-                    at: header.start,
+                    .unsupportedCriticalPayload, at: header.start,
                     "unknown critical payload type \(type.rawValue)",
                     value: UInt32(type.rawValue)
                 )

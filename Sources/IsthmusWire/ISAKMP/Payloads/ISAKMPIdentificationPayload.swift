@@ -23,8 +23,7 @@ public struct ISAKMPIdentificationPayload: PayloadBody {
         self.data = Array(body.readRemaining())
         if let expected = self.idType.dataLength, expected != self.data.count {
             throw WireError(
-                .lengthMismatch,
-                at: start,
+                .lengthMismatch, at: start,
                 "ID type \(self.idType.rawValue) with \(self.data.count) bytes, expected \(expected)"
             )
         }
