@@ -29,34 +29,12 @@ public struct ISAKMPHeader: Hashable, Sendable {
     public var initiatorCookie: UInt64
     public var responderCookie: UInt64
     public var nextPayload: ISAKMPPayloadType
-    public var majorVersion: UInt8
-    public var minorVersion: UInt8
+    public var majorVersion: UInt8 = ISAKMPHeader.majorVersion
+    public var minorVersion: UInt8 = 0
     public var exchangeType: ISAKMPExchangeType
     public var flags: Flags
     public var messageID: UInt32
     public var length: UInt32
-
-    public init(
-        initiatorCookie: UInt64,
-        responderCookie: UInt64,
-        nextPayload: ISAKMPPayloadType,
-        majorVersion: UInt8 = ISAKMPHeader.majorVersion,
-        minorVersion: UInt8 = 0,
-        exchangeType: ISAKMPExchangeType,
-        flags: Flags,
-        messageID: UInt32,
-        length: UInt32
-    ) {
-        self.initiatorCookie = initiatorCookie
-        self.responderCookie = responderCookie
-        self.nextPayload = nextPayload
-        self.majorVersion = majorVersion
-        self.minorVersion = minorVersion
-        self.exchangeType = exchangeType
-        self.flags = flags
-        self.messageID = messageID
-        self.length = length
-    }
 
     /// Reads the header from the start of a datagram without validating version or length.
     ///
@@ -66,6 +44,13 @@ public struct ISAKMPHeader: Hashable, Sendable {
         return ISAKMPHeader(try IKEHeaderFields.parse(from: &reader, names: .isakmp))
     }
 
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        self.fields.serialize(into: &writer)
+    }
+}
+
+extension ISAKMPHeader {
     /// The header with the fields' octets given their types.
     init(_ fields: IKEHeaderFields) {
         self.init(
@@ -81,10 +66,5 @@ public struct ISAKMPHeader: Hashable, Sendable {
             initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue,
             majorVersion: majorVersion, minorVersion: minorVersion, exchangeType: exchangeType.rawValue,
             flags: flags.rawValue, messageID: messageID, length: length)
-    }
-
-    /// Appends the header in wire form.
-    public func serialize(into writer: inout WireWriter) {
-        self.fields.serialize(into: &writer)
     }
 }
