@@ -6,7 +6,7 @@
 /// ```
 public struct ISAKMPHeader: Hashable, Sendable {
     /// The header length: 28 bytes.
-    public static let size = 28
+    public static let size = IKEHeaderFields.size
     /// The major version this codec implements (RFC 2408 section 3.1).
     public static let majorVersion: UInt8 = 1
 
