@@ -120,8 +120,8 @@ final class IKEv2MessageTests: XCTestCase {
         .keyExchange(IKEv2KeyExchangePayload(group: 31, keyExchangeData: Array(0..<32))),
         .identificationInitiator(IKEv2IdentificationPayload(idType: .fqdn, data: Array("gw1.example.net".utf8))),
         .identificationResponder(IKEv2IdentificationPayload(idType: .ipv4Address, data: [192, 0, 2, 1])),
-        .certificate(IKEv2CertificatePayload(encoding: .x509Signature, data: [0x30, 0x03, 0x02, 0x01, 0x00])),
-        .certificateRequest(IKEv2CertificatePayload(encoding: .x509Signature, data: Array(repeating: 0xAB, count: 20))),
+        .certificate(CertificatePayload(encoding: .x509Signature, data: [0x30, 0x03, 0x02, 0x01, 0x00])),
+        .certificateRequest(CertificatePayload(encoding: .x509Signature, data: Array(repeating: 0xAB, count: 20))),
         .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: Array(0..<32))),
         .nonce(IKEv2NoncePayload(nonce: Array(repeating: 0x5A, count: 16))),
         .notify(IKEv2NotifyPayload(notifyType: .initialContact)),
@@ -129,7 +129,7 @@ final class IKEv2MessageTests: XCTestCase {
         .notify(IKEv2NotifyPayload(notifyType: .cookie, data: Array(repeating: 7, count: 24))),
         .delete(IKEv2DeletePayload(protocolID: .esp, spiSize: 4, spis: [[1, 2, 3, 4], [5, 6, 7, 8]])),
         .delete(IKEv2DeletePayload(protocolID: .ike, spiSize: 0, spis: [])),
-        .vendorID(IKEv2VendorIDPayload(vendorID: Array("isthmus".utf8))),
+        .vendorID(DataPayload(data: Array("isthmus".utf8))),
         .trafficSelectorInitiator(
             IKEv2TrafficSelectorPayload(selectors: [
                 IKEv2TrafficSelector(
@@ -164,7 +164,7 @@ final class IKEv2MessageTests: XCTestCase {
                 ]
             )
         ),
-        .eap(IKEv2EAPPayload(message: [1, 7, 0, 5, 1])),
+        .eap(DataPayload(data: [1, 7, 0, 5, 1])),
         .unknown(IKEv2UnknownPayload(payloadType: IKEv2PayloadType(rawValue: 200), body: [9, 9, 9])),
     ]
 
@@ -205,7 +205,7 @@ final class IKEv2MessageTests: XCTestCase {
             exchangeType: .ikeAuth,
             flags: [.initiator],
             messageID: 1,
-            payloads: [.vendorID(IKEv2VendorIDPayload(vendorID: [1])), .encrypted(sk)]
+            payloads: [.vendorID(DataPayload(data: [1])), .encrypted(sk)]
         )
         let bytes = message.serialize()
         // The SK payload's Next Payload field names the first inner payload (RFC 7296 section 3.14).
@@ -341,7 +341,7 @@ final class IKEv2MessageTests: XCTestCase {
                 exchangeType: .ikeSAInit,
                 flags: [.initiator],
                 messageID: 0,
-                payloads: Array(repeating: .vendorID(IKEv2VendorIDPayload(vendorID: [])), count: vendorIDs)
+                payloads: Array(repeating: .vendorID(DataPayload(data: [])), count: vendorIDs)
             ).serialize()
         }
         XCTAssertEqual(try IKEv2Message.parse(message(vendorIDs: WireLimits.maximumPayloadCount)).payloads.count, 64)

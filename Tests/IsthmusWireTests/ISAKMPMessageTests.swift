@@ -99,10 +99,10 @@ final class ISAKMPMessageTests: XCTestCase {
         ),
         .identification(ISAKMPIdentificationPayload(idType: .ipv4AddressRange, data: [10, 0, 0, 1, 10, 0, 0, 9])),
         .certificate(
-            ISAKMPCertificatePayload(encoding: ISAKMPCertificatePayload.x509SignatureEncoding, data: [0x30, 0])
+            CertificatePayload(encoding: .x509Signature, data: [0x30, 0])
         ),
         .certificateRequest(
-            ISAKMPCertificatePayload(encoding: ISAKMPCertificatePayload.x509SignatureEncoding, data: [])
+            CertificatePayload(encoding: .x509Signature, data: [])
         ),
         .hash(ISAKMPDataPayload(data: Array(repeating: 0x11, count: 32))),
         .signature(ISAKMPDataPayload(data: Array(repeating: 0x22, count: 64))),

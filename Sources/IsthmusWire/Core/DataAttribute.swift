@@ -45,17 +45,7 @@ public struct DataAttribute: Hashable, Sendable {
 
     /// Reads attributes until `reader` is exhausted, at most ``WireLimits/maximumAttributeCount``.
     static func parseList(from reader: inout WireReader) throws(WireError) -> [DataAttribute] {
-        var attributes: [DataAttribute] = []
-        while !reader.isAtEnd {
-            guard attributes.count < WireLimits.maximumAttributeCount else {
-                throw WireError.limitExceeded(
-                    at: reader.offset,
-                    "more than \(WireLimits.maximumAttributeCount) attributes"
-                )
-            }
-            attributes.append(try DataAttribute.parse(from: &reader))
-        }
-        return attributes
+        try reader.readToEnd(atMost: WireLimits.maximumAttributeCount, "attributes", DataAttribute.parse(from:))
     }
 
     /// Appends the attribute in wire form.

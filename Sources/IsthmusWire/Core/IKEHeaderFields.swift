@@ -45,6 +45,35 @@ struct IKEHeaderFields {
             length: length)
     }
 
+    /// Reads the header of a whole message, `reader` holding the whole datagram, and checks what both
+    /// versions require of it (RFC 7296 section 3.1, RFC 2408 section 3.1): the major version is
+    /// `majorVersion` (else ``WireError/Code/unsupportedVersion`` with the version in ``WireError/value``,
+    /// for INVALID-MAJOR-VERSION), the datagram is at most ``WireLimits/maximumMessageLength`` bytes and
+    /// the Length field equals its length.
+    static func parseMessage(
+        from reader: inout WireReader,
+        majorVersion: UInt8,
+        names: Names
+    ) throws(WireError) -> IKEHeaderFields {
+        let datagramLength = reader.remaining
+        let fields = try self.parse(from: &reader, names: names)
+        guard fields.majorVersion == majorVersion else {
+            throw WireError(
+                .unsupportedVersion, at: 17,
+                "major version \(fields.majorVersion), expected \(majorVersion)",
+                value: UInt32(fields.majorVersion)
+            )
+        }
+        guard datagramLength <= WireLimits.maximumMessageLength else {
+            throw WireError(.lengthMismatch, at: 0, "datagram of \(datagramLength) bytes")
+        }
+        guard fields.length == UInt32(datagramLength) else {
+            throw WireError(
+                .lengthMismatch, at: 24, "header length \(fields.length) but datagram of \(datagramLength) bytes")
+        }
+        return fields
+    }
+
     func serialize(into writer: inout WireWriter) {
         writer.writeInteger(initiator)
         writer.writeInteger(responder)
@@ -54,5 +83,14 @@ struct IKEHeaderFields {
         writer.writeUInt8(flags)
         writer.writeInteger(messageID)
         writer.writeInteger(length)
+    }
+
+    /// Serializes a message: these fields with the Length computed, then the body `writeBody` appends.
+    func serializeMessage(body writeBody: (inout WireWriter) -> Void) -> [UInt8] {
+        var writer = WireWriter(reservingCapacity: 256)
+        self.serialize(into: &writer)
+        writeBody(&writer)
+        writer.patchUInt32(UInt32(writer.count), at: 24)
+        return writer.bytes
     }
 }

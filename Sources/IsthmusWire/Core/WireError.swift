@@ -86,28 +86,9 @@ extension WireError {
 }
 
 extension WireError {
+    /// An error of kind `code` detected at `offset`: how the codecs throw.
     @inline(never)
-    static func truncated(at offset: Int, _ reason: String) -> WireError {
-        WireError(code: .truncated, offset: offset, reason: reason)
-    }
-
-    @inline(never)
-    static func lengthMismatch(at offset: Int, _ reason: String) -> WireError {
-        WireError(code: .lengthMismatch, offset: offset, reason: reason)
-    }
-
-    @inline(never)
-    static func trailingData(at offset: Int, _ reason: String) -> WireError {
-        WireError(code: .trailingData, offset: offset, reason: reason)
-    }
-
-    @inline(never)
-    static func invalidValue(at offset: Int, _ reason: String) -> WireError {
-        WireError(code: .invalidValue, offset: offset, reason: reason)
-    }
-
-    @inline(never)
-    static func limitExceeded(at offset: Int, _ reason: String) -> WireError {
-        WireError(code: .limitExceeded, offset: offset, reason: reason)
+    init(_ code: Code, at offset: Int, _ reason: String, value: UInt32? = nil) {
+        self.init(code: code, offset: offset, reason: reason, value: value)
     }
 }

@@ -134,12 +134,33 @@ extension WireReader {
     /// Throws ``WireError/Code/trailingData`` unless all input has been consumed.
     public func expectAtEnd(_ structure: StaticString) throws(WireError) {
         guard self.isAtEnd else {
-            throw WireError.trailingData(at: self.offset, "\(self.remaining) bytes after \(structure)")
+            throw WireError(.trailingData, at: self.offset, "\(self.remaining) bytes after \(structure)")
         }
     }
 
     @inline(never)
     private func truncation(_ field: StaticString) -> WireError {
-        WireError.truncated(at: self.offset, "input ends inside \(field) (\(self.remaining) bytes left)")
+        WireError(.truncated, at: self.offset, "input ends inside \(field) (\(self.remaining) bytes left)")
+    }
+}
+
+extension WireReader {
+    /// Reads elements with `readElement` until all input has been consumed.
+    ///
+    /// - Throws: ``WireError/Code/limitExceeded`` before reading element `limit + 1` (so a hostile
+    ///   peer cannot make the loop run without bound), naming `elements`; whatever `readElement` throws.
+    mutating func readToEnd<Element>(
+        atMost limit: Int,
+        _ elements: StaticString,
+        _ readElement: (inout WireReader) throws(WireError) -> Element
+    ) throws(WireError) -> [Element] {
+        var result: [Element] = []
+        while !self.isAtEnd {
+            guard result.count < limit else {
+                throw WireError(.limitExceeded, at: self.offset, "more than \(limit) \(elements)")
+            }
+            result.append(try readElement(&self))
+        }
+        return result
     }
 }

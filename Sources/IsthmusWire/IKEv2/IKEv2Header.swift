@@ -6,7 +6,7 @@
 /// ```
 public struct IKEv2Header: Hashable, Sendable {
     /// The header length: 28 bytes.
-    public static let size = 28
+    public static let size = IKEHeaderFields.size
 
     /// The major version this codec implements (RFC 7296 section 3.1).
     public static let majorVersion: UInt8 = 2
@@ -32,37 +32,15 @@ public struct IKEv2Header: Hashable, Sendable {
     /// The type of the first payload.
     public var nextPayload: IKEv2PayloadType
     /// The major version (high nibble of the version octet).
-    public var majorVersion: UInt8
+    public var majorVersion: UInt8 = IKEv2Header.majorVersion
     /// The minor version (low nibble); sent as 0, ignored on receipt (RFC 7296 section 3.1).
-    public var minorVersion: UInt8
+    public var minorVersion: UInt8 = 0
     public var exchangeType: IKEv2ExchangeType
     /// The flags octet as received, including reserved bits (which receivers ignore).
     public var flags: Flags
     public var messageID: UInt32
     /// The total message length, header included.
     public var length: UInt32
-
-    public init(
-        initiatorSPI: UInt64,
-        responderSPI: UInt64,
-        nextPayload: IKEv2PayloadType,
-        majorVersion: UInt8 = IKEv2Header.majorVersion,
-        minorVersion: UInt8 = 0,
-        exchangeType: IKEv2ExchangeType,
-        flags: Flags,
-        messageID: UInt32,
-        length: UInt32
-    ) {
-        self.initiatorSPI = initiatorSPI
-        self.responderSPI = responderSPI
-        self.nextPayload = nextPayload
-        self.majorVersion = majorVersion
-        self.minorVersion = minorVersion
-        self.exchangeType = exchangeType
-        self.flags = flags
-        self.messageID = messageID
-        self.length = length
-    }
 
     /// Reads the header from the start of a datagram without validating the version or the length.
     ///
@@ -71,25 +49,31 @@ public struct IKEv2Header: Hashable, Sendable {
     /// - Throws: ``WireError/Code/truncated`` if fewer than 28 bytes are present.
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> IKEv2Header {
         var reader = WireReader(datagram)
-        return try IKEv2Header.parse(from: &reader)
+        return IKEv2Header(try IKEHeaderFields.parse(from: &reader, names: .ikev2))
     }
 
-    static func parse(from reader: inout WireReader) throws(WireError) -> IKEv2Header {
-        let fields = try IKEHeaderFields.parse(from: &reader, names: .ikev2)
-        return IKEv2Header(
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        self.fields.serialize(into: &writer)
+    }
+}
+
+extension IKEv2Header {
+    /// The header with the fields' octets given their types.
+    init(_ fields: IKEHeaderFields) {
+        self.init(
             initiatorSPI: fields.initiator, responderSPI: fields.responder,
             nextPayload: IKEv2PayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
             minorVersion: fields.minorVersion, exchangeType: IKEv2ExchangeType(rawValue: fields.exchangeType),
             flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
-    /// Appends the header in wire form.
-    public func serialize(into writer: inout WireWriter) {
+    /// The fields as octets.
+    var fields: IKEHeaderFields {
         IKEHeaderFields(
             initiator: initiatorSPI, responder: responderSPI, nextPayload: nextPayload.rawValue,
             majorVersion: majorVersion,
             minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
-            messageID: messageID, length: length
-        ).serialize(into: &writer)
+            messageID: messageID, length: length)
     }
 }

@@ -40,24 +40,9 @@ public struct IKEv2Message: Hashable, Sendable {
     /// the payload chain is well formed and ends exactly at the end.
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> IKEv2Message {
         var reader = WireReader(datagram)
-        let header = try IKEv2Header.parse(from: &reader)
-        guard header.majorVersion == IKEv2Header.majorVersion else {
-            throw WireError(
-                code: .unsupportedVersion,
-                offset: 17,
-                reason: "IKE major version \(header.majorVersion)",
-                value: UInt32(header.majorVersion)
-            )
-        }
-        guard datagram.count <= WireLimits.maximumMessageLength else {
-            throw WireError.lengthMismatch(at: 0, "datagram of \(datagram.count) bytes")
-        }
-        guard header.length == UInt32(datagram.count) else {
-            throw WireError.lengthMismatch(
-                at: 24,
-                "header length \(header.length) but datagram of \(datagram.count) bytes"
-            )
-        }
+        let header = IKEv2Header(
+            try IKEHeaderFields.parseMessage(from: &reader, majorVersion: IKEv2Header.majorVersion, names: .ikev2)
+        )
         let payloads = try IKEv2PayloadChain.parse(
             from: &reader,
             firstPayloadType: header.nextPayload,
@@ -95,10 +80,8 @@ public struct IKEv2Message: Hashable, Sendable {
 
     /// Serializes the message with computed Next Payload and Length fields.
     public func serialize() -> [UInt8] {
-        var writer = WireWriter(reservingCapacity: 256)
-        self.header(length: 0).serialize(into: &writer)
-        IKEv2PayloadChain.serialize(self.payloads, into: &writer)
-        writer.patchUInt32(UInt32(writer.count), at: 24)
-        return writer.bytes
+        self.header(length: 0).fields.serializeMessage { writer in
+            IKEv2PayloadChain.serialize(self.payloads, into: &writer)
+        }
     }
 }

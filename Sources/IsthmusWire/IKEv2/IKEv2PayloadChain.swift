@@ -6,7 +6,7 @@
 /// must end exactly at the end of the input. An SK or SKF payload ends the chain.
 public enum IKEv2PayloadChain {
     /// The size of the generic payload header.
-    public static let genericHeaderSize = 4
+    public static let genericHeaderSize = GenericPayloadHeader.size
 
     /// The critical bit in the second octet of the generic payload header.
     static let criticalBit: UInt8 = 0x80
@@ -35,59 +35,30 @@ public enum IKEv2PayloadChain {
         firstPayloadType: IKEv2PayloadType,
         allowsEncrypted: Bool
     ) throws(WireError) -> [IKEv2Payload] {
-        var payloads: [IKEv2Payload] = []
-        var currentType = firstPayloadType
-        while currentType != .none {
-            guard payloads.count < WireLimits.maximumPayloadCount else {
-                throw WireError(
-                    code: .tooManyPayloads,
-                    offset: reader.offset,
-                    reason: "more than \(WireLimits.maximumPayloadCount) payloads"
-                )
+        let payloads = try PayloadChain.parse(
+            from: &reader,
+            firstPayloadType: firstPayloadType
+        ) { type, header, body throws(WireError) in
+            let payload = try self.decodeBody(type: type, header: header, body: &body)
+            guard allowsEncrypted || !payload.endsChain else {
+                throw WireError(.invalidValue, at: header.start, "encrypted payload inside an encrypted payload")
             }
-            let start = reader.offset
-            let nextType = IKEv2PayloadType(rawValue: try reader.expectUInt8("payload next payload"))
-            let flags = try reader.expectUInt8("payload flags")
-            let length = Int(try reader.expectUInt16("payload length"))
-            guard length >= genericHeaderSize else {
-                throw WireError.lengthMismatch(at: start + 2, "payload length \(length) below the header size")
-            }
-            guard var body = reader.readSubReader(length - genericHeaderSize) else {
-                throw WireError.lengthMismatch(
-                    at: start + 2,
-                    "payload length \(length) beyond the \(reader.remaining + 4) bytes left"
-                )
-            }
-            let isCritical = flags & criticalBit != 0
-            let payload = try self.decodeBody(
-                type: currentType,
-                nextType: nextType,
-                isCritical: isCritical,
-                body: &body,
-                start: start
-            )
-            try body.expectAtEnd("a payload body")
-            payloads.append(payload)
-            if payload.endsChain {
-                guard allowsEncrypted else {
-                    throw WireError.invalidValue(at: start, "encrypted payload inside an encrypted payload")
-                }
-                try reader.expectAtEnd("an encrypted payload, which must be last")
-                return payloads
-            }
-            currentType = nextType
+            return payload
         }
-        try reader.expectAtEnd("the last payload")
+        if payloads.last?.endsChain == true {
+            try reader.expectAtEnd("an encrypted payload, which must be last")
+        } else {
+            try reader.expectAtEnd("the last payload")
+        }
         return payloads
     }
 
     private static func decodeBody(
         type: IKEv2PayloadType,
-        nextType: IKEv2PayloadType,
-        isCritical: Bool,
-        body: inout WireReader,
-        start: Int
+        header: GenericPayloadHeader,
+        body: inout WireReader
     ) throws(WireError) -> IKEv2Payload {
+        let nextType = IKEv2PayloadType(rawValue: header.nextPayload)
         switch type {
         case .securityAssociation: return .securityAssociation(try .init(parsing: &body))
         case .keyExchange: return .keyExchange(try .init(parsing: &body))
@@ -111,11 +82,10 @@ public enum IKEv2PayloadChain {
             let payload = try IKEv2EncryptedFragmentPayload(firstInnerPayloadType: nextType, parsing: &body)
             return .encryptedFragment(payload)
         default:
-            guard !isCritical else {
+            guard header.flags & criticalBit == 0 else {
                 throw WireError(
-                    code: .unsupportedCriticalPayload,
-                    offset: start,
-                    reason: "unknown critical payload type \(type.rawValue)",
+                    .unsupportedCriticalPayload, at: header.start,
+                    "unknown critical payload type \(type.rawValue)",
                     value: UInt32(type.rawValue)
                 )
             }
@@ -135,48 +105,6 @@ public enum IKEv2PayloadChain {
 
     /// Appends a serialized payload chain to `writer`.
     public static func serialize(_ payloads: [IKEv2Payload], into writer: inout WireWriter) {
-        for (index, payload) in payloads.enumerated() {
-            let isLast = index == payloads.count - 1
-            precondition(isLast || !payload.endsChain, "SK/SKF must be the last payload")
-            let nextType: IKEv2PayloadType
-            switch payload {
-            case .encrypted(let sk): nextType = sk.firstInnerPayloadType
-            case .encryptedFragment(let skf): nextType = skf.firstInnerPayloadType
-            default: nextType = isLast ? .none : payloads[index + 1].payloadType
-            }
-            let start = writer.count
-            writer.writeUInt8(nextType.rawValue)
-            var flags: UInt8 = 0
-            if case .unknown(let unknown) = payload, unknown.isCritical {
-                flags = criticalBit
-            }
-            writer.writeUInt8(flags)
-            let lengthPosition = writer.reserveUInt16()
-            self.serializeBody(payload, into: &writer)
-            writer.patchLength16(at: lengthPosition, from: start)
-        }
-    }
-
-    private static func serializeBody(_ payload: IKEv2Payload, into writer: inout WireWriter) {
-        switch payload {
-        case .securityAssociation(let body): body.serializeBody(into: &writer)
-        case .keyExchange(let body): body.serializeBody(into: &writer)
-        case .identificationInitiator(let body): body.serializeBody(into: &writer)
-        case .identificationResponder(let body): body.serializeBody(into: &writer)
-        case .certificate(let body): body.serializeBody(into: &writer)
-        case .certificateRequest(let body): body.serializeBody(into: &writer)
-        case .authentication(let body): body.serializeBody(into: &writer)
-        case .nonce(let body): body.serializeBody(into: &writer)
-        case .notify(let body): body.serializeBody(into: &writer)
-        case .delete(let body): body.serializeBody(into: &writer)
-        case .vendorID(let body): body.serializeBody(into: &writer)
-        case .trafficSelectorInitiator(let body): body.serializeBody(into: &writer)
-        case .trafficSelectorResponder(let body): body.serializeBody(into: &writer)
-        case .configuration(let body): body.serializeBody(into: &writer)
-        case .eap(let body): body.serializeBody(into: &writer)
-        case .encrypted(let body): writer.writeBytes(body.body)
-        case .encryptedFragment(let body): body.serializeBody(into: &writer)
-        case .unknown(let body): writer.writeBytes(body.body)
-        }
+        PayloadChain.serialize(payloads, into: &writer)
     }
 }

@@ -16,3 +16,5 @@ public struct IKEv2ProtocolID: RawRepresentable, Hashable, Sendable {
     /// ESP (3).
     public static let esp = IKEv2ProtocolID(rawValue: 3)
 }
+
+extension IKEv2ProtocolID: OctetCode {}

@@ -6,7 +6,7 @@
 /// ```
 public struct ISAKMPHeader: Hashable, Sendable {
     /// The header length: 28 bytes.
-    public static let size = 28
+    public static let size = IKEHeaderFields.size
     /// The major version this codec implements (RFC 2408 section 3.1).
     public static let majorVersion: UInt8 = 1
 
@@ -29,59 +29,42 @@ public struct ISAKMPHeader: Hashable, Sendable {
     public var initiatorCookie: UInt64
     public var responderCookie: UInt64
     public var nextPayload: ISAKMPPayloadType
-    public var majorVersion: UInt8
-    public var minorVersion: UInt8
+    public var majorVersion: UInt8 = ISAKMPHeader.majorVersion
+    public var minorVersion: UInt8 = 0
     public var exchangeType: ISAKMPExchangeType
     public var flags: Flags
     public var messageID: UInt32
     public var length: UInt32
-
-    public init(
-        initiatorCookie: UInt64,
-        responderCookie: UInt64,
-        nextPayload: ISAKMPPayloadType,
-        majorVersion: UInt8 = ISAKMPHeader.majorVersion,
-        minorVersion: UInt8 = 0,
-        exchangeType: ISAKMPExchangeType,
-        flags: Flags,
-        messageID: UInt32,
-        length: UInt32
-    ) {
-        self.initiatorCookie = initiatorCookie
-        self.responderCookie = responderCookie
-        self.nextPayload = nextPayload
-        self.majorVersion = majorVersion
-        self.minorVersion = minorVersion
-        self.exchangeType = exchangeType
-        self.flags = flags
-        self.messageID = messageID
-        self.length = length
-    }
 
     /// Reads the header from the start of a datagram without validating version or length.
     ///
     /// The version octet is how a port-500 dispatcher tells IKEv1 (0x10) from IKEv2 (0x20).
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> ISAKMPHeader {
         var reader = WireReader(datagram)
-        return try ISAKMPHeader.parse(from: &reader)
+        return ISAKMPHeader(try IKEHeaderFields.parse(from: &reader, names: .isakmp))
     }
 
-    static func parse(from reader: inout WireReader) throws(WireError) -> ISAKMPHeader {
-        let fields = try IKEHeaderFields.parse(from: &reader, names: .isakmp)
-        return ISAKMPHeader(
+    /// Appends the header in wire form.
+    public func serialize(into writer: inout WireWriter) {
+        self.fields.serialize(into: &writer)
+    }
+}
+
+extension ISAKMPHeader {
+    /// The header with the fields' octets given their types.
+    init(_ fields: IKEHeaderFields) {
+        self.init(
             initiatorCookie: fields.initiator, responderCookie: fields.responder,
             nextPayload: ISAKMPPayloadType(rawValue: fields.nextPayload), majorVersion: fields.majorVersion,
             minorVersion: fields.minorVersion, exchangeType: ISAKMPExchangeType(rawValue: fields.exchangeType),
             flags: Flags(rawValue: fields.flags), messageID: fields.messageID, length: fields.length)
     }
 
-    /// Appends the header in wire form.
-    public func serialize(into writer: inout WireWriter) {
+    /// The fields as octets.
+    var fields: IKEHeaderFields {
         IKEHeaderFields(
             initiator: initiatorCookie, responder: responderCookie, nextPayload: nextPayload.rawValue,
-            majorVersion: majorVersion,
-            minorVersion: minorVersion, exchangeType: exchangeType.rawValue, flags: flags.rawValue,
-            messageID: messageID, length: length
-        ).serialize(into: &writer)
+            majorVersion: majorVersion, minorVersion: minorVersion, exchangeType: exchangeType.rawValue,
+            flags: flags.rawValue, messageID: messageID, length: length)
     }
 }

@@ -53,24 +53,9 @@ public struct ISAKMPMessage: Hashable, Sendable {
     /// a plaintext message, that the payload chain ends exactly at the end.
     public static func parse(_ datagram: ArraySlice<UInt8>) throws(WireError) -> ISAKMPMessage {
         var reader = WireReader(datagram)
-        let header = try ISAKMPHeader.parse(from: &reader)
-        guard header.majorVersion == ISAKMPHeader.majorVersion else {
-            throw WireError(
-                code: .unsupportedVersion,
-                offset: 17,
-                reason: "ISAKMP major version \(header.majorVersion)",
-                value: UInt32(header.majorVersion)
-            )
-        }
-        guard datagram.count <= WireLimits.maximumMessageLength else {
-            throw WireError.lengthMismatch(at: 0, "datagram of \(datagram.count) bytes")
-        }
-        guard header.length == UInt32(datagram.count) else {
-            throw WireError.lengthMismatch(
-                at: 24,
-                "header length \(header.length) but datagram of \(datagram.count) bytes"
-            )
-        }
+        let header = ISAKMPHeader(
+            try IKEHeaderFields.parseMessage(from: &reader, majorVersion: ISAKMPHeader.majorVersion, names: .isakmp)
+        )
         let body: Body
         if header.flags.contains(.encryption) {
             body = .encrypted(firstPayloadType: header.nextPayload, ciphertext: Array(reader.readRemaining()))
@@ -121,13 +106,11 @@ public struct ISAKMPMessage: Hashable, Sendable {
 
     /// Serializes the message with computed Next Payload, E flag and Length fields.
     public func serialize() -> [UInt8] {
-        var writer = WireWriter(reservingCapacity: 256)
-        self.header(length: 0).serialize(into: &writer)
-        switch self.body {
-        case .payloads(let payloads): ISAKMPPayloadChain.serialize(payloads, into: &writer)
-        case .encrypted(_, let ciphertext): writer.writeBytes(ciphertext)
+        self.header(length: 0).fields.serializeMessage { writer in
+            switch self.body {
+            case .payloads(let payloads): ISAKMPPayloadChain.serialize(payloads, into: &writer)
+            case .encrypted(_, let ciphertext): writer.writeBytes(ciphertext)
+            }
         }
-        writer.patchUInt32(UInt32(writer.count), at: 24)
-        return writer.bytes
     }
 }

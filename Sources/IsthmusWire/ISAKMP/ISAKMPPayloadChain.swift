@@ -1,7 +1,7 @@
 /// Parsing and serializing a chain of ISAKMP payloads (RFC 2408 section 3.2).
 public enum ISAKMPPayloadChain {
     /// The size of the generic payload header.
-    public static let genericHeaderSize = 4
+    public static let genericHeaderSize = GenericPayloadHeader.size
 
     /// Parses a plaintext payload chain that must end exactly at the end of `bytes`.
     ///
@@ -39,10 +39,10 @@ public enum ISAKMPPayloadChain {
         let paddingStart = reader.offset
         let padding = reader.readRemaining()
         guard padding.count <= WireLimits.maximumIKEv1PaddingLength else {
-            throw WireError.trailingData(at: paddingStart, "\(padding.count) bytes after the last payload")
+            throw WireError(.trailingData, at: paddingStart, "\(padding.count) bytes after the last payload")
         }
         guard padding.allSatisfy({ $0 == 0 }) else {
-            throw WireError.trailingData(at: paddingStart, "non-zero bytes after the last payload")
+            throw WireError(.trailingData, at: paddingStart, "non-zero bytes after the last payload")
         }
         return payloads
     }
@@ -51,51 +51,13 @@ public enum ISAKMPPayloadChain {
         from reader: inout WireReader,
         firstPayloadType: ISAKMPPayloadType
     ) throws(WireError) -> [ISAKMPPayload] {
-        var payloads: [ISAKMPPayload] = []
-        var currentType = firstPayloadType
-        while currentType != .none {
-            guard payloads.count < WireLimits.maximumPayloadCount else {
-                throw WireError(
-                    code: .tooManyPayloads,
-                    offset: reader.offset,
-                    reason: "more than \(WireLimits.maximumPayloadCount) payloads"
-                )
-            }
-            let (nextType, start, bodyReader) = try self.readGenericHeader(from: &reader)
-            var body = bodyReader
-            let payload = try self.decodeBody(type: currentType, body: &body, start: start)
-            try body.expectAtEnd("a payload body")
-            payloads.append(payload)
-            currentType = nextType
-        }
-        return payloads
-    }
-
-    /// Reads a generic payload header and returns the next payload type, the header's offset and
-    /// a reader bounded to the body.
-    static func readGenericHeader(
-        from reader: inout WireReader
-    ) throws(WireError) -> (next: ISAKMPPayloadType, start: Int, body: WireReader) {
-        let start = reader.offset
-        let next = ISAKMPPayloadType(rawValue: try reader.expectUInt8("payload next payload"))
-        _ = try reader.expectUInt8("payload reserved")
-        let length = Int(try reader.expectUInt16("payload length"))
-        guard length >= genericHeaderSize else {
-            throw WireError.lengthMismatch(at: start + 2, "payload length \(length) below the header size")
-        }
-        guard let body = reader.readSubReader(length - genericHeaderSize) else {
-            throw WireError.lengthMismatch(
-                at: start + 2,
-                "payload length \(length) beyond the \(reader.remaining + 4) bytes left"
-            )
-        }
-        return (next, start, body)
+        try PayloadChain.parse(from: &reader, firstPayloadType: firstPayloadType, decode: self.decodeBody)
     }
 
     private static func decodeBody(
         type: ISAKMPPayloadType,
-        body: inout WireReader,
-        start: Int
+        header: GenericPayloadHeader,
+        body: inout WireReader
     ) throws(WireError) -> ISAKMPPayload {
         switch type {
         case .securityAssociation: return .securityAssociation(try .init(parsing: &body))
@@ -112,7 +74,7 @@ public enum ISAKMPPayloadChain {
         case .natDiscovery: return .natDiscovery(try .init(parsing: &body))
         case .natOriginalAddress: return .natOriginalAddress(try .init(parsing: &body))
         case .proposal, .transform:
-            throw WireError.invalidValue(at: start, "payload \(type.rawValue) outside an SA payload")
+            throw WireError(.invalidValue, at: header.start, "payload \(type.rawValue) outside an SA payload")
         default:
             return .unknown(type: type, body: Array(body.readRemaining()))
         }
@@ -128,29 +90,6 @@ public enum ISAKMPPayloadChain {
     /// Appends a serialized payload chain to `writer`.
     /// - Precondition: every payload fits in 65535 bytes.
     public static func serialize(_ payloads: [ISAKMPPayload], into writer: inout WireWriter) {
-        for (index, payload) in payloads.enumerated() {
-            let nextType = index == payloads.count - 1 ? ISAKMPPayloadType.none : payloads[index + 1].payloadType
-            let start = writer.count
-            writer.writeUInt8(nextType.rawValue)
-            writer.writeUInt8(0)
-            let lengthPosition = writer.reserveUInt16()
-            switch payload {
-            case .securityAssociation(let body): body.serializeBody(into: &writer)
-            case .keyExchange(let body): body.serializeBody(into: &writer)
-            case .identification(let body): body.serializeBody(into: &writer)
-            case .certificate(let body): body.serializeBody(into: &writer)
-            case .certificateRequest(let body): body.serializeBody(into: &writer)
-            case .hash(let body): body.serializeBody(into: &writer)
-            case .signature(let body): body.serializeBody(into: &writer)
-            case .nonce(let body): body.serializeBody(into: &writer)
-            case .notification(let body): body.serializeBody(into: &writer)
-            case .delete(let body): body.serializeBody(into: &writer)
-            case .vendorID(let body): body.serializeBody(into: &writer)
-            case .natDiscovery(let body): body.serializeBody(into: &writer)
-            case .natOriginalAddress(let body): body.serializeBody(into: &writer)
-            case .unknown(_, let body): writer.writeBytes(body)
-            }
-            writer.patchLength16(at: lengthPosition, from: start)
-        }
+        PayloadChain.serialize(payloads, into: &writer)
     }
 }

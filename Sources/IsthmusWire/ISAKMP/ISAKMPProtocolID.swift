@@ -18,3 +18,5 @@ public struct ISAKMPProtocolID: RawRepresentable, Hashable, Sendable {
     /// The IPsec Domain of Interpretation value (RFC 2407 section 4.2).
     public static let ipsecDOI: UInt32 = 1
 }
+
+extension ISAKMPProtocolID: OctetCode {}

@@ -1,5 +1,5 @@
 /// The Authentication payload (RFC 7296 section 3.8).
-public struct IKEv2AuthenticationPayload: IKEv2PayloadBody {
+public struct IKEv2AuthenticationPayload: PayloadBody {
     public var method: IKEv2AuthenticationMethod
     /// The authentication data (signature or MAC). For Digital Signature (14), it starts with the
     /// ASN.1 AlgorithmIdentifier length and value (RFC 7427 section 3); that is left to the caller.

@@ -1,5 +1,5 @@
 /// The Configuration payload, CP (RFC 7296 section 3.15).
-public struct IKEv2ConfigurationPayload: IKEv2PayloadBody {
+public struct IKEv2ConfigurationPayload: PayloadBody {
     public var configurationType: IKEv2ConfigurationType
     public var attributes: [IKEv2ConfigurationAttribute]
 
@@ -11,29 +11,18 @@ public struct IKEv2ConfigurationPayload: IKEv2PayloadBody {
     init(parsing body: inout WireReader) throws(WireError) {
         self.configurationType = IKEv2ConfigurationType(rawValue: try body.expectUInt8("CFG type"))
         _ = try body.expectSlice(3, "CFG reserved")
-        var attributes: [IKEv2ConfigurationAttribute] = []
-        while !body.isAtEnd {
-            guard attributes.count < WireLimits.maximumAttributeCount else {
-                throw WireError.limitExceeded(
-                    at: body.offset,
-                    "more than \(WireLimits.maximumAttributeCount) configuration attributes"
-                )
-            }
-            let typeField = try body.expectUInt16("CP attribute type")
-            let length = Int(try body.expectUInt16("CP attribute length"))
-            let value = try body.expectBytes(length, "CP attribute value")
-            attributes.append(IKEv2ConfigurationAttribute(type: typeField & 0x7FFF, value: value))
-        }
-        self.attributes = attributes
+        self.attributes = try body.readToEnd(
+            atMost: WireLimits.maximumAttributeCount,
+            "configuration attributes",
+            IKEv2ConfigurationAttribute.parse(from:)
+        )
     }
 
     func serializeBody(into writer: inout WireWriter) {
         writer.writeUInt8(self.configurationType.rawValue)
         writer.writeZeros(3)
         for attribute in self.attributes {
-            writer.writeInteger(attribute.type)
-            writer.writeInteger(UInt16(attribute.value.count))
-            writer.writeBytes(attribute.value)
+            attribute.serialize(into: &writer)
         }
     }
 }
@@ -66,6 +55,21 @@ public struct IKEv2ConfigurationAttribute: Hashable, Sendable {
         precondition(type <= 0x7FFF && value.count <= Int(UInt16.max))
         self.type = type
         self.value = value
+    }
+
+    /// Reads one attribute; the reserved bit is dropped.
+    static func parse(from reader: inout WireReader) throws(WireError) -> IKEv2ConfigurationAttribute {
+        let typeField = try reader.expectUInt16("CP attribute type")
+        let length = Int(try reader.expectUInt16("CP attribute length"))
+        let value = try reader.expectBytes(length, "CP attribute value")
+        return IKEv2ConfigurationAttribute(type: typeField & 0x7FFF, value: value)
+    }
+
+    /// Appends the attribute in wire form.
+    func serialize(into writer: inout WireWriter) {
+        writer.writeInteger(self.type)
+        writer.writeInteger(UInt16(self.value.count))
+        writer.writeBytes(self.value)
     }
 
     /// INTERNAL_IP4_ADDRESS (1).

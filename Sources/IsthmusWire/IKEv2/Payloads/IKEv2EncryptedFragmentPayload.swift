@@ -30,7 +30,7 @@ public struct IKEv2EncryptedFragmentPayload: Hashable, Sendable {
         let number = try body.expectUInt16("SKF fragment number")
         let total = try body.expectUInt16("SKF total fragments")
         guard number >= 1, number <= total else {
-            throw WireError.invalidValue(at: start, "fragment \(number) of \(total)")
+            throw WireError(.invalidValue, at: start, "fragment \(number) of \(total)")
         }
         self.init(
             firstInnerPayloadType: firstInnerPayloadType,

@@ -1,5 +1,5 @@
 /// The Identification payload, IDi or IDr (RFC 7296 section 3.5).
-public struct IKEv2IdentificationPayload: IKEv2PayloadBody {
+public struct IKEv2IdentificationPayload: PayloadBody {
     public var idType: IKEv2IdentificationType
     /// The identification data; 4 bytes for ID_IPV4_ADDR, 16 for ID_IPV6_ADDR (checked on parse).
     public var data: [UInt8]
@@ -21,7 +21,7 @@ public struct IKEv2IdentificationPayload: IKEv2PayloadBody {
             default: nil
             }
         if let expected, self.data.count != expected {
-            throw WireError.lengthMismatch(at: start, "address identity of \(self.data.count) bytes")
+            throw WireError(.lengthMismatch, at: start, "address identity of \(self.data.count) bytes")
         }
     }
 

@@ -1,5 +1,5 @@
 /// The Key Exchange payload (RFC 7296 section 3.4).
-public struct IKEv2KeyExchangePayload: IKEv2PayloadBody {
+public struct IKEv2KeyExchangePayload: PayloadBody {
     /// The Diffie-Hellman group / key exchange method number (Transform Type 4 IDs).
     public var group: UInt16
     /// The public value. Its length is checked against the group by the key exchange, not here.

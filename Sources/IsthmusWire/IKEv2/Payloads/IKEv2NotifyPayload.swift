@@ -1,5 +1,5 @@
 /// The Notify payload (RFC 7296 section 3.10).
-public struct IKEv2NotifyPayload: IKEv2PayloadBody {
+public struct IKEv2NotifyPayload: PayloadBody {
     /// The protocol of the SA the notification is about, or ``IKEv2ProtocolID/none``.
     public var protocolID: IKEv2ProtocolID
     /// The SPI of that SA; empty when the notification is not about a Child SA.
@@ -24,22 +24,18 @@ public struct IKEv2NotifyPayload: IKEv2PayloadBody {
     }
 
     init(parsing body: inout WireReader) throws(WireError) {
-        self.protocolID = IKEv2ProtocolID(rawValue: try body.expectUInt8("notify protocol ID"))
-        let spiSizeOffset = body.offset
-        let spiSize = Int(try body.expectUInt8("notify SPI size"))
-        self.notifyType = IKEv2NotifyType(rawValue: try body.expectUInt16("notify message type"))
-        guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: spiSizeOffset, "notify SPI size \(spiSize)")
-        }
-        self.spi = try body.expectBytes(spiSize, "notify SPI")
-        self.data = Array(body.readRemaining())
+        let fields = try NotifyFields.parse(from: &body)
+        self.init(
+            protocolID: IKEv2ProtocolID(rawValue: fields.protocolID),
+            spi: fields.spi,
+            notifyType: IKEv2NotifyType(rawValue: fields.notifyType),
+            data: fields.data
+        )
     }
 
     func serializeBody(into writer: inout WireWriter) {
-        writer.writeUInt8(self.protocolID.rawValue)
-        writer.writeUInt8(UInt8(self.spi.count))
-        writer.writeInteger(self.notifyType.rawValue)
-        writer.writeBytes(self.spi)
-        writer.writeBytes(self.data)
+        let fields = NotifyFields(
+            protocolID: self.protocolID.rawValue, notifyType: self.notifyType.rawValue, spi: self.spi, data: self.data)
+        fields.serialize(into: &writer)
     }
 }

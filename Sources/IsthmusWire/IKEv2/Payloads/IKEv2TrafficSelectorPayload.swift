@@ -1,5 +1,5 @@
 /// The Traffic Selector payload, TSi or TSr (RFC 7296 section 3.13).
-public struct IKEv2TrafficSelectorPayload: IKEv2PayloadBody {
+public struct IKEv2TrafficSelectorPayload: PayloadBody {
     public var selectors: [IKEv2TrafficSelector]
 
     /// Creates a TS payload.
@@ -14,7 +14,7 @@ public struct IKEv2TrafficSelectorPayload: IKEv2PayloadBody {
         let count = Int(try body.expectUInt8("TS count"))
         _ = try body.expectSlice(3, "TS reserved")
         guard count <= WireLimits.maximumTrafficSelectorCount else {
-            throw WireError.limitExceeded(at: start, "\(count) traffic selectors")
+            throw WireError(.limitExceeded, at: start, "\(count) traffic selectors")
         }
         var selectors: [IKEv2TrafficSelector] = []
         for _ in 0..<count {
@@ -84,10 +84,10 @@ public struct IKEv2TrafficSelector: Hashable, Sendable {
         let ipProtocol = try reader.expectUInt8("TS IP protocol")
         let length = Int(try reader.expectUInt16("TS selector length"))
         guard let family = AddressFamily(rawValue: typeValue) else {
-            throw WireError.invalidValue(at: start, "unsupported TS type \(typeValue)")
+            throw WireError(.invalidValue, at: start, "unsupported TS type \(typeValue)")
         }
         guard length == family.selectorLength else {
-            throw WireError.lengthMismatch(at: start + 2, "TS length \(length) for type \(typeValue)")
+            throw WireError(.lengthMismatch, at: start + 2, "TS length \(length) for type \(typeValue)")
         }
         let startPort = try reader.expectUInt16("TS start port")
         let endPort = try reader.expectUInt16("TS end port")

@@ -1,5 +1,5 @@
 /// The Delete payload (RFC 2408 section 3.15).
-public struct ISAKMPDeletePayload: ISAKMPPayloadBody {
+public struct ISAKMPDeletePayload: PayloadBody {
     public var doi: UInt32
     public var protocolID: ISAKMPProtocolID
     /// The SPI size: 16 for an ISAKMP SA (cookie pair), 4 for ESP/AH.
@@ -22,38 +22,19 @@ public struct ISAKMPDeletePayload: ISAKMPPayloadBody {
     }
 
     init(parsing body: inout WireReader) throws(WireError) {
-        let start = body.offset
-        self.doi = try body.expectUInt32("delete DOI")
-        self.protocolID = ISAKMPProtocolID(rawValue: try body.expectUInt8("delete protocol"))
-        self.spiSize = try body.expectUInt8("delete SPI size")
-        let count = Int(try body.expectUInt16("delete SPI count"))
-        guard self.spiSize > 0, Int(self.spiSize) <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: start + 5, "delete SPI size \(self.spiSize)")
-        }
-        guard count <= WireLimits.maximumDeleteSPICount else {
-            throw WireError.limitExceeded(at: start + 6, "\(count) SPIs in a delete payload")
-        }
-        guard count * Int(self.spiSize) == body.remaining else {
-            throw WireError.lengthMismatch(
-                at: start,
-                "\(count) SPIs of \(self.spiSize) bytes but \(body.remaining) bytes present"
-            )
-        }
-        var spis: [[UInt8]] = []
-        spis.reserveCapacity(count)
-        for _ in 0..<count {
-            spis.append(try body.expectBytes(Int(self.spiSize), "delete SPI"))
-        }
-        self.spis = spis
+        let doi = try body.expectUInt32("delete DOI")
+        let fields = try DeleteFields.parse(from: &body, minimumSPISize: 1)
+        self.init(
+            doi: doi,
+            protocolID: ISAKMPProtocolID(rawValue: fields.protocolID),
+            spiSize: fields.spiSize,
+            spis: fields.spis
+        )
     }
 
     func serializeBody(into writer: inout WireWriter) {
         writer.writeInteger(self.doi)
-        writer.writeUInt8(self.protocolID.rawValue)
-        writer.writeUInt8(self.spiSize)
-        writer.writeInteger(UInt16(self.spis.count))
-        for spi in self.spis {
-            writer.writeBytes(spi)
-        }
+        DeleteFields(protocolID: self.protocolID.rawValue, spiSize: self.spiSize, spis: self.spis)
+            .serialize(into: &writer)
     }
 }

@@ -1,5 +1,5 @@
 /// The Identification payload in the IPsec DOI (RFC 2408 section 3.8, RFC 2407 section 4.6.2).
-public struct ISAKMPIdentificationPayload: ISAKMPPayloadBody {
+public struct ISAKMPIdentificationPayload: PayloadBody {
     public var idType: ISAKMPIdentificationType
     /// The IP protocol (RFC 2407 section 4.6.2.1); 0 means any and is required in Phase 1
     /// (or 17 with port 500).
@@ -22,8 +22,8 @@ public struct ISAKMPIdentificationPayload: ISAKMPPayloadBody {
         self.port = try body.expectUInt16("ID port")
         self.data = Array(body.readRemaining())
         if let expected = self.idType.dataLength, expected != self.data.count {
-            throw WireError.lengthMismatch(
-                at: start,
+            throw WireError(
+                .lengthMismatch, at: start,
                 "ID type \(self.idType.rawValue) with \(self.data.count) bytes, expected \(expected)"
             )
         }

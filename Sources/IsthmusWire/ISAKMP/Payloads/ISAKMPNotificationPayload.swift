@@ -1,5 +1,5 @@
 /// The Notification payload (RFC 2408 section 3.14).
-public struct ISAKMPNotificationPayload: ISAKMPPayloadBody {
+public struct ISAKMPNotificationPayload: PayloadBody {
     public var doi: UInt32
     public var protocolID: ISAKMPProtocolID
     /// The SPI; for R-U-THERE (RFC 3706) the 16-byte cookie pair, for Phase 2 the 4-byte SPI.
@@ -26,24 +26,21 @@ public struct ISAKMPNotificationPayload: ISAKMPPayloadBody {
     }
 
     init(parsing body: inout WireReader) throws(WireError) {
-        self.doi = try body.expectUInt32("notification DOI")
-        self.protocolID = ISAKMPProtocolID(rawValue: try body.expectUInt8("notification protocol"))
-        let spiSizeOffset = body.offset
-        let spiSize = Int(try body.expectUInt8("notification SPI size"))
-        self.notifyType = ISAKMPNotifyType(rawValue: try body.expectUInt16("notification type"))
-        guard spiSize <= WireLimits.maximumSPISize else {
-            throw WireError.invalidValue(at: spiSizeOffset, "notification SPI size \(spiSize)")
-        }
-        self.spi = try body.expectBytes(spiSize, "notification SPI")
-        self.data = Array(body.readRemaining())
+        let doi = try body.expectUInt32("notification DOI")
+        let fields = try NotifyFields.parse(from: &body)
+        self.init(
+            doi: doi,
+            protocolID: ISAKMPProtocolID(rawValue: fields.protocolID),
+            spi: fields.spi,
+            notifyType: ISAKMPNotifyType(rawValue: fields.notifyType),
+            data: fields.data
+        )
     }
 
     func serializeBody(into writer: inout WireWriter) {
         writer.writeInteger(self.doi)
-        writer.writeUInt8(self.protocolID.rawValue)
-        writer.writeUInt8(UInt8(self.spi.count))
-        writer.writeInteger(self.notifyType.rawValue)
-        writer.writeBytes(self.spi)
-        writer.writeBytes(self.data)
+        let fields = NotifyFields(
+            protocolID: self.protocolID.rawValue, notifyType: self.notifyType.rawValue, spi: self.spi, data: self.data)
+        fields.serialize(into: &writer)
     }
 }
