@@ -36,6 +36,9 @@ public struct DaemonOptions: Sendable {
     public var metrics: (any MetricsFactory)?
     /// How often gauges and the `status` counters (IKE, data plane) are synced into ``metrics``.
     public var metricsSyncInterval: Duration
+    /// Where the daemon records what the remote gateways named by DNS resolved to; give the same book to
+    /// ``IKESessions/factories(config:ikePort:initialContact:peers:)``.
+    public var peers = PeerAddressBook()
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,

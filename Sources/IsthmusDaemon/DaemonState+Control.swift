@@ -76,7 +76,9 @@ extension DaemonState {
         var connections: [ConnectionStatus] = config.connections.map { connection in
             var entry = ConnectionStatus(
                 name: connection.name, kind: connection.kind.rawValue, ikeVersion: connection.ikeVersion.rawValue,
-                remoteAddress: config.localNetwork(named: connection.localNetwork).map { "\($0.gatewayAddress)" },
+                remoteAddress: config.localNetwork(named: connection.localNetwork).map { remote in
+                    options.peers.address(of: remote.gateway).map { "\($0)" } ?? "\(remote.gateway)"
+                },
                 ikeSAs: all.filter { $0.connectionName == connection.name }.map { $0.status(now: now) })
             entry.describeKey(connection.sharedKey)
             if let path = dataPath?.status(of: connection.name) {

@@ -1,3 +1,4 @@
+import Dispatch
 import IsthmusDataplane
 import IsthmusESP
 import IsthmusEvents
@@ -262,7 +263,8 @@ final class DaemonState {
     private func resolveDuplicateIKESAs(of name: String) {
         guard let ours = config.gateway.publicAddress,
             let connection = config.connections.first(where: { $0.name == name }),
-            let peer = config.localNetwork(named: connection.localNetwork)?.gatewayAddress
+            let remote = config.localNetwork(named: connection.localNetwork),
+            let peer = options.peers.address(of: remote.gateway)
         else { return }
         let now = clock()
         let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
@@ -321,7 +323,7 @@ final class DaemonState {
     /// Restart delays per connection.
     var restarts = RestartBackoff()
 
-    private func scheduleRestart(_ name: String) {
+    func scheduleRestart(_ name: String) {
         guard !downConnections.contains(name), !isShuttingDown else { return }
         let delay = restarts.nextDelay(for: name)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
@@ -336,8 +338,88 @@ final class DaemonState {
         }
     }
 
-    /// Creates an initiator for `name`, registers it and sends `.initiate`; returns an error sentence.
+    /// Initiates connection `name`: at once when its remote gateway is an address; after resolving its DNS
+    /// name again when it is one (off the event loop), then at once, or, when the name does not resolve,
+    /// a `peer-unresolved` event and a retry after the restart delay. Returns an error sentence.
     func initiate(_ name: String) -> String? {
+        guard let connection = config.connections.first(where: { $0.name == name }),
+            let remote = config.localNetwork(named: connection.localNetwork), case .name = remote.gateway
+        else { return initiateNow(name) }
+        resolve(remote) { state, resolved in
+            guard resolved, state.config.connections.contains(where: { $0.name == name }),
+                !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
+            else {
+                if !resolved { state.scheduleRestart(name) }
+                return
+            }
+            if let error = state.initiateNow(name) {
+                state.logger.warning("initiation failed", metadata: ["connection": "\(name)", "error": "\(error)"])
+            }
+        }
+        return nil
+    }
+
+    /// How often the remote gateways named by DNS are resolved again besides before each initiation, so
+    /// that a passive gateway recognises a peer that moved.
+    static let peerResolutionInterval: TimeAmount = .seconds(60)
+
+    /// Resolves every remote gateway named by DNS now and every ``peerResolutionInterval``.
+    func schedulePeerResolution() {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.peerResolutionInterval) { _ in
+            let state = bound.value
+            guard !state.isShuttingDown else { return }
+            for remote in state.config.localNetworks {
+                if case .name = remote.gateway { state.resolve(remote) { _, _ in } }
+            }
+        }
+    }
+
+    /// Resolves `remote`'s gateway name on a global dispatch queue (getaddrinfo blocks) and, back on the event loop, records the
+    /// addresses (a `peer-resolved` event when they changed, `peer-unresolved` for every connection to it
+    /// when the name does not resolve), then calls `done` with whether it resolved.
+    func resolve(_ remote: LocalNetwork, done: @escaping (DaemonState, Bool) -> Void) {
+        guard case .name(let host) = remote.gateway else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let finish = NIOLoopBound(done, eventLoop: eventLoop)
+        let loop = eventLoop
+        let peers = options.peers
+        DispatchQueue.global().async {
+            let result = PeerAddressBook.resolve(host)
+            loop.execute {
+                let state = bound.value
+                let connections = state.config.connections.filter { $0.localNetwork == remote.name }.map(\.name)
+                switch result {
+                case .success(let addresses):
+                    let before = peers.record(host, addresses)
+                    if before != addresses {
+                        let list = addresses.map { "\($0)" }.joined(separator: ", ")
+                        for name in connections {
+                            state.record(
+                                GatewayEvent(
+                                    time: state.clock(), connection: name, kind: .peerResolved,
+                                    message: "\(host) resolves to \(list)"
+                                        + (before.map { " (was \($0.map { "\($0)" }.joined(separator: ", ")))" } ?? ""),
+                                    details: ["name": host, "addresses": list]))
+                        }
+                    }
+                    finish.value(state, true)
+                case .failure(let error):
+                    for name in connections {
+                        state.record(
+                            GatewayEvent(
+                                time: state.clock(), connection: name, kind: .peerUnresolved, severity: .error,
+                                message: "\(error); the connection is tried again later",
+                                details: ["name": host, "reason": error.reason]))
+                    }
+                    finish.value(state, false)
+                }
+            }
+        }
+    }
+
+    /// Creates an initiator for `name`, registers it and sends `.initiate`; returns an error sentence.
+    func initiateNow(_ name: String) -> String? {
         guard let session = makeInitiator(name) else {
             return "no IKE implementation is available for connection '\(name)'"
         }

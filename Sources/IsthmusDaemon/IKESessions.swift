@@ -13,19 +13,22 @@ public enum IKESessions {
     /// - Parameter initialContact: which connections have initiated since the daemon started; a reload
     ///   passes the running daemon's ledger so that a reloaded connection does not send INITIAL_CONTACT
     ///   again while the peer may hold SAs it negotiated with us.
+    /// - Parameter peers: where remote gateways named by DNS were last resolved (shared with the daemon,
+    ///   which resolves them: ``DaemonOptions/peers``).
     public static func factories(
-        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger()
+        config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger(),
+        peers: PeerAddressBook = PeerAddressBook()
     )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
         let v1 = factories(
-            version: .v1, config: config, initialContact: initialContact,
-            configuration: { try IKEv1Sessions.configuration(for: $0, in: config, ikePort: ikePort) },
+            version: .v1, config: config, initialContact: initialContact, peers: peers,
+            configuration: { try IKEv1Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers) },
             initiating: { IKEv1Session(initiating: $0, random: SystemRandomNumberGenerator()) },
             responding: { IKEv1Session(responding: $0, random: SystemRandomNumberGenerator()) })
         let v2 = factories(
-            version: .v2, config: config, initialContact: initialContact,
-            configuration: { try IKEv2Sessions.configuration(for: $0, in: config, ikePort: ikePort) },
+            version: .v2, config: config, initialContact: initialContact, peers: peers,
+            configuration: { try IKEv2Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers) },
             initiating: { IKEv2Session(initiating: $0, random: SystemRandomNumberGenerator()) },
             responding: { IKEv2Session(responding: $0, random: SystemRandomNumberGenerator()) })
         var versions: [String: IKEVersion] = [:]
@@ -67,7 +70,7 @@ extension IKESessions {
     /// throws when the connection cannot run this version); `initiating` and `responding` make the
     /// version's session from it.
     static func factories<Configuration: IKESessionConfiguration>(
-        version: IKEVersion, config: GatewayConfig, initialContact: InitialContactLedger,
+        version: IKEVersion, config: GatewayConfig, initialContact: InitialContactLedger, peers: PeerAddressBook,
         configuration: @escaping @Sendable (String) throws -> Configuration,
         initiating: @escaping @Sendable (Configuration) -> any IKESession,
         responding: @escaping @Sendable (Configuration) -> any IKESession
@@ -78,7 +81,7 @@ extension IKESessions {
             return initiating(configuration)
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
-            guard let connection = config.connection(forPeer: datagram.source.address, version: version),
+            guard let connection = config.connection(forPeer: datagram.source.address, version: version, peers: peers),
                 var configuration = try? configuration(connection.name)
             else { return nil }
             configuration.local = datagram.destination

@@ -12,17 +12,17 @@ extension IKEv1Session: IKEv1SessionRouting {}
 public enum IKEv1Sessions {
     /// The IKEv1 configuration of connection `name` (a static, policy-based connection: one Quick Mode per
     /// pair of this site's and the remote site's prefixes).
-    public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
-        -> IKEv1Configuration
-    {
-        let (connection, remote, localAddress) = try config.ikeEnds(of: name, version: .v1)
+    public static func configuration(
+        for name: String, in config: GatewayConfig, ikePort: UInt16 = 500, peers: PeerAddressBook = PeerAddressBook()
+    ) throws -> IKEv1Configuration {
+        let (connection, remote, localAddress, remoteAddress) = try config.ikeEnds(of: name, version: .v1, peers: peers)
         let deadPeerDetection = IKELiveness(connection.deadPeerDetection)
         return IKEv1Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),
-            remote: UDPEndpoint(address: remote.gatewayAddress, port: 500),
+            remote: UDPEndpoint(address: remoteAddress, port: 500),
             sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
-            localIdentity: .address(localAddress), remoteIdentity: .address(remote.gatewayAddress),
+            localIdentity: .address(localAddress), remoteIdentity: .address(remoteAddress),
             ikeProposals: connection.ike, espProposals: connection.esp,
             localSelectors: config.site.prefixes.map(TrafficSelector.init(prefix:)),
             remoteSelectors: remote.prefixes.map(TrafficSelector.init(prefix:)),

@@ -11,10 +11,10 @@ public enum IKEv2Sessions {
     /// Traffic selectors: a static (policy-based) connection proposes this site's prefixes against the
     /// remote site's; a dynamic (route-based) one proposes 0.0.0.0/0 (and ::/0) both ways and lets the
     /// peer narrow, as route-based cloud gateways do (RFC 7296 section 2.9).
-    public static func configuration(for name: String, in config: GatewayConfig, ikePort: UInt16 = 500) throws
-        -> IKEv2Configuration
-    {
-        let (connection, remote, localAddress) = try config.ikeEnds(of: name, version: .v2)
+    public static func configuration(
+        for name: String, in config: GatewayConfig, ikePort: UInt16 = 500, peers: PeerAddressBook = PeerAddressBook()
+    ) throws -> IKEv2Configuration {
+        let (connection, remote, localAddress, remoteAddress) = try config.ikeEnds(of: name, version: .v2, peers: peers)
         let localSelectors: [TrafficSelector]
         let remoteSelectors: [TrafficSelector]
         switch connection.kind {
@@ -31,9 +31,9 @@ public enum IKEv2Sessions {
         return IKEv2Configuration(
             connectionName: connection.name,
             local: UDPEndpoint(address: localAddress, port: ikePort),
-            remote: UDPEndpoint(address: remote.gatewayAddress, port: 500),
+            remote: UDPEndpoint(address: remoteAddress, port: 500),
             sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
-            localIdentity: localAddress, remoteIdentity: remote.gatewayAddress,
+            localIdentity: localAddress, remoteIdentity: remoteAddress,
             ikeProposals: connection.ike, espProposals: connection.esp,
             localSelectors: localSelectors, remoteSelectors: remoteSelectors,
             ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
@@ -50,8 +50,8 @@ public enum IKEv2Sessions {
 extension GatewayConfig {
     /// Connection `name`, the local network it leads to and our IKE identity (the gateway's public address),
     /// when the connection runs IKE `version`; otherwise a ``DaemonError/Code/unusableConnection`` saying why.
-    func ikeEnds(of name: String, version: IKEVersion) throws(DaemonError)
-        -> (connection: Connection, remote: LocalNetwork, localAddress: IPAddress)
+    func ikeEnds(of name: String, version: IKEVersion, peers: PeerAddressBook) throws(DaemonError)
+        -> (connection: Connection, remote: LocalNetwork, localAddress: IPAddress, remoteAddress: IPAddress)
     {
         guard let connection = connections.first(where: { $0.name == name }) else {
             throw .unusableConnection("no connection named \(name)")
@@ -65,7 +65,11 @@ extension GatewayConfig {
         guard let localAddress = gateway.publicAddress else {
             throw .unusableConnection("gateway.public_address is needed to run IKE (it is our IKE identity)")
         }
-        return (connection, remote, localAddress)
+        guard let remoteAddress = peers.address(of: remote.gateway) else {
+            throw .unusableConnection(
+                "the gateway of local network \(remote.name), \(remote.gateway), is not resolved yet")
+        }
+        return (connection, remote, localAddress, remoteAddress)
     }
 }
 

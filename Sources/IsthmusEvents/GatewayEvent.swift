@@ -38,6 +38,10 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let dataPathFailed = Kind(rawValue: "data-path-failed")
         /// The connection's interface or routes were removed (reload, exit).
         public static let dataPathRemoved = Kind(rawValue: "data-path-removed")
+        /// A remote gateway named by DNS resolved to a new set of addresses.
+        public static let peerResolved = Kind(rawValue: "peer-resolved")
+        /// A remote gateway named by DNS did not resolve: the connection cannot be initiated.
+        public static let peerUnresolved = Kind(rawValue: "peer-unresolved")
         /// An endpoint ACL denied a packet leaving the tunnel (at most 10 reported a second).
         public static let aclDenied = Kind(rawValue: "acl-denied")
     }

@@ -68,7 +68,7 @@ struct KeyShow: ParsableCommand {
         let peer = gateway.localNetwork(named: connection.localNetwork)
         printError(
             "connection '\(connection.name)' to local network '\(connection.localNetwork)'"
-                + (peer.map { " (peer \($0.gatewayAddress))" } ?? ""))
+                + (peer.map { " (peer \($0.gateway))" } ?? ""))
         switch connection.sharedKey.source {
         case .inline:
             printError(
@@ -148,7 +148,7 @@ struct KeyRotate: ParsableCommand {
         let peer = gateway.localNetwork(named: connection.localNetwork)
         let peerText =
             peer.map {
-                "'\($0.name)' (\($0.gatewayAddress), \($0.prefixes.map(\.description).joined(separator: ", ")))"
+                "'\($0.name)' (\($0.gateway), \($0.prefixes.map(\.description).joined(separator: ", ")))"
             }
             ?? "'\(connection.localNetwork)'"
         printError(

@@ -113,12 +113,15 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "isthmus.run")
         let ledger = InitialContactLedger()
+        // What remote gateways named by DNS resolve to: the daemon resolves, the IKE factories read.
+        let peers = PeerAddressBook()
         let port = UInt16(ikePort)
-        let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
+        let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger, peers: peers)
         var options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive,
             dataPath: noDataPlane ? .none : tun.map { .tun($0) } ?? .managed,
             pathMTU: pathMTU)
+        options.peers = peers
         let file = self.file
         let reloader: GatewayDaemon.ConfigReloader = {
             let result = ConfigLoader.load(path: file)
@@ -128,7 +131,7 @@ struct Run: AsyncParsableCommand {
                         summary: "\(file): \(result.errorCount); the new configuration was not accepted",
                         diagnostics: result.errors.map(\.description)))
             }
-            let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger)
+            let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger, peers: peers)
             return .success(
                 GatewayDaemon.Reload(
                     config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder))

@@ -12,8 +12,10 @@ own traffic, and a reload that removes one branch leaves the others' SAs and pin
 
 `seed-acls`: the seed's endpoint ACLs on the wire (see test_seed_acls)."""
 import json
+import shutil
 import signal
 import time
+from pathlib import Path
 
 from harness import prereq
 from harness.config import EXAMPLES, WAIT
@@ -393,3 +395,69 @@ def test_data_path_conflicts(scene, checks, isthmus_bin):
         checks.check(f"{gw.name}-data-path-up-after-reload", dp.get("state") == "up", f"dataPath {dp}")
     r = sites.oh.ping(VM, count=3, interval=0.2)
     checks.check("ping-after-the-conflicts-went", r.returncode == 0, ping_problem(r))
+
+
+def hosts_file(scene, ns, lines):
+    """/etc/netns/NS/hosts and resolv.conf (`ip netns exec` mounts them over /etc's for processes in NS): LINES
+    as the namespace's hosts file, and a resolver on the namespace's own loopback, where nothing answers, so no
+    query ever leaves the namespace. Removed at teardown."""
+    folder = Path("/etc/netns") / ns.name
+    folder.mkdir(parents=True, exist_ok=True)
+    scene.on_teardown(lambda: shutil.rmtree(folder, ignore_errors=True))
+    (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    path = folder / "hosts"
+    path.write_text("127.0.0.1 localhost\n" + "".join(f"{line}\n" for line in lines))
+    return path
+
+
+def test_peer_by_name(scene, checks, isthmus_bin):
+    """`gateway_address` as a DNS name (names from a hosts file per namespace): the office finds the cloud by
+    name, a name that does not resolve is a `peer-unresolved` error for its connection only, and when the cloud
+    moves to another address the office's next attempt (after DPD) resolves the name again and follows it."""
+    prereq.require(checks, tools=["ip", "ping"], isthmus=isthmus_bin, tun=True)
+    sites = scene.two_sites(tuns=False)
+    office_hosts = hosts_file(scene, sites.ofc, [f"{CLOUD_PUBLIC} cloud.example.test"])
+    hosts_file(scene, sites.cld, ["198.51.100.10 office.example.test"])
+    office_yaml = (EXAMPLES / "office-dynamic.yaml").read_text() \
+        .replace("gateway_address: 203.0.113.20", "gateway_address: cloud.example.test") \
+        .replace("dpd: {interval: 30s, timeout: 150s, action: restart}", "dpd: {interval: 2s, timeout: 6s, action: restart}")
+    office_yaml = office_yaml.replace("local_networks:\n", "local_networks:\n  - name: branch\n"
+                                      "    gateway_address: branch.nowhere.test\n    prefixes: [172.16.0.0/24]\n", 1)
+    office_yaml += ("  - name: office-branch\n    local_network: branch\n    ike_version: 2\n"
+                    "    shared_key: isthmus-demo-key-change-me-0123456789\n")
+    cloud_yaml = (EXAMPLES / "cloud-dynamic.yaml").read_text() \
+        .replace("gateway_address: 198.51.100.10", "gateway_address: office.example.test")
+    for name, text in (("office", office_yaml), ("cloud", cloud_yaml)):
+        path = scene.write(f"{name}.yaml", text)
+        r = scene.run([isthmus_bin, "check", path])
+        checks.require(f"{name}-config-checks", r.returncode == 0, (r.stdout + r.stderr)[-300:])
+    cloud = scene.isthmus(sites.cld, scene.path("cloud.yaml"), name="cloud", passive=True, wait=False)
+    office = scene.isthmus(sites.ofc, scene.path("office.yaml"), name="office", wait=False)
+    ok = office.wait_child_sa() and cloud.wait_child_sa()
+    checks.require("child-sa-established-by-name", bool(ok), f"no CHILD SA within {WAIT}s: {office.log_tail(5)}")
+    s = office.status()
+    remote = next((c.get("remoteAddress") for c in s.get("connections") or [] if c.get("name") == "office-cloud"), None)
+    checks.check("status-shows-the-resolved-address", remote == CLOUD_PUBLIC, f"remoteAddress {remote}")
+    events = office.events().get("events") or []
+    resolved = [e for e in events if e.get("kind") == "peer-resolved" and e.get("connection") == "office-cloud"]
+    checks.check("peer-resolved-event", bool(resolved), f"{len(events)} events", detail=resolved[0]["message"] if resolved else "")
+    unresolved = [e for e in events if e.get("kind") == "peer-unresolved" and e.get("connection") == "office-branch"]
+    checks.check("unresolvable-name-is-its-connections-error", bool(unresolved) and unresolved[0].get("severity") == "error",
+                 f"events: {[e.get('kind') for e in events]}", detail=unresolved[0]["message"] if unresolved else "")
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
+
+    # The cloud moves to 203.0.113.21; its name follows; the office's DPD gives up and its next attempt goes
+    # to the new address.
+    cloud.stop(signal.SIGKILL, timeout=5)
+    sites.cld.ip("addr", "del", f"{CLOUD_PUBLIC}/24", "dev", "wan0")
+    sites.cld.addr("203.0.113.21/24", "wan0")
+    sites.cld.ip("route", "replace", "198.51.100.0/24", "dev", "wan0")  # gone with the old address
+    scene.write("cloud-moved.yaml", cloud_yaml.replace(f"public_address: {CLOUD_PUBLIC}", "public_address: 203.0.113.21"))
+    office_hosts.write_text("127.0.0.1 localhost\n203.0.113.21 cloud.example.test\n")
+    cloud2 = scene.isthmus(sites.cld, scene.path("cloud-moved.yaml"), name="cloud-moved", passive=True)
+    back = office.wait_for(lambda s: any(c.get("remote", "").startswith("203.0.113.21") for c in child_sas(s)), timeout=60)
+    checks.check("office-follows-the-name-to-the-new-address", bool(back),
+                 f"no CHILD SA to 203.0.113.21 within 60 s: {office.log_tail(5)}")
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("ping-after-the-move", r.returncode == 0, ping_problem(r))

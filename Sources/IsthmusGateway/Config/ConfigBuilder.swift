@@ -202,12 +202,29 @@ struct ConfigBuilder {
                 required: ["name", "gateway_address", "prefixes"])
         else { return nil }
         let name = fields["name"].flatMap { reader.name($0, what: "local network name") }
-        let address = fields["gateway_address"].flatMap { reader.address($0, what: "gateway_address") }
+        let gateway = fields["gateway_address"].flatMap { readPeerAddress($0) }
         let prefixes = fields["prefixes"].flatMap { reader.prefixes($0, what: "local network prefixes") }
-        guard let name, let address, let prefixes else {
+        guard let name, let gateway, let prefixes else {
             markBroken(fields)
             return nil
         }
-        return LocalNetwork(name: name, gatewayAddress: address, prefixes: prefixes)
+        return LocalNetwork(name: name, gateway: gateway, prefixes: prefixes)
+    }
+
+    /// `gateway_address`: an IP address or a DNS name.
+    mutating func readPeerAddress(_ value: LocatedNode) -> PeerAddress? {
+        guard let text = reader.string(value, what: "gateway_address") else { return nil }
+        // What looks like an address gets the address parser's own explanation ("300 is out of range").
+        if text.contains(":") || text.allSatisfy({ $0.isNumber || $0 == "." }) {
+            return reader.address(value, what: "gateway_address").map { .address($0) }
+        }
+        guard let peer = PeerAddress(parsing: text) else {
+            reader.sink.error(
+                value.location, "gateway_address '\(text)' is neither an IP address nor a DNS name",
+                fix: "write an address such as 198.51.100.10, or the name the site's dynamic DNS keeps up to date, "
+                    + "such as office.example.com")
+            return nil
+        }
+        return peer
     }
 }

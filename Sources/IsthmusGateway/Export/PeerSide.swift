@@ -59,17 +59,24 @@ public struct PeerSide: Sendable, Hashable {
                     + "and remote identity",
                 fix: "set gateway.public_address to this gateway's public IP address")
         }
-        let families = Set([ourAddress.family, remote.gatewayAddress.family])
+        guard let peerAddress = remote.gatewayAddress else {
+            throw ExportProblem(
+                field: .connection(name, "local_network"),
+                message: "local network '\(remote.name)' names its gateway by the DNS name \(remote.gateway); the "
+                    + "export writes the peer's own address and identity, which a name does not give",
+                fix: "configure that device by hand, or export from a configuration with its current address")
+        }
+        let families = Set([ourAddress.family, peerAddress.family])
         guard families.count == 1 else {
             throw ExportProblem(
                 field: .gateway("public_address"),
-                message: "our public address \(ourAddress) and the peer's \(remote.gatewayAddress) are of "
+                message: "our public address \(ourAddress) and the peer's \(peerAddress) are of "
                     + "different IP versions", fix: "give both gateways addresses of the same IP version")
         }
         connectionName = connection.name
         ikeVersion = connection.ikeVersion
         kind = connection.kind
-        localAddress = remote.gatewayAddress
+        localAddress = peerAddress
         remoteAddress = ourAddress
         localPrefixes = remote.prefixes
         remotePrefixes = config.site.prefixes

@@ -105,7 +105,7 @@ public struct ConfigDifference: Sendable, Hashable {
         let remoteA = oldConfig.localNetwork(named: a.localNetwork)
         let remoteB = newConfig.localNetwork(named: b.localNetwork)
         if a.localNetwork == b.localNetwork {
-            note("local_networks.\(b.localNetwork).gateway_address", remoteA?.gatewayAddress != remoteB?.gatewayAddress)
+            note("local_networks.\(b.localNetwork).gateway_address", remoteA?.gateway != remoteB?.gateway)
             note("local_networks.\(b.localNetwork).prefixes", remoteA?.prefixes != remoteB?.prefixes)
         }
         let siteA = oldConfig.site.prefixes

@@ -47,22 +47,76 @@ public struct Subnet: Sendable, Hashable, Encodable {
     public var prefix: IPPrefix
 }
 
-/// A remote site, named as the cloud consoles name it ("local network"): its gateway's public
-/// address and the prefixes behind it.
+/// A remote site, named as the cloud consoles name it ("local network"): where its gateway is and the
+/// prefixes behind it.
 public struct LocalNetwork: Sendable, Hashable, Encodable {
     public var name: String
-    public var gatewayAddress: IPAddress
+    public var gateway: PeerAddress
     public var prefixes: [IPPrefix]
 
-    public init(name: String, gatewayAddress: IPAddress, prefixes: [IPPrefix]) {
+    public init(name: String, gateway: PeerAddress, prefixes: [IPPrefix]) {
         self.name = name
-        self.gatewayAddress = gatewayAddress
+        self.gateway = gateway
         self.prefixes = prefixes
     }
 
+    public init(name: String, gatewayAddress: IPAddress, prefixes: [IPPrefix]) {
+        self.init(name: name, gateway: .address(gatewayAddress), prefixes: prefixes)
+    }
+
+    /// The gateway's address when the configuration gives one (nil for a DNS name).
+    public var gatewayAddress: IPAddress? { gateway.address }
+
     enum CodingKeys: String, CodingKey {
         case name
-        case gatewayAddress = "gateway_address"
+        case gateway = "gateway_address"
         case prefixes
+    }
+}
+
+/// Where a remote site's gateway is: a literal address, or a DNS name resolved when the gateway starts
+/// and again before each new attempt (a site on a dynamic public address, behind a dynamic-DNS name).
+public enum PeerAddress: Sendable, Hashable, Encodable, CustomStringConvertible {
+    case address(IPAddress)
+    case name(String)
+
+    /// The literal address, nil for a name.
+    public var address: IPAddress? {
+        if case .address(let address) = self { return address }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .address(let address): "\(address)"
+        case .name(let name): name
+        }
+    }
+
+    /// An address, else a DNS name (RFC 1123 host name: labels of letters, digits and '-', not starting or
+    /// ending with '-', at most 63 bytes each and 253 in all, at least one dot); nil for neither.
+    public init?(parsing text: String) {
+        if let address = try? IPAddress(parsing: text) {
+            self = .address(address)
+            return
+        }
+        let name = text.hasSuffix(".") ? String(text.dropLast()) : text
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard name.utf8.count <= 253, labels.count >= 2,
+            labels.allSatisfy({ label in
+                (1...63).contains(label.utf8.count) && !label.hasPrefix("-") && !label.hasSuffix("-")
+                    && label.unicodeScalars.allSatisfy {
+                        $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+                    }
+            }),
+            // All digits and dots would be a mistyped address, not a name.
+            !labels.allSatisfy({ $0.allSatisfy(\.isNumber) })
+        else { return nil }
+        self = .name(name.lowercased())
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
     }
 }

@@ -30,7 +30,7 @@ public enum TopologySummary {
         }
         for network in config.localNetworks {
             lines.append(
-                "  local network \(network.name): gateway \(network.gatewayAddress), "
+                "  local network \(network.name): gateway \(network.gateway), "
                     + "prefixes \(join(network.prefixes))")
         }
         for connection in config.connections {

@@ -173,18 +173,20 @@ struct ConfigValidator {
                     "local network '\(network.name)' has this gateway's own "
                         + "public address \(ownAddress)", fix: "write the remote gateway's public address")
             }
-            if let other = networks.prefix(index).first(where: { $0.value.gatewayAddress == network.gatewayAddress }) {
+            if let other = networks.prefix(index).first(where: { $0.value.gateway == network.gateway }) {
                 error(
                     at(located.path, "gateway_address"),
                     "local networks '\(other.value.name)' and '\(network.name)' "
-                        + "have the same gateway address \(network.gatewayAddress)",
+                        + "have the same gateway address \(network.gateway)",
                     fix: "list all of that site's prefixes under one local network")
             }
-            if let ownAddress = gateway?.publicAddress, ownAddress.family != network.gatewayAddress.family {
+            if let ownAddress = gateway?.publicAddress, let peer = network.gatewayAddress,
+                ownAddress.family != peer.family
+            {
                 error(
                     at(located.path, "gateway_address"),
-                    "gateway_address \(network.gatewayAddress) is "
-                        + "\(network.gatewayAddress.family) but this gateway's public_address is \(ownAddress.family)")
+                    "gateway_address \(peer) is \(peer.family) but this gateway's public_address is \(ownAddress.family)"
+                )
             }
         }
         if let pool = gateway?.pointToSite?.addressPool, let clash = ours.first(where: { $0.overlaps(pool) }) {
