@@ -84,6 +84,21 @@ def test_self_plumbing(scene, checks, isthmus_bin):
     r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
     checks.check("ping-vm-to-office-host", r.returncode == 0, ping_problem(r))
 
+    # `down` keeps the interface and the route: the office's traffic for the cloud fails closed (dropped by the
+    # data plane, not sent elsewhere); `up` brings the tunnel back into them.
+    r = office.down("office-cloud")
+    checks.check("down-exit-0", r.returncode == 0, (r.stdout + r.stderr).strip()[:200])
+    office.wait_for(lambda s: not child_sas(s), timeout=10)
+    checks.check("down-keeps-the-route", ("10.0.1.0/24", "ist-cloud") in our_routes(sites.ofc),
+                 f"routes: {our_routes(sites.ofc)}")
+    r = sites.oh.ping(VM, count=2, interval=0.2, wait=1)
+    checks.check("down-traffic-fails-closed", r.returncode != 0, "the office host still reached the VM")
+    r = office.up("office-cloud")
+    checks.check("up-exit-0", r.returncode == 0, (r.stdout + r.stderr).strip()[:200])
+    checks.check("up-child-sa", bool(office.wait_child_sa()), "no CHILD SA after up")
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("up-ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
+
     # SIGTERM: interface and route gone with the gateway.
     checks.check("office-sigterm-exit-0", office.stop(signal.SIGTERM, timeout=10) == 0, "exit status not 0")
     checks.check("office-interface-removed", "ist-cloud" not in links(sites.ofc), f"links: {sorted(links(sites.ofc))}")
