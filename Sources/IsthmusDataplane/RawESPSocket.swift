@@ -1,3 +1,7 @@
+// CIsthmusNet first: its header pulls in <sys/socket.h> and <netinet/in.h>, and Swift attributes their
+// declarations (SOCK_RAW, IPPROTO_IP) to whichever module imported them first, so every file that uses them
+// imports it (without it, builds fail now and then with "cannot find SOCK_RAW in scope").
+import CIsthmusNet
 import IsthmusIP
 
 #if canImport(Glibc)
