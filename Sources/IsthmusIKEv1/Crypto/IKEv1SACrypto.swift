@@ -135,16 +135,10 @@ struct IKEv1SACrypto: Sendable {
         ofInitiator: Bool, publicInitiator: [UInt8], publicResponder: [UInt8], initiatorSABody: [UInt8],
         identificationBody: [UInt8]
     ) -> [UInt8] {
-        if ofInitiator {
-            return IKEv1KeyDerivation.hashInitiator(
-                prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator, publicResponder: publicResponder,
-                cookieInitiator: cookieInitiator, cookieResponder: cookieResponder, saBody: initiatorSABody,
-                identificationBody: identificationBody)
-        }
-        return IKEv1KeyDerivation.hashResponder(
-            prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator, publicResponder: publicResponder,
-            cookieInitiator: cookieInitiator, cookieResponder: cookieResponder, saBody: initiatorSABody,
-            identificationBody: identificationBody)
+        IKEv1KeyDerivation.phase1Hash(
+            ofInitiator: ofInitiator, prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator,
+            publicResponder: publicResponder, cookieInitiator: cookieInitiator, cookieResponder: cookieResponder,
+            saBody: initiatorSABody, identificationBody: identificationBody)
     }
 
     /// `prf(SKEYID_a, M-ID | rest)`: Quick Mode HASH(1) and the Informational HASH(1) (RFC 2409 5.5, 5.7).
