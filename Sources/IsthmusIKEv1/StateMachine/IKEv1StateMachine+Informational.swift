@@ -31,18 +31,10 @@ extension IKEv1StateMachine {
             return
         }
         let sa = isakmpSAs[saIndex]
-        let decrypted: IKEv1SACrypto.Decrypted
-        do {
-            let iv = try crypto.phase2IV(lastPhase1Block: sa.lastPhase1Block, messageID: message.messageID)
-            decrypted = try crypto.decrypt(message, iv: iv)
-            guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(1)") }
-            let expected = crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload)
-            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(1)") }
-        } catch {
-            drop("Informational rejected: \(error)", ids: sa.ids, now: now, into: &actions)
-            return
+        let opened = authenticated("Informational", on: sa, now: now, into: &actions) {
+            try crypto.decryptFirstMessage(message, lastPhase1Block: sa.lastPhase1Block)
         }
-        lastInbound = now
+        guard let decrypted = opened else { return }
         for payload in decrypted.payloads.dropFirst() {
             guard !closed else { return }
             switch payload {
@@ -66,16 +58,8 @@ extension IKEv1StateMachine {
     ) {
         let sa = isakmpSAs[index]
         guard let crypto = sa.crypto else { return }
-        let verified: IKEv1SACrypto.Decrypted? = {
-            guard let iv = try? crypto.phase2IV(lastPhase1Block: sa.iv, messageID: message.messageID),
-                let decrypted = try? crypto.decrypt(message, iv: iv),
-                case .hash(let hash)? = decrypted.payloads.first,
-                ConstantTime.equal(
-                    hash.data, crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload))
-            else { return nil }
-            return decrypted
-        }()
-        guard let verified else {
+        // For the responder phase 1 ended with our message 5, whose last ciphertext block `sa.iv` holds.
+        guard let verified = try? crypto.decryptFirstMessage(message, lastPhase1Block: sa.iv) else {
             reportKeyMismatch(
                 index, "the peer answered Main Mode message 5 with an Informational that does not decrypt",
                 now: now, into: &actions)
