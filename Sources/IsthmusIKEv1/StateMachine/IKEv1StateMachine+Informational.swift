@@ -282,40 +282,31 @@ extension IKEv1StateMachine {
 
     func cookieSPI(_ sa: ISAKMPSA) -> [UInt8] { IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR) }
 
+    /// A notification about the ISAKMP SA itself, named by its cookie pair (RFC 2408 section 3.14; RFC 3706
+    /// section 5.2 for R-U-THERE).
+    func isakmpNotification(_ type: ISAKMPNotifyType, sa: ISAKMPSA, data: [UInt8] = []) -> ISAKMPPayload {
+        .notification(ISAKMPNotificationPayload(protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type, data: data))
+    }
+
     /// An error notification on an established (or just authenticated) ISAKMP SA.
     mutating func sendProtectedNotification(
         _ type: ISAKMPNotifyType, sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         var usable = sa
         if !usable.isEstablished, usable.crypto != nil, !usable.lastPhase1Block.isEmpty { usable.phase = .established }
-        sendInformational(
-            sa: usable,
-            payloads: [
-                .notification(
-                    ISAKMPNotificationPayload(
-                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type))
-            ], now: now, into: &actions)
+        sendInformational(sa: usable, payloads: [isakmpNotification(type, sa: sa)], now: now, into: &actions)
     }
 
     mutating func sendISAKMPDelete(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(
-            sa: sa,
-            payloads: [
-                .delete(
-                    ISAKMPDeletePayload(
-                        protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)]))
-            ], now: now, into: &actions)
+        let delete = ISAKMPDeletePayload(protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)])
+        sendInformational(sa: sa, payloads: [.delete(delete)], now: now, into: &actions)
     }
 
     /// Phase 1 RESPONDER-LIFETIME after Main Mode message 6 (what Cisco sends): our shorter lifetime.
     mutating func sendResponderLifetime(phase1 sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(
-            sa: sa,
-            payloads: [
-                .notification(
-                    IKEv1Proposals.responderLifetimeNotification(
-                        sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa)))
-            ], now: now, into: &actions)
+        let lifetime = IKEv1Proposals.responderLifetimeNotification(
+            sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa))
+        sendInformational(sa: sa, payloads: [.notification(lifetime)], now: now, into: &actions)
     }
 
     /// `isthmus down`: delete every IPsec SA and the ISAKMP SA (IKEv1 deletes are not acknowledged).
@@ -397,13 +388,8 @@ extension IKEv1StateMachine {
         -> UInt32?
     {
         sendInformational(
-            sa: sa,
-            payloads: [
-                .notification(
-                    ISAKMPNotificationPayload(
-                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: .areYouThere,
-                        data: IKEv1SACrypto.bytes(dpdSequence)))
-            ], now: now, into: &actions)
+            sa: sa, payloads: [isakmpNotification(.areYouThere, sa: sa, data: IKEv1SACrypto.bytes(dpdSequence))],
+            now: now, into: &actions)
     }
 }
 

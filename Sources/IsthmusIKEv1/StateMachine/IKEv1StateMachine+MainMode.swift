@@ -281,11 +281,7 @@ extension IKEv1StateMachine {
                 initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
             inner.append(.hash(ISAKMPDataPayload(data: hashI)))
             if configuration.sendInitialContact && !sa.isRekey {
-                inner.append(
-                    .notification(
-                        ISAKMPNotificationPayload(
-                            protocolID: .isakmp, spi: IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR),
-                            notifyType: .initialContact)))
+                inner.append(isakmpNotification(.initialContact, sa: sa))
             }
             let sealed = try crypto.encrypt(
                 cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, exchange: .identityProtection, messageID: 0,
