@@ -217,32 +217,25 @@ extension IKEv1StateMachine {
         guard !configuration.ignoresResponderLifetime, let announced = IKEv1Proposals.responderLifetime(notification)
         else { return }
         if notification.protocolID == .isakmp {
-            guard let index = currentIndex, let establishedAt = isakmpSAs[index].establishedAt else { return }
-            let sa = isakmpSAs[index]
-            let adopted = sa.lifetime.smaller(announced)
-            guard adopted != sa.lifetime, let seconds = adopted.seconds else { return }
-            let lifetime = Duration.seconds(Int64(clamping: seconds))
-            isakmpSAs[index].lifetime = adopted
-            isakmpSAs[index].lifetimeReason = "the peer's RESPONDER-LIFETIME"
+            guard let index = currentIndex, let establishedAt = isakmpSAs[index].establishedAt,
+                let lifetime = isakmpSAs[index].adoptResponderLifetime(announced)
+            else { return }
             isakmpSAs[index].expiresAt = establishedAt + lifetime
             let rekeyAt = max(now, rekeyTime(lifetime: lifetime, from: establishedAt))
             isakmpSAs[index].rekeyAt = rekeyAt
             actions.append(.armTimer(.rekeyIKESA, at: rekeyAt))
+            let sa = isakmpSAs[index]
             emitLifetime(
-                phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: adopted,
-                reason: "the peer's RESPONDER-LIFETIME", ids: sa.ids, now: now, into: &actions)
+                phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: sa.lifetime,
+                reason: sa.lifetimeReason, ids: sa.ids, now: now, into: &actions)
             return
         }
         guard notification.spi.count == 4 else { return }
         let spi = notification.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard let index = ipsecSAs.firstIndex(where: { $0.inboundSPI == spi || $0.parameters.outboundSPI == spi })
+        guard let index = ipsecSAs.firstIndex(where: { $0.inboundSPI == spi || $0.parameters.outboundSPI == spi }),
+            let lifetime = ipsecSAs[index].adoptResponderLifetime(announced)
         else { return }
         let sa = ipsecSAs[index]
-        let adopted = sa.lifetime.smaller(announced)
-        guard adopted != sa.lifetime, let seconds = adopted.seconds else { return }
-        let lifetime = Duration.seconds(Int64(clamping: seconds))
-        ipsecSAs[index].lifetime = adopted
-        ipsecSAs[index].lifetimeReason = "the peer's RESPONDER-LIFETIME"
         ipsecSAs[index].expiresAt = sa.installedAt + lifetime
         actions.append(.armTimer(.expireChildSA(inboundSPI: sa.inboundSPI), at: sa.installedAt + lifetime))
         if !sa.rekeyed {
@@ -252,7 +245,7 @@ extension IKEv1StateMachine {
         }
         emitLifetime(
             phase: "phase 2 (\(SAIdentifier.esp(sa.inboundSPI)))", ours: ourLifetimeESP, peer: announced,
-            used: adopted, reason: "the peer's RESPONDER-LIFETIME", ids: current?.ids ?? [], now: now, into: &actions)
+            used: sa.lifetime, reason: sa.lifetimeReason, ids: current?.ids ?? [], now: now, into: &actions)
     }
 
     // MARK: - Sending
