@@ -123,7 +123,7 @@ extension IKEv1StateMachine {
             guard sequence &- check.firstSequence <= check.sequence &- check.firstSequence else { return }
             deadPeerCheck = nil
             actions.append(.cancelTimer(.retransmit(messageID: check.messageID)))
-            if let dpd = configuration.deadPeerDetection {
+            if let dpd = configuration.liveness {
                 actions.append(.armTimer(.liveness, at: now + dpd.interval))
             }
         case .responderLifetime:
@@ -331,7 +331,7 @@ extension IKEv1StateMachine {
 
     /// Liveness timer: when nothing authenticated came from the peer for the interval, ask R-U-THERE.
     mutating func checkLiveness(now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard let dpd = configuration.deadPeerDetection, let sa = current, sa.peerSupportsDPD, deadPeerCheck == nil
+        guard let dpd = configuration.liveness, let sa = current, sa.peerSupportsDPD, deadPeerCheck == nil
         else { return }
         if now - lastInbound < dpd.interval {
             actions.append(.armTimer(.liveness, at: lastInbound + dpd.interval))
@@ -347,7 +347,7 @@ extension IKEv1StateMachine {
 
     /// No ACK yet: declare the peer dead after the timeout, else ask again with the next sequence number.
     mutating func retryDeadPeerCheck(now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard var check = deadPeerCheck, let dpd = configuration.deadPeerDetection else { return }
+        guard var check = deadPeerCheck, let dpd = configuration.liveness else { return }
         if now - check.startedAt >= dpd.timeout || current == nil {
             let restart = dpd.action == .restart
             emit(

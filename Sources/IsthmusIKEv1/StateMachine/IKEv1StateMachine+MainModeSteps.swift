@@ -210,7 +210,7 @@ extension IKEv1StateMachine {
             ids: sa.ids, now: now, into: &actions)
         armHousekeeping(into: &actions)
         actions.append(.armTimer(.rekeyIKESA, at: sa.rekeyAt ?? now))
-        if configuration.deadPeerDetection != nil, sa.peerSupportsDPD, let dpd = configuration.deadPeerDetection {
+        if sa.peerSupportsDPD, let dpd = configuration.liveness {
             deadPeerCheck = nil
             actions.append(.armTimer(.liveness, at: now + dpd.interval))
         }
