@@ -57,10 +57,5 @@ public struct SelectorPair: Sendable, Hashable, CustomStringConvertible {
     public var local: TrafficSelector
     public var remote: TrafficSelector
 
-    public init(local: TrafficSelector, remote: TrafficSelector) {
-        self.local = local
-        self.remote = remote
-    }
-
     public var description: String { "\(local) <=> \(remote)" }
 }
