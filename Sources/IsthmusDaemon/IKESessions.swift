@@ -53,23 +53,12 @@ public enum IKESessions {
     }
 }
 
-/// What the factories set on either IKE version's configuration before they make a session from it.
-protocol IKESessionConfiguration: Sendable {
-    /// Our end: a responder answers from the address the peer's first message reached.
-    var local: UDPEndpoint { get set }
-    /// Whether an initiator sends INITIAL_CONTACT (see ``InitialContactLedger``).
-    var sendInitialContact: Bool { get set }
-}
-
-extension IKEv1Configuration: IKESessionConfiguration {}
-extension IKEv2Configuration: IKESessionConfiguration {}
-
 extension IKESessions {
     /// One IKE version's factories: an initiator for connection NAME, a responder for a first message from
     /// the peer of a connection of `version`. `configuration` builds a connection's configuration (and
     /// throws when the connection cannot run this version); `initiating` and `responding` make the
     /// version's session from it.
-    static func factories<Configuration: IKESessionConfiguration>(
+    static func factories<Configuration: IKEConfiguration>(
         version: IKEVersion, config: GatewayConfig, initialContact: InitialContactLedger, peers: PeerAddressBook,
         configuration: @escaping @Sendable (String) throws -> Configuration,
         initiating: @escaping @Sendable (Configuration) -> any IKESession,
@@ -84,6 +73,7 @@ extension IKESessions {
             guard let connection = config.connection(forPeer: datagram.source.address, version: version, peers: peers),
                 var configuration = try? configuration(connection.name)
             else { return nil }
+            // Answer from the address the peer's first message reached.
             configuration.local = datagram.destination
             return responding(configuration)
         }

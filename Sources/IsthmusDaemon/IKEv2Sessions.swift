@@ -15,30 +15,16 @@ public enum IKEv2Sessions {
         for name: String, in config: GatewayConfig, ikePort: UInt16 = 500, peers: PeerAddressBook = PeerAddressBook()
     ) throws -> IKEv2Configuration {
         let (connection, remote, localAddress, remoteAddress) = try config.ikeEnds(of: name, version: .v2, peers: peers)
-        let localSelectors: [TrafficSelector]
-        let remoteSelectors: [TrafficSelector]
-        switch connection.kind {
-        case .static:
-            localSelectors = config.site.prefixes.map(TrafficSelector.init(prefix:))
-            remoteSelectors = remote.prefixes.map(TrafficSelector.init(prefix:))
-        case .dynamic:
+        var settings = config.ikeSettings(
+            of: connection, remote: remote, at: remoteAddress, localAddress: localAddress, ikePort: ikePort)
+        if connection.kind == .dynamic {
             let families = Set(config.site.prefixes.map(\.family) + remote.prefixes.map(\.family))
             let any = families.sorted { $0 == .v4 && $1 == .v6 }.map(anySelector)
-            localSelectors = any
-            remoteSelectors = any
+            settings.localSelectors = any
+            settings.remoteSelectors = any
         }
-        let liveness = IKELiveness(connection.deadPeerDetection)
         return IKEv2Configuration(
-            connectionName: connection.name,
-            local: UDPEndpoint(address: localAddress, port: ikePort),
-            remote: UDPEndpoint(address: remoteAddress, port: 500),
-            sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
-            localIdentity: localAddress, remoteIdentity: remoteAddress,
-            ikeProposals: connection.ike, espProposals: connection.esp,
-            localSelectors: localSelectors, remoteSelectors: remoteSelectors,
-            ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
-            childLifetimeBytes: connection.lifetimes.espKilobytes, liveness: liveness,
-            forceUDPEncapsulation: connection.natTraversal == .force, fragmentSize: connection.fragmentSize)
+            settings, localIdentity: localAddress, remoteIdentity: remoteAddress, fragmentSize: connection.fragmentSize)
     }
 
     private static func anySelector(_ family: IPFamily) -> TrafficSelector {
@@ -70,6 +56,30 @@ extension GatewayConfig {
                 "the gateway of local network \(remote.name), \(remote.gateway), is not resolved yet")
         }
         return (connection, remote, localAddress, remoteAddress)
+    }
+}
+
+extension GatewayConfig {
+    /// What the IKEv2 and IKEv1 configurations of `connection` share: its ends (our public address on
+    /// `ikePort`, the gateway of the local network `remote` at `remoteAddress` on 500), key, proposals,
+    /// `lifetimes` (`ike`, `esp`, `espKilobytes`), `dpd` (nil for action none) and `nat_traversal: force`;
+    /// traffic selectors are this site's prefixes and the local network's (policy-based).
+    func ikeSettings(
+        of connection: Connection, remote: LocalNetwork, at remoteAddress: IPAddress, localAddress: IPAddress,
+        ikePort: UInt16
+    ) -> IKEConnectionSettings {
+        IKEConnectionSettings(
+            connectionName: connection.name,
+            local: UDPEndpoint(address: localAddress, port: ikePort),
+            remote: UDPEndpoint(address: remoteAddress, port: 500),
+            sharedKey: connection.sharedKey.withMaterial { SecretBytes($0) },
+            ikeProposals: connection.ike, espProposals: connection.esp,
+            localSelectors: site.prefixes.map(TrafficSelector.init(prefix:)),
+            remoteSelectors: remote.prefixes.map(TrafficSelector.init(prefix:)),
+            ikeLifetime: connection.lifetimes.ike, childLifetime: connection.lifetimes.esp,
+            childLifetimeKilobytes: connection.lifetimes.espKilobytes,
+            liveness: IKELiveness(connection.deadPeerDetection),
+            forceUDPEncapsulation: connection.natTraversal == .force)
     }
 }
 

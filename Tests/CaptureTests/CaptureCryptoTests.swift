@@ -294,8 +294,9 @@ final class CaptureCryptoTests: XCTestCase {
                 if offset == 4, case .identification(let id)? = payloads.first {
                     // Main Mode 5: HASH_I over the initiator's ID body proves the shared key (RFC 2409 5.4).
                     let idBody = Array(ISAKMPPayloadChain.serialize([.identification(id)]).dropFirst(4))
-                    let expected = IKEv1KeyDerivation.hashInitiator(
-                        prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr, cookieInitiator: cookieI,
+                    let expected = IKEv1KeyDerivation.phase1Hash(
+                        ofInitiator: true, prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr,
+                        cookieInitiator: cookieI,
                         cookieResponder: cookieR, saBody: saBody, identificationBody: idBody)
                     let received = try data(payloads, where: { if case .hash(let h) = $0 { h.data } else { nil } })
                     XCTAssertEqual(received, expected, "\(name): HASH_I")

@@ -12,7 +12,8 @@ final class KDFIKEv1Tests: XCTestCase {
         for record in try records("signature") {
             let prf = try CryptoSuites.make(prfID: UInt16(try record.int("prf")))
             let gxy = SecretBytes(try record.hex("gxy"))
-            let skeyid = IKEv1KeyDerivation.skeyidSignature(
+            // Signature SKEYID (RFC 2409 section 5) is the formula IKEv2 kept as SKEYSEED.
+            let skeyid = IKEv2KeyDerivation.skeyseed(
                 prf: prf, nonceInitiator: try record.hex("ni"), nonceResponder: try record.hex("nr"), sharedSecret: gxy
             )
             XCTAssertEqual(skeyid.copyBytes(), try record.hex("skeyid"), record.name)
@@ -77,13 +78,15 @@ final class KDFIKEv1Tests: XCTestCase {
             let ckyi = try record.hex("ckyi")
             let ckyr = try record.hex("ckyr")
             let sai = try record.hex("sai_b")
-            let hashI = IKEv1KeyDerivation.hashInitiator(
-                prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr, cookieInitiator: ckyi,
+            let hashI = IKEv1KeyDerivation.phase1Hash(
+                ofInitiator: true, prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr,
+                cookieInitiator: ckyi,
                 cookieResponder: ckyr, saBody: sai, identificationBody: try record.hex("idii_b")
             )
             XCTAssertEqual(hashI, try record.hex("hash_i"), record.name)
-            let hashR = IKEv1KeyDerivation.hashResponder(
-                prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr, cookieInitiator: ckyi,
+            let hashR = IKEv1KeyDerivation.phase1Hash(
+                ofInitiator: false, prf: prf, skeyid: skeyid, publicInitiator: gxi, publicResponder: gxr,
+                cookieInitiator: ckyi,
                 cookieResponder: ckyr, saBody: sai, identificationBody: try record.hex("idir_b")
             )
             XCTAssertEqual(hashR, try record.hex("hash_r"), record.name)

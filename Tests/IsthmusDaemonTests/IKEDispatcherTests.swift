@@ -198,15 +198,18 @@ final class IKEDispatcherCookieTests: XCTestCase {
     func testChallengesWithoutCookieAndAdmitsWithIt() throws {
         let initiator = IKEv2Session(
             initiating: IKEv2Configuration(
-                connectionName: "c", local: UDPEndpoint(address: try IPAddress(parsing: "198.51.100.1"), port: 500),
-                remote: UDPEndpoint(address: try IPAddress(parsing: "203.0.113.1"), port: 500),
-                sharedKey: SecretBytes(Array("0123456789abcdef".utf8)),
+                IKEConnectionSettings(
+                    connectionName: "c",
+                    local: UDPEndpoint(address: try IPAddress(parsing: "198.51.100.1"), port: 500),
+                    remote: UDPEndpoint(address: try IPAddress(parsing: "203.0.113.1"), port: 500),
+                    sharedKey: SecretBytes(Array("0123456789abcdef".utf8)),
+                    ikeProposals: try ProposalList(parsing: ["aes256gcm16-prfsha256-ecp256"], for: .ike, version: .v2),
+                    espProposals: try ProposalList(parsing: ["aes256gcm16"], for: .esp, version: .v2),
+                    localSelectors: [], remoteSelectors: [], ikeLifetime: .seconds(3600),
+                    childLifetime: .seconds(600), childLifetimeKilobytes: nil, liveness: nil,
+                    forceUDPEncapsulation: false),
                 localIdentity: try IPAddress(parsing: "198.51.100.1"),
-                remoteIdentity: try IPAddress(parsing: "203.0.113.1"),
-                ikeProposals: try ProposalList(parsing: ["aes256gcm16-prfsha256-ecp256"], for: .ike, version: .v2),
-                espProposals: try ProposalList(parsing: ["aes256gcm16"], for: .esp, version: .v2),
-                localSelectors: [], remoteSelectors: [], ikeLifetime: .seconds(3600), childLifetime: .seconds(600),
-                childLifetimeBytes: nil, liveness: nil, forceUDPEncapsulation: false),
+                remoteIdentity: try IPAddress(parsing: "203.0.113.1")),
             random: SystemRandomNumberGenerator())
         let actions = initiator.handle(.initiate, now: .zero)
         guard case .send(let request)? = actions.first(where: { if case .send = $0 { true } else { false } }) else {

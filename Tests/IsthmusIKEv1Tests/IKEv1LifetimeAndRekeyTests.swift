@@ -301,7 +301,7 @@ final class IKEv1LifetimeAndRekeyTests: XCTestCase {
     // MARK: - DPD (RFC 3706)
 
     func testDeadPeerDetectionAnswersAndTimesOut() {
-        let dpd = IKEv1Configuration.DeadPeerDetection(interval: .seconds(30), timeout: .seconds(120), action: .restart)
+        let dpd = IKELiveness(interval: .seconds(30), timeout: .seconds(120), action: .restart)
         let pair = Pair(initiator: configuration(office: true, dpd: dpd), responder: configuration(office: false))
         pair.establish()
         pair.advance(to: .seconds(100))

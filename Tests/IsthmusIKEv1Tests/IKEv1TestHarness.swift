@@ -21,7 +21,7 @@ func configuration(
     key: String = "a-shared-key-of-some-length", localSelectors: [TrafficSelector]? = nil,
     remoteSelectors: [TrafficSelector]? = nil, ikeLifetime: Duration = .seconds(28800),
     childLifetime: Duration = .seconds(3600), childKilobytes: UInt64? = nil,
-    dpd: IKEv1Configuration.DeadPeerDetection? = nil, fqdn: Bool = false, forceUDPEncapsulation: Bool = false
+    dpd: IKELiveness? = nil, fqdn: Bool = false, forceUDPEncapsulation: Bool = false
 ) -> IKEv1Configuration {
     let officeSide = selectors("192.168.1.0/24")
     let cloudSide = selectors("10.0.1.0/24")
@@ -30,17 +30,18 @@ func configuration(
     let identity: (String, String) -> IKEv1Configuration.Identity = { address, name in
         fqdn ? .fqdn(name) : .address(try! IPAddress(parsing: address))
     }
-    return IKEv1Configuration(
+    let settings = IKEConnectionSettings(
         connectionName: office ? "office-cloud" : "cloud-office", local: endpoint(me), remote: endpoint(peer),
         sharedKey: SecretBytes(Array(key.utf8)),
-        localIdentity: identity(me, office ? "office.example.net" : "cloud.example.net"),
-        remoteIdentity: identity(peer, office ? "cloud.example.net" : "office.example.net"),
         ikeProposals: try! ProposalList(parsing: [ike], for: .ike, version: .v1),
         espProposals: try! ProposalList(parsing: [esp], for: .esp, version: .v1),
         localSelectors: localSelectors ?? (office ? officeSide : cloudSide),
         remoteSelectors: remoteSelectors ?? (office ? cloudSide : officeSide),
         ikeLifetime: ikeLifetime, childLifetime: childLifetime, childLifetimeKilobytes: childKilobytes,
-        deadPeerDetection: dpd, forceUDPEncapsulation: forceUDPEncapsulation)
+        liveness: dpd, forceUDPEncapsulation: forceUDPEncapsulation)
+    return IKEv1Configuration(
+        settings, localIdentity: identity(me, office ? "office.example.net" : "cloud.example.net"),
+        remoteIdentity: identity(peer, office ? "cloud.example.net" : "office.example.net"))
 }
 
 /// Two IKEv1 cores back to back with an injected clock: datagrams one sends are handed to the other,

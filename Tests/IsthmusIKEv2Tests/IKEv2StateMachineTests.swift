@@ -210,7 +210,7 @@ final class IKEv2StateMachineTests: XCTestCase {
     }
 
     func testLivenessTimeoutClosesTheSA() {
-        let liveness = IKEv2Configuration.Liveness(interval: .seconds(30), timeout: .seconds(150), action: .clear)
+        let liveness = IKELiveness(interval: .seconds(30), timeout: .seconds(150), action: .clear)
         let pair = Pair(
             initiator: configuration(office: true, liveness: liveness),
             responder: configuration(office: false, liveness: liveness))
@@ -464,7 +464,7 @@ final class IKEv2KeepaliveAndLimitsTests: XCTestCase {
     }
 
     func testLivenessGivesUpAtTheConfiguredTimeout() {
-        let liveness = IKEv2Configuration.Liveness(interval: .seconds(10), timeout: .seconds(20), action: .restart)
+        let liveness = IKELiveness(interval: .seconds(10), timeout: .seconds(20), action: .restart)
         let pair = Pair(
             initiator: configuration(office: true, liveness: liveness), responder: configuration(office: false))
         pair.establish()

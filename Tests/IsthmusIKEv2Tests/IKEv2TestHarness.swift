@@ -19,23 +19,24 @@ func selectors(_ prefixes: String...) -> [TrafficSelector] {
 func configuration(
     office: Bool, ike: String = "aes256gcm16-prfsha256-ecp256", esp: String = "aes256gcm16",
     key: String = "a-shared-key-of-some-length", localSelectors: [TrafficSelector]? = nil,
-    remoteSelectors: [TrafficSelector]? = nil, liveness: IKEv2Configuration.Liveness? = nil,
+    remoteSelectors: [TrafficSelector]? = nil, liveness: IKELiveness? = nil,
     forceUDPEncapsulation: Bool = false
 ) -> IKEv2Configuration {
     let officeSide = selectors("192.168.1.0/24")
     let cloudSide = selectors("10.0.1.0/24")
     let me = office ? "198.51.100.1" : "203.0.113.1"
     let peer = office ? "203.0.113.1" : "198.51.100.1"
-    return IKEv2Configuration(
+    let settings = IKEConnectionSettings(
         connectionName: office ? "office-cloud" : "cloud-office", local: endpoint(me), remote: endpoint(peer),
-        sharedKey: SecretBytes(Array(key.utf8)), localIdentity: try! IPAddress(parsing: me),
-        remoteIdentity: try! IPAddress(parsing: peer),
+        sharedKey: SecretBytes(Array(key.utf8)),
         ikeProposals: try! ProposalList(parsing: [ike], for: .ike, version: .v2),
         espProposals: try! ProposalList(parsing: [esp], for: .esp, version: .v2),
         localSelectors: localSelectors ?? (office ? officeSide : cloudSide),
         remoteSelectors: remoteSelectors ?? (office ? cloudSide : officeSide),
-        ikeLifetime: .seconds(3600), childLifetime: .seconds(600), childLifetimeBytes: nil, liveness: liveness,
+        ikeLifetime: .seconds(3600), childLifetime: .seconds(600), childLifetimeKilobytes: nil, liveness: liveness,
         forceUDPEncapsulation: forceUDPEncapsulation)
+    return IKEv2Configuration(
+        settings, localIdentity: try! IPAddress(parsing: me), remoteIdentity: try! IPAddress(parsing: peer))
 }
 
 /// Two cores wired back to back with an injected clock: datagrams one sends are handed to the other,

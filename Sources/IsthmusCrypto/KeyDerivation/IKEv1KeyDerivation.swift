@@ -3,7 +3,8 @@
 /// `prf` is the negotiated PRF or, when none was negotiated (the usual case), the HMAC version of the
 /// negotiated hash algorithm (RFC 2409 section 5); its plain hash is the "hash" of the IV formulas.
 public enum IKEv1KeyDerivation {
-    /// `SKEYID = prf(pre-shared-key, Ni_b | Nr_b)` for pre-shared key authentication.
+    /// `SKEYID = prf(pre-shared-key, Ni_b | Nr_b)` for pre-shared key authentication, the only IKEv1
+    /// authentication isthmus implements (signature SKEYID is IKEv2's SKEYSEED formula, RFC 7296 section 2.14).
     public static func skeyidPreSharedKey(
         prf: any PseudoRandomFunction,
         preSharedKey: SecretBytes,
@@ -11,16 +12,6 @@ public enum IKEv1KeyDerivation {
         nonceResponder: [UInt8]
     ) -> SecretBytes {
         prf.compute(key: preSharedKey, [.bytes(nonceInitiator), .bytes(nonceResponder)])
-    }
-
-    /// `SKEYID = prf(Ni_b | Nr_b, g^xy)` for signature authentication.
-    public static func skeyidSignature(
-        prf: any PseudoRandomFunction,
-        nonceInitiator: [UInt8],
-        nonceResponder: [UInt8],
-        sharedSecret: SecretBytes
-    ) -> SecretBytes {
-        prf.compute(key: SecretBytes(nonceInitiator + nonceResponder), [.secret(sharedSecret)])
     }
 
     /// Octet appended when deriving SKEYID_d (RFC 2409 section 5).
@@ -72,12 +63,19 @@ public enum IKEv1KeyDerivation {
         }
     }
 
-    /// `HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b)` (RFC 2409 section 5).
+    /// `HASH_I` or `HASH_R` of Main Mode (RFC 2409 section 5), one formula with the sender's values first:
+    ///
+    /// ```
+    /// HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b)
+    /// HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)
+    /// ```
     ///
     /// - Parameters:
-    ///   - saBody: the entire body of the initiator's SA payload (minus the generic header).
-    ///   - identificationBody: the body of the initiator's ID payload (minus the generic header).
-    public static func hashInitiator(
+    ///   - ofInitiator: true for HASH_I, false for HASH_R.
+    ///   - saBody: the entire body of the *initiator's* SA payload (minus the generic header), for both.
+    ///   - identificationBody: the body of the sender's ID payload (minus the generic header).
+    public static func phase1Hash(
+        ofInitiator: Bool,
         prf: any PseudoRandomFunction,
         skeyid: SecretBytes,
         publicInitiator: [UInt8],
@@ -87,35 +85,15 @@ public enum IKEv1KeyDerivation {
         saBody: [UInt8],
         identificationBody: [UInt8]
     ) -> [UInt8] {
-        prf.compute(
+        let (ownPublic, otherPublic) =
+            ofInitiator ? (publicInitiator, publicResponder) : (publicResponder, publicInitiator)
+        let (ownCookie, otherCookie) =
+            ofInitiator ? (cookieInitiator, cookieResponder) : (cookieResponder, cookieInitiator)
+        return prf.compute(
             key: skeyid,
             [
-                .bytes(publicInitiator), .bytes(publicResponder), .bytes(cookieInitiator), .bytes(cookieResponder),
-                .bytes(saBody), .bytes(identificationBody),
-            ]
-        ).copyBytes()
-    }
-
-    /// `HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)` (RFC 2409 section 5).
-    ///
-    /// - Parameters:
-    ///   - saBody: the body of the *initiator's* SA payload, as for HASH_I.
-    ///   - identificationBody: the body of the responder's ID payload.
-    public static func hashResponder(
-        prf: any PseudoRandomFunction,
-        skeyid: SecretBytes,
-        publicInitiator: [UInt8],
-        publicResponder: [UInt8],
-        cookieInitiator: [UInt8],
-        cookieResponder: [UInt8],
-        saBody: [UInt8],
-        identificationBody: [UInt8]
-    ) -> [UInt8] {
-        prf.compute(
-            key: skeyid,
-            [
-                .bytes(publicResponder), .bytes(publicInitiator), .bytes(cookieResponder), .bytes(cookieInitiator),
-                .bytes(saBody), .bytes(identificationBody),
+                .bytes(ownPublic), .bytes(otherPublic), .bytes(ownCookie), .bytes(otherCookie), .bytes(saBody),
+                .bytes(identificationBody),
             ]
         ).copyBytes()
     }

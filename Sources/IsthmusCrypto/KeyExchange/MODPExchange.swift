@@ -37,9 +37,8 @@ struct MODPExchange: DiffieHellmanExchange {
         }
         let context = try BignumContext()
         let prime = try context.number(group.prime)
-        let primeMinusOne = try context.primeMinusOne(prime)
         let exponent = try context.secretNumber(privateExponent)
-        guard exponent.isGreaterThanOne, exponent.isLess(than: primeMinusOne) else {
+        guard try context.isBetweenOneAndPrimeMinusOne(exponent, prime: prime) else {
             throw .invalidPrivateKey("exponent must satisfy 1 < x < p - 1")
         }
         let base = try context.number([MODPGroup.generator])
@@ -58,9 +57,8 @@ struct MODPExchange: DiffieHellmanExchange {
         }
         let context = try BignumContext()
         let prime = try context.number(group.prime)
-        let primeMinusOne = try context.primeMinusOne(prime)
         let peer = try context.number(peerPublicValue)
-        guard peer.isGreaterThanOne, peer.isLess(than: primeMinusOne) else {
+        guard try context.isBetweenOneAndPrimeMinusOne(peer, prime: prime) else {
             throw .invalidPeerPublicValue("group \(groupID) KE value outside 1 < y < p - 1 (RFC 6989 section 2.1)")
         }
         let exponent = try context.secretNumber(privateExponent)
@@ -109,11 +107,15 @@ private final class BignumContext {
         return Bignum(pointer)
     }
 
-    func primeMinusOne(_ prime: Bignum) throws(IsthmusCryptoError) -> Bignum {
+    /// Whether 1 < `value` < p - 1: what RFC 6989 section 2.1 requires of the peer's public value, and
+    /// what we require of our private exponent.
+    func isBetweenOneAndPrimeMinusOne(_ value: Bignum, prime: Bignum) throws(IsthmusCryptoError) -> Bool {
         guard let copy = BN_dup(prime.pointer) else { throw .keyExchangeBackendFailure("BN_dup failed") }
-        let result = Bignum(copy)
-        guard BN_sub_word(result.pointer, 1) == 1 else { throw .keyExchangeBackendFailure("BN_sub_word failed") }
-        return result
+        let primeMinusOne = Bignum(copy)
+        guard BN_sub_word(primeMinusOne.pointer, 1) == 1 else {
+            throw .keyExchangeBackendFailure("BN_sub_word failed")
+        }
+        return value.isGreaterThanOne && value.isLess(than: primeMinusOne)
     }
 
     /// `base^exponent mod prime`, left-padded to `length` bytes.

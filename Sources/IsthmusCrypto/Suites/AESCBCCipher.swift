@@ -27,33 +27,31 @@ public struct AESCBCCipher: CipherTransform {
     public func encrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
         throws(IsthmusCryptoError)
     {
-        try validate(payload, iv: iv)
-        guard payload.count > 0 else { return }
-        do {
-            let output = try AES._CBC.encrypt(
-                UnsafeRawBufferPointer(payload), using: key, iv: AES._CBC.IV(ivBytes: iv), noPadding: true
-            )
-            output.withUnsafeBytes { payload.copyMemory(from: $0) }
-        } catch {
-            throw .backendFailure("AES-CBC encryption failed: \(error)")
-        }
+        try inPlace(payload, iv: iv, "encryption") { try AES._CBC.encrypt($0, using: key, iv: $1, noPadding: true) }
     }
 
     public func decrypt(_ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer)
         throws(IsthmusCryptoError)
     {
+        try inPlace(payload, iv: iv, "decryption") { try AES._CBC.decrypt($0, using: key, iv: $1, noPadding: true) }
+    }
+
+    /// Runs one of swift-crypto's CBC calls over `payload` and copies its output back into `payload`; the
+    /// copy it allocated is wiped (after a decryption it holds plaintext).
+    private func inPlace(
+        _ payload: UnsafeMutableRawBufferPointer, iv: UnsafeRawBufferPointer, _ operation: String,
+        _ cbc: (UnsafeRawBufferPointer, AES._CBC.IV) throws -> Data
+    ) throws(IsthmusCryptoError) {
         try validate(payload, iv: iv)
         guard payload.count > 0 else { return }
         do {
-            var output = try AES._CBC.decrypt(
-                UnsafeRawBufferPointer(payload), using: key, iv: AES._CBC.IV(ivBytes: iv), noPadding: true
-            )
-            output.withUnsafeMutableBytes { plaintext in
-                payload.copyMemory(from: UnsafeRawBufferPointer(plaintext))
-                SecureZero.wipe(plaintext)
+            var output = try cbc(UnsafeRawBufferPointer(payload), AES._CBC.IV(ivBytes: iv))
+            output.withUnsafeMutableBytes { result in
+                payload.copyMemory(from: UnsafeRawBufferPointer(result))
+                SecureZero.wipe(result)
             }
         } catch {
-            throw .backendFailure("AES-CBC decryption failed: \(error)")
+            throw .backendFailure("AES-CBC \(operation) failed: \(error)")
         }
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 /// - Note: not what the factory builds: copying the keyed `HMAC<H>` allocates per packet (its hash
 ///   state is copy-on-write storage). ``LibcryptoHMACIntegrity`` is the backend; this type stays as an
 ///   independent implementation that tests cross-check it against.
-public struct HMACIntegrity<H: HashFunction>: IntegrityTransform {
+public struct HMACIntegrity<H: HashFunction>: TruncatedHMAC {
     public let transformID: UInt16
     public let keyLength: Int
     public let icvLength: Int
@@ -37,31 +37,22 @@ public struct HMACIntegrity<H: HashFunction>: IntegrityTransform {
         return state.finalize()
     }
 
-    public func computeICV(
-        associatedData: UnsafeRawBufferPointer,
-        payload: UnsafeRawBufferPointer,
-        trailingData: UnsafeRawBufferPointer,
+    func writeMAC(
+        _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(IsthmusCryptoError) {
-        guard icv.count == icvLength else {
-            throw .invalidPacketLayout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
+    ) -> Bool {
+        mac(a, b, c).withUnsafeBytes { full in
+            icv.copyMemory(from: UnsafeRawBufferPointer(rebasing: full[0..<icv.count]))
         }
-        let icvLength = self.icvLength
-        mac(associatedData, payload, trailingData).withUnsafeBytes { full in
-            icv.copyMemory(from: UnsafeRawBufferPointer(rebasing: full[0..<icvLength]))
-        }
+        return true
     }
 
-    public func isValidICV(
-        _ icv: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        payload: UnsafeRawBufferPointer,
-        trailingData: UnsafeRawBufferPointer
+    func macMatches(
+        _ icv: UnsafeRawBufferPointer, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+        _ c: UnsafeRawBufferPointer
     ) -> Bool {
-        guard icv.count == icvLength else { return false }
-        let icvLength = self.icvLength
-        return mac(associatedData, payload, trailingData).withUnsafeBytes { full in
-            ConstantTime.equal(UnsafeRawBufferPointer(rebasing: full[0..<icvLength]), icv)
+        mac(a, b, c).withUnsafeBytes { full in
+            ConstantTime.equal(UnsafeRawBufferPointer(rebasing: full[0..<icv.count]), icv)
         }
     }
 }

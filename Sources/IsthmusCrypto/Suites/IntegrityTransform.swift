@@ -67,3 +67,48 @@ extension IntegrityTransform {
         return output
     }
 }
+
+/// What the two HMAC integrity transforms share (``LibcryptoHMACIntegrity``, the backend, and
+/// swift-crypto's ``HMACIntegrity``, its cross-check): the ICV buffer checks around a keyed HMAC that
+/// writes or compares the MAC truncated to the ICV (RFC 2404 section 2, RFC 4868 section 2.1.1).
+protocol TruncatedHMAC: IntegrityTransform {
+    /// Writes the first `icv.count` bytes of the HMAC of `a || b || c` to `icv`; `false` when the
+    /// backend fails.
+    func writeMAC(
+        _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
+        into icv: UnsafeMutableRawBufferPointer
+    ) -> Bool
+
+    /// `true` when `icv` equals the first `icv.count` bytes of the HMAC of `a || b || c`, compared in
+    /// constant time.
+    func macMatches(
+        _ icv: UnsafeRawBufferPointer, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+        _ c: UnsafeRawBufferPointer
+    ) -> Bool
+}
+
+extension TruncatedHMAC {
+    public func computeICV(
+        associatedData: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer,
+        into icv: UnsafeMutableRawBufferPointer
+    ) throws(IsthmusCryptoError) {
+        guard icv.count == icvLength else {
+            throw .invalidPacketLayout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
+        }
+        guard writeMAC(associatedData, payload, trailingData, into: icv) else {
+            throw .backendFailure("HMAC computation failed")
+        }
+    }
+
+    public func isValidICV(
+        _ icv: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        payload: UnsafeRawBufferPointer,
+        trailingData: UnsafeRawBufferPointer
+    ) -> Bool {
+        guard icv.count == icvLength else { return false }
+        return macMatches(icv, associatedData, payload, trailingData)
+    }
+}

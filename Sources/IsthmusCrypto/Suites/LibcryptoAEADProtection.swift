@@ -74,17 +74,11 @@ public struct LibcryptoAEADProtection: PacketProtection {
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
     ) throws(IsthmusCryptoError) {
-        try requireNoTrailingData(trailingData)
-        let (iv, payload, icv) = try split(packet)
-        let icvLength = self.icvLength
-        try sealContext.withContext { (context) throws(IsthmusCryptoError) in
-            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(IsthmusCryptoError) in
-                try EVP.setIV(context, nonce)
-            }
+        try withNonceSet(sealContext, packet, trailingData) { (context, payload, icv) throws(IsthmusCryptoError) in
             try EVP.updateAAD(context, associatedData)
             try EVP.updateInPlace(context, payload)
             guard EVP.finish(context),
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(icvLength), icv.baseAddress) == 1
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, Int32(icv.count), icv.baseAddress) == 1
             else {
                 throw .backendFailure("AEAD finalisation failed")
             }
@@ -96,14 +90,8 @@ public struct LibcryptoAEADProtection: PacketProtection {
         associatedData: UnsafeRawBufferPointer,
         trailingData: UnsafeRawBufferPointer
     ) throws(IsthmusCryptoError) {
-        try requireNoTrailingData(trailingData)
-        let (iv, payload, icv) = try split(packet)
-        let icvLength = self.icvLength
-        try openContext.withContext { (context) throws(IsthmusCryptoError) in
-            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(IsthmusCryptoError) in
-                try EVP.setIV(context, nonce)
-            }
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(icvLength), icv.baseAddress) == 1 else {
+        try withNonceSet(openContext, packet, trailingData) { (context, payload, icv) throws(IsthmusCryptoError) in
+            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(icv.count), icv.baseAddress) == 1 else {
                 throw .backendFailure("EVP_CTRL_GCM_SET_TAG failed")
             }
             do throws(IsthmusCryptoError) {
@@ -119,6 +107,24 @@ public struct LibcryptoAEADProtection: PacketProtection {
                 ERR_clear_error()
                 throw .authenticationFailure()
             }
+        }
+    }
+
+    /// What sealing and opening share: checks the layout, splits `packet` into IV, payload and ICV (whose
+    /// size is the tag length), and runs `body` on `context` once its nonce (salt || IV) is set.
+    private func withNonceSet(
+        _ context: LibcryptoCipherContext, _ packet: UnsafeMutableRawBufferPointer,
+        _ trailingData: UnsafeRawBufferPointer,
+        _ body: (OpaquePointer, UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) throws(IsthmusCryptoError)
+            -> Void
+    ) throws(IsthmusCryptoError) {
+        try requireNoTrailingData(trailingData)
+        let (iv, payload, icv) = try split(packet)
+        try context.withContext { (context) throws(IsthmusCryptoError) in
+            try AEADNonce.withNonce(salt: salt, iv: UnsafeRawBufferPointer(iv)) { (nonce) throws(IsthmusCryptoError) in
+                try EVP.setIV(context, nonce)
+            }
+            try body(context, payload, icv)
         }
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// RFC 2104 section 2); a packet copies those states and costs no allocation (see
 /// ``LibcryptoHMACState``). The factory picks this type; swift-crypto's ``HMACIntegrity`` stays as an
 /// independent implementation that tests cross-check it against.
-public struct LibcryptoHMACIntegrity: IntegrityTransform {
+public struct LibcryptoHMACIntegrity: TruncatedHMAC {
     public let transformID: UInt16
     public let keyLength: Int
     public let icvLength: Int
@@ -27,28 +27,18 @@ public struct LibcryptoHMACIntegrity: IntegrityTransform {
         self.state = try LibcryptoHMACState(hash: hash, key: key)
     }
 
-    public func computeICV(
-        associatedData: UnsafeRawBufferPointer,
-        payload: UnsafeRawBufferPointer,
-        trailingData: UnsafeRawBufferPointer,
+    func writeMAC(
+        _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
-    ) throws(IsthmusCryptoError) {
-        guard icv.count == icvLength else {
-            throw .invalidPacketLayout("ICV buffer must be \(icvLength) bytes, got \(icv.count)")
-        }
-        guard state.compute(associatedData, payload, trailingData, into: icv) else {
-            throw .backendFailure("HMAC computation failed")
-        }
+    ) -> Bool {
+        state.compute(a, b, c, into: icv)
     }
 
-    public func isValidICV(
-        _ icv: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        payload: UnsafeRawBufferPointer,
-        trailingData: UnsafeRawBufferPointer
+    func macMatches(
+        _ icv: UnsafeRawBufferPointer, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
+        _ c: UnsafeRawBufferPointer
     ) -> Bool {
-        guard icv.count == icvLength else { return false }
-        return state.verify(icv, associatedData, payload, trailingData)
+        state.verify(icv, a, b, c)
     }
 }
 
@@ -189,12 +179,8 @@ final class LibcryptoHMACState: @unchecked Sendable {
         _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
         into icv: UnsafeMutableRawBufferPointer
     ) -> Bool {
-        guard icv.count <= digestLength else { return false }
-        return lock.withLock { _ -> Bool in
-            guard mac(a, b, c) else { return false }
-            if let target = icv.baseAddress, let source = digest.baseAddress {
-                target.copyMemory(from: source, byteCount: icv.count)
-            }
+        withMAC(a, b, c, truncatedTo: icv.count) { mac in
+            icv.copyMemory(from: mac)
             return true
         }
     }
@@ -205,10 +191,19 @@ final class LibcryptoHMACState: @unchecked Sendable {
         _ icv: UnsafeRawBufferPointer, _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer,
         _ c: UnsafeRawBufferPointer
     ) -> Bool {
-        guard icv.count <= digestLength else { return false }
+        withMAC(a, b, c, truncatedTo: icv.count) { mac in ConstantTime.equal(mac, icv) }
+    }
+
+    /// Runs `body` on the first `length` bytes of the HMAC of `a || b || c`, with the lock held;
+    /// `false` when `length` exceeds the digest or libcrypto fails.
+    private func withMAC(
+        _ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, _ c: UnsafeRawBufferPointer,
+        truncatedTo length: Int, _ body: (UnsafeRawBufferPointer) -> Bool
+    ) -> Bool {
+        guard length <= digestLength else { return false }
         return lock.withLock { _ -> Bool in
             guard mac(a, b, c) else { return false }
-            return ConstantTime.equal(UnsafeRawBufferPointer(rebasing: digest[0..<icv.count]), icv)
+            return body(UnsafeRawBufferPointer(rebasing: digest[0..<length]))
         }
     }
 

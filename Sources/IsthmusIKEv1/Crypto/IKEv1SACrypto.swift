@@ -8,6 +8,7 @@ import IsthmusWire
 ///
 /// Invariant: ``decrypt(_:iv:)`` returns unauthenticated plaintext; the caller authenticates it
 /// (HASH payload, or HASH_I/HASH_R) before acting on it and before keeping the new IV.
+/// ``decrypt(_:iv:verifying:expected:)`` does both for the HASH payloads of phase 2 and Informationals.
 struct IKEv1SACrypto: Sendable {
     let suite: IKEv1Phase1Suite
     let prf: any PseudoRandomFunction
@@ -114,6 +115,27 @@ struct IKEv1SACrypto: Sendable {
         return Decrypted(payloads: payloads, plaintext: plaintext, lastBlock: Array(ciphertext.suffix(blockSize)))
     }
 
+    /// Decrypts a Quick Mode or Informational message with `iv` and checks the HASH payload it must
+    /// start with (`name`: HASH(1), HASH(2) or HASH(3)) against `expected`, which is computed from the
+    /// decrypted message (RFC 2409 sections 5.5 and 5.7). Throws when either fails.
+    func decrypt(
+        _ message: ISAKMPMessage, iv: [UInt8], verifying name: String, expected: (Decrypted) -> [UInt8]
+    ) throws -> Decrypted {
+        let decrypted = try decrypt(message, iv: iv)
+        guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload(name) }
+        guard ConstantTime.equal(hash.data, expected(decrypted)) else { throw IKEv1Failure.hashMismatch(name) }
+        return decrypted
+    }
+
+    /// The first message of a Quick Mode or Informational exchange, decrypted with the IV derived from
+    /// `lastPhase1Block` and its message ID, and its HASH(1) over everything after it checked.
+    func decryptFirstMessage(_ message: ISAKMPMessage, lastPhase1Block: [UInt8]) throws -> Decrypted {
+        let iv = try phase2IV(lastPhase1Block: lastPhase1Block, messageID: message.messageID)
+        return try decrypt(message, iv: iv, verifying: "HASH(1)") { decrypted in
+            hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload)
+        }
+    }
+
     struct Decrypted {
         var payloads: [ISAKMPPayload]
         var plaintext: [UInt8]
@@ -135,16 +157,10 @@ struct IKEv1SACrypto: Sendable {
         ofInitiator: Bool, publicInitiator: [UInt8], publicResponder: [UInt8], initiatorSABody: [UInt8],
         identificationBody: [UInt8]
     ) -> [UInt8] {
-        if ofInitiator {
-            return IKEv1KeyDerivation.hashInitiator(
-                prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator, publicResponder: publicResponder,
-                cookieInitiator: cookieInitiator, cookieResponder: cookieResponder, saBody: initiatorSABody,
-                identificationBody: identificationBody)
-        }
-        return IKEv1KeyDerivation.hashResponder(
-            prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator, publicResponder: publicResponder,
-            cookieInitiator: cookieInitiator, cookieResponder: cookieResponder, saBody: initiatorSABody,
-            identificationBody: identificationBody)
+        IKEv1KeyDerivation.phase1Hash(
+            ofInitiator: ofInitiator, prf: prf, skeyid: keys.skeyid, publicInitiator: publicInitiator,
+            publicResponder: publicResponder, cookieInitiator: cookieInitiator, cookieResponder: cookieResponder,
+            saBody: initiatorSABody, identificationBody: identificationBody)
     }
 
     /// `prf(SKEYID_a, M-ID | rest)`: Quick Mode HASH(1) and the Informational HASH(1) (RFC 2409 5.5, 5.7).

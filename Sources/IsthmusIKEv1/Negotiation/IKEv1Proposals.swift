@@ -21,16 +21,35 @@ enum IKEv1Proposals {
 
     // MARK: - Phase 1
 
-    /// One phase 1 offer as read from a transform.
-    struct Phase1Offer: CustomStringConvertible {
-        var suite: IKEv1Phase1Suite?
-        var authenticationMethod: UInt16?
+    /// What one transform offers, in phase 1 or 2: the suite when every algorithm it names is one we know,
+    /// its lifetime and its other attributes.
+    struct TransformOffer<Suite>: CustomStringConvertible {
+        /// The first value of each attribute other than the life type and duration, by attribute type.
+        var values: [UInt16: UInt64] = [:]
+        /// What the Life Type / Life Duration pairs say, or RFC 2407's default when there are none.
         var lifetime: IKEv1Lifetime
+        var suite: Suite?
         /// What the transform said, in strongSwan keywords where known.
-        var text: String
+        var text = ""
 
         var description: String { text }
+
+        /// Reads `transform`'s attributes, its lifetime from those of type `lifeType` and `lifeDuration`.
+        init(_ transform: ISAKMPTransform, lifeType: UInt16, lifeDuration: UInt16) {
+            for attribute in transform.attributes where attribute.type != lifeType && attribute.type != lifeDuration {
+                if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
+            }
+            lifetime =
+                IKEv1Proposals.lifetime(transform.attributes, type: lifeType, duration: lifeDuration)
+                ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
+        }
+
+        /// An attribute's first value as the 16 bits attribute values mostly are.
+        func value(_ type: UInt16) -> UInt16? { values[type].map { UInt16(truncatingIfNeeded: $0) } }
     }
+
+    typealias Phase1Offer = TransformOffer<IKEv1Phase1Suite>
+    typealias Phase2Offer = TransformOffer<IKEv1ESPSuite>
 
     /// Our phase 1 SA payload: one proposal, one transform per (cipher, hash, group) combination.
     static func phase1SA(_ proposals: ProposalList, lifetime: IKEv1Lifetime) -> ISAKMPSecurityAssociationPayload {
@@ -119,10 +138,8 @@ enum IKEv1Proposals {
 
     static func phase1Offer(_ transform: ISAKMPTransform) -> Phase1Offer {
         typealias A = ISAKMPAttributeType.Phase1
-        var values: [UInt16: UInt64] = [:]
-        for attribute in transform.attributes where attribute.type != A.lifeType && attribute.type != A.lifeDuration {
-            if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
-        }
+        var offer = Phase1Offer(transform, lifeType: A.lifeType, lifeDuration: A.lifeDuration)
+        let values = offer.values
         let keyBits = values[A.keyLength].map { Int($0) }
         let encryption = values[A.encryptionAlgorithm].flatMap { value in
             AlgorithmRegistry.algorithm(
@@ -137,10 +154,7 @@ enum IKEv1Proposals {
         let group = values[A.groupDescription].flatMap {
             AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase1Value: UInt16(truncatingIfNeeded: $0))
         }
-        let method = values[A.authenticationMethod].map { UInt16(truncatingIfNeeded: $0) }
-        let lifetime =
-            self.lifetime(transform.attributes, type: A.lifeType, duration: A.lifeDuration)
-            ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
+        let method = offer.authenticationMethod
         var words = [
             encryption?.keyword ?? "encryption-\(values[A.encryptionAlgorithm].map(String.init) ?? "none")"
                 + (encryption == nil ? keyBits.map { "/\($0)" } ?? "" : ""),
@@ -148,12 +162,11 @@ enum IKEv1Proposals {
             group?.keyword ?? "group-\(values[A.groupDescription].map(String.init) ?? "none")",
         ]
         if method != preSharedKeyMethod { words.append("auth-\(method.map(String.init) ?? "none")") }
-        let suite = encryption.flatMap { e in
+        offer.suite = encryption.flatMap { e in
             hash.flatMap { h in group.flatMap { IKEv1Phase1Suite(encryption: e, hash: h, group: $0) } }
         }
-        return Phase1Offer(
-            suite: suite, authenticationMethod: method, lifetime: lifetime,
-            text: words.joined(separator: "-"))
+        offer.text = words.joined(separator: "-")
+        return offer
     }
 
     /// The responder's choice (RFC 2409 section 5: one transform, returned unchanged): our most preferred
@@ -266,21 +279,10 @@ enum IKEv1Proposals {
         ])
     }
 
-    struct Phase2Offer: CustomStringConvertible {
-        var suite: IKEv1ESPSuite?
-        var encapsulationMode: UInt16?
-        var lifetime: IKEv1Lifetime
-        var text: String
-        var description: String { text }
-    }
-
     static func phase2Offer(_ transform: ISAKMPTransform) -> Phase2Offer {
         typealias A = ISAKMPAttributeType.Phase2
-        var values: [UInt16: UInt64] = [:]
-        for attribute in transform.attributes where attribute.type != A.saLifeType && attribute.type != A.saLifeDuration
-        {
-            if values[attribute.type] == nil { values[attribute.type] = integer(attribute.value) }
-        }
+        var offer = Phase2Offer(transform, lifeType: A.saLifeType, lifeDuration: A.saLifeDuration)
+        let values = offer.values
         let keyBits = values[A.keyLength].map { Int($0) }
         let encryption =
             AlgorithmRegistry.algorithm(
@@ -288,19 +290,15 @@ enum IKEv1Proposals {
                 keyLengthBits: keyBits)
             ?? (keyBits == nil && transform.id == 12
                 ? AlgorithmRegistry.algorithm(type: .encryption, ikev1Phase2Value: 12, keyLengthBits: 128) : nil)
-        let integrityValue = values[A.authenticationAlgorithm].map { UInt16(truncatingIfNeeded: $0) }
+        let integrityValue = offer.value(A.authenticationAlgorithm)
         let integrity = integrityValue.flatMap { AlgorithmRegistry.algorithm(type: .integrity, ikev1Phase2Value: $0) }
-        let groupValue = values[A.groupDescription].map { UInt16(truncatingIfNeeded: $0) }
+        let groupValue = offer.value(A.groupDescription)
         let group = groupValue.flatMap { AlgorithmRegistry.algorithm(type: .keyExchange, ikev1Phase2Value: $0) }
         let esn = values[esnAttribute] == 1
-        let lifetime =
-            self.lifetime(transform.attributes, type: A.saLifeType, duration: A.saLifeDuration)
-            ?? IKEv1Lifetime(seconds: defaultLifetimeSeconds)
-        var suite: IKEv1ESPSuite?
         if let encryption, encryption.isAEAD == (integrityValue == nil), integrityValue == nil || integrity != nil,
             groupValue == nil || group != nil
         {
-            suite = IKEv1ESPSuite(
+            offer.suite = IKEv1ESPSuite(
                 encryption: encryption, integrity: integrity, group: group,
                 extendedSequenceNumbers: esn)
         }
@@ -310,11 +308,11 @@ enum IKEv1Proposals {
         if let integrityValue { words.append(integrity?.keyword ?? "auth-\(integrityValue)") }
         if let groupValue { words.append(group?.keyword ?? "group-\(groupValue)") }
         if esn { words.append("esn") }
-        let mode = values[A.encapsulationMode].map { UInt16(truncatingIfNeeded: $0) }
-        if let mode, ![tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode) { words.append("mode-\(mode)") }
-        return Phase2Offer(
-            suite: suite, encapsulationMode: mode, lifetime: lifetime,
-            text: words.joined(separator: "-"))
+        if let mode = offer.encapsulationMode, ![tunnelMode, udpTunnelMode, draftUDPTunnelMode].contains(mode) {
+            words.append("mode-\(mode)")
+        }
+        offer.text = words.joined(separator: "-")
+        return offer
     }
 
     /// Whether one of our ESP proposals allows `suite` (its PFS group among the proposal's groups, or
@@ -364,4 +362,14 @@ enum IKEv1Proposals {
         }
         return .failure(MismatchError(peer: candidates.map(\.2.text), ours: ours.description))
     }
+}
+
+extension IKEv1Proposals.TransformOffer<IKEv1Phase1Suite> {
+    /// The Authentication Method attribute (RFC 2409 Appendix A).
+    var authenticationMethod: UInt16? { value(ISAKMPAttributeType.Phase1.authenticationMethod) }
+}
+
+extension IKEv1Proposals.TransformOffer<IKEv1ESPSuite> {
+    /// The Encapsulation Mode attribute (RFC 2407 section 4.5).
+    var encapsulationMode: UInt16? { value(ISAKMPAttributeType.Phase2.encapsulationMode) }
 }

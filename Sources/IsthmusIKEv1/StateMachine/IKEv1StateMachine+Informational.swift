@@ -31,18 +31,10 @@ extension IKEv1StateMachine {
             return
         }
         let sa = isakmpSAs[saIndex]
-        let decrypted: IKEv1SACrypto.Decrypted
-        do {
-            let iv = try crypto.phase2IV(lastPhase1Block: sa.lastPhase1Block, messageID: message.messageID)
-            decrypted = try crypto.decrypt(message, iv: iv)
-            guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(1)") }
-            let expected = crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload)
-            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(1)") }
-        } catch {
-            drop("Informational rejected: \(error)", ids: sa.ids, now: now, into: &actions)
-            return
+        let opened = authenticated("Informational", on: sa, now: now, into: &actions) {
+            try crypto.decryptFirstMessage(message, lastPhase1Block: sa.lastPhase1Block)
         }
-        lastInbound = now
+        guard let decrypted = opened else { return }
         for payload in decrypted.payloads.dropFirst() {
             guard !closed else { return }
             switch payload {
@@ -66,16 +58,8 @@ extension IKEv1StateMachine {
     ) {
         let sa = isakmpSAs[index]
         guard let crypto = sa.crypto else { return }
-        let verified: IKEv1SACrypto.Decrypted? = {
-            guard let iv = try? crypto.phase2IV(lastPhase1Block: sa.iv, messageID: message.messageID),
-                let decrypted = try? crypto.decrypt(message, iv: iv),
-                case .hash(let hash)? = decrypted.payloads.first,
-                ConstantTime.equal(
-                    hash.data, crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload))
-            else { return nil }
-            return decrypted
-        }()
-        guard let verified else {
+        // For the responder phase 1 ended with our message 5, whose last ciphertext block `sa.iv` holds.
+        guard let verified = try? crypto.decryptFirstMessage(message, lastPhase1Block: sa.iv) else {
             reportKeyMismatch(
                 index, "the peer answered Main Mode message 5 with an Informational that does not decrypt",
                 now: now, into: &actions)
@@ -139,7 +123,7 @@ extension IKEv1StateMachine {
             guard sequence &- check.firstSequence <= check.sequence &- check.firstSequence else { return }
             deadPeerCheck = nil
             actions.append(.cancelTimer(.retransmit(messageID: check.messageID)))
-            if let dpd = configuration.deadPeerDetection {
+            if let dpd = configuration.liveness {
                 actions.append(.armTimer(.liveness, at: now + dpd.interval))
             }
         case .responderLifetime:
@@ -233,32 +217,25 @@ extension IKEv1StateMachine {
         guard !configuration.ignoresResponderLifetime, let announced = IKEv1Proposals.responderLifetime(notification)
         else { return }
         if notification.protocolID == .isakmp {
-            guard let index = currentIndex, let establishedAt = isakmpSAs[index].establishedAt else { return }
-            let sa = isakmpSAs[index]
-            let adopted = sa.lifetime.smaller(announced)
-            guard adopted != sa.lifetime, let seconds = adopted.seconds else { return }
-            let lifetime = Duration.seconds(Int64(clamping: seconds))
-            isakmpSAs[index].lifetime = adopted
-            isakmpSAs[index].lifetimeReason = "the peer's RESPONDER-LIFETIME"
+            guard let index = currentIndex, let establishedAt = isakmpSAs[index].establishedAt,
+                let lifetime = isakmpSAs[index].adoptResponderLifetime(announced)
+            else { return }
             isakmpSAs[index].expiresAt = establishedAt + lifetime
             let rekeyAt = max(now, rekeyTime(lifetime: lifetime, from: establishedAt))
             isakmpSAs[index].rekeyAt = rekeyAt
             actions.append(.armTimer(.rekeyIKESA, at: rekeyAt))
+            let sa = isakmpSAs[index]
             emitLifetime(
-                phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: adopted,
-                reason: "the peer's RESPONDER-LIFETIME", ids: sa.ids, now: now, into: &actions)
+                phase: "phase 1 (ISAKMP SA)", ours: ourLifetimeIKE, peer: announced, used: sa.lifetime,
+                reason: sa.lifetimeReason, ids: sa.ids, now: now, into: &actions)
             return
         }
         guard notification.spi.count == 4 else { return }
         let spi = notification.spi.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard let index = ipsecSAs.firstIndex(where: { $0.inboundSPI == spi || $0.parameters.outboundSPI == spi })
+        guard let index = ipsecSAs.firstIndex(where: { $0.inboundSPI == spi || $0.parameters.outboundSPI == spi }),
+            let lifetime = ipsecSAs[index].adoptResponderLifetime(announced)
         else { return }
         let sa = ipsecSAs[index]
-        let adopted = sa.lifetime.smaller(announced)
-        guard adopted != sa.lifetime, let seconds = adopted.seconds else { return }
-        let lifetime = Duration.seconds(Int64(clamping: seconds))
-        ipsecSAs[index].lifetime = adopted
-        ipsecSAs[index].lifetimeReason = "the peer's RESPONDER-LIFETIME"
         ipsecSAs[index].expiresAt = sa.installedAt + lifetime
         actions.append(.armTimer(.expireChildSA(inboundSPI: sa.inboundSPI), at: sa.installedAt + lifetime))
         if !sa.rekeyed {
@@ -268,7 +245,7 @@ extension IKEv1StateMachine {
         }
         emitLifetime(
             phase: "phase 2 (\(SAIdentifier.esp(sa.inboundSPI)))", ours: ourLifetimeESP, peer: announced,
-            used: adopted, reason: "the peer's RESPONDER-LIFETIME", ids: current?.ids ?? [], now: now, into: &actions)
+            used: sa.lifetime, reason: sa.lifetimeReason, ids: current?.ids ?? [], now: now, into: &actions)
     }
 
     // MARK: - Sending
@@ -298,40 +275,31 @@ extension IKEv1StateMachine {
 
     func cookieSPI(_ sa: ISAKMPSA) -> [UInt8] { IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR) }
 
+    /// A notification about the ISAKMP SA itself, named by its cookie pair (RFC 2408 section 3.14; RFC 3706
+    /// section 5.2 for R-U-THERE).
+    func isakmpNotification(_ type: ISAKMPNotifyType, sa: ISAKMPSA, data: [UInt8] = []) -> ISAKMPPayload {
+        .notification(ISAKMPNotificationPayload(protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type, data: data))
+    }
+
     /// An error notification on an established (or just authenticated) ISAKMP SA.
     mutating func sendProtectedNotification(
         _ type: ISAKMPNotifyType, sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         var usable = sa
         if !usable.isEstablished, usable.crypto != nil, !usable.lastPhase1Block.isEmpty { usable.phase = .established }
-        sendInformational(
-            sa: usable,
-            payloads: [
-                .notification(
-                    ISAKMPNotificationPayload(
-                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: type))
-            ], now: now, into: &actions)
+        sendInformational(sa: usable, payloads: [isakmpNotification(type, sa: sa)], now: now, into: &actions)
     }
 
     mutating func sendISAKMPDelete(_ sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(
-            sa: sa,
-            payloads: [
-                .delete(
-                    ISAKMPDeletePayload(
-                        protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)]))
-            ], now: now, into: &actions)
+        let delete = ISAKMPDeletePayload(protocolID: .isakmp, spiSize: 16, spis: [cookieSPI(sa)])
+        sendInformational(sa: sa, payloads: [.delete(delete)], now: now, into: &actions)
     }
 
     /// Phase 1 RESPONDER-LIFETIME after Main Mode message 6 (what Cisco sends): our shorter lifetime.
     mutating func sendResponderLifetime(phase1 sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction]) {
-        sendInformational(
-            sa: sa,
-            payloads: [
-                .notification(
-                    IKEv1Proposals.responderLifetimeNotification(
-                        sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa)))
-            ], now: now, into: &actions)
+        let lifetime = IKEv1Proposals.responderLifetimeNotification(
+            sa.lifetime, protocolID: .isakmp, spi: cookieSPI(sa))
+        sendInformational(sa: sa, payloads: [.notification(lifetime)], now: now, into: &actions)
     }
 
     /// `isthmus down`: delete every IPsec SA and the ISAKMP SA (IKEv1 deletes are not acknowledged).
@@ -363,7 +331,7 @@ extension IKEv1StateMachine {
 
     /// Liveness timer: when nothing authenticated came from the peer for the interval, ask R-U-THERE.
     mutating func checkLiveness(now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard let dpd = configuration.deadPeerDetection, let sa = current, sa.peerSupportsDPD, deadPeerCheck == nil
+        guard let dpd = configuration.liveness, let sa = current, sa.peerSupportsDPD, deadPeerCheck == nil
         else { return }
         if now - lastInbound < dpd.interval {
             actions.append(.armTimer(.liveness, at: lastInbound + dpd.interval))
@@ -379,7 +347,7 @@ extension IKEv1StateMachine {
 
     /// No ACK yet: declare the peer dead after the timeout, else ask again with the next sequence number.
     mutating func retryDeadPeerCheck(now: MonotonicTime, into actions: inout [IKEAction]) {
-        guard var check = deadPeerCheck, let dpd = configuration.deadPeerDetection else { return }
+        guard var check = deadPeerCheck, let dpd = configuration.liveness else { return }
         if now - check.startedAt >= dpd.timeout || current == nil {
             let restart = dpd.action == .restart
             emit(
@@ -413,13 +381,8 @@ extension IKEv1StateMachine {
         -> UInt32?
     {
         sendInformational(
-            sa: sa,
-            payloads: [
-                .notification(
-                    ISAKMPNotificationPayload(
-                        protocolID: .isakmp, spi: cookieSPI(sa), notifyType: .areYouThere,
-                        data: IKEv1SACrypto.bytes(dpdSequence)))
-            ], now: now, into: &actions)
+            sa: sa, payloads: [isakmpNotification(.areYouThere, sa: sa, data: IKEv1SACrypto.bytes(dpdSequence))],
+            now: now, into: &actions)
     }
 }
 

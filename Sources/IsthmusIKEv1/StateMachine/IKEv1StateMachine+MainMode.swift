@@ -233,13 +233,8 @@ extension IKEv1StateMachine {
             initiatorCookie: sa.cookieI, responderCookie: sa.cookieR, exchangeType: .identityProtection,
             messageID: 0, body: .payloads(out)
         ).serialize()
-        sa.phase = .sentMM3
-        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
-        sa.retransmission = pending(bytes, messageID: 0, now: now)
-        isakmpSAs[index] = sa
-        lastInbound = now
-        send(bytes, into: &actions)
-        armRetransmitTimer(0, into: &actions)
+        sendNextMainModeMessage(
+            bytes, of: sa, at: index, phase: .sentMM3, answering: datagram, now: now, into: &actions)
     }
 
     /// Message 4: KE, Nr, NAT-D. Then message 5: IDii and HASH_I, encrypted (floated to 4500 behind a NAT).
@@ -249,21 +244,7 @@ extension IKEv1StateMachine {
     ) {
         var sa = isakmpSAs[index]
         do {
-            guard case .payloads(let payloads) = message.body else {
-                throw IKEv1Failure.malformed("encrypted message 4")
-            }
-            guard let publicR = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
-            guard let nonceR = payloads.nonce else { throw IKEv1Failure.missingPayload("Nr") }
-            guard let suite = sa.suite, let exchange = sa.exchange else { throw IKEv1Failure.malformed("no suite") }
-            let shared = try exchange.sharedSecret(peerPublicValue: publicR)
-            let crypto = try IKEv1SACrypto(
-                suite: suite, sharedKey: configuration.sharedKey, sharedSecret: shared, nonceInitiator: sa.nonceI,
-                nonceResponder: nonceR, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR)
-            let iv = try crypto.phase1IV(publicInitiator: sa.publicI, publicResponder: publicR)
-            sa.publicR = publicR
-            sa.nonceR = nonceR
-            sa.crypto = crypto
-            sa.exchange = nil
+            let (crypto, payloads) = try deriveKeys(&sa, from: message)
             if sa.peerSupportsNATT {
                 detectNAT(&sa, payloads.natDiscoveries, datagram: datagram, crypto: crypto, now: now, into: &actions)
             }
@@ -281,25 +262,16 @@ extension IKEv1StateMachine {
                 initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
             inner.append(.hash(ISAKMPDataPayload(data: hashI)))
             if configuration.sendInitialContact && !sa.isRekey {
-                inner.append(
-                    .notification(
-                        ISAKMPNotificationPayload(
-                            protocolID: .isakmp, spi: IKEv1SACrypto.bytes(sa.cookieI) + IKEv1SACrypto.bytes(sa.cookieR),
-                            notifyType: .initialContact)))
+                inner.append(isakmpNotification(.initialContact, sa: sa))
             }
             let sealed = try crypto.encrypt(
                 cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR, exchange: .identityProtection, messageID: 0,
-                payloads: inner, iv: iv)
+                payloads: inner, iv: sa.iv)
             sa.iv = sealed.lastBlock
-            sa.phase = .sentMM5
-            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
-            sa.retransmission = pending(sealed.bytes, messageID: 0, now: now)
-            isakmpSAs[index] = sa
             local = floatedLocal
             remote = floatedRemote
-            lastInbound = now
-            send(sealed.bytes, into: &actions)
-            armRetransmitTimer(0, into: &actions)
+            sendNextMainModeMessage(
+                sealed.bytes, of: sa, at: index, phase: .sentMM5, answering: datagram, now: now, into: &actions)
         } catch {
             drop("unusable Main Mode message 4: \(error)", ids: sa.ids, now: now, into: &actions)
         }
@@ -311,27 +283,13 @@ extension IKEv1StateMachine {
         into actions: inout [IKEAction]
     ) {
         var sa = isakmpSAs[index]
-        guard let crypto = sa.crypto else { return }
         let decrypted: IKEv1SACrypto.Decrypted
         do {
-            decrypted = try crypto.decrypt(message, iv: sa.iv)
-        } catch {
-            reportKeyMismatch(index, "Main Mode message 6 \(error)", now: now, into: &actions)
-            return
-        }
-        do {
-            let (identity, idBody) = try identification(in: decrypted)
-            guard let hashR = decrypted.payloads.hash else { throw IKEv1Failure.missingPayload("HASH_R") }
-            let expected = crypto.phase1Hash(
-                ofInitiator: false, publicInitiator: sa.publicI, publicResponder: sa.publicR,
-                initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
-            guard ConstantTime.equal(hashR, expected) else {
-                reportKeyMismatch(index, "HASH_R of Main Mode message 6 does not verify", now: now, into: &actions)
-                return
+            guard let peer = try verifiedPeerHash(index, message, now: now, into: &actions) else { return }
+            guard matches(peer.identity, configuration.remoteIdentity) else {
+                throw IKEv1Failure.unexpectedIdentity(peer.identity.map { "\($0)" } ?? "unreadable")
             }
-            guard matches(identity, configuration.remoteIdentity) else {
-                throw IKEv1Failure.unexpectedIdentity(identity.map { "\($0)" } ?? "unreadable")
-            }
+            decrypted = peer.decrypted
         } catch {
             emit(
                 .authenticationFailed, .error,

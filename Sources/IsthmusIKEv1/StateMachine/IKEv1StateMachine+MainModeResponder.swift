@@ -15,26 +15,9 @@ extension IKEv1StateMachine {
     ) {
         var sa = isakmpSAs[index]
         do {
-            guard case .payloads(let payloads) = message.body else {
-                throw IKEv1Failure.malformed("encrypted message 3")
-            }
-            guard let publicI = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
-            guard let nonceI = payloads.nonce else { throw IKEv1Failure.missingPayload("Ni") }
-            guard let suite = sa.suite else { throw IKEv1Failure.malformed("no suite") }
-            let exchange = try makeExchange(suite.group)
-            let shared = try exchange.sharedSecret(peerPublicValue: publicI)
-            let nonceR = randomBytes(Self.nonceLength)
-            let crypto = try IKEv1SACrypto(
-                suite: suite, sharedKey: configuration.sharedKey, sharedSecret: shared, nonceInitiator: nonceI,
-                nonceResponder: nonceR, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR)
-            sa.publicI = publicI
-            sa.publicR = exchange.publicValue
-            sa.nonceI = nonceI
-            sa.nonceR = nonceR
-            sa.iv = try crypto.phase1IV(publicInitiator: sa.publicI, publicResponder: sa.publicR)
-            sa.crypto = crypto
+            let (crypto, payloads) = try deriveKeys(&sa, from: message)
             var out: [ISAKMPPayload] = [
-                .keyExchange(ISAKMPDataPayload(data: sa.publicR)), .nonce(ISAKMPNoncePayload(nonce: nonceR)),
+                .keyExchange(ISAKMPDataPayload(data: sa.publicR)), .nonce(ISAKMPNoncePayload(nonce: sa.nonceR)),
             ]
             if sa.peerSupportsNATT, !payloads.natDiscoveries.isEmpty {
                 detectNAT(&sa, payloads.natDiscoveries, datagram: datagram, crypto: crypto, now: now, into: &actions)
@@ -44,13 +27,8 @@ extension IKEv1StateMachine {
                 initiatorCookie: sa.cookieI, responderCookie: sa.cookieR, exchangeType: .identityProtection,
                 messageID: 0, body: .payloads(out)
             ).serialize()
-            sa.phase = .repliedMM4
-            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
-            sa.retransmission = pending(bytes, messageID: 0, now: now)
-            isakmpSAs[index] = sa
-            lastInbound = now
-            actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
-            armRetransmitTimer(0, into: &actions)
+            sendNextMainModeMessage(
+                bytes, of: sa, at: index, phase: .repliedMM4, answering: datagram, now: now, into: &actions)
         } catch {
             drop("unusable Main Mode message 3: \(error)", ids: sa.ids, now: now, into: &actions)
         }
@@ -65,24 +43,11 @@ extension IKEv1StateMachine {
         var sa = isakmpSAs[index]
         guard let crypto = sa.crypto else { return }
         let decrypted: IKEv1SACrypto.Decrypted
-        do {
-            decrypted = try crypto.decrypt(message, iv: sa.iv)
-        } catch {
-            reportKeyMismatch(index, "Main Mode message 5 \(error)", now: now, into: &actions)
-            return
-        }
         let identity: IKEv1Configuration.Identity?
         do {
-            let (peerIdentity, idBody) = try identification(in: decrypted)
-            identity = peerIdentity
-            guard let hashI = decrypted.payloads.hash else { throw IKEv1Failure.missingPayload("HASH_I") }
-            let expected = crypto.phase1Hash(
-                ofInitiator: true, publicInitiator: sa.publicI, publicResponder: sa.publicR,
-                initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
-            guard ConstantTime.equal(hashI, expected) else {
-                reportKeyMismatch(index, "HASH_I of Main Mode message 5 does not verify", now: now, into: &actions)
-                return
-            }
+            guard let peer = try verifiedPeerHash(index, message, now: now, into: &actions) else { return }
+            decrypted = peer.decrypted
+            identity = peer.identity
         } catch {
             drop("unusable Main Mode message 5: \(error)", ids: sa.ids, now: now, into: &actions)
             return

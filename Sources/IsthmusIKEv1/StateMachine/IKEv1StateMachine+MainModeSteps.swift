@@ -30,6 +30,94 @@ extension IKEv1StateMachine {
         }
     }
 
+    /// Main Mode message 3 at the responder, 4 at the initiator: the peer's KE and nonce (in the clear) and our
+    /// Diffie-Hellman exchange give the shared secret, the ISAKMP SA keys (RFC 2409 section 5) and the IV of
+    /// message 5 (Appendix B), all kept in `sa`. The initiator made its exchange for message 3; the responder
+    /// makes its own and draws its nonce here. Returns the keys and the message's payloads (for NAT-D).
+    mutating func deriveKeys(_ sa: inout ISAKMPSA, from message: ISAKMPMessage) throws
+        -> (crypto: IKEv1SACrypto, payloads: [ISAKMPPayload])
+    {
+        let isInitiator = sa.role == .initiator
+        guard case .payloads(let payloads) = message.body else {
+            throw IKEv1Failure.malformed("encrypted message \(isInitiator ? 4 : 3)")
+        }
+        guard let peerPublic = payloads.keyExchange else { throw IKEv1Failure.missingPayload("KE") }
+        guard let peerNonce = payloads.nonce else { throw IKEv1Failure.missingPayload(isInitiator ? "Nr" : "Ni") }
+        guard let suite = sa.suite, !isInitiator || sa.exchange != nil else {
+            throw IKEv1Failure.malformed("no suite")
+        }
+        let exchange = try sa.exchange ?? makeExchange(suite.group)
+        let shared = try exchange.sharedSecret(peerPublicValue: peerPublic)
+        if isInitiator {
+            sa.publicR = peerPublic
+            sa.nonceR = peerNonce
+        } else {
+            sa.publicI = peerPublic
+            sa.nonceI = peerNonce
+            sa.publicR = exchange.publicValue
+            sa.nonceR = randomBytes(Self.nonceLength)
+        }
+        let crypto = try IKEv1SACrypto(
+            suite: suite, sharedKey: configuration.sharedKey, sharedSecret: shared, nonceInitiator: sa.nonceI,
+            nonceResponder: sa.nonceR, cookieInitiator: sa.cookieI, cookieResponder: sa.cookieR)
+        sa.iv = try crypto.phase1IV(publicInitiator: sa.publicI, publicResponder: sa.publicR)
+        sa.crypto = crypto
+        sa.exchange = nil
+        return (crypto, payloads)
+    }
+
+    /// Stores `sa`, moved on to `phase`, and sends our next Main Mode message: kept as the answer to a repeat
+    /// of the peer's `datagram`, and retransmitted until the peer's next message comes. The responder replies
+    /// to where the datagram came from (a NAT may have changed its port); the initiator sends to `remote`.
+    mutating func sendNextMainModeMessage(
+        _ bytes: [UInt8], of sa: ISAKMPSA, at index: Int, phase: ISAKMPSA.Phase, answering datagram: IKEDatagram,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        var sa = sa
+        sa.phase = phase
+        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
+        sa.retransmission = pending(bytes, messageID: 0, now: now)
+        isakmpSAs[index] = sa
+        lastInbound = now
+        if sa.role == .responder {
+            actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
+        } else {
+            send(bytes, into: &actions)
+        }
+        armRetransmitTimer(0, into: &actions)
+    }
+
+    /// Main Mode message 5 (from the initiator) or 6 (from the responder), decrypted, and the peer's HASH_I or
+    /// HASH_R checked over its ID payload as sent (RFC 2409 section 5.4); with the identity that payload names.
+    /// A message that does not decrypt or whose hash fails is reported as a likely key mismatch and gives nil
+    /// (as does an SA without keys); a missing or unreadable ID or HASH payload throws.
+    mutating func verifiedPeerHash(
+        _ index: Int, _ message: ISAKMPMessage, now: MonotonicTime, into actions: inout [IKEAction]
+    ) throws -> (decrypted: IKEv1SACrypto.Decrypted, identity: IKEv1Configuration.Identity?)? {
+        let sa = isakmpSAs[index]
+        guard let crypto = sa.crypto else { return nil }
+        let peerIsInitiator = sa.role == .responder
+        let (number, hashName) = peerIsInitiator ? (5, "HASH_I") : (6, "HASH_R")
+        let decrypted: IKEv1SACrypto.Decrypted
+        do {
+            decrypted = try crypto.decrypt(message, iv: sa.iv)
+        } catch {
+            reportKeyMismatch(index, "Main Mode message \(number) \(error)", now: now, into: &actions)
+            return nil
+        }
+        let (identity, idBody) = try identification(in: decrypted)
+        guard let hash = decrypted.payloads.hash else { throw IKEv1Failure.missingPayload(hashName) }
+        let expected = crypto.phase1Hash(
+            ofInitiator: peerIsInitiator, publicInitiator: sa.publicI, publicResponder: sa.publicR,
+            initiatorSABody: sa.initiatorSABody, identificationBody: idBody)
+        guard ConstantTime.equal(hash, expected) else {
+            reportKeyMismatch(
+                index, "\(hashName) of Main Mode message \(number) does not verify", now: now, into: &actions)
+            return nil
+        }
+        return (decrypted, identity)
+    }
+
     /// A Main Mode message 5 or 6 that does not decrypt or whose hash fails: with pre-shared keys the
     /// keys differ, nearly always because the shared keys do. Logged once per SA; the message is dropped
     /// (it could be forged) and the exchange runs into its timeout if the peer keeps sending such.
@@ -122,7 +210,7 @@ extension IKEv1StateMachine {
             ids: sa.ids, now: now, into: &actions)
         armHousekeeping(into: &actions)
         actions.append(.armTimer(.rekeyIKESA, at: sa.rekeyAt ?? now))
-        if configuration.deadPeerDetection != nil, sa.peerSupportsDPD, let dpd = configuration.deadPeerDetection {
+        if sa.peerSupportsDPD, let dpd = configuration.liveness {
             deadPeerCheck = nil
             actions.append(.armTimer(.liveness, at: now + dpd.interval))
         }

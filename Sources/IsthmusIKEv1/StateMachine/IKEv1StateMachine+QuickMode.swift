@@ -124,6 +124,11 @@ extension IKEv1StateMachine {
         armRetransmitTimer(messageID, into: &actions)
     }
 
+    /// The ISAKMP SA a Quick Mode runs on.
+    func isakmpSA(of quickMode: QuickMode) -> ISAKMPSA? {
+        isakmpSAs.first { $0.cookieI == quickMode.cookieI && $0.cookieR == quickMode.cookieR }
+    }
+
     /// Starts the next queued Quick Mode once none of ours is in flight (called after every input).
     mutating func startQueuedQuickMode(now: MonotonicTime, into actions: inout [IKEAction]) {
         guard !queuedQuickModes.isEmpty, current != nil,
@@ -149,22 +154,15 @@ extension IKEv1StateMachine {
         _ exchange: QuickMode, _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
-        guard let sa = isakmpSAs.first(where: { $0.cookieI == exchange.cookieI && $0.cookieR == exchange.cookieR }),
-            let crypto = sa.crypto
-        else { return }
+        guard let sa = isakmpSA(of: exchange), let crypto = sa.crypto else { return }
         var quickMode = exchange
-        let decrypted: IKEv1SACrypto.Decrypted
-        do {
-            decrypted = try crypto.decrypt(message, iv: exchange.iv)
-            guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(2)") }
-            let expected = crypto.hash2(
-                messageID: exchange.messageID, nonceInitiator: exchange.nonceI, rest: decrypted.afterFirstPayload)
-            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(2)") }
-        } catch {
-            drop("Quick Mode message 2 rejected: \(error)", ids: sa.ids, now: now, into: &actions)
-            return
+        let opened = authenticated("Quick Mode message 2", on: sa, now: now, into: &actions) {
+            try crypto.decrypt(message, iv: exchange.iv, verifying: "HASH(2)") { decrypted in
+                crypto.hash2(
+                    messageID: exchange.messageID, nonceInitiator: exchange.nonceI, rest: decrypted.afterFirstPayload)
+            }
         }
-        lastInbound = now
+        guard let decrypted = opened else { return }
         let payloads = decrypted.payloads
         let responderLifetime =
             configuration.ignoresResponderLifetime
@@ -251,18 +249,10 @@ extension IKEv1StateMachine {
     ) {
         let sa = isakmpSAs[saIndex]
         guard let crypto = sa.crypto else { return }
-        let decrypted: IKEv1SACrypto.Decrypted
-        do {
-            let iv = try crypto.phase2IV(lastPhase1Block: sa.lastPhase1Block, messageID: message.messageID)
-            decrypted = try crypto.decrypt(message, iv: iv)
-            guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(1)") }
-            let expected = crypto.hash1(messageID: message.messageID, rest: decrypted.afterFirstPayload)
-            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(1)") }
-        } catch {
-            drop("Quick Mode message 1 rejected: \(error)", ids: sa.ids, now: now, into: &actions)
-            return
+        let opened = authenticated("Quick Mode message 1", on: sa, now: now, into: &actions) {
+            try crypto.decryptFirstMessage(message, lastPhase1Block: sa.lastPhase1Block)
         }
-        lastInbound = now
+        guard let decrypted = opened else { return }
         forgetFinishedQuickModes(now: now, into: &actions)
         guard quickModes.count < Self.maximumQuickModes else {
             drop("too many Quick Modes at once", ids: sa.ids, now: now, into: &actions)
@@ -393,20 +383,14 @@ extension IKEv1StateMachine {
         _ exchange: QuickMode, _ message: ISAKMPMessage, datagram: IKEDatagram, now: MonotonicTime,
         into actions: inout [IKEAction]
     ) {
-        guard let sa = isakmpSAs.first(where: { $0.cookieI == exchange.cookieI && $0.cookieR == exchange.cookieR }),
-            let crypto = sa.crypto
-        else { return }
-        do {
-            let decrypted = try crypto.decrypt(message, iv: exchange.iv)
-            guard case .hash(let hash)? = decrypted.payloads.first else { throw IKEv1Failure.missingPayload("HASH(3)") }
-            let expected = crypto.hash3(
-                messageID: exchange.messageID, nonceInitiator: exchange.nonceI, nonceResponder: exchange.nonceR)
-            guard ConstantTime.equal(hash.data, expected) else { throw IKEv1Failure.hashMismatch("HASH(3)") }
-        } catch {
-            drop("Quick Mode message 3 rejected: \(error)", ids: sa.ids, now: now, into: &actions)
-            return
+        guard let sa = isakmpSA(of: exchange), let crypto = sa.crypto else { return }
+        let opened = authenticated("Quick Mode message 3", on: sa, now: now, into: &actions) {
+            try crypto.decrypt(message, iv: exchange.iv, verifying: "HASH(3)") { _ in
+                crypto.hash3(
+                    messageID: exchange.messageID, nonceInitiator: exchange.nonceI, nonceResponder: exchange.nonceR)
+            }
         }
-        lastInbound = now
+        guard opened != nil else { return }
         var quickMode = exchange
         guard install(quickMode, sa: sa, now: now, into: &actions) else {
             abandonQuickMode(exchange.messageID, into: &actions)

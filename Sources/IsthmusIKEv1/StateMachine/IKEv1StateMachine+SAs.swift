@@ -9,7 +9,7 @@ import IsthmusWire
 /// message ID 0, a Quick Mode under its own), our answer to the peer's last message an ``IKECachedResponse``.
 extension IKEv1StateMachine {
     /// One ISAKMP SA (phase 1), from Main Mode message 1 to its deletion.
-    struct ISAKMPSA {
+    struct ISAKMPSA: NegotiatedLifetime {
         enum Phase: String {
             case sentMM1 = "connecting", sentMM3 = "exchanging keys", sentMM5 = "authenticating"
             case repliedMM2 = "half-open", repliedMM4 = "half-open, keys exchanged"
@@ -95,7 +95,7 @@ extension IKEv1StateMachine {
     }
 
     /// An installed IPsec SA pair.
-    struct IPsecSA {
+    struct IPsecSA: NegotiatedLifetime {
         var parameters: ESPSecurityAssociation
         var suite: IKEv1ESPSuite
         var pair: SelectorPair
@@ -117,5 +117,23 @@ extension IKEv1StateMachine {
         var sequence: UInt32
         var messageID: UInt32
         var attempts: Int
+    }
+}
+
+/// An SA whose lifetime was negotiated (an ISAKMP SA, an IPsec SA), and why it is what it is.
+protocol NegotiatedLifetime {
+    var lifetime: IKEv1Lifetime { get set }
+    var lifetimeReason: String { get set }
+}
+
+extension NegotiatedLifetime {
+    /// Adopts the peer's RESPONDER-LIFETIME where it is shorter (RFC 2407 section 4.6.3.1) and returns the
+    /// new lifetime in time; nil when it changes nothing (or names no seconds).
+    mutating func adoptResponderLifetime(_ announced: IKEv1Lifetime) -> Duration? {
+        let adopted = lifetime.smaller(announced)
+        guard adopted != lifetime, let seconds = adopted.seconds else { return nil }
+        lifetime = adopted
+        lifetimeReason = "the peer's RESPONDER-LIFETIME"
+        return .seconds(Int64(clamping: seconds))
     }
 }

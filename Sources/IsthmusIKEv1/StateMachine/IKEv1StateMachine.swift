@@ -257,6 +257,23 @@ struct IKEv1StateMachine {
         emit(.messageDropped, .notice, "dropped: \(reason)", ids: ids, now: now, into: &actions)
     }
 
+    /// A protected Quick Mode or Informational message on `sa`, decrypted and authenticated by `open` (see
+    /// ``IKEv1SACrypto/decrypt(_:iv:verifying:expected:)``), or nil once it is dropped as "`what` rejected".
+    /// An authenticated message is a sign of life from the peer.
+    mutating func authenticated(
+        _ what: String, on sa: ISAKMPSA, now: MonotonicTime, into actions: inout [IKEAction],
+        _ open: () throws -> IKEv1SACrypto.Decrypted
+    ) -> IKEv1SACrypto.Decrypted? {
+        do {
+            let decrypted = try open()
+            lastInbound = now
+            return decrypted
+        } catch {
+            drop("\(what) rejected: \(error)", ids: sa.ids, now: now, into: &actions)
+            return nil
+        }
+    }
+
     // MARK: - Randomness
 
     mutating func randomBytes(_ count: Int) -> [UInt8] {

@@ -28,7 +28,7 @@ extension IKEv2StateMachine {
         let lifetimes = ChildSALifetimes.esp(
             softTime: configuration.childLifetime,
             hardTime: configuration.childLifetime + configuration.childLifetime / 10,
-            hardBytes: configuration.childLifetimeBytes.map { $0 * 1024 }, random: &random)
+            hardBytes: configuration.childLifetimeKilobytes.map { $0 * 1024 }, random: &random)
         var parameters = ESPSecurityAssociation(
             inboundSPI: child.inboundSPI, outboundSPI: child.outboundSPI, encryption: child.suite.encryption,
             integrity: child.suite.integrity, extendedSequenceNumbers: child.suite.extendedSequenceNumbers,

@@ -15,11 +15,10 @@ extension IKEv2StateMachine {
     mutating func sendAuthRequest(
         _ authenticating: inout AuthenticatingState, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
-        let signed = authenticating.initialMessages
         let identity = Self.identification(configuration.localIdentity)
-        let authData = authenticating.protection.crypto.authentication(
-            sharedKey: configuration.sharedKey, ofInitiator: true, realMessage: signed.request,
-            peerNonce: signed.nonceResponder, identification: identity)
+        let authData = authentication(
+            ofInitiator: true, identity, crypto: authenticating.protection.crypto,
+            signed: authenticating.initialMessages)
         let childSPI = randomNonZeroSPI32()
         var inner: [IKEv2Payload] = [
             .identificationInitiator(identity),
@@ -54,26 +53,14 @@ extension IKEv2StateMachine {
             return
         }
         do {
-            let identity = try inner.required(\.identificationResponder, "IDr")
-            let auth = try inner.required(\.authentication, "AUTH")
-            let expected = authenticating.protection.crypto.authentication(
-                sharedKey: configuration.sharedKey, ofInitiator: false, realMessage: signed.response,
-                peerNonce: signed.nonceInitiator, identification: identity)
-            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
-                throw IKEv2Failure.authenticationFailed
-            }
-            try checkIdentity(identity)
+            try verifyPeer(inner, peerIsInitiator: false, crypto: authenticating.protection.crypto, signed: signed)
         } catch {
             reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
             close(restart: nil, into: &actions)
             return
         }
         var sa = IKEv2EstablishedSA(authenticating, now: now)
-        emit(
-            .ikeSAEstablished, .info,
-            "IKE SA established with \(remote) using \(sa.protection.suite)"
-                + (usesUDPEncapsulation ? ", UDP-encapsulated" : ""), now: now, into: &actions)
-        scheduleIKETimers(&sa, now: now, into: &actions)
+        announceEstablished(&sa, now: now, into: &actions)
         defer { state = .established(sa) }
         // The CHILD SA of IKE_AUTH.
         if let error = childError {
@@ -109,15 +96,7 @@ extension IKEv2StateMachine {
         remote = datagram.source
         actions.append(.cancelTimer(.abandon))
         do {
-            let identity = try inner.required(\.identificationInitiator, "IDi")
-            let auth = try inner.required(\.authentication, "AUTH")
-            let expected = halfOpen.protection.crypto.authentication(
-                sharedKey: configuration.sharedKey, ofInitiator: true, realMessage: signed.request,
-                peerNonce: signed.nonceResponder, identification: identity)
-            guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
-                throw IKEv2Failure.authenticationFailed
-            }
-            try checkIdentity(identity)
+            try verifyPeer(inner, peerIsInitiator: true, crypto: halfOpen.protection.crypto, signed: signed)
         } catch {
             reportLocalFailure(error, in: "IKE_AUTH request", now: now, into: &actions)
             respondWithError(
@@ -128,9 +107,7 @@ extension IKEv2StateMachine {
             return
         }
         let identity = Self.identification(configuration.localIdentity)
-        let authData = halfOpen.protection.crypto.authentication(
-            sharedKey: configuration.sharedKey, ofInitiator: false, realMessage: signed.response,
-            peerNonce: signed.nonceInitiator, identification: identity)
+        let authData = authentication(ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
         var reply: [IKEv2Payload] = [
             .identificationResponder(identity),
             .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
@@ -149,11 +126,48 @@ extension IKEv2StateMachine {
         let response = header(.ikeAuth, messageID: message.messageID, response: true)
         guard let bytes = seal(response, reply, with: &sa.protection) else { return }
         sendResponse(bytes, messageID: message.messageID, into: &actions)
+        announceEstablished(&sa, now: now, into: &actions)
+    }
+
+    /// The IKE SA is authenticated (either role): the event, and its timers.
+    private mutating func announceEstablished(
+        _ sa: inout IKEv2EstablishedSA, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
         emit(
             .ikeSAEstablished, .info,
             "IKE SA established with \(remote) using \(sa.protection.suite)"
                 + (usesUDPEncapsulation ? ", UDP-encapsulated" : ""), now: now, into: &actions)
         scheduleIKETimers(&sa, now: now, into: &actions)
+    }
+
+    // MARK: - AUTH (pre-shared key, section 2.15)
+
+    /// The AUTH data of the initiator's or the responder's IKE_AUTH: each side signs its own IKE_SA_INIT
+    /// message, the other side's nonce and its own ID payload.
+    private func authentication(
+        ofInitiator: Bool, _ identification: IKEv2IdentificationPayload, crypto: IKEv2SACrypto,
+        signed: IKEv2InitialMessages
+    ) -> [UInt8] {
+        crypto.authentication(
+            sharedKey: configuration.sharedKey, ofInitiator: ofInitiator,
+            realMessage: ofInitiator ? signed.request : signed.response,
+            peerNonce: ofInitiator ? signed.nonceResponder : signed.nonceInitiator, identification: identification)
+    }
+
+    /// Checks the peer's ID and AUTH payloads: the AUTH data verifies with our pre-shared key and the ID is
+    /// the one we expect.
+    private func verifyPeer(
+        _ inner: [IKEv2Payload], peerIsInitiator: Bool, crypto: IKEv2SACrypto, signed: IKEv2InitialMessages
+    ) throws {
+        let identity =
+            try peerIsInitiator
+            ? inner.required(\.identificationInitiator, "IDi") : inner.required(\.identificationResponder, "IDr")
+        let auth = try inner.required(\.authentication, "AUTH")
+        let expected = authentication(ofInitiator: peerIsInitiator, identity, crypto: crypto, signed: signed)
+        guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
+            throw IKEv2Failure.authenticationFailed
+        }
+        try checkIdentity(identity)
     }
 
     // MARK: - Identities
