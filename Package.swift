@@ -69,6 +69,7 @@ let package = Package(
             name: "IsthmusGateway",
             dependencies: [
                 "IsthmusIP",
+                "IsthmusIKE",
                 "IsthmusCrypto",
                 "IsthmusEvents",
                 .product(name: "Yams", package: "Yams"),
@@ -139,7 +140,7 @@ let package = Package(
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
         .testTarget(name: "IsthmusNetlinkTests", dependencies: ["IsthmusNetlink", "IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
-        .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE"]),
+        .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE", "IsthmusIP"]),
         .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusIKEv1Tests",

@@ -233,6 +233,7 @@ final class DaemonState {
                 switch change {
                 case .install(let sa): listChildSA(sa, owner: session, now: now)
                 case .remove(let inboundSPI): childSAs[inboundSPI] = nil
+                case .moveRemote(let inboundSPI, let remote): childSAs[inboundSPI]?.summary.remote = "\(remote)"
                 case .retireOutbound, .confirmOutbound: break
                 }
                 childSAHandler?(change)

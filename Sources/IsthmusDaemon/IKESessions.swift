@@ -23,12 +23,16 @@ public enum IKESessions {
     {
         let v1 = factories(
             version: .v1, config: config, initialContact: initialContact, peers: peers,
-            configuration: { try IKEv1Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers) },
+            configuration: {
+                try IKEv1Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers, peer: $1)
+            },
             initiating: { IKEv1Session(initiating: $0, random: SystemRandomNumberGenerator()) },
             responding: { IKEv1Session(responding: $0, random: SystemRandomNumberGenerator()) })
         let v2 = factories(
             version: .v2, config: config, initialContact: initialContact, peers: peers,
-            configuration: { try IKEv2Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers) },
+            configuration: {
+                try IKEv2Sessions.configuration(for: $0, in: config, ikePort: ikePort, peers: peers, peer: $1)
+            },
             initiating: { IKEv2Session(initiating: $0, random: SystemRandomNumberGenerator()) },
             responding: { IKEv2Session(responding: $0, random: SystemRandomNumberGenerator()) })
         var versions: [String: IKEVersion] = [:]
@@ -60,18 +64,18 @@ extension IKESessions {
     /// version's session from it.
     static func factories<Configuration: IKEConfiguration>(
         version: IKEVersion, config: GatewayConfig, initialContact: InitialContactLedger, peers: PeerAddressBook,
-        configuration: @escaping @Sendable (String) throws -> Configuration,
+        configuration: @escaping @Sendable (_ connection: String, _ peer: IPAddress?) throws -> Configuration,
         initiating: @escaping @Sendable (Configuration) -> any IKESession,
         responding: @escaping @Sendable (Configuration) -> any IKESession
     ) -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory) {
         let makeInitiator: GatewayDaemon.InitiatorFactory = { name in
-            guard var configuration = try? configuration(name) else { return nil }
+            guard var configuration = try? configuration(name, nil) else { return nil }
             configuration.sendInitialContact = initialContact.firstInitiation(of: name)
             return initiating(configuration)
         }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
             guard let connection = config.connection(forPeer: datagram.source.address, version: version, peers: peers),
-                var configuration = try? configuration(connection.name)
+                var configuration = try? configuration(connection.name, datagram.source.address)
             else { return nil }
             // Answer from the address the peer's first message reached.
             configuration.local = datagram.destination

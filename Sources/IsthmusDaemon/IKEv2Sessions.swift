@@ -11,10 +11,14 @@ public enum IKEv2Sessions {
     /// Traffic selectors: a static (policy-based) connection proposes this site's prefixes against the
     /// remote site's; a dynamic (route-based) one proposes 0.0.0.0/0 (and ::/0) both ways and lets the
     /// peer narrow, as route-based cloud gateways do (RFC 7296 section 2.9).
+    /// - Parameter peer: the address a responder's first message came from (the peer of a connection whose
+    ///   gateway is `any` is wherever it is); nil for an initiator.
     public static func configuration(
-        for name: String, in config: GatewayConfig, ikePort: UInt16 = 500, peers: PeerAddressBook = PeerAddressBook()
+        for name: String, in config: GatewayConfig, ikePort: UInt16 = 500, peers: PeerAddressBook = PeerAddressBook(),
+        peer: IPAddress? = nil
     ) throws -> IKEv2Configuration {
-        let (connection, remote, localAddress, remoteAddress) = try config.ikeEnds(of: name, version: .v2, peers: peers)
+        let (connection, remote, localAddress, remoteAddress) = try config.ikeEnds(
+            of: name, version: .v2, peers: peers, peer: peer)
         var settings = config.ikeSettings(
             of: connection, remote: remote, at: remoteAddress, localAddress: localAddress, ikePort: ikePort)
         if connection.kind == .dynamic {
@@ -24,7 +28,8 @@ public enum IKEv2Sessions {
             settings.remoteSelectors = any
         }
         return IKEv2Configuration(
-            settings, localIdentity: localAddress, remoteIdentity: remoteAddress, fragmentSize: connection.fragmentSize)
+            settings, localIdentity: connection.localIdentity ?? .address(localAddress),
+            remoteIdentity: connection.remoteIdentity ?? .address(remoteAddress), fragmentSize: connection.fragmentSize)
     }
 
     private static func anySelector(_ family: IPFamily) -> TrafficSelector {
@@ -36,7 +41,7 @@ public enum IKEv2Sessions {
 extension GatewayConfig {
     /// Connection `name`, the local network it leads to and our IKE identity (the gateway's public address),
     /// when the connection runs IKE `version`; otherwise a ``DaemonError/Code/unusableConnection`` saying why.
-    func ikeEnds(of name: String, version: IKEVersion, peers: PeerAddressBook) throws(DaemonError)
+    func ikeEnds(of name: String, version: IKEVersion, peers: PeerAddressBook, peer: IPAddress?) throws(DaemonError)
         -> (connection: Connection, remote: LocalNetwork, localAddress: IPAddress, remoteAddress: IPAddress)
     {
         guard let connection = connections.first(where: { $0.name == name }) else {
@@ -51,7 +56,11 @@ extension GatewayConfig {
         guard let localAddress = gateway.publicAddress else {
             throw .unusableConnection("gateway.public_address is needed to run IKE (it is our IKE identity)")
         }
-        guard let remoteAddress = peers.address(of: remote.gateway) else {
+        guard let remoteAddress = peer ?? peers.address(of: remote.gateway) else {
+            if remote.gateway == .any {
+                throw .unusableConnection(
+                    "local network \(remote.name) has its gateway at any address: the connection waits for the peer")
+            }
             throw .unusableConnection(
                 "the gateway of local network \(remote.name), \(remote.gateway), is not resolved yet")
         }

@@ -12,19 +12,23 @@ public final class PeerAddressBook: Sendable {
 
     public init() {}
 
-    /// The address to initiate to: the literal one, or the first the name resolved to (nil before it did).
+    /// The address to initiate to: the literal one, or the first the name resolved to (nil before it did,
+    /// and for `any`: such a peer is never initiated to).
     public func address(of peer: PeerAddress) -> IPAddress? {
         switch peer {
         case .address(let address): address
         case .name(let name): resolved.withLock { $0[name]?.first }
+        case .any: nil
         }
     }
 
-    /// Whether a datagram from `address` comes from `peer`.
+    /// Whether a datagram from `address` comes from `peer` by its address (never for `any`: such a peer is
+    /// the fallback when no address matches).
     public func matches(_ peer: PeerAddress, _ address: IPAddress) -> Bool {
         switch peer {
         case .address(let literal): literal == address
         case .name(let name): resolved.withLock { $0[name]?.contains(address) ?? false }
+        case .any: false
         }
     }
 

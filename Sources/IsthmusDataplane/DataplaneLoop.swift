@@ -271,6 +271,8 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                 ])
         case .remove: logger.info("ESP SA removed", metadata: ["in": "\(spi)"])
         case .retireOutbound: logger.info("ESP SA no longer sends", metadata: ["in": "\(spi)"])
+        case .moveRemote(_, let remote):
+            logger.info("ESP SA follows its peer", metadata: ["in": "\(spi)", "remote": "\(remote)"])
         case .confirmOutbound: logger.debug("ESP SA outbound confirmed", metadata: ["in": "\(spi)"])
         }
     }

@@ -134,6 +134,10 @@ public final class ESPEngine {
         case .retireOutbound(let spi): return retireOutbound(inboundSPI: spi)
         case .confirmOutbound(let spi): return confirmOutbound(inboundSPI: spi)
         case .remove(let spi): return remove(inboundSPI: spi)
+        case .moveRemote(let spi, let remote):
+            guard let pair = inboundSAs[spi] else { return false }
+            pair.tunnel.remote = remote
+            return true
         }
     }
 

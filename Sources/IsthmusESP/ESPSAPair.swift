@@ -12,7 +12,8 @@ final class ESPSAPair {
     let extendedSequenceNumbers: Bool
     let localSelectors: [TrafficSelector]
     let remoteSelectors: [TrafficSelector]
-    let tunnel: ESPTunnel
+    /// The outer endpoints; the remote one follows a peer behind a NAT that moved.
+    var tunnel: ESPTunnel
     let softLifetime: ESPLifetime
     let hardLifetime: ESPLifetime
     let connection: String

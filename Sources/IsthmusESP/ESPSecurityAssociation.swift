@@ -152,12 +152,15 @@ public enum ESPSAChange: Sendable {
     case confirmOutbound(inboundSPI: UInt32)
     /// Remove both halves of the pair with this inbound SPI.
     case remove(inboundSPI: UInt32)
+    /// Send the pair's outbound packets to `remote` from now on: the peer, behind a NAT, moved (its NAT
+    /// rebound or its public address changed; RFC 7296 section 2.23, RFC 3948 section 2.1).
+    case moveRemote(inboundSPI: UInt32, remote: UDPEndpoint)
 
     /// The inbound SPI the change is about.
     public var inboundSPI: UInt32 {
         switch self {
         case .install(let sa): sa.inboundSPI
-        case .retireOutbound(let spi), .confirmOutbound(let spi), .remove(let spi): spi
+        case .retireOutbound(let spi), .confirmOutbound(let spi), .remove(let spi), .moveRemote(let spi, _): spi
         }
     }
 }

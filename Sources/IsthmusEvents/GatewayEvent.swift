@@ -38,6 +38,9 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let dataPathFailed = Kind(rawValue: "data-path-failed")
         /// The connection's interface or routes were removed (reload, exit).
         public static let dataPathRemoved = Kind(rawValue: "data-path-removed")
+        /// An authenticated message of a peer behind a NAT came from a new address or port: IKE and ESP
+        /// follow it (RFC 7296 section 2.23).
+        public static let peerMoved = Kind(rawValue: "peer-moved")
         /// A remote gateway named by DNS resolved to a new set of addresses.
         public static let peerResolved = Kind(rawValue: "peer-resolved")
         /// A remote gateway named by DNS did not resolve: the connection cannot be initiated.

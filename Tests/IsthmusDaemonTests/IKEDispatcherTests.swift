@@ -208,8 +208,8 @@ final class IKEDispatcherCookieTests: XCTestCase {
                     localSelectors: [], remoteSelectors: [], ikeLifetime: .seconds(3600),
                     childLifetime: .seconds(600), childLifetimeKilobytes: nil, liveness: nil,
                     forceUDPEncapsulation: false),
-                localIdentity: try IPAddress(parsing: "198.51.100.1"),
-                remoteIdentity: try IPAddress(parsing: "203.0.113.1")),
+                localIdentity: .address(try IPAddress(parsing: "198.51.100.1")),
+                remoteIdentity: .address(try IPAddress(parsing: "203.0.113.1"))),
             random: SystemRandomNumberGenerator())
         let actions = initiator.handle(.initiate, now: .zero)
         guard case .send(let request)? = actions.first(where: { if case .send = $0 { true } else { false } }) else {

@@ -91,7 +91,7 @@ final class Pair {
                 installed[side, default: []].append(parameters)
             case .childSA(.remove(let spi)):
                 removed[side, default: []].append(spi)
-            case .childSA(.retireOutbound):
+            case .childSA(.retireOutbound), .childSA(.moveRemote):
                 break
             case .childSA(.confirmOutbound(let spi)):
                 released[side, default: []].append(spi)

@@ -36,7 +36,8 @@ func configuration(
         ikeLifetime: .seconds(3600), childLifetime: .seconds(600), childLifetimeKilobytes: nil, liveness: liveness,
         forceUDPEncapsulation: forceUDPEncapsulation)
     return IKEv2Configuration(
-        settings, localIdentity: try! IPAddress(parsing: me), remoteIdentity: try! IPAddress(parsing: peer))
+        settings, localIdentity: .address(try! IPAddress(parsing: me)),
+        remoteIdentity: .address(try! IPAddress(parsing: peer)))
 }
 
 /// Two cores wired back to back with an injected clock: datagrams one sends are handed to the other,
@@ -54,6 +55,8 @@ final class Pair {
     var removed: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var released: [Side: [UInt32]] = [.initiator: [], .responder: []]
     var events: [Side: [GatewayEvent]] = [.initiator: [], .responder: []]
+    /// CHILD SAs sent to a peer that moved (RFC 7296 section 2.23), with where to.
+    var moved: [Side: [(spi: UInt32, remote: UDPEndpoint)]] = [:]
     var closed: Set<Side> = []
     var keepalives: [Side: Int] = [:]
     /// The restart decision of the last `.ikeSAClosed` per side.
@@ -97,6 +100,8 @@ final class Pair {
                 retired[side, default: []].append(spi)
             case .childSA(.confirmOutbound(let spi)):
                 released[side, default: []].append(spi)
+            case .childSA(.moveRemote(let spi, let remote)):
+                moved[side, default: []].append((spi, remote))
             case .armTimer(let timer, let at):
                 timers.removeAll { $0.side == side && $0.timer == timer }
                 timers.append((side, timer, at))

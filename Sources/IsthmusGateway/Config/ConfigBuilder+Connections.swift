@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusEvents
+import IsthmusIKE
 import IsthmusIP
 import Yams
 
@@ -9,7 +10,7 @@ extension ConfigBuilder {
 
     static let connectionKeys = [
         "name", "local_network", "kind", "ike_version", "shared_key", "ike", "esp", "lifetime", "dpd", "nat_traversal",
-        "fragment_size", "interface",
+        "fragment_size", "interface", "local_id", "remote_id",
     ]
 
     mutating func readConnection(_ value: LocatedNode, defaultKind: GatewayKind) -> Connection? {
@@ -55,6 +56,8 @@ extension ConfigBuilder {
                         fix: "remove it here, or set interface: under gateway:, or make the connection kind: dynamic")
                 }
             }
+            let localID = fields["local_id"].flatMap { builder.readIdentity($0, what: "local_id") }
+            let remoteID = fields["remote_id"].flatMap { builder.readIdentity($0, what: "remote_id") }
             if let name, let remote, let kind, let key, let ike, let esp, let lifetimes, let dpd, let nat,
                 let fragmentSize
             {
@@ -63,6 +66,8 @@ extension ConfigBuilder {
                     esp: esp, lifetimes: lifetimes, deadPeerDetection: dpd, natTraversal: nat)
                 made.fragmentSize = fragmentSize
                 made.interface = interface
+                made.localIdentity = localID
+                made.remoteIdentity = remoteID
                 connection = made
             }
         }
@@ -71,6 +76,19 @@ extension ConfigBuilder {
             return nil
         }
         return connection
+    }
+
+    /// An IKE identity (`local_id`, `remote_id`) in strongSwan's notation.
+    mutating func readIdentity(_ value: LocatedNode, what: String) -> IKEIdentity? {
+        guard let text = reader.string(value, what: what) else { return nil }
+        guard let identity = IKEIdentity(parsing: text) else {
+            reader.sink.error(
+                value.location, "'\(text)' is not an IKE identity",
+                fix: "write an address (198.51.100.10), a host name (office.example.com or @office.example.com), "
+                    + "user@domain, or keyid:HEX")
+            return nil
+        }
+        return identity
     }
 
     /// An interface name (`interface:`): 1 to 15 bytes, no '/', ':' or white space (Linux's IFNAMSIZ).

@@ -98,6 +98,8 @@ public struct ConfigDifference: Sendable, Hashable {
         note("dpd", a.deadPeerDetection != b.deadPeerDetection)
         note("nat_traversal", a.natTraversal != b.natTraversal)
         note("fragment_size", a.fragmentSize != b.fragmentSize)
+        note("local_id", a.localIdentity != b.localIdentity)
+        note("remote_id", a.remoteIdentity != b.remoteIdentity)
         // A field added to Connection later and not named above still counts as a change.
         var sameKeyed = a
         sameKeyed.sharedKey = b.sharedKey

@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusEvents
+import IsthmusIKE
 import IsthmusIP
 
 /// A site-to-site connection: this gateway's site <-> one remote site (a ``LocalNetwork``).
@@ -21,6 +22,10 @@ public struct Connection: Sendable, Hashable, Encodable {
     /// Largest IKE message sent whole; larger protected IKEv2 messages are fragmented (RFC 7383) when
     /// the peer supports it.
     public var fragmentSize: Int = Connection.defaultFragmentSize
+    /// Our IKE identity (YAML `local_id`, strongSwan's notation); nil: the gateway's public address.
+    public var localIdentity: IKEIdentity?
+    /// The identity the peer must authenticate as (YAML `remote_id`); nil: its gateway's address.
+    public var remoteIdentity: IKEIdentity?
     /// The name of a route-based connection's own tunnel interface (YAML `interface:`); nil: derived from
     /// the remote site's name (``TunnelInterfaceName/of(_:gateway:)``). Policy-based connections share the
     /// gateway's (``GatewaySettings/interface``).
@@ -60,6 +65,8 @@ public struct Connection: Sendable, Hashable, Encodable {
         case natTraversal = "nat_traversal"
         case fragmentSize = "fragment_size"
         case interface
+        case localIdentity = "local_id"
+        case remoteIdentity = "remote_id"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -76,6 +83,8 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encode(natTraversal, forKey: .natTraversal)
         if fragmentSize != Self.defaultFragmentSize { try container.encode(fragmentSize, forKey: .fragmentSize) }
         try container.encodeIfPresent(interface, forKey: .interface)
+        try container.encodeIfPresent(localIdentity?.description, forKey: .localIdentity)
+        try container.encodeIfPresent(remoteIdentity?.description, forKey: .remoteIdentity)
     }
 
     /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.

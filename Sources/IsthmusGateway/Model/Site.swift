@@ -74,11 +74,14 @@ public struct LocalNetwork: Sendable, Hashable, Encodable {
     }
 }
 
-/// Where a remote site's gateway is: a literal address, or a DNS name resolved when the gateway starts
-/// and again before each new attempt (a site on a dynamic public address, behind a dynamic-DNS name).
+/// Where a remote site's gateway is: a literal address, a DNS name resolved when the gateway starts
+/// and again before each new attempt (a site on a dynamic public address, behind a dynamic-DNS name), or
+/// any address (`any`): the site only ever initiates, from wherever it is (behind a NAT, on a changing
+/// address), and is recognised by its IKE identity (the connection's `remote_id`).
 public enum PeerAddress: Sendable, Hashable, Encodable, CustomStringConvertible {
     case address(IPAddress)
     case name(String)
+    case any
 
     /// The literal address, nil for a name.
     public var address: IPAddress? {
@@ -90,12 +93,17 @@ public enum PeerAddress: Sendable, Hashable, Encodable, CustomStringConvertible 
         switch self {
         case .address(let address): "\(address)"
         case .name(let name): name
+        case .any: "any"
         }
     }
 
     /// An address, else a DNS name (RFC 1123 host name: labels of letters, digits and '-', not starting or
     /// ending with '-', at most 63 bytes each and 253 in all, at least one dot); nil for neither.
     public init?(parsing text: String) {
+        if text == "any" {
+            self = .any
+            return
+        }
         if let address = try? IPAddress(parsing: text) {
             self = .address(address)
             return

@@ -37,6 +37,7 @@ struct ConfigValidator {
         if let gateway { checkGatewayKind(gateway, site: site, connections: connections) }
         checkConnections(connections, localNetworks: localNetworks)
         if let gateway { checkInterfaceNames(connections, gateway: gateway) }
+        checkPeersAtAnyAddress(connections, localNetworks: localNetworks.map(\.value))
         if let site { checkEndpoints(endpoints, site: site, localNetworks: localNetworks.map(\.value)) }
     }
 
@@ -262,6 +263,33 @@ struct ConfigValidator {
                     at(located.path, "dpd"),
                     "the dpd interval is longer than the IKE lifetime, so no liveness "
                         + "check will ever be sent", fix: "shorten the interval or use 'action: none'")
+            }
+        }
+    }
+
+    /// A peer at any address is recognised by its identity, and only one connection per IKE version can be
+    /// the one for unknown addresses: the responder picks the connection (and its pre-shared key) from the
+    /// first message, before the peer says who it is (IKEv1 Main Mode encrypts its ID with that key).
+    private mutating func checkPeersAtAnyAddress(_ connections: [Located<Connection>], localNetworks: [LocalNetwork]) {
+        var seen: [IKEVersion: String] = [:]
+        for located in connections {
+            let connection = located.value
+            guard localNetworks.first(where: { $0.name == connection.localNetwork })?.gateway == .any else { continue }
+            if connection.remoteIdentity == nil {
+                error(
+                    at(located.path, "name"),
+                    "connection '\(connection.name)' leads to a gateway at any address, so it needs the identity the "
+                        + "peer authenticates as",
+                    fix: "set remote_id: (the peer's local_id, e.g. office.example.com)")
+            }
+            if let first = seen[connection.ikeVersion] {
+                error(
+                    at(located.path, "local_network"),
+                    "connections '\(first)' and '\(connection.name)' both lead to gateways at any address with "
+                        + "\(connection.ikeVersion): a responder could not tell which pre-shared key to use",
+                    fix: "give all but one of those sites a gateway_address (an address or a DNS name)")
+            } else {
+                seen[connection.ikeVersion] = connection.name
             }
         }
     }

@@ -9,18 +9,9 @@ import IsthmusIP
 /// public address and the local network's gateway address, selectors from the site's and the local network's
 /// prefixes (policy-based: one Quick Mode per pair).
 public struct IKEv1Configuration: IKEConfiguration {
-    /// A phase 1 identity (RFC 2407 section 4.6.2.1): ID_IPV4_ADDR / ID_IPV6_ADDR or ID_FQDN.
-    public enum Identity: Sendable, Hashable, CustomStringConvertible {
-        case address(IPAddress)
-        case fqdn(String)
-
-        public var description: String {
-            switch self {
-            case .address(let address): "\(address)"
-            case .fqdn(let name): name
-            }
-        }
-    }
+    /// A phase 1 identity (RFC 2407 section 4.6.2.1): ID_IPV4_ADDR / ID_IPV6_ADDR, ID_FQDN, ID_USER_FQDN or
+    /// ID_KEY_ID, as IKEv2 has them.
+    public typealias Identity = IKEIdentity
 
     /// What IKEv1 shares with IKEv2. `liveness` is dead peer detection (RFC 3706); `localSelectors` and
     /// `remoteSelectors` pair up into one Quick Mode SA each (``selectorPairs``); `espProposals` asks for

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusIKE
 import IsthmusIP
 import IsthmusWire
 
@@ -64,22 +65,12 @@ extension IKEv1Proposals {
     // MARK: - Phase 1 identities (RFC 2407 section 4.6.2.1)
 
     static func identification(_ identity: IKEv1Configuration.Identity) -> ISAKMPIdentificationPayload {
-        switch identity {
-        case .address(let address):
-            ISAKMPIdentificationPayload(
-                idType: address.family == .v4 ? .ipv4Address : .ipv6Address,
-                data: address.bytes)
-        case .fqdn(let name):
-            ISAKMPIdentificationPayload(idType: .fqdn, data: Array(name.utf8))
-        }
+        ISAKMPIdentificationPayload(
+            idType: ISAKMPIdentificationType(rawValue: identity.typeNumber), data: identity.data)
     }
 
     static func identity(_ id: ISAKMPIdentificationPayload) -> IKEv1Configuration.Identity? {
-        switch id.idType {
-        case .ipv4Address, .ipv6Address: IPAddress(bytes: id.data).map { .address($0) }
-        case .fqdn: String(validating: id.data, as: UTF8.self).map { .fqdn($0) }
-        default: nil
-        }
+        IKEIdentity(type: id.idType.rawValue, data: id.data)
     }
 
     /// A readable form of any ID payload, for the unexpected-identity event.

@@ -23,11 +23,7 @@ extension IKEv1StateMachine {
     }
 
     func matches(_ identity: IKEv1Configuration.Identity?, _ expected: IKEv1Configuration.Identity) -> Bool {
-        switch (identity, expected) {
-        case (.address(let a)?, .address(let b)): a == b
-        case (.fqdn(let a)?, .fqdn(let b)): a.lowercased() == b.lowercased()
-        default: false
-        }
+        identity?.matches(expected) ?? false
     }
 
     /// Main Mode message 3 at the responder, 4 at the initiator: the peer's KE and nonce (in the clear) and our

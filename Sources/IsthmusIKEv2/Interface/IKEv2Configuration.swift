@@ -9,9 +9,10 @@ import IsthmusIP
 public struct IKEv2Configuration: IKEConfiguration {
     /// What IKEv2 shares with IKEv1.
     public var settings: IKEConnectionSettings
-    /// Our identity and the one we expect (ID_IPV4_ADDR / ID_IPV6_ADDR of the public addresses).
-    public var localIdentity: IPAddress
-    public var remoteIdentity: IPAddress
+    /// Our identity (IDi or IDr) and the one the peer must authenticate as (RFC 7296 section 3.5): by
+    /// default ID_IPV4_ADDR / ID_IPV6_ADDR of the public addresses.
+    public var localIdentity: IKEIdentity
+    public var remoteIdentity: IKEIdentity
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int
@@ -20,7 +21,7 @@ public struct IKEv2Configuration: IKEConfiguration {
     public static let defaultFragmentSize = 1280
 
     public init(
-        _ settings: IKEConnectionSettings, localIdentity: IPAddress, remoteIdentity: IPAddress,
+        _ settings: IKEConnectionSettings, localIdentity: IKEIdentity, remoteIdentity: IKEIdentity,
         fragmentSize: Int = IKEv2Configuration.defaultFragmentSize
     ) {
         self.settings = settings

@@ -222,7 +222,18 @@ struct IKEv2StateMachine {
 
     /// The plaintext payloads of a protected message: its SK payload opened, or, for a fragment, the
     /// whole message once its last fragment is in (RFC 7383); nil (and the drop logged) otherwise.
+    /// The plaintext payloads of a protected message, once it passed integrity (and was reassembled); the
+    /// peer is followed to the message's source (``followPeer(to:now:into:)``).
     private mutating func open(
+        _ message: IKEv2Message, _ datagram: IKEDatagram, with protection: IKEv2MessageProtection,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) -> [IKEv2Payload]? {
+        let payloads = openVerified(message, datagram, with: protection, now: now, into: &actions)
+        if payloads != nil { followPeer(to: datagram.source, now: now, into: &actions) }
+        return payloads
+    }
+
+    private mutating func openVerified(
         _ message: IKEv2Message, _ datagram: IKEDatagram, with protection: IKEv2MessageProtection,
         now: MonotonicTime, into actions: inout [IKEAction]
     ) -> [IKEv2Payload]? {

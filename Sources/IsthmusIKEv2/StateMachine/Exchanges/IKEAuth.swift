@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusEvents
+import IsthmusIKE
 import IsthmusIP
 import IsthmusWire
 
@@ -172,25 +173,22 @@ extension IKEv2StateMachine {
 
     // MARK: - Identities
 
-    static func identification(_ address: IPAddress) -> IKEv2IdentificationPayload {
-        IKEv2IdentificationPayload(idType: address.family == .v4 ? .ipv4Address : .ipv6Address, data: address.bytes)
+    static func identification(_ identity: IKEIdentity) -> IKEv2IdentificationPayload {
+        IKEv2IdentificationPayload(idType: IKEv2IdentificationType(rawValue: identity.typeNumber), data: identity.data)
     }
 
-    private func checkIdentity(_ identity: IKEv2IdentificationPayload) throws {
-        let expected = Self.identification(configuration.remoteIdentity)
-        guard identity == expected else {
-            throw IKEv2Failure.unexpectedIdentity(describe(identity))
+    /// The peer's IDi or IDr must name the identity the connection expects (RFC 7296 section 2.15: the
+    /// identity is authenticated with the key configured for it).
+    private func checkIdentity(_ payload: IKEv2IdentificationPayload) throws {
+        guard let identity = IKEIdentity(type: payload.idType.rawValue, data: payload.data),
+            identity.matches(configuration.remoteIdentity)
+        else {
+            throw IKEv2Failure.unexpectedIdentity(describe(payload) + ", expected \(configuration.remoteIdentity)")
         }
     }
 
-    private func describe(_ identity: IKEv2IdentificationPayload) -> String {
-        switch identity.idType {
-        case .ipv4Address, .ipv6Address:
-            IPAddress(bytes: identity.data).map { "\($0)" } ?? "malformed address"
-        case .fqdn, .rfc822Address:
-            String(decoding: identity.data, as: UTF8.self)
-        default:
-            "ID type \(identity.idType.rawValue)"
-        }
+    private func describe(_ payload: IKEv2IdentificationPayload) -> String {
+        IKEIdentity(type: payload.idType.rawValue, data: payload.data).map { "\($0)" }
+            ?? "ID type \(payload.idType.rawValue) (\(payload.data.count) bytes)"
     }
 }
