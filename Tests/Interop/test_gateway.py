@@ -12,8 +12,10 @@ reload plumbs what was missing once they are gone.
 `hub`: one cloud gateway, four branches behind a bridge that plays the internet (two Isthmus route-based
 branches, both with 0.0.0.0/0 traffic selectors, a strongSwan IKEv2 branch and a strongSwan IKEv1 policy-based
 one): each branch host and the VM ping each other at the same time, each branch's WAN capture shows only its
-own traffic, and a reload that removes one branch leaves the others' SAs and pings alone."""
+own traffic, while each branch host also runs iperf3 to the VM; and a reload that removes one branch leaves
+the others' SAs and pings alone."""
 import signal
+import threading
 import time
 
 from harness import prereq
@@ -21,7 +23,7 @@ from harness.config import EXAMPLES, WAIT
 from harness.gateway import data_path, error_lines, links, our_routes, routes
 from harness.isthmus import child_sas
 from harness.sites import CLOUD_PUBLIC, OFFICE_HOST, VM
-from harness.traffic import ping_counts, ping_problem, stop_ping
+from harness.traffic import iperf3, iperf_mbps, ping_counts, ping_problem, stop_ping
 
 
 def test_self_plumbing(scene, checks, isthmus_bin):
@@ -213,7 +215,7 @@ def test_hub(scene, checks, isthmus_bin):
 
       PREFIX-hN 192.168.N.10 -- 192.168.N.1 PREFIX-bN 198.51.100.1N --br0 (PREFIX-net)-- 203.0.113.20 PREFIX-hub
       10.0.1.1 -- 10.0.1.4 PREFIX-vm"""
-    prereq.require(checks, tools=["ip", "ping", "tcpdump", "swanctl"], isthmus=isthmus_bin, tun=True,
+    prereq.require(checks, tools=["ip", "ping", "tcpdump", "swanctl", "iperf3"], isthmus=isthmus_bin, tun=True,
                    files=["/usr/lib/ipsec/charon", "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"])
     all_branches = (*ISTHMUS_BRANCHES, SWAN_V2, SWAN_V1)
     net, hub, vm = scene.namespace("net"), scene.namespace("hub"), scene.namespace("vm")
@@ -263,17 +265,29 @@ def test_hub(scene, checks, isthmus_bin):
         checks.check(f"hub-route-branch{n}", (f"192.168.{n}.0/24", iface) in our_routes(hub),
                      f"routes: {our_routes(hub)}")
 
-    # Everyone pings at once: each branch host to the VM and the VM to each branch host.
+    # Everyone at once: each branch host pings the VM and the VM each branch host, while every branch host
+    # runs iperf3 to the VM (a port each).
     pings = {f"h{n}-to-vm": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", "10.0.1.4"], f"ping-h{n}",
                                         ns=hosts[n]) for n in all_branches}
     pings.update({f"vm-to-h{n}": scene.start(["ping", "-i", "0.1", "-c", "30", "-W", "1", f"192.168.{n}.10"],
                                              f"ping-vm-h{n}", ns=vm) for n in all_branches})
-    time.sleep(4)
+    reports = {}
+    streams = [threading.Thread(target=lambda n=n: reports.__setitem__(
+        n, iperf3(scene, vm, hosts[n], "10.0.1.4", 5210 + n, 3, name=f"iperf-h{n}"))) for n in all_branches]
+    for stream in streams:
+        stream.start()
+    for stream in streams:
+        stream.join(60)
+    time.sleep(1)
     for name, p in pings.items():
-        out = stop_ping(p)
-        sent, received = ping_counts(out)
+        p.wait(10)
+        sent, received = ping_counts(stop_ping(p))
         checks.check(f"ping-{name}", received > 0 and received >= sent - 1, f"{received}/{sent} received",
                      detail=f"{received}/{sent}")
+    for n in all_branches:
+        mbps = iperf_mbps(reports.get(n) or {})
+        checks.check(f"iperf3-h{n}-to-vm", mbps > 0, str((reports.get(n) or {}).get("error") or "no result")[:200],
+                     detail=f"{mbps} Mbit/s")
 
     # Each branch's WAN carries its own ESP only.
     for cap in captures.values():
