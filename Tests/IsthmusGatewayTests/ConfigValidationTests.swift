@@ -277,6 +277,19 @@ final class ConfigValidationTests: XCTestCase {
         assertError(
             replacing("rules:\n      - {action: permit, remote: 192.168.1.0/24}", with: "rules: []"),
             "has no rules")
+        // A second endpoint for a service the first already takes in is never consulted.
+        let shadowed =
+            validCloud + """
+                  - name: ssh-admins
+                    address: 10.0.1.4
+                    protocol: tcp
+                    port: 22
+                    rules:
+                      - {action: permit, remote: 192.168.1.10/32}
+
+                """
+        assertWarning(shadowed, "endpoint 'ssh-admins' is never consulted: endpoint 'ssh' comes first")
+        XCTAssertFalse(load(validCloud).warnings.contains { $0.description.contains("never consulted") })
     }
 
     func testDiagnosticsAreFormattedWithFileLineColumn() throws {

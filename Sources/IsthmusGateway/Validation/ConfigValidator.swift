@@ -334,6 +334,19 @@ struct ConfigValidator {
                     "endpoint '\(endpoint.name)' is in the gateway subnet "
                         + "\(gatewaySubnet.prefix), which should hold only the gateway")
             }
+            // The first endpoint that matches a packet decides: a later one for the same address whose protocol
+            // and port an earlier one already takes in is never consulted.
+            if let earlier = endpoints.prefix(while: { $0.path != located.path }).first(where: {
+                $0.value.address == endpoint.address
+                    && ($0.value.transport == .any || $0.value.transport == endpoint.transport)
+                    && ($0.value.port == nil || $0.value.port == endpoint.port)
+            }) {
+                warning(
+                    at(located.path, "name"),
+                    "endpoint '\(endpoint.name)' is never consulted: endpoint '\(earlier.value.name)' comes first and "
+                        + "matches all its traffic (the first matching endpoint decides)",
+                    fix: "put the narrower endpoint first, or merge their rules")
+            }
             for (index, rule) in endpoint.rules.enumerated() {
                 let rulePath = "\(located.path).rules[\(index)]"
                 if let remote = rule.remote {
