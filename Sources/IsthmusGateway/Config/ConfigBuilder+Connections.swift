@@ -80,29 +80,22 @@ extension ConfigBuilder {
 
     /// An IKE identity (`local_id`, `remote_id`) in strongSwan's notation.
     mutating func readIdentity(_ value: LocatedNode, what: String) -> IKEIdentity? {
-        guard let text = reader.string(value, what: what) else { return nil }
-        guard let identity = IKEIdentity(parsing: text) else {
-            reader.sink.error(
-                value.location, "'\(text)' is not an IKE identity",
-                fix: "write an address (198.51.100.10), a host name (office.example.com or @office.example.com), "
-                    + "user@domain, or keyid:HEX")
-            return nil
-        }
-        return identity
+        reader.parsed(
+            value, what: what, IKEIdentity.init(parsing:), problem: { "'\($0)' is not an IKE identity" },
+            fix: { _ in
+                "write an address (198.51.100.10), a host name (office.example.com or @office.example.com), "
+                    + "user@domain, or keyid:HEX"
+            })
     }
 
     /// An interface name (`interface:`): 1 to 15 bytes, no '/', ':' or white space (Linux's IFNAMSIZ).
     mutating func readInterfaceName(_ value: LocatedNode) -> String? {
-        guard let text = reader.string(value, what: "interface") else { return nil }
-        guard TunnelInterfaceName.isValid(text) else {
-            reader.sink.error(
-                value.location,
-                "'\(text)' cannot be an interface name: 1 to \(TunnelInterfaceName.maximumLength) bytes without "
-                    + "'/', ':' or white space",
-                fix: "use a short name such as \(TunnelInterfaceName.derived(from: text))")
-            return nil
-        }
-        return text
+        reader.parsed(
+            value, what: "interface", { TunnelInterfaceName.isValid($0) ? $0 : nil },
+            problem: {
+                "'\($0)' cannot be an interface name: 1 to \(TunnelInterfaceName.maximumLength) bytes without "
+                    + "'/', ':' or white space"
+            }, fix: { "use a short name such as \(TunnelInterfaceName.derived(from: $0))" })
     }
 
     /// The minimum length of a pre-shared key. RFC 7296 section 2.15 asks for keys "as strong as the

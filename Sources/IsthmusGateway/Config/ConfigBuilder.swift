@@ -218,13 +218,12 @@ struct ConfigBuilder {
         if text.contains(":") || text.allSatisfy({ $0.isNumber || $0 == "." }) {
             return reader.address(value, what: "gateway_address").map { .address($0) }
         }
-        guard let peer = PeerAddress(parsing: text) else {
-            reader.sink.error(
-                value.location, "gateway_address '\(text)' is neither an IP address nor a DNS name",
-                fix: "write an address such as 198.51.100.10, or the name the site's dynamic DNS keeps up to date, "
-                    + "such as office.example.com")
-            return nil
-        }
-        return peer
+        return reader.parsed(
+            value, what: "gateway_address", PeerAddress.init(parsing:),
+            problem: { "gateway_address '\($0)' is neither an IP address nor a DNS name" },
+            fix: { _ in
+                "write an address such as 198.51.100.10, or the name the site's dynamic DNS keeps up to date, "
+                    + "such as office.example.com"
+            })
     }
 }

@@ -155,6 +155,20 @@ struct NodeReader {
     /// Longest name: names appear in socket paths (/run/isthmus/NAME.sock) and interface names.
     static let maximumNameLength = 63
 
+    /// A string field turned into a value by `parse`; when it does not parse, an error `problem(text)` with
+    /// `fix(text)` at the field.
+    mutating func parsed<Value>(
+        _ value: LocatedNode, what: String, _ parse: (String) -> Value?, problem: (String) -> String,
+        fix: (String) -> String
+    ) -> Value? {
+        guard let text = string(value, what: what) else { return nil }
+        guard let parsed = parse(text) else {
+            sink.error(value.location, problem(text), fix: fix(text))
+            return nil
+        }
+        return parsed
+    }
+
     mutating func address(_ value: LocatedNode, what: String) -> IPAddress? {
         guard let text = string(value, what: what) else { return nil }
         do {
