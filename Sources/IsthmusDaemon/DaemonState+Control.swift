@@ -132,7 +132,11 @@ extension ConnectionStatus {
             sharedKey = "file:\(path)"
             if let origin = key.origin, let info = KeyFile.info(path: origin.path) {
                 keyLastRotated = info.modified
-                keyChangedSinceStart = origin.modified.map { info.modified != $0 }
+                if let version = origin.version {
+                    keyChangedSinceStart = info.version != version
+                } else {
+                    keyChangedSinceStart = origin.modified.map { info.modified != $0 }
+                }
             }
         }
     }

@@ -44,4 +44,27 @@ final class StatusKeyTests: XCTestCase {
         XCTAssertEqual(entry.keyChangedSinceStart, true)
         XCTAssertFalse(String(decoding: ControlCodec.encode(entry), as: UTF8.self).contains("rotated-secret"))
     }
+
+    /// A rotation within the second the gateway read the key is seen too: the file is another one.
+    func testARotationWithinTheSameSecondIsSeen() throws {
+        let folder = NSTemporaryDirectory() + "isthmus-status-key-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/office.key"
+        try KeyFile.writeAtomically(Array("file-secret-0123456789".utf8), to: path)
+        let read = try XCTUnwrap(KeyFile.info(path: path))
+        let key = SharedKey(
+            source: .file("office.key"), material: Array("file-secret-0123456789".utf8),
+            origin: KeyFileOrigin(path: path, modified: read.modified, version: read.version))
+        var entry = ConnectionStatus(name: "c", kind: "static", ikeVersion: 1, remoteAddress: nil, ikeSAs: [])
+        entry.describeKey(key)
+        XCTAssertEqual(entry.keyChangedSinceStart, false)
+        try KeyFile.writeAtomically(Array("rotated-secret-0123456789".utf8), to: path)
+        // Pin the time to the second it was read in: only the file itself differs now.
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSince1970: TimeInterval(read.modified))], ofItemAtPath: path)
+        entry.describeKey(key)
+        XCTAssertEqual(entry.keyLastRotated, read.modified)
+        XCTAssertEqual(entry.keyChangedSinceStart, true)
+    }
 }

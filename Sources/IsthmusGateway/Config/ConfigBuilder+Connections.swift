@@ -157,7 +157,8 @@ extension ConfigBuilder {
                     "the key file \(resolved) is readable by group or others "
                         + "(mode \(String(mode, radix: 8)))", fix: "chmod 600 \(resolved)")
             }
-            let origin = KeyFileOrigin(path: resolved, modified: KeyFile.info(path: resolved)?.modified)
+            let info = KeyFile.info(path: resolved)
+            let origin = KeyFileOrigin(path: resolved, modified: info?.modified, version: info?.version)
             return SharedKey(source: .file(path), material: bytes, origin: origin)
         }
     }

@@ -16,13 +16,32 @@ public enum KeyFile {
         public var modified: Int64
         public var owner: UInt32
         public var group: UInt32
+        /// Which file and which write: device, inode and the modification time to the nanosecond. `key
+        /// rotate` renames a new file over the old one, so a rotation changes it even within the second
+        /// `modified` cannot tell apart.
+        public var version: Version
 
-        public init(path: String, mode: UInt32, modified: Int64, owner: UInt32, group: UInt32) {
+        public struct Version: Sendable, Hashable {
+            public var device: UInt64
+            public var inode: UInt64
+            public var seconds: Int64
+            public var nanoseconds: Int64
+
+            public init(device: UInt64, inode: UInt64, seconds: Int64, nanoseconds: Int64) {
+                self.device = device
+                self.inode = inode
+                self.seconds = seconds
+                self.nanoseconds = nanoseconds
+            }
+        }
+
+        public init(path: String, mode: UInt32, modified: Int64, owner: UInt32, group: UInt32, version: Version) {
             self.path = path
             self.mode = mode
             self.modified = modified
             self.owner = owner
             self.group = group
+            self.version = version
         }
     }
 
@@ -32,7 +51,10 @@ public enum KeyFile {
         guard stat(path, &status) == 0 else { return nil }
         return Info(
             path: path, mode: UInt32(status.st_mode) & 0o7777, modified: Int64(status.st_mtim.tv_sec),
-            owner: status.st_uid, group: status.st_gid)
+            owner: status.st_uid, group: status.st_gid,
+            version: Info.Version(
+                device: UInt64(status.st_dev), inode: UInt64(status.st_ino), seconds: Int64(status.st_mtim.tv_sec),
+                nanoseconds: Int64(status.st_mtim.tv_nsec)))
     }
 
     /// Replaces the key file at `path` with `key` and a newline, atomically (see ``AtomicFile``): a reader

@@ -155,10 +155,14 @@ public struct KeyFileOrigin: Sendable, Hashable {
     /// The file's modification time when it was read (seconds since the Unix epoch): when its key was
     /// written, i.e. last rotated. A later time on disk means the file changed after it was loaded.
     public var modified: Int64?
+    /// The file and write it was read from (``KeyFile/Info/version``): a different one on disk means the
+    /// file was replaced or written after it was loaded, even within the same second.
+    public var version: KeyFile.Info.Version?
 
-    public init(path: String, modified: Int64?) {
+    public init(path: String, modified: Int64?, version: KeyFile.Info.Version? = nil) {
         self.path = path
         self.modified = modified
+        self.version = version
     }
 }
 
