@@ -39,6 +39,15 @@ struct Status: ParsableCommand {
                 }
                 out += "\n"
             }
+            if let path = connection.dataPath {
+                if let error = path.error {
+                    out += "  data path: ERROR, no traffic can cross: \(error)\n"
+                } else {
+                    out += "  data path: interface \(path.interface ?? "?")"
+                    out += path.mtu.map { ", mtu \($0)" } ?? ""
+                    out += path.routes.isEmpty ? "\n" : ", routes \(path.routes.joined(separator: ", "))\n"
+                }
+            }
             if let traffic = status.dataplane?.connections[connection.name] {
                 out +=
                     "  traffic: in \(traffic.packetsIn) packets (\(traffic.bytesIn) bytes), "
