@@ -10,8 +10,9 @@ The cases are data (CASES, in the spirit of strongSWAN's testing/tests/*/evaltes
 plays, who initiates, the suites, the teardown, the rekeys; one runner (test_ikev2_strongswan) makes the checks.
 Every check keeps the bash script's name, `CASE.check` (e.g. `isthmus-init-gcm.ss-ike-established`,
 `isthmus-init-aes128gcm.child-rekey.ss-one-child-installed`).
+
+`Run` (one case's daemons, snapshots and log tails) and the rekey stages are in harness/ikev2_stages.py.
 """
-import json
 import os
 import re
 import signal
@@ -23,17 +24,16 @@ import pytest
 from harness import capture, netns, prereq, proc
 from harness.checks import Aborted, log
 from harness.config import ISTHMUS_LOG_LEVEL, WAIT, env_int
-from harness.ikev2_checks import child_rekey_seconds, ist_summary, rekeyed_checks, same_sas, verify_established
+from harness.ikev2_checks import same_sas, verify_established
+from harness.ikev2_stages import SS_CHILD, SS_CONN, Run, forced_rekeys, timer_rekey
 from harness.isthmus import ike_sas
 from harness.sites import CLOUD_PREFIX, CLOUD_PUBLIC, OFFICE_PREFIX, OFFICE_PUBLIC
-from harness.strongswan import ss_normalise
 
 HOLD = env_int("HOLD", 2)                  # seconds the established SAs must stay unchanged (`stable`; 0: skip)
 UNBLOCK_WAIT = env_int("UNBLOCK_WAIT", 20)  # crossed initiation: how long Isthmus's own initiation is watched
 CLOUD_ADDRESS_SPACES = os.environ.get("CLOUD_ADDRESS_SPACES", "10.0.1.0/24, 10.0.2.0/24")
 PSK = "isthmus-interop-psk-7d41c09e2b8a5f36"
 PSK_WRONG = "isthmus-interop-WRONG-psk-0b93e6a4"
-SS_CONN, SS_CHILD = "s2s", "net"
 
 # strongSwan's log: ike/chd at level 4 print every derived key, so wire.pcap can be decrypted afterwards.
 SS_LOG_LEVELS = {"default": 1, "ike": 4, "chd": 4, "cfg": 2, "net": 2, "enc": 1, "knl": 1}
@@ -196,58 +196,6 @@ NFT_BLOCK = """table inet istinterop {{
     }}
 }}
 """
-
-
-# ----------------------------------------------------------------------------- the runner's state
-class Run:
-    """One case's daemons and the snapshots and log tails its checks use."""
-
-    def __init__(self, case, scene, checks):
-        self.case, self.scene, self.checks = case, scene, checks
-        self.ss = None
-        self.gw = None
-
-    def since(self, t0):
-        return f"{time.monotonic() - t0:.2f} s"
-
-    def alive(self):
-        return all(p is not None and p.alive for p in (self.gw, self.ss))
-
-    def snapshot(self, label):
-        """Both sides' view, kept as LABEL.sas.txt (swanctl --list-sas --pretty) and LABEL.status.json."""
-        pretty = self.ss.list_sas_pretty() if self.ss else ""
-        status = self.gw.status() if self.gw and self.gw.alive else {}
-        self.scene.write(f"{label}.sas.txt", pretty, mode=0o644)
-        self.scene.write(f"{label}.status.json", json.dumps(status, indent=1) + "\n", mode=0o644)
-        return ss_normalise(pretty), status
-
-    def ss_ready(self):
-        return self.ss.ready(SS_CONN)
-
-    def ist_ready(self):
-        return any(s.get("state") == "established" and s.get("childSAs")
-                   for s in ike_sas(self.gw.status(), self.case.conn))
-
-    def ist_established(self, status):
-        return any(s.get("state") == "established" for s in ike_sas(status, self.case.conn))
-
-    def charon_count(self, pattern):
-        return len(re.findall(pattern, self.ss.log_text()))
-
-    def summary(self, status):
-        for line in ist_summary(status, self.case.conn):
-            log("    " + line)
-
-    def tails(self):
-        """The end of both daemons' logs (without vici chatter), on stderr: shown for a failing test."""
-        for p in (self.gw, self.ss):
-            if p is None:
-                continue
-            lines = [x for x in (p.log_text().splitlines()) if "vici client" not in x]
-            log(f"----- last 25 lines of {p.log_path} (without vici chatter)")
-            for line in lines[-25:]:
-                log("    " + line)
-        log(f"----- (case folder: {self.scene.workdir})")
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -440,79 +388,6 @@ def positive(run, ist_ns, ss_ns, ss_side):
         checks.check(f"{N}.isthmus-cleared", cleared,
                      f"Isthmus still shows an established IKE SA {WAIT}s after 'down'")
         run.snapshot("after-down")
-
-
-# ----------------------------------------------------------------------------- rekeys
-def settle(run, label, kind, before, limit):
-    """Polls both sides until the `rekeyed` checks of KIND (child|ike) against BEFORE all pass, at most LIMIT
-    seconds; then records them as CASE.LABEL.* (after a timeout: the last poll's verdicts, reasons prefixed
-    `after LIMITs:`). The last poll's snapshots are LABEL.sas.txt / LABEL.status.json, its verdicts LABEL.txt."""
-    case, checks = run.case, run.checks
-    last = []
-    t0 = time.monotonic()
-
-    def poll():
-        if not run.alive():
-            return False
-        now = run.snapshot(label)
-        last[:] = rekeyed_checks(kind, *before, *now, ss_conn=SS_CONN, ist_conn=case.conn)
-        run.scene.write(f"{label}.txt", "".join(f"ok {n}\n" if ok else f"bad {n} {why}\n" for n, ok, why in last),
-                        mode=0o644)
-        return all(ok for _, ok, _ in last)
-
-    if proc.wait_for(poll, limit, abort=lambda: not run.alive()):
-        log(f"{case.name}: {label} settled on both sides, {run.since(t0)} into the wait")
-        for line in run.ss.swanctl("--list-sas").stdout.splitlines():
-            log("    " + line)
-        run.summary(run.gw.status())
-        checks.extend(f"{case.name}.{label}", last)
-        return True
-    results = [(n, ok, why if ok else f"after {limit}s: {why}") for n, ok, why in last] or \
-        [("settled", False, "no snapshot could be taken (a daemon exited?)")]
-    checks.extend(f"{case.name}.{label}", results)
-    run.summary(run.gw.status() if run.gw.alive else {})
-    run.tails()
-    return False
-
-
-def forced_rekeys(run):
-    """strongSwan rekeys the CHILD SA, then the IKE SA (swanctl --rekey, no reauth)."""
-    N, checks, ss, scene = run.case.name, run.checks, run.ss, run.scene
-    before = run.snapshot("before-child-rekey")
-    r = ss.rekey(child=SS_CHILD)
-    scene.write("rekey-child.req.txt", r.stdout + r.stderr, mode=0o644)
-    if checks.check(f"{N}.ss-rekey-child-requested",
-                    r.returncode == 0 and "rekey completed successfully" in r.stdout + r.stderr,
-                    f"swanctl --rekey --child net: {' '.join((r.stdout + r.stderr).splitlines()[-2:])}"):
-        settle(run, "child-rekey", "child", before, WAIT)
-        checks.check(f"{N}.child-rekey-by-strongswan",
-                     run.charon_count(r"generating CREATE_CHILD_SA request.*N\(REKEY_SA\)") > 0,
-                     "charon never logged 'generating CREATE_CHILD_SA request ... N(REKEY_SA)'")
-    before = run.snapshot("before-ike-rekey")
-    r = ss.rekey(ike=SS_CONN)
-    scene.write("rekey-ike.req.txt", r.stdout + r.stderr, mode=0o644)
-    if checks.check(f"{N}.ss-rekey-ike-requested",
-                    r.returncode == 0 and "rekey completed successfully" in r.stdout + r.stderr,
-                    f"swanctl --rekey --ike s2s: {' '.join((r.stdout + r.stderr).splitlines()[-2:])}"):
-        settle(run, "ike-rekey", "ike", before, WAIT)
-
-
-def timer_rekey(run):
-    """Waits for Isthmus's own lifetime-driven CHILD SA rekey (lifetime.esp 2m: status rekeyInSeconds + WAIT)."""
-    N, checks = run.case.name, run.checks
-    before = run.snapshot("before-timer-rekey")
-    seconds = child_rekey_seconds(before[1], run.case.conn)
-    if not checks.check(f"{N}.isthmus-child-rekey-scheduled", seconds is not None and seconds <= 120,
-                        f"Isthmus's status shows no CHILD SA rekeyInSeconds <= 120 (lifetime.esp 2m): '{seconds}'",
-                        detail=f"in {seconds} s"):
-        return
-    limit = seconds + WAIT
-    log(f"{N}: Isthmus will rekey its CHILD SA in {seconds} s (status rekeyInSeconds); waiting up to {limit} s")
-    pattern = r"parsed CREATE_CHILD_SA request.*N\(REKEY_SA\)"
-    n0 = run.charon_count(pattern)
-    settle(run, "timer-child-rekey", "child", before, limit)
-    checks.check(f"{N}.child-rekey-by-isthmus", run.charon_count(pattern) > n0,
-                 "charon never logged 'parsed CREATE_CHILD_SA request ... N(REKEY_SA)' (Isthmus did not start the rekey)")
 
 
 # ----------------------------------------------------------------------------- the negative case
