@@ -325,6 +325,12 @@ final class DaemonState {
 
     func scheduleRestart(_ name: String) {
         guard !downConnections.contains(name), !isShuttingDown else { return }
+        // A peer at any address comes back by itself: there is nowhere to initiate to.
+        if let connection = config.connections.first(where: { $0.name == name }),
+            config.localNetwork(named: connection.localNetwork)?.gateway == .any
+        {
+            return
+        }
         let delay = restarts.nextDelay(for: name)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.scheduleTask(in: Self.timeAmount(delay)) {
@@ -343,8 +349,15 @@ final class DaemonState {
     /// a `peer-unresolved` event and a retry after the restart delay. Returns an error sentence.
     func initiate(_ name: String) -> String? {
         guard let connection = config.connections.first(where: { $0.name == name }),
-            let remote = config.localNetwork(named: connection.localNetwork), case .name = remote.gateway
+            let remote = config.localNetwork(named: connection.localNetwork)
         else { return initiateNow(name) }
+        switch remote.gateway {
+        case .address: return initiateNow(name)
+        case .any:
+            return "connection '\(name)' has its peer at any address (gateway_address: any): it waits for the peer "
+                + "to initiate"
+        case .name: break
+        }
         resolve(remote) { state, resolved in
             guard resolved, state.config.connections.contains(where: { $0.name == name }),
                 !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
