@@ -132,6 +132,12 @@ final class DataPath: Sendable {
                     events.append(Self.event(current, connection: connection, now: now))
                 }
             }
+            // Connections gone from a shared interface that stays: their routes went with the plan above.
+            let connections = Set(plan.interfaces.flatMap(\.connections))
+            for name in state.connections.keys where !connections.contains(name) {
+                state.connections[name] = nil
+                state.numbers[name] = nil
+            }
             return events
         }
     }
