@@ -22,7 +22,7 @@ import Synchronization
 /// interface or route that cannot be set up is a `data-path-failed` event and an error in `status`, and
 /// the other connections go on.
 ///
-/// With `--tun NAME` (``fixed(plane:tunName:logger:)``) every connection uses that one device, whose
+/// With `--tun NAME` (``init(fixed:tunName:logger:)``) every connection uses that one device, whose
 /// address and routes are the user's.
 final class DataPath: Sendable {
     /// What `status` shows of a connection's data path.

@@ -73,13 +73,6 @@ public final class Dataplane: Sendable {
             devices: [(interface: Int, device: TUNDevice)](), rawESP: rawESP, pathMTU: pathMTU, logger: logger)
     }
 
-    /// Opens the TUN device `tunName` (creating it when it does not exist) as interface 0, the one every
-    /// SA uses unless it names another.
-    public convenience init(tunName: String, pathMTU: Int = 1500, logger: Logger) throws(DataplaneError) {
-        try self.init(pathMTU: pathMTU, logger: logger)
-        attach(try Self.openTUN(name: tunName, logger: logger), as: 0)
-    }
-
     /// Opens (creating when it does not exist) the TUN device `name` the way the data plane reads it:
     /// with segmentation offload unless ISTHMUS_TUN_OFFLOAD=0, and a long transmit queue.
     public static func openTUN(name: String, logger: Logger) throws(DataplaneError) -> DataplaneDevice {

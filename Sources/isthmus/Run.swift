@@ -83,7 +83,7 @@ struct Run: AsyncParsableCommand {
         }
         if ikePort == natPort { throw ValidationError("--ike-port and --nat-port must differ") }
         if tun != nil && noDataPlane { throw ValidationError("--tun and --no-data-plane exclude each other") }
-        if let tun, tun.isEmpty || tun.utf8.count > 15 || tun.contains("/") || tun.contains(" ") {
+        if let tun, !TunnelInterfaceName.isValid(tun) {
             throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
         }
         if let metrics, MetricsAddress(parsing: metrics) == nil {
