@@ -25,7 +25,6 @@ from harness.export_checks import verify_established
 from harness.isthmus import ike_sas
 from harness.netns import NetnsError
 from harness.sites import CLOUD_PREFIX, CLOUD_PUBLIC, OFFICE_HOST, OFFICE_PREFIX, VM
-from harness.strongswan import ss_normalise
 from harness.traffic import ping_counts, ping_problem
 
 IKE = "AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256"
@@ -110,11 +109,7 @@ class Side:
                              abort=lambda: not (self.gw.alive and self.ss.alive))
 
     def snap(self, label):
-        pretty = self.ss.list_sas_pretty()
-        self.scene.write(f"{label}.sas.txt", pretty, mode=0o644)
-        status = self.gw.status()
-        self.scene.write(f"{label}.status.json", json.dumps(status, indent=1), mode=0o644)
-        return ss_normalise(pretty), status
+        return self.scene.snapshot(label, self.ss, self.gw)
 
     def tails(self):
         for path in (self.gw.log_path if self.gw else None, self.ss.log_path if self.ss else None):

@@ -15,7 +15,6 @@ from .ikev1_checks import samples_summary, verify_established
 from .ikev2_checks import spi_norm
 from .isthmus import ike_sas
 from .sites import CLOUD_PREFIX, CLOUD_PUBLIC, OFFICE_HOST, OFFICE_PREFIX, OFFICE_PUBLIC, VM
-from .strongswan import ss_normalise
 from .traffic import iperf3, ping_counts
 
 SHORT_RUN = env_int("SHORT_RUN", 200)            # seconds of continuous ping in short-lifetimes
@@ -48,11 +47,7 @@ class Run:
 
     def snapshot(self, label):
         """strongSwan's and Isthmus's view, kept as LABEL.sas.txt / LABEL.status.json; (ss list, status)."""
-        pretty = self.ss.list_sas_pretty()
-        self.scene.write(f"{label}.sas.txt", pretty, mode=0o644)
-        status = self.gw.status()
-        self.scene.write(f"{label}.status.json", json.dumps(status, indent=1), mode=0o644)
-        return ss_normalise(pretty), status
+        return self.scene.snapshot(label, self.ss, self.gw)
 
     def tails(self):
         self.gw.dump_log(25)

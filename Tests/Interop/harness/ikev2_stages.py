@@ -2,7 +2,6 @@
 case's daemons, both sides' snapshots, log tails), `settle` (poll both sides until a rekey's checks pass),
 `forced_rekeys` (strongSwan rekeys the CHILD SA, then the IKE SA) and `timer_rekey` (Isthmus's own CHILD SA rekey
 on its lifetime timer). Checks are named `CASE.NAME`, as the bash script's."""
-import json
 import re
 import time
 
@@ -11,7 +10,6 @@ from .checks import log
 from .config import WAIT
 from .ikev2_checks import child_rekey_seconds, ist_summary, rekeyed_checks
 from .isthmus import ike_sas
-from .strongswan import ss_normalise
 
 SS_CONN, SS_CHILD = "s2s", "net"    # strongSwan's connection and CHILD SA names
 
@@ -32,12 +30,8 @@ class Run:
         return all(p is not None and p.alive for p in (self.gw, self.ss))
 
     def snapshot(self, label):
-        """Both sides' view, kept as LABEL.sas.txt (swanctl --list-sas --pretty) and LABEL.status.json."""
-        pretty = self.ss.list_sas_pretty() if self.ss else ""
-        status = self.gw.status() if self.gw and self.gw.alive else {}
-        self.scene.write(f"{label}.sas.txt", pretty, mode=0o644)
-        self.scene.write(f"{label}.status.json", json.dumps(status, indent=1) + "\n", mode=0o644)
-        return ss_normalise(pretty), status
+        """Both sides' view, kept as LABEL.sas.txt and LABEL.status.json (Scene.snapshot)."""
+        return self.scene.snapshot(label, self.ss, self.gw)
 
     def ss_ready(self):
         return self.ss.ready(SS_CONN)

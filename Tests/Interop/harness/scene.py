@@ -1,5 +1,6 @@
 """Scene: everything one scenario creates (namespaces, processes, gateways, strongSwan peers, captures) in one
 place, torn down in reverse order by the `scene` fixture's finalizer (also after a failure or a signal)."""
+import json
 import os
 import shutil
 import signal
@@ -101,6 +102,16 @@ class Scene:
             self.checks.abort(check, str(e))
         self.checks.ok(check)
         return sites
+
+    def snapshot(self, label, ss, gw):
+        """strongSwan's and Isthmus's view of their SAs, kept as LABEL.sas.txt (swanctl --list-sas --pretty) and
+        LABEL.status.json; returns (ss_normalise'd SAs, status). A missing peer or a dead gateway gives empty ones."""
+        from .strongswan import ss_normalise
+        pretty = ss.list_sas_pretty() if ss else ""
+        status = gw.status() if gw and gw.alive else {}
+        self.write(f"{label}.sas.txt", pretty, mode=0o644)
+        self.write(f"{label}.status.json", json.dumps(status, indent=1) + "\n", mode=0o644)
+        return ss_normalise(pretty), status
 
     def on_teardown(self, fn):
         self._teardown.append(fn)
