@@ -88,6 +88,8 @@ final class DaemonState {
     var dataplane: Dataplane?
     /// The data plane's interfaces and routes (nil without a data plane).
     var dataPath: DataPath?
+    /// The data-plane thread's watchdog and the recreation of failed interfaces.
+    var supervision = DataplaneSupervision()
     /// Events and `status` as metrics; nil when ``DaemonOptions/metrics`` is.
     let metrics: GatewayMetrics?
 

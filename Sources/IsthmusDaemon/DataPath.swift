@@ -142,6 +142,32 @@ final class DataPath: Sendable {
         }
     }
 
+    /// Forgets interface `name` after its TUN device failed (deleted with `ip link del`, or in error): the
+    /// data plane has detached it and the kernel removed its routes with it. Its connections show the
+    /// error until the next ``apply(_:now:)`` creates the interface again under the same number, so the SAs
+    /// installed for it carry traffic again.
+    /// - Returns: one `data-path-failed` event per connection of the interface (none when it is not ours).
+    func interfaceLost(_ name: String, now: Duration) -> [GatewayEvent] {
+        guard managed else { return [] }
+        return state.withLock { state in
+            guard let installed = state.installed.removeValue(forKey: name) else { return [] }
+            var events: [GatewayEvent] = []
+            for connection in installed.connections {
+                guard var current = state.connections[connection] else { continue }
+                current.error = "interface \(name) disappeared (deleted, or its TUN device failed); recreating it"
+                state.connections[connection] = current
+                events.append(Self.event(current, connection: connection, now: now))
+            }
+            logger.error("interface lost", metadata: ["interface": "\(name)"])
+            return events
+        }
+    }
+
+    /// Whether `name` is an interface this data path made and still holds.
+    func holds(_ name: String) -> Bool {
+        state.withLock { $0.installed[name] != nil }
+    }
+
     /// Removes every route and interface this data path made (exit).
     func tearDown() {
         guard managed else { return }

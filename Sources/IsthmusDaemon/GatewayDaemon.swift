@@ -210,16 +210,8 @@ public final class GatewayDaemon: Sendable {
             daemon.controlPath = path
             daemon.listening = ports
             if let plane = daemon.dataplane, let natSocket {
-                let loop = daemon.eventLoop
-                plane.onDenial { denial in loop.execute { state.value.aclDenied(denial) } }
                 do {
-                    try plane.start(
-                        socket: natSocket,
-                        onIKE: { message, source, destination in
-                            let datagram = IKEDatagram(bytes: message, source: source, destination: destination)
-                            loop.execute { state.value.receiveFromDataplane(datagram) }
-                        },
-                        onLifetime: { event in loop.execute { state.value.espLifetimeReached(event) } })
+                    try DaemonState.start(plane, socket: natSocket, state: state, loop: daemon.eventLoop)
                 } catch {
                     for channel in channels { channel.close(promise: nil) }
                     unlink(path)
@@ -236,6 +228,7 @@ public final class GatewayDaemon: Sendable {
             daemon.scheduleCookieRotation()
             daemon.schedulePeerResolution()
             daemon.scheduleMetricsSync()
+            daemon.scheduleDataplaneWatchdog()
             if initiate {
                 for connection in daemon.config.connections {
                     if let error = daemon.initiate(connection.name) {
@@ -354,6 +347,14 @@ public final class GatewayDaemon: Sendable {
             makeResponder: makeResponder, espHandler: nil, childSAHandler: nil, dataplane: dataplane,
             dataPath: dataPath, reloader: reloader)
         defer { dataplane?.stop() }
+        // A dead or stuck data-plane thread ends the process with a failure status: systemd starts it again.
+        let fatalLogger = logger
+        try await daemon.eventLoop.submit {
+            daemon.state.value.supervision.onFatal = { reason in
+                fatalLogger.critical("exiting: \(reason)")
+                exit(DaemonState.dataplaneFailureExitCode)
+            }
+        }.get()
         let gateway = GatewayService(daemon: daemon, logger: logger)
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(

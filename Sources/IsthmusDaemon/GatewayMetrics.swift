@@ -161,6 +161,8 @@ final class GatewayMetrics {
             }
             var drops = plane.drops
             for reason in ESPDropReason.allCases { drops[reason.description, default: 0] += 0 }
+            // The bounded queues between threads: present at 0 so that the first drop is an increment.
+            for reason in ["command-queue-full", "ike-handoff-full"] { drops[reason, default: 0] += 0 }
             for (reason, count) in drops {
                 advance(Series(name: Name.dataplaneDrops, labels: ["reason"], values: [reason]), to: count)
             }

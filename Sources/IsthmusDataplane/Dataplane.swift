@@ -31,6 +31,9 @@ public final class Dataplane: Sendable {
     /// A packet an endpoint ACL denied (at most ``ACLDenial/reportsPerSecond`` a second); called on the
     /// data-plane thread.
     public typealias DenialReceiver = @Sendable (ACLDenial) -> Void
+    /// A TUN device failed (its interface was deleted, or it reports an error) and was detached; called
+    /// on the data-plane thread with the interface number and the device's name.
+    public typealias DeviceFailureReceiver = @Sendable (_ interface: Int, _ name: String) -> Void
 
     private struct Shared: ~Copyable {
         var counters = DataplaneCounters()
@@ -38,6 +41,9 @@ public final class Dataplane: Sendable {
         var ownDrops: [String: UInt64] = [:]
         var thread: pthread_t?
         var onDenial: DenialReceiver?
+        var onDeviceFailure: DeviceFailureReceiver?
+        /// Why the thread left its loop without being told to stop (nil while it runs or after `stop`).
+        var failure: String?
     }
 
     /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
@@ -59,6 +65,11 @@ public final class Dataplane: Sendable {
         ) -> () -> Void
     private let queue: DataplaneQueue
     private let shared = Mutex(Shared())
+    /// Turns of the data-plane loop so far: a thread that runs turns at least twice a second (its `poll`
+    /// waits at most 500 ms), so a count that stands still means a stalled thread (``DataplaneWatchdog``).
+    private let turnCount = Atomic<UInt64>(0)
+    /// Whether the thread is in its loop.
+    private let loopRunning = Atomic<Bool>(false)
     private let logger: Logger
 
     /// A data plane for TUN devices, none attached yet (``openTUN(name:logger:)``, ``attach(_:as:)``).
@@ -87,16 +98,19 @@ public final class Dataplane: Sendable {
     /// A data plane on `device` as interface 0 and `rawESP` (ESP without UDP; nil: none): in-memory ones
     /// in tests.
     convenience init<Device: PacketDevice>(
-        device: Device, rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger
+        device: Device, rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger, queue: DataplaneQueue? = nil
     ) throws(DataplaneError) {
-        try self.init(devices: [(0, device)], rawESP: rawESP, pathMTU: pathMTU, logger: logger)
+        try self.init(devices: [(0, device)], rawESP: rawESP, pathMTU: pathMTU, logger: logger, queue: queue)
     }
 
-    /// A data plane on `devices` (TUN devices and their interface numbers) and `rawESP`.
+    /// A data plane on `devices` (TUN devices and their interface numbers) and `rawESP`, with `queue` for
+    /// its commands (default: one with the default bounds).
     init<Device: PacketDevice>(
-        devices: [(interface: Int, device: Device)], rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger
+        devices: [(interface: Int, device: Device)], rawESP: (any DatagramSocket)?, pathMTU: Int, logger: Logger,
+        queue given: DataplaneQueue? = nil
     ) throws(DataplaneError) {
-        let queue = try DataplaneQueue()
+        let queue: DataplaneQueue
+        if let given { queue = given } else { queue = try DataplaneQueue() }
         self.pathMTU = pathMTU
         self.logger = logger
         self.queue = queue
@@ -131,6 +145,33 @@ public final class Dataplane: Sendable {
         shared.withLock { $0.onDenial = receiver }
     }
 
+    /// Where failed TUN devices are reported (any thread).
+    public func onDeviceFailure(_ receiver: @escaping DeviceFailureReceiver) {
+        shared.withLock { $0.onDeviceFailure = receiver }
+    }
+
+    func reportDeviceFailure(interface: Int, name: String) {
+        shared.withLock { $0.onDeviceFailure }?(interface, name)
+    }
+
+    /// Turns the data-plane loop has run (any thread; see ``DataplaneWatchdog``).
+    public var turns: UInt64 { turnCount.load(ordering: .relaxed) }
+
+    /// Whether the data-plane thread is in its loop (any thread).
+    public var isRunning: Bool { loopRunning.load(ordering: .acquiring) }
+
+    /// Why the thread left its loop without a `stop`, or nil (any thread).
+    public var failure: String? { shared.withLock { $0.failure } }
+
+    func countTurn() { turnCount.wrappingAdd(1, ordering: .relaxed) }
+
+    func loopStarted() { loopRunning.store(true, ordering: .releasing) }
+
+    func loopEnded(failure: String?) {
+        shared.withLock { $0.failure = failure }
+        loopRunning.store(false, ordering: .releasing)
+    }
+
     func reportDenial(_ denial: ACLDenial) {
         shared.withLock { $0.onDenial }?(denial)
     }
@@ -147,8 +188,13 @@ public final class Dataplane: Sendable {
 
     /// A snapshot of the counters (any thread).
     public var counters: DataplaneCounters {
-        shared.withLock { shared in
+        let queueDrops = queue.dropped
+        let running = isRunning
+        return shared.withLock { shared in
             var counters = shared.counters
+            counters.running = running
+            counters.failure = shared.failure
+            if queueDrops > 0 { counters.drops["command-queue-full", default: 0] += queueDrops }
             for reason in ESPDropReason.allCases where shared.engineDrops[reason] > 0 {
                 counters.drops[reason.description, default: 0] += shared.engineDrops[reason]
             }
@@ -170,6 +216,8 @@ public final class Dataplane: Sendable {
     ) throws(DataplaneError) {
         let box = Unmanaged.passRetained(ThreadBody(makeLoop(self, socket, onIKE, onLifetime))).toOpaque()
         var thread = pthread_t()
+        // Running from now on: a watchdog that looks right after `start` must not see a dead thread.
+        loopStarted()
         let result = pthread_create(
             &thread, nil,
             { argument in
@@ -179,6 +227,7 @@ public final class Dataplane: Sendable {
             }, box)
         guard result == 0 else {
             Unmanaged<ThreadBody>.fromOpaque(box).release()
+            loopEnded(failure: nil)
             throw DataplaneError("cannot start the data-plane thread", errno: result)
         }
         shared.withLock { $0.thread = thread }
@@ -203,7 +252,8 @@ public final class Dataplane: Sendable {
         pthread_join(thread, nil)
     }
 
-    func countDrop(_ reason: String, count: UInt64 = 1) {
+    /// Counts `count` packets or messages dropped for `reason` in the data plane's drops (any thread).
+    public func countDrop(_ reason: String, count: UInt64 = 1) {
         shared.withLock { $0.ownDrops[reason, default: 0] += count }
     }
 

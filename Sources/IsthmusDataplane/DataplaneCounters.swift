@@ -4,6 +4,10 @@ import IsthmusESP
 public struct DataplaneCounters: Sendable, Codable, Hashable {
     /// The TUN devices attached, one per interface (`isthmus0`, `ist-cloud-br1`, ...).
     public var interfaces: [String] = []
+    /// Whether the data-plane thread is running (nil from a data plane that does not say).
+    public var running: Bool?
+    /// Why the data-plane thread stopped without being told to (nil while it runs).
+    public var failure: String?
     /// Inner packets read from the TUN, protected and sent (ESP packets and their ESP bytes).
     public var espPacketsOut: UInt64 = 0
     public var espBytesOut: UInt64 = 0
@@ -18,7 +22,7 @@ public struct DataplaneCounters: Sendable, Codable, Hashable {
     /// connection.
     public var connections: [String: ESPConnectionTraffic] = [:]
     /// Dropped packets by reason: the engine's (`unknown-spi`, `integrity-failure`, `no-policy`, ...)
-    /// and the data plane's own (`queue-full`, `raw-esp-unsupported`, `tun-write-error`, `install-failed`,
+    /// and the data plane's own (`command-queue-full`, `ike-handoff-full`, `queue-full`, `raw-esp-unsupported`, `tun-write-error`, `install-failed`,
     /// `send-error`, `truncated-datagram`, `invalid-nat-t`).
     public var drops: [String: UInt64] = [:]
     /// Soft and hard lifetime events reported by the engine.

@@ -149,8 +149,10 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         var fds = fixed
         var polled: [TunnelInterface<Device>] = []
         var running = true
+        var failure: String?
         while running {
             if stopRequested { break }
+            plane.countTurn()
             if interfacesChanged {
                 interfacesChanged = false
                 polled = interfaces
@@ -160,7 +162,9 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
             // While counters wait to be published, wake up soon enough to publish them.
             let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
             if ready < 0 && errno != EINTR {
-                logger.error("data plane poll failed", metadata: ["errno": "\(errno)"])
+                let code = errno
+                failure = "poll failed: " + String(cString: strerror(code))
+                logger.error("data plane poll failed", metadata: ["errno": "\(code)"])
                 break
             }
             // Commands first: SA installs must precede the packets that need them.
@@ -172,9 +176,10 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                     readTUN(tunnel)
                 } else if events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                     logger.error(
-                        "TUN device failed; its interface is detached, the others go on",
+                        "TUN device failed (interface deleted?); it is detached, the others go on",
                         metadata: ["tun": "\(tunnel.device.name)"])
                     detach(interface: tunnel.interface)
+                    plane.reportDeviceFailure(interface: tunnel.interface, name: tunnel.device.name)
                 }
             }
             if rawESP != nil, fds[2].revents & Int16(POLLIN) != 0 { receiveRawESP() }
@@ -207,6 +212,7 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         counters.connections = engine.trafficByConnection()
         counters.aclHits = aclCounters()
         plane.publish(counters, engineDrops: engine.drops)
+        plane.loopEnded(failure: failure)
     }
 
     /// Runs queued commands before reading more ESP. IKE queues an SA before its message leaves, and the

@@ -38,6 +38,8 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let dataPathFailed = Kind(rawValue: "data-path-failed")
         /// The connection's interface or routes were removed (reload, exit).
         public static let dataPathRemoved = Kind(rawValue: "data-path-removed")
+        /// The data-plane thread stopped or stalled: no connection carries traffic (the gateway exits).
+        public static let dataplaneFailed = Kind(rawValue: "dataplane-failed")
         /// An authenticated message of a peer behind a NAT came from a new address or port: IKE and ESP
         /// follow it (RFC 7296 section 2.23).
         public static let peerMoved = Kind(rawValue: "peer-moved")

@@ -98,6 +98,17 @@ struct Status: ParsableCommand {
                     + "installed \(duration(child.installedSecondsAgo)) ago\n"
             }
         }
+        if let plane = status.dataplane {
+            if plane.running == false {
+                out += "\ndata plane: STOPPED, no traffic crosses: \(plane.failure ?? "unknown reason")\n"
+            } else {
+                out += "\ndata plane: running, interfaces \(plane.interfaces.joined(separator: ", "))\n"
+            }
+            if !plane.drops.isEmpty {
+                let drops = plane.drops.keys.sorted().map { "\($0) \(plane.drops[$0] ?? 0)" }
+                out += "data plane dropped: \(drops.joined(separator: ", "))\n"
+            }
+        }
         if let counters = status.counters {
             out +=
                 "\ncounters: \(counters.ikeSAs) IKE SAs, datagrams in \(counters.datagramsIn) / out "

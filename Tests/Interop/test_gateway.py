@@ -20,7 +20,7 @@ import time
 
 from harness import prereq
 from harness.config import EXAMPLES, WAIT
-from harness.gateway import data_path, error_lines, links, our_routes, routes
+from harness.gateway import data_path, error_lines, links, our_routes, routes, self_plumbed_pair
 from harness.isthmus import child_sas
 from harness.sites import CLOUD_PUBLIC, OFFICE_HOST, VM
 from harness.traffic import iperf3, iperf_mbps, ping_counts, ping_problem, stop_ping
@@ -30,14 +30,7 @@ def test_self_plumbing(scene, checks, isthmus_bin):
     prereq.require(checks, tools=["ip", "ping"], isthmus=isthmus_bin, tun=True)
     sites = scene.two_sites(tuns=False)
     checks.check("underlay-ping", sites.ofc.ping(CLOUD_PUBLIC).returncode == 0, "gateways cannot reach each other")
-    configs = {side: scene.write(f"{side}.yaml", (EXAMPLES / f"{side}-dynamic.yaml").read_text())
-               for side in ("office", "cloud")}
-    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False)
-    office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
-    if not (office.wait_child_sa() and cloud.wait_child_sa()):
-        office.dump_log(); cloud.dump_log()
-        checks.abort("child-sa-established", f"no CHILD SA within {WAIT}s")
-    checks.ok("child-sa-established")
+    office, cloud, configs = self_plumbed_pair(scene, sites, checks)
 
     # Interfaces and routes, made by the gateways themselves.
     for ns, gw, conn, iface, prefix in ((sites.ofc, office, "office-cloud", "ist-cloud", "10.0.1.0/24"),

@@ -3,6 +3,7 @@ import IsthmusCrypto
 import IsthmusESP
 import IsthmusIP
 import Dispatch
+import Logging
 import XCTest
 
 #if canImport(Glibc)
@@ -42,13 +43,72 @@ final class DataplaneQueueTests: XCTestCase {
         XCTAssertTrue(readable(queue.wakeFD))
     }
 
-    func testConcurrentProducersLoseNothing() throws {
-        let queue = try DataplaneQueue()
+    func testConcurrentProducersLoseNothingBelowTheBound() throws {
+        let queue = try DataplaneQueue(datagramCapacity: 8000, capacity: 8000)
         let peer = self.peer
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             for index in 0..<1000 { queue.push(.sendUDP([UInt8(worker), UInt8(index & 0xFF)], to: peer)) }
         }
         XCTAssertEqual(queue.takeAll().count, 8000)
+        XCTAssertEqual(queue.dropped, 0)
+    }
+
+    /// Datagrams are refused at the datagram bound, other commands only at the larger one, `stop` never;
+    /// each refusal is counted, and room comes back once the consumer took the queue.
+    func testBoundsRefuseAndCountDrops() throws {
+        let queue = try DataplaneQueue(datagramCapacity: 2, capacity: 4)
+        XCTAssertTrue(queue.push(.sendUDP([1], to: peer)))
+        XCTAssertTrue(queue.push(.sendUDP([2], to: peer)))
+        XCTAssertFalse(queue.push(.sendUDP([3], to: peer)), "a third datagram is over the datagram bound")
+        XCTAssertTrue(queue.push(.sa(.remove(inboundSPI: 1))), "SA changes have room datagrams do not")
+        XCTAssertTrue(queue.push(.detach(interface: 1)))
+        XCTAssertFalse(queue.push(.sa(.remove(inboundSPI: 2))), "the queue is full")
+        XCTAssertTrue(queue.push(.stop), "stop is never refused")
+        XCTAssertEqual(queue.dropped, 2)
+        XCTAssertEqual(queue.count, 5)
+        let taken = queue.takeAll()
+        guard case .sendUDP(let first, _) = taken[0], case .stop = taken[4] else {
+            return XCTFail("unexpected order: \(taken)")
+        }
+        XCTAssertEqual(first, [1])
+        XCTAssertTrue(queue.push(.sendUDP([4], to: peer)), "room again after takeAll")
+        XCTAssertEqual(queue.dropped, 2)
+    }
+
+    /// A data plane's counters show the queue's refusals as `command-queue-full` drops.
+    func testQueueDropsReachTheCounters() throws {
+        let plane = try Dataplane(
+            device: MemoryPacketDevice(name: "mem0"), rawESP: nil, pathMTU: 1500,
+            logger: Logger(label: "test"), queue: DataplaneQueue(datagramCapacity: 1, capacity: 1))
+        plane.submit(.sendUDP([1], to: peer))
+        plane.submit(.sendUDP([2], to: peer))
+        plane.submit(.sendUDP([3], to: peer))
+        XCTAssertEqual(plane.counters.drops["command-queue-full"], 2)
+        XCTAssertEqual(plane.counters.running, false, "not started")
+    }
+}
+
+final class HandoffBoundTests: XCTestCase {
+    func testRefusesPastCapacityAndCountsEachRefusal() {
+        let bound = HandoffBound(capacity: 2)
+        XCTAssertTrue(bound.enter())
+        XCTAssertTrue(bound.enter())
+        XCTAssertFalse(bound.enter())
+        XCTAssertFalse(bound.enter())
+        XCTAssertEqual(bound.waiting, 2, "refused items take no room")
+        XCTAssertEqual(bound.dropped, 2)
+        bound.leave()
+        XCTAssertTrue(bound.enter(), "room again once the consumer took one")
+        XCTAssertEqual(bound.dropped, 2)
+    }
+
+    func testConcurrentProducersNeverExceedTheCapacity() {
+        let bound = HandoffBound(capacity: 100)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<1000 { _ = bound.enter() }
+        }
+        XCTAssertEqual(bound.waiting, 100)
+        XCTAssertEqual(bound.dropped, 7900)
     }
 }
 
