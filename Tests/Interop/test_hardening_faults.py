@@ -11,10 +11,12 @@ time), the recovery time (first answer after the event minus deletion time), the
 """
 import os
 import re
+import signal
 import time
 from datetime import datetime, timezone
 
-from harness import prereq
+from harness import prereq, proc
+from harness.config import REPO
 from harness.gateway import data_path, links, our_routes, self_plumbed_pair
 from harness.isthmus import child_sas
 from harness.sites import VM
@@ -145,3 +147,124 @@ def test_interface_deleted_under_traffic(scene, checks, isthmus_bin):
     checks.check("iperf3-ran-across-the-deletions", "receiver" in out, out.strip()[-300:])
     ping.stop()
     checks.check("office-alive", office.alive, "the office gateway exited")
+
+
+# ---------------------------------------------------------------------------------------------------------- the unit
+UNIT = REPO / "dist" / "isthmus@.service"
+# Run inside the gateway's namespace: what dist/isthmus@.service asks of systemd, as far as it can be had without
+# systemd as PID 1 (this container has none): a private mount namespace with /proc as ProtectProc=invisible and
+# ProcSubset=pid mount it, /usr /etc /opt /work read-only (ProtectSystem=strict; the scenario's scratch directory
+# stays writable as the runtime directory is), no core dumps (LimitCORE=0), MemoryDenyWriteExecute (the kernel's
+# PR_SET_MDWE, which systemd uses too), and root with only the unit's CapabilityBoundingSet and NoNewPrivileges
+# (setpriv). strace -f -c counts every system call, compared with the unit's SystemCallFilter afterwards.
+# Not emulated: DevicePolicy/DeviceAllow (cgroup device rules), RestrictAddressFamilies and the seccomp filter
+# itself (strace's list is checked against it instead).
+RESTRICT = r"""
+mount -t proc -o hidepid=invisible,subset=pid proc /proc || exit 90
+for d in /usr /etc /opt /work; do [ -d "$d" ] && { mount --bind -o ro "$d" "$d" || exit 91; }; done
+ulimit -c 0
+summary="$1"; caps="$2"; shift 2
+exec /usr/bin/python3 -c 'import ctypes, os, sys
+if ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) != 0: sys.exit("PR_SET_MDWE refused")
+os.execvp(sys.argv[1], sys.argv[1:])' \
+    setpriv --no-new-privs --inh-caps=-all --bounding-set="-all,$caps" -- \
+    strace -f -qq -c -o "$summary" -- "$@"
+"""
+
+
+def _unit_settings():
+    out = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def _syscall_groups():
+    """systemd's system call groups (`systemd-analyze syscall-filter`), each expanded to names."""
+    r = proc.run(["systemd-analyze", "syscall-filter", "--no-pager"], timeout=60)
+    groups, current = {}, None
+    for line in r.stdout.splitlines():
+        if line.startswith("@"):
+            current = groups.setdefault(line.strip(), [])
+        elif current is not None and line.strip() and not line.strip().startswith("#"):
+            current.append(line.strip())
+
+    def expand(name, seen=()):
+        names = set()
+        for item in groups.get(name, []):
+            names |= expand(item, seen + (name,)) if item.startswith("@") and item not in seen else {item}
+        return names
+    return {name: expand(name) for name in groups}
+
+
+def _allowed_syscalls(settings):
+    """The system calls the unit's SystemCallFilter lines allow (an allow list, then ~ deny lists)."""
+    groups = _syscall_groups()
+    allowed = set()
+    for value in settings.get("SystemCallFilter", []):
+        deny = value.startswith("~")
+        names = set()
+        for item in value.lstrip("~").split():
+            names |= groups.get(item, set()) if item.startswith("@") else {item}
+        allowed = allowed - names if deny else allowed | names
+    return allowed
+
+
+def _strace_summary(path):
+    """System call names (and their error counts) of a `strace -c` summary."""
+    calls = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return calls
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] not in ("total",):
+            errors = int(parts[4]) if len(parts) == 6 else 0
+            calls[parts[-1]] = errors
+    return calls
+
+
+def test_restricted_daemon(scene, checks, isthmus_bin):
+    """The office gateway under the unit's restrictions (see RESTRICT) brings its tunnel up, answers ping,
+    creates its deleted interface again and stops cleanly; every system call it made is one the unit allows."""
+    prereq.require(checks, tools=["ip", "ping", "strace", "setpriv", "unshare", "systemd-analyze"],
+                   isthmus=isthmus_bin, tun=True)
+    settings = _unit_settings()
+    caps = ",".join("+" + c.lower().removeprefix("cap_")
+                    for c in " ".join(settings.get("CapabilityBoundingSet", [])).split())
+    checks.require("unit-capabilities", caps == "+net_admin,+net_bind_service,+net_raw", f"caps {caps}")
+    allowed = _allowed_syscalls(settings)
+    checks.require("unit-syscall-filter-read", len(allowed) > 200, f"{len(allowed)} system calls allowed")
+    sites = scene.two_sites(tuns=False)
+    summary = scene.path("office-strace.txt")
+    office, cloud, _ = self_plumbed_pair(
+        scene, sites, checks, wrap_office=lambda argv: ["unshare", "--mount", "--propagation", "private", "--",
+                                                        "/bin/sh", "-c", RESTRICT, "restrict", str(summary), caps,
+                                                        *argv])
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("restricted-ping", r.returncode == 0, ping_problem(r))
+    sites.ofc.ip("link", "del", "ist-cloud")
+    back = office.wait_for(lambda s: data_path(s, "office-cloud").get("state") == "up"
+                           and "ist-cloud" in links(sites.ofc), timeout=10)
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("restricted-interface-recreated", bool(back) and r.returncode == 0, ping_problem(r))
+    # The gateway is strace's child; SIGTERM it, strace writes the summary when it exits.
+    tracer = office.pid
+    try:
+        child = int(open(f"/proc/{tracer}/task/{tracer}/children").read().split()[0])
+    except (OSError, IndexError, ValueError):
+        child = None
+    checks.require("restricted-gateway-found", child is not None, f"no child of strace {tracer}")
+    os.kill(child, signal.SIGTERM)
+    status = office.wait_exit(20)
+    checks.check("restricted-sigterm-exit-0", status == 0, f"exit status {status}; {office.log_tail(5)}")
+    calls = _strace_summary(summary)
+    checks.require("strace-summary", len(calls) > 10, f"{summary}: {len(calls)} system calls")
+    outside = sorted(set(calls) - allowed)
+    checks.check("syscalls-within-the-unit-filter", not outside, f"not allowed by the unit: {outside}",
+                 detail=f"{len(calls)} distinct system calls, all in the filter")
+    denied = [line for line in office.log_text().splitlines() if "Operation not permitted" in line]
+    checks.check("no-permission-errors", not denied, " | ".join(denied[:3]))

@@ -31,17 +31,21 @@ def error_lines(gw):
     return [l for l in gw.log_text().splitlines() if " error " in f" {l.lower()} " or "level=error" in l]
 
 
-def self_plumbed_pair(scene, sites, checks):
+def self_plumbed_pair(scene, sites, checks, wrap_office=None):
     """The examples' route-based gateways (office-dynamic.yaml, cloud-dynamic.yaml) in SITES without --tun, each
     plumbing its own interface; returns (office, cloud, configs) once both have a CHILD SA (else the scenario
-    ends: `child-sa-established`)."""
+    ends: `child-sa-established`). WRAP_OFFICE(argv) -> argv runs the office gateway under another command."""
     from .config import EXAMPLES, WAIT
     configs = {side: scene.write(f"{side}.yaml", (EXAMPLES / f"{side}-dynamic.yaml").read_text())
                for side in ("office", "cloud")}
     cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False)
-    office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
-    if not (office.wait_child_sa() and cloud.wait_child_sa()):
+    office = scene.isthmus(sites.ofc, configs["office"], name="office", start=False)
+    if wrap_office:
+        plain = office.argv
+        office.argv = lambda: wrap_office(plain())
+    office.start(wait=False)
+    if not (office.wait_child_sa(timeout=WAIT * 2) and cloud.wait_child_sa()):
         office.dump_log(); cloud.dump_log()
-        checks.abort("child-sa-established", f"no CHILD SA within {WAIT}s")
+        checks.abort("child-sa-established", f"no CHILD SA within {WAIT * 2}s")
     checks.ok("child-sa-established")
     return office, cloud, configs
