@@ -15,7 +15,8 @@ struct Lab: ParsableCommand {
             `lab up` creates four namespaces (office host 192.168.1.10, office gateway 198.51.100.10, cloud \
             gateway 203.0.113.20, VM 10.0.1.4), starts `isthmus run` with examples/office-dynamic.yaml and \
             examples/cloud-dynamic.yaml (with --static: the IKEv1 gateways examples/office.yaml and \
-            examples/cloud.yaml) in the gateway namespaces, waits for the tunnel and pings the VM from the \
+            examples/cloud.yaml; when the folder's YAML and key files are not all mode 0600, copies of them \
+            in the state directory's config/) in the gateway namespaces, waits for the tunnel and pings the VM from the \
             office host. `lab status` shows both gateways and pings again; `lab down` removes everything. \
             Nothing is changed in the root namespace.
             """,
@@ -113,9 +114,7 @@ struct LabUp: ParsableCommand {
             printError("isthmus lab up: '\(tool)' not found (Debian packages iproute2, iputils-ping, procps)")
             throw ExitCode(1)
         }
-        let folder = try examplesFolder()
-        let office = "\(folder)/\(exampleFiles.office)"
-        let cloud = "\(folder)/\(exampleFiles.cloud)"
+        let examples = try examplesFolder()
         let executable = try selfExecutable()
 
         // The state file comes first, so `lab down` can clean up after any failure below.
@@ -127,6 +126,20 @@ struct LabUp: ParsableCommand {
             throw ExitCode(1)
         }
         let dir = lab.stateDir
+        // Files others may read (a repository's are 0644; `run` refuses a shared key others may read): the
+        // gateways run copies, mode 0600, of the folder's YAML and key files (relative `file:` keys resolve).
+        var folder = examples
+        do {
+            if LabConfigCopy.needed(for: examples) {
+                folder = try LabConfigCopy.copy(from: examples, into: "\(dir)/\(LabConfigCopy.folderName)")
+                print("lab: running copies (mode 0600) of the configurations in \(folder)")
+            }
+        } catch {
+            printError("isthmus lab up: cannot copy the configurations from \(examples): \(error)")
+            throw ExitCode(1)
+        }
+        let office = "\(folder)/\(exampleFiles.office)"
+        let cloud = "\(folder)/\(exampleFiles.cloud)"
         var state = LabState(
             prefix: lab.prefix, namespaces: topology.namespaces, officeHost: topology.officeHost,
             gateways: [
@@ -391,6 +404,7 @@ struct LabDown: ParsableCommand {
                 let path = "\(lab.stateDir)/\(name)"
                 if files.fileExists(atPath: path) { try? files.removeItem(atPath: path) }
             }
+            LabConfigCopy.remove(from: "\(lab.stateDir)/\(LabConfigCopy.folderName)")
             if rmdir(lab.stateDir) != 0 {
                 problems.append("cannot remove \(lab.stateDir): \(String(cString: strerror(errno)))")
             } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IsthmusDaemon
+import IsthmusGateway
 import Logging
 
 #if canImport(Glibc)
@@ -124,4 +125,53 @@ enum LabReport {
 
 extension String {
     var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
+/// The copies of the example configurations the lab's gateways run when the examples folder's files are not
+/// all the owner's alone (a repository's are 0644, and `run` refuses a shared key others may read): the YAML
+/// and `.key` files of the folder (not its subfolders), mode 0600 in a 0700 folder of the state directory.
+/// A folder whose files are all safe is run in place (`key rotate` there reaches the running gateways).
+enum LabConfigCopy {
+    static let folderName = "config"
+    static let extensions = [".yaml", ".yml", ".key"]
+
+    /// Whether some YAML or key file of `examples` may be read by others or belongs to another user.
+    static func needed(for examples: String) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: examples)) ?? []
+        return names.contains { name in
+            extensions.contains(where: { name.hasSuffix($0) })
+                && SecretFileAccess.problem(what: "", path: "\(examples)/\(name)") != nil
+        }
+    }
+
+    /// Copies the files into `folder` (created); returns `folder`.
+    static func copy(from examples: String, into folder: String) throws -> String {
+        let files = FileManager.default
+        try files.createDirectory(
+            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for name in try files.contentsOfDirectory(atPath: examples).sorted()
+        where extensions.contains(where: { name.hasSuffix($0) }) {
+            let source = "\(examples)/\(name)"
+            var isFolder: ObjCBool = false
+            guard files.fileExists(atPath: source, isDirectory: &isFolder), !isFolder.boolValue,
+                let bytes = files.contents(atPath: source)
+            else { continue }
+            let target = "\(folder)/\(name)"
+            try? files.removeItem(atPath: target)
+            guard files.createFile(atPath: target, contents: bytes, attributes: [.posixPermissions: 0o600]) else {
+                throw LabError("cannot write \(target)")
+            }
+        }
+        return folder
+    }
+
+    /// Removes the copies (only files with the copied extensions) and the folder.
+    static func remove(from folder: String) {
+        let files = FileManager.default
+        guard let names = try? files.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where extensions.contains(where: { name.hasSuffix($0) }) {
+            try? files.removeItem(atPath: "\(folder)/\(name)")
+        }
+        rmdir(folder)
+    }
 }

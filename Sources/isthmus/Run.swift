@@ -96,7 +96,7 @@ struct Run: AsyncParsableCommand {
         // Until the gateway traps SIGHUP (reload), its default action would end the process: a
         // `systemctl reload` during start-up must not.
         signal(SIGHUP, SIG_IGN)
-        let config = try ConfigLoader.load(path: file).acceptedConfig(file: file)
+        let config = try ConfigLoader.load(path: file, secrets: .refuse).acceptedConfig(file: file)
         let level = logLevel
         let format = logFormat
         LoggingSystem.bootstrap { label in
@@ -124,7 +124,7 @@ struct Run: AsyncParsableCommand {
         options.peers = peers
         let file = self.file
         let reloader: GatewayDaemon.ConfigReloader = {
-            let result = ConfigLoader.load(path: file)
+            let result = ConfigLoader.load(path: file, secrets: .refuse)
             guard let config = result.config else {
                 return .failure(
                     GatewayDaemon.ReloadRejected(

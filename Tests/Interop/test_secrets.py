@@ -46,6 +46,7 @@ def test_secrets(scene, checks, isthmus_bin):
     keys = [key_dynamic, key_static]
     for f in EXAMPLES.glob("*.yaml"):
         shutil.copy(f, ex / f.name)
+        os.chmod(ex / f.name, 0o600)  # they hold keys: `run` refuses them readable by others
     demo = "isthmus-demo-key-change-me-0123456789"
     for name in ("office-dynamic.yaml", "cloud-dynamic.yaml"):
         (ex / name).write_text((ex / name).read_text().replace(demo, key_dynamic))

@@ -17,6 +17,31 @@ final class CheckCommandTests: XCTestCase {
         }
     }
 
+    /// A configuration holding its key inline that others may read: `check` warns (exit 0), `run` refuses
+    /// it before binding anything (exit 1) with the positioned message, the mode and the fix.
+    func testRunRefusesAnInlineKeyOthersCanReadAndCheckWarns() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isthmus-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("office.yaml").path
+        try FileManager.default.copyItem(
+            atPath: Self.root.appendingPathComponent("examples/office.yaml").path, toPath: config)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: config)
+        let check = try isthmus("check", config)
+        XCTAssertEqual(check.status, 0, check.stderr)
+        XCTAssertTrue(
+            check.stderr.contains("warning: the configuration, which holds a shared key inline"), check.stderr)
+        let run = try isthmus(
+            "run", config, "--no-data-plane", "--control", folder.appendingPathComponent("c.sock").path)
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(
+            run.stderr.contains(
+                "\(config):22:17: error: the configuration, which holds a shared key inline, \(config) can be read or written by group or others (mode 0644)"
+            ), run.stderr)
+        XCTAssertTrue(run.stderr.contains("chmod 600 \(config)"), run.stderr)
+        XCTAssertFalse(run.stderr.contains("isthmus-demo-key"), "the key leaked into the message")
+    }
+
     /// Each malformed input: exit 1, positioned `FILE:LINE:COLUMN: error:` lines, no crash, no stack trace.
     func testMalformedFilesFailWithPositionedErrors() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isthmus-cli-\(UUID().uuidString)")

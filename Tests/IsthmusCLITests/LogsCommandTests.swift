@@ -82,6 +82,8 @@ final class LogsCommandTests: XCTestCase {
         let local = office.replacingOccurrences(
             of: #"public_address: [0-9.]+"#, with: "public_address: 127.0.0.1", options: .regularExpression)
         try local.write(to: config, atomically: true, encoding: .utf8)
+        // It holds the key inline: the owner's alone, or `run` refuses it.
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: config.path)
         let socket = folder.appendingPathComponent("ctl.sock").path
         let ike = freePort()
         var nat = freePort()

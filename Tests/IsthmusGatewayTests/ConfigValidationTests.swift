@@ -135,7 +135,7 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertEqual(config.connections[0].sharedKey.source, .file("office.key"))
 
         try folder.write("office.key", "a-long-random-key-from-a-file\n", mode: 0o644)
-        assertWarning(yaml, "readable by group or others (mode 644)", in: folder)
+        assertWarning(yaml, "can be read or written by group or others (mode 0644)", in: folder)
 
         try folder.write("office.key", "short\n", mode: 0o600)
         XCTAssertTrue(load(yaml, in: folder).errors.contains { $0.message.contains("has 5 characters") })

@@ -114,6 +114,15 @@ extension ConfigBuilder {
                         + "file:PATH")
                 return nil
             }
+            if let configuration = secrets.configuration,
+                let problem = SecretFileAccess.problem(
+                    what: "the configuration, which holds a shared key inline,", path: file,
+                    mode: configuration.mode, owner: configuration.owner, user: secrets.user)
+            {
+                var moved = problem
+                moved.fix += ", or move the key into a file of its own: shared_key: file:PATH"
+                report(moved, at: value.location)
+            }
             return SharedKey(source: .inline, material: Array(text.utf8))
         }
         let path = String(text.dropFirst("file:".count))
@@ -135,7 +144,8 @@ extension ConfigBuilder {
                 "the key file \(resolved) is \(size) bytes; a key file holds one key "
                     + "of at most \(ConfigSource.maximumKeyFileBytes) bytes")
             return nil
-        case .success(var bytes):
+        case .success(let contents):
+            var bytes = contents.bytes
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
             guard bytes.count >= Self.minimumSharedKeyLength else {
                 reader.sink.error(
@@ -151,11 +161,10 @@ extension ConfigBuilder {
                     fix: "put exactly one key in it")
                 return nil
             }
-            if let mode = ConfigSource.permissions(path: resolved), mode & 0o077 != 0 {
-                reader.sink.warning(
-                    value.location,
-                    "the key file \(resolved) is readable by group or others "
-                        + "(mode \(String(mode, radix: 8)))", fix: "chmod 600 \(resolved)")
+            if let problem = SecretFileAccess.problem(
+                what: "the key file", path: resolved, mode: contents.mode, owner: contents.owner, user: secrets.user)
+            {
+                report(problem, at: value.location)
             }
             let info = KeyFile.info(path: resolved)
             let origin = KeyFileOrigin(path: resolved, modified: info?.modified, version: info?.version)

@@ -19,9 +19,27 @@ struct ConfigBuilder {
     /// Names of elements that were written but could not be read (their references are not re-reported).
     var brokenNames: Set<String> = []
 
-    init(file: String, baseDirectory: String) {
+    /// How files holding secrets are judged, and the configuration file's own mode and owner.
+    let secrets: SecretAccessCheck
+    /// The configuration file, as diagnostics name it.
+    let file: String
+
+    init(file: String, baseDirectory: String, secrets: SecretAccessCheck) {
         reader = NodeReader(file: file)
         self.baseDirectory = baseDirectory
+        self.secrets = secrets
+        self.file = file
+    }
+
+    /// Reports `problem` (a file holding a secret others may read) at `location`, as ``secrets`` says.
+    mutating func report(_ problem: SecretFileAccess.Problem, at location: SourceLocation) {
+        switch secrets.policy {
+        case .refuse:
+            reader.sink.error(location, problem.message, fix: problem.fix)
+        case .warn:
+            reader.sink.warning(
+                location, problem.message + "; `isthmus run` refuses it", fix: problem.fix)
+        }
     }
 
     static let rootKeys = ["gateway", "site", "virtual_network", "local_networks", "connections", "endpoints"]

@@ -1,3 +1,4 @@
+import Glibc
 import IsthmusCrypto
 import IsthmusIP
 import Yams
@@ -23,8 +24,10 @@ public struct ConfigLoadResult: Sendable {
 /// rules that span several values (overlaps, references, ranges). Nothing here throws or traps on
 /// bad input: everything wrong becomes a positioned ``Diagnostic``.
 public enum ConfigLoader {
-    /// Loads the file at `path`. Relative `file:` key paths are resolved against the file's folder.
-    public static func load(path: String) -> ConfigLoadResult {
+    /// Loads the file at `path`. Relative `file:` key paths are resolved against the file's folder. A key file,
+    /// or this file when it holds a shared key inline, that group or others may read or another user owns
+    /// (``SecretFileAccess``) is a warning, or with `secrets: .refuse` (`run`, `reload`) an error.
+    public static func load(path: String, secrets: SecretFileAccess.Policy = .warn) -> ConfigLoadResult {
         var sink = DiagnosticSink(file: path)
         switch ConfigSource.read(path: path, limit: ConfigSource.maximumConfigBytes) {
         case .failure(.cannotOpen(let reason)):
@@ -36,13 +39,18 @@ public enum ConfigLoader {
                 "the file is \(size) bytes; a configuration may be at most "
                     + "\(ConfigSource.maximumConfigBytes) bytes (1 MiB)", fix: "check that this is the right file")
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
-        case .success(let bytes):
-            return load(bytes: bytes, file: path, baseDirectory: directory(of: path))
+        case .success(let contents):
+            let access = SecretAccessCheck(
+                policy: secrets, user: geteuid(), configuration: (mode: contents.mode, owner: contents.owner))
+            return load(bytes: contents.bytes, file: path, baseDirectory: directory(of: path), secrets: access)
         }
     }
 
-    /// Loads configuration bytes; `file` names them in diagnostics.
-    public static func load(bytes: [UInt8], file: String, baseDirectory: String) -> ConfigLoadResult {
+    /// Loads configuration bytes; `file` names them in diagnostics. Key files are judged as `secrets` says
+    /// (default: warnings for the user running this process; the bytes themselves are not a file).
+    public static func load(
+        bytes: [UInt8], file: String, baseDirectory: String, secrets: SecretAccessCheck? = nil
+    ) -> ConfigLoadResult {
         var sink = DiagnosticSink(file: file)
         let text: String
         switch ConfigSource.text(from: bytes) {
@@ -69,7 +77,9 @@ public enum ConfigLoader {
                 fix: "start from examples/office.yaml or examples/cloud.yaml")
             return ConfigLoadResult(config: nil, diagnostics: sink.sorted)
         }
-        var builder = ConfigBuilder(file: file, baseDirectory: baseDirectory)
+        var builder = ConfigBuilder(
+            file: file, baseDirectory: baseDirectory,
+            secrets: secrets ?? SecretAccessCheck(policy: .warn, user: geteuid(), configuration: nil))
         return builder.build(root: LocatedNode(root, path: "", fallback: .start))
     }
 
@@ -91,5 +101,19 @@ public enum ConfigLoader {
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// How a load judges the files that hold secrets (``SecretFileAccess``): warn or refuse, for which user,
+/// and the configuration file's own mode and owner (nil: not a file, nothing to judge).
+public struct SecretAccessCheck: Sendable {
+    public var policy: SecretFileAccess.Policy
+    public var user: UInt32
+    public var configuration: (mode: UInt32, owner: UInt32)?
+
+    public init(policy: SecretFileAccess.Policy, user: UInt32, configuration: (mode: UInt32, owner: UInt32)?) {
+        self.policy = policy
+        self.user = user
+        self.configuration = configuration
     }
 }

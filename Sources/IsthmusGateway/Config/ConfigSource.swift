@@ -14,8 +14,15 @@ enum ConfigSource {
         case tooLarge(Int)
     }
 
+    /// A file's bytes, with its permission bits and owner as `fstat` saw them on the descriptor read.
+    struct Contents {
+        var bytes: [UInt8]
+        var mode: UInt32
+        var owner: UInt32
+    }
+
     /// The bytes of a regular file, or why not. Reads at most `limit + 1` bytes.
-    static func read(path: String, limit: Int) -> Result<[UInt8], ReadError> {
+    static func read(path: String, limit: Int) -> Result<Contents, ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(.cannotOpen(errnoText())) }
         defer { close(fd) }
@@ -37,14 +44,8 @@ enum ConfigSource {
             filled += count
         }
         if filled > limit { return .failure(.tooLarge(filled)) }
-        return .success(Array(bytes[..<filled]))
-    }
-
-    /// The permission bits of a file, or nil if it cannot be examined.
-    static func permissions(path: String) -> UInt32? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return UInt32(info.st_mode) & 0o777
+        return .success(
+            Contents(bytes: Array(bytes[..<filled]), mode: UInt32(info.st_mode) & 0o7777, owner: info.st_uid))
     }
 
     /// Where and why bytes are not a text file.

@@ -62,10 +62,14 @@ class Scene:
         return p
 
     def isthmus(self, ns, config, name="isthmus", start=True, wait=True, log_level=None, **options):
-        """An Isthmus gateway in NS running CONFIG (a path, or YAML text written to NAME.yaml), started unless
+        """An Isthmus gateway in NS running CONFIG (a path, copied to NAME.yaml mode 0600 when others may read it, or
+        YAML text written to NAME.yaml), started unless
         START is false. OPTIONS: tun=, passive=, metrics=, log_format=, extra_args=. Stopped at teardown."""
         if isinstance(config, str) and "\n" in config:
             config = self.write(f"{name}.yaml", config)
+        elif os.stat(config).st_mode & 0o077:
+            # A file of the repository (0644): `isthmus run` refuses a key others may read; run a 0600 copy.
+            config = self.write(f"{name}.yaml", Path(config).read_text())
         gw = Isthmus(self.isthmus_bin, ns, config, self.workdir, name=name,
                      log_level=log_level or ISTHMUS_LOG_LEVEL or "info", **options)
         self._teardown.append(gw.stop)
