@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -25,3 +26,7 @@ size_t isthmus_cmsg_space(size_t length) { return CMSG_SPACE(length); }
 size_t isthmus_cmsg_len(size_t length) { return CMSG_LEN(length); }
 
 int isthmus_ioctl_value(int fd, unsigned long request, unsigned long value) { return ioctl(fd, request, value); }
+
+int isthmus_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}

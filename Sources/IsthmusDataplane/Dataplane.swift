@@ -46,6 +46,9 @@ public final class Dataplane: Sendable {
         var failure: String?
     }
 
+    /// The data-plane thread's name (at most 15 bytes).
+    public static let threadName = "ist-dataplane"
+
     /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
     public static let batchSize = 32
 
@@ -222,6 +225,8 @@ public final class Dataplane: Sendable {
             &thread, nil,
             { argument in
                 guard let argument else { return nil }
+                // Named, so that `top -H` and /proc/PID/task/*/comm show which thread moves the packets.
+                _ = isthmus_set_thread_name(Dataplane.threadName)
                 Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
                 return nil
             }, box)

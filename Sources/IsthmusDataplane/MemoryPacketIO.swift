@@ -42,6 +42,13 @@ final class MemoryPacketDevice: PacketDevice {
         }
     }
 
+    /// Fails like a TUN device whose interface was deleted: `poll` reports a hang-up from now on.
+    func fail() {
+        state.withLock { $0.toDataplane = [] }
+        readiness.clear()
+        readiness.hangUp()
+    }
+
     /// The packets the data plane wrote since the last call, oldest first.
     func takeWritten() -> [[UInt8]] {
         state.withLock { state in

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -8,7 +10,8 @@
 final class ReadinessPipe: Sendable {
     /// The read end (non-blocking, close-on-exec), for `poll`.
     let readFD: CInt
-    private let writeFD: CInt
+    /// The write end; -1 once ``hangUp()`` closed it.
+    private let writeFD: Atomic<CInt>
 
     /// - Throws: when the pipe cannot be created.
     init() throws(DataplaneError) {
@@ -19,18 +22,26 @@ final class ReadinessPipe: Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
         readFD = fds[0]
-        writeFD = fds[1]
+        writeFD = Atomic(fds[1])
     }
 
     deinit {
         close(readFD)
-        close(writeFD)
+        let write = writeFD.exchange(-1, ordering: .acquiringAndReleasing)
+        if write >= 0 { close(write) }
+    }
+
+    /// Closes the write end: `poll` reports `POLLHUP` on the read end once it is empty, as it reports an
+    /// error on a TUN device whose interface was deleted (the in-memory device's ``MemoryPacketDevice/fail()``).
+    func hangUp() {
+        let write = writeFD.exchange(-1, ordering: .acquiringAndReleasing)
+        if write >= 0 { close(write) }
     }
 
     /// Makes the pipe readable.
     func signal() {
         var byte: UInt8 = 1
-        _ = write(writeFD, &byte, 1)  // EAGAIN: the pipe is full, so readable anyway
+        _ = write(writeFD.load(ordering: .acquiring), &byte, 1)  // EAGAIN: the pipe is full, so readable anyway
     }
 
     /// Empties the pipe: not readable until the next ``signal()``.

@@ -49,6 +49,27 @@ final class DataplanePairTests: XCTestCase {
         gateways = []
     }
 
+    /// A TUN device that fails (poll: hang-up, as after `ip link del`) is detached and reported with its
+    /// interface number and name; the loop goes on (the other device still carries traffic).
+    func testAFailedDeviceIsDetachedAndReported() throws {
+        let (a, _) = try makePair()
+        let spare = try MemoryPacketDevice(name: "mem-spare")
+        a.plane.attach(DataplaneDevice(device: spare), as: 7)
+        let reported = Mutex<[(Int, String)]>([])
+        let done = DispatchSemaphore(value: 0)
+        a.plane.onDeviceFailure { interface, name in
+            reported.withLock { $0.append((interface, name)) }
+            done.signal()
+        }
+        spare.fail()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success, "no report")
+        let seen = reported.withLock { $0 }
+        XCTAssertEqual(seen.map(\.0), [7])
+        XCTAssertEqual(seen.map(\.1), ["mem-spare"])
+        XCTAssertTrue(a.plane.isRunning)
+        XCTAssertEqual(a.plane.counters.interfaces, ["mem-a"], "detached before it is reported")
+    }
+
     /// Two started gateways; B coalesces received datagrams (GRO) unless told otherwise.
     private func makePair(bReceiveOffload: Bool = true) throws -> (a: Gateway, b: Gateway) {
         let network = MemoryNetwork()

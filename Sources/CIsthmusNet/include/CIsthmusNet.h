@@ -28,6 +28,9 @@ static const int ISTHMUS_UDP_GRO = 104;
 /// `ioctl(fd, request, value)` with an integer argument (TUNSETOFFLOAD); Swift cannot call the variadic one.
 int isthmus_ioctl_value(int fd, unsigned long request, unsigned long value);
 
+/// Names the calling thread (`prctl(PR_SET_NAME)`, at most 15 bytes kept): /proc/PID/task/TID/comm shows it.
+int isthmus_set_thread_name(const char *name);
+
 int isthmus_recvmmsg(int fd, isthmus_mmsghdr *messages, unsigned int count, int flags);
 int isthmus_sendmmsg(int fd, isthmus_mmsghdr *messages, unsigned int count, int flags);
 
