@@ -20,6 +20,8 @@ final class GatewayMetrics {
         static let childSAs = "isthmus_child_sas"
         /// Gauge: SA pairs installed in the data plane's ESP engine.
         static let dataplaneSAPairs = "isthmus_dataplane_sa_pairs"
+        /// Gauge: 1 while the data-plane thread runs, 0 once it stopped.
+        static let dataplaneUp = "isthmus_dataplane_up"
         /// Counters: IKE SA and CHILD SA rekeys per connection.
         static let ikeRekeys = "isthmus_ike_sa_rekeys_total"
         static let childRekeys = "isthmus_child_sa_rekeys_total"
@@ -141,6 +143,7 @@ final class GatewayMetrics {
         }
         if let plane = status.dataplane {
             gaugeValues[Series(name: Name.dataplaneSAPairs, labels: [], values: [])] = plane.installedSAs
+            gaugeValues[Series(name: Name.dataplaneUp, labels: [], values: [])] = plane.running == false ? 0 : 1
             for (direction, packets, bytes) in [
                 ("in", plane.espPacketsIn, plane.espBytesIn), ("out", plane.espPacketsOut, plane.espBytesOut),
             ] {

@@ -168,12 +168,32 @@ final class GatewayMetricsTests: XCTestCase {
             #"isthmus_dataplane_drops_total{reason="bad-padding"} 0"#,
             #"isthmus_ike_drops_total{reason="no-matching-connection"} 0"#,
             "isthmus_dataplane_sa_pairs 1.0",
+            "isthmus_dataplane_up 1.0",
+            #"isthmus_dataplane_drops_total{reason="command-queue-full"} 0"#,
+            #"isthmus_dataplane_drops_total{reason="ike-handoff-full"} 0"#,
             #"isthmus_connection_packets_total{connection="azure",direction="in"} 15"#,
             #"isthmus_connection_packets_total{connection="azure",direction="out"} 12"#,
             #"isthmus_connection_bytes_total{connection="azure",direction="in"} 1260"#,
             #"isthmus_connection_bytes_total{connection="azure",direction="out"} 1008"#,
             #"isthmus_connection_packets_total{connection="lab",direction="out"} 1"#,
             #"isthmus_connection_bytes_total{connection="lab",direction="in"} 0"#,
+        ] {
+            XCTAssertTrue(lines.contains(expected), "missing \(expected) in \(lines.sorted())")
+        }
+    }
+
+    /// A stopped data-plane thread is `isthmus_dataplane_up 0`, and its bounded queues' drops are counted.
+    func testDataplaneDownAndQueueDrops() {
+        let (metrics, registry) = makeMetrics()
+        var plane = DataplaneCounters()
+        plane.running = false
+        plane.drops = ["command-queue-full": 2, "ike-handoff-full": 5]
+        metrics.sync(status(counters: Counters(), dataplane: plane))
+        let lines = samples(registry)
+        for expected in [
+            "isthmus_dataplane_up 0.0",
+            #"isthmus_dataplane_drops_total{reason="command-queue-full"} 2"#,
+            #"isthmus_dataplane_drops_total{reason="ike-handoff-full"} 5"#,
         ] {
             XCTAssertTrue(lines.contains(expected), "missing \(expected) in \(lines.sorted())")
         }
