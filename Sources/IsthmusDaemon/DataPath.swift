@@ -147,8 +147,20 @@ final class DataPath: Sendable {
     /// error until the next ``apply(_:now:)`` creates the interface again under the same number, so the SAs
     /// installed for it carry traffic again.
     /// - Returns: one `data-path-failed` event per connection of the interface (none when it is not ours).
+    ///
+    /// With `--tun` the device is the user's (its address and routes too): it is not created again; the error
+    /// stays in `status` until the gateway is restarted.
     func interfaceLost(_ name: String, now: Duration) -> [GatewayEvent] {
-        guard managed else { return [] }
+        guard managed else {
+            return state.withLock { state in
+                guard var current = state.connections[""], current.interface == name else { return [] }
+                current.error =
+                    "TUN device \(name) (--tun) disappeared or failed; the gateway does not create a device it was "
+                    + "given: create it again with its address and routes, then restart the gateway"
+                state.connections[""] = current
+                return [Self.event(current, connection: "", now: now)]
+            }
+        }
         return state.withLock { state in
             guard let installed = state.installed.removeValue(forKey: name) else { return [] }
             var events: [GatewayEvent] = []

@@ -115,6 +115,7 @@ extension DaemonState {
         let lost = dataPath.interfaceLost(name, now: now)
         guard !lost.isEmpty else { return }
         for event in lost { record(event) }
+        guard dataPath.managed else { return }
         let delay = supervision.recovery.delay(afterFailureOf: name, now: now)
         guard delay > .zero else {
             plumbDataPath()
@@ -132,7 +133,7 @@ extension DaemonState {
     /// Checks the data-plane thread once a second (``DataplaneWatchdog``); a dead or stuck thread is an
     /// error event and, when ``DataplaneSupervision/onFatal`` is set, the end of the process.
     func scheduleDataplaneWatchdog() {
-        guard dataplane != nil else { return }
+        guard let plane = dataplane, plane.isRunning else { return }
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { task in
             let state = bound.value

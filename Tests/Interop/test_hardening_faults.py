@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from harness import prereq, proc
-from harness.config import REPO
+from harness.config import EXAMPLES, REPO
 from harness.gateway import data_path, links, our_routes, self_plumbed_pair
 from harness.isthmus import child_sas
 from harness.sites import VM
@@ -159,6 +159,23 @@ def test_interface_deleted_under_traffic(scene, checks, isthmus_bin):
     checks.check("iperf3-ran-across-the-deletions", "receiver" in out, out.strip()[-300:])
     ping.stop()
     checks.check("office-alive", office.alive, "the office gateway exited")
+
+
+def test_given_tun_deleted(scene, checks, isthmus_bin):
+    """With `--tun NAME` the device is the user's: deleted, it is an error event and the data path's error in
+    `status` (the gateway does not create it again without its address and routes), and the gateway runs on."""
+    prereq.require(checks, tools=["ip"], isthmus=isthmus_bin, tun=True)
+    sites = scene.two_sites(tuns=True)
+    office = scene.isthmus(sites.ofc, (EXAMPLES / "office-dynamic.yaml").read_text(), name="office",
+                           tun=sites.tun_office, passive=True)
+    sites.ofc.ip("link", "del", sites.tun_office)
+    failed = proc.wait_for(lambda: _events(office, "data-path-failed"), 5)
+    checks.check("tun-deleted-event", bool(failed) and failed[0].get("severity") == "error"
+                 and sites.tun_office in failed[0].get("message", ""), f"events {failed}")
+    dp = data_path(office.status(), "office-cloud")
+    checks.check("tun-deleted-status-error", dp.get("state") == "error" and "--tun" in (dp.get("error") or ""),
+                 f"dataPath {dp}")
+    checks.check("gateway-runs-on", office.alive, "the gateway exited")
 
 
 # ------------------------------------------------------------------------------------------- a stalled data plane
