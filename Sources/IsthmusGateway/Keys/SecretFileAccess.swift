@@ -3,11 +3,12 @@ import Glibc
 /// Who may read a file that holds a secret (a key file, or a configuration with an inline shared key), the way
 /// ssh judges a private key: the file must belong to the user who runs isthmus (or to root) and give group and
 /// others no access at all. `isthmus run` and `reload` refuse a file that does not
-/// (``SecretFileAccess/Policy/refuse``); `check` and the other commands warn.
+/// (``SecretFileAccess/Policy/refuse``); `check` warns (the other commands load with the same warning and
+/// show errors only).
 public enum SecretFileAccess {
     /// What to do about a secret file others may read.
     public enum Policy: Sendable, Hashable {
-        /// A warning (`check`, `key`, `export`): the file is still read.
+        /// A warning (`check`; `key` and `export` load this way): the file is still read.
         case warn
         /// An error (`run`, `reload`): the configuration is not accepted.
         case refuse
