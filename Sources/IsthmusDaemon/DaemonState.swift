@@ -223,6 +223,7 @@ final class DaemonState {
     func perform(_ actions: [IKEAction], from session: any IKESession, now: Duration) {
         var establishedOne = false
         var restart = false
+        var peerRestarted = false
         for action in actions {
             switch action {
             case .send(let datagram):
@@ -247,6 +248,7 @@ final class DaemonState {
                     establishedOne = true
                     restarts.reset(session.connectionName)
                 }
+                if event.kind == .peerRestarted { peerRestarted = true }
             case .ikeSAClosed(let again):
                 restart = again
             }
@@ -255,32 +257,8 @@ final class DaemonState {
             cancelAllTimers(of: session)
             if restart { scheduleRestart(session.connectionName) }
         }
+        if peerRestarted { forgetIKESAs(replacedBy: session) }
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
-    }
-
-    /// Terminates the sessions of `name` that must give way to its established IKE SA
-    /// (``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` decides).
-    private func resolveDuplicateIKESAs(of name: String) {
-        guard let ours = config.gateway.publicAddress,
-            let connection = config.connections.first(where: { $0.name == name }),
-            let remote = config.localNetwork(named: connection.localNetwork),
-            let peer = options.peers.address(of: remote.gateway)
-        else { return }
-        let now = clock()
-        let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
-        for loser in IKEDispatcher.duplicates(among: all, ourAddress: ours, peerAddress: peer) {
-            switch loser.reason {
-            case .negotiationWithdrawn:
-                logger.notice(
-                    "withdrawing an IKE SA negotiation: the connection is already up",
-                    metadata: ["connection": "\(name)", "withdrawn": "\(loser.status.localSPI)"])
-            case .bothInitiated(let kept):
-                logger.notice(
-                    "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
-                    metadata: ["connection": "\(name)", "kept": "\(kept)", "deleted": "\(loser.status.localSPI)"])
-            }
-            deliver(.terminate, to: loser.session)
-        }
     }
 
     /// How often the COOKIE secret changes (RFC 7296 2.6 asks for regular changes; the previous

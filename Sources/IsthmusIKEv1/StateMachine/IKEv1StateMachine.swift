@@ -163,6 +163,11 @@ struct IKEv1StateMachine {
             guard !closed else { return [] }
             restartAfterClose = false
             terminate(now: now, into: &actions)
+        case .forget(let reason):
+            guard !closed else { return [] }
+            restartAfterClose = false
+            emit(.ikeSADeleted, .notice, "forgotten without a Delete: \(reason)", ids: [], now: now, into: &actions)
+            close(now: now, into: &actions)
         case .sharedKeyChanged(let key):
             // Every later SKEYID (RFC 2409 5.4) is computed from it; an ISAKMP SA already keyed keeps its keys.
             configuration.sharedKey = key

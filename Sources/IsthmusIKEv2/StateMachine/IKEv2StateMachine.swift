@@ -90,6 +90,8 @@ struct IKEv2StateMachine {
             startInitiator(now: now, into: &actions)
         case .terminate:
             terminate(restart: false, now: now, into: &actions)
+        case .forget(let reason):
+            forget(reason: reason, now: now, into: &actions)
         case .sharedKeyChanged(let key):
             // IKEv2 authenticates once per IKE SA (a rekey does not); an exchange not yet at IKE_AUTH uses it.
             configuration.sharedKey = key
