@@ -6,7 +6,7 @@ import XCTest
 @testable import IsthmusIKEv1
 
 /// A peer that restarted and comes back with a new Main Mode (the dispatcher routes its message 1 to the
-/// session holding the old ISAKMP SA).
+/// session holding the old ISAKMP SA), and spoofed Main Mode messages that must not count as signs of life.
 final class IKEv1PeerRestartTests: XCTestCase {
     /// Runs a fresh initiator (the restarted peer) against `responder` until neither sends anything.
     private func restartedPeer(
@@ -63,5 +63,25 @@ final class IKEv1PeerRestartTests: XCTestCase {
         XCTAssertEqual(pair.sent.count, sent, "no Delete")
         XCTAssertTrue(pair.closed.contains(.responder))
         XCTAssertEqual(pair.restarts[.responder], false)
+    }
+
+    /// A Main Mode message 1 from the peer's address reaches the session with the established ISAKMP SA (it
+    /// may be a re-authentication): unauthenticated, it must not postpone the dead peer check.
+    func testASpoofedMainModeDoesNotHoldOffDeadPeerDetection() throws {
+        let dpd = IKELiveness(interval: .seconds(10), timeout: .seconds(30), action: .clear)
+        let pair = Pair(
+            initiator: configuration(office: true, dpd: dpd), responder: configuration(office: false, dpd: dpd))
+        pair.establish()
+        let established = pair.now
+        let spoofer = IKEv1Session(initiating: configuration(office: true), random: SplitMix64(seed: 5))
+        let messageOne = try XCTUnwrap(
+            spoofer.handle(.initiate, now: pair.now).compactMap { if case .send(let d) = $0 { d } else { nil } }.first)
+        pair.now = established + .seconds(9)
+        pair.apply(.responder, pair.responder.handle(.datagram(messageOne), now: pair.now))
+        pair.inFlight.removeAll()
+        let before = pair.sent.count
+        XCTAssertNotNil(pair.fireNextTimer { side, timer in side == .responder && timer == .liveness })
+        XCTAssertEqual(pair.now, established + .seconds(10))
+        XCTAssertEqual(pair.sent.count, before + 1, "R-U-THERE at 10 s, not 19 s")
     }
 }

@@ -74,7 +74,8 @@ extension IKEv1StateMachine {
         sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
         sa.retransmission = pending(bytes, messageID: 0, now: now)
         isakmpSAs[index] = sa
-        lastInbound = now
+        // No `lastInbound` here: messages 1 to 4 are not authenticated, and one from a spoofer (routed to an
+        // established session as a new Main Mode) must not keep a dead peer looking alive.
         if sa.role == .responder {
             actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
         } else {

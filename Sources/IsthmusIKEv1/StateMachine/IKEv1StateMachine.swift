@@ -93,6 +93,7 @@ struct IKEv1StateMachine {
     var closed = false
     /// Our cookie for the first ISAKMP SA, fixed from the start so the shell can route by it.
     let firstCookie: UInt64
+    /// When the peer last sent an authenticated message (liveness: only those prove it alive).
     var lastInbound: MonotonicTime = .zero
     var deadPeerCheck: DeadPeerCheck?
     var dpdSequence: UInt32 = 0
