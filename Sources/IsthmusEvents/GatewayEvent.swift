@@ -47,6 +47,9 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         /// An older IKE SA of the connection gave way to a newer one (the peer restarted, or re-authenticated
         /// without INITIAL_CONTACT); `details["reason"]` says which.
         public static let ikeSAReplaced = Kind(rawValue: "ike-sa-replaced")
+        /// A peer's request for another CHILD SA was refused: the IKE SA holds its maximum, or the peer reused
+        /// an SPI (RFC 7296 NO_ADDITIONAL_SAS).
+        public static let childSARefused = Kind(rawValue: "child-sa-refused")
         /// A remote gateway named by DNS resolved to a new set of addresses.
         public static let peerResolved = Kind(rawValue: "peer-resolved")
         /// A remote gateway named by DNS did not resolve: the connection cannot be initiated.
