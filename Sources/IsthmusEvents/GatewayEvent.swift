@@ -50,6 +50,8 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         /// A peer's request for another CHILD SA was refused: the IKE SA holds its maximum, or the peer reused
         /// an SPI (RFC 7296 NO_ADDITIONAL_SAS).
         public static let childSARefused = Kind(rawValue: "child-sa-refused")
+        /// Our IKE_SA_INIT gave up after the peer's COOKIE or INVALID_KE_PAYLOAD answers went past their limit.
+        public static let initiationFailed = Kind(rawValue: "initiation-failed")
         /// A remote gateway named by DNS resolved to a new set of addresses.
         public static let peerResolved = Kind(rawValue: "peer-resolved")
         /// A remote gateway named by DNS did not resolve: the connection cannot be initiated.

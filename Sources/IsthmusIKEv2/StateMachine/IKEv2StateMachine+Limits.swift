@@ -42,4 +42,15 @@ extension IKEv2StateMachine {
         case .idle, .connecting, .authenticating, .halfOpen, .closed: []
         }
     }
+
+    /// COOKIE answers our IKE_SA_INIT follows in one attempt (RFC 7296 2.6). A responder under load asks
+    /// once; a second time can follow a secret change on its side; more is a loop (or a forged answer).
+    public static let maximumCookieRetries = 3
+
+    /// Our IKE_SA_INIT attempt ends: the peer's COOKIE or INVALID_KE_PAYLOAD answers went past their limits.
+    /// The connection is restarted later with the usual backoff.
+    mutating func giveUpInitiating(_ reason: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+        emit(.initiationFailed, .error, reason, now: now, into: &actions)
+        close(restart: nil, into: &actions)
+    }
 }
