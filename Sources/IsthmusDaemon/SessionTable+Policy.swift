@@ -39,8 +39,8 @@ public enum DuplicateIKESA: Sendable, Hashable {
     case negotiationWithdrawn
     /// Both gateways initiated and both SAs came up: the one initiated by the lower public address stays.
     case bothInitiated(kept: String)
-    /// A newer IKE SA came up well after this one (the peer restarted without INITIAL_CONTACT, or
-    /// re-authenticated): the newer one stays, as strongSwan's `uniqueids = yes` has it.
+    /// A newer IKE SA came up well after this one, or initiated by the same side (the peer restarted without
+    /// INITIAL_CONTACT, or re-authenticated): the newer one stays, as strongSwan's `uniqueids = yes` has it.
     case replaced(kept: String)
 }
 
@@ -55,12 +55,13 @@ extension IKEDispatcher {
     ///
     /// - A negotiation still in progress gives way to a working SA (withdrawn).
     /// - Of the established SAs, the newest stays when every other was established more than
-    ///   ``simultaneousEstablishmentWindow`` seconds before it: the peer restarted or re-authenticated, and
-    ///   keeping the old SA would keep an SA the peer no longer has (traffic stops until liveness checks
-    ///   fail). A peer that says so with INITIAL_CONTACT has its old SAs forgotten before this rule runs.
-    /// - Established within the window of each other, both gateways initiated at once: each ends up with
-    ///   two IKE SAs (one as initiator, one as responder), and both sides keep the SA initiated by the gateway
-    ///   with the lower public address and delete the other; no coordination message is needed.
+    ///   ``simultaneousEstablishmentWindow`` seconds before it, or when they all have the same role (one side
+    ///   initiated again): the peer restarted or re-authenticated, and keeping the old SA would keep an SA the
+    ///   peer no longer has (traffic stops until liveness checks fail). A peer that says so with
+    ///   INITIAL_CONTACT has its old SAs forgotten before this rule runs.
+    /// - Established within the window of each other with both roles, both gateways initiated at once: each
+    ///   ends up with two IKE SAs (one as initiator, one as responder), and both sides keep the SA initiated by
+    ///   the gateway with the lower public address and delete the other; no coordination message is needed.
     public static func duplicates(
         among statuses: [(session: any IKESession, status: IKESAStatus)], ourAddress: IPAddress, peerAddress: IPAddress
     ) -> [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] {
@@ -79,7 +80,9 @@ extension IKEDispatcher {
         let othersOlder = ages.enumerated().allSatisfy { index, age in
             index == newestIndex || age - newestAge > simultaneousEstablishmentWindow
         }
-        if othersOlder {
+        // Both gateways initiating gives one SA of each role; SAs of one role are a repeat of one side's.
+        let bothRoles = Set(established.map(\.status.role)).count > 1
+        if othersOlder || !bothRoles {
             for loser in established where loser.session !== newest.session {
                 losers.append((loser.session, loser.status, .replaced(kept: newest.status.localSPI)))
             }

@@ -70,6 +70,16 @@ final class SessionTablePolicyTests: XCTestCase {
         XCTAssertEqual(peerLower.first?.reason, .bothInitiated(kept: "1"))
     }
 
+    func testSAsOfOneRoleAreARepeatNotASimultaneousInitiation() {
+        // The peer initiated both (it restarted 3 s after the first without INITIAL_CONTACT): the newer stays.
+        let all = [entry(1, .established, "responder", age: 5), entry(2, .established, "responder", age: 2)]
+        for (ourAddress, peerAddress) in [(low, high), (high, low)] {
+            let losers = IKEDispatcher.duplicates(among: all, ourAddress: ourAddress, peerAddress: peerAddress)
+            XCTAssertEqual(losers.map(\.status.localSPI), ["1"])
+            XCTAssertEqual(losers.first?.reason, .replaced(kept: "2"))
+        }
+    }
+
     func testNothingToResolveForOneSAOrARekeyingIKEv1SA() {
         XCTAssertTrue(
             IKEDispatcher.duplicates(among: [entry(1, .connecting, "initiator")], ourAddress: low, peerAddress: high)

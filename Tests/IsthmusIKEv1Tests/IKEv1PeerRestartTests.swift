@@ -39,6 +39,8 @@ final class IKEv1PeerRestartTests: XCTestCase {
         pair.now = .seconds(60)
         _ = restartedPeer(against: pair, initialContact: true)
         XCTAssertEqual(pair.kinds(.responder).filter { $0 == .peerRestarted }.count, 1)
+        let replaced = pair.events[.responder, default: []].filter { $0.kind == .ikeSAReplaced }
+        XCTAssertEqual(replaced.map { $0.details["reason"] }, ["peer-restarted"], "the old ISAKMP SA, and why")
         XCTAssertTrue(pair.removed[.responder, default: []].contains(old.inboundSPI), "the old IPsec SA is gone")
         let status = pair.responder.status(now: pair.now)
         XCTAssertEqual(status.state, .established)

@@ -235,6 +235,14 @@ extension IKEv1StateMachine {
             .ikeSADeleted, .notice,
             "INITIAL-CONTACT: the peer restarted; removing \(stale.count) old ISAKMP SA(s) "
                 + "and \(ipsecSAs.count) IPsec SA(s)", ids: keep.ids, now: now, into: &actions)
+        for old in stale {
+            emit(
+                .ikeSAReplaced, .notice, "ISAKMP SA dropped: the peer restarted (INITIAL-CONTACT)",
+                details: [
+                    "reason": "peer-restarted", "kept": "\(keep.ids.first ?? "")", "dropped": "\(old.ids.first ?? "")",
+                ],
+                ids: old.ids, now: now, into: &actions)
+        }
         for sa in ipsecSAs {
             removeIPsecSA(
                 inboundSPI: sa.inboundSPI, reason: "peer sent INITIAL-CONTACT", now: now,
