@@ -5,15 +5,22 @@ import Logging
 /// One IKE SA per connection: what gives way when a second one comes up (see
 /// ``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` and docs/ARCHITECTURE.md).
 extension DaemonState {
-    /// The peer restarted (INITIAL_CONTACT in `session`'s IKE_AUTH or Main Mode): every other IKE SA of the
-    /// connection is forgotten at once, its CHILD SAs leave the data plane, and no DELETE is sent (the peer
-    /// has no state to delete; strongSwan does the same). Each gets an `ike-sa-replaced` event.
+    /// The peer restarted (INITIAL_CONTACT in `session`'s IKE_AUTH or Main Mode): every IKE SA of the
+    /// connection established more than ``IKEDispatcher/simultaneousEstablishmentWindow`` ago is forgotten at
+    /// once, its CHILD SAs leave the data plane, and no DELETE is sent (the peer has no state to delete;
+    /// strongSwan does the same). Each gets an `ike-sa-replaced` event.
+    ///
+    /// Younger SAs are left to ``resolveDuplicateIKESAs(of:)``: two gateways that start together both send
+    /// INITIAL_CONTACT in crossed IKE_AUTHs, and if each forgot its own SA they would keep different ones.
     func forgetIKESAs(replacedBy session: any IKESession) {
         let now = clock()
         let name = session.connectionName
         let kept = session.status(now: now).localSPI
         for other in sessions(of: name) where other !== session {
             let status = other.status(now: now)
+            guard status.state.isWorking,
+                (status.establishedSecondsAgo ?? 0) > IKEDispatcher.simultaneousEstablishmentWindow
+            else { continue }
             record(
                 GatewayEvent(
                     time: now, connection: name, saIDs: ["ike \(status.localSPI)"], kind: .ikeSAReplaced,

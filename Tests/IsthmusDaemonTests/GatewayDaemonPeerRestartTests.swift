@@ -10,6 +10,7 @@ import XCTest
 extension GatewayDaemonTests {
     func testInitialContactMakesTheDaemonForgetTheOlderIKESAs() async throws {
         let old = FakeSession(spi: 0x7100)
+        old.reportEstablished(role: "initiator", secondsAgo: 600)
         let restarted = FakeSession(spi: 0x7200) { _, input, now in
             guard case .datagram = input else { return [] }
             return [
@@ -34,6 +35,33 @@ extension GatewayDaemonTests {
         XCTAssertEqual(replaced.map { $0.details["reason"] }, ["peer-restarted"])
         XCTAssertEqual(replaced.first?.details["dropped"], "7100")
         XCTAssertEqual(replaced.first?.details["kept"], "7200")
+        try await harness.stop()
+    }
+
+    /// Both gateways started together: each sends INITIAL_CONTACT in crossed IKE_AUTHs. An SA established
+    /// within the simultaneous window is not forgotten (each side would forget a different one): the
+    /// duplicate rule decides, the same way on both sides (here, both at 127.0.0.1, the responder SA stays).
+    func testInitialContactSparesAnSAEstablishedWithinTheWindow() async throws {
+        let ours = FakeSession(spi: 0x7500)
+        ours.reportEstablished(role: "initiator", secondsAgo: 1)
+        let theirs = FakeSession(spi: 0x7600) { session, input, now in
+            guard case .datagram = input else { return [] }
+            session.reportEstablished(role: "responder", secondsAgo: 0)
+            return [
+                .event(GatewayEvent(time: now, connection: "peer", kind: .ikeSAEstablished, message: "up")),
+                .event(GatewayEvent(time: now, connection: "peer", kind: .peerRestarted, message: "INITIAL_CONTACT")),
+            ]
+        }
+        let harness = try makeHarness(
+            initiateOnStart: true, makeInitiator: { _ in ours }, makeResponder: { _ in theirs })
+        let ports = try await harness.daemon.start().get()
+        let client = try LoopbackUDPClient()
+        client.send(ikeHeader(initiatorSPI: 0xB3, responderSPI: 0), to: ports.ike)
+        for _ in 0..<100 where theirs.inputs.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(100))
+        XCTAssertFalse(ours.inputs.contains(where: Self.isForget), "not forgotten without a word to the peer")
+        XCTAssertTrue(ours.inputs.contains { if case .terminate = $0 { true } else { false } }, "the rule's loser")
+        XCTAssertTrue(theirs.inputs.allSatisfy { if case .datagram = $0 { true } else { false } })
         try await harness.stop()
     }
 
