@@ -9,15 +9,9 @@ import XCTest
 /// daemon forgets the connection's older IKE SAs at once instead of keeping them until liveness fails.
 extension GatewayDaemonTests {
     func testInitialContactMakesTheDaemonForgetTheOlderIKESAs() async throws {
-        let old = FakeSession(spi: 0x7100)
+        let old = FakeSession(spi: 0x7100) { _, input, _ in Self.isForget(input) ? [.ikeSAClosed(restart: false)] : [] }
         old.reportEstablished(role: "initiator", secondsAgo: 600)
-        let restarted = FakeSession(spi: 0x7200) { _, input, now in
-            guard case .datagram = input else { return [] }
-            return [
-                .event(GatewayEvent(time: now, connection: "peer", kind: .ikeSAEstablished, message: "up")),
-                .event(GatewayEvent(time: now, connection: "peer", kind: .peerRestarted, message: "INITIAL_CONTACT")),
-            ]
-        }
+        let restarted = Self.restartedPeer(spi: 0x7200)
         let harness = try makeHarness(
             initiateOnStart: true, makeInitiator: { _ in old }, makeResponder: { _ in restarted })
         let ports = try await harness.daemon.start().get()
@@ -44,14 +38,7 @@ extension GatewayDaemonTests {
     func testInitialContactSparesAnSAEstablishedWithinTheWindow() async throws {
         let ours = FakeSession(spi: 0x7500)
         ours.reportEstablished(role: "initiator", secondsAgo: 1)
-        let theirs = FakeSession(spi: 0x7600) { session, input, now in
-            guard case .datagram = input else { return [] }
-            session.reportEstablished(role: "responder", secondsAgo: 0)
-            return [
-                .event(GatewayEvent(time: now, connection: "peer", kind: .ikeSAEstablished, message: "up")),
-                .event(GatewayEvent(time: now, connection: "peer", kind: .peerRestarted, message: "INITIAL_CONTACT")),
-            ]
-        }
+        let theirs = Self.restartedPeer(spi: 0x7600)
         let harness = try makeHarness(
             initiateOnStart: true, makeInitiator: { _ in ours }, makeResponder: { _ in theirs })
         let ports = try await harness.daemon.start().get()
@@ -84,6 +71,18 @@ extension GatewayDaemonTests {
             old.inputs.contains { if case .terminate = $0 { true } else { false } },
             "a negotiation still running gives way to the established SA, with a DELETE as before")
         try await harness.stop()
+    }
+
+    /// A responder session whose first datagram establishes an IKE SA carrying INITIAL_CONTACT.
+    static func restartedPeer(spi: UInt64) -> FakeSession {
+        FakeSession(spi: spi) { session, input, now in
+            guard case .datagram = input else { return [] }
+            session.reportEstablished(role: "responder", secondsAgo: 0)
+            return [
+                .event(GatewayEvent(time: now, connection: "peer", kind: .ikeSAEstablished, message: "up")),
+                .event(GatewayEvent(time: now, connection: "peer", kind: .peerRestarted, message: "INITIAL_CONTACT")),
+            ]
+        }
     }
 
     static func isForget(_ input: IKEInput) -> Bool { if case .forget = input { true } else { false } }
