@@ -3,7 +3,8 @@ import IsthmusIKE
 import Logging
 
 /// One IKE SA per connection: what gives way when a second one comes up (see
-/// ``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` and docs/ARCHITECTURE.md).
+/// ``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` and docs/ARCHITECTURE.md); and one owner per
+/// inbound CHILD SA SPI across the gateway.
 extension DaemonState {
     /// The peer restarted (INITIAL_CONTACT in `session`'s IKE_AUTH or Main Mode): every IKE SA of the
     /// connection established more than ``IKEDispatcher/simultaneousEstablishmentWindow`` ago is forgotten at
@@ -63,5 +64,21 @@ extension DaemonState {
             }
             deliver(.terminate, to: loser.session)
         }
+    }
+
+    /// A session installed a CHILD SA whose inbound SPI another IKE SA's CHILD SA already has (each core picks
+    /// its SPIs at random, unique within its own IKE SA: a 2^-32 chance per SA). The data plane never saw it;
+    /// the session is terminated, so its SA is negotiated again (with a new SPI) rather than left half
+    /// installed. The other SA keeps its entry: changes naming the SPI from anyone but its owner are ignored.
+    func refuseDuplicateInboundSPI(_ spi: UInt32, of session: any IKESession) {
+        let now = clock()
+        record(
+            GatewayEvent(
+                time: now, connection: session.connectionName, saIDs: ["esp \(SAIdentifier.esp(spi))"],
+                kind: .childSARefused, severity: .warning,
+                message: "CHILD SA \(SAIdentifier.esp(spi)) not installed: another IKE SA's CHILD SA has this inbound "
+                    + "SPI; its IKE SA is deleted and negotiated again",
+                details: ["reason": "duplicate-inbound-spi"]))
+        deliver(.terminate, to: session)
     }
 }

@@ -224,6 +224,7 @@ final class DaemonState {
         var establishedOne = false
         var restart = false
         var peerRestarted = false
+        var spiCollision: UInt32?
         for action in actions {
             switch action {
             case .send(let datagram):
@@ -231,6 +232,11 @@ final class DaemonState {
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
             case .childSA(let change):
+                if let held = childSAs[change.inboundSPI], held.owner !== session {
+                    // Another IKE SA's CHILD SA has this inbound SPI: it is neither replaced nor touched.
+                    if case .install = change { spiCollision = change.inboundSPI }
+                    continue
+                }
                 switch change {
                 case .install(let sa): listChildSA(sa, owner: session, now: now)
                 case .remove(let inboundSPI): childSAs[inboundSPI] = nil
@@ -259,6 +265,7 @@ final class DaemonState {
         }
         if peerRestarted { forgetIKESAs(replacedBy: session) }
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
+        if let spiCollision { refuseDuplicateInboundSPI(spiCollision, of: session) }
     }
 
     /// How often the COOKIE secret changes (RFC 7296 2.6 asks for regular changes; the previous
