@@ -225,6 +225,8 @@ final class DaemonState {
     func perform(_ actions: [IKEAction], from session: any IKESession, now: Duration) {
         var establishedOne = false
         var restart = false
+        var peerRestarted = false
+        var spiCollision: UInt32?
         for action in actions {
             switch action {
             case .send(let datagram):
@@ -232,6 +234,11 @@ final class DaemonState {
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
             case .childSA(let change):
+                if let held = childSAs[change.inboundSPI], held.owner !== session {
+                    // Another IKE SA's CHILD SA has this inbound SPI: it is neither replaced nor touched.
+                    if case .install = change { spiCollision = change.inboundSPI }
+                    continue
+                }
                 switch change {
                 case .install(let sa): listChildSA(sa, owner: session, now: now)
                 case .remove(let inboundSPI): childSAs[inboundSPI] = nil
@@ -249,6 +256,7 @@ final class DaemonState {
                     establishedOne = true
                     restarts.reset(session.connectionName)
                 }
+                if event.kind == .peerRestarted { peerRestarted = true }
             case .ikeSAClosed(let again):
                 restart = again
             }
@@ -257,32 +265,9 @@ final class DaemonState {
             cancelAllTimers(of: session)
             if restart { scheduleRestart(session.connectionName) }
         }
+        if peerRestarted { forgetIKESAs(replacedBy: session) }
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
-    }
-
-    /// Terminates the sessions of `name` that must give way to its established IKE SA
-    /// (``IKEDispatcher/duplicates(among:ourAddress:peerAddress:)`` decides).
-    private func resolveDuplicateIKESAs(of name: String) {
-        guard let ours = config.gateway.publicAddress,
-            let connection = config.connections.first(where: { $0.name == name }),
-            let remote = config.localNetwork(named: connection.localNetwork),
-            let peer = options.peers.address(of: remote.gateway)
-        else { return }
-        let now = clock()
-        let all = sessions(of: name).map { (session: $0, status: $0.status(now: now)) }
-        for loser in IKEDispatcher.duplicates(among: all, ourAddress: ours, peerAddress: peer) {
-            switch loser.reason {
-            case .negotiationWithdrawn:
-                logger.notice(
-                    "withdrawing an IKE SA negotiation: the connection is already up",
-                    metadata: ["connection": "\(name)", "withdrawn": "\(loser.status.localSPI)"])
-            case .bothInitiated(let kept):
-                logger.notice(
-                    "duplicate IKE SA: both gateways initiated; keeping the one initiated by the lower address",
-                    metadata: ["connection": "\(name)", "kept": "\(kept)", "deleted": "\(loser.status.localSPI)"])
-            }
-            deliver(.terminate, to: loser.session)
-        }
+        if let spiCollision { refuseDuplicateInboundSPI(spiCollision, of: session) }
     }
 
     /// How often the COOKIE secret changes (RFC 7296 2.6 asks for regular changes; the previous

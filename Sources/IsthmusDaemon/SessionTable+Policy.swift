@@ -39,15 +39,29 @@ public enum DuplicateIKESA: Sendable, Hashable {
     case negotiationWithdrawn
     /// Both gateways initiated and both SAs came up: the one initiated by the lower public address stays.
     case bothInitiated(kept: String)
+    /// A newer IKE SA came up well after this one, or initiated by the same side (the peer restarted without
+    /// INITIAL_CONTACT, or re-authenticated): the newer one stays, as strongSwan's `uniqueids = yes` has it.
+    case replaced(kept: String)
 }
 
 extension IKEDispatcher {
+    /// Two IKE SAs of one connection established within this many seconds of each other come from both
+    /// gateways initiating at once; further apart, the older one belongs to a peer that has since restarted
+    /// or re-authenticated. Retransmissions (about 1, 2, 4 s) and a DH computation fit well inside it, a
+    /// restarted gateway's new IKE SA does not (a restart, then its own start-up and IKE_SA_INIT).
+    public static let simultaneousEstablishmentWindow: Int64 = 10
+
     /// The sessions of one connection that must give way once one of its IKE SAs is established, and why.
     ///
-    /// When both gateways initiate at once, each ends up with two IKE SAs for one connection (one as initiator,
-    /// one as responder). Both sides keep the same one, the SA initiated by the gateway with the lower public
-    /// address, and delete the other; no coordination message is needed. A working SA is never replaced by a
-    /// later one: negotiations still in progress are withdrawn.
+    /// - A negotiation still in progress gives way to a working SA (withdrawn).
+    /// - Of the established SAs, the newest stays when every other was established more than
+    ///   ``simultaneousEstablishmentWindow`` seconds before it, or when they all have the same role (one side
+    ///   initiated again): the peer restarted or re-authenticated, and keeping the old SA would keep an SA the
+    ///   peer no longer has (traffic stops until liveness checks fail). A peer that says so with
+    ///   INITIAL_CONTACT has its old SAs forgotten before this rule runs.
+    /// - Established within the window of each other with both roles, both gateways initiated at once: each
+    ///   ends up with two IKE SAs (one as initiator, one as responder), and both sides keep the SA initiated by
+    ///   the gateway with the lower public address and delete the other; no coordination message is needed.
     public static func duplicates(
         among statuses: [(session: any IKESession, status: IKESAStatus)], ourAddress: IPAddress, peerAddress: IPAddress
     ) -> [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] {
@@ -58,6 +72,22 @@ extension IKEDispatcher {
             .map { ($0.session, $0.status, .negotiationWithdrawn) }
         let established = statuses.filter { $0.status.state == .established }
         guard established.count > 1 else { return losers }
+        // The newest: the smallest age; of equal ages the one registered last (statuses are oldest first).
+        let ages = established.map { $0.status.establishedSecondsAgo ?? 0 }
+        let newestAge = ages.min() ?? 0
+        let newestIndex = ages.lastIndex(of: newestAge) ?? established.count - 1
+        let newest = established[newestIndex]
+        let othersOlder = ages.enumerated().allSatisfy { index, age in
+            index == newestIndex || age - newestAge > simultaneousEstablishmentWindow
+        }
+        // Both gateways initiating gives one SA of each role; SAs of one role are a repeat of one side's.
+        let bothRoles = Set(established.map(\.status.role)).count > 1
+        if othersOlder || !bothRoles {
+            for loser in established where loser.session !== newest.session {
+                losers.append((loser.session, loser.status, .replaced(kept: newest.status.localSPI)))
+            }
+            return losers
+        }
         let winnerRole = ourAddress < peerAddress ? "initiator" : "responder"
         guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return losers }
         for loser in established where loser.session !== winner.session {

@@ -43,6 +43,17 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         /// An authenticated message of a peer behind a NAT came from a new address or port: IKE and ESP
         /// follow it (RFC 7296 section 2.23).
         public static let peerMoved = Kind(rawValue: "peer-moved")
+        /// The peer authenticated a new IKE SA carrying INITIAL_CONTACT (RFC 7296 2.4, RFC 2407 4.6.3.3): it
+        /// restarted and holds no other SA with us, so the older IKE SAs of the connection are forgotten.
+        public static let peerRestarted = Kind(rawValue: "peer-restarted")
+        /// An older IKE SA of the connection gave way to a newer one (the peer restarted, or re-authenticated
+        /// without INITIAL_CONTACT); `details["reason"]` says which.
+        public static let ikeSAReplaced = Kind(rawValue: "ike-sa-replaced")
+        /// A peer's request for another CHILD SA was refused: the IKE SA holds its maximum, or the peer reused
+        /// an SPI (RFC 7296 NO_ADDITIONAL_SAS).
+        public static let childSARefused = Kind(rawValue: "child-sa-refused")
+        /// Our IKE_SA_INIT gave up after the peer's COOKIE or INVALID_KE_PAYLOAD answers went past their limit.
+        public static let initiationFailed = Kind(rawValue: "initiation-failed")
         /// A remote gateway named by DNS resolved to a new set of addresses.
         public static let peerResolved = Kind(rawValue: "peer-resolved")
         /// A remote gateway named by DNS did not resolve: the connection cannot be initiated.

@@ -12,6 +12,9 @@ public enum IKEInput: Sendable {
     case initiate
     /// Tear down: send DELETE for the IKE SA and its CHILD SAs, then close (`isthmus down`, shutdown).
     case terminate
+    /// Close without telling the peer, which has said (INITIAL_CONTACT in a newer IKE SA) that it holds no
+    /// state for this one: every CHILD SA is removed from the data plane, no DELETE is sent, no restart.
+    case forget(reason: String)
     /// The operator reloaded a new pre-shared key (`isthmus reload`): the SAs stay, and the next
     /// authentication this session makes (an IKEv1 Main Mode replacing its ISAKMP SA, a restart) uses it.
     case sharedKeyChanged(SecretBytes)

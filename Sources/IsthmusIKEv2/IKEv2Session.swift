@@ -8,7 +8,8 @@ import Synchronization
 /// The shell calls every method from one event loop, so the lock is uncontended; it makes the type
 /// `Sendable` without trusting that.
 public final class IKEv2Session: IKESession {
-    private let machine: Mutex<IKEv2StateMachine>
+    /// Internal (not private) so unit tests can play a hostile peer with the established keys.
+    let machine: Mutex<IKEv2StateMachine>
     public let connectionName: String
 
     /// A session that will initiate when sent ``IKEInput/initiate``.

@@ -14,6 +14,10 @@ final class FakeSession: IKESession {
     struct Recorded: Sendable {
         var inputs: [IKEInput] = []
         var spi: UInt64
+        /// What `status` reports: the state, the role and how long ago the SA was established.
+        var state: IKESAState = .connecting
+        var role = "responder"
+        var establishedSecondsAgo: Int64?
     }
 
     let connectionName: String
@@ -33,17 +37,27 @@ final class FakeSession: IKESession {
 
     var inputs: [IKEInput] { recorded.withLock { $0.inputs } }
 
+    /// Makes `status` report an established SA of `role`, established `secondsAgo` ago.
+    func reportEstablished(role: String, secondsAgo: Int64) {
+        recorded.withLock {
+            $0.state = .established
+            $0.role = role
+            $0.establishedSecondsAgo = secondsAgo
+        }
+    }
+
     func handle(_ input: IKEInput, now: Duration) -> [IKEAction] {
         recorded.withLock { $0.inputs.append(input) }
         return behavior(self, input, now)
     }
 
     func status(now: Duration) -> IKESAStatus {
-        IKESAStatus(
-            connection: connectionName, ikeVersion: 2, state: .connecting, role: "responder",
-            localSPI: String(localSPI, radix: 16), remoteSPI: "0", local: "127.0.0.1:500", remote: "127.0.0.1:500",
-            algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil, rekeyInSeconds: nil,
-            childSAs: [])
+        let recorded = recorded.withLock { $0 }
+        return IKESAStatus(
+            connection: connectionName, ikeVersion: 2, state: recorded.state, role: recorded.role,
+            localSPI: String(recorded.spi, radix: 16), remoteSPI: "0", local: "127.0.0.1:500",
+            remote: "127.0.0.1:500", algorithms: nil, natLocal: false, natRemote: false,
+            establishedSecondsAgo: recorded.establishedSecondsAgo, rekeyInSeconds: nil, childSAs: [])
     }
 }
 

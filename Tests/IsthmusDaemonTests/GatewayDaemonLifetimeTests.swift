@@ -1,7 +1,10 @@
+import Foundation
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusESP
 import IsthmusIKEv2
 import IsthmusIP
+import NIOPosix
 import Synchronization
 import XCTest
 
@@ -65,5 +68,46 @@ extension GatewayDaemonTests {
         XCTAssertTrue(kinds.contains("child-sa-soft-expired"), "\(kinds)")
         XCTAssertTrue(kinds.contains("child-sa-hard-expired"), "\(kinds)")
         try await harness.stop()
+    }
+
+    /// Two IKE SAs that picked the same inbound SPI (each core only avoids its own): the second install never
+    /// reaches the data plane, the first keeps its entry, and the second IKE SA is deleted to start over.
+    func testASecondInstallOfAnInboundSPIIsRefused() async throws {
+        let child = try parameters(inbound: 0xC0FF_EE00)
+        let handled = Mutex<[String]>([])
+        let second = FakeSession(spi: 0x7300) { _, input, _ in
+            switch input {
+            case .datagram: [.childSA(.install(child))]
+            case .terminate: [.childSA(.remove(inboundSPI: 0xC0FF_EE00)), .ikeSAClosed(restart: false)]
+            default: []
+            }
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let folder = try temporaryFolder()
+        let daemon = GatewayDaemon(
+            config: try loopbackConfig(), options: loopbackOptions(folder: folder, initiateOnStart: true), group: group,
+            logger: quietLogger(),
+            makeInitiator: { name in
+                FakeSession(connection: name, spi: 0x7200) { _, input, _ in
+                    if case .initiate = input { return [.childSA(.install(child))] }
+                    return []
+                }
+            },
+            makeResponder: { _ in second },
+            childSAHandler: { change in handled.withLock { $0.append("\(change)".prefix(14).description) } })
+        let ports = try await daemon.start().get()
+        let client = try LoopbackUDPClient()
+        client.send(ikeHeader(initiatorSPI: 0xB4, responderSPI: 0), to: ports.ike)
+        for _ in 0..<100 where !second.inputs.contains(where: { if case .terminate = $0 { true } else { false } }) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertTrue(second.inputs.contains { if case .terminate = $0 { true } else { false } })
+        XCTAssertEqual(handled.withLock { $0 }.count, 1, "only the first install reached the data plane")
+        let owner = try await daemon.eventLoop.submit { daemon.state.value.childSAs[0xC0FF_EE00]?.owner.localSPI }
+            .get()
+        XCTAssertEqual(owner, 0x7200, "the first SA keeps its entry; the refused one's remove did not take it")
+        try await daemon.shutdown().get()
+        try await group.shutdownGracefully()
+        try? FileManager.default.removeItem(atPath: folder)
     }
 }

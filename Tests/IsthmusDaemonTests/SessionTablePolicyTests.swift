@@ -6,13 +6,13 @@ import XCTest
 
 /// The session table's pure decisions: which duplicate IKE SAs give way, and the restart backoff.
 final class SessionTablePolicyTests: XCTestCase {
-    private func entry(_ spi: UInt64, _ state: IKESAState, _ role: String) -> (
+    private func entry(_ spi: UInt64, _ state: IKESAState, _ role: String, age: Int64? = nil) -> (
         session: any IKESession, status: IKESAStatus
     ) {
         let session = ReportingSession(spis: [spi])
         let status = IKESAStatus(
             connection: "peer", ikeVersion: 2, state: state, role: role, localSPI: "\(spi)", remoteSPI: "",
-            local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: nil,
+            local: "", remote: "", algorithms: nil, natLocal: false, natRemote: false, establishedSecondsAgo: age,
             rekeyInSeconds: nil, childSAs: [])
         return (session, status)
     }
@@ -36,6 +36,48 @@ final class SessionTablePolicyTests: XCTestCase {
         XCTAssertEqual(ours.first?.reason, .bothInitiated(kept: "2"))
         let theirs = IKEDispatcher.duplicates(among: all, ourAddress: high, peerAddress: low)
         XCTAssertEqual(theirs.map(\.status.localSPI), ["2"], "the peer is lower: its initiation stays")
+    }
+
+    func testANewerSAReplacesOneEstablishedWellBeforeIt() {
+        // The peer restarted without INITIAL_CONTACT: the SA it initiated after the restart is 600 s newer.
+        for (ourAddress, peerAddress) in [(low, high), (high, low)] {
+            let all = [
+                entry(1, .established, "initiator", age: 600), entry(2, .established, "responder", age: 0),
+            ]
+            let losers = IKEDispatcher.duplicates(among: all, ourAddress: ourAddress, peerAddress: peerAddress)
+            XCTAssertEqual(losers.map(\.status.localSPI), ["1"], "the newer SA stays whichever address is lower")
+            XCTAssertEqual(losers.first?.reason, .replaced(kept: "2"))
+        }
+        let three = [
+            entry(1, .established, "responder", age: 900), entry(2, .established, "responder", age: 400),
+            entry(3, .established, "responder", age: 2), entry(4, .halfOpen, "responder"),
+        ]
+        let losers = IKEDispatcher.duplicates(among: three, ourAddress: low, peerAddress: high)
+        XCTAssertEqual(losers.map(\.status.localSPI), ["4", "1", "2"])
+        XCTAssertEqual(losers.last?.reason, .replaced(kept: "3"))
+    }
+
+    func testSAsEstablishedWithinTheWindowAreASimultaneousInitiation() {
+        let window = IKEDispatcher.simultaneousEstablishmentWindow
+        let all = [
+            entry(1, .established, "responder", age: window + 2), entry(2, .established, "initiator", age: 2),
+        ]
+        let losers = IKEDispatcher.duplicates(among: all, ourAddress: low, peerAddress: high)
+        XCTAssertEqual(losers.map(\.status.localSPI), ["1"])
+        XCTAssertEqual(losers.first?.reason, .bothInitiated(kept: "2"), "10 s apart: still simultaneous")
+        let peerLower = IKEDispatcher.duplicates(among: all, ourAddress: high, peerAddress: low)
+        XCTAssertEqual(peerLower.map(\.status.localSPI), ["2"], "the older one stays when the peer initiated it")
+        XCTAssertEqual(peerLower.first?.reason, .bothInitiated(kept: "1"))
+    }
+
+    func testSAsOfOneRoleAreARepeatNotASimultaneousInitiation() {
+        // The peer initiated both (it restarted 3 s after the first without INITIAL_CONTACT): the newer stays.
+        let all = [entry(1, .established, "responder", age: 5), entry(2, .established, "responder", age: 2)]
+        for (ourAddress, peerAddress) in [(low, high), (high, low)] {
+            let losers = IKEDispatcher.duplicates(among: all, ourAddress: ourAddress, peerAddress: peerAddress)
+            XCTAssertEqual(losers.map(\.status.localSPI), ["1"])
+            XCTAssertEqual(losers.first?.reason, .replaced(kept: "2"))
+        }
     }
 
     func testNothingToResolveForOneSAOrARekeyingIKEv1SA() {

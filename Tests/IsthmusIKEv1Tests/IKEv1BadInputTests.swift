@@ -176,4 +176,23 @@ final class IKEv1BadInputTests: XCTestCase {
         }
         assertStillWorks(pair)
     }
+
+    /// An authenticated peer asking for more IPsec SAs than a session holds (here 80 pairs of selectors, one
+    /// Quick Mode each, a second apart so that finished Quick Modes are forgotten): refused past the cap.
+    func testQuickModesPastTheIPsecSACapAreRefused() {
+        let hosts = (1...80).map { TrafficSelector(prefix: try! IPPrefix(parsing: "192.168.1.\($0)/32")) }
+        let pair = Pair(
+            initiator: configuration(office: true, localSelectors: hosts),
+            responder: configuration(office: false, remoteSelectors: selectors("192.168.1.0/24")))
+        pair.input(.initiator, .initiate)
+        pair.run()
+        while pair.timers.contains(where: { $0.timer == .startQueuedExchange }) {
+            pair.now += .seconds(1)
+            pair.fireNextTimer { $1 == .startQueuedExchange }
+            pair.run()
+        }
+        XCTAssertEqual(pair.live(.responder).count, IKEv1StateMachine.maximumIPsecSAs)
+        XCTAssertEqual(pair.kinds(.responder).filter { $0 == .childSARefused }.count, 80 - 64)
+        XCTAssertTrue(pair.closed.isEmpty, "the ISAKMP SA stays up")
+    }
 }

@@ -287,4 +287,27 @@ final class TrafficSelectorNegotiationTests: XCTestCase {
         )
         XCTAssertEqual(TSN.describe([try range("10.0.0.5", "10.0.0.9")]), "10.0.0.5-10.0.0.9")
     }
+
+    /// A hostile initiator: 255 port-distinct TSi against four prefixes of ours would narrow to 1,020
+    /// selectors, more than a payload's one-octet count (this trapped in the payload's precondition).
+    func testNarrowingIsCappedAndAlwaysFitsAPayload() throws {
+        let offered = try (1...255).map { try ts("192.168.1.0/24", proto: 6, ports: UInt16($0)...UInt16($0)) }
+        let ours = try ["192.168.1.0/26", "192.168.1.64/26", "192.168.1.128/26", "192.168.1.192/26"].map { try ts($0) }
+        let local = [try ts("10.0.1.0/24")]
+        let narrowed = try XCTUnwrap(
+            TSN.narrow(initiatorOffered: offered, responderOffered: local, ourLocal: local, ourRemote: ours))
+        XCTAssertEqual(narrowed.initiator.count, TSN.maximumSelectorsPerSide)
+        for selector in narrowed.initiator {
+            XCTAssertTrue(offered.contains { selector.isSubset(of: $0) }, "within what was offered")
+            XCTAssertTrue(ours.contains { selector.isSubset(of: $0) }, "within what we allow")
+        }
+        XCTAssertTrue(
+            TSN.accept(
+                initiatorOffered: offered, responderOffered: local, returnedInitiator: narrowed.initiator,
+                returnedResponder: narrowed.responder), "a narrowing the initiator accepts")
+        let payload = TSN.payload(for: narrowed.initiator)
+        XCTAssertEqual(payload.selectors.count, TSN.maximumSelectorsPerSide)
+        let many = Array(repeating: try ts("10.0.1.0/24"), count: 300)
+        XCTAssertEqual(TSN.payload(for: many).selectors.count, 255, "never more than the count octet holds")
+    }
 }

@@ -139,7 +139,6 @@ extension IKEv1StateMachine {
         sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
         sa.retransmission = pending(bytes, messageID: 0, now: now)
         isakmpSAs.append(sa)
-        lastInbound = now
         emit(
             .ikeSAInitiating, .info,
             "Main Mode from \(datagram.source): chose \(choice.suite)"

@@ -88,13 +88,20 @@ extension IKEv1StateMachine {
             local = datagram.destination
             remote = datagram.source
             armRetransmitTimer(0, into: &actions)
-            if decrypted.payloads.notifications.contains(where: { $0.notifyType == .initialContact }) {
-                forgetOlderSAs(than: index, now: now, into: &actions)
-            }
+            let initialContact = decrypted.payloads.notifications.contains { $0.notifyType == .initialContact }
+            if initialContact { forgetOlderSAs(than: index, now: now, into: &actions) }
             send(sealed.bytes, into: &actions)
             guard let newIndex = isakmpSAs.firstIndex(where: { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR })
             else { return }
             established(newIndex, now: now, into: &actions)
+            if initialContact {
+                // Other sessions of the connection (another ISAKMP SA the peer opened, ours) go too.
+                emit(
+                    .peerRestarted, .notice,
+                    "peer \(remote) sent INITIAL-CONTACT: it holds no other ISAKMP SA with us; older SAs of this "
+                        + "connection are forgotten", details: ["peer": "\(remote)"], ids: sa.ids, now: now,
+                    into: &actions)
+            }
             if sa.lifetimeReason.hasPrefix("our policy") {
                 // RFC 2407 4.6.3.1, as Cisco does for phase 1: an Informational after message 6.
                 sendResponderLifetime(phase1: isakmpSAs[newIndex], now: now, into: &actions)

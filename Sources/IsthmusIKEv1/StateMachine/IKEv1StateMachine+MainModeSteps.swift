@@ -74,7 +74,8 @@ extension IKEv1StateMachine {
         sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
         sa.retransmission = pending(bytes, messageID: 0, now: now)
         isakmpSAs[index] = sa
-        lastInbound = now
+        // No `lastInbound` here: messages 1 to 4 are not authenticated, and one from a spoofer (routed to an
+        // established session as a new Main Mode) must not keep a dead peer looking alive.
         if sa.role == .responder {
             actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
         } else {
@@ -234,6 +235,14 @@ extension IKEv1StateMachine {
             .ikeSADeleted, .notice,
             "INITIAL-CONTACT: the peer restarted; removing \(stale.count) old ISAKMP SA(s) "
                 + "and \(ipsecSAs.count) IPsec SA(s)", ids: keep.ids, now: now, into: &actions)
+        for old in stale {
+            emit(
+                .ikeSAReplaced, .notice, "ISAKMP SA dropped: the peer restarted (INITIAL-CONTACT)",
+                details: [
+                    "reason": "peer-restarted", "kept": "\(keep.ids.first ?? "")", "dropped": "\(old.ids.first ?? "")",
+                ],
+                ids: old.ids, now: now, into: &actions)
+        }
         for sa in ipsecSAs {
             removeIPsecSA(
                 inboundSPI: sa.inboundSPI, reason: "peer sent INITIAL-CONTACT", now: now,

@@ -311,6 +311,12 @@ extension IKEv1StateMachine {
             sendProtectedNotification(.noProposalChosen, sa: sa, now: now, into: &actions)
             return
         }
+        if let refusal = ipsecSARefusal(peerSPI: choice.peerSPI) {
+            // IKEv1 has no NO_ADDITIONAL_SAS: NO-PROPOSAL-CHOSEN, and the event says why.
+            emit(.childSARefused, .warning, "Quick Mode refused: \(refusal)", ids: sa.ids, now: now, into: &actions)
+            sendProtectedNotification(.noProposalChosen, sa: sa, now: now, into: &actions)
+            return
+        }
         var quickMode = QuickMode(
             messageID: message.messageID, cookieI: sa.cookieI, cookieR: sa.cookieR, role: .responder,
             state: .repliedQM2, pair: pair, ourSPI: ourSPI, peerSPI: choice.peerSPI, iv: [], startedAt: now)

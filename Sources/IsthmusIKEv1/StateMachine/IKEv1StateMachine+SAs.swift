@@ -137,3 +137,22 @@ extension NegotiatedLifetime {
         return .seconds(Int64(clamping: seconds))
     }
 }
+
+extension IKEv1StateMachine {
+    /// Most IPsec SAs one session holds: 32 pairs of selectors, each while it is rekeyed (the old SA waits
+    /// for its end). strongSwan sets no limit; a peer's Quick Modes past it are refused.
+    static let maximumIPsecSAs = 64
+
+    /// Why a peer's Quick Mode must be refused before any work on it: the session is full, or the peer's SPI
+    /// is already used by one of its IPsec SAs (a Delete names it: two would be ambiguous). Nil otherwise.
+    func ipsecSARefusal(peerSPI: UInt32) -> String? {
+        let pending = quickModes.values.filter { $0.state != .done }.count
+        if ipsecSAs.count + pending >= Self.maximumIPsecSAs {
+            return "this ISAKMP SA already holds \(ipsecSAs.count) IPsec SAs (at most \(Self.maximumIPsecSAs))"
+        }
+        if ipsecSAs.contains(where: { $0.parameters.outboundSPI == peerSPI }) {
+            return "peer's SPI \(SAIdentifier.esp(peerSPI)) is already used by one of its IPsec SAs"
+        }
+        return nil
+    }
+}

@@ -93,6 +93,7 @@ struct IKEv1StateMachine {
     var closed = false
     /// Our cookie for the first ISAKMP SA, fixed from the start so the shell can route by it.
     let firstCookie: UInt64
+    /// When the peer last sent an authenticated message (liveness: only those prove it alive).
     var lastInbound: MonotonicTime = .zero
     var deadPeerCheck: DeadPeerCheck?
     var dpdSequence: UInt32 = 0
@@ -163,6 +164,11 @@ struct IKEv1StateMachine {
             guard !closed else { return [] }
             restartAfterClose = false
             terminate(now: now, into: &actions)
+        case .forget(let reason):
+            guard !closed else { return [] }
+            restartAfterClose = false
+            emit(.ikeSADeleted, .notice, "forgotten without a Delete: \(reason)", ids: [], now: now, into: &actions)
+            close(now: now, into: &actions)
         case .sharedKeyChanged(let key):
             // Every later SKEYID (RFC 2409 5.4) is computed from it; an ISAKMP SA already keyed keeps its keys.
             configuration.sharedKey = key

@@ -39,11 +39,18 @@ public enum IKEv2TrafficSelectorNegotiation {
         payload.selectors.compactMap(trafficSelector(from:))
     }
 
-    /// A TSi or TSr payload carrying `selectors` in order.
-    /// - Precondition: at most 255 selectors (the count is one octet).
+    /// A TSi or TSr payload carrying `selectors` in order, the first 255 at most (the count is one octet;
+    /// ``narrow(initiatorOffered:responderOffered:ourLocal:ourRemote:)`` returns far fewer).
     public static func payload(for selectors: [TrafficSelector]) -> IKEv2TrafficSelectorPayload {
-        IKEv2TrafficSelectorPayload(selectors: selectors.map(wireSelector(for:)))
+        IKEv2TrafficSelectorPayload(selectors: selectors.prefix(Int(UInt8.max)).map(wireSelector(for:)))
     }
+
+    /// Most selectors per side a responder answers with (and installs). A peer offering 255 port-distinct
+    /// selectors against several prefixes of ours would otherwise get their product (more than a payload
+    /// holds) and make every packet walk that many; past this the set is narrowed further to the first ones
+    /// in the initiator's order (RFC 7296 2.9 lets the responder pick any subset). strongSwan sets no limit;
+    /// 32 covers any site-to-site layout of ours (a connection's prefixes times a few port ranges).
+    public static let maximumSelectorsPerSide = 32
 
     // MARK: - Negotiation
 
@@ -53,15 +60,16 @@ public enum IKEv2TrafficSelectorNegotiation {
     /// `ourRemote`, TSr with `ourLocal`), without duplicates and without selectors contained in another
     /// result, in the order offered. Several subnets per side work: ours `10.0.1.0/24, 10.0.2.0/24` against
     /// an offered `10.0.0.0/16` gives both /24s.
+    /// At most ``maximumSelectorsPerSide`` per side, the first ones.
     /// - Returns: the TSi and TSr to reply with, or nil when either side is empty (answer TS_UNACCEPTABLE).
     public static func narrow(
         initiatorOffered: [TrafficSelector], responderOffered: [TrafficSelector], ourLocal: [TrafficSelector],
         ourRemote: [TrafficSelector]
     ) -> (initiator: [TrafficSelector], responder: [TrafficSelector])? {
-        let initiator = intersections(initiatorOffered, ourRemote)
-        let responder = intersections(responderOffered, ourLocal)
+        let initiator = intersections(initiatorOffered, ourRemote).prefix(maximumSelectorsPerSide)
+        let responder = intersections(responderOffered, ourLocal).prefix(maximumSelectorsPerSide)
         guard !initiator.isEmpty, !responder.isEmpty else { return nil }
-        return (initiator, responder)
+        return (Array(initiator), Array(responder))
     }
 
     /// Initiator: whether the responder's TSi/TSr stay within what we offered (RFC 7296 section 2.9: the
@@ -82,11 +90,14 @@ public enum IKEv2TrafficSelectorNegotiation {
         selectors.isEmpty ? "(none)" : selectors.map(\.description).joined(separator: ", ")
     }
 
-    /// Every non-empty intersection of `offered` with `ours`, without repeats or selectors contained in another.
+    /// Every non-empty intersection of `offered` with `ours`, without repeats or selectors contained in another;
+    /// the first 128 intersections at most are considered (the comparisons grow with their square, and a
+    /// hostile peer chooses how many there are).
     static func intersections(_ offered: [TrafficSelector], _ ours: [TrafficSelector]) -> [TrafficSelector] {
         var all: [TrafficSelector] = []
-        for theirs in offered {
+        search: for theirs in offered {
             for mine in ours {
+                guard all.count < 4 * maximumSelectorsPerSide else { break search }
                 if let common = theirs.intersection(mine), !all.contains(common) { all.append(common) }
             }
         }

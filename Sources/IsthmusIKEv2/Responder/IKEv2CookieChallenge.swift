@@ -31,25 +31,31 @@ public struct IKEv2CookieChallenge: Sendable {
         secret = SecretBytes((0..<Self.secretLength).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
-    /// Whether `request` (an IKE_SA_INIT request from `source`) starts with a cookie we issued.
+    /// Whether `request` (an IKE_SA_INIT request from `source`) starts with a cookie we issued. Fails
+    /// closed: a cookie that cannot be computed validates nothing.
     public func isValid(_ request: IKEv2Message, from source: UDPEndpoint) -> Bool {
         guard case .notify(let notify)? = request.payloads.first, notify.notifyType == .cookie,
             let expectedVersion = notify.data.first, let nonce = Self.nonce(of: request)
         else { return false }
+        let key: SecretBytes
         if expectedVersion == version {
-            return ConstantTime.equal(notify.data, Self.cookie(version, secret, nonce, source, request.initiatorSPI))
+            key = secret
+        } else if let previous, expectedVersion == previous.version {
+            key = previous.secret
+        } else {
+            return false
         }
-        if let previous, expectedVersion == previous.version {
-            return ConstantTime.equal(
-                notify.data, Self.cookie(previous.version, previous.secret, nonce, source, request.initiatorSPI))
+        guard let expected = Self.cookie(expectedVersion, key, nonce, source, request.initiatorSPI) else {
+            return false
         }
-        return false
+        return ConstantTime.equal(notify.data, expected)
     }
 
     /// The stateless answer to `request`: only N(COOKIE), for the initiator to repeat its request with it.
     public func challenge(to request: IKEv2Message, datagram: IKEDatagram) -> IKEDatagram? {
-        guard let nonce = Self.nonce(of: request) else { return nil }
-        let cookie = Self.cookie(version, secret, nonce, datagram.source, request.initiatorSPI)
+        guard let nonce = Self.nonce(of: request),
+            let cookie = Self.cookie(version, secret, nonce, datagram.source, request.initiatorSPI)
+        else { return nil }
         let response = IKEv2Message(
             initiatorSPI: request.initiatorSPI, responderSPI: 0, exchangeType: .ikeSAInit, flags: [.response],
             messageID: 0,
@@ -63,8 +69,8 @@ public struct IKEv2CookieChallenge: Sendable {
 
     private static func cookie(
         _ version: UInt8, _ secret: SecretBytes, _ nonce: [UInt8], _ source: UDPEndpoint, _ spi: UInt64
-    ) -> [UInt8] {
-        guard let hmac = try? CryptoSuites.make(prfID: CryptoSuites.PRFID.hmacSHA2_256) else { return [version] }
+    ) -> [UInt8]? {
+        guard let hmac = try? CryptoSuites.make(prfID: CryptoSuites.PRFID.hmacSHA2_256) else { return nil }
         return [version]
             + hmac.compute(
                 key: secret, [.bytes(nonce), .bytes(source.address.bytes), .bytes(spi.bigEndianBytes)]

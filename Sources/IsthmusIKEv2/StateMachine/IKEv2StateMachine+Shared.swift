@@ -111,10 +111,12 @@ extension IKEv2StateMachine {
         return value
     }
 
+    /// A new inbound CHILD SA SPI: not reserved, and not one of this IKE SA's CHILD SAs already has.
     mutating func randomNonZeroSPI32() -> UInt32 {
+        let inUse = inboundChildSPIs
         var value: UInt32 = 0
         // SPIs 1-255 are reserved by IANA (RFC 4303 section 2.1).
-        while value < 256 { value = UInt32(truncatingIfNeeded: random.next()) }
+        while value < 256 || inUse.contains(value) { value = UInt32(truncatingIfNeeded: random.next()) }
         return value
     }
 

@@ -43,6 +43,7 @@ struct IKEv2StateMachine {
     var window = IKEExchangeWindow<IKEv2Exchange>()
     /// Exchanges waiting for the window, in order.
     var queue: [IKEv2QueuedExchange] = []
+    /// When the peer last sent an authenticated message (liveness: only those prove it alive).
     var lastInbound: MonotonicTime = .zero
     var dropLog = DroppedMessageLog()
 
@@ -90,6 +91,8 @@ struct IKEv2StateMachine {
             startInitiator(now: now, into: &actions)
         case .terminate:
             terminate(restart: false, now: now, into: &actions)
+        case .forget(let reason):
+            forget(reason: reason, now: now, into: &actions)
         case .sharedKeyChanged(let key):
             // IKEv2 authenticates once per IKE SA (a rekey does not); an exchange not yet at IKE_AUTH uses it.
             configuration.sharedKey = key
@@ -145,7 +148,6 @@ struct IKEv2StateMachine {
             drop("response with message ID \(message.messageID) matches no request of ours", now: now, into: &actions)
             return
         }
-        lastInbound = now
         guard message.exchangeType == request.exchange.exchangeType else {
             drop("\(exchangeName(message.exchangeType)) response to a different request", now: now, into: &actions)
             return
@@ -154,6 +156,7 @@ struct IKEv2StateMachine {
         switch request.exchange {
         case .ikeSAInit(let initRequest):
             // Unprotected: the keys come from this very message.
+            lastInbound = now
             completeRequest(into: &actions)
             handleInitResponse(message, datagram: datagram, request: initRequest, now: now, into: &actions)
             return
@@ -195,10 +198,10 @@ struct IKEv2StateMachine {
         case .new:
             break
         }
-        lastInbound = now
         let type = message.exchangeType
         switch state {
         case .idle where type == .ikeSAInit, .halfOpen where type == .ikeSAInit:
+            lastInbound = now
             handleInitRequest(message, datagram: datagram, now: now, into: &actions)
         case .halfOpen(let halfOpen) where type == .ikeAuth:
             guard let inner = open(message, datagram, with: halfOpen.protection, now: now, into: &actions) else {
@@ -229,7 +232,10 @@ struct IKEv2StateMachine {
         now: MonotonicTime, into actions: inout [IKEAction]
     ) -> [IKEv2Payload]? {
         let payloads = openVerified(message, datagram, with: protection, now: now, into: &actions)
-        if payloads != nil { followPeer(to: datagram.source, now: now, into: &actions) }
+        guard payloads != nil else { return nil }
+        // Only an authenticated message proves the peer alive: a spoofed one must not hold off liveness checks.
+        lastInbound = now
+        followPeer(to: datagram.source, now: now, into: &actions)
         return payloads
     }
 

@@ -133,6 +133,10 @@ extension IKEv2StateMachine {
             emit(.proposalMismatch, .error, "no common ESP proposal: \(failure)", now: now, into: &actions)
             return .failure(ChildFailure(notify: .noProposalChosen))
         }
+        if let refusal = childRequestRefusal(rekey: rekey, peerSPI: peerSPI, in: established) {
+            emit(.childSARefused, .warning, "CHILD SA refused: \(refusal.reason)", now: now, into: &actions)
+            return .failure(ChildFailure(notify: refusal.notify))
+        }
         // PFS (section 1.3.1): our KE of the chosen group; the peer's must be of that group too.
         var sharedSecret: SecretBytes?
         var ourKE: IKEv2Payload?

@@ -62,6 +62,7 @@ extension IKEv2StateMachine {
         }
         var sa = IKEv2EstablishedSA(authenticating, now: now)
         announceEstablished(&sa, now: now, into: &actions)
+        noteInitialContact(inner, now: now, into: &actions)
         defer { state = .established(sa) }
         // The CHILD SA of IKE_AUTH.
         if let error = childError {
@@ -128,6 +129,7 @@ extension IKEv2StateMachine {
         guard let bytes = seal(response, reply, with: &sa.protection) else { return }
         sendResponse(bytes, messageID: message.messageID, into: &actions)
         announceEstablished(&sa, now: now, into: &actions)
+        noteInitialContact(inner, now: now, into: &actions)
     }
 
     /// The IKE SA is authenticated (either role): the event, and its timers.

@@ -12,6 +12,10 @@ struct IKESAInitRequest: Sendable {
     let cookie: [UInt8]?
     /// The request as sent, signed by our AUTH (section 2.15).
     let bytes: [UInt8]
+    /// COOKIE answers followed in this attempt, and the DH groups sent (INVALID_KE_PAYLOAD retries): both
+    /// bounded, so a responder (or anyone forging its unprotected answers) cannot keep us looping.
+    var cookiesFollowed = 0
+    var groupsTried: [UInt16] = []
 }
 
 /// IKE_SA_INIT (RFC 7296 sections 1.2, 2.6, 2.23) for both roles: nonces, key shares, cookies,
@@ -27,7 +31,7 @@ extension IKEv2StateMachine {
         guard let group = configuration.ikeProposals.proposals.first?.keyExchange.first else {
             preconditionFailure("an IKE proposal always has a DH group (ProposalList validation)")
         }
-        sendInitRequest(group: group, repeating: nil, cookie: nil, now: now, into: &actions)
+        sendInitRequest(group: group, repeating: nil, cookie: nil, retries: (0, []), now: now, into: &actions)
         emit(
             .ikeSAInitiating, .info, "initiating IKE_SA_INIT to \(remote), offering \(configuration.ikeProposals)",
             now: now, into: &actions)
@@ -36,8 +40,8 @@ extension IKEv2StateMachine {
     /// Sends IKE_SA_INIT. A COOKIE retry repeats the nonce and KE of `repeating` (the cookie covers Ni,
     /// section 2.6); a first attempt or an INVALID_KE retry makes new ones.
     private mutating func sendInitRequest(
-        group: Algorithm, repeating previous: IKESAInitRequest?, cookie: [UInt8]?, now: MonotonicTime,
-        into actions: inout [IKEAction]
+        group: Algorithm, repeating previous: IKESAInitRequest?, cookie: [UInt8]?,
+        retries: (cookies: Int, groups: [UInt16]), now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let nonce: [UInt8]
         let keyExchange: any DiffieHellmanExchange
@@ -72,7 +76,9 @@ extension IKEv2StateMachine {
         let bytes = message.serialize()
         state = .connecting
         let request = IKESAInitRequest(
-            group: group, nonce: nonce, keyExchange: keyExchange, cookie: cookie, bytes: bytes)
+            group: group, nonce: nonce, keyExchange: keyExchange, cookie: cookie, bytes: bytes,
+            cookiesFollowed: retries.cookies,
+            groupsTried: retries.groups.contains(group.ikev2ID) ? retries.groups : retries.groups + [group.ikev2ID])
         sendRequest([bytes], .ikeSAInit(request), now: now, into: &actions)
     }
 
@@ -84,17 +90,33 @@ extension IKEv2StateMachine {
     ) {
         let notifies = message.payloads.notifies
         if let cookieNotify = notifies.first(where: { $0.notifyType == .cookie }) {
-            // Section 2.6: repeat IKE_SA_INIT with the cookie first.
+            // Section 2.6: repeat IKE_SA_INIT with the cookie first; a cookie is 1 to 64 octets, and a
+            // responder that keeps asking is given up on.
+            guard request.cookiesFollowed < Self.maximumCookieRetries, (1...64).contains(cookieNotify.data.count)
+            else {
+                giveUpInitiating(
+                    "the responder answered with COOKIE \(request.cookiesFollowed + 1) times (or an invalid one): "
+                        + "giving up on this attempt", now: now, into: &actions)
+                return
+            }
             emit(
                 .cookieRequested, .notice, "responder asked for a cookie (it is under load); retrying with it",
                 now: now, into: &actions)
             sendInitRequest(
-                group: request.group, repeating: request, cookie: cookieNotify.data, now: now, into: &actions)
+                group: request.group, repeating: request, cookie: cookieNotify.data,
+                retries: (request.cookiesFollowed + 1, request.groupsTried), now: now, into: &actions)
             return
         }
         if let invalidKE = notifies.first(where: { $0.notifyType == .invalidKEPayload }) {
             let wanted = invalidKE.data.count == 2 ? UInt16(invalidKE.data[0]) << 8 | UInt16(invalidKE.data[1]) : 0
             let offered = configuration.ikeProposals.proposals.flatMap(\.keyExchange)
+            if offered.contains(where: { $0.ikev2ID == wanted }), request.groupsTried.contains(wanted) {
+                // Section 1.2: one retry per group; a responder asking again for a group it had is looping.
+                giveUpInitiating(
+                    "the responder asked again for DH group \(wanted), which we already sent: giving up on this "
+                        + "attempt", now: now, into: &actions)
+                return
+            }
             guard let group = offered.first(where: { $0.ikev2ID == wanted }), wanted != request.group.ikev2ID else {
                 emit(
                     .invalidKE, .error,
@@ -107,7 +129,9 @@ extension IKEv2StateMachine {
             emit(
                 .invalidKE, .notice, "responder prefers \(group.displayName); retrying with it",
                 details: ["group": "\(wanted)"], now: now, into: &actions)
-            sendInitRequest(group: group, repeating: nil, cookie: request.cookie, now: now, into: &actions)
+            sendInitRequest(
+                group: group, repeating: nil, cookie: request.cookie,
+                retries: (request.cookiesFollowed, request.groupsTried), now: now, into: &actions)
             return
         }
         if let error = notifies.first(where: { $0.notifyType.rawValue < IKEv2NotifyType.firstStatusType }) {
