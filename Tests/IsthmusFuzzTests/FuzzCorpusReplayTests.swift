@@ -2,16 +2,18 @@ import Foundation
 import IsthmusFuzzSupport
 import XCTest
 
-/// Every input of the kept fuzz corpora (Tests/Fuzz/corpus, merged by scripts/fuzz) run through the same
-/// harness as the fuzzers, without libFuzzer: no trap and no broken invariant, as regression tests.
+/// Every input of the kept fuzz corpora (Tests/Fuzz/corpus, merged by scripts/fuzz) and every reproducer of a
+/// crash the fuzzers found (Tests/Fuzz/reproducers) run through the same harness as the fuzzers, without
+/// libFuzzer: no trap and no broken invariant, as regression tests.
 final class FuzzCorpusReplayTests: XCTestCase {
-    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus").path
+    static let fuzz = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz").path
 
-    func replay<Core: FuzzCore>(_ core: Core.Type, _ directory: String) throws {
-        let files = try XCTUnwrap(FuzzCorpus.files(in: Self.corpus + "/" + directory), "no corpus \(directory)")
-        XCTAssertGreaterThan(files.count, 10, directory)
-        for file in files {
+    func replay<Core: FuzzCore>(_ core: Core.Type, _ target: String) throws {
+        let corpus = try XCTUnwrap(FuzzCorpus.files(in: Self.fuzz + "/corpus/" + target), "no corpus \(target)")
+        XCTAssertGreaterThan(corpus.count, 10, target)
+        let reproducers = FuzzCorpus.files(in: Self.fuzz + "/reproducers/" + target) ?? []
+        for file in corpus + reproducers {
             let script = try XCTUnwrap(FuzzCorpus.read(file), file)
             let pair = FuzzPair<Core>.run(script)
             XCTAssertEqual(pair.violations, [], file)
