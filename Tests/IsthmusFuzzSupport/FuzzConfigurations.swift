@@ -5,7 +5,8 @@ import IsthmusIKEv2
 import IsthmusIP
 
 /// The pair's two sites (office 198.51.100.1 with 192.168.1.0/24, cloud 203.0.113.1 with 10.0.1.0/24) in a
-/// few variants, so the fuzzer reaches AEAD and CBC suites, PFS, liveness checks and UDP encapsulation.
+/// few variants, so the fuzzer reaches AEAD and CBC suites, PFS, liveness checks, UDP encapsulation and (IKEv2)
+/// fragmentation.
 public enum FuzzConfigurations {
     public static let sharedKey = "fuzzing-shared-key-0123456789"
     public static let otherSharedKey = "another-shared-key-9876543210"
@@ -15,6 +16,8 @@ public enum FuzzConfigurations {
         var esp: String
         var liveness: IKELiveness?
         var forceUDPEncapsulation: Bool
+        /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
+        var fragmentSize: Int? = nil
     }
 
     static let ikev2Variants = [
@@ -26,6 +29,10 @@ public enum FuzzConfigurations {
             ike: "aes128-sha256-curve25519", esp: "aes128-sha256-curve25519",
             liveness: IKELiveness(interval: .seconds(10), timeout: .seconds(40), action: .clear),
             forceUDPEncapsulation: true),
+        // IKE_AUTH and CREATE_CHILD_SA in SKF fragments of at most 200 bytes.
+        Variant(
+            ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
+            fragmentSize: 200),
     ]
 
     static let ikev1Variants = [
@@ -59,9 +66,11 @@ public enum FuzzConfigurations {
     }
 
     public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
-        settings(ikev2Variants[Int(variant) % ikev2Variants.count], version: .v2).map {
+        let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
+        return settings(chosen, version: .v2).map {
             IKEv2Configuration(
-                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address))
+                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address),
+                fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
         }
     }
 
