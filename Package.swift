@@ -135,17 +135,17 @@ let package = Package(
             name: "isthmus-bench",
             dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Stateful fuzzing (scripts/fuzz): an IKEv2 and an IKEv1 pair of our cores driven by a script of
-        // deliveries, timers and payload mutations re-sealed with the real SA keys. Debug builds only
-        // (`@testable import` of the cores); `-DFUZZING` turns the executables into libFuzzer targets,
-        // without it they replay corpus files and write the seed scripts.
+        // Stateful fuzzing (scripts/fuzz, docs/FUZZING.md): an IKEv2 and an IKEv1 pair of our cores driven by
+        // a script of deliveries, timers and payload mutations re-sealed with the real SA keys. They use
+        // `@testable import` of the cores: debug builds, or release with `-enable-testing` as scripts/fuzz
+        // builds them (release builds of the product binaries name their product and never reach these).
+        // `-DFUZZING` turns the executables into libFuzzer targets; without it they replay corpus files
+        // and write the seed scripts.
         .target(
             name: "IsthmusFuzzSupport",
             dependencies: [
                 "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP",
-                "IsthmusEvents",
-                "IsthmusESP",
-                "IsthmusTestSupport",
+                "IsthmusEvents", "IsthmusESP", "IsthmusTestSupport",
             ],
             path: "Tests/IsthmusFuzzSupport"
         ),
