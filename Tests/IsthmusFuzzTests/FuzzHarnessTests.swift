@@ -101,4 +101,22 @@ final class FuzzHarnessTests: XCTestCase {
         XCTAssertTrue(pair.kinds(.initiator).contains(.retransmit))
         XCTAssertEqual(pair.installed[.responder, default: [:]].count, 1)
     }
+
+    /// The key invariant is not vacuous: the IKE SA rekey response (sixth delivery) with a byte of Nr (its second
+    /// payload) changed makes the initiator derive other keys than the responder for the same new SPIs. Such a
+    /// run is tampered, so the pair does not count it; asked directly, the core reports the divergence.
+    func testKeyInvariantSeesDivergedKeys() {
+        let deliver = V2.Command.deliver.rawValue
+        let rekey: [UInt8] = [V2.Command.fireTimer.rawValue, 1, 0]
+        let changeNonce: [UInt8] = [V2.Command.mutate.rawValue, 0, 5, 1, 0, 0xAA]
+        let pair = V2.run(
+            [0, V2.Command.initiate.rawValue] + [deliver, deliver, deliver, deliver] + rekey
+                + [deliver] + changeNonce)
+        XCTAssertTrue(pair.tampered)
+        XCTAssertEqual(pair.violations, [])
+        XCTAssertTrue(pair.kinds(.initiator).contains(.ikeSARekeyed))
+        let divergence = pair.core.violations(keysComparable: true)
+        XCTAssertEqual(divergence.count, 1)
+        XCTAssertTrue(divergence.first?.contains("different keys") ?? false, "\(divergence)")
+    }
 }
