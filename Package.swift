@@ -135,6 +135,24 @@ let package = Package(
             name: "isthmus-bench",
             dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Stateful fuzzing (scripts/fuzz, docs/FUZZING.md): an IKEv2 and an IKEv1 pair of our cores driven by
+        // a script of deliveries, timers and payload mutations re-sealed with the real SA keys. They use
+        // `@testable import` of the cores: debug builds, or release with `-enable-testing` as scripts/fuzz
+        // builds them (release builds of the product binaries name their product and never reach these).
+        // `-DFUZZING` turns the executables into libFuzzer targets; without it they replay corpus files
+        // and write the seed scripts.
+        .target(
+            name: "IsthmusFuzzSupport",
+            dependencies: [
+                "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP",
+                "IsthmusEvents", "IsthmusESP", "IsthmusTestSupport",
+            ],
+            path: "Tests/IsthmusFuzzSupport"
+        ),
+        .executableTarget(
+            name: "isthmus-fuzz-ikev2", dependencies: ["IsthmusFuzzSupport"], path: "Tests/FuzzTargets/IKEv2"),
+        .executableTarget(
+            name: "isthmus-fuzz-ikev1", dependencies: ["IsthmusFuzzSupport"], path: "Tests/FuzzTargets/IKEv1"),
         // What several test targets share: a seeded generator, hex. No dependencies, so any test target may use it.
         .target(name: "IsthmusTestSupport", path: "Tests/IsthmusTestSupport"),
         .testTarget(name: "IsthmusIPTests", dependencies: ["IsthmusIP"]),
@@ -147,6 +165,8 @@ let package = Package(
             dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]
         ),
         .testTarget(name: "IsthmusESPTests", dependencies: ["IsthmusESP", "IsthmusTestSupport"]),
+        // Replays the kept fuzz corpora (Tests/Fuzz/corpus) through the same harness as the fuzzers.
+        .testTarget(name: "IsthmusFuzzTests", dependencies: ["IsthmusFuzzSupport"]),
         .testTarget(
             name: "IsthmusDaemonTests",
             dependencies: [

@@ -1,0 +1,89 @@
+import IsthmusCrypto
+import IsthmusIKE
+import IsthmusIKEv1
+import IsthmusIKEv2
+import IsthmusIP
+
+/// The pair's two sites (office 198.51.100.1 with 192.168.1.0/24, cloud 203.0.113.1 with 10.0.1.0/24) in a
+/// few variants, so the fuzzer reaches AEAD and CBC suites, PFS, liveness checks, UDP encapsulation and (IKEv2)
+/// fragmentation.
+public enum FuzzConfigurations {
+    public static let sharedKey = "fuzzing-shared-key-0123456789"
+    public static let otherSharedKey = "another-shared-key-9876543210"
+
+    struct Variant {
+        var ike: String
+        var esp: String
+        var liveness: IKELiveness?
+        var forceUDPEncapsulation: Bool
+        /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
+        var fragmentSize: Int? = nil
+    }
+
+    static let ikev2Variants = [
+        Variant(
+            ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16",
+            liveness: IKELiveness(interval: .seconds(30), timeout: .seconds(120), action: .restart),
+            forceUDPEncapsulation: false),
+        Variant(
+            ike: "aes128-sha256-curve25519", esp: "aes128-sha256-curve25519",
+            liveness: IKELiveness(interval: .seconds(10), timeout: .seconds(40), action: .clear),
+            forceUDPEncapsulation: true),
+        // IKE_AUTH and CREATE_CHILD_SA in SKF fragments of at most 200 bytes.
+        Variant(
+            ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
+            fragmentSize: 200),
+    ]
+
+    static let ikev1Variants = [
+        Variant(
+            ike: "aes128-sha256-ecp256", esp: "aes128-sha256",
+            liveness: IKELiveness(interval: .seconds(30), timeout: .seconds(120), action: .restart),
+            forceUDPEncapsulation: false),
+        Variant(
+            ike: "aes256-sha1-modp1024", esp: "aes128gcm16-ecp256",
+            liveness: IKELiveness(interval: .seconds(10), timeout: .seconds(40), action: .clear),
+            forceUDPEncapsulation: true),
+    ]
+
+    /// Initiator (office) and responder (cloud) settings of one variant.
+    static func settings(_ variant: Variant, version: IKEVersion) -> [IKEConnectionSettings] {
+        let office = ["192.168.1.0/24"], cloud = ["10.0.1.0/24"]
+        return [(true, "198.51.100.1", "203.0.113.1"), (false, "203.0.113.1", "198.51.100.1")].map { side in
+            let (isOffice, me, peer) = side
+            return IKEConnectionSettings(
+                connectionName: isOffice ? "office-cloud" : "cloud-office",
+                local: UDPEndpoint(address: address(me), port: 500),
+                remote: UDPEndpoint(address: address(peer), port: 500),
+                sharedKey: SecretBytes(Array(sharedKey.utf8)),
+                ikeProposals: try! ProposalList(parsing: [variant.ike], for: .ike, version: version),
+                espProposals: try! ProposalList(parsing: [variant.esp], for: .esp, version: version),
+                localSelectors: selectors(isOffice ? office : cloud),
+                remoteSelectors: selectors(isOffice ? cloud : office),
+                ikeLifetime: .seconds(3600), childLifetime: .seconds(1200), childLifetimeKilobytes: nil,
+                liveness: variant.liveness, forceUDPEncapsulation: variant.forceUDPEncapsulation)
+        }
+    }
+
+    public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
+        let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
+        return settings(chosen, version: .v2).map {
+            IKEv2Configuration(
+                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address),
+                fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
+        }
+    }
+
+    public static func ikev1(_ variant: UInt8) -> [IKEv1Configuration] {
+        settings(ikev1Variants[Int(variant) % ikev1Variants.count], version: .v1).map {
+            IKEv1Configuration(
+                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address))
+        }
+    }
+
+    static func address(_ text: String) -> IPAddress { try! IPAddress(parsing: text) }
+
+    static func selectors(_ prefixes: [String]) -> [TrafficSelector] {
+        prefixes.map { TrafficSelector(prefix: try! IPPrefix(parsing: $0)) }
+    }
+}
