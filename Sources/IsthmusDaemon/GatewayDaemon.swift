@@ -234,6 +234,7 @@ public final class GatewayDaemon: Sendable {
                     "nat-t": "\(host):\(ports.nat)", "control": "\(path)",
                 ])
             daemon.scheduleCookieRotation()
+            daemon.scheduleFloodLogFlush()
             daemon.schedulePeerResolution()
             daemon.scheduleMetricsSync()
             if initiate {
