@@ -81,6 +81,8 @@ final class DaemonState {
     var controlPath: String?
     var listening: ListeningPorts?
     var controlConnections = 0
+    /// Channels written to and not yet flushed (``flushSoon(_:)``).
+    var unflushed: Set<ObjectIdentifier> = []
     var shutdownFuture: EventLoopFuture<Void>?
     /// Holds back per-packet log lines and events beyond a few a second (``LogRateLimiter``).
     var floodLog: LogRateLimiter
@@ -421,11 +423,27 @@ final class DaemonState {
         buffer.writeBytes(datagram.bytes)
         counters.datagramsOut &+= 1
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer)).whenFailure { error in
+        channel.write(AddressedEnvelope(remoteAddress: remote, data: buffer)).whenFailure { error in
             let state = bound.value
             state.counters.sendErrors &+= 1
-            state.logger.warning(
-                "sending an IKE message failed", metadata: ["to": "\(datagram.destination)", "error": "\(error)"])
+            state.logPerPacket(
+                "send-error", .warning, "sending an IKE message failed",
+                metadata: ["to": "\(datagram.destination)", "error": "\(error)"])
+        }
+        flushSoon(channel)
+    }
+
+    /// Flushes once the current batch of work on the event loop is done: the datagrams written meanwhile
+    /// leave in one `sendmmsg` (a flood answered datagram by datagram would cost a system call each).
+    private func flushSoon(_ channel: any Channel) {
+        // Shutting down: the channels close right after the DELETEs are written.
+        guard !isShuttingDown else { return channel.flush() }
+        let id = ObjectIdentifier(channel)
+        guard unflushed.insert(id).inserted else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
+            bound.value.unflushed.remove(id)
+            channel.flush()
         }
     }
 
