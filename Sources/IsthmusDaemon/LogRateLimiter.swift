@@ -36,7 +36,7 @@ public struct LogRateLimiter: Sendable {
     /// Lines held back in all since the start.
     public private(set) var suppressedSinceStart = 0
 
-    public init(perKey: Int = 3, total: Int = 8, window: Duration = .seconds(1)) {
+    public init(perKey: Int = 3, total: Int = 5, window: Duration = .seconds(1)) {
         self.perKey = max(0, perKey)
         self.total = max(0, total)
         self.window = window
