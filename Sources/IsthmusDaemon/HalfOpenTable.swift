@@ -1,3 +1,4 @@
+import IsthmusIKEv2
 import IsthmusIP
 
 /// Limits on half-open responder SAs (strongSwan: `init_limit_half_open`, `block_threshold`,
@@ -11,7 +12,8 @@ public struct HalfOpenLimits: Sendable, Hashable {
     /// IKEv2: half-open SAs at which every IKE_SA_INIT request must carry a COOKIE (RFC 7296 section 2.6).
     public var cookieThreshold: Int
 
-    public static let standard = HalfOpenLimits(total: 1000, perSource: 5, cookieThreshold: 30)
+    public static let standard = HalfOpenLimits(
+        total: 1000, perSource: 5, cookieThreshold: IKEv2CookieChallenge.halfOpenCookieThreshold)
 
     public init(total: Int, perSource: Int, cookieThreshold: Int) {
         self.total = max(1, total)
