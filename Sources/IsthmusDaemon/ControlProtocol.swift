@@ -146,6 +146,33 @@ public struct Counters: Sendable, Codable, Hashable {
     /// Inbound datagrams dropped, by reason (``IKEDropReason`` raw values and `invalid-nat-t`).
     public var dropped: [String: Int] = [:]
     public var ikeSAs = 0
+    /// Half-open responder SAs and what the flood protections did (nil from an older daemon).
+    public var halfOpen: HalfOpenStatus?
+
+    public init() {}
+}
+
+/// `status` counters of half-open SAs (first message received, not yet authenticated) and of the
+/// protections against floods of first messages.
+public struct HalfOpenStatus: Sendable, Codable, Hashable {
+    /// Half-open SAs now, and those of them whose peer has not yet shown it receives at its address.
+    public var current = 0
+    public var unproven = 0
+    /// The most half-open SAs one address holds now.
+    public var maximumPerSource = 0
+    /// The limits in force.
+    public var limit = 0
+    public var perSourceLimit = 0
+    public var cookieThreshold = 0
+    /// New SA requests from an address at its limit (IKEv2: asked for a COOKIE or let in by one; IKEv1: its
+    /// oldest half-open SA gave way).
+    public var perSourceLimitHits = 0
+    /// Half-open SAs removed to make room for newer ones.
+    public var evictions = 0
+    /// IKEv2 COOKIE answers sent (RFC 7296 section 2.6).
+    public var cookiesSent = 0
+    /// Per-packet log lines held back by the flood limiter (summed up once a second instead).
+    public var logLinesSuppressed = 0
 
     public init() {}
 }

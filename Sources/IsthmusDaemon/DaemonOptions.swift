@@ -21,6 +21,13 @@ public struct DaemonOptions: Sendable {
     public var initiateOnStart: Bool
     /// Most IKE SAs at once.
     public var maximumSessions: Int
+    /// Bounds on half-open responder SAs, in all and per source address, and the IKEv2 COOKIE threshold
+    /// (`isthmus run --half-open-limit`, `--half-open-per-source`, `--cookie-threshold`).
+    public var halfOpenLimits = HalfOpenLimits.standard
+    /// Log lines (and event records) that come once per packet (drops, COOKIE challenges, new responders,
+    /// events of half-open SAs): at most this many per kind and in all per second; the rest are summed up
+    /// once a second (``LogRateLimiter``). Real tunnels' state changes are never held back.
+    public var floodLogLimiter = LogRateLimiter()
     /// Whether and how the userspace ESP data plane runs (``DataPathMode``); `.none` in tests.
     public var dataPath: DataPathMode
     /// The MTU of the path between the gateways: inner packets that would not fit in it once

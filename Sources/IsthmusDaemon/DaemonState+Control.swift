@@ -72,7 +72,8 @@ extension DaemonState {
     /// The `status` answer: every configured connection with its IKE SAs, CHILD SAs and counters.
     func status() -> ControlResponse {
         let now = clock()
-        let all = dispatcher.sessions
+        // Unproven half-open SAs (possibly a flood of spoofed first messages) are counted, not listed.
+        let all = dispatcher.sessions.filter { !dispatcher.isUnprovenHalfOpen($0) }
         var connections: [ConnectionStatus] = config.connections.map { connection in
             var entry = ConnectionStatus(
                 name: connection.name, kind: connection.kind.rawValue, ikeVersion: connection.ikeVersion.rawValue,
@@ -114,11 +115,27 @@ extension DaemonState {
         }.sorted { ($0.connection, $0.inboundSPI) < ($1.connection, $1.inboundSPI) }
         var counters = self.counters
         for (reason, count) in dispatcher.drops { counters.dropped[reason.rawValue, default: 0] += count }
-        counters.ikeSAs = all.count
+        counters.ikeSAs = dispatcher.count
+        counters.halfOpen = halfOpenStatus()
         response.counters = counters
         response.dataplane = dataplane?.counters
         if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
         return response
+    }
+
+    private func halfOpenStatus() -> HalfOpenStatus {
+        var status = HalfOpenStatus()
+        status.current = dispatcher.halfOpenCount
+        status.unproven = dispatcher.unprovenHalfOpenCount
+        status.maximumPerSource = dispatcher.largestHalfOpenPerSource
+        status.limit = dispatcher.limits.total
+        status.perSourceLimit = dispatcher.limits.perSource
+        status.cookieThreshold = dispatcher.limits.cookieThreshold
+        status.perSourceLimitHits = dispatcher.perSourceLimitHits
+        status.evictions = dispatcher.halfOpenEvictions
+        status.cookiesSent = dispatcher.challengesSent
+        status.logLinesSuppressed = floodLog.suppressedSinceStart
+        return status
     }
 }
 

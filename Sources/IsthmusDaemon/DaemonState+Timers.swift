@@ -2,7 +2,8 @@ import IsthmusIKEv2
 import NIOCore
 
 /// The sessions' timers on the event loop: each armed timer is one scheduled task, keyed by session and
-/// ``IKETimer``; a token makes a fired task that was re-armed meanwhile a no-op.
+/// ``IKETimer``; a token makes a fired task that was re-armed meanwhile a no-op. Each session's armed timers
+/// are also listed under it (`timersBySession`), so closing a session touches only its own timers.
 extension DaemonState {
 
     /// Arms (or re-arms) a session's timer for the monotonic time `deadline`.
@@ -12,11 +13,11 @@ extension DaemonState {
         if let existing = timers.removeValue(forKey: key) {
             existing.task.cancel()
         } else {
-            guard timerCounts[id, default: 0] < Self.maximumTimersPerSession else {
+            guard timersBySession[id, default: []].count < Self.maximumTimersPerSession else {
                 logger.warning("too many timers; ignoring one", metadata: ["connection": "\(session.connectionName)"])
                 return
             }
-            timerCounts[id, default: 0] += 1
+            timersBySession[id, default: []].insert(timer)
         }
         nextTimerToken &+= 1
         let token = nextTimerToken
@@ -32,35 +33,35 @@ extension DaemonState {
         let key = TimerKey(session: ObjectIdentifier(session), timer: timer)
         guard let existing = timers.removeValue(forKey: key) else { return }
         existing.task.cancel()
-        decrementTimerCount(key.session)
+        forget(key)
     }
 
     private func fire(_ key: TimerKey, token: UInt64) {
         guard let armed = timers[key], armed.token == token else { return }
         timers[key] = nil
-        decrementTimerCount(key.session)
+        forget(key)
         guard dispatcher.contains(armed.session) else { return }
         deliver(.timer(key.timer), to: armed.session)
     }
 
-    private func decrementTimerCount(_ id: ObjectIdentifier) {
-        let remaining = timerCounts[id, default: 1] - 1
-        timerCounts[id] = remaining > 0 ? remaining : nil
+    private func forget(_ key: TimerKey) {
+        guard var armed = timersBySession[key.session] else { return }
+        armed.remove(key.timer)
+        timersBySession[key.session] = armed.isEmpty ? nil : armed
     }
 
+    /// Cancels the session's timers: only its own (no scan of every timer).
     func cancelAllTimers(of session: any IKESession) {
         let id = ObjectIdentifier(session)
-        for (key, armed) in timers where key.session == id {
-            armed.task.cancel()
-            timers[key] = nil
+        for timer in timersBySession.removeValue(forKey: id) ?? [] {
+            timers.removeValue(forKey: TimerKey(session: id, timer: timer))?.task.cancel()
         }
-        timerCounts[id] = nil
     }
 
     func cancelAllTimers() {
         for armed in timers.values { armed.task.cancel() }
         timers.removeAll()
-        timerCounts.removeAll()
+        timersBySession.removeAll()
     }
 
     /// A non-negative NIO delay for a duration, saturating at about 100 years.

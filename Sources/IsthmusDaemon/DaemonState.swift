@@ -45,8 +45,6 @@ final class DaemonState {
     static let maximumChildSAs = 10_000
     /// Largest UDP payload we send.
     static let maximumDatagram = 65_507
-    /// Drop log lines allowed per second (the rest are only counted).
-    static let dropLogsPerSecond = 10
 
     /// The running configuration; `reload` replaces it.
     var config: GatewayConfig
@@ -66,7 +64,8 @@ final class DaemonState {
 
     var dispatcher: IKEDispatcher
     var timers: [TimerKey: ArmedTimer] = [:]
-    var timerCounts: [ObjectIdentifier: Int] = [:]
+    /// Each session's armed timers (the keys of `timers` under it).
+    var timersBySession: [ObjectIdentifier: Set<IKETimer>] = [:]
     var nextTimerToken: UInt64 = 0
     var counters = Counters()
     /// Per-connection event history for `logs`/`events`.
@@ -82,8 +81,11 @@ final class DaemonState {
     var controlPath: String?
     var listening: ListeningPorts?
     var controlConnections = 0
+    /// Channels written to and not yet flushed (``flushSoon(_:)``).
+    var unflushed: Set<ObjectIdentifier> = []
     var shutdownFuture: EventLoopFuture<Void>?
-    var dropLogWindow: (second: Int64, count: Int) = (0, 0)
+    /// Holds back per-packet log lines and events beyond a few a second (``LogRateLimiter``).
+    var floodLog: LogRateLimiter
     /// The userspace ESP data plane (its counters go into `status`).
     var dataplane: Dataplane?
     /// The data plane's interfaces and routes (nil without a data plane).
@@ -107,8 +109,10 @@ final class DaemonState {
         self.makeInitiator = makeInitiator
         self.espHandler = espHandler
         self.childSAHandler = childSAHandler
-        self.dispatcher = IKEDispatcher(maximumSessions: options.maximumSessions, makeResponder: makeResponder)
+        self.dispatcher = IKEDispatcher(
+            maximumSessions: options.maximumSessions, limits: options.halfOpenLimits, makeResponder: makeResponder)
         self.events = EventHistory(capacity: options.eventCapacity)
+        self.floodLog = options.floodLogLimiter
         self.metrics = options.metrics.map { GatewayMetrics(factory: $0) }
     }
 
@@ -162,54 +166,24 @@ final class DaemonState {
         case .deliver(let session):
             deliver(.datagram(datagram), to: session)
         case .created(let session):
-            logger.info(
-                "new IKE SA as responder",
+            forgetEvicted()
+            logPerPacket(
+                "responder", .info, "new IKE SA as responder",
                 metadata: ["connection": "\(session.connectionName)", "peer": "\(source)"])
             deliver(.datagram(datagram), to: session)
         case .challenge(let answer):
-            logger.notice(
-                "IKE_SA_INIT answered with a COOKIE challenge (too many half-open SAs)",
+            logPerPacket(
+                "cookie", .notice, "IKE_SA_INIT answered with a COOKIE challenge (too many half-open SAs)",
                 metadata: ["peer": "\(source)", "half-open": "\(dispatcher.halfOpenCount)"])
             send(answer)
         case .drop(let reason):
+            forgetEvicted()
             logDrop(reason, datagram)
         }
     }
 
     private func countDrop(_ reason: String) {
         counters.dropped[reason, default: 0] &+= 1
-    }
-
-    private func logDrop(_ reason: IKEDropReason, _ datagram: IKEDatagram) {
-        let second = clock().components.seconds
-        if dropLogWindow.second != second { dropLogWindow = (second, 0) }
-        dropLogWindow.count += 1
-        guard dropLogWindow.count <= Self.dropLogsPerSecond else { return }
-        let level: Logger.Level
-        let text: String
-        let isakmp = IKEHeaderPeek(datagram.bytes)?.majorVersion == 1
-        switch reason {
-        case .noMatchingConnection:
-            level = .notice
-            text =
-                isakmp
-                ? "dropped a Main Mode request (IKEv1): no IKEv1 connection has this peer's address"
-                : "dropped an IKE_SA_INIT request: no IKEv2 connection has this peer's address"
-        case .unknownSPI:
-            level = isakmp ? .info : .debug
-            text =
-                isakmp
-                ? "dropped an ISAKMP (IKEv1) message: neither cookie belongs to an ISAKMP SA of ours"
-                : "dropped an IKE message for an unknown SPI"
-        default:
-            level = .info
-            text = "dropped an IKE message"
-        }
-        logger.log(
-            level: level, "\(text)",
-            metadata: [
-                "peer": "\(datagram.source)", "reason": "\(reason.rawValue)", "bytes": "\(datagram.bytes.count)",
-            ])
     }
 
     // MARK: Sessions
@@ -227,6 +201,7 @@ final class DaemonState {
         var restart = false
         var peerRestarted = false
         var spiCollision: UInt32?
+        let perPacketSession = isPerPacket(session, actions)
         for action in actions {
             switch action {
             case .send(let datagram):
@@ -251,7 +226,7 @@ final class DaemonState {
             case .cancelTimer(let timer):
                 cancel(timer, for: session)
             case .event(let event):
-                record(event)
+                record(event, perPacket: perPacketSession)
                 if event.kind == .ikeSAEstablished {
                     establishedOne = true
                     restarts.reset(session.connectionName)
@@ -435,11 +410,27 @@ final class DaemonState {
         buffer.writeBytes(datagram.bytes)
         counters.datagramsOut &+= 1
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer)).whenFailure { error in
+        channel.write(AddressedEnvelope(remoteAddress: remote, data: buffer)).whenFailure { error in
             let state = bound.value
             state.counters.sendErrors &+= 1
-            state.logger.warning(
-                "sending an IKE message failed", metadata: ["to": "\(datagram.destination)", "error": "\(error)"])
+            state.logPerPacket(
+                "send-error", .warning, "sending an IKE message failed",
+                metadata: ["to": "\(datagram.destination)", "error": "\(error)"])
+        }
+        flushSoon(channel)
+    }
+
+    /// Flushes once the current batch of work on the event loop is done: the datagrams written meanwhile
+    /// leave in one `sendmmsg` (a flood answered datagram by datagram would cost a system call each).
+    private func flushSoon(_ channel: any Channel) {
+        // Shutting down: the channels close right after the DELETEs are written.
+        guard !isShuttingDown else { return channel.flush() }
+        let id = ObjectIdentifier(channel)
+        guard unflushed.insert(id).inserted else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
+            bound.value.unflushed.remove(id)
+            channel.flush()
         }
     }
 

@@ -226,6 +226,7 @@ public final class GatewayDaemon: Sendable {
                     "nat-t": "\(host):\(ports.nat)", "control": "\(path)",
                 ])
             daemon.scheduleCookieRotation()
+            daemon.scheduleFloodLogFlush()
             daemon.schedulePeerResolution()
             daemon.scheduleMetricsSync()
             daemon.scheduleDataplaneWatchdog()

@@ -46,6 +46,13 @@ final class GatewayMetrics {
         /// `unknown-spi`, `no-policy`, ..., ESPDropReason's names and the data plane's own).
         static let dataplaneDrops = "isthmus_dataplane_drops_total"
         static let aclHits = "isthmus_acl_hits_total"
+        /// Gauges: half-open IKE SAs (and the most from one address); counters: what the flood protections did.
+        static let halfOpenSAs = "isthmus_ike_half_open_sas"
+        static let halfOpenPerSource = "isthmus_ike_half_open_max_per_source"
+        static let halfOpenEvictions = "isthmus_ike_half_open_evictions_total"
+        static let halfOpenSourceLimit = "isthmus_ike_half_open_source_limit_total"
+        static let cookiesSent = "isthmus_ike_cookies_sent_total"
+        static let logLinesSuppressed = "isthmus_log_lines_suppressed_total"
     }
 
     /// The event kinds counted as failures, by their stable identifiers.
@@ -139,6 +146,14 @@ final class GatewayMetrics {
             for reason in IKEDropReason.allCases { dropped[reason.rawValue, default: 0] += 0 }
             for (reason, count) in dropped {
                 advance(Series(name: Name.ikeDrops, labels: ["reason"], values: [reason]), to: count)
+            }
+            if let half = counters.halfOpen {
+                gaugeValues[Series(name: Name.halfOpenSAs, labels: [], values: [])] = half.current
+                gaugeValues[Series(name: Name.halfOpenPerSource, labels: [], values: [])] = half.maximumPerSource
+                advance(Series(name: Name.halfOpenEvictions, labels: [], values: []), to: half.evictions)
+                advance(Series(name: Name.halfOpenSourceLimit, labels: [], values: []), to: half.perSourceLimitHits)
+                advance(Series(name: Name.cookiesSent, labels: [], values: []), to: half.cookiesSent)
+                advance(Series(name: Name.logLinesSuppressed, labels: [], values: []), to: half.logLinesSuppressed)
             }
         }
         if let plane = status.dataplane {

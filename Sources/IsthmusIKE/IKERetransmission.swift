@@ -1,3 +1,4 @@
+import IsthmusCrypto
 import IsthmusEvents
 
 /// When to resend a message nobody answered (RFC 7296 section 2.1 and RFC 2408 leave the values open): a first
@@ -103,6 +104,16 @@ public struct IKECachedResponse<Request: Hashable & Sendable>: Sendable, Hashabl
 
     /// Whether `request` is the one answered here.
     public func answers(_ request: Request) -> Bool { self.request == request }
+}
+
+extension IKECachedResponse where Request == MessageDigest {
+    /// IKEv1: the answer to the message with these bytes; only their SHA-256 digest is kept.
+    public init(requestBytes: [UInt8], datagrams: [[UInt8]]) {
+        self.init(request: MessageDigest(of: requestBytes), datagrams: datagrams)
+    }
+
+    /// Whether the message with these bytes is the one answered here.
+    public func answers(bytes: [UInt8]) -> Bool { request == MessageDigest(of: bytes) }
 }
 
 extension IKECachedResponse where Request == UInt32 {

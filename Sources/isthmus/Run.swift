@@ -69,6 +69,21 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        help: "Most half-open IKE SAs (first message received, not yet authenticated) at once, from all peers.")
+    var halfOpenLimit: Int = HalfOpenLimits.standard.total
+
+    @Option(
+        name: .long,
+        help:
+            "Most half-open IKE SAs from one address: IKEv2 asks that address for a COOKIE, IKEv1 drops its oldest.")
+    var halfOpenPerSource: Int = HalfOpenLimits.standard.perSource
+
+    @Option(
+        name: .long, help: "Half-open IKE SAs in all above which every IKEv2 IKE_SA_INIT must carry a COOKIE.")
+    var cookieThreshold: Int = HalfOpenLimits.standard.cookieThreshold
+
+    @Option(
+        name: .long,
         help: ArgumentHelp(
             "Serve Prometheus metrics on GET /metrics at this local address (off by default).",
             valueName: "address:port"))
@@ -85,6 +100,13 @@ struct Run: AsyncParsableCommand {
         if tun != nil && noDataPlane { throw ValidationError("--tun and --no-data-plane exclude each other") }
         if let tun, !TunnelInterfaceName.isValid(tun) {
             throw ValidationError("--tun must be an interface name of 1 to 15 characters, not '\(tun)'")
+        }
+        for (name, value) in [("--half-open-limit", halfOpenLimit), ("--half-open-per-source", halfOpenPerSource)]
+        where !(1...1_000_000).contains(value) {
+            throw ValidationError("\(name) must be 1 to 1000000, not \(value)")
+        }
+        guard (0...1_000_000).contains(cookieThreshold) else {
+            throw ValidationError("--cookie-threshold must be 0 to 1000000, not \(cookieThreshold)")
         }
         if let metrics, MetricsAddress(parsing: metrics) == nil {
             throw ValidationError(
@@ -122,6 +144,8 @@ struct Run: AsyncParsableCommand {
             dataPath: noDataPlane ? .none : tun.map { .tun($0) } ?? .managed,
             pathMTU: pathMTU)
         options.peers = peers
+        options.halfOpenLimits = HalfOpenLimits(
+            total: halfOpenLimit, perSource: halfOpenPerSource, cookieThreshold: cookieThreshold)
         let file = self.file
         let reloader: GatewayDaemon.ConfigReloader = {
             let result = ConfigLoader.load(path: file, secrets: .refuse)

@@ -118,6 +118,13 @@ struct Status: ParsableCommand {
                 let drops = counters.dropped.keys.sorted().map { "\($0) \(counters.dropped[$0] ?? 0)" }
                 out += "dropped: \(drops.joined(separator: ", "))\n"
             }
+            if let half = counters.halfOpen {
+                out +=
+                    "half-open: \(half.current) IKE SAs (\(half.unproven) unproven, at most \(half.maximumPerSource) "
+                    + "from one address; limits \(half.limit) in all, \(half.perSourceLimit) per address), "
+                    + "evicted \(half.evictions), per-address limit reached \(half.perSourceLimitHits), "
+                    + "COOKIEs sent \(half.cookiesSent), log lines suppressed \(half.logLinesSuppressed)\n"
+            }
         }
         return out
     }

@@ -64,7 +64,8 @@ final class IKEDispatcherISAKMPTests: XCTestCase {
         // Message 3 names our cookie in the responder position.
         let third = datagram(isakmpHeader(cookieI: 0xAA, cookieR: 0x2000))
         XCTAssertTrue(try XCTUnwrap(delivered(dispatcher.route(third))) === session)
-        XCTAssertEqual(dispatcher.halfOpenCount, 0, "the half-open key is forgotten once the peer uses our cookie")
+        XCTAssertEqual(dispatcher.halfOpenCount, 1, "half-open until it authenticates")
+        XCTAssertFalse(dispatcher.isUnprovenHalfOpen(session), "message 3 proves the peer receives at its address")
         // Quick Mode and Informational on that SA route the same way.
         let quick = datagram(isakmpHeader(cookieI: 0xAA, cookieR: 0x2000, exchange: 32, messageID: 0x1234))
         XCTAssertTrue(try XCTUnwrap(delivered(dispatcher.route(quick))) === session)
@@ -151,13 +152,19 @@ final class IKEDispatcherISAKMPTests: XCTestCase {
 
     func testLimitsAndShutdownApplyToISAKMP() {
         var dispatcher = makeDispatcher()
-        dispatcher.maximumSessions = 1
+        dispatcher.maximumSessions = 2
+        XCTAssertTrue(dispatcher.register(FakeISAKMPSession(cookies: [0x77], peer: peer.address)))
         XCTAssertNotNil(created(dispatcher.route(datagram(isakmpHeader(cookieI: 1, cookieR: 0)))))
-        XCTAssertEqual(dropReason(dispatcher.route(datagram(isakmpHeader(cookieI: 2, cookieR: 0)))), .tableFull)
+        // Full: the unproven half-open SA gives way to the newer one; an established session never does.
+        XCTAssertNotNil(created(dispatcher.route(datagram(isakmpHeader(cookieI: 2, cookieR: 0)))))
+        XCTAssertEqual(dispatcher.takeEvicted().count, 1)
+        XCTAssertNotNil(delivered(dispatcher.route(datagram(isakmpHeader(cookieI: 0x99, cookieR: 0x2001)))))
+        XCTAssertEqual(dropReason(dispatcher.route(datagram(isakmpHeader(cookieI: 3, cookieR: 0)))), .tableFull)
+        XCTAssertEqual(dispatcher.count, 2)
         dispatcher.maximumSessions = 10
         dispatcher.acceptsNewSessions = false
         XCTAssertEqual(dropReason(dispatcher.route(datagram(isakmpHeader(cookieI: 3, cookieR: 0)))), .shuttingDown)
-        XCTAssertNotNil(delivered(dispatcher.route(datagram(isakmpHeader(cookieI: 1, cookieR: 0)))))
+        XCTAssertNotNil(delivered(dispatcher.route(datagram(isakmpHeader(cookieI: 2, cookieR: 0)))))
     }
 }
 

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusEvents
 import IsthmusIKEv2
 import IsthmusIP
 import XCTest
@@ -59,7 +60,11 @@ final class IKEDispatcherTests: XCTestCase {
         let auth = ikeHeader(initiatorSPI: 0xAA, responderSPI: 0x1000, exchange: 35, flags: 0x08, messageID: 1)
         guard case .deliver(let routed) = dispatcher.route(datagram(auth)) else { return XCTFail("not routed") }
         XCTAssertTrue(routed === session)
-        XCTAssertEqual(dispatcher.halfOpenCount, 0, "the half-open key is forgotten once the peer uses our SPI")
+        XCTAssertEqual(dispatcher.halfOpenCount, 1, "half-open until it authenticates")
+        XCTAssertFalse(dispatcher.isUnprovenHalfOpen(session), "the peer used our SPI")
+        let established = GatewayEvent(time: .zero, connection: "peer", kind: .ikeSAEstablished, message: "up")
+        XCTAssertFalse(dispatcher.didHandle(session, actions: [.event(established)]))
+        XCTAssertEqual(dispatcher.halfOpenCount, 0, "authenticated: no longer half-open")
         // A message whose initiator SPI happens to equal ours does not route when the I flag says otherwise.
         let wrong = ikeHeader(initiatorSPI: 0xBB, responderSPI: 0x1000, exchange: 37, flags: 0x00)
         XCTAssertEqual(dropReason(dispatcher.route(datagram(wrong))), .unknownSPI)
@@ -154,8 +159,10 @@ final class IKEDispatcherTests: XCTestCase {
     func testLimitsAndShutdown() {
         var dispatcher = makeDispatcher()
         dispatcher.maximumSessions = 1
-        XCTAssertNotNil(created(dispatcher.route(datagram(ikeHeader(initiatorSPI: 1, responderSPI: 0)))))
+        XCTAssertTrue(dispatcher.register(FakeSession(spi: 0x77)))
         XCTAssertEqual(dropReason(dispatcher.route(datagram(ikeHeader(initiatorSPI: 2, responderSPI: 0)))), .tableFull)
+        dispatcher.maximumSessions = 2
+        XCTAssertNotNil(created(dispatcher.route(datagram(ikeHeader(initiatorSPI: 1, responderSPI: 0)))))
         dispatcher.maximumSessions = 10
         dispatcher.acceptsNewSessions = false
         XCTAssertEqual(
@@ -196,21 +203,7 @@ func delivered(_ route: IKEDispatcher.Route) -> (any IKESession)? {
 /// The dispatcher's COOKIE challenge (RFC 7296 2.6) once too many SAs are half-open.
 final class IKEDispatcherCookieTests: XCTestCase {
     func testChallengesWithoutCookieAndAdmitsWithIt() throws {
-        let initiator = IKEv2Session(
-            initiating: IKEv2Configuration(
-                IKEConnectionSettings(
-                    connectionName: "c",
-                    local: UDPEndpoint(address: try IPAddress(parsing: "198.51.100.1"), port: 500),
-                    remote: UDPEndpoint(address: try IPAddress(parsing: "203.0.113.1"), port: 500),
-                    sharedKey: SecretBytes(Array("0123456789abcdef".utf8)),
-                    ikeProposals: try ProposalList(parsing: ["aes256gcm16-prfsha256-ecp256"], for: .ike, version: .v2),
-                    espProposals: try ProposalList(parsing: ["aes256gcm16"], for: .esp, version: .v2),
-                    localSelectors: [], remoteSelectors: [], ikeLifetime: .seconds(3600),
-                    childLifetime: .seconds(600), childLifetimeKilobytes: nil, liveness: nil,
-                    forceUDPEncapsulation: false),
-                localIdentity: .address(try IPAddress(parsing: "198.51.100.1")),
-                remoteIdentity: .address(try IPAddress(parsing: "203.0.113.1"))),
-            random: SystemRandomNumberGenerator())
+        let initiator = try makeIKEv2Initiator()
         let actions = initiator.handle(.initiate, now: .zero)
         guard case .send(let request)? = actions.first(where: { if case .send = $0 { true } else { false } }) else {
             return XCTFail("no IKE_SA_INIT")

@@ -55,7 +55,7 @@ extension IKEv1StateMachine {
     mutating func resendOnDuplicate(
         _ index: Int, datagram: IKEDatagram, now: MonotonicTime, into actions: inout [IKEAction]
     ) -> Bool {
-        guard let cached = isakmpSAs[index].answered, cached.answers(datagram.bytes) else { return false }
+        guard let cached = isakmpSAs[index].answered, cached.answers(bytes: datagram.bytes) else { return false }
         dropLog.count()
         if let answered = isakmpSAs[index].lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval {
             return true
@@ -87,7 +87,7 @@ extension IKEv1StateMachine {
             return
         }
         let acceptsNew = isakmpSAs.isEmpty ? role == .responder : current != nil
-        guard acceptsNew, isakmpSAs.count < Self.maximumISAKMPSAs else {
+        guard acceptsNew, makeRoomForMainMode() else {
             drop("Main Mode message 1 not expected now", now: now, into: &actions)
             return
         }
@@ -136,16 +136,26 @@ extension IKEv1StateMachine {
             ours.isShorter(than: choice.lifetime)
             ? "our policy (RESPONDER-LIFETIME sent)"
             : (choice.lifetime == ours ? "both agree" : "the initiator's proposal")
-        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
-        sa.retransmission = pending(bytes, messageID: 0, now: now)
+        // Half-open and unproven (the source may be spoofed): what message 3 needs and a digest of the request
+        // to recognise a repeat, which is answered from this cache; message 2 is never retransmitted (no
+        // amplification towards a spoofed address). The event comes with message 3.
+        sa.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [bytes])
         isakmpSAs.append(sa)
-        emit(
-            .ikeSAInitiating, .info,
-            "Main Mode from \(datagram.source): chose \(choice.suite)"
-                + (sa.isRekey ? " (the peer is replacing the ISAKMP SA)" : ""), ids: sa.ids, now: now, into: &actions)
         actions.append(.send(IKEDatagram(bytes: bytes, source: datagram.destination, destination: datagram.source)))
-        armRetransmitTimer(0, into: &actions)
         armHousekeeping(into: &actions)
+    }
+
+    /// Room for one more ISAKMP SA: at ``maximumISAKMPSAs`` the oldest half-open responder SA whose peer has
+    /// not sent message 3 gives way (a flood of message 1 from a spoofed peer address must not block the
+    /// peer's phase 1 rekey). False when every SA is past that point.
+    mutating func makeRoomForMainMode() -> Bool {
+        guard isakmpSAs.count >= Self.maximumISAKMPSAs else { return true }
+        guard let oldest = isakmpSAs.firstIndex(where: { $0.role == .responder && $0.phase == .repliedMM2 }) else {
+            return false
+        }
+        isakmpSAs.remove(at: oldest)
+        dropLog.count()
+        return isakmpSAs.count < Self.maximumISAKMPSAs
     }
 
     // MARK: - Initiator
@@ -299,7 +309,7 @@ extension IKEv1StateMachine {
         }
         sa.lastPhase1Block = decrypted.lastBlock
         // Nothing to answer a repeated message 6 with (resending message 5 would start a ping-pong).
-        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [])
+        sa.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [])
         sa.retransmission = nil
         isakmpSAs[index] = sa
         actions.append(.cancelTimer(.retransmit(messageID: 0)))

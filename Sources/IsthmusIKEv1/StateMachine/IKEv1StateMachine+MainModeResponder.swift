@@ -27,6 +27,12 @@ extension IKEv1StateMachine {
                 initiatorCookie: sa.cookieI, responderCookie: sa.cookieR, exchangeType: .identityProtection,
                 messageID: 0, body: .payloads(out)
             ).serialize()
+            // Message 3 carries our cookie: the peer receives at its address. Now it is worth an event.
+            emit(
+                .ikeSAInitiating, .info,
+                "Main Mode from \(datagram.source): chose \(sa.suite.map { "\($0)" } ?? "?")"
+                    + (sa.isRekey ? " (the peer is replacing the ISAKMP SA)" : ""), ids: sa.ids, now: now,
+                into: &actions)
             sendNextMainModeMessage(
                 bytes, of: sa, at: index, phase: .repliedMM4, answering: datagram, now: now, into: &actions)
         } catch {
@@ -80,7 +86,7 @@ extension IKEv1StateMachine {
                 payloads: inner + [.hash(ISAKMPDataPayload(data: hashR))], iv: decrypted.lastBlock)
             sa.iv = sealed.lastBlock
             sa.lastPhase1Block = sealed.lastBlock
-            sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
+            sa.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [sealed.bytes])
             sa.retransmission = nil
             isakmpSAs[index] = sa
             lastInbound = now

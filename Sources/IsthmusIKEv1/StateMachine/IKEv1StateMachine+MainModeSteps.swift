@@ -63,7 +63,7 @@ extension IKEv1StateMachine {
     }
 
     /// Stores `sa`, moved on to `phase`, and sends our next Main Mode message: kept as the answer to a repeat
-    /// of the peer's `datagram`, and retransmitted until the peer's next message comes. The responder replies
+    /// of the peer's `datagram`, and (initiator only) retransmitted until the peer's next message comes. The responder replies
     /// to where the datagram came from (a NAT may have changed its port); the initiator sends to `remote`.
     mutating func sendNextMainModeMessage(
         _ bytes: [UInt8], of sa: ISAKMPSA, at index: Int, phase: ISAKMPSA.Phase, answering datagram: IKEDatagram,
@@ -71,8 +71,9 @@ extension IKEv1StateMachine {
     ) {
         var sa = sa
         sa.phase = phase
-        sa.answered = IKECachedResponse(request: datagram.bytes, datagrams: [bytes])
-        sa.retransmission = pending(bytes, messageID: 0, now: now)
+        sa.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [bytes])
+        // The initiator retransmits; the responder answers a repeated request from `answered` only.
+        sa.retransmission = sa.role == .initiator ? pending(bytes, messageID: 0, now: now) : nil
         isakmpSAs[index] = sa
         // No `lastInbound` here: messages 1 to 4 are not authenticated, and one from a spoofer (routed to an
         // established session as a new Main Mode) must not keep a dead peer looking alive.

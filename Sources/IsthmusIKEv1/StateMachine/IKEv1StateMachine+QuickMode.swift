@@ -39,7 +39,7 @@ extension IKEv1StateMachine {
             drop("Quick Mode \(message.messageID) on another ISAKMP SA", ids: ids, now: now, into: &actions)
             return
         }
-        if let cached = exchange.answered, cached.answers(datagram.bytes) {
+        if let cached = exchange.answered, cached.answers(bytes: datagram.bytes) {
             dropLog.count()
             if let answered = exchange.lastDuplicateAnswer, now - answered < Self.duplicateAnswerInterval { return }
             quickModes[message.messageID]?.lastDuplicateAnswer = now
@@ -233,7 +233,7 @@ extension IKEv1StateMachine {
         quickMode.state = .done
         quickMode.finishedAt = now
         quickMode.iv = sealed.lastBlock
-        quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
+        quickMode.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [sealed.bytes])
         quickMode.retransmission = nil
         quickModes[exchange.messageID] = quickMode
         actions.append(.cancelTimer(.retransmit(messageID: exchange.messageID)))
@@ -373,7 +373,7 @@ extension IKEv1StateMachine {
                 outboundStart: .afterPeersFirstPacket(fallback: Self.responderOutboundHold))
             quickMode.preinstalled = parameters
             quickMode.iv = sealed.lastBlock
-            quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [sealed.bytes])
+            quickMode.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [sealed.bytes])
             quickMode.retransmission = pending(sealed.bytes, messageID: message.messageID, now: now)
             quickModes[message.messageID] = quickMode
             actions.append(.childSA(.install(parameters)))
@@ -404,7 +404,7 @@ extension IKEv1StateMachine {
         }
         quickMode.state = .done
         quickMode.finishedAt = now
-        quickMode.answered = IKECachedResponse(request: datagram.bytes, datagrams: [])
+        quickMode.answered = IKECachedResponse(requestBytes: datagram.bytes, datagrams: [])
         quickMode.retransmission = nil
         quickModes[exchange.messageID] = quickMode
         actions.append(.cancelTimer(.retransmit(messageID: exchange.messageID)))

@@ -37,7 +37,7 @@ extension IKEv1StateMachine {
         /// The last ciphertext block of phase 1: the seed of every later exchange's IV.
         var lastPhase1Block: [UInt8] = []
         /// Duplicate detection: a repeat of the peer's last message (by its bytes) gets our answer again.
-        var answered: IKECachedResponse<[UInt8]>?
+        var answered: IKECachedResponse<MessageDigest>?
         var lastDuplicateAnswer: MonotonicTime?
         /// Our message awaiting the peer's next (message ID 0).
         var retransmission: IKERetransmission?
@@ -80,7 +80,7 @@ extension IKEv1StateMachine {
         var suite: IKEv1ESPSuite?
         var iv: [UInt8]
         /// A repeat of the peer's last message (by its bytes) gets our answer again.
-        var answered: IKECachedResponse<[UInt8]>?
+        var answered: IKECachedResponse<MessageDigest>?
         var lastDuplicateAnswer: MonotonicTime?
         /// Our message awaiting the peer's next (under this Quick Mode's message ID).
         var retransmission: IKERetransmission?

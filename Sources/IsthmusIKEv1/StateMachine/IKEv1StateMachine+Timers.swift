@@ -40,7 +40,7 @@ extension IKEv1StateMachine {
 
     /// Our answer again, where the repeated message came from.
     func sendAgain(
-        _ cached: IKECachedResponse<[UInt8]>, to repeated: IKEDatagram, into actions: inout [IKEAction]
+        _ cached: IKECachedResponse<MessageDigest>, to repeated: IKEDatagram, into actions: inout [IKEAction]
     ) {
         for bytes in cached.datagrams {
             actions.append(
@@ -127,17 +127,29 @@ extension IKEv1StateMachine {
         if current == nil { close(now: now, into: &actions) }
     }
 
-    /// Drops half-open responder SAs older than ``halfOpenTimeout``.
+    /// When a half-open responder SA is dropped: ``unprovenHalfOpenTimeout`` after message 1 while the peer
+    /// has not sent message 3 (its address may be spoofed), ``halfOpenTimeout`` after it otherwise.
+    func halfOpenDeadline(_ sa: ISAKMPSA) -> MonotonicTime {
+        sa.startedAt + (sa.phase == .repliedMM2 ? Self.unprovenHalfOpenTimeout : Self.halfOpenTimeout)
+    }
+
+    /// Drops half-open responder SAs past their ``halfOpenDeadline(_:)``.
     mutating func abandonHalfOpen(now: MonotonicTime, into actions: inout [IKEAction]) {
         // Ours in progress give up by their retransmissions instead.
         let stale = isakmpSAs.filter {
-            !$0.isEstablished && $0.role == .responder && now - $0.startedAt >= Self.halfOpenTimeout
+            !$0.isEstablished && $0.role == .responder && now >= halfOpenDeadline($0)
         }
         for sa in stale {
-            emit(
-                .peerNotAnswering, .warning,
-                "Main Mode (\(sa.phase.rawValue)) not completed within "
-                    + "\(Self.halfOpenTimeout); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
+            if sa.phase == .repliedMM2 {
+                drop(
+                    "Main Mode message 1 not followed by message 3 within \(Self.unprovenHalfOpenTimeout) "
+                        + "(a spoofed source?); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
+            } else {
+                emit(
+                    .peerNotAnswering, .warning,
+                    "Main Mode (\(sa.phase.rawValue)) not completed within "
+                        + "\(Self.halfOpenTimeout); half-open SA dropped", ids: sa.ids, now: now, into: &actions)
+            }
             if let pending = sa.retransmission {
                 isakmpSAs.removeAll { $0.cookieI == sa.cookieI && $0.cookieR == sa.cookieR }
                 armRetransmitTimer(pending.messageID, into: &actions)
@@ -166,9 +178,7 @@ extension IKEv1StateMachine {
     /// ours to delete. Armed for the earliest of those, cancelled when there is none.
     mutating func armHousekeeping(into actions: inout [IKEAction]) {
         guard !closed else { return }
-        let halfOpen = isakmpSAs.filter { !$0.isEstablished && $0.role == .responder }.map {
-            $0.startedAt + Self.halfOpenTimeout
-        }
+        let halfOpen = isakmpSAs.filter { !$0.isEstablished && $0.role == .responder }.map(halfOpenDeadline)
         let retiring = isakmpSAs.compactMap(\.retireAt)
         if let next = (halfOpen + retiring).min() {
             actions.append(.armTimer(.abandon, at: next))

@@ -29,6 +29,8 @@ struct IKEv1StateMachine {
     static let nonceLength = 32
     /// How long a half-open responder ISAKMP SA waits for the initiator's next message.
     static let halfOpenTimeout: Duration = .seconds(30)
+    /// A responder SA whose peer has not sent message 3 (so has not shown it receives at its address).
+    static let unprovenHalfOpenTimeout: Duration = .seconds(10)
     /// After our phase 1 rekey, the replaced ISAKMP SA is deleted this much later, not at once: the responder
     /// first moves its IPsec SAs to the new SA (strongSwan does so in a job queued after message 5), and a
     /// delete overtaking that takes them with it (seen on the wire: strongSwan lost the tunnel's SAs).
