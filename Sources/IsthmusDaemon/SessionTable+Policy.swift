@@ -53,7 +53,9 @@ extension IKEDispatcher {
 
     /// The sessions of one connection that must give way once one of its IKE SAs is established, and why.
     ///
-    /// - A negotiation still in progress gives way to a working SA (withdrawn).
+    /// - A negotiation still in progress gives way to a working SA (withdrawn), except the one the last rule
+    ///   would keep while every working SA is of the other role and younger than the window (both gateways
+    ///   initiated at once and each answered the other first: it is kept until it is established).
     /// - Of the established SAs, the newest stays when every other was established more than
     ///   ``simultaneousEstablishmentWindow`` seconds before it, or when they all have the same role (one side
     ///   initiated again): the peer restarted or re-authenticated, and keeping the old SA would keep an SA the
@@ -66,9 +68,23 @@ extension IKEDispatcher {
         among statuses: [(session: any IKESession, status: IKESAStatus)], ourAddress: IPAddress, peerAddress: IPAddress
     ) -> [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] {
         guard statuses.count > 1 else { return [] }
+        // Both gateways initiating at once (after a blackout both liveness checks fail together and both restart
+        // on the same backoff): each completes the other's negotiation as responder before its own is done. Were
+        // both to withdraw their own, each would keep a different IKE SA (the one the other withdrew) and the
+        // liveness checks would fail again, every time. So the negotiation that the lower-address rule below
+        // would keep (ours when we are the lower address, the peer's when we are the higher) is not withdrawn
+        // for a young SA of the other role: once it is established, the rule below settles the pair.
+        let winnerRole = ourAddress < peerAddress ? "initiator" : "responder"
+        let working = statuses.filter { $0.status.state.isWorking }
+        let crossed =
+            !working.isEmpty
+            && working.allSatisfy {
+                $0.status.role != winnerRole
+                    && ($0.status.establishedSecondsAgo ?? 0) <= simultaneousEstablishmentWindow
+            }
         var losers: [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] =
             statuses
-            .filter { !$0.status.state.isWorking }
+            .filter { !$0.status.state.isWorking && !(crossed && $0.status.role == winnerRole) }
             .map { ($0.session, $0.status, .negotiationWithdrawn) }
         let established = statuses.filter { $0.status.state == .established }
         guard established.count > 1 else { return losers }
@@ -88,7 +104,6 @@ extension IKEDispatcher {
             }
             return losers
         }
-        let winnerRole = ourAddress < peerAddress ? "initiator" : "responder"
         guard let winner = established.first(where: { $0.status.role == winnerRole }) else { return losers }
         for loser in established where loser.session !== winner.session {
             losers.append((loser.session, loser.status, .bothInitiated(kept: winner.status.localSPI)))

@@ -29,6 +29,27 @@ final class SessionTablePolicyTests: XCTestCase {
         XCTAssertEqual(Set(losers.map(\.reason)), [.negotiationWithdrawn])
     }
 
+    func testCrossedNegotiationsKeepTheOneTheLowerAddressInitiated() {
+        // Both gateways restarted at once; each has answered the other's negotiation (a young responder SA on
+        // the lower side, a young responder SA on the higher side) while its own is still in progress.
+        let lowerSide = [entry(1, .established, "responder", age: 0), entry(2, .connecting, "initiator")]
+        XCTAssertEqual(
+            IKEDispatcher.duplicates(among: lowerSide, ourAddress: low, peerAddress: high).map(\.status.localSPI), [],
+            "the lower address keeps negotiating its own: it is the one both sides will keep")
+        let higherSide = [entry(3, .established, "responder", age: 0), entry(4, .connecting, "initiator")]
+        XCTAssertEqual(
+            IKEDispatcher.duplicates(among: higherSide, ourAddress: high, peerAddress: low).map(\.status.localSPI),
+            ["4"], "the higher address withdraws its own and keeps the lower's")
+        // The higher side's own initiation came up first: it answers the lower's to the end.
+        let higherFirst = [entry(5, .established, "initiator", age: 0), entry(6, .halfOpen, "responder")]
+        XCTAssertEqual(
+            IKEDispatcher.duplicates(among: higherFirst, ourAddress: high, peerAddress: low).map(\.status.localSPI), [])
+        // An SA of the other role that is not young is no crossing: the negotiation gives way as before.
+        let old = [entry(7, .established, "responder", age: 60), entry(8, .connecting, "initiator")]
+        XCTAssertEqual(
+            IKEDispatcher.duplicates(among: old, ourAddress: low, peerAddress: high).map(\.status.localSPI), ["8"])
+    }
+
     func testBothEstablishedKeepTheOneTheLowerAddressInitiated() {
         let all = [entry(1, .established, "responder"), entry(2, .established, "initiator")]
         let ours = IKEDispatcher.duplicates(among: all, ourAddress: low, peerAddress: high)
