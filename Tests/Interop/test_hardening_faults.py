@@ -10,7 +10,7 @@ time), the recovery time (first answer after the event minus deletion time), the
 /proc/PID/status) after each cycle and the open descriptors, which must not grow.
 
 `stalled-dataplane-thread`: the office gateway's data-plane thread stopped with ptrace: `dataplane-failed` and exit
-status 70 within the watchdog's 10 s, for the service manager to restart it.
+status 70 within the watchdog's 10 s, for the service manager to restart it; restarted, its tunnel and ping are back.
 
 `wan-impaired-and-blackout`: an IKEv2 and an IKEv1 pair of gateways behind a router namespace whose WAN path runs
 through the userspace impairment relay harness/impair.py (this kernel has neither sch_netem nor NFQUEUE):
@@ -217,7 +217,7 @@ def test_stalled_dataplane_thread_exits_for_a_restart(scene, checks, isthmus_bin
     """The office gateway's data-plane thread is stopped (ptrace) while the rest of the process runs: within the
     watchdog's 10 s the gateway records `dataplane-failed` and exits with status 70 (what systemd's
     Restart=on-failure restarts); the kernel removes its interface and routes; started again (as systemd would),
-    it plumbs its interface and establishes an IKE SA."""
+    it plumbs its interface, establishes an IKE SA and a CHILD SA, and ping crosses the tunnel again."""
     prereq.require(checks, tools=["ip", "ping"], isthmus=isthmus_bin, tun=True)
     sites = scene.two_sites(tuns=False)
     office, cloud, configs = self_plumbed_pair(scene, sites, checks)
@@ -235,15 +235,25 @@ def test_stalled_dataplane_thread_exits_for_a_restart(scene, checks, isthmus_bin
                  office.log_tail(5))
     checks.check("interface-gone-with-the-process", "ist-cloud" not in links(sites.ofc),
                  f"links {sorted(links(sites.ofc))}")
-    # Started again, it plumbs its interface and establishes an IKE SA. Whether the tunnel then stays up is the
-    # cloud's duplicate-SA resolution after a peer restart (INITIAL_CONTACT), another part of issue 15: today the
-    # cloud keeps its SA with the dead process ("keeping the one initiated by the lower address") and deletes
-    # the new one, so this scenario does not check the CHILD SA and a ping after the restart.
+    # Started again (as systemd would), it plumbs its interface, establishes an IKE SA and a CHILD SA, and the
+    # office host's ping crosses the tunnel again: the cloud replaces its SA with the dead process (the
+    # peer-restart rules, INITIAL_CONTACT) instead of keeping it.
+    restarted_at = time.time()
     again = scene.isthmus(sites.ofc, configs["office"], name="office-restarted", wait=True)
     back = proc.wait_for(lambda: "ike-sa-established" in again.log_text(), 20)
-    checks.check("restarted-ike-sa-established", bool(back), again.log_tail(5))
+    checks.check("restarted-ike-sa-established", bool(back), again.log_tail(5),
+                 detail=f"{time.time() - restarted_at:.1f} s after the restart")
     dp = data_path(again.status(), "office-cloud")
     checks.check("restarted-data-path-up", dp.get("state") == "up", f"dataPath {dp}")
+    child = again.wait_child_sa(timeout=20) and cloud.wait_child_sa(timeout=10)
+    checks.check("restarted-child-sa-up", bool(child), f"office {child_sas(again.status())}, cloud "
+                 f"{child_sas(cloud.status())}", detail=f"{time.time() - restarted_at:.1f} s after the restart")
+    answered = proc.wait_for(lambda: sites.oh.ping(VM, count=1, wait=1).returncode == 0, 20, interval=0.2)
+    after = time.time() - restarted_at
+    r = sites.oh.ping(VM, count=5, interval=0.2)
+    checks.check("restarted-ping-through-the-tunnel", bool(answered) and r.returncode == 0, ping_problem(r),
+                 detail=f"first answer {after:.1f} s after the restart; then {ping_problem(r) or '5/5 answered'}")
+    checks.check("cloud-alive", cloud.alive, "the cloud gateway exited")
 
 
 # ---------------------------------------------------------------------------------------------------------- the unit
