@@ -54,8 +54,9 @@ extension IKEDispatcher {
     /// The sessions of one connection that must give way once one of its IKE SAs is established, and why.
     ///
     /// - A negotiation still in progress gives way to a working SA (withdrawn), except the one the last rule
-    ///   would keep while every working SA is of the other role and younger than the window (both gateways
-    ///   initiated at once and each answered the other first: it is kept until it is established).
+    ///   would keep, once past its key exchange, while every working SA is of the other role and younger than
+    ///   the window (both gateways initiated at once and each answered the other first: it is kept until it is
+    ///   established).
     /// - Of the established SAs, the newest stays when every other was established more than
     ///   ``simultaneousEstablishmentWindow`` seconds before it, or when they all have the same role (one side
     ///   initiated again): the peer restarted or re-authenticated, and keeping the old SA would keep an SA the
@@ -73,7 +74,10 @@ extension IKEDispatcher {
         // both to withdraw their own, each would keep a different IKE SA (the one the other withdrew) and the
         // liveness checks would fail again, every time. So the negotiation that the lower-address rule below
         // would keep (ours when we are the lower address, the peer's when we are the higher) is not withdrawn
-        // for a young SA of the other role: once it is established, the rule below settles the pair.
+        // for a young SA of the other role: once it is established, the rule below settles the pair. Only a
+        // negotiation the peer may already hold established (IKE_AUTH or Main Mode message 5 sent, or the peer's
+        // being answered) is kept so: one still exchanging keys is withdrawn as before, which leaves a peer that
+        // made no such rule (strongSwan answering a crossed IKE_SA_INIT) with its working SA undisturbed.
         let winnerRole = ourAddress < peerAddress ? "initiator" : "responder"
         let working = statuses.filter { $0.status.state.isWorking }
         let crossed =
@@ -84,7 +88,10 @@ extension IKEDispatcher {
             }
         var losers: [(session: any IKESession, status: IKESAStatus, reason: DuplicateIKESA)] =
             statuses
-            .filter { !$0.status.state.isWorking && !(crossed && $0.status.role == winnerRole) }
+            .filter {
+                !$0.status.state.isWorking
+                    && !(crossed && $0.status.role == winnerRole && $0.status.state.isPastKeyExchange)
+            }
             .map { ($0.session, $0.status, .negotiationWithdrawn) }
         let established = statuses.filter { $0.status.state == .established }
         guard established.count > 1 else { return losers }

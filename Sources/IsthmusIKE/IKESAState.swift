@@ -2,11 +2,11 @@
 public enum IKESAState: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
     /// Nothing sent or received yet.
     case idle
-    /// Initiator: IKE_SA_INIT (IKEv2) or Main Mode (IKEv1) in progress.
+    /// Initiator: IKE_SA_INIT (IKEv2) or Main Mode messages 1 to 4 (IKEv1) in progress.
     case connecting
-    /// IKEv2 initiator: IKE_AUTH sent, no answer yet.
+    /// Initiator: IKE_AUTH (IKEv1: Main Mode message 5) sent, no answer yet.
     case authenticating
-    /// IKEv2 responder: IKE_SA_INIT answered, IKE_AUTH not yet received.
+    /// Responder: IKE_SA_INIT (IKEv1: Main Mode message 1 or 3) answered, not yet authenticated.
     case halfOpen = "half-open"
     /// Authenticated; CHILD SAs can be negotiated.
     case established
@@ -18,6 +18,15 @@ public enum IKESAState: String, Sendable, Codable, Hashable, CaseIterable, Custo
     case closed
 
     public var description: String { rawValue }
+
+    /// Whether a negotiation is past its key exchange: IKE_AUTH (IKEv1: Main Mode message 5) sent, or a
+    /// responder's half-open SA, so the peer may hold it established before we do.
+    public var isPastKeyExchange: Bool {
+        switch self {
+        case .authenticating, .halfOpen: true
+        case .idle, .connecting, .established, .rekeying, .deleting, .closed: false
+        }
+    }
 
     /// Whether the SA carries a working, authenticated IKE SA: a negotiation that is not yet there must
     /// give way to it (duplicate resolution, `up` of a connection that is up).

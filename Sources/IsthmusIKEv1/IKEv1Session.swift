@@ -75,7 +75,12 @@ extension IKEv1StateMachine {
         } else if current != nil {
             state = isakmpSAs.contains(where: { !$0.isEstablished }) ? .rekeying : .established
         } else {
-            state = isakmpSAs.isEmpty ? .idle : .connecting
+            switch sa?.phase {
+            case nil: state = .idle
+            case .sentMM5: state = .authenticating
+            case .repliedMM2, .repliedMM4: state = .halfOpen
+            case .sentMM1, .sentMM3, .established: state = .connecting
+            }
         }
         let role = sa?.role ?? self.role
         return IKESAStatus(

@@ -32,11 +32,17 @@ final class SessionTablePolicyTests: XCTestCase {
     func testCrossedNegotiationsKeepTheOneTheLowerAddressInitiated() {
         // Both gateways restarted at once; each has answered the other's negotiation (a young responder SA on
         // the lower side, a young responder SA on the higher side) while its own is still in progress.
-        let lowerSide = [entry(1, .established, "responder", age: 0), entry(2, .connecting, "initiator")]
+        let lowerSide = [entry(1, .established, "responder", age: 0), entry(2, .authenticating, "initiator")]
         XCTAssertEqual(
             IKEDispatcher.duplicates(among: lowerSide, ourAddress: low, peerAddress: high).map(\.status.localSPI), [],
             "the lower address keeps negotiating its own: it is the one both sides will keep")
-        let higherSide = [entry(3, .established, "responder", age: 0), entry(4, .connecting, "initiator")]
+        // Still exchanging keys, the peer cannot hold it established: withdrawn, the working SA undisturbed (a
+        // strongSwan peer that answered our IKE_SA_INIT keeps its SA, and no INITIAL_CONTACT reaches it).
+        let lowerSideEarly = [entry(9, .established, "responder", age: 0), entry(10, .connecting, "initiator")]
+        XCTAssertEqual(
+            IKEDispatcher.duplicates(among: lowerSideEarly, ourAddress: low, peerAddress: high).map(\.status.localSPI),
+            ["10"])
+        let higherSide = [entry(3, .established, "responder", age: 0), entry(4, .authenticating, "initiator")]
         XCTAssertEqual(
             IKEDispatcher.duplicates(among: higherSide, ourAddress: high, peerAddress: low).map(\.status.localSPI),
             ["4"], "the higher address withdraws its own and keeps the lower's")
