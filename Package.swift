@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Header names the dashboard checks (Origin, Sec-Fetch-Site); Hummingbird already depends on it.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
     ],
     targets: [
         // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
@@ -103,6 +105,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The web dashboard (`isthmus run --dashboard ADDRESS:PORT`): the network diagram from the model, a page
+        // per connection, live updates by server-sent events, actions behind a token. It asks the daemon through
+        // closures (DashboardBackend) and knows no IKE; its pages, script and styles are Swift strings.
+        .target(
+            name: "IsthmusDashboard",
+            dependencies: [
+                "IsthmusIP", "IsthmusGateway", "IsthmusEvents", "IsthmusCrypto", "IsthmusMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // rtnetlink (RFC 3549) from Swift: interfaces and routes; a pure codec and one socket.
         .target(name: "IsthmusNetlink", dependencies: ["IsthmusIP"]),
         // recvmmsg/sendmmsg, CMSG_* and UDP GSO/GRO numbers that the Glibc module does not import.
@@ -124,6 +139,7 @@ let package = Package(
                 "IsthmusGateway",
                 "IsthmusCrypto",
                 "IsthmusMetrics",
+                "IsthmusDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,6 +189,10 @@ let package = Package(
                 "IsthmusDaemon", "IsthmusMetrics", "IsthmusTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
+        ),
+        .testTarget(
+            name: "IsthmusDashboardTests",
+            dependencies: ["IsthmusDashboard", "IsthmusGateway", "IsthmusMetrics"]
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",

@@ -72,6 +72,8 @@ final class DaemonState {
     var events: EventHistory
     /// `logs --follow` connections, sent each event as it is recorded.
     var followers: [ObjectIdentifier: EventFollower] = [:]
+    /// In-process readers of the events (``GatewayDaemon/events(bufferingNewest:)``: the dashboard).
+    var subscriptions: [ObjectIdentifier: EventSubscription] = [:]
     var childSAs: [UInt32: ChildEntry] = [:]
     var ikeChannel: (any Channel)?
     var natChannel: (any Channel)?
@@ -457,6 +459,7 @@ final class DaemonState {
         logger.log(event)
         let stored = events.append(EventRecord(event))
         for follower in followers.values { follower.offer(stored) }
+        for subscription in subscriptions.values { subscription.offer(stored) }
         metrics?.observe(event)
     }
 }

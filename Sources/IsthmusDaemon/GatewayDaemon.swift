@@ -313,10 +313,13 @@ public final class GatewayDaemon: Sendable {
 
     /// Builds a daemon on its own one-thread event loop (and its data plane, unless `options.dataPath` is
     /// `.none`) and serves it with swift-service-lifecycle until SIGTERM or SIGINT (`isthmus run`): SIGHUP reloads
-    /// the configuration; `services` (e.g. the metrics endpoint) run beside it and stop with it.
+    /// the configuration; `services` (e.g. the metrics endpoint) run beside it and stop with it. `attach` gets the
+    /// daemon once it exists, before it starts (the dashboard starts listening there); when it throws, nothing
+    /// starts and `serve` throws its error.
     public static func serve(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, makeInitiator: @escaping InitiatorFactory,
-        makeResponder: @escaping ResponderFactory, reloader: ConfigReloader? = nil, services: [any Service] = []
+        makeResponder: @escaping ResponderFactory, reloader: ConfigReloader? = nil, services: [any Service] = [],
+        attach: (@Sendable (GatewayDaemon) async throws -> Void)? = nil
     ) async throws {
         var dataplane: Dataplane?
         var dataPath: DataPath?
@@ -356,6 +359,14 @@ public final class GatewayDaemon: Sendable {
                 exit(DaemonState.dataplaneFailureExitCode)
             }
         }.get()
+        if let attach {
+            do {
+                try await attach(daemon)
+            } catch {
+                try? await group.shutdownGracefully()
+                throw error
+            }
+        }
         let gateway = GatewayService(daemon: daemon, logger: logger)
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -449,6 +460,8 @@ extension DaemonState {
         cancelAllTimers()
         for follower in followers.values { follower.stop() }
         followers.removeAll()
+        for subscription in subscriptions.values { subscription.continuation.finish() }
+        subscriptions.removeAll()
         dataPath?.tearDown()
         dataplane?.stop()
         natSocket = nil

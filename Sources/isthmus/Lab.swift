@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IsthmusDaemon
+import IsthmusGateway
 import Logging
 
 #if canImport(Glibc)
@@ -17,7 +18,9 @@ struct Lab: ParsableCommand {
             examples/cloud-dynamic.yaml (with --static: the IKEv1 gateways examples/office.yaml and \
             examples/cloud.yaml; when the folder's YAML and key files are not all mode 0600, copies of them \
             in the state directory's config/) in the gateway namespaces, waits for the tunnel and pings the VM from the \
-            office host. `lab status` shows both gateways and pings again; `lab down` removes everything. \
+            office host. Both gateways serve their web dashboard on 127.0.0.1:8080 in their namespace (the token \
+            for its actions in the state directory's dashboard.token). `lab status` shows both gateways and pings \
+            again; `lab down` removes everything. \
             Nothing is changed in the root namespace.
             """,
         subcommands: [LabUp.self, LabStatus.self, LabDown.self]
@@ -85,6 +88,10 @@ struct LabUp: ParsableCommand {
 
     /// Where each gateway serves Prometheus metrics, on its namespace's loopback.
     static let metricsPort = 9469
+    /// Where each gateway serves its web dashboard, on its namespace's loopback.
+    static let dashboardPort = 8080
+    /// The file in the state folder holding the token that unlocks the dashboards' actions.
+    static let tokenFile = "dashboard.token"
 
     @Option(name: .long, help: "The gateways' log level (their logs are in the state folder).")
     var logLevel: Logger.Level = .info
@@ -161,6 +168,13 @@ struct LabUp: ParsableCommand {
             return ExitCode(1)
         }
 
+        // The dashboards' token: random, mode 0600, in the state folder (0700).
+        do {
+            try KeyFile.writeAtomically(SharedKeyGenerator.generate(), to: "\(dir)/\(Self.tokenFile)")
+        } catch {
+            throw fail("cannot write the dashboard token \(dir)/\(Self.tokenFile): \(error)")
+        }
+
         // Topology.
         for step in topology.steps {
             let result = LabCommand.inNamespace(step.namespace, step.arguments)
@@ -228,6 +242,16 @@ struct LabUp: ParsableCommand {
         print("logs:    isthmus logs --control \(state.gateways[1].control) [--follow]")
         print(
             "metrics: ip netns exec \(state.gateways[1].namespace) curl -s http://127.0.0.1:\(Self.metricsPort)/metrics"
+        )
+        let cloudNamespace = state.gateways[0].namespace
+        let port = Self.dashboardPort
+        print(
+            "dashboard: http://127.0.0.1:\(port)/ in each gateway's namespace (cloud \(cloudNamespace), office "
+                + "\(state.gateways[1].namespace)); the token for its actions is in \(dir)/\(Self.tokenFile)")
+        print("  from here:  ip netns exec \(cloudNamespace) curl -s http://127.0.0.1:\(port)/api/status")
+        print(
+            "  a browser on this machine: socat TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork "
+                + "EXEC:'ip netns exec \(cloudNamespace) socat STDIO TCP\\:127.0.0.1\\:\(port)'  then open http://127.0.0.1:\(port)/"
         )
     }
 
@@ -308,6 +332,8 @@ struct LabUp: ParsableCommand {
                 "--control", gateway.control, "--log-level", logLevel.rawValue,
                 // Each namespace has a loopback of its own: both gateways serve metrics on the same port.
                 "--metrics", "127.0.0.1:\(LabUp.metricsPort)",
+                "--dashboard", "127.0.0.1:\(LabUp.dashboardPort)",
+                "--dashboard-token-file", "\(lab.stateDir)/\(LabUp.tokenFile)",
             ] + (passive ? ["--passive"] : [])
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
@@ -400,7 +426,7 @@ struct LabDown: ParsableCommand {
         // State directory: only the files `lab up` writes, then the folder itself.
         let files = FileManager.default
         if files.fileExists(atPath: lab.stateDir) {
-            for name in [LabState.fileName, "office.sock", "cloud.sock", "office.log", "cloud.log"] {
+            for name in [LabState.fileName, "office.sock", "cloud.sock", "office.log", "cloud.log", LabUp.tokenFile] {
                 let path = "\(lab.stateDir)/\(name)"
                 if files.fileExists(atPath: path) { try? files.removeItem(atPath: path) }
             }

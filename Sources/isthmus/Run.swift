@@ -1,11 +1,13 @@
 import ArgumentParser
 import Glibc
 import IsthmusDaemon
+import IsthmusDashboard
 import IsthmusGateway
 import IsthmusMetrics
 import Logging
 import Metrics
 import Prometheus
+import Synchronization
 
 /// `isthmus run FILE`: run the gateway in the foreground until SIGINT or SIGTERM.
 struct Run: AsyncParsableCommand {
@@ -17,7 +19,9 @@ struct Run: AsyncParsableCommand {
             (default /run/isthmus/<gateway name>.sock, mode 0600: root only). SIGHUP (or `isthmus reload`) \
             reads FILE again and applies only what changed; SIGINT or SIGTERM deletes the SAs, telling the \
             peers, and exits 0. With --metrics ADDRESS:PORT, Prometheus text is served on GET /metrics at that \
-            address.
+            address. With --dashboard ADDRESS:PORT (or a port alone: 127.0.0.1), the web dashboard is served \
+            there: the network diagram, a page per connection, live updates; read-only unless \
+            --dashboard-token-file names a file (mode 0600) whose token unlocks up, down, reload and key rotation.
 
             The gateway plumbs its own data path (root or CAP_NET_ADMIN): a TUN interface per route-based \
             connection (ist-<remote site>, or the connection's interface:) and one shared by the policy-based \
@@ -89,6 +93,20 @@ struct Run: AsyncParsableCommand {
             valueName: "address:port"))
     var metrics: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve the web dashboard at this address (a port alone: 127.0.0.1; off by default).",
+            valueName: "address:port"))
+    var dashboard: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A file (mode 0600) whose token unlocks the dashboard's actions; without it the dashboard is read-only.",
+            valueName: "path"))
+    var dashboardTokenFile: String?
+
     func validate() throws {
         for (name, port) in [("--ike-port", ikePort), ("--nat-port", natPort)] where !(1...65535).contains(port) {
             throw ValidationError("\(name) must be 1 to 65535, not \(port)")
@@ -111,6 +129,14 @@ struct Run: AsyncParsableCommand {
         if let metrics, MetricsAddress(parsing: metrics) == nil {
             throw ValidationError(
                 "--metrics must be an IP address and a port, such as 127.0.0.1:9469 or [::1]:9469, not '\(metrics)'")
+        }
+        if let dashboard, DashboardAddress.parse(dashboard) == nil {
+            throw ValidationError(
+                "--dashboard must be an IP address and a port, or a port, such as 127.0.0.1:8080, [::1]:8080 or 8080, "
+                    + "not '\(dashboard)'")
+        }
+        if dashboardTokenFile != nil && dashboard == nil {
+            throw ValidationError("--dashboard-token-file needs --dashboard")
         }
     }
 
@@ -176,15 +202,66 @@ struct Run: AsyncParsableCommand {
             }
             logger.notice("serving metrics", metadata: ["address": "\(address)", "path": "/\(MetricsServer.path)"])
         }
+        // The dashboard's token is read before anything starts: a token others may read means no gateway.
+        var token: DashboardToken?
+        if let dashboardTokenFile {
+            do {
+                token = try DashboardToken.load(path: dashboardTokenFile)
+            } catch {
+                await metricsServer?.stop()
+                printError("isthmus run: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        // The dashboard listens once the daemon exists and before it starts: a bind failure means no gateway.
+        let dashboardServer = DashboardHandle()
+        var attach: (@Sendable (GatewayDaemon) async throws -> Void)?
+        if let dashboard, let address = DashboardAddress.parse(dashboard) {
+            let token = token
+            let file = self.file
+            attach = { daemon in
+                let server = DashboardServer(
+                    address: address, backend: DashboardWiring.backend(daemon: daemon, file: file), token: token,
+                    logger: Logger(label: "isthmus.dashboard"))
+                do {
+                    dashboardServer.set(try await server.start())
+                } catch {
+                    throw DashboardError("cannot serve the dashboard on \(address): \(error)")
+                }
+                logger.notice(
+                    "serving the dashboard",
+                    metadata: [
+                        "url": "http://\(address)/",
+                        "actions": "\(token == nil ? "off (read-only)" : "unlocked by the token")",
+                    ])
+            }
+        }
         do {
             try await GatewayDaemon.serve(
                 config: config, options: options, logger: logger, makeInitiator: factories.makeInitiator,
-                makeResponder: factories.makeResponder, reloader: reloader)
+                makeResponder: factories.makeResponder, reloader: reloader, attach: attach)
         } catch {
+            await dashboardServer.stop()
             await metricsServer?.stop()
             printError("isthmus run: \(error)")
             throw ExitCode(1)
         }
+        await dashboardServer.stop()
         await metricsServer?.stop()
+    }
+}
+
+/// The running dashboard, once `attach` started it (set from the daemon's start-up, stopped at exit).
+final class DashboardHandle: Sendable {
+    private let running = Mutex<DashboardServer.Running?>(nil)
+
+    func set(_ server: DashboardServer.Running) { running.withLock { $0 = server } }
+
+    func stop() async {
+        let server = running.withLock { value in
+            defer { value = nil }
+            return value
+        }
+        await server?.stop()
     }
 }

@@ -1,0 +1,171 @@
+import Foundation
+import NIOCore
+import Synchronization
+
+/// Fans the gateway's live state out to the dashboard's open pages (server-sent events on `GET /events`):
+/// every event as it is recorded (`event: record`), and a status snapshot (`event: status`) every second and
+/// right after an event. It asks the gateway for `status` once a second whoever watches (the traffic history
+/// is sampled then), never once per page.
+///
+/// Each page has a bounded queue (``clientBacklog`` messages): a page that does not read loses the oldest
+/// messages, is told so (`event: resync`: it fetches the history again), and never holds up the gateway or
+/// the other pages.
+final class DashboardHub: Sendable {
+    /// Most pages following at once; more get 503.
+    static let maximumClients = 32
+    /// Messages waiting for one page at most.
+    static let clientBacklog = 256
+    /// How often the status is sampled.
+    static let interval: Duration = .seconds(1)
+
+    private struct Client {
+        var continuation: AsyncStream<ByteBuffer>.Continuation
+        /// Messages were dropped for it since the last one it got.
+        var lost = false
+    }
+
+    private struct State {
+        var clients: [UInt64: Client] = [:]
+        var nextID: UInt64 = 0
+        var history = TrafficHistory()
+        /// The last status snapshot message's data (JSON).
+        var snapshot: [UInt8]?
+        /// An event arrived: sample again now.
+        var dirty = false
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    let backend: DashboardBackend
+
+    init(backend: DashboardBackend) {
+        self.backend = backend
+    }
+
+    /// A new page's stream, starting with the latest snapshot; nil when ``maximumClients`` pages follow.
+    func subscribe() -> AsyncStream<ByteBuffer>? {
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(
+            bufferingPolicy: .bufferingNewest(Self.clientBacklog))
+        let id: UInt64? = state.withLock { state in
+            guard !state.stopped, state.clients.count < Self.maximumClients else { return nil }
+            state.nextID += 1
+            state.clients[state.nextID] = Client(continuation: continuation)
+            if let snapshot = state.snapshot { continuation.yield(Self.message("status", snapshot)) }
+            return state.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return nil
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.clients.removeValue(forKey: id) }
+        }
+        // A comment first, so the browser sees the stream open at once.
+        continuation.yield(ByteBuffer(string: ": isthmus dashboard\n\n"))
+        return stream
+    }
+
+    /// Pages following now.
+    var clientCount: Int { state.withLock { $0.clients.count } }
+
+    /// The latest status snapshot (JSON), nil before the first sample.
+    var snapshot: [UInt8]? { state.withLock { $0.snapshot } }
+
+    /// A connection's traffic samples, oldest first.
+    func traffic(of connection: String) -> [TrafficSample] { state.withLock { $0.history.samples(of: connection) } }
+
+    /// Ends every page's stream and refuses new ones (shutdown).
+    func stop() {
+        let clients = state.withLock { state in
+            state.stopped = true
+            let clients = state.clients.values.map(\.continuation)
+            state.clients.removeAll()
+            return clients
+        }
+        for client in clients { client.finish() }
+    }
+
+    /// Sends one message to every page.
+    func broadcast(_ event: String, _ data: [UInt8]) {
+        let message = Self.message(event, data)
+        state.withLock { state in
+            for (id, client) in state.clients {
+                if client.lost {
+                    if case .dropped = client.continuation.yield(Self.message("resync", Array("{}".utf8))) {
+                        continue
+                    }
+                    state.clients[id]?.lost = false
+                }
+                if case .dropped = client.continuation.yield(message) { state.clients[id]?.lost = true }
+            }
+        }
+    }
+
+    /// Follows the gateway's events until it stops or the task is cancelled.
+    func followEvents() async {
+        for await record in backend.events() {
+            broadcast("record", record)
+            state.withLock { $0.dirty = true }
+        }
+    }
+
+    /// Samples the status every ``interval``, and soon after each event, until the task is cancelled.
+    func sampleStatus() async {
+        var next = ContinuousClock.now
+        while !Task.isCancelled {
+            let now = ContinuousClock.now
+            let due = state.withLock { state in
+                let due = state.dirty || now >= next
+                state.dirty = false
+                return due
+            }
+            if due {
+                next = now + Self.interval
+                await sampleOnce()
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Asks for `status` once, records the traffic and sends the snapshot to every page.
+    func sampleOnce() async {
+        guard let status = try? await backend.control("status", nil) else { return }
+        let time = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        guard let message = Self.snapshot(status: status, time: time) else { return }
+        state.withLock { state in
+            state.history.record(message.traffic, time: time)
+            state.snapshot = message.data
+        }
+        broadcast("status", message.data)
+    }
+
+    /// The snapshot a `status` answer makes: `{"states":{NAME:STATE},"status":ANSWER,"time":MS,
+    /// "traffic":{NAME:COUNTERS}}`; nil when `status` is not a status answer.
+    static func snapshot(status: [UInt8], time: Int64) -> (data: [UInt8], traffic: [String: TrafficCounters])? {
+        guard let digest = try? JSONDecoder().decode(StatusDigest.self, from: Data(status)), digest.ok == true
+        else { return nil }
+        struct Head: Encodable {
+            var states: [String: ConnectionState]
+            var time: Int64
+            var traffic: [String: TrafficCounters]
+        }
+        let traffic = digest.dataplane?.connections ?? [:]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard var head = try? Array(encoder.encode(Head(states: digest.states, time: time, traffic: traffic))),
+            head.last == UInt8(ascii: "}")
+        else { return nil }
+        head.removeLast()
+        return (head + Array(#","status":"#.utf8) + status + [UInt8(ascii: "}")], traffic)
+    }
+
+    /// One server-sent event: `event: NAME`, `data: JSON` (one line: JSON escapes line breaks in strings).
+    static func message(_ event: String, _ data: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.count + event.utf8.count + 16)
+        buffer.writeString("event: \(event)\ndata: ")
+        buffer.writeBytes(data.filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") })
+        buffer.writeString("\n\n")
+        return buffer
+    }
+}

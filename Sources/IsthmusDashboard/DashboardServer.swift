@@ -1,0 +1,259 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import IsthmusMetrics
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The web dashboard (`isthmus run --dashboard ADDRESS:PORT`): the network diagram, a page per connection,
+/// live updates by server-sent events and, with the token, actions. Served by Hummingbird; every page, style,
+/// script and picture is in this module (it works offline); no page ever holds a secret.
+///
+/// Routes: `GET /` and `GET /connections/NAME` (the pages), `/app.js`, `/app.css`, `/favicon.svg`;
+/// `GET /api/model` (``DashboardTopology``), `/api/status` (the latest snapshot), `/api/session`,
+/// `/api/events[?connection=NAME]`, `/api/diagnose[?connection=NAME]`, `/api/connections/NAME/traffic`;
+/// `GET /events` (server-sent events); `POST /api/connections/NAME/up|down|rotate-key`, `POST /api/reload`,
+/// `POST /api/token` (checks a token) with `Authorization: Bearer TOKEN`.
+public struct DashboardServer: Sendable {
+    public let address: MetricsAddress
+    let backend: DashboardBackend
+    let token: DashboardToken?
+    let logger: Logger
+
+    /// - Parameter token: unlocks the actions; nil: the dashboard is read-only.
+    public init(address: MetricsAddress, backend: DashboardBackend, token: DashboardToken?, logger: Logger) {
+        self.address = address
+        self.backend = backend
+        self.token = token
+        self.logger = logger
+    }
+
+    /// Binds and starts serving in tasks of its own; returns once it listens, or throws when it cannot bind.
+    public func start() async throws -> Running {
+        let hub = DashboardHub(backend: backend)
+        let router = makeRouter(hub: hub)
+        let (bound, signal) = AsyncThrowingStream<Int, any Error>.makeStream()
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname("\(address.host)", port: address.port), serverName: "isthmus"),
+            onServerRunning: { channel in
+                signal.yield(channel.localAddress?.port ?? 0)
+                signal.finish()
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [app], logger: logger))
+        let logger = self.logger
+        let listening = Mutex(false)
+        let server = Task {
+            do {
+                try await group.run()
+            } catch {
+                signal.finish(throwing: error)
+                if listening.withLock({ $0 }) { logger.error("dashboard stopped: \(error)") }
+            }
+        }
+        var iterator = bound.makeAsyncIterator()
+        guard let port = try await iterator.next() else {
+            throw DashboardError("the dashboard stopped before it listened")
+        }
+        listening.withLock { $0 = true }
+        let events = Task { await hub.followEvents() }
+        let sampler = Task { await hub.sampleStatus() }
+        return Running(port: port, group: group, tasks: [server, events, sampler], hub: hub)
+    }
+
+    /// A dashboard started by ``start()``.
+    public final class Running: Sendable {
+        /// The port it listens on.
+        public let port: Int
+        private let group: ServiceGroup
+        private let tasks: [Task<Void, Never>]
+        private let hub: DashboardHub
+
+        init(port: Int, group: ServiceGroup, tasks: [Task<Void, Never>], hub: DashboardHub) {
+            self.port = port
+            self.group = group
+            self.tasks = tasks
+            self.hub = hub
+        }
+
+        /// Ends the event streams, stops serving (a graceful shutdown, cancelled after 2 s).
+        public func stop() async {
+            hub.stop()
+            for task in tasks.dropFirst() { task.cancel() }
+            await group.triggerGracefulShutdown()
+            let server = tasks[0]
+            let timeout = Task {
+                try? await Task.sleep(for: .seconds(2))
+                if !Task.isCancelled { server.cancel() }
+            }
+            await server.value
+            timeout.cancel()
+        }
+    }
+
+    // MARK: - Routes
+
+    func makeRouter(hub: DashboardHub) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: GuardMiddleware())
+        let backend = self.backend
+        let token = self.token
+
+        // Pages and assets.
+        let page: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
+            Self.respond(DashboardAssets.html, type: "text/html; charset=utf-8")
+        }
+        router.get("/", use: page)
+        router.get("/connections/:name", use: page)
+        router.get("/app.js") { _, _ in Self.respond(DashboardAssets.script, type: "text/javascript; charset=utf-8") }
+        router.get("/app.css") { _, _ in Self.respond(DashboardAssets.style, type: "text/css; charset=utf-8") }
+        router.get("/favicon.svg") { _, _ in Self.respond(DashboardAssets.favicon, type: "image/svg+xml") }
+        router.get("/favicon.ico") { _, _ in Self.respond(DashboardAssets.favicon, type: "image/svg+xml") }
+
+        // Read-only API.
+        router.get("/api/model") { _, _ in
+            let topology = try await backend.topology()
+            return Self.json(Self.encode(topology))
+        }
+        router.get("/api/status") { _, _ in
+            if let snapshot = hub.snapshot { return Self.json(snapshot) }
+            await hub.sampleOnce()
+            return Self.json(hub.snapshot ?? Array(#"{"states":{},"status":null}"#.utf8))
+        }
+        router.get("/api/session") { _, _ in
+            Self.json(Array(#"{"actions":\#(token != nil)}"#.utf8))
+        }
+        router.get("/api/events") { request, _ in
+            Self.json(try await backend.control("events", Self.connectionParameter(request)))
+        }
+        router.get("/api/diagnose") { request, _ in
+            Self.json(try await backend.control("diagnose", Self.connectionParameter(request)))
+        }
+        router.get("/api/connections/:name/traffic") { _, context in
+            let name = Self.decoded(context.parameters.get("name") ?? "")
+            return Self.json(Self.encode(hub.traffic(of: name)))
+        }
+        router.get("/events") { _, _ in
+            guard let stream = hub.subscribe() else {
+                return Self.failure(.serviceUnavailable, "too many dashboard pages are following this gateway")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+        }
+
+        // Actions.
+        let action:
+            @Sendable (
+                Request, @escaping @Sendable () async throws -> [UInt8]
+            ) async throws -> Response = { request, perform in
+                if let problem = RequestGuard.actionProblem(
+                    method: request.method.rawValue, host: request.head.authority,
+                    origin: request.headers[.origin], fetchSite: request.headers[Self.secFetchSite],
+                    authorization: request.headers[.authorization], token: token)
+                {
+                    return Self.failure(.forbidden, problem)
+                }
+                do {
+                    return Self.json(try await perform())
+                } catch let error as DashboardError {
+                    return Self.json(Self.encode(ActionAnswer(ok: false, error: error.description)))
+                }
+            }
+        router.post("/api/connections/:name/up") { request, context in
+            let name = Self.decoded(context.parameters.get("name") ?? "")
+            return try await action(request) { try await backend.control("up", name) }
+        }
+        router.post("/api/connections/:name/down") { request, context in
+            let name = Self.decoded(context.parameters.get("name") ?? "")
+            return try await action(request) { try await backend.control("down", name) }
+        }
+        router.post("/api/connections/:name/rotate-key") { request, context in
+            let name = Self.decoded(context.parameters.get("name") ?? "")
+            return try await action(request) {
+                Self.encode(ActionAnswer(ok: true, message: try await backend.rotateKey(name)))
+            }
+        }
+        router.post("/api/reload") { request, _ in
+            try await action(request) { try await backend.control("reload", nil) }
+        }
+        router.post("/api/token") { request, _ in
+            try await action(request) { Self.encode(ActionAnswer(ok: true, message: "actions unlocked")) }
+        }
+        return router
+    }
+
+    /// The JSON answer of an action the dashboard carries out itself.
+    struct ActionAnswer: Encodable {
+        var ok: Bool
+        var message: String?
+        var error: String?
+    }
+
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+
+    /// `?connection=NAME`, nil when absent or empty.
+    static func connectionParameter(_ request: Request) -> String? {
+        guard let name = request.uri.queryParameters.get("connection"), !name.isEmpty else { return nil }
+        return name
+    }
+
+    /// Percent-decoding of a path component (`%20` to a space); the text as it is when it is not valid.
+    static func decoded(_ text: String) -> String {
+        text.removingPercentEncoding ?? text
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? Array(encoder.encode(value))) ?? Array(#"{"ok":false,"error":"cannot encode the answer"}"#.utf8)
+    }
+
+    static func respond(_ text: String, type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(encode(ActionAnswer(ok: false, error: message)), status: status)
+    }
+}
+
+/// Refuses requests that do not name the dashboard by address (``RequestGuard/hostProblem(_:)``) and adds
+/// the security headers to every answer: a content security policy that allows only the dashboard's own
+/// scripts, styles and requests, no framing, no sniffing, no referrer.
+struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var policy: String {
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var response: Response
+        if let problem = RequestGuard.hostProblem(request.head.authority) {
+            response = DashboardServer.failure(.forbidden, problem)
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.contentSecurityPolicy] = Self.policy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return response
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import IsthmusGateway
+import XCTest
+
+@testable import IsthmusDashboard
+
+/// The dashboard's pure parts: its address, its token, who may ask what, connection states and traffic.
+final class DashboardAddressTests: XCTestCase {
+    func testPortAloneIsLoopback() {
+        XCTAssertEqual(DashboardAddress.parse("8080")?.description, "127.0.0.1:8080")
+    }
+
+    func testMetricsNotation() {
+        XCTAssertEqual(DashboardAddress.parse("0.0.0.0:80")?.description, "0.0.0.0:80")
+        XCTAssertEqual(DashboardAddress.parse("[::1]:8080")?.description, "[::1]:8080")
+        XCTAssertEqual(DashboardAddress.parse("10.0.2.4:8443")?.port, 8443)
+    }
+
+    func testRefusesWhatIsNotAnAddressAndPort() {
+        for text in ["", "0", "70000", "localhost:8080", "::1:8080", "127.0.0.1", "127.0.0.1:", "8080x", " 8080"] {
+            XCTAssertNil(DashboardAddress.parse(text), text)
+        }
+    }
+}
+
+final class DashboardTokenTests: XCTestCase {
+    let secret = "Zq3vT9xLmW2pR8sK4nB6yH1c"
+
+    func testTrimsLineEndsAndChecksLength() {
+        XCTAssertNotNil(DashboardToken(text: "  \(secret)\n"))
+        XCTAssertNil(DashboardToken(text: "short-token"))
+        XCTAssertNil(DashboardToken(text: "has a space in the middle of it"))
+        XCTAssertNil(DashboardToken(text: "ünïcödé-is-not-printable-ascii"))
+        XCTAssertNil(DashboardToken(text: String(repeating: "a", count: DashboardToken.maximumLength + 1)))
+    }
+
+    func testAuthorizesOnlyTheBearerToken() throws {
+        let token = try XCTUnwrap(DashboardToken(text: secret))
+        XCTAssertTrue(token.authorizes("Bearer \(secret)"))
+        XCTAssertTrue(token.authorizes("bearer \(secret)"))
+        XCTAssertFalse(token.authorizes(nil))
+        XCTAssertFalse(token.authorizes("Bearer "))
+        XCTAssertFalse(token.authorizes("Basic \(secret)"))
+        XCTAssertFalse(token.authorizes("Bearer \(secret)x"))
+        XCTAssertFalse(token.authorizes("Bearer \(secret.dropLast())"))
+        XCTAssertFalse(token.authorizes("Bearer \(secret.dropLast())X"))
+        XCTAssertFalse(token.authorizes(secret))
+    }
+
+    func testLoadRefusesAFileOthersMayRead() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-token-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("token").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("\(secret)\n".utf8)))
+        chmod(path, 0o644)
+        XCTAssertThrowsError(try DashboardToken.load(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("chmod 600"), "\(error)")
+        }
+        chmod(path, 0o600)
+        let token = try DashboardToken.load(path: path)
+        XCTAssertTrue(token.authorizes("Bearer \(secret)"))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("\n".utf8)))
+        chmod(path, 0o600)
+        XCTAssertThrowsError(try DashboardToken.load(path: path))
+        XCTAssertThrowsError(try DashboardToken.load(path: folder.appendingPathComponent("missing").path))
+    }
+}
+
+final class RequestGuardTests: XCTestCase {
+    let token = DashboardToken(text: "Zq3vT9xLmW2pR8sK4nB6yH1c")
+
+    func testHostMustBeAnAddressOrLocalhost() {
+        for host in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "10.0.1.4", "LOCALHOST"] {
+            XCTAssertNil(RequestGuard.hostProblem(host), host)
+        }
+        for host in [nil, "", "evil.example:8080", "127.0.0.1.nip.io:8080", "[::1", "127.0.0.1:80a", ":8080"] {
+            XCTAssertNotNil(RequestGuard.hostProblem(host), host ?? "nil")
+        }
+    }
+
+    private func problem(
+        method: String = "POST", host: String? = "127.0.0.1:8080", origin: String? = "http://127.0.0.1:8080",
+        site: String? = "same-origin", authorization: String? = "Bearer Zq3vT9xLmW2pR8sK4nB6yH1c",
+        token: DashboardToken?? = nil
+    ) -> String? {
+        RequestGuard.actionProblem(
+            method: method, host: host, origin: origin, fetchSite: site, authorization: authorization,
+            token: token ?? self.token)
+    }
+
+    func testSameOriginPostWithTheTokenIsAllowed() {
+        XCTAssertNil(problem())
+        // curl: no Origin, no Sec-Fetch-Site.
+        XCTAssertNil(problem(origin: nil, site: nil))
+    }
+
+    func testEverythingElseIsRefused() {
+        XCTAssertEqual(problem(method: "GET"), "actions are POST requests")
+        XCTAssertNotNil(problem(origin: "http://evil.example"))
+        XCTAssertNotNil(problem(origin: "http://127.0.0.1:9999"))
+        XCTAssertNotNil(problem(site: "cross-site"))
+        XCTAssertNotNil(problem(host: "evil.example:8080", origin: "http://evil.example:8080"))
+        XCTAssertEqual(
+            problem(authorization: nil), "this action needs the dashboard token (Authorization: Bearer TOKEN)")
+        XCTAssertEqual(
+            problem(authorization: "Bearer wrong-token-wrong-token1"), "the dashboard token is not the right one")
+        XCTAssertTrue(problem(token: .some(nil))?.contains("read-only") == true)
+    }
+}
+
+final class ConnectionStateTests: XCTestCase {
+    func testStates() {
+        XCTAssertEqual(ConnectionState.of([]), .down)
+        XCTAssertEqual(ConnectionState.of([("established", 1)]), .up)
+        XCTAssertEqual(ConnectionState.of([("rekeying", 2)]), .up)
+        XCTAssertEqual(ConnectionState.of([("established", 0)]), .connecting)
+        XCTAssertEqual(ConnectionState.of([("connecting", 0)]), .connecting)
+        XCTAssertEqual(ConnectionState.of([("half-open", 0)]), .connecting)
+        XCTAssertEqual(ConnectionState.of([("deleting", 1)]), .down)
+        XCTAssertEqual(ConnectionState.of([("deleting", 1), ("authenticating", 0)]), .connecting)
+        XCTAssertEqual(ConnectionState.of([("connecting", 0), ("established", 1)]), .up)
+    }
+}
+
+final class TrafficHistoryTests: XCTestCase {
+    private func counters(_ bytesIn: UInt64, _ bytesOut: UInt64) -> TrafficCounters {
+        TrafficCounters(packetsIn: bytesIn / 100, bytesIn: bytesIn, packetsOut: bytesOut / 100, bytesOut: bytesOut)
+    }
+
+    func testRateBetweenTheLastTwoSamples() throws {
+        var history = TrafficHistory(capacity: 3)
+        history.record(["a": counters(0, 0)], time: 1_000)
+        XCTAssertNil(history.rate(of: "a"))
+        history.record(["a": counters(1_000, 500)], time: 3_000)
+        let rate = try XCTUnwrap(history.rate(of: "a"))
+        XCTAssertEqual(rate.bytesIn, 500, accuracy: 0.001)
+        XCTAssertEqual(rate.bytesOut, 250, accuracy: 0.001)
+    }
+
+    func testBoundedAndForgetsConnectionsNoLongerCounted() {
+        var history = TrafficHistory(capacity: 3)
+        for second in 0..<10 {
+            history.record(["a": counters(UInt64(second), 0), "b": counters(0, 0)], time: Int64(second))
+        }
+        XCTAssertEqual(history.samples(of: "a").map(\.time), [7, 8, 9])
+        history.record(["a": counters(10, 0)], time: 10)
+        XCTAssertTrue(history.samples(of: "b").isEmpty)
+    }
+
+    func testCounterThatWentBackCountsFromZero() throws {
+        var history = TrafficHistory()
+        history.record(["a": counters(5_000, 0)], time: 0)
+        history.record(["a": counters(300, 0)], time: 1_000)
+        XCTAssertEqual(try XCTUnwrap(history.rate(of: "a")).bytesIn, 300, accuracy: 0.001)
+    }
+}
+
+final class DashboardSnapshotTests: XCTestCase {
+    func testSnapshotCarriesStatesTrafficAndTheWholeAnswer() throws {
+        let status = Array(
+            #"""
+            {"ok":true,"gateway":"cloud","connections":[
+             {"name":"up","ikeSAs":[{"state":"established","childSAs":[{"state":"installed"}]}]},
+             {"name":"down","ikeSAs":[]}],
+             "dataplane":{"connections":{"up":{"packetsIn":3,"bytesIn":252,"packetsOut":4,"bytesOut":336}}}}
+            """#.utf8)
+        let (data, traffic) = try XCTUnwrap(DashboardHub.snapshot(status: status, time: 42))
+        XCTAssertEqual(traffic["up"]?.bytesOut, 336)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(data)) as? [String: Any])
+        XCTAssertEqual(object["states"] as? [String: String], ["up": "up", "down": "down"])
+        XCTAssertEqual(object["time"] as? Int, 42)
+        XCTAssertEqual((object["status"] as? [String: Any])?["gateway"] as? String, "cloud")
+    }
+
+    func testNoSnapshotOfAFailure() {
+        XCTAssertNil(DashboardHub.snapshot(status: Array(#"{"ok":false,"error":"no"}"#.utf8), time: 1))
+        XCTAssertNil(DashboardHub.snapshot(status: Array("not json".utf8), time: 1))
+    }
+
+    func testServerSentEventIsOneEventOfOneDataLine() {
+        let buffer = DashboardHub.message("record", Array("{\"a\":\n1}".utf8))
+        XCTAssertEqual(String(buffer: buffer), "event: record\ndata: {\"a\":1}\n\n")
+    }
+}
+
+final class DashboardTopologyTests: XCTestCase {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples")
+
+    func testCloudExampleIsDrawnWithoutItsKey() throws {
+        let path = Self.examples.appendingPathComponent("cloud-dynamic.yaml").path
+        let config = try XCTUnwrap(ConfigLoader.load(path: path).config)
+        let topology = DashboardTopology(config: config)
+        XCTAssertEqual(topology.gateway.name, "cloud-dynamic")
+        XCTAssertEqual(topology.gateway.publicAddress, "203.0.113.20")
+        XCTAssertEqual(topology.gateway.pointToSitePool, "10.0.0.0/24")
+        XCTAssertEqual(topology.network.name, "isthmus-vnet")
+        XCTAssertEqual(topology.network.subnets.filter(\.gateway).map(\.name), ["GatewaySubnet"])
+        XCTAssertEqual(topology.network.prefixes, ["10.0.1.0/24"])
+        XCTAssertEqual(topology.sites.map(\.name), ["office"])
+        XCTAssertEqual(topology.sites.first?.prefixes, ["192.168.1.0/24"])
+        let link = try XCTUnwrap(topology.connections.first)
+        XCTAssertEqual(link.site, "office")
+        XCTAssertEqual(link.sharedKey, "inline")
+        XCTAssertEqual(link.ikeLifetimeSeconds, 28800)
+        let json = String(decoding: DashboardServer.encode(topology), as: UTF8.self)
+        config.connections[0].sharedKey.withMaterial { key in
+            XCTAssertFalse(json.contains(String(decoding: key, as: UTF8.self)))
+        }
+    }
+
+    func testOfficeSiteOfPrefixes() throws {
+        let path = Self.examples.appendingPathComponent("office-dynamic.yaml").path
+        let config = try XCTUnwrap(ConfigLoader.load(path: path).config)
+        let topology = DashboardTopology(config: config)
+        XCTAssertNil(topology.network.name)
+        XCTAssertEqual(topology.network.prefixes, ["192.168.1.0/24"])
+        XCTAssertEqual(topology.sites.map(\.gateway), ["203.0.113.20"])
+    }
+}
