@@ -98,7 +98,7 @@ extension Diagnoser {
                 DiagnosisFix(
                     side: .local,
                     text: "Look at why the SAs end (`isthmus logs \(subject.name)`: liveness timeouts, deletes by the "
-                        + "peer, hard expiries); if the peer deletes them early, give both sides the same lifetimes at "
+                        + "peer, hard expiries); if the peer deletes them early, give both sides the same lifetimes, "
                         + place("lifetime", "\(subject.path).lifetime", subject.path)))
             if let espLifetime { fixes += lifetimePeerFixes(subject, espSeconds: Int(espLifetime)) }
         }
@@ -283,7 +283,7 @@ extension Diagnoser {
             fixes.append(
                 DiagnosisFix(
                     side: .local,
-                    text: "If \(source) should reach \(endpoint), add a permit rule before the deny at "
+                    text: "If \(source) should reach \(endpoint), add a permit rule before the deny, "
                         + (index.map { place("rules", "endpoints[\($0)].rules", "endpoints[\($0)]") } ?? "'rules'")
                         + ", then `isthmus reload`.",
                     yaml: "- {action: permit, remote: \(host)}", command: "isthmus reload"))

@@ -43,7 +43,8 @@ struct Diagnose: ParsableCommand {
                 out += "\n\(diagnosis.connection): \(diagnosis.summary)\n"
                 continue
             }
-            out += "\n\(diagnosis.connection): \(diagnosis.summary)\n"
+            let count = diagnosis.findings.count
+            out += "\n\(diagnosis.connection): \(diagnosis.state), \(count) finding\(count == 1 ? "" : "s")\n"
             for finding in diagnosis.findings {
                 out += "\n  \(finding.severity.rawValue.uppercased()) \(finding.cause.rawValue): \(finding.summary)\n"
                 out += wrap(finding.explanation, indent: "    ")
