@@ -54,6 +54,14 @@ extension Diagnoser {
         } else if rejectedByPeer {
             explanation += " The peer does not say what it would accept: look at its configuration or log."
         }
+        if closest == nil || rejectedByPeer {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "Ask for the peer's \(what) proposals and add one that Isthmus supports "
+                        + "(`isthmus algorithms` lists them) to \(place(key, "\(subject.path).\(key)", subject.path)).")
+            )
+        }
         fixes += peerProposalFixes(subject, phase: phase, ours: ours)
         var evidence = [DiagnosisEvidence(record)]
         let count = subject.recent(["proposal-mismatch"]).count
@@ -226,8 +234,14 @@ extension Diagnoser {
         guard let record = subject.recent(["traffic-selector-mismatch"]).last,
             !subject.happened(Self.childUp, after: record)
         else { return nil }
-        let ourLocal = config.site.prefixes.map { "\($0)" }
-        let ourRemote = subject.remote?.prefixes.map { "\($0)" } ?? []
+        let routeBased = subject.connection?.kind == .dynamic && subject.connection?.ikeVersion == .v2
+        let sitePrefixes = config.site.prefixes.map { "\($0)" }
+        let remotePrefixes = subject.remote?.prefixes.map { "\($0)" } ?? []
+        // A route-based IKEv2 connection proposes everything (0.0.0.0/0, ::/0) and routes into its interface.
+        let families = Set((config.site.prefixes + (subject.remote?.prefixes ?? [])).map { $0.family == .v4 })
+        let any = families.sorted { $0 && !$1 }.map { $0 ? "0.0.0.0/0" : "::/0" }
+        let ourLocal = routeBased ? any : sitePrefixes
+        let ourRemote = routeBased ? any : remotePrefixes
         let byPeer = Self.rejectedByPeer(record)
         var details = [
             "ours_local": ourLocal.joined(separator: ", "), "ours_remote": ourRemote.joined(separator: ", "),
@@ -242,8 +256,21 @@ extension Diagnoser {
         } else if byPeer {
             explanation += " The peer refused ours (TS_UNACCEPTABLE / INVALID-ID-INFORMATION)."
         }
+        if routeBased {
+            explanation +=
+                " This connection is route-based (kind: dynamic): it proposes everything and routes "
+                + "\(remotePrefixes.joined(separator: ", ")) into its interface; a policy-based peer refuses that."
+        }
         let name = subject.name
-        let fixes = [
+        var fixes: [DiagnosisFix] = []
+        if routeBased {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "If the peer is policy-based, make this connection policy-based too, "
+                        + place("kind", "\(subject.path).kind", subject.path), yaml: "kind: static"))
+        }
+        fixes += [
             DiagnosisFix(
                 side: .local,
                 text: "If the peer's subnets are the right ones, list them as the remote site's prefixes, "
