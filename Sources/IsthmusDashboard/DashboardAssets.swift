@@ -422,6 +422,8 @@ enum DashboardAssets {
               ["Traffic", "in " + bytes(tot.bytesIn) + " (" + tot.packetsIn + " packets), out " + bytes(tot.bytesOut) + " (" + tot.packetsOut + " packets)"],
               ["Key", (st.sharedKey || model.sharedKey || "—") + (st.keyChangedSinceStart ? " — changed since loaded: Reload to use it" : "")],
               ["Last event", lastEvent ? clock(lastEvent.time) + " " + lastEvent.kind : "—"],
+              st.lastFailure ? ["Last failure", clock(st.lastFailure.time) + " " + st.lastFailure.kind + ": " + st.lastFailure.message] : null,
+              st.nextAttemptSeconds != null ? ["Next attempt", "in " + duration(st.nextAttemptSeconds - late)] : null,
             ]));
             const sas = document.getElementById("sas");
             const ikeRows = (st.ikeSAs || []).map(sa => h("tr", { class: "ike-sa" },

@@ -226,6 +226,12 @@ def test_dashboard(scene, checks, isthmus_bin):
         return points > 0
     checks.check("traffic-chart-not-empty", proc.wait_for(chart_points, 5), "no non-zero point in the chart",
                  detail=f"{points} points")
+    def verdict():
+        return browse(lambda: browser.execute_script(
+            "const c = document.getElementById('diagnosis-card'); const v = document.querySelector('#diagnosis .verdict');"
+            " return c && !c.hidden && v ? v.textContent : '';"))
+    checks.check("diagnosis-shown-healthy", proc.wait_for(lambda: "healthy" in verdict() or "up" in verdict(), 5),
+                 f"verdict {verdict()!r}", detail=verdict()[:80])
     events = browse(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#timeline li.event")))
     checks.check("timeline-has-events", events >= 2, f"{events} events in the timeline")
     # The screenshot without the notices of the actions above (they go after 4 s).
@@ -242,6 +248,9 @@ def test_dashboard(scene, checks, isthmus_bin):
     browse(disconnect)
     checks.check("disconnect-with-token", proc.wait_for(lambda: page_state() == "down", 5),
                  f"state '{page_state()}' 5 s after Disconnect")
+    # The verdict follows (asked again 1.5 s after an event).
+    checks.check("diagnosis-follows-down", proc.wait_for(lambda: verdict() and "up:" not in verdict(), 6),
+                 f"verdict {verdict()!r}", detail=verdict()[:80])
     status, body = post(f"/api/connections/{CONNECTION}/up", token)
     checks.check("action-with-token-200", status == 200 and json.loads(body).get("ok") is True,
                  f"HTTP {status}: {body[:200]}")
