@@ -219,3 +219,42 @@ final class DashboardTopologyTests: XCTestCase {
         XCTAssertEqual(topology.sites.map(\.gateway), ["203.0.113.20"])
     }
 }
+
+final class KeyRotationTests: XCTestCase {
+    func testRotatesTheKeyFileWithoutSayingTheKey() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-rotate-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = folder.appendingPathComponent("office.key").path
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: key, contents: Data("old-key-old-key-old-key-0123456789\n".utf8),
+                attributes: [.posixPermissions: 0o600]))
+        var yaml = try String(
+            contentsOf: DashboardTopologyTests.examples.appendingPathComponent("cloud-dynamic.yaml"), encoding: .utf8)
+        yaml = yaml.replacingOccurrences(
+            of: "shared_key: isthmus-demo-key-change-me-0123456789", with: "shared_key: file:\(key)")
+        let path = folder.appendingPathComponent("cloud.yaml").path
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: path, contents: Data(yaml.utf8), attributes: [.posixPermissions: 0o600]))
+        let config = try XCTUnwrap(ConfigLoader.load(path: path).config)
+        let message = try KeyRotation.rotate("cloud-office", config: config, file: path)
+        let written = try String(contentsOfFile: key, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertNotEqual(written, "old-key-old-key-old-key-0123456789")
+        XCTAssertGreaterThanOrEqual(written.count, 40)
+        XCTAssertTrue(message.contains(key), message)
+        XCTAssertFalse(message.contains(written), "the key must never be in the answer")
+        let mode = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int)
+        XCTAssertEqual(mode, 0o600)
+        XCTAssertThrowsError(try KeyRotation.rotate("nope", config: config, file: path))
+    }
+
+    func testInlineKeyIsNotRotated() throws {
+        let path = DashboardTopologyTests.examples.appendingPathComponent("cloud-dynamic.yaml").path
+        let config = try XCTUnwrap(ConfigLoader.load(path: path).config)
+        XCTAssertThrowsError(try KeyRotation.rotate("cloud-office", config: config, file: path)) { error in
+            XCTAssertTrue("\(error)".contains("inline"), "\(error)")
+        }
+    }
+}
