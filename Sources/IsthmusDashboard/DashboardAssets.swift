@@ -304,7 +304,7 @@ enum DashboardAssets {
             document.getElementById("crumbs").replaceChildren(h("span", {}, "Overview"));
             const diagram = h("div", { class: "diagram-wrap" });
             const table = h("table", { class: "grid", id: "connections" },
-              h("thead", {}, h("tr", {}, ["Connection", "Status", "Local network", "Type", "IKE SA", "CHILD SAs", "Traffic in / out", "Rate in / out"].map(x => h("th", {}, x)))),
+              h("thead", {}, h("tr", {}, ["Connection", "Status", "Local network", "Type", "IKE SA", "CHILD SAs", "Traffic in / out", "Rate in / out", "Diagnosis"].map(x => h("th", {}, x)))),
               h("tbody", { id: "connection-rows" }));
             const cards = h("div", { class: "stats", id: "stats" });
             main.replaceChildren(
@@ -338,7 +338,8 @@ enum DashboardAssets {
                 h("td", {}, ike ? ike.state + (ike.establishedSecondsAgo != null ? " · " + duration(ike.establishedSecondsAgo) : "") : "—"),
                 h("td", {}, String(children)),
                 h("td", { class: "num" }, bytes(t.bytesIn) + " / " + bytes(t.bytesOut)),
-                h("td", { class: "num" }, r ? rate(r.in) + " / " + rate(r.out) : "—"));
+                h("td", { class: "num" }, r ? rate(r.in) + " / " + rate(r.out) : "—"),
+                h("td", { class: "diag-cell" }, diagnosisLine(app.diagnoses[c.name])));
             }));
             const status = snap.status || {};
             const states = Object.values(snap.states || {});
@@ -349,6 +350,15 @@ enum DashboardAssets {
               stat("CHILD SAs", String((status.childSAs || []).length)),
               stat("ESP packets out / in", (plane.espPacketsOut || 0) + " / " + (plane.espPacketsIn || 0)),
               stat("Uptime", duration(status.uptimeSeconds)));
+          }
+          function diagnosisLine(d) {
+            if (!d) return "—";
+            return h("span", { class: "diag " + (d.healthy ? "healthy" : "unhealthy"), title: d.summary }, (d.healthy ? "✓ " : "! ") + d.summary);
+          }
+          async function loadDiagnoses() {
+            const all = await getJSON("/api/diagnose").catch(() => null);
+            app.diagnoses = {};
+            if (all && all.ok && all.diagnoses) for (const d of all.diagnoses) app.diagnoses[d.connection] = d;
           }
           function stat(label, value) { return h("div", { class: "stat" }, h("div", { class: "stat-label" }, label), h("div", { class: "stat-value" }, value)); }
 
@@ -498,6 +508,7 @@ enum DashboardAssets {
             if (diagnoseTimer) return;
             diagnoseTimer = setTimeout(async () => {
               diagnoseTimer = null;
+              if (app.page === "overview") { await loadDiagnoses(); updateOverview(); return; }
               const diag = await getJSON("/api/diagnose?connection=" + encodeURIComponent(app.connection)).catch(() => null);
               app.diagnosis = diag && diag.ok && diag.diagnoses ? diag.diagnoses.find(x => x.connection === app.connection) || null : null;
               renderDiagnosis();
@@ -565,6 +576,7 @@ enum DashboardAssets {
 
           // ---------------------------------------------------------------- live updates
           app.rates = {};
+          app.diagnoses = {};
           function onSnapshot(snap) {
             const prev = app.snapshot;
             app.snapshot = snap;
@@ -591,6 +603,7 @@ enum DashboardAssets {
             source.addEventListener("status", e => onSnapshot(JSON.parse(e.data)));
             source.addEventListener("record", e => {
               const record = JSON.parse(e.data);
+              if (app.page === "overview") refreshDiagnosisSoon();
               if (app.page === "connection" && record.connection === app.connection) {
                 app.events.push(record);
                 if (app.events.length > 1000) app.events.shift();
@@ -616,7 +629,7 @@ enum DashboardAssets {
             }
             const match = location.pathname.match(/^\/connections\/([^/]+)$/);
             if (match) { app.page = "connection"; app.connection = decodeURIComponent(match[1]); await loadConnectionData(); }
-            else app.page = "overview";
+            else { app.page = "overview"; await loadDiagnoses(); }
             await refreshAll();
             connectStream();
             window.addEventListener("resize", () => { if (app.page === "connection") drawChart(); });
@@ -752,6 +765,8 @@ enum DashboardAssets {
         .toast.bad { background: #a4262c; }
         footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px; }
         @media (max-width: 900px) { .columns { grid-template-columns: 1fr; } .stats { grid-template-columns: repeat(2, 1fr); } }
+        .diag { font-size: 12px; display: inline-block; max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
+        .diag.healthy { color: var(--up); } .diag.unhealthy { color: var(--down); }
         """#
 
     /// The tab icon.

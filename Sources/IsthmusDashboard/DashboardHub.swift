@@ -7,8 +7,9 @@ import Synchronization
 /// right after an event. It asks the gateway for `status` once a second whoever watches (the traffic history
 /// is sampled then), never once per page.
 ///
-/// Each page has a bounded queue (``clientBacklog`` messages): a page that does not read loses the oldest
-/// messages, is told so (`event: resync`: it fetches the history again), and never holds up the gateway or
+/// Each page has a bounded queue (``clientBacklog`` messages), as a `logs --follow` reader has: while it is
+/// full, further messages are dropped for that page; once it has room again the page is told first
+/// (`event: resync`: it fetches the history again). A page that does not read never holds up the gateway or
 /// the other pages.
 final class DashboardHub: Sendable {
     /// Most pages following at once; more get 503.
@@ -45,7 +46,7 @@ final class DashboardHub: Sendable {
     /// A new page's stream, starting with the latest snapshot; nil when ``maximumClients`` pages follow.
     func subscribe() -> AsyncStream<ByteBuffer>? {
         let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(
-            bufferingPolicy: .bufferingNewest(Self.clientBacklog))
+            bufferingPolicy: .bufferingOldest(Self.clientBacklog))
         let id: UInt64? = state.withLock { state in
             guard !state.stopped, state.clients.count < Self.maximumClients else { return nil }
             state.nextID += 1

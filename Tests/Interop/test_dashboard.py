@@ -24,6 +24,15 @@ CLONE_NEWNET = 0x40000000
 DASHBOARD = "http://127.0.0.1:8080"
 CONNECTION = "cloud-office"
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+STALLED_READER = """
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+s.connect(("127.0.0.1", 8080))
+s.sendall(b"GET /events HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n")
+print("connected, not reading", flush=True)
+time.sleep(600)
+"""
 
 
 @contextlib.contextmanager
@@ -168,6 +177,12 @@ def test_dashboard(scene, checks, isthmus_bin):
     time.sleep(1.2)
     checks.check("refused-action-did-nothing", link_state() == "up", f"state {link_state()} after a refused down")
 
+    # A page that never reads (a 1 KiB receive buffer, and it reads nothing) follows from here on: the daemon and
+    # the browser's page must not notice it.
+    stalled = proc.start(["python3", "-c", STALLED_READER], scene.path("stalled-reader.log"), ns=cloud_ns,
+                         name="stalled-reader")
+    scene.on_teardown(stalled.stop)
+
     # ---------------------------------------------------------------- `isthmus down`: red within 2 s, no reload
     browse(lambda: browser.execute_script("window.__noReload = 'still here';"))
     started = time.monotonic()
@@ -254,6 +269,11 @@ def test_dashboard(scene, checks, isthmus_bin):
     status, body = post(f"/api/connections/{CONNECTION}/up", token)
     checks.check("action-with-token-200", status == 200 and json.loads(body).get("ok") is True,
                  f"HTTP {status}: {body[:200]}")
+
+    answer = scene.run(["ip", "netns", "exec", cloud_ns, "curl", "-s", "-m", "2", DASHBOARD + "/api/status"],
+                       timeout=10)
+    checks.check("stalled-page-harmless", stalled.alive and answer.returncode == 0 and '"states"' in answer.stdout,
+                 "the page that never reads is gone, or the dashboard stopped answering")
 
     # ---------------------------------------------------------------- no console errors
     log = browse(lambda: browser.get_log("browser"))

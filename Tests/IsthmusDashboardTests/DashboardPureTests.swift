@@ -258,3 +258,49 @@ final class KeyRotationTests: XCTestCase {
         }
     }
 }
+
+final class DashboardHubTests: XCTestCase {
+    private func hub() -> DashboardHub {
+        DashboardHub(
+            backend: DashboardBackend(
+                topology: { throw DashboardError("unused") }, control: { _, _ in Array(#"{"ok":false}"#.utf8) },
+                events: { AsyncStream { _ in } }, rotateKey: { _ in "unused" }))
+    }
+
+    func testPageThatDoesNotReadHoldsABoundedQueueAndIsToldWhatItMissed() async throws {
+        let hub = hub()
+        let stream = try XCTUnwrap(hub.subscribe())
+        let started = ContinuousClock.now
+        for number in 0..<10_000 { hub.broadcast("record", Array(#"{"n":\#(number)}"#.utf8)) }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "broadcasting never waits for a page")
+        var iterator = stream.makeAsyncIterator()
+        var received: [String] = []
+        for _ in 0..<DashboardHub.clientBacklog {
+            guard let buffer = await iterator.next() else { break }
+            received.append(String(buffer: buffer))
+        }
+        XCTAssertEqual(received.count, DashboardHub.clientBacklog)
+        XCTAssertEqual(received.first, ": isthmus dashboard\n\n")
+        XCTAssertEqual(received.last, "event: record\ndata: {\"n\":254}\n\n")
+        // Room again: the page is told it missed messages, then gets the next one.
+        hub.broadcast("record", Array(#"{"n":10000}"#.utf8))
+        let resync = await iterator.next().map { String(buffer: $0) }
+        let next = await iterator.next().map { String(buffer: $0) }
+        XCTAssertEqual(resync, "event: resync\ndata: {}\n\n")
+        XCTAssertEqual(next, "event: record\ndata: {\"n\":10000}\n\n")
+        hub.stop()
+        let end = await iterator.next()
+        XCTAssertNil(end)
+        XCTAssertNil(hub.subscribe(), "no new page after stop")
+    }
+
+    func testPagesAreLimited() {
+        let hub = hub()
+        var streams = [hub.subscribe()].compactMap { $0 }
+        for _ in 1..<DashboardHub.maximumClients { if let stream = hub.subscribe() { streams.append(stream) } }
+        XCTAssertEqual(streams.count, DashboardHub.maximumClients)
+        XCTAssertNil(hub.subscribe())
+        XCTAssertEqual(hub.clientCount, DashboardHub.maximumClients)
+        hub.stop()
+    }
+}
