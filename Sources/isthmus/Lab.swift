@@ -250,7 +250,7 @@ struct LabUp: ParsableCommand {
                 + "\(state.gateways[1].namespace)); the token for its actions is in \(dir)/\(Self.tokenFile)")
         print("  from here:  ip netns exec \(cloudNamespace) curl -s http://127.0.0.1:\(port)/api/status")
         print(
-            "  a browser on this machine: socat TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork "
+            "  a browser on this machine (Debian package socat): socat TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork "
                 + "EXEC:'ip netns exec \(cloudNamespace) socat STDIO TCP\\:127.0.0.1\\:\(port)'  then open http://127.0.0.1:\(port)/"
         )
     }
