@@ -364,7 +364,7 @@ struct PairChecker {
                 "\(what) lifetimes \(farApart ? "far apart" : "differ"): \(short.label) \(shortValue.configText), "
                 + "\(long.label) \(longValue.configText) (\(times) as long). IKEv1 negotiates the shorter: when "
                 + "\(long.gateway.name) initiates, \(short.gateway.name) answers with RESPONDER-LIFETIME "
-                + "\(shortValue.configText), which Isthmus honours; a device that ignores it (the seed's router "
+                + "\(shortValue.wholeSeconds)s, which Isthmus honours; a device that ignores it (the seed's router "
                 + "logs 'Ignore RESPONDER-LIFETIME notification') keeps \(longValue.configText) while "
                 + "\(short.gateway.name) replaces the SA every \(Self.rekeyWindow(shortValue))"
                 + (farApart ? ", so the tunnel seems to restart continually" : "")
