@@ -91,7 +91,7 @@ final class PairCheckTests: XCTestCase {
         XCTAssertEqual(report.pairs.map { "\($0.first) <=> \($0.second)" }, ["office-cloud <=> cloud-office"])
         let summary = report.summary
         XCTAssertTrue(summary.contains("IKE (phase 1): aes256-sha1-modp1024, whichever side initiates"), summary)
-        XCTAssertTrue(summary.contains("ESP (phase 2): aes256-sha1, whichever side initiates, no PFS"), summary)
+        XCTAssertTrue(summary.contains("ESP (phase 2): aes256-sha1 (no PFS), whichever side initiates"), summary)
         XCTAssertTrue(summary.contains("IPsec SA lifetime 1h on both: either side rekeys first, 51m-54m"), summary)
         XCTAssertTrue(summary.contains("the same pre-shared key"), summary)
     }

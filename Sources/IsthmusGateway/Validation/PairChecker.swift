@@ -155,13 +155,12 @@ struct PairChecker {
                 "IKE (phase 1)", field: "ike",
                 IKEv1Agreement.phase1(initiator: ca.ike, responder: cb.ike),
                 IKEv1Agreement.phase1(initiator: cb.ike, responder: ca.ike), ca.ike, cb.ike)
-            let esp = agree(
+            let pfs = Self.usesPFS(ca.esp) || Self.usesPFS(cb.esp)
+            agree(
                 "ESP (phase 2)", field: "esp",
                 IKEv1Agreement.phase2(initiator: ca.esp, responder: cb.esp),
-                IKEv1Agreement.phase2(initiator: cb.esp, responder: ca.esp), ca.esp, cb.esp)
-            if esp, IKEv1Agreement.phase2(initiator: ca.esp, responder: cb.esp)?.group == nil {
-                lines[lines.count - 1] += ", no PFS"
-            }
+                IKEv1Agreement.phase2(initiator: cb.esp, responder: ca.esp), ca.esp, cb.esp,
+                suffix: pfs ? "" : " (no PFS)")
         case .v2:
             let ikeAB = IKEv2Agreement.ikeSA(initiator: ca.ike, responder: cb.ike)
             let ikeBA = IKEv2Agreement.ikeSA(initiator: cb.ike, responder: ca.ike)
@@ -182,7 +181,7 @@ struct PairChecker {
                 "CHILD SA (IKE_AUTH)", field: "esp",
                 IKEv2Agreement.childSA(initiator: ca.esp, responder: cb.esp, pfs: false),
                 IKEv2Agreement.childSA(initiator: cb.esp, responder: ca.esp, pfs: false), ca.esp, cb.esp)
-            let pfs = IKEv1Agreement.usesPFS(ca.esp) || IKEv1Agreement.usesPFS(cb.esp)
+            let pfs = Self.usesPFS(ca.esp) || Self.usesPFS(cb.esp)
             if child, pfs {
                 agree(
                     "CHILD SA rekeys (CREATE_CHILD_SA with PFS)", field: "esp",
@@ -193,19 +192,20 @@ struct PairChecker {
         }
     }
 
-    /// Reports what `a` initiating (`ab`) and `b` initiating (`ba`) choose; true when both find one.
+    /// Reports what `a` initiating (`ab`) and `b` initiating (`ba`) choose (`suffix` after each choice); true
+    /// when both find one.
     @discardableResult
     private mutating func agree<Suite: Equatable & CustomStringConvertible>(
         _ what: String, field: String, _ ab: Suite?, _ ba: Suite?, _ offersA: ProposalList, _ offersB: ProposalList,
-        fix: String? = nil
+        fix: String? = nil, suffix: String = ""
     ) -> Bool {
         let (na, nb) = (a.connection.name, b.connection.name)
         switch (ab, ba) {
         case (let ab?, let ba?):
             lines.append(
                 ab == ba
-                    ? "\(what): \(ab), whichever side initiates"
-                    : "\(what): \(ab) when \(na) initiates, \(ba) when \(nb) initiates")
+                    ? "\(what): \(ab)\(suffix), whichever side initiates"
+                    : "\(what): \(ab)\(suffix) when \(na) initiates, \(ba)\(suffix) when \(nb) initiates")
             return true
         default:
             var failing: [String] = []
@@ -474,6 +474,9 @@ struct PairChecker {
         }
     }
 
+    /// Whether any proposal of `list` names a DH group (asks for PFS).
+    static func usesPFS(_ list: ProposalList) -> Bool { list.proposals.contains { !$0.keyExchange.isEmpty } }
+
     // MARK: - NAT traversal
 
     private mutating func summariseNATTraversal() {
@@ -487,9 +490,4 @@ struct PairChecker {
                     + "side detects a NAT and follows)")
         }
     }
-}
-
-extension IKEv1Agreement {
-    /// Whether any proposal of `list` names a DH group (asks for PFS).
-    static func usesPFS(_ list: ProposalList) -> Bool { list.proposals.contains { !$0.keyExchange.isEmpty } }
 }
