@@ -153,12 +153,24 @@ final class PairCheckTests: XCTestCase {
             saying: "static (policy-based)", "dynamic (route-based)", "never negotiate")
     }
 
+    /// The seed's case: 28800 s on one end, 120 s on the other.
     func testLifetimesFarApart() throws {
+        let cloud = edit(try example("cloud"), line: 32, "ike: 28800s", "ike: 120s")
+        let report = try check(("office.yaml", try example("office")), ("cloud.yaml", cloud))
+        assertOne(
+            report, .error, at: "cloud.yaml:32", note: "office.yaml:26",
+            saying: "IKE lifetimes far apart", "240 times", "RESPONDER-LIFETIME 120s", "Ignore RESPONDER-LIFETIME",
+            "restart continually")
+    }
+
+    func testESPLifetimesFarApart() throws {
         let cloud = edit(try example("cloud"), line: 32, "esp: 3600s", "esp: 120s")
         let report = try check(("office.yaml", try example("office")), ("cloud.yaml", cloud))
         assertOne(
             report, .error, at: "cloud.yaml:32", note: "office.yaml:27",
-            saying: "ESP lifetimes far apart", "30 times", "RESPONDER-LIFETIME 120s", "Ignore RESPONDER-LIFETIME")
+            saying: "ESP lifetimes far apart", "30 times", "RESPONDER-LIFETIME 120s")
+        let column = report.diagnostics.first?.location.column
+        XCTAssertEqual(column, 34, "the position is the esp value, not the ike one")
     }
 
     func testLivenessOffOnBothSides() throws {
