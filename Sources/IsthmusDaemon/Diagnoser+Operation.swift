@@ -94,6 +94,12 @@ extension Diagnoser {
         if let phase1, peerIKEFar { evidence.append(DiagnosisEvidence(phase1)) }
         evidence += subject.recent(["ike-sa-established"]).suffix(3).map(DiagnosisEvidence.init)
         evidence += subject.recent(["child-sa-hard-expired", "liveness-timeout"]).suffix(2).map(DiagnosisEvidence.init)
+        if let unknown = status.dataplane?.drops["unknown-spi"], unknown > 0 {
+            // ESP on SAs we no longer have: what a peer still using an SA we replaced sends.
+            evidence.append(
+                DiagnosisEvidence(
+                    source: .counter, name: "dataplane.drops.unknown-spi (gateway)", text: "\(unknown)"))
+        }
         var fixes: [DiagnosisFix] = []
         if peerFar || peerIKEFar, let connection = subject.connection {
             let ike = peerIKEFar ? peerIKE.map { "\(Int($0))s" } : nil
@@ -308,7 +314,8 @@ extension Diagnoser {
         var evidence: [DiagnosisEvidence] = order.prefix(5).compactMap { flow in
             flows[flow].map {
                 DiagnosisEvidence(
-                    source: .event, name: "acl-denied", time: $0.record.time, text: "\(flow): \($0.count)×")
+                    source: .event, name: "acl-denied", time: $0.record.time,
+                    text: "\(flow): \($0.count) packet\($0.count == 1 ? "" : "s")")
             }
         }
         evidence += noMatch.map {

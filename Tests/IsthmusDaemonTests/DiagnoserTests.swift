@@ -141,6 +141,9 @@ final class DiagnoserTests: XCTestCase {
         XCTAssertEqual(quiet.state, "down")
         XCTAssertEqual(quiet.findings, [])
         XCTAssertEqual(quiet.summary, "down: no IKE SA and no failure recorded")
+        var passive = scene.diagnoser
+        passive.passive = true
+        XCTAssertTrue(passive.diagnose("cloud-office")[0].summary.hasPrefix("down: waiting for the peer to initiate"))
         // A session of a connection the configuration does not have, with events of its own.
         var diagnoser = scene.diagnoser
         scene.event("peer-not-answering", at: 3990, .error, "no answer", connection: "old-branch")
