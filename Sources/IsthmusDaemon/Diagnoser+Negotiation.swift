@@ -160,7 +160,9 @@ extension Diagnoser {
     /// The newest authentication failure of the last hour that no established IKE SA followed.
     func authenticationFailed(_ subject: Subject) -> DiagnosisFinding? {
         let failures = subject.recent(["authentication-failed"])
-        guard let record = failures.last, !subject.happened(Self.ikeUp, after: record) else { return nil }
+        guard let record = failures.last, !subject.happened(Self.ikeUp, after: record) else {
+            return silentAuthenticationFailure(subject)
+        }
         let byPeer = Self.rejectedByPeer(record)
         let identity = record.message.contains("identity")
         var details = ["rejected_by": byPeer ? "peer" : "us"]
@@ -227,6 +229,63 @@ extension Diagnoser {
             evidence: evidence, fixes: fixes, details: details)
     }
 
+    /// An IKEv1 peer that answered Main Mode up to the key exchange and then never our message 5: a
+    /// responder that cannot decrypt it (the keys differ) drops it without a word (strongSwan logs "message
+    /// verification failed" or "invalid HASH_V1 payload length, decryption failed?").
+    func silentAuthenticationFailure(_ subject: Subject) -> DiagnosisFinding? {
+        guard subject.state != "up", Self.isIKEv1(subject) else { return nil }
+        let lastHeard = subject.latest(Self.heardFromPeer.union(["nat-detected"]))
+        guard lastHeard?.kind != "nat-detected", let (gaveUp, anchor) = Self.unanswered(subject, after: lastHeard),
+            Self.pastKeyExchange(anchor)
+        else { return nil }
+        let evidence = (gaveUp.isEmpty ? [anchor] : Array(gaveUp.suffix(2))).map(DiagnosisEvidence.init)
+        let source = subject.status?.sharedKey ?? "inline"
+        var explanation =
+            "The peer answered Main Mode messages 1 to 4 (so UDP 500 works and the proposals match) but never our "
+            + "message 5, the one encrypted with keys derived from the pre-shared key. An IKEv1 peer that cannot "
+            + "decrypt it drops it silently: the pre-shared keys most likely differ (or the peer expects another "
+            + "identity from us)."
+        if subject.status?.keyChangedSinceStart == true {
+            explanation += " Our key file changed after the gateway read it: the gateway still uses the old key."
+        }
+        return DiagnosisFinding(
+            cause: .authenticationFailed, severity: .error,
+            summary: "the peer silently drops our authentication (Main Mode message 5): the pre-shared keys most "
+                + "likely differ",
+            explanation: explanation, evidence: evidence,
+            fixes: [
+                DiagnosisFix(
+                    side: .local,
+                    text: "Compare the keys without printing them: `isthmus key show \(subject.name)` shows ours "
+                        + "(\(source), \(place("shared_key", "\(subject.path).shared_key", subject.path))); put the "
+                        + "same key on both sides, then `isthmus reload`.", command: "isthmus reload"),
+                DiagnosisFix(
+                    side: .peer,
+                    text: "In swanctl.conf, secrets.ike-\(subject.name): secret = the same key as ours; charon's log "
+                        + "then stops saying \"decryption failed\"", device: "strongswan"),
+                DiagnosisFix(
+                    side: .peer, text: "In ipsec.secrets: OUR_ADDRESS PEER_ADDRESS : PSK \"the same key as ours\"",
+                    device: "libreswan"),
+                DiagnosisFix(
+                    side: .peer, text: "On the router's IKE policy, set the pre-shared key to ours.", device: "generic"),
+            ], details: ["rejected_by": "peer", "silent": "true"])
+    }
+
+    static func isIKEv1(_ subject: Subject) -> Bool {
+        subject.connection.map { $0.ikeVersion == .v1 } ?? (subject.status?.ikeVersion == 1)
+    }
+
+    /// Whether an unanswered request was the authentication (IKEv1 Main Mode message 5, IKEv2 IKE_AUTH):
+    /// the peer had answered the key exchange before it.
+    static func pastKeyExchange(_ record: EventRecord) -> Bool {
+        ["(authenticating)", "IKE_AUTH"].contains { record.message.contains($0) }
+    }
+
+    /// Whether the peer had answered the first exchange of the negotiation whose request went unanswered.
+    static func pastFirstExchange(_ record: EventRecord) -> Bool {
+        pastKeyExchange(record) || record.message.contains("(exchanging keys)")
+    }
+
     // MARK: Traffic selectors
 
     /// The newest traffic-selector refusal of the last hour that no CHILD SA followed.
@@ -290,8 +349,11 @@ extension Diagnoser {
                 text: "On the router's VPN policy: local network \(ourRemote.joined(separator: ", ")), remote network "
                     + "\(ourLocal.joined(separator: ", "))", device: "generic"),
         ]
+        if subject.childSACount > 0 {
+            explanation += " Other CHILD SAs of the connection are up: only this pair of subnets is refused."
+        }
         return DiagnosisFinding(
-            cause: .trafficSelectorMismatch, severity: .error,
+            cause: .trafficSelectorMismatch, severity: subject.childSACount > 0 ? .warning : .error,
             summary: "the subnets do not match: we have \(ourLocal.joined(separator: ", ")) <=> "
                 + "\(ourRemote.joined(separator: ", "))"
                 + (record.details["peer"].map { ", the peer asks for \($0)" } ?? ", the peer refuses them"),
@@ -332,6 +394,9 @@ extension Diagnoser {
         // After NAT detection the question is port 4500 (natUDP4500Blocked).
         guard lastHeard?.kind != "nat-detected", let (unanswered, anchor) = Self.unanswered(subject, after: lastHeard)
         else { return nil }
+        // An IKEv1 peer that stops answering at message 5: authenticationFailed says it.
+        if Self.isIKEv1(subject) && Self.pastKeyExchange(anchor) { return nil }
+        let answeredFirst = Self.pastFirstExchange(anchor)
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
         let retransmits = Self.ourRetransmits(subject, after: lastHeard).count
         var evidence = unanswered.suffix(3).map(DiagnosisEvidence.init)
@@ -351,11 +416,15 @@ extension Diagnoser {
                 + (unanswered.isEmpty
                     ? "\(retransmits) retransmissions of the negotiation in progress, no answer"
                     : "\(unanswered.count) negotiation\(unanswered.count == 1 ? "" : "s") gave up in the last hour"),
-            explanation:
-                "We sent IKE requests to \(peer) and retransmitted them without any answer"
-                + (heard ? " since the peer last answered. " : ", and nothing from the peer was ever recorded. ")
-                + "Either the peer is down or has no configuration for us, its address is wrong, or a firewall "
-                + "between us drops UDP 500 and 4500 (in either direction).",
+            explanation: answeredFirst
+                ? "The peer answered the first exchange of the negotiation on UDP 500, then stopped answering "
+                    + "(\(anchor.message)). Large messages may be lost (fragments dropped on the path: IKEv2 "
+                    + "fragmentation, fragment_size), or the peer dropped the rest (no configuration for our "
+                    + "identity)."
+                : "We sent IKE requests to \(peer) and retransmitted them without any answer"
+                    + (heard ? " since the peer last answered. " : ", and nothing from the peer was ever recorded. ")
+                    + "Either the peer is down or has no configuration for us, its address is wrong, or a firewall "
+                    + "between us drops UDP 500 and 4500 (in either direction).",
             evidence: evidence,
             fixes: [
                 DiagnosisFix(
@@ -396,7 +465,10 @@ extension Diagnoser {
             explanation:
                 "The first exchange on UDP 500 worked and found a NAT (\(nat.message)). As NAT traversal requires "
                 + "(RFC 3947, 7296 2.23), IKE then moved to UDP 4500, and from then on the peer answered nothing. "
-                + "A firewall or the NAT device lets UDP 500 through but not 4500.",
+                + "A firewall or the NAT device lets UDP 500 through but not 4500"
+                + (Self.isIKEv1(subject)
+                    ? " (or, less likely, the peer could not decrypt our Main Mode message 5: different keys)."
+                    : "."),
             evidence: [DiagnosisEvidence(nat)] + after.suffix(2).map(DiagnosisEvidence.init),
             fixes: [
                 DiagnosisFix(
