@@ -4,13 +4,15 @@ import Synchronization
 
 /// Fans the gateway's live state out to the dashboard's open pages (server-sent events on `GET /events`):
 /// every event as it is recorded (`event: record`), and a status snapshot (`event: status`) every second and
-/// right after an event. It asks the gateway for `status` once a second whoever watches (the traffic history
-/// is sampled then), never once per page.
+/// soon after an event. It asks the gateway for `status` once a second whoever watches (the traffic history
+/// is sampled then), never once per page, and at most once per ``minimumGap`` however many events arrive.
 ///
 /// Each page has a bounded queue (``clientBacklog`` messages), as a `logs --follow` reader has: while it is
 /// full, further messages are dropped for that page; once it has room again the page is told first
-/// (`event: resync`: it fetches the history again). A page that does not read never holds up the gateway or
-/// the other pages.
+/// (`event: resync`: it fetches the history again). Status snapshots are not queued: a page's queue holds at
+/// most one mark saying "the latest snapshot", which becomes that snapshot when the page reads it (a status
+/// answer of a gateway with many connections is large; 256 queued copies of it were not bounded in bytes). A
+/// page that does not read never holds up the gateway or the other pages.
 final class DashboardHub: Sendable {
     /// Most pages following at once; more get 503.
     static let maximumClients = 32
@@ -18,11 +20,21 @@ final class DashboardHub: Sendable {
     static let clientBacklog = 256
     /// How often the status is sampled.
     static let interval: Duration = .seconds(1)
+    /// The shortest time between two samples, also when events ask for one sooner.
+    static let minimumGap: Duration = .milliseconds(500)
+
+    /// What waits in a page's queue: a message, or the mark of the latest status snapshot.
+    enum Item: Sendable {
+        case message(ByteBuffer)
+        case status
+    }
 
     private struct Client {
-        var continuation: AsyncStream<ByteBuffer>.Continuation
+        var continuation: AsyncStream<Item>.Continuation
         /// Messages were dropped for it since the last one it got.
         var lost = false
+        /// A ``Item/status`` mark waits in its queue (another one would add nothing).
+        var statusQueued = false
     }
 
     private struct State {
@@ -31,6 +43,8 @@ final class DashboardHub: Sendable {
         var history = TrafficHistory()
         /// The last status snapshot message's data (JSON).
         var snapshot: [UInt8]?
+        /// The same as a server-sent event, shared by every page that reads it.
+        var snapshotMessage: ByteBuffer?
         /// An event arrived: sample again now.
         var dirty = false
         var stopped = false
@@ -44,14 +58,17 @@ final class DashboardHub: Sendable {
     }
 
     /// A new page's stream, starting with the latest snapshot; nil when ``maximumClients`` pages follow.
-    func subscribe() -> AsyncStream<ByteBuffer>? {
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(
-            bufferingPolicy: .bufferingOldest(Self.clientBacklog))
+    func subscribe() -> AsyncMapSequence<AsyncStream<Item>, ByteBuffer>? {
+        let (stream, continuation) = AsyncStream<Item>.makeStream(bufferingPolicy: .bufferingOldest(Self.clientBacklog))
         let id: UInt64? = state.withLock { state in
             guard !state.stopped, state.clients.count < Self.maximumClients else { return nil }
             state.nextID += 1
-            state.clients[state.nextID] = Client(continuation: continuation)
-            if let snapshot = state.snapshot { continuation.yield(Self.message("status", snapshot)) }
+            var client = Client(continuation: continuation)
+            if state.snapshotMessage != nil {
+                continuation.yield(.status)
+                client.statusQueued = true
+            }
+            state.clients[state.nextID] = client
             return state.nextID
         }
         guard let id else {
@@ -62,8 +79,21 @@ final class DashboardHub: Sendable {
             _ = self?.state.withLock { $0.clients.removeValue(forKey: id) }
         }
         // A comment first, so the browser sees the stream open at once.
-        continuation.yield(ByteBuffer(string: ": isthmus dashboard\n\n"))
-        return stream
+        continuation.yield(.message(ByteBuffer(string: ": isthmus dashboard\n\n")))
+        return stream.map { [weak self] item in
+            switch item {
+            case .message(let buffer): return buffer
+            case .status: return self?.takeSnapshot(for: id) ?? ByteBuffer()
+            }
+        }
+    }
+
+    /// The latest snapshot message, for page `id` reading its status mark (it may be queued again).
+    private func takeSnapshot(for id: UInt64) -> ByteBuffer {
+        state.withLock { state in
+            state.clients[id]?.statusQueued = false
+            return state.snapshotMessage ?? ByteBuffer()
+        }
     }
 
     /// Pages following now.
@@ -90,15 +120,32 @@ final class DashboardHub: Sendable {
     func broadcast(_ event: String, _ data: [UInt8]) {
         let message = Self.message(event, data)
         state.withLock { state in
-            for (id, client) in state.clients {
-                if client.lost {
-                    if case .dropped = client.continuation.yield(Self.message("resync", Array("{}".utf8))) {
-                        continue
-                    }
-                    state.clients[id]?.lost = false
-                }
-                if case .dropped = client.continuation.yield(message) { state.clients[id]?.lost = true }
+            for id in state.clients.keys { Self.offer(.message(message), to: id, in: &state) }
+        }
+    }
+
+    /// Tells every page a new status snapshot is there, unless one's mark still waits in its queue.
+    private func broadcastStatus() {
+        state.withLock { state in
+            for (id, client) in state.clients where !client.statusQueued {
+                Self.offer(.status, to: id, in: &state)
             }
+        }
+    }
+
+    /// Queues `item` for page `id`; a page whose queue is full loses it, and is told so once it has room.
+    private static func offer(_ item: Item, to id: UInt64, in state: inout State) {
+        guard let client = state.clients[id] else { return }
+        if client.lost {
+            if case .dropped = client.continuation.yield(.message(message("resync", Array("{}".utf8)))) {
+                return
+            }
+            state.clients[id]?.lost = false
+        }
+        if case .dropped = client.continuation.yield(item) {
+            state.clients[id]?.lost = true
+        } else if case .status = item {
+            state.clients[id]?.statusQueued = true
         }
     }
 
@@ -113,19 +160,32 @@ final class DashboardHub: Sendable {
     /// Samples the status every ``interval``, and soon after each event, until the task is cancelled.
     func sampleStatus() async {
         var next = ContinuousClock.now
+        var last: ContinuousClock.Instant?
         while !Task.isCancelled {
             let now = ContinuousClock.now
             let due = state.withLock { state in
-                let due = state.dirty || now >= next
-                state.dirty = false
+                let due = Self.due(now: now, next: next, last: last, dirty: state.dirty)
+                if due { state.dirty = false }
                 return due
             }
             if due {
                 next = now + Self.interval
+                last = now
                 await sampleOnce()
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    /// Whether to sample at `now`: the ``interval`` is over (`next`), or an event asked for a sample (`dirty`)
+    /// and the last one (`last`) is at least ``minimumGap`` ago.
+    static func due(
+        now: ContinuousClock.Instant, next: ContinuousClock.Instant, last: ContinuousClock.Instant?, dirty: Bool
+    ) -> Bool {
+        if now >= next { return true }
+        guard dirty else { return false }
+        guard let last else { return true }
+        return now - last >= minimumGap
     }
 
     /// Asks for `status` once, records the traffic and sends the snapshot to every page.
@@ -136,8 +196,9 @@ final class DashboardHub: Sendable {
         state.withLock { state in
             state.history.record(message.traffic, time: time)
             state.snapshot = message.data
+            state.snapshotMessage = Self.message("status", message.data)
         }
-        broadcast("status", message.data)
+        broadcastStatus()
     }
 
     /// The snapshot a `status` answer makes: `{"states":{NAME:STATE},"status":ANSWER,"time":MS,

@@ -1,5 +1,6 @@
 import Foundation
 import IsthmusGateway
+import Synchronization
 import XCTest
 
 @testable import IsthmusDashboard
@@ -65,6 +66,7 @@ final class DashboardTokenTests: XCTestCase {
         XCTAssertThrowsError(try DashboardToken.load(path: path))
         XCTAssertThrowsError(try DashboardToken.load(path: folder.appendingPathComponent("missing").path))
     }
+
 }
 
 final class RequestGuardTests: XCTestCase {
@@ -292,6 +294,60 @@ final class DashboardHubTests: XCTestCase {
         let end = await iterator.next()
         XCTAssertNil(end)
         XCTAssertNil(hub.subscribe(), "no new page after stop")
+    }
+
+    func testStatusSnapshotsAreNotQueuedAPageReadsTheLatest() async throws {
+        let sample = Mutex(0)
+        let hub = DashboardHub(
+            backend: DashboardBackend(
+                topology: { throw DashboardError("unused") },
+                control: { _, _ in
+                    let number = sample.withLock { value in
+                        value += 1
+                        return value
+                    }
+                    return Array(#"{"ok":true,"connections":[],"sample":\#(number)}"#.utf8)
+                },
+                events: { AsyncStream { _ in } }, rotateKey: { _ in "unused" }))
+        let stream = try XCTUnwrap(hub.subscribe())
+        // A gateway with many connections has a large status answer: a page that does not read must not hold
+        // a copy of each one.
+        for _ in 0..<1000 { await hub.sampleOnce() }
+        hub.broadcast("record", Array(#"{"n":1}"#.utf8))
+        await hub.sampleOnce()
+        hub.broadcast("record", Array(#"{"n":2}"#.utf8))
+        var iterator = stream.makeAsyncIterator()
+        var received: [String] = []
+        for _ in 0..<4 {
+            guard let buffer = await iterator.next() else { break }
+            received.append(String(buffer: buffer))
+        }
+        XCTAssertEqual(received.count, 4)
+        XCTAssertEqual(received[0], ": isthmus dashboard\n\n")
+        XCTAssertTrue(received[1].hasPrefix("event: status\n"), received[1])
+        XCTAssertTrue(received[1].contains(#""sample":1001}"#), "the latest snapshot, not the first: \(received[1])")
+        XCTAssertEqual(received[2], "event: record\ndata: {\"n\":1}\n\n")
+        XCTAssertEqual(received[3], "event: record\ndata: {\"n\":2}\n\n", "one status mark was queued, not two")
+        // Read: the next snapshot is queued again.
+        await hub.sampleOnce()
+        let next = await iterator.next().map { String(buffer: $0) } ?? ""
+        XCTAssertTrue(next.contains(#""sample":1002}"#), next)
+        // A page that subscribes later starts with the latest snapshot.
+        var late = try XCTUnwrap(hub.subscribe()).makeAsyncIterator()
+        let first = await late.next().map { String(buffer: $0) } ?? ""
+        XCTAssertTrue(first.contains(#""sample":1002}"#), first)
+        hub.stop()
+    }
+
+    func testEventsAskForASampleAtMostEveryMinimumGap() {
+        let start = ContinuousClock.now
+        let next = start + DashboardHub.interval
+        XCTAssertTrue(DashboardHub.due(now: start, next: next, last: nil, dirty: true))
+        XCTAssertFalse(DashboardHub.due(now: start, next: next, last: nil, dirty: false))
+        XCTAssertFalse(DashboardHub.due(now: start + .milliseconds(100), next: next, last: start, dirty: true))
+        XCTAssertTrue(
+            DashboardHub.due(now: start + DashboardHub.minimumGap, next: next, last: start, dirty: true))
+        XCTAssertTrue(DashboardHub.due(now: next, next: next, last: start, dirty: false), "the interval is over")
     }
 
     func testPagesAreLimited() {
