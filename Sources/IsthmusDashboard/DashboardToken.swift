@@ -32,13 +32,30 @@ public struct DashboardToken: Sendable {
         material = token
     }
 
-    /// Reads the token file; throws a sentence when others may read it, it cannot be read, or it holds no
-    /// usable token.
+    /// Reads the token file; throws a sentence when others may read it, it is not a regular file, it cannot be
+    /// read, or it holds no usable token. The file is examined once it is open (what is checked is what is
+    /// read, even if the path is replaced meanwhile).
     public static func load(path: String) throws(DashboardError) -> DashboardToken {
-        if let problem = SecretFileAccess.problem(what: "the dashboard token file", path: path) {
+        // O_NONBLOCK: a FIFO at that path must not hold up the start.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw DashboardError("cannot read the dashboard token file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw DashboardError("cannot examine the dashboard token file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw DashboardError("the dashboard token file \(path) is not a regular file")
+        }
+        if let problem = SecretFileAccess.problem(
+            what: "the dashboard token file", path: path, mode: UInt32(status.st_mode) & 0o7777,
+            owner: status.st_uid, user: geteuid())
+        {
             throw DashboardError(problem.description)
         }
-        guard let text = readSmallFile(path) else {
+        guard let text = readSmallFile(fd) else {
             throw DashboardError("cannot read the dashboard token file \(path): \(String(cString: strerror(errno)))")
         }
         guard let token = DashboardToken(text: text) else {
@@ -61,10 +78,7 @@ public struct DashboardToken: Sendable {
         return ConstantTime.equal(offered, material)
     }
 
-    private static func readSmallFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+    private static func readSmallFile(_ fd: Int32) -> String? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count <= maximumLength + 64 {

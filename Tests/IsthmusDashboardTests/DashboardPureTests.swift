@@ -67,6 +67,21 @@ final class DashboardTokenTests: XCTestCase {
         XCTAssertThrowsError(try DashboardToken.load(path: folder.appendingPathComponent("missing").path))
     }
 
+    func testLoadRefusesWhatIsNotARegularFileWithoutWaiting() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-fifo-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        chmod(folder.path, 0o700)
+        let fifo = folder.appendingPathComponent("token").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // A FIFO nobody writes would block a plain open: the gateway would never start.
+        XCTAssertThrowsError(try DashboardToken.load(path: fifo)) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+        XCTAssertThrowsError(try DashboardToken.load(path: folder.path)) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+    }
 }
 
 final class RequestGuardTests: XCTestCase {
