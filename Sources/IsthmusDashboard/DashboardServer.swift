@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import IsthmusMetrics
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -21,6 +22,13 @@ public struct DashboardServer: Sendable {
     let token: DashboardToken?
     let logger: Logger
 
+    /// Most HTTP connections open at once: more are closed as they come (the dashboard shares its process,
+    /// and so its file descriptors, with the gateway).
+    static let maximumConnections = 128
+    /// A connection that sends no request for this long, or does not finish sending one, is closed (a page
+    /// following `/events` is not idle).
+    static let idleTimeout: Duration = .seconds(30)
+
     /// - Parameter token: unlocks the actions; nil: the dashboard is read-only.
     public init(address: MetricsAddress, backend: DashboardBackend, token: DashboardToken?, logger: Logger) {
         self.address = address
@@ -34,8 +42,13 @@ public struct DashboardServer: Sendable {
         let hub = DashboardHub(backend: backend)
         let router = makeRouter(hub: hub)
         let (bound, signal) = AsyncThrowingStream<Int, any Error>.makeStream()
+        let limit = ConnectionLimit(maximum: Self.maximumConnections)
         let app = Application(
             router: router,
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionLimit.Handler(limit: limit)],
+                    idleTimeout: .seconds(Int64(Self.idleTimeout.components.seconds)))),
             configuration: ApplicationConfiguration(
                 address: .hostname("\(address.host)", port: address.port), serverName: "isthmus"),
             onServerRunning: { channel in
@@ -61,7 +74,7 @@ public struct DashboardServer: Sendable {
         listening.withLock { $0 = true }
         let events = Task { await hub.followEvents() }
         let sampler = Task { await hub.sampleStatus() }
-        return Running(port: port, group: group, tasks: [server, events, sampler], hub: hub)
+        return Running(port: port, group: group, tasks: [server, events, sampler], hub: hub, limit: limit)
     }
 
     /// A dashboard started by ``start()``.
@@ -71,13 +84,18 @@ public struct DashboardServer: Sendable {
         private let group: ServiceGroup
         private let tasks: [Task<Void, Never>]
         private let hub: DashboardHub
+        private let limit: ConnectionLimit
 
-        init(port: Int, group: ServiceGroup, tasks: [Task<Void, Never>], hub: DashboardHub) {
+        init(port: Int, group: ServiceGroup, tasks: [Task<Void, Never>], hub: DashboardHub, limit: ConnectionLimit) {
             self.port = port
             self.group = group
             self.tasks = tasks
             self.hub = hub
+            self.limit = limit
         }
+
+        /// HTTP connections open now.
+        var connections: Int { limit.count }
 
         /// Ends the event streams, stops serving (a graceful shutdown, cancelled after 2 s).
         public func stop() async {
@@ -248,12 +266,56 @@ struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
         if let problem = RequestGuard.hostProblem(request.head.authority) {
             response = DashboardServer.failure(.forbidden, problem)
         } else {
-            response = try await next(request, context)
+            do {
+                response = try await next(request, context)
+            } catch let error as HTTPError {
+                // Not found, a wrong method: one sentence in JSON, with the headers below.
+                response = DashboardServer.failure(
+                    error.status, error.body ?? "\(request.method) \(request.uri.path.prefix(200)): \(error.status)")
+            } catch {
+                context.logger.warning("dashboard request failed: \(error)")
+                response = DashboardServer.failure(.internalServerError, "the gateway did not answer this request")
+            }
         }
         response.headers[.contentSecurityPolicy] = Self.policy
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         return response
+    }
+}
+
+/// Counts the dashboard's open HTTP connections and closes those beyond ``maximum``.
+final class ConnectionLimit: Sendable {
+    let maximum: Int
+    private let open = Atomic<Int>(0)
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    /// Connections open now.
+    var count: Int { open.load(ordering: .relaxed) }
+
+    /// One connection more; false when it is one too many (it still counts until ``leave()``).
+    func enter() -> Bool { open.add(1, ordering: .relaxed).newValue <= maximum }
+
+    func leave() { open.subtract(1, ordering: .relaxed) }
+
+    /// In each connection's pipeline: counts it while it is open, closes it at once when it is one too many.
+    final class Handler: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+        let limit: ConnectionLimit
+        private var counted = false
+
+        init(limit: ConnectionLimit) { self.limit = limit }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            counted = true
+            if !limit.enter() { context.close(promise: nil) }
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            if counted { limit.leave() }
+            counted = false
+        }
     }
 }

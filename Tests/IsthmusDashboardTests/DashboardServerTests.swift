@@ -160,6 +160,60 @@ final class DashboardServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testErrorsAreOneSentenceWithTheSecurityHeaders() async throws {
+        let (server, _) = try await start(token: nil)
+        for answer in [
+            try get(server.port, "/no/such/page"), try get(server.port, "/api/connections/%3Cscript%3E/nothing"),
+        ] {
+            XCTAssertEqual(answer.status, 404)
+            let head = answer.head.lowercased()
+            XCTAssertTrue(head.contains("content-type: application/json"), answer.head)
+            XCTAssertTrue(head.contains("content-security-policy: default-src 'none'"), answer.head)
+            XCTAssertTrue(head.contains("x-content-type-options: nosniff"), answer.head)
+            XCTAssertTrue(answer.body.hasPrefix(#"{"error":"#), answer.body)
+            XCTAssertFalse(answer.body.contains("<script>"), answer.body)
+        }
+        await server.stop()
+    }
+
+    func testConnectionsBeyondTheLimitAreClosed() async throws {
+        let (server, _) = try await start(token: nil)
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for _ in 0..<DashboardServer.maximumConnections { held.append(try idleConnection(server.port)) }
+        // Each held connection is counted once the server has accepted it.
+        let accepted = ContinuousClock.now
+        while server.connections < DashboardServer.maximumConnections, ContinuousClock.now - accepted < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(server.connections, DashboardServer.maximumConnections)
+        XCTAssertEqual(try get(server.port, "/api/session").status, 0, "one too many: closed without an answer")
+        for fd in held { close(fd) }
+        held = []
+        let released = ContinuousClock.now
+        while server.connections > 0, ContinuousClock.now - released < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(try get(server.port, "/api/session").status, 200, "closed connections count no more")
+        await server.stop()
+    }
+
+    /// A TCP connection to the dashboard that sends nothing.
+    private func idleConnection(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        XCTAssertEqual(connected, 0)
+        return fd
+    }
+
     func testStatusSnapshotDerivesStates() async throws {
         let (server, _) = try await start(token: nil)
         // The sampler runs once a second; /api/status samples at once when there is no snapshot yet.
