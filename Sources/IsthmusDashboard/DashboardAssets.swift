@@ -98,10 +98,14 @@ enum DashboardAssets {
             return (i ? n.toFixed(n < 10 ? 1 : 0) : Math.round(n)) + " " + u[i];
           }
           function rate(n) { return bytes(n) + "/s"; }
+          // The chart's top: a round number in the unit bytes() prints it in (steps of 1024), whose quarters
+          // are round too (1, 2, 4, 6, 8 or 10 times a power of ten, or the next unit).
           function niceCeiling(v) {
-            const p = Math.pow(10, Math.floor(Math.log10(v)));
-            for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-            return 10 * p;
+            let unit = 1;
+            while (v >= unit * 1024 && unit < Math.pow(1024, 4)) unit *= 1024;
+            const x = v / unit, p = Math.pow(10, Math.floor(Math.log10(x)));
+            for (const m of [1, 2, 4, 6, 8, 10]) if (m * p >= x) return Math.min(m * p, 1024) * unit;
+            return 1024 * unit;
           }
           function clock(iso) {
             const d = new Date(iso);
@@ -541,7 +545,7 @@ enum DashboardAssets {
             // The last minute while there is less than a minute of samples, else the last five minutes.
             const span = (data.length && now - data[0].time > 60 * 1000 ? 300 : 60) * 1000;
             const shown = data.filter(p => p.time >= now - span);
-            const max = niceCeiling(Math.max(1000, ...shown.map(p => Math.max(p.in, p.out))) * 1.1);
+            const max = niceCeiling(Math.max(1024, ...shown.map(p => Math.max(p.in, p.out))) * 1.1);
             ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#605e5c"; ctx.strokeStyle = "#edebe9"; ctx.lineWidth = 1;
             for (let i = 0; i <= 4; i++) {
               const y = topP + hh - hh * i / 4;
