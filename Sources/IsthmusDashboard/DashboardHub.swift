@@ -4,8 +4,10 @@ import Synchronization
 
 /// Fans the gateway's live state out to the dashboard's open pages (server-sent events on `GET /events`):
 /// every event as it is recorded (`event: record`), and a status snapshot (`event: status`) every second and
-/// soon after an event. It asks the gateway for `status` once a second whoever watches (the traffic history
-/// is sampled then), never once per page, and at most once per ``minimumGap`` however many events arrive.
+/// soon after an event. It asks the gateway for `status` once a second while a page follows, every
+/// ``idleInterval`` while none does (the traffic history is sampled then; a status answer of a gateway with
+/// a thousand connections is large), never once per page, and at most once per ``minimumGap`` however many
+/// events arrive.
 ///
 /// Each page has a bounded queue (``clientBacklog`` messages), as a `logs --follow` reader has: while it is
 /// full, further messages are dropped for that page; once it has room again the page is told first
@@ -18,8 +20,10 @@ final class DashboardHub: Sendable {
     static let maximumClients = 32
     /// Messages waiting for one page at most.
     static let clientBacklog = 256
-    /// How often the status is sampled.
+    /// How often the status is sampled while a page follows.
     static let interval: Duration = .seconds(1)
+    /// How often the status is sampled while no page follows.
+    static let idleInterval: Duration = .seconds(5)
     /// The shortest time between two samples, also when events ask for one sooner.
     static let minimumGap: Duration = .milliseconds(500)
 
@@ -69,6 +73,8 @@ final class DashboardHub: Sendable {
                 client.statusQueued = true
             }
             state.clients[state.nextID] = client
+            // The first page in a while: a fresh sample now, then one a second.
+            state.dirty = true
             return state.nextID
         }
         guard let id else {
@@ -157,19 +163,20 @@ final class DashboardHub: Sendable {
         }
     }
 
-    /// Samples the status every ``interval``, and soon after each event, until the task is cancelled.
+    /// Samples the status every ``interval`` (``idleInterval`` while no page follows), and soon after each
+    /// event or a first page, until the task is cancelled.
     func sampleStatus() async {
         var next = ContinuousClock.now
         var last: ContinuousClock.Instant?
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            let due = state.withLock { state in
+            let (due, watched) = state.withLock { state in
                 let due = Self.due(now: now, next: next, last: last, dirty: state.dirty)
                 if due { state.dirty = false }
-                return due
+                return (due, !state.clients.isEmpty)
             }
             if due {
-                next = now + Self.interval
+                next = now + (watched ? Self.interval : Self.idleInterval)
                 last = now
                 await sampleOnce()
             }

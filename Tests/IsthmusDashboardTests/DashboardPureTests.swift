@@ -354,6 +354,27 @@ final class DashboardHubTests: XCTestCase {
         hub.stop()
     }
 
+    func testSamplesOnceASecondOnlyWhileAPageFollows() async throws {
+        let samples = Mutex(0)
+        let hub = DashboardHub(
+            backend: DashboardBackend(
+                topology: { throw DashboardError("unused") },
+                control: { _, _ in
+                    samples.withLock { $0 += 1 }
+                    return Array(#"{"ok":true,"connections":[]}"#.utf8)
+                },
+                events: { AsyncStream { _ in } }, rotateKey: { _ in "unused" }))
+        let sampler = Task { await hub.sampleStatus() }
+        defer { sampler.cancel() }
+        try await Task.sleep(for: .milliseconds(2200))
+        XCTAssertEqual(samples.withLock { $0 }, 1, "no page: one sample at the start, the next after 5 s")
+        let page = try XCTUnwrap(hub.subscribe())
+        try await Task.sleep(for: .milliseconds(2500))
+        XCTAssertGreaterThanOrEqual(samples.withLock { $0 }, 3, "a page: a sample at once, then one a second")
+        _ = page
+        hub.stop()
+    }
+
     func testEventsAskForASampleAtMostEveryMinimumGap() {
         let start = ContinuousClock.now
         let next = start + DashboardHub.interval
