@@ -147,8 +147,11 @@ public struct DashboardServer: Sendable {
         router.get("/api/events") { request, _ in
             Self.json(try await backend.control("events", Self.connectionParameter(request)))
         }
+        let diagnoses = AnswerCache()
         router.get("/api/diagnose") { request, _ in
-            Self.json(try await backend.control("diagnose", Self.connectionParameter(request)))
+            let connection = Self.connectionParameter(request)
+            return Self.json(
+                try await diagnoses.answer(connection ?? "") { try await backend.control("diagnose", connection) })
         }
         router.get("/api/connections/:name/traffic") { _, context in
             let name = Self.decoded(context.parameters.get("name") ?? "")

@@ -396,3 +396,47 @@ final class DashboardHubTests: XCTestCase {
         hub.stop()
     }
 }
+
+final class AnswerCacheTests: XCTestCase {
+    func testPagesAskingAtOnceCostTheGatewayOneAnswerAskedOneAtATime() async throws {
+        let cache = AnswerCache(lifetime: .milliseconds(300))
+        let asked = Mutex((count: 0, running: 0, most: 0))
+        let ask: @Sendable () async throws -> [UInt8] = {
+            let number = asked.withLock { value in
+                value.count += 1
+                value.running += 1
+                value.most = max(value.most, value.running)
+                return value.count
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            asked.withLock { $0.running -= 1 }
+            return Array("answer \(number)".utf8)
+        }
+        let answers = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for index in 0..<40 {
+                group.addTask { try await cache.answer(index % 2 == 0 ? "" : "a", ask: ask) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(answers.count, 40)
+        XCTAssertEqual(asked.withLock { $0.count }, 2, "one answer per question")
+        XCTAssertEqual(asked.withLock { $0.most }, 1, "one question at a time")
+        try await Task.sleep(for: .milliseconds(350))
+        _ = try await cache.answer("", ask: ask)
+        XCTAssertEqual(asked.withLock { $0.count }, 3, "asked again once the answer is old")
+    }
+
+    func testKeepsAtMostItsCapacity() async throws {
+        let cache = AnswerCache(lifetime: .seconds(60), capacity: 2)
+        let asked = Mutex(0)
+        let ask: @Sendable () async throws -> [UInt8] = {
+            asked.withLock { $0 += 1 }
+            return []
+        }
+        for question in ["a", "b", "c", "c", "b"] { _ = try await cache.answer(question, ask: ask) }
+        // "a" made room for "c"; "b" and "c" are kept.
+        XCTAssertEqual(asked.withLock { $0 }, 3)
+        _ = try await cache.answer("a", ask: ask)
+        XCTAssertEqual(asked.withLock { $0 }, 4)
+    }
+}
