@@ -8,7 +8,10 @@ Checks: the diagram shows the virtual network (with its gateway subnet), the off
 up; `isthmus down` turns the connection red within 2 s without a reload; the connection page shows the IKE and
 CHILD SAs and a traffic chart with points after a ping; actions are refused (403) without the token and with a
 wrong one, and work with it; the browser logs no error besides the refusals this test provokes; screenshots
-(dashboard.png: the overview, dashboard-connection.png: the connection page) are kept in the scenario folder."""
+(dashboard.png: the overview, dashboard-connection.png: the connection page) are kept in the scenario folder.
+Then a second gateway (passive, IKE only, loopback ports of the cloud namespace, dashboard on 8081) whose local
+and remote IDs hold markup and quotes: its connection page shows them as text, no element of them exists and
+no script of them ran."""
 import contextlib
 import ctypes
 import json
@@ -32,6 +35,29 @@ s.connect(("127.0.0.1", 8080))
 s.sendall(b"GET /events HTTP/1.1\\r\\nHost: 127.0.0.1:8080\\r\\n\\r\\n")
 print("connected, not reading", flush=True)
 time.sleep(600)
+"""
+# A second gateway whose identities hold markup, as a peer's text could: its connection page must show them as
+# text. Passive and IKE only, on the loopback of the cloud gateway's namespace: it sends nothing.
+PROBE_DASHBOARD = "http://127.0.0.1:8081"
+PROBE_REMOTE_ID = '"><img/src=x/onerror=window.__xss=1><script>window.__xss=2</script>'
+PROBE_LOCAL_ID = "'><svg/onload=window.__xss=3>"
+PROBE_CONFIG = f"""gateway:
+  name: markup-probe
+  kind: dynamic
+  public_address: 127.0.0.1
+site:
+  prefixes: [10.99.1.0/24]
+local_networks:
+  - name: probe-site
+    gateway_address: 127.0.0.2
+    prefixes: [10.99.2.0/24]
+connections:
+  - name: markup-probe
+    local_network: probe-site
+    ike_version: 2
+    shared_key: markup-probe-demo-key-0123456789
+    local_id: '@{PROBE_LOCAL_ID.replace("'", "''")}'
+    remote_id: '@{PROBE_REMOTE_ID}'
 """
 
 
@@ -274,6 +300,26 @@ def test_dashboard(scene, checks, isthmus_bin):
                        timeout=10)
     checks.check("stalled-page-harmless", stalled.alive and answer.returncode == 0 and '"states"' in answer.stdout,
                  "the page that never reads is gone, or the dashboard stopped answering")
+
+    # ---------------------------------------------------------------- peer-supplied text renders inert
+    probe_config = scene.path("markup-probe.yaml")
+    scene.write("markup-probe.yaml", PROBE_CONFIG)
+    probe = proc.start([isthmus_bin, "run", str(probe_config), "--passive", "--no-data-plane", "--ike-port", "15500",
+                        "--nat-port", "15501", "--control", str(scene.path("markup-probe.sock")),
+                        "--dashboard", "127.0.0.1:8081"], scene.path("markup-probe.log"), ns=cloud_ns,
+                       name="markup-probe")
+    scene.on_teardown(probe.stop)
+    checks.require("markup-probe-listens", proc.wait_for(lambda: browse(lambda: port_open(8081)), 15),
+                   "the probe gateway's dashboard did not listen within 15 s (see markup-probe.log)")
+    browse(lambda: browser.get(PROBE_DASHBOARD + "/connections/markup-probe"))
+    checks.require("markup-probe-page-loads", wait_page(), "the probe's connection page did not load within 15 s")
+    ran, elements, shown = browse(lambda: browser.execute_script(
+        "return [window.__xss !== undefined,"
+        " document.querySelectorAll('img, script:not([src]), [onerror], [onload]').length,"
+        " document.getElementById('main').textContent];"))
+    checks.check("markup-is-text", PROBE_REMOTE_ID in shown and PROBE_LOCAL_ID in shown and not ran and elements == 0,
+                 f"ran {ran}, {elements} injected element(s); identities shown: "
+                 f"{PROBE_REMOTE_ID in shown} {PROBE_LOCAL_ID in shown}")
 
     # ---------------------------------------------------------------- no console errors
     log = browse(lambda: browser.get_log("browser"))
