@@ -1,8 +1,8 @@
 """Shared keys never leak (formerly scripts/interop/secrets-isthmus): the whole lab (`isthmus lab up`, both
 the dynamic IKEv2 pair with an inline key and the static IKEv1 pair with a key file) runs with recognisable
 random keys and the gateways logging at trace level; every command a user runs against it is exercised
-(status, events, logs, logs --follow, metrics, reload, key rotate + a deliberate key mismatch, down/up, check,
-export --no-key, lab status/down), and every output, log file and metrics scrape is searched for each key as
+(status, events, logs, logs --follow, metrics, the dashboard's pages, /api answers and /events, reload, key
+rotate + a deliberate key mismatch, down/up, check, export --no-key, lab status/down), and every output, log file and metrics scrape is searched for each key as
 text, hex and base64. The outputs that must show the key (`key show`, `key rotate`, `export` with the key) are
 checked to contain it, so the search is shown to work. Check names are the bash script's."""
 import base64
@@ -122,6 +122,24 @@ def test_secrets(scene, checks, isthmus_bin):
                          r.returncode == 0 and any(line.startswith("isthmus_ike_sas") for line in r.stdout.splitlines()),
                          " ".join((r.stdout + r.stderr).splitlines()[:2]))
 
+        def dashboard(tag):
+            """Everything the dashboard serves (its page, script, every /api answer, 2 s of /events) on both sides."""
+            for side, ns, conn in (("o", ns_o, "office-cloud"), ("c", ns_c, "cloud-office")):
+                for name, path in (("page", "/"), ("script", "/app.js"), ("model", "/api/model"),
+                                   ("status", "/api/status"), ("session", "/api/session"), ("events", "/api/events"),
+                                   ("diagnose", "/api/diagnose"), ("traffic", f"/api/connections/{conn}/traffic"),
+                                   ("conn-events", f"/api/events?connection={conn}"),
+                                   ("conn-diagnose", f"/api/diagnose?connection={conn}")):
+                    run(f"{mode}-dashboard-{tag}-{name}-{side}",
+                        ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:8080" + path], ns=ns, timeout=10)
+                run(f"{mode}-dashboard-{tag}-stream-{side}",
+                    ["curl", "-sSN", "--max-time", "2", "http://127.0.0.1:8080/events"], ns=ns, timeout=10)
+            model = (out_dir / f"{mode}-dashboard-{tag}-model-o").read_text()
+            stream = (out_dir / f"{mode}-dashboard-{tag}-stream-c").read_text()
+            checks.check(f"{mode}-dashboard-{tag}-scraped", '"sharedKey"' in model and "event: status" in stream,
+                         f"model {model[:120]!r}, stream {stream[:120]!r}")
+        dashboard("up")
+
         # The key's own commands show it (on purpose), which proves the search below can find it.
         intended(f"{mode}-key-show", ist("key", "show", conn_o, "--config", office_yaml))
         intended(f"{mode}-export-with-key", ist("export", conn_o, "--device", "strongswan", "--config", office_yaml))
@@ -167,6 +185,7 @@ def test_secrets(scene, checks, isthmus_bin):
             run(f"{mode}-status-mismatch-c", ist("status", "--json", "--control", c))
             run(f"{mode}-metrics-mismatch-o", ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:9469/metrics"],
                 ns=ns_o, timeout=10)
+            dashboard("mismatch")
         if follower.wait(20) is None:
             follower.stop()
         follow = follower.output()
