@@ -110,6 +110,11 @@ final class RequestGuardTests: XCTestCase {
         XCTAssertNil(problem())
         // curl: no Origin, no Sec-Fetch-Site.
         XCTAssertNil(problem(origin: nil, site: nil))
+        // The IPv6 loopback, localhost, the default port, an SSH tunnel's local port: as a browser sends them.
+        XCTAssertNil(problem(host: "[::1]:8080", origin: "http://[::1]:8080"))
+        XCTAssertNil(problem(host: "localhost:8080", origin: "http://localhost:8080"))
+        XCTAssertNil(problem(host: "127.0.0.1", origin: "http://127.0.0.1"))
+        XCTAssertNil(problem(host: "127.0.0.1:9000", origin: "http://127.0.0.1:9000"))
     }
 
     func testEverythingElseIsRefused() {
