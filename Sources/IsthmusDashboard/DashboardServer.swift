@@ -68,9 +68,14 @@ public struct DashboardServer: Sendable {
             }
         }
         var iterator = bound.makeAsyncIterator()
-        guard let port = try await iterator.next() else {
-            throw DashboardError("the dashboard stopped before it listened")
+        let port: Int?
+        do {
+            port = try await iterator.next()
+        } catch let error as IOError {
+            // NIO's text names its own function; the system's sentence is what the operator needs.
+            throw DashboardError(String(cString: strerror(error.errnoCode)))
         }
+        guard let port else { throw DashboardError("the dashboard stopped before it listened") }
         listening.withLock { $0 = true }
         let events = Task { await hub.followEvents() }
         let sampler = Task { await hub.sampleStatus() }

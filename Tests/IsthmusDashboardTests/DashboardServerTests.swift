@@ -214,6 +214,25 @@ final class DashboardServerTests: XCTestCase {
         return fd
     }
 
+    func testAPortInUseIsOneClearSentence() async throws {
+        let (server, _) = try await start(token: nil)
+        var address = try XCTUnwrap(DashboardAddress.parse("127.0.0.1:1"))
+        address.port = server.port
+        let second = DashboardServer(
+            address: address,
+            backend: DashboardBackend(
+                topology: { Self.topology }, control: { _, _ in [] }, events: { AsyncStream { _ in } },
+                rotateKey: { _ in "" }), token: nil, logger: Logger(label: "test.dashboard"))
+        do {
+            let running = try await second.start()
+            await running.stop()
+            XCTFail("a second dashboard listened on the same port")
+        } catch {
+            XCTAssertEqual("\(error)", "Address already in use")
+        }
+        await server.stop()
+    }
+
     func testStatusSnapshotDerivesStates() async throws {
         let (server, _) = try await start(token: nil)
         // The sampler runs once a second; /api/status samples at once when there is no snapshot yet.
