@@ -263,7 +263,7 @@ public struct DashboardServer: Sendable {
 /// scripts, styles and requests, no framing, no sniffing, no referrer.
 struct GuardMiddleware<Context: RequestContext>: RouterMiddleware {
     static var policy: String {
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
             + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     }
 
