@@ -14,4 +14,14 @@ public enum DashboardAddress {
         }
         return MetricsAddress(parsing: text)
     }
+
+    /// Whether `address` is a loopback address (127.0.0.0/8, ::1): only this machine reaches it. The dashboard
+    /// speaks plain HTTP, so anywhere else its pages, and the token when actions are used, cross the network
+    /// unencrypted.
+    public static func isLoopback(_ address: MetricsAddress) -> Bool {
+        switch address.host.family {
+        case .v4: return address.host.value >> 24 == 127
+        case .v6: return address.host.value == 1
+        }
+    }
 }

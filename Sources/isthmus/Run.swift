@@ -232,6 +232,14 @@ struct Run: AsyncParsableCommand {
                 } catch {
                     throw DashboardError("cannot serve the dashboard on \(address): \(error)")
                 }
+                if !DashboardAddress.isLoopback(address) {
+                    logger.warning(
+                        """
+                        the dashboard is served over plain HTTP on \(address), which other machines may reach: its \
+                        pages, and the token when actions are used, cross the network unencrypted; prefer \
+                        127.0.0.1 and an SSH tunnel (ssh -L 8080:127.0.0.1:8080 gateway)
+                        """)
+                }
                 logger.notice(
                     "serving the dashboard",
                     metadata: [

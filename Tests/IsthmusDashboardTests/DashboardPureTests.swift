@@ -11,6 +11,15 @@ final class DashboardAddressTests: XCTestCase {
         XCTAssertEqual(DashboardAddress.parse("8080")?.description, "127.0.0.1:8080")
     }
 
+    func testLoopbackOrNot() throws {
+        for text in ["8080", "127.0.0.1:8080", "127.3.2.1:80", "[::1]:8080"] {
+            XCTAssertTrue(DashboardAddress.isLoopback(try XCTUnwrap(DashboardAddress.parse(text))), text)
+        }
+        for text in ["0.0.0.0:8080", "10.0.1.4:8080", "[::]:8080", "[::ffff:127.0.0.1]:8080", "128.0.0.1:80"] {
+            XCTAssertFalse(DashboardAddress.isLoopback(try XCTUnwrap(DashboardAddress.parse(text))), text)
+        }
+    }
+
     func testMetricsNotation() {
         XCTAssertEqual(DashboardAddress.parse("0.0.0.0:80")?.description, "0.0.0.0:80")
         XCTAssertEqual(DashboardAddress.parse("[::1]:8080")?.description, "[::1]:8080")
