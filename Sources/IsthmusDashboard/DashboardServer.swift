@@ -173,14 +173,22 @@ public struct DashboardServer: Sendable {
         }
 
         // Actions.
+        let throttle = Mutex(TokenThrottle())
         let action:
             @Sendable (
                 Request, @escaping @Sendable () async throws -> [UInt8]
             ) async throws -> Response = { request, perform in
+                let authorization = request.headers[.authorization]
+                if authorization != nil, !throttle.withLock({ $0.allows(at: .now) }) {
+                    return Self.failure(.tooManyRequests, "too many wrong dashboard tokens: try again in a second")
+                }
+                if authorization != nil, let token, !token.authorizes(authorization) {
+                    throttle.withLock { $0.failed(at: .now) }
+                }
                 if let problem = RequestGuard.actionProblem(
                     method: request.method.rawValue, host: request.head.authority,
                     origin: request.headers[.origin], fetchSite: request.headers[Self.secFetchSite],
-                    authorization: request.headers[.authorization], token: token)
+                    authorization: authorization, token: token)
                 {
                     return Self.failure(.forbidden, problem)
                 }

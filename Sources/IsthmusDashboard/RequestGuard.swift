@@ -61,3 +61,33 @@ public enum RequestGuard {
         return nil
     }
 }
+
+/// Wrong tokens tried against the dashboard: past ``limit`` in one ``window``, actions are refused (429) until
+/// the window is over, without looking at the token, so guessing it is slow whoever tries; the right token
+/// works again a second later. Pure (the time is given): unit-tested.
+public struct TokenThrottle: Sendable {
+    /// Wrong tokens accepted for checking in one window.
+    public static let limit = 10
+    /// The window.
+    public static let window: Duration = .seconds(1)
+
+    private var start: ContinuousClock.Instant?
+    private var failures = 0
+
+    public init() {}
+
+    /// Whether a token may be checked at `now`.
+    public mutating func allows(at now: ContinuousClock.Instant) -> Bool {
+        if let start, now - start >= Self.window {
+            self.start = nil
+            failures = 0
+        }
+        return failures < Self.limit
+    }
+
+    /// A wrong token was offered at `now`.
+    public mutating func failed(at now: ContinuousClock.Instant) {
+        if start == nil { start = now }
+        failures += 1
+    }
+}

@@ -140,6 +140,22 @@ final class RequestGuardTests: XCTestCase {
     }
 }
 
+final class TokenThrottleTests: XCTestCase {
+    func testTenWrongTokensASecond() {
+        var throttle = TokenThrottle()
+        let start = ContinuousClock.now
+        for attempt in 0..<TokenThrottle.limit {
+            XCTAssertTrue(throttle.allows(at: start + .milliseconds(attempt)), "attempt \(attempt)")
+            throttle.failed(at: start + .milliseconds(attempt))
+        }
+        XCTAssertFalse(throttle.allows(at: start + .milliseconds(500)))
+        XCTAssertFalse(throttle.allows(at: start + .milliseconds(999)))
+        XCTAssertTrue(throttle.allows(at: start + TokenThrottle.window), "a new window")
+        throttle.failed(at: start + TokenThrottle.window)
+        XCTAssertTrue(throttle.allows(at: start + TokenThrottle.window + .milliseconds(1)))
+    }
+}
+
 final class ConnectionStateTests: XCTestCase {
     func testStates() {
         XCTAssertEqual(ConnectionState.of([]), .down)

@@ -160,6 +160,24 @@ final class DashboardServerTests: XCTestCase {
         await server.stop()
     }
 
+    func testGuessingTheTokenIsSlowedDown() async throws {
+        let token = try XCTUnwrap(DashboardToken(text: "Zq3vT9xLmW2pR8sK4nB6yH1c"))
+        let (server, calls) = try await start(token: token)
+        let port = server.port
+        for guess in 0..<TokenThrottle.limit {
+            let answer = try post(port, "/api/reload", headers: ["Authorization: Bearer guess-guess-guess-\(guess)"])
+            XCTAssertEqual(answer.status, 403)
+        }
+        let right = ["Authorization: Bearer Zq3vT9xLmW2pR8sK4nB6yH1c"]
+        let throttled = try post(port, "/api/reload", headers: right)
+        XCTAssertEqual(throttled.status, 429, "not even checked: \(throttled.body)")
+        XCTAssertFalse(calls.all.contains("reload -"))
+        try await Task.sleep(for: TokenThrottle.window + .milliseconds(100))
+        XCTAssertEqual(try post(port, "/api/reload", headers: right).status, 200)
+        XCTAssertTrue(calls.all.contains("reload -"))
+        await server.stop()
+    }
+
     func testErrorsAreOneSentenceWithTheSecurityHeaders() async throws {
         let (server, _) = try await start(token: nil)
         for answer in [
