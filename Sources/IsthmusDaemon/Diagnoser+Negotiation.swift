@@ -278,7 +278,7 @@ extension Diagnoser {
     /// Whether an unanswered request was the authentication (IKEv1 Main Mode message 5, IKEv2 IKE_AUTH):
     /// the peer had answered the key exchange before it.
     static func pastKeyExchange(_ record: EventRecord) -> Bool {
-        ["(authenticating)", "IKE_AUTH"].contains { record.message.contains($0) }
+        ["(authenticating)", "IKE_AUTH", "ikeAuth"].contains { record.message.contains($0) }
     }
 
     /// Whether the peer had answered the first exchange of the negotiation whose request went unanswered.
@@ -394,6 +394,8 @@ extension Diagnoser {
         // After NAT detection the question is port 4500 (natUDP4500Blocked).
         guard lastHeard?.kind != "nat-detected", let (unanswered, anchor) = Self.unanswered(subject, after: lastHeard)
         else { return nil }
+        // The peer answered on UDP 500 and only 4500 went unanswered: natUDP4500Blocked says it.
+        if !Self.natAttemptsUnanswered(subject).isEmpty { return nil }
         // An IKEv1 peer that stops answering at message 5: authenticationFailed says it.
         if Self.isIKEv1(subject) && Self.pastKeyExchange(anchor) { return nil }
         let answeredFirst = Self.pastFirstExchange(anchor)
@@ -409,7 +411,7 @@ extension Diagnoser {
                     source: .counter, name: "datagrams in / out (gateway)",
                     text: "\(counters.datagramsIn) / \(counters.datagramsOut)"))
         }
-        let heard = subject.events.contains { Self.heardFromPeer.contains($0.kind) }
+        let heard = subject.events.contains { Self.heardFromPeer.union(["nat-detected"]).contains($0.kind) }
         return DiagnosisFinding(
             cause: .peerUnreachable, severity: .error,
             summary: "the peer \(peer) does not answer: "
@@ -451,13 +453,56 @@ extension Diagnoser {
             details: ["peer": peer, "unanswered": "\(unanswered.count)", "retransmits": "\(retransmits)"])
     }
 
-    /// A NAT was detected, IKE moved to UDP 4500, and from then on the peer did not answer.
+    /// One negotiation that found a NAT on UDP 500 and then got no answer on UDP 4500.
+    struct NATAttempt {
+        /// The nat-detected event (the peer had answered the first exchange on UDP 500).
+        var nat: EventRecord
+        /// The attempt's give-ups (peer-not-answering), oldest first.
+        var gaveUp: [EventRecord]
+        /// Our retransmissions on UDP 4500 in the attempt.
+        var retransmits: [EventRecord]
+    }
+
+    /// The attempts of the last hour, since the peer was last heard from on UDP 4500, where a NAT was
+    /// detected and then nothing answered: each nat-detected paired with the give-up (or, for the attempt
+    /// in progress, the third retransmission) that followed it before the next attempt's nat-detected.
+    static func natAttemptsUnanswered(_ subject: Subject) -> [NATAttempt] {
+        let heard = subject.latest(heardFromPeer)?.sequence ?? 0
+        let nats = subject.recent(["nat-detected"]).filter { $0.sequence > heard }
+        var attempts: [NATAttempt] = []
+        for (index, nat) in nats.enumerated() {
+            let end = index + 1 < nats.count ? nats[index + 1].sequence : UInt64.max
+            let inAttempt = { (record: EventRecord) in record.sequence > nat.sequence && record.sequence < end }
+            let gaveUp = subject.recent(["peer-not-answering"]).filter { $0.severity == "error" && inAttempt($0) }
+            let retransmits = ourRetransmits(subject, after: nat).filter(inAttempt)
+            let inProgress = index == nats.count - 1 && subject.state == "connecting"
+            if !gaveUp.isEmpty || (inProgress && retransmits.count >= 3) {
+                attempts.append(NATAttempt(nat: nat, gaveUp: gaveUp, retransmits: retransmits))
+            }
+        }
+        return attempts
+    }
+
+    /// A NAT was detected, IKE moved to UDP 4500, and from then on the peer did not answer (in one attempt
+    /// or several: the next attempt finds the NAT again on UDP 500 and loses its 4500 requests again).
     func natUDP4500Blocked(_ subject: Subject) -> DiagnosisFinding? {
-        guard subject.state != "up", let nat = subject.recent(["nat-detected"]).last,
-            !subject.happened(Self.heardFromPeer, after: nat),
-            let (gaveUp, anchor) = Self.unanswered(subject, after: nat)
-        else { return nil }
-        let after = gaveUp.isEmpty ? [anchor] : gaveUp
+        let attempts = Self.natAttemptsUnanswered(subject)
+        guard subject.state != "up", let first = attempts.first, let last = attempts.last else { return nil }
+        let nat = first.nat
+        // Each attempt: its NAT detection and how it ended (the give-up, or the latest retransmission).
+        let ending = { (attempt: NATAttempt) in (attempt.gaveUp.last ?? attempt.retransmits.last).map { [$0] } ?? [] }
+        let retransmits = attempts.reduce(0) { $0 + $1.retransmits.count }
+        var evidence = ([nat] + ending(first)).map(DiagnosisEvidence.init)
+        if attempts.count > 1 {
+            evidence += ([last.nat] + ending(last)).map(DiagnosisEvidence.init)
+            evidence.append(
+                DiagnosisEvidence(
+                    source: .counter, name: "attempts in the last hour that found a NAT and got no answer on UDP 4500",
+                    text: "\(attempts.count)"))
+        }
+        evidence.append(
+            DiagnosisEvidence(
+                source: .counter, name: "retransmits on UDP 4500 after NAT detection", text: "\(retransmits)"))
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
         return DiagnosisFinding(
             cause: .natUDP4500Blocked, severity: .error,
@@ -465,11 +510,16 @@ extension Diagnoser {
             explanation:
                 "The first exchange on UDP 500 worked and found a NAT (\(nat.message)). As NAT traversal requires "
                 + "(RFC 3947, 7296 2.23), IKE then moved to UDP 4500, and from then on the peer answered nothing. "
+                + (attempts.count > 1
+                    ? "The same happened in each of the \(attempts.count) attempts of the last hour: answered on UDP 500, "
+                        + "nothing on 4500. "
+                    : last.gaveUp.isEmpty
+                        ? "\(last.retransmits.count) retransmissions on UDP 4500 are unanswered so far. " : "")
                 + "A firewall or the NAT device lets UDP 500 through but not 4500"
                 + (Self.isIKEv1(subject)
                     ? " (or, less likely, the peer could not decrypt our Main Mode message 5: different keys)."
                     : "."),
-            evidence: [DiagnosisEvidence(nat)] + after.suffix(2).map(DiagnosisEvidence.init),
+            evidence: evidence,
             fixes: [
                 DiagnosisFix(
                     side: .local,
@@ -484,7 +534,10 @@ extension Diagnoser {
                     text: "strongSwan listens on 4500 by default: check the firewall (`iptables -L -n | grep 4500`) "
                         + "and, behind a NAT, the port forwarding of UDP 4500.", device: "strongswan"),
             ],
-            details: ["peer": peer, "nat": nat.details.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")])
+            details: [
+                "peer": peer, "nat": nat.details.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "),
+                "attempts": "\(attempts.count)", "retransmits": "\(retransmits)",
+            ])
     }
 
     /// The peer stopped answering liveness checks (DPD / IKEv2 liveness) in the last hour.

@@ -51,9 +51,10 @@ final class DiagnoserTests: XCTestCase {
         var now: Double = 4000
         var sequence: UInt64 = 0
 
-        init() throws {
+        /// The seed's cloud side, or `yaml` (a variant of it, with the same connection name).
+        init(yaml: String = DiagnoserTests.cloud) throws {
             let result = ConfigLoader.load(
-                bytes: Array(DiagnoserTests.cloud.utf8), file: "cloud.yaml", baseDirectory: "/nonexistent")
+                bytes: Array(yaml.utf8), file: "cloud.yaml", baseDirectory: "/nonexistent")
             config = try XCTUnwrap(result.config, "\(result.errors)")
             positions = result.positions
             connection = ConnectionStatus(
