@@ -18,16 +18,27 @@ extension Diagnoser {
         let key = phase == 1 ? "ike" : "esp"
         let what = phase == 1 ? "IKE (phase 1)" : "ESP (phase 2)"
         let configured = subject.connection.map { phase == 1 ? $0.ike : $0.esp }
-        let ours = Self.proposals(record.details["ours"]) ?? configured.map { $0.proposals.map(\.description) } ?? []
-        let peer = Self.proposals(record.details["peer"] ?? record.details["offered"]) ?? []
+        let ours =
+            Self.proposals(record.details["ours"]) ?? Self.offers(in: record.message)?.ours
+            ?? configured.map { $0.proposals.map(\.description) } ?? []
+        // A NO_PROPOSAL_CHOSEN from the peer does not say what it wants; its own offer, when it initiated
+        // in the same hour, does.
+        let offer = subject.recent(["proposal-mismatch"]).last {
+            Self.phase(of: $0) == phase && !Self.peerOffer($0).isEmpty && !Self.rejectedByPeer($0)
+        }
+        let peer = Self.peerOffer(record).isEmpty ? offer.map(Self.peerOffer) ?? [] : Self.peerOffer(record)
         let rejectedByPeer = Self.rejectedByPeer(record)
         var details = ["phase": "\(phase)", "ours": ours.joined(separator: ", ")]
         if !peer.isEmpty { details["peer"] = peer.joined(separator: ", ") }
         details["rejected_by"] = rejectedByPeer ? "peer" : "us"
+        let offerTime = offer.map { " at \($0.time)" } ?? ""
+        let offered = peer.joined(separator: ", ")
+        let refusal =
+            "The peer answered NO_PROPOSAL_CHOSEN: it accepts none of our \(what) proposals "
+            + "(\(ours.joined(separator: ", ")))."
         var explanation =
             rejectedByPeer
-            ? "The peer answered NO_PROPOSAL_CHOSEN: it accepts none of our \(what) proposals "
-                + "(\(ours.joined(separator: ", ")))."
+            ? refusal + (peer.isEmpty ? "" : " When it initiated\(offerTime), it offered \(offered).")
             : "The peer's \(what) proposals match none of ours: it offered \(peer.joined(separator: ", ")); "
                 + "we accept \(ours.joined(separator: ", "))."
         var fixes: [DiagnosisFix] = []
@@ -40,10 +51,9 @@ extension Diagnoser {
                 " The closest pair is the peer's \(closest.peer) and our \(closest.ours), which differ in "
                 + "\(closest.differences.joined(separator: ", "))."
             if let connection = subject.connection,
-                (try? ProposalList(
-                    parsing: [closest.peer], for: phase == 1 ? .ike : .esp, version: connection.ikeVersion)) != nil
+                let accepted = Self.configText(closest.peer, phase: phase, version: connection.ikeVersion)
             {
-                let list = (ours + [closest.peer]).joined(separator: ", ")
+                let list = (ours + [accepted]).joined(separator: ", ")
                 fixes.append(
                     DiagnosisFix(
                         side: .local,
@@ -54,7 +64,7 @@ extension Diagnoser {
         } else if rejectedByPeer {
             explanation += " The peer does not say what it would accept: look at its configuration or log."
         }
-        if closest == nil || rejectedByPeer {
+        if closest == nil {
             fixes.append(
                 DiagnosisFix(
                     side: .local,
@@ -64,6 +74,7 @@ extension Diagnoser {
         }
         fixes += peerProposalFixes(subject, phase: phase, ours: ours)
         var evidence = [DiagnosisEvidence(record)]
+        if let offer, offer.sequence != record.sequence { evidence.append(DiagnosisEvidence(offer)) }
         let count = subject.recent(["proposal-mismatch"]).count
         if count > 1 {
             evidence.append(
@@ -80,6 +91,40 @@ extension Diagnoser {
                     ? "the peer accepts none of ours (\(ours.joined(separator: ", ")))"
                     : "the peer offers \(peer.joined(separator: ", ")), we accept \(ours.joined(separator: ", "))"),
             explanation: explanation, evidence: evidence, fixes: fixes, details: details)
+    }
+
+    /// The peer's offer an event records: its details (`peer`, `offered`) or its message ("peer offered A, B;
+    /// we accept C"); empty when it has none.
+    static func peerOffer(_ record: EventRecord) -> [String] {
+        proposals(record.details["peer"]) ?? proposals(record.details["offered"]) ?? offers(in: record.message)?.peer
+            ?? []
+    }
+
+    /// Both offers from a message of the form "... peer offered A, B; we accept C, D ...".
+    static func offers(in message: String) -> (peer: [String], ours: [String])? {
+        guard let offered = message.range(of: "peer offered "), let accept = message.range(of: "; we accept ")
+        else { return nil }
+        guard offered.upperBound <= accept.lowerBound else { return nil }
+        let peer = String(message[offered.upperBound..<accept.lowerBound])
+        var ours = String(message[accept.upperBound...])
+        if let note = ours.range(of: " (") { ours = String(ours[..<note.lowerBound]) }
+        guard let peerList = proposals(peer), let ourList = proposals(ours), !peer.contains("nothing usable")
+        else { return nil }
+        return (peerList, ourList)
+    }
+
+    /// A peer's proposal as our configuration writes it (`aes128-sha1-modp2048` for strongSwan's
+    /// `aes128-sha1-prfsha1-modp2048`: the PRF that goes with the integrity algorithm is implied), or nil
+    /// when Isthmus cannot parse it.
+    static func configText(_ proposal: String, phase: Int, version: IKEVersion) -> String? {
+        let parses = { (text: String) in
+            (try? ProposalList(parsing: [text], for: phase == 1 ? .ike : .esp, version: version)) != nil
+        }
+        let parts = proposal.split(separator: "-").map(String.init)
+        let implied = parts.filter { part in part.hasPrefix("prf") && parts.contains(String(part.dropFirst(3))) }
+        let short = parts.filter { !implied.contains($0) }.joined(separator: "-")
+        if !implied.isEmpty, parses(short) { return short }
+        return parses(proposal) ? proposal : nil
     }
 
     /// 1 (IKE SA, IKEv1 Main Mode) or 2 (CHILD SA, Quick Mode) from an event's details or its message.

@@ -13,13 +13,19 @@ final class DiagnoserWireTests: XCTestCase {
 
     /// The seed's cloud side as an IKEv2 connection (strongSwan's `nat` and `prop` scenes are IKEv2).
     static let ikev2 = DiagnoserTests.cloud.replacingOccurrences(
-        of: "            ike: aes256-sha1-modp1024\n            esp: aes256-sha1\n",
-        with:
-            "            ike_version: 2\n            ike: aes256gcm16-prfsha256-ecp256\n            esp: aes256gcm16\n")
+        of: "    ike: aes256-sha1-modp1024\n    esp: aes256-sha1\n",
+        with: "    ike_version: 2\n    ike: aes256gcm16-prfsha256-ecp256\n    esp: aes256gcm16\n"
+    ).replacingOccurrences(of: "kind: static", with: "kind: dynamic")
 
     /// The ISO 8601 time the scene gives an event at `uptime` seconds.
     static func time(_ uptime: Double) -> String {
         EventRecord.timestamp(.init(seconds: 1_796_000_000 + Int64(uptime), milliseconds: 0))
+    }
+
+    func testTheIKEv2VariantLoads() throws {
+        let scene = try Scene(yaml: Self.ikev2)
+        XCTAssertEqual(scene.config.connections.first?.ikeVersion, .v2)
+        XCTAssertEqual(scene.config.connections.first?.ike.description, "aes256gcm16-prfsha256-ecp256")
     }
 
     // MARK: NAT with UDP 4500 blocked
@@ -109,5 +115,85 @@ final class DiagnoserWireTests: XCTestCase {
         scene.event("peer-not-answering", at: 3127, .error, "no answer to IKE_SA_INIT from 203.0.113.25:500")
         XCTAssertNotNil(scene.finding(.peerUnreachable))
         XCTAssertNil(scene.finding(.natUDP4500Blocked))
+    }
+}
+
+extension DiagnoserWireTests {
+    // MARK: Proposal mismatch
+
+    /// The wire: strongSwan offers only aes128-sha1-modp2048 (esp aes128-sha1), we have
+    /// aes256gcm16-prfsha256-ecp256. Both directions happen: strongSwan's initiation (our responder refuses
+    /// and records its offer) and ours (strongSwan answers NO_PROPOSAL_CHOSEN, which names nothing).
+    func testProposalMismatchKeepsThePeersOfferFromItsOwnInitiation() throws {
+        var scene = try Scene(yaml: Self.ikev2)
+        scene.connection.ikeVersion = 2
+        let responder =
+            "no common IKE proposal: no acceptable IKE proposal: peer offered aes128-sha1-prfsha1-modp2048; we "
+            + "accept aes256gcm16-prfsha256-ecp256"
+        let refused =
+            "peer answered IKE_SA_INIT with NO_PROPOSAL_CHOSEN: it accepts none of aes256gcm16-prfsha256-ecp256; "
+            + "ask for the peer's proposals and add one to 'ike'/'esp'"
+        scene.event(
+            "proposal-mismatch", at: 3900, .error, responder,
+            [
+                "peer": "aes128-sha1-prfsha1-modp2048", "ours": "aes256gcm16-prfsha256-ecp256", "phase": "1",
+                "rejected_by": "us",
+            ])
+        scene.event(
+            "proposal-mismatch", at: 3950, .error, refused,
+            ["ours": "aes256gcm16-prfsha256-ecp256", "phase": "1", "rejected_by": "peer"])
+        try assertBothOffers(scene, newest: 3950, offerAt: 3900)
+
+        // The same from a build whose responder event had no details (the wire's text log): the message has both.
+        var bare = try Scene(yaml: Self.ikev2)
+        bare.event("proposal-mismatch", at: 3900, .error, responder)
+        bare.event("proposal-mismatch", at: 3950, .error, refused, ["phase": "1", "rejected_by": "peer"])
+        try assertBothOffers(bare, newest: 3950, offerAt: 3900)
+
+        // The responder event the newest: the same finding.
+        var reversed = try Scene(yaml: Self.ikev2)
+        reversed.event("proposal-mismatch", at: 3900, .error, refused, ["phase": "1", "rejected_by": "peer"])
+        reversed.event("proposal-mismatch", at: 3950, .error, responder)
+        let finding = try XCTUnwrap(reversed.finding(.proposalMismatch))
+        XCTAssertEqual(finding.details["peer"], "aes128-sha1-prfsha1-modp2048")
+        XCTAssertTrue(finding.explanation.contains("it offered aes128-sha1-prfsha1-modp2048"), finding.explanation)
+        XCTAssertEqual(
+            finding.fixes.first { $0.side == .local }?.yaml, "ike: [aes256gcm16-prfsha256-ecp256, aes128-sha1-modp2048]"
+        )
+
+        // Near miss: only the peer's refusal: we cannot know its offer, and say so.
+        var unknown = try Scene(yaml: Self.ikev2)
+        unknown.event("proposal-mismatch", at: 3950, .error, refused, ["phase": "1", "rejected_by": "peer"])
+        let blind = try XCTUnwrap(unknown.finding(.proposalMismatch))
+        XCTAssertNil(blind.details["peer"])
+        XCTAssertTrue(blind.explanation.contains("does not say what it would accept"), blind.explanation)
+        XCTAssertTrue(blind.fixes.contains { $0.side == .local && $0.text.contains("Ask for the peer's") })
+    }
+
+    func assertBothOffers(_ scene: Scene, newest: Double, offerAt: Double) throws {
+        let finding = try XCTUnwrap(scene.finding(.proposalMismatch))
+        XCTAssertEqual(finding.details["peer"], "aes128-sha1-prfsha1-modp2048")
+        XCTAssertEqual(finding.details["ours"], "aes256gcm16-prfsha256-ecp256")
+        XCTAssertEqual(finding.details["rejected_by"], "peer")
+        XCTAssertEqual(finding.details["closest_peer"], "aes128-sha1-prfsha1-modp2048")
+        XCTAssertEqual(finding.details["closest_ours"], "aes256gcm16-prfsha256-ecp256")
+        XCTAssertTrue(
+            finding.summary.contains(
+                "the peer offers aes128-sha1-prfsha1-modp2048, we accept aes256gcm16-prfsha256-ecp256"),
+            finding.summary)
+        XCTAssertTrue(
+            finding.explanation.contains("When it initiated at \(Self.time(offerAt)), it offered aes128-sha1"),
+            finding.explanation)
+        XCTAssertTrue(finding.explanation.contains("The closest pair is"), finding.explanation)
+        XCTAssertFalse(finding.explanation.contains("does not say"), finding.explanation)
+        let local = try XCTUnwrap(finding.fixes.first { $0.side == .local })
+        XCTAssertEqual(local.yaml, "ike: [aes256gcm16-prfsha256-ecp256, aes128-sha1-modp2048]")
+        XCTAssertTrue(local.text.contains(scene.line("connections[0].ike")), local.text)
+        XCTAssertTrue(
+            finding.fixes.contains {
+                $0.device == "strongswan"
+                    && $0.text == "In swanctl.conf, connections.cloud-office: proposals = aes256gcm16-prfsha256-ecp256"
+            })
+        XCTAssertEqual(finding.evidence.map(\.time).prefix(2), [Self.time(newest), Self.time(offerAt)])
     }
 }
