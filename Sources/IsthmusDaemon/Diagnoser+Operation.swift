@@ -245,7 +245,13 @@ extension Diagnoser {
         if let failed = subject.recent(["data-path-failed"]).last,
             !subject.happened(["data-path-ready"], after: failed)
         {
-            if reasons.isEmpty { reasons.append(failed.message) }
+            if reasons.isEmpty { reasons.append(Self.withoutPrefix(failed.message)) }
+            evidence.append(DiagnosisEvidence(failed))
+        }
+        // The gateway's own data path (`--tun`: one device for every connection) records its failure once,
+        // as connection "": it is every connection's on that device.
+        if let failed = gatewayDataPathFailure(subject) {
+            if reasons.isEmpty { reasons.append(Self.withoutPrefix(failed.message)) }
             evidence.append(DiagnosisEvidence(failed))
         }
         guard !reasons.isEmpty else { return nil }
@@ -264,6 +270,27 @@ extension Diagnoser {
                         + "(`ip link`, `ip route`); restart the gateway if the data plane stopped.",
                     command: "isthmus logs \(subject.name)")
             ], details: ["reasons": reasons.joined(separator: "; ")])
+    }
+
+    /// A data-path-failed message without its "no traffic can cross: " (the summary says it already).
+    static func withoutPrefix(_ message: String) -> String {
+        let prefix = "no traffic can cross: "
+        return message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
+    }
+
+    /// The newest data-path-failed event of the gateway's shared device (connection "") in the last hour that
+    /// no data-path-ready followed, when it is this connection's device (or the connection names none).
+    func gatewayDataPathFailure(_ subject: Subject) -> EventRecord? {
+        let gateway = (events[""] ?? []).filter { $0.uptimeSeconds >= subject.windowStart }
+            .sorted { $0.sequence < $1.sequence }
+        guard
+            let failed = gateway.last(where: { $0.kind == "data-path-failed" }),
+            !gateway.contains(where: { $0.kind == "data-path-ready" && $0.sequence > failed.sequence })
+        else { return nil }
+        let device = failed.details["interface"].flatMap { $0.isEmpty ? nil : $0 }
+        let ours = subject.status?.dataPath?.interface
+        guard device == nil || ours == nil || device == ours else { return nil }
+        return failed
     }
 
     /// The key file was written after the gateway read it.
@@ -384,8 +411,13 @@ extension Diagnoser {
                 DiagnosisFix(
                     side: .local,
                     text: "Let ICMP type 3 code 4 (IPv4) and ICMPv6 type 2 reach the hosts, or lower the MTU of the "
-                        + "hosts that send large UDP; if the path between the gateways is below 1500 bytes, tell the "
-                        + "gateway with `isthmus run --path-mtu N`."),
+                        + "hosts that send large UDP."),
+                DiagnosisFix(
+                    side: .local,
+                    text: "If the path between the gateways carries less than 1500 bytes (PPPoE: 1492; `ping -M do "
+                        + "-s SIZE PEER` finds it), restart the gateway with that path MTU in place of N: the tunnel "
+                        + "MTU and the MSS clamp follow it.",
+                    command: "isthmus run \(configFile ?? "CONFIG.yaml") --path-mtu N"),
                 DiagnosisFix(
                     side: .peer,
                     text: "Clamp TCP MSS on the router's LAN side (about 1350) and let ICMP \"fragmentation needed\" "

@@ -197,3 +197,62 @@ extension DiagnoserWireTests {
         XCTAssertEqual(finding.evidence.map(\.time).prefix(2), [Self.time(newest), Self.time(offerAt)])
     }
 }
+
+extension DiagnoserWireTests {
+    // MARK: Data path and MTU
+
+    /// The wire: `isthmus run --tun ist-dp0`, then `ip link del ist-dp0`; the gateway records one
+    /// data-path-failed with connection "" and every connection's status shows the device's error.
+    func testASharedTunDeviceFailureIsCitedWithItsTimeForEveryConnection() throws {
+        var scene = try Scene()
+        scene.ike(.established, children: 1)
+        let error =
+            "TUN device ist-dp0 (--tun) disappeared or failed; the gateway does not create a device it was given: "
+            + "create it again with its address and routes, then restart the gateway"
+        scene.connection.dataPath = ConnectionDataPath(
+            interface: "ist-dp0", mtu: 1400, routes: [], state: "error", error: error)
+        scene.event(
+            "data-path-failed", at: 3900, .error, "no traffic can cross: \(error)",
+            ["interface": "ist-dp0", "mtu": "1400", "routes": ""], connection: "")
+        var diagnoser = scene.diagnoser
+        diagnoser.events = ["cloud-office": [], "": scene.events]
+        let finding = try XCTUnwrap(diagnoser.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+        let cited = try XCTUnwrap(finding.evidence.first { $0.source == .event })
+        XCTAssertEqual(cited.name, "data-path-failed")
+        XCTAssertEqual(cited.time, Self.time(3900))
+        XCTAssertTrue(cited.text.contains("TUN device ist-dp0 (--tun) disappeared"), cited.text)
+        XCTAssertTrue(finding.evidence.contains { $0.name == "dataPath.state" })
+
+        // Without the status error (a daemon whose status lacks it), the event alone is the cause.
+        var eventOnly = diagnoser
+        eventOnly.status.connections?[0].dataPath = nil
+        XCTAssertEqual(eventOnly.diagnose("cloud-office")[0].findings.first?.summary, "no traffic can cross: \(error)")
+
+        // Near misses: the device came back (data-path-ready after it), or the failure is another device's.
+        var back = diagnoser
+        back.status.connections?[0].dataPath?.state = "up"
+        back.status.connections?[0].dataPath?.error = nil
+        var ready = scene
+        ready.event(
+            "data-path-ready", at: 3950, .info, "interface ist-dp0 up", ["interface": "ist-dp0"], connection: "")
+        back.events = ["cloud-office": [], "": ready.events]
+        XCTAssertNil(back.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+        var other = back
+        other.events = ["cloud-office": [], "": scene.events]
+        other.status.connections?[0].dataPath?.interface = "ist-cloud"
+        XCTAssertNil(other.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+    }
+
+    func testTheMTUFixCarriesTheCommand() throws {
+        var scene = try Scene()
+        scene.ike(.established, children: 1)
+        var plane = DataplaneCounters()
+        plane.icmpTooBigSent = 3
+        scene.status.dataplane = plane
+        let finding = try XCTUnwrap(scene.finding(.mtu))
+        let fix = try XCTUnwrap(finding.fixes.first { $0.command != nil })
+        XCTAssertEqual(fix.side, .local)
+        XCTAssertEqual(fix.command, "isthmus run cloud.yaml --path-mtu N")
+        XCTAssertTrue(fix.text.contains("in place of N"), fix.text)
+    }
+}
