@@ -74,6 +74,8 @@ final class DiagnoserWireTests: XCTestCase {
         Self.natAttempt(&scene, at: 3000, retransmits: 6, gaveUp: true)
         for retransmits in [0, 1, 3, 6] {
             var next = scene
+            // The next attempt's IKE_SA_INIT may first be answered with INVALID_KE (on UDP 500).
+            next.event("invalid-ke", at: 3139, .notice, "peer asked for another DH group: retrying with ecp256")
             Self.natAttempt(&next, at: 3140, retransmits: retransmits, gaveUp: retransmits == 6)
             finding = try XCTUnwrap(next.finding(.natUDP4500Blocked), "\(retransmits) retransmits in attempt 2")
             XCTAssertNil(next.finding(.peerUnreachable), "the peer answered on UDP 500")
