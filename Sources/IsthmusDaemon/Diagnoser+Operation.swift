@@ -254,6 +254,8 @@ extension Diagnoser {
         if let phase2 = far.first(where: { $0.phase == 2 }) {
             let wire = Self.phase2Rekeys(subject)
             details["phase2_sas"] = "\(wire.ours.count + wire.peers.count)"
+            // The same count under flapping's name, for scripts that read either verdict.
+            details["child_sas"] = details["phase2_sas"]
             details["phase2_rekeyed_by_us"] = "\(wire.ours.count)"
             details["phase2_negotiated_by_peer"] = "\(wire.peers.count)"
             if let interval = wire.interval { details["rekey_interval"] = "\(Int(interval.rounded()))s" }

@@ -318,6 +318,7 @@ extension DiagnoserWireTests {
         XCTAssertEqual(finding.details["phase2_ours"], "120s")
         XCTAssertEqual(finding.details["phase2_peer"], "28800s")
         XCTAssertEqual(finding.details["phase2_sas"], "4")
+        XCTAssertEqual(finding.details["child_sas"], "4")
         XCTAssertEqual(finding.details["phase2_rekeyed_by_us"], "3")
         XCTAssertEqual(finding.details["phase2_negotiated_by_peer"], "1")
         XCTAssertEqual(finding.details["rekey_interval"], "105s")
