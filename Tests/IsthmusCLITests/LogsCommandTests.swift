@@ -7,8 +7,6 @@ import XCTest
 
 /// `isthmus logs` as a user runs it: against a real `isthmus run` on loopback ports.
 final class LogsCommandTests: XCTestCase {
-    static let root = repositoryRoot
-
     var binary: URL { isthmusBinary }
 
     func testLogsHelpAndBadArguments() throws {
