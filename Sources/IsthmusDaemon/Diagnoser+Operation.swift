@@ -61,7 +61,7 @@ extension Diagnoser {
         if reestablished { parts.append("\(ikeNew) IKE SAs negotiated from scratch") }
         if restarted { parts.append(Self.describe(restarts)) }
         parts.append("\(children) CHILD SAs set up")
-        let period = span >= Self.window ? "in the last hour" : "in the \(Int(span / 60)) minutes since start"
+        let period = span >= Self.window ? "in the last hour" : "in the \(Self.elapsed(span)) since start"
         var explanation =
             "\(parts.joined(separator: " and ")) \(period); "
             + (expectedChildren.map { "with an ESP lifetime of \(Int(espLifetime ?? 0)) s we expect at most \($0)" }
@@ -368,6 +368,13 @@ extension Diagnoser {
         let times = (peers.prefix(1) + ours).map(\.uptimeSeconds).sorted()
         let interval = times.count >= 2 ? (times.last! - times.first!) / Double(times.count - 1) : nil
         return (ours, peers, interval)
+    }
+
+    /// `45 seconds` under two minutes, else `N minutes` (rounded down).
+    static func elapsed(_ seconds: Double) -> String {
+        let whole = max(0, Int(seconds))
+        if whole < 120 { return "\(whole) second\(whole == 1 ? "" : "s")" }
+        return "\(whole / 60) minutes"
     }
 
     /// "in the last hour", or "in the last N minutes" since `start`.

@@ -121,6 +121,13 @@ public struct Diagnoser: Sendable {
         if let next = subject.status?.nextAttemptSeconds {
             return "\(state): no cause found yet; next attempt in \(next) s"
         }
+        if state == "down", let closed = subject.latest(["ike-sa-deleted"]),
+            closed.message.hasPrefix("peer "), closed.message.contains(" deleted the "),
+            !closed.message.contains("replaced"),
+            !subject.happened(["ike-sa-established"], after: closed)
+        {
+            return "down: the peer deleted the IKE SA at \(closed.time) and has not negotiated a new one"
+        }
         return state == "connecting"
             ? "connecting: negotiation in progress, nothing wrong seen yet"
             : "down: no IKE SA and no failure recorded"

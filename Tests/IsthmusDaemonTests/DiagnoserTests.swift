@@ -134,6 +134,33 @@ final class DiagnoserTests: XCTestCase {
         XCTAssertFalse(verdict.summary.contains("\n"))
     }
 
+    func testAConnectionThePeerClosedSaysSo() throws {
+        var scene = try Scene()
+        scene.event("ike-sa-established", at: 3900)
+        scene.event("ike-sa-deleted", at: 3950, .notice, "peer deleted the ISAKMP SA; the connection is down")
+        XCTAssertEqual(
+            scene.diagnose().summary,
+            "down: the peer deleted the IKE SA at \(scene.events[1].time) and has not negotiated a new one")
+        // IKEv2's wording names the peer's address; a replaced SA's Delete is not a close.
+        var v2 = try Scene()
+        v2.event("ike-sa-deleted", at: 3950, .notice, "peer 198.51.100.10:500 deleted the IKE SA")
+        XCTAssertTrue(v2.diagnose().summary.hasPrefix("down: the peer deleted the IKE SA at "), v2.diagnose().summary)
+        var replaced = try Scene()
+        replaced.event("ike-sa-deleted", at: 3950, .info, "peer deleted the replaced ISAKMP SA")
+        XCTAssertEqual(replaced.diagnose().summary, "down: no IKE SA and no failure recorded")
+        // Closed, then negotiated again and closed by us: not the peer's doing.
+        scene.event("ike-sa-established", at: 3960)
+        scene.event("ike-sa-deleted", at: 3970, .info, "ISAKMP SA and 1 IPsec SA(s) deleted on request")
+        XCTAssertEqual(scene.diagnose().summary, "down: no IKE SA and no failure recorded")
+    }
+
+    func testElapsedTimeIsInSecondsUnderTwoMinutes() {
+        XCTAssertEqual(Diagnoser.elapsed(0.4), "0 seconds")
+        XCTAssertEqual(Diagnoser.elapsed(1), "1 second")
+        XCTAssertEqual(Diagnoser.elapsed(119.9), "119 seconds")
+        XCTAssertEqual(Diagnoser.elapsed(381), "6 minutes")
+    }
+
     func testNoHistoryStraysAndNoDataPlaneDoNotTrap() throws {
         var scene = try Scene()
         // No history, no data plane, no IKE SA.
