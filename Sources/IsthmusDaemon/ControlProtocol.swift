@@ -8,9 +8,9 @@ import IsthmusIKEv2
 
 /// One control request: a JSON object on one line.
 public struct ControlRequest: Sendable, Codable, Hashable {
-    /// `status`, `up`, `down`, `logs`, `events` (the same as `logs` without `follow`) or `reload`.
+    /// `status`, `up`, `down`, `logs`, `events` (the same as `logs` without `follow`), `reload` or `diagnose`.
     public var command: String
-    /// The connection for `up`, `down` and (optionally) `logs`/`events`.
+    /// The connection for `up`, `down` and (optionally) `logs`/`events`/`diagnose`.
     public var connection: String?
     /// `logs`: after the one-line answer (the history), keep the connection open and send each new event as
     /// one more line: an ``EventRecord``, or a ``FollowNotice``.
@@ -62,6 +62,8 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var reloaded: [ConnectionReload]?
     /// A refused `reload`: why, one sentence each (the `check` messages of the new file).
     public var diagnostics: [String]?
+    /// `diagnose`: the verdict per connection (the one asked for, or all).
+    public var diagnoses: [ConnectionDiagnosis]?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok
@@ -98,6 +100,12 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     public var keyChangedSinceStart: Bool?
     /// The connection's interface and routes (nil without a data plane).
     public var dataPath: ConnectionDataPath?
+    /// A connection without an established IKE SA: its latest failure (nil when none was recorded since it
+    /// was last up).
+    public var lastFailure: EventRecord?
+    /// A connection without an established IKE SA: seconds until the gateway initiates it again (nil when
+    /// no attempt is planned: it is negotiating, was taken down, or waits for the peer).
+    public var nextAttemptSeconds: Int64?
 }
 
 /// One endpoint ACL rule and the packets it decided; `rule` is its position (1-based), or `no-match`

@@ -1,3 +1,4 @@
+import IsthmusGateway
 import IsthmusIKEv2
 import IsthmusIP
 import Metrics
@@ -46,6 +47,10 @@ public struct DaemonOptions: Sendable {
     /// Where the daemon records what the remote gateways named by DNS resolved to; give the same book to
     /// ``IKESessions/factories(config:ikePort:initialContact:peers:)``.
     public var peers = PeerAddressBook()
+    /// The configuration file (as given to `isthmus run`) and where each of its values was written
+    /// (``ConfigLoadResult/positions``): `diagnose` names `FILE:LINE` in its fixes. Nil: no file.
+    public var configFile: String?
+    public var configPositions: [String: SourceLocation] = [:]
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,

@@ -16,12 +16,15 @@ extension DaemonState {
             return up(request.connection)
         case "down":
             return down(request.connection)
+        case "diagnose":
+            return diagnose(request.connection)
         case "reload":
             // Served by reloadFromFile() (the control server and GatewayDaemon.control route it there).
             return .failure("reload is answered asynchronously")
         default:
             return .failure(
-                "unknown command '\(request.command.prefix(64))'; expected status, up, down, logs, events or reload")
+                "unknown command '\(request.command.prefix(64))'; expected status, up, down, logs, events, reload or diagnose"
+            )
         }
     }
 
@@ -59,6 +62,7 @@ extension DaemonState {
         }
         let sessions = sessions(of: connection.name)
         downConnections.insert(connection.name)
+        nextAttempts[connection.name] = nil
         for session in sessions { deliver(.terminate, to: session) }
         var response = ControlResponse(
             ok: true,
@@ -90,6 +94,7 @@ extension DaemonState {
                 entry.dataPath = ConnectionDataPath(
                     interface: nil, mtu: nil, routes: [], state: "error", error: "no interface was planned for it")
             }
+            describeFailure(&entry, now: now)
             return entry
         }
         let configuredNames = Set(config.connections.map(\.name))
@@ -120,6 +125,59 @@ extension DaemonState {
         response.counters = counters
         response.dataplane = dataplane?.counters
         if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
+        return response
+    }
+
+    /// For a connection without an established IKE SA: its latest failure since it was last up, and when the
+    /// next attempt is.
+    private func describeFailure(_ entry: inout ConnectionStatus, now: Duration) {
+        guard !entry.ikeSAs.contains(where: { $0.state == .established || $0.state == .rekeying }) else { return }
+        if let due = nextAttempts[entry.name] {
+            let left = due - now
+            entry.nextAttemptSeconds = max(0, left.components.seconds + (left.components.attoseconds > 0 ? 1 : 0))
+        }
+        entry.lastFailure = Self.lastFailure(in: events.records(of: entry.name))
+    }
+
+    /// Kinds of events that say why a connection is not up.
+    static let failureKinds: Set<String> = [
+        "peer-not-answering", "proposal-mismatch", "authentication-failed", "traffic-selector-mismatch",
+        "liveness-timeout", "initiation-failed", "peer-unresolved", "invalid-syntax", "invalid-ke", "message-dropped",
+        "data-path-failed", "ike-sa-deleted", "child-sa-refused",
+    ]
+
+    /// The newest failure after the newest established IKE SA: an error, or a warning or notice of a failure
+    /// kind (a peer's delete, for one); nil when there is none.
+    static func lastFailure(in records: [EventRecord]) -> EventRecord? {
+        for record in records.reversed() {
+            if record.kind == "ike-sa-established" { return nil }
+            if record.severity == "error" || (record.severity != "info" && failureKinds.contains(record.kind)) {
+                return record
+            }
+        }
+        return nil
+    }
+
+    /// The `diagnose` answer: one verdict per connection (or for `name`).
+    func diagnose(_ name: String?) -> ControlResponse {
+        let status = status()
+        let known = Set(config.connections.map(\.name)).union((status.connections ?? []).map(\.name))
+        if let name, !known.contains(name) {
+            let list = config.connections.map(\.name).joined(separator: ", ")
+            return .failure("no connection named '\(name.prefix(128))'; configured: \(list)")
+        }
+        var history: [String: [EventRecord]] = [:]
+        for connection in known where name == nil || connection == name {
+            history[connection] = events.records(of: connection)
+        }
+        let now = clock().components
+        let diagnoser = Diagnoser(
+            config: config, configFile: options.configFile, positions: configPositions, status: status,
+            events: history, setups: setups, takenDown: downConnections,
+            now: Double(now.seconds) + Double(now.attoseconds) / 1e18)
+        var response = ControlResponse(ok: true)
+        response.gateway = config.gateway.name
+        response.diagnoses = diagnoser.diagnose(name)
         return response
     }
 

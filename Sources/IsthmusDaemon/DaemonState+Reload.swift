@@ -70,6 +70,7 @@ extension DaemonState {
             return response
         }
         config = next.config
+        configPositions = next.positions
         makeInitiator = next.makeInitiator
         dispatcher.makeResponder = next.makeResponder
         // Interfaces and routes first: an added connection initiates into its interface.

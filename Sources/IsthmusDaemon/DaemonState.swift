@@ -94,6 +94,12 @@ final class DaemonState {
     var supervision = DataplaneSupervision()
     /// Events and `status` as metrics; nil when ``DaemonOptions/metrics`` is.
     let metrics: GatewayMetrics?
+    /// Where each value of the running configuration was written (`diagnose` names `FILE:LINE`).
+    var configPositions: [String: SourceLocation]
+    /// SA setups of the last hour per connection (``SASetupLog``), independent of the event rings' size.
+    var setups: [String: SASetupLog] = [:]
+    /// When each connection's planned restart happens (monotonic time), while one is planned.
+    var nextAttempts: [String: Duration] = [:]
 
     init(
         config: GatewayConfig, options: DaemonOptions, logger: Logger, eventLoop: any EventLoop,
@@ -114,6 +120,7 @@ final class DaemonState {
         self.events = EventHistory(capacity: options.eventCapacity)
         self.floodLog = options.floodLogLimiter
         self.metrics = options.metrics.map { GatewayMetrics(factory: $0) }
+        self.configPositions = options.configPositions
     }
 
     var isShuttingDown: Bool { shutdownFuture != nil }
@@ -294,9 +301,12 @@ final class DaemonState {
             return
         }
         let delay = restarts.nextDelay(for: name)
+        let due = clock() + delay
+        nextAttempts[name] = due
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         eventLoop.scheduleTask(in: Self.timeAmount(delay)) {
             let state = bound.value
+            if state.nextAttempts[name] == due { state.nextAttempts[name] = nil }
             guard !state.downConnections.contains(name), !state.isShuttingDown, state.sessions(of: name).isEmpty
             else { return }
             state.logger.info("restarting connection after its IKE SA closed", metadata: ["connection": "\(name)"])
@@ -336,6 +346,7 @@ final class DaemonState {
 
     /// Creates an initiator for `name`, registers it and sends `.initiate`; returns an error sentence.
     func initiateNow(_ name: String) -> String? {
+        nextAttempts[name] = nil
         guard let session = makeInitiator(name) else {
             return "no IKE implementation is available for connection '\(name)'"
         }
@@ -456,6 +467,16 @@ final class DaemonState {
     func record(_ event: GatewayEvent) {
         logger.log(event)
         let stored = events.append(EventRecord(event))
+        let name = event.connection
+        if !name.isEmpty, setups[name] != nil || setups.count < EventHistory.maximumConnectionRings {
+            switch event.kind {
+            case .ikeSAEstablished, .ikeSARekeyed, .childSAInstalled, .childSARekeyed:
+                setups[name, default: SASetupLog()].note(
+                    kind: event.kind.rawValue, details: event.details, at: stored.uptimeSeconds)
+            default: break
+            }
+        }
+        if event.kind == .ikeSAEstablished { nextAttempts[name] = nil }
         for follower in followers.values { follower.offer(stored) }
         metrics?.observe(event)
     }

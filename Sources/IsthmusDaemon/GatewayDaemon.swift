@@ -33,6 +33,8 @@ public final class GatewayDaemon: Sendable {
         public var config: GatewayConfig
         public var makeInitiator: InitiatorFactory
         public var makeResponder: ResponderFactory
+        /// Where each value of the new file was written (``ConfigLoadResult/positions``), for `diagnose`.
+        public var positions: [String: SourceLocation] = [:]
 
         public init(
             config: GatewayConfig, makeInitiator: @escaping InitiatorFactory, makeResponder: @escaping ResponderFactory

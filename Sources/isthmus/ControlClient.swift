@@ -7,7 +7,7 @@ import Glibc
 /// How a client command finds the running gateway: `--control PATH`, `--config FILE`, or the only socket
 /// in /run/isthmus.
 struct ControlOptions: ParsableArguments {
-    @Option(name: .long, help: "The gateway's control socket.")
+    @Option(name: [.customLong("control"), .customLong("socket")], help: "The gateway's control socket.")
     var control: String?
 
     @Option(name: .long, help: "The gateway's configuration file (its name gives the control socket).")

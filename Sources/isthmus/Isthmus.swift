@@ -10,7 +10,8 @@ struct Isthmus: AsyncParsableCommand {
         abstract: "A site-to-site IPsec VPN gateway (IKEv1, IKEv2, ESP).",
         version: "0.1.0",
         subcommands: [
-            Check.self, Algorithms.self, Run.self, Reload.self, Status.self, Up.self, Down.self, Logs.self, Events.self,
+            Check.self, Algorithms.self, Run.self, Reload.self, Status.self, Diagnose.self, Up.self, Down.self,
+            Logs.self, Events.self,
             Key.self, Export.self, Lab.self,
         ]
     )

@@ -118,7 +118,8 @@ struct Run: AsyncParsableCommand {
         // Until the gateway traps SIGHUP (reload), its default action would end the process: a
         // `systemctl reload` during start-up must not.
         signal(SIGHUP, SIG_IGN)
-        let config = try ConfigLoader.load(path: file, secrets: .refuse).acceptedConfig(file: file)
+        let loaded = ConfigLoader.load(path: file, secrets: .refuse)
+        let config = try loaded.acceptedConfig(file: file)
         let level = logLevel
         let format = logFormat
         LoggingSystem.bootstrap { label in
@@ -144,6 +145,8 @@ struct Run: AsyncParsableCommand {
             dataPath: noDataPlane ? .none : tun.map { .tun($0) } ?? .managed,
             pathMTU: pathMTU)
         options.peers = peers
+        options.configFile = file
+        options.configPositions = loaded.positions
         options.halfOpenLimits = HalfOpenLimits(
             total: halfOpenLimit, perSource: halfOpenPerSource, cookieThreshold: cookieThreshold)
         let file = self.file
@@ -156,9 +159,10 @@ struct Run: AsyncParsableCommand {
                         diagnostics: result.errors.map(\.description)))
             }
             let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger, peers: peers)
-            return .success(
-                GatewayDaemon.Reload(
-                    config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder))
+            var reload = GatewayDaemon.Reload(
+                config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder)
+            reload.positions = result.positions
+            return .success(reload)
         }
         // The metrics endpoint listens before the gateway starts: a bind failure means no gateway.
         var metricsServer: MetricsServer.Running?

@@ -54,6 +54,12 @@ struct Status: ParsableCommand {
                     + "out \(traffic.packetsOut) packets (\(traffic.bytesOut) bytes)\n"
             }
             if connection.ikeSAs.isEmpty { out += "  no IKE SA\n" }
+            if let failure = connection.lastFailure {
+                out += "  last failure: \(failure.time) \(failure.kind): \(failure.message)\n"
+            }
+            if let next = connection.nextAttemptSeconds {
+                out += "  next attempt in \(duration(next))\n"
+            }
             for sa in connection.ikeSAs {
                 out += "  IKE SA \(sa.state), \(sa.role), \(sa.local) <-> \(sa.remote)\n"
                 out += "    SPIs \(sa.localSPI) (ours) / \(sa.remoteSPI)"

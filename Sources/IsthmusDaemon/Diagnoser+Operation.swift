@@ -1,0 +1,350 @@
+import IsthmusEvents
+import IsthmusGateway
+
+/// The causes that make an established connection work badly: SAs renewed too often, lifetimes far
+/// apart, packets too big, denied by an ACL, a missing data path, a key that changed on disk.
+extension Diagnoser {
+    /// Our lifetimes differ from the peer's by this factor or more: worth a finding.
+    static let lifetimeRatio: Double = 4
+    /// Rekeys start at 80-90 % of a lifetime: this many SAs per lifetime at most, when all is well.
+    static let rekeyFraction: Double = 0.8
+
+    // MARK: Flapping and lifetimes
+
+    /// SAs set up in the last hour, against what the lifetimes in use predict.
+    func flapping(_ subject: Subject) -> DiagnosisFinding? {
+        let start = subject.windowStart
+        let setups = subject.setups
+        let ikeNew = SASetupLog.count(setups.ikeEstablished, since: start)
+        let ikeRekeys = SASetupLog.count(setups.ikeRekeyed, since: start)
+        let children = SASetupLog.count(setups.childSetups, since: start)
+        // The daemon may have run for less than the window.
+        let span = max(1, min(Self.window, now))
+        let phase2 = subject.recent(["lifetime-chosen"]).last { Self.phase(of: $0) == 2 }
+        let phase1 = subject.recent(["lifetime-chosen"]).last { Self.phase(of: $0) == 1 }
+        let espLifetime =
+            phase2.flatMap { Self.seconds($0.details["used"]) }
+            ?? subject.connection.map { Double($0.lifetimes.esp.components.seconds) }
+        let ikeLifetime =
+            phase1.flatMap { Self.seconds($0.details["used"]) }
+            ?? subject.connection.map { Double($0.lifetimes.ike.components.seconds) }
+        let expectedChildren = espLifetime.map { Int(span / ($0 * Self.rekeyFraction)) + 1 }
+        let expectedIKE = ikeLifetime.map { Int(span / ($0 * Self.rekeyFraction)) + 1 }
+        let peerESP = phase2.flatMap { Self.seconds($0.details["peer"]) }
+        let peerFar = peerESP.map { peer in espLifetime.map { peer >= $0 * Self.lifetimeRatio } ?? false } ?? false
+
+        let reestablished = ikeNew >= 3
+        let tooManyChildren = expectedChildren.map { children > 2 * $0 + 2 } ?? (children >= 20)
+        let shortAgainstPeer = children >= 6 && peerFar
+        guard reestablished || tooManyChildren || shortAgainstPeer else { return nil }
+
+        var details = [
+            "ike_sas_established": "\(ikeNew)", "ike_sas_rekeyed": "\(ikeRekeys)", "child_sas": "\(children)",
+            "window_seconds": "\(Int(span))",
+        ]
+        if let expectedChildren { details["child_sas_expected"] = "\(expectedChildren)" }
+        if let expectedIKE { details["ike_sas_expected"] = "\(expectedIKE)" }
+        if let espLifetime { details["esp_lifetime"] = "\(Int(espLifetime))s" }
+        if let peerESP { details["peer_esp_lifetime"] = "\(Int(peerESP))s" }
+
+        var parts: [String] = []
+        if reestablished { parts.append("\(ikeNew) IKE SAs negotiated from scratch") }
+        parts.append("\(children) CHILD SAs set up")
+        let period = span >= Self.window ? "in the last hour" : "in the \(Int(span / 60)) minutes since start"
+        var explanation =
+            "\(parts.joined(separator: " and ")) \(period); "
+            + (expectedChildren.map { "with an ESP lifetime of \(Int(espLifetime ?? 0)) s we expect at most \($0)" }
+                ?? "a stable tunnel sets up a few")
+            + (reestablished ? ", and one IKE SA that is rekeyed, not renegotiated." : ".")
+        let responderLifetimeSent = subject.recent(["lifetime-chosen"]).filter {
+            ($0.details["reason"] ?? $0.message).contains("RESPONDER-LIFETIME sent")
+        }
+        if let peerESP, let espLifetime, peerFar {
+            explanation +=
+                " The peer proposes \(Int(peerESP)) s for phase 2 and we use \(Int(espLifetime)) s; with the "
+                + "peer's lifetime there would be \(Int(span / (peerESP * Self.rekeyFraction)) + 1) CHILD SA"
+                + " in this time."
+            if !responderLifetimeSent.isEmpty {
+                explanation +=
+                    " We told the peer our shorter lifetime with a RESPONDER-LIFETIME notification "
+                    + "\(responderLifetimeSent.count) time\(responderLifetimeSent.count == 1 ? "" : "s"); older IKEv1 "
+                    + "routers ignore it (their log says \"Ignore RESPONDER-LIFETIME notification\") and keep the "
+                    + "SA for \(Int(peerESP)) s, so every \(Int(espLifetime)) s the two sides disagree about which "
+                    + "SA is current and the tunnel is renegotiated: it \"continually restarts\"."
+            }
+        }
+        var evidence: [DiagnosisEvidence] = [
+            DiagnosisEvidence(
+                source: .counter, name: "IKE SAs established in the last hour", text: "\(ikeNew)"),
+            DiagnosisEvidence(source: .counter, name: "IKE SAs rekeyed in the last hour", text: "\(ikeRekeys)"),
+            DiagnosisEvidence(source: .counter, name: "CHILD SAs set up in the last hour", text: "\(children)"),
+        ]
+        if let phase2 { evidence.append(DiagnosisEvidence(phase2)) }
+        evidence += subject.recent(["ike-sa-established"]).suffix(3).map(DiagnosisEvidence.init)
+        evidence += subject.recent(["child-sa-hard-expired", "liveness-timeout"]).suffix(2).map(DiagnosisEvidence.init)
+        var fixes: [DiagnosisFix] = []
+        if let peerESP, peerFar, let connection = subject.connection {
+            let seconds = Int(peerESP)
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "Use the peer's phase 2 lifetime (both sides then rekey at the same pace): set "
+                        + place("lifetime", "\(subject.path).lifetime", subject.path) + " to",
+                    yaml: "lifetime: {ike: \(connection.lifetimes.ike.configText), esp: \(seconds)s"
+                        + (connection.lifetimes.espKilobytes.map { ", esp_size: \($0)KB" } ?? "") + "}"))
+            fixes += lifetimePeerFixes(subject, espSeconds: Int(espLifetime ?? 0))
+        } else {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "Look at why the SAs end (`isthmus logs \(subject.name)`: liveness timeouts, deletes by the "
+                        + "peer, hard expiries); if the peer deletes them early, give both sides the same lifetimes at "
+                        + place("lifetime", "\(subject.path).lifetime", subject.path)))
+            if let espLifetime { fixes += lifetimePeerFixes(subject, espSeconds: Int(espLifetime)) }
+        }
+        return DiagnosisFinding(
+            cause: .flapping, severity: .warning,
+            summary: "the tunnel keeps being renegotiated: \(parts.joined(separator: ", ")) \(period)"
+                + (expectedChildren.map { " (at most \($0) expected)" } ?? ""),
+            explanation: explanation, evidence: evidence, fixes: fixes, details: details)
+    }
+
+    func lifetimePeerFixes(_ subject: Subject, espSeconds: Int) -> [DiagnosisFix] {
+        let name = subject.name
+        return [
+            DiagnosisFix(
+                side: .peer,
+                text: "In swanctl.conf, connections.\(name).children.\(name): life_time = \(espSeconds)s "
+                    + "(and rekey_time = \(espSeconds * 9 / 10)s)", device: "strongswan"),
+            DiagnosisFix(
+                side: .peer, text: "In ipsec.conf, conn \(name): salifetime=\(espSeconds)s", device: "libreswan"),
+            DiagnosisFix(
+                side: .peer,
+                text: "On the router's IPsec (phase 2) policy, set the SA lifetime to \(espSeconds) seconds.",
+                device: "generic"),
+        ]
+    }
+
+    /// Lifetimes far apart (a factor of ``lifetimeRatio``) without flapping yet.
+    func lifetimeMismatch(_ subject: Subject) -> DiagnosisFinding? {
+        guard flapping(subject) == nil else { return nil }
+        var far: [(record: EventRecord, ours: Double, peer: Double, phase: Int)] = []
+        for phase in [1, 2] {
+            guard let record = subject.recent(["lifetime-chosen"]).last(where: { Self.phase(of: $0) == phase }),
+                let ours = Self.seconds(record.details["ours"]), let peer = Self.seconds(record.details["peer"]),
+                max(ours, peer) >= Self.lifetimeRatio * min(ours, peer)
+            else { continue }
+            far.append((record, ours, peer, phase))
+        }
+        guard let first = far.first else { return nil }
+        var details: [String: String] = [:]
+        for entry in far {
+            details["phase\(entry.phase)_ours"] = "\(Int(entry.ours))s"
+            details["phase\(entry.phase)_peer"] = "\(Int(entry.peer))s"
+        }
+        let words = far.map { "phase \($0.phase): ours \(Int($0.ours)) s, the peer's \(Int($0.peer)) s" }
+        var fixes: [DiagnosisFix] = []
+        if let connection = subject.connection {
+            let ike = far.first { $0.phase == 1 }.map { "\(Int($0.peer))s" } ?? connection.lifetimes.ike.configText
+            let esp = far.first { $0.phase == 2 }.map { "\(Int($0.peer))s" } ?? connection.lifetimes.esp.configText
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "Agree on one lifetime per phase; to take the peer's, set "
+                        + place("lifetime", "\(subject.path).lifetime", subject.path) + " to",
+                    yaml: "lifetime: {ike: \(ike), esp: \(esp)"
+                        + (connection.lifetimes.espKilobytes.map { ", esp_size: \($0)KB" } ?? "") + "}"))
+        }
+        if let phase2 = far.first(where: { $0.phase == 2 }) {
+            fixes += lifetimePeerFixes(subject, espSeconds: Int(phase2.ours))
+        }
+        return DiagnosisFinding(
+            cause: .lifetimeMismatch, severity: .notice,
+            summary: "the lifetimes are far apart: \(words.joined(separator: "; "))",
+            explanation:
+                "The shorter lifetime wins (\(first.record.details["reason"] ?? "see the event")), which works while "
+                + "the peer honours it; a peer that ignores RESPONDER-LIFETIME keeps its SA longer than we do, and the "
+                + "tunnel starts to flap. Nothing has flapped yet.",
+            evidence: far.map { DiagnosisEvidence($0.record) }, fixes: fixes, details: details)
+    }
+
+    /// Seconds from a lifetime as events write it: `120s`, `3600s/102400000KB`; nil without seconds.
+    static func seconds(_ text: String?) -> Double? {
+        guard let text else { return nil }
+        for part in text.split(separator: "/") where part.hasSuffix("s") {
+            if let value = Double(part.dropLast()) { return value }
+        }
+        return nil
+    }
+
+    // MARK: Data plane
+
+    /// The connection's interface or routes failed, or the data-plane thread stopped.
+    func dataPathDown(_ subject: Subject) -> DiagnosisFinding? {
+        var evidence: [DiagnosisEvidence] = []
+        var reasons: [String] = []
+        if let plane = status.dataplane, plane.running == false {
+            reasons.append("the data-plane thread stopped: \(plane.failure ?? "no reason given")")
+            evidence.append(
+                DiagnosisEvidence(source: .status, name: "dataplane.running", text: "false: \(plane.failure ?? "")"))
+        }
+        if let path = subject.status?.dataPath, path.state != "up" {
+            reasons.append("its interface \(path.interface ?? "?") is not usable: \(path.error ?? "unknown error")")
+            evidence.append(
+                DiagnosisEvidence(
+                    source: .status, name: "dataPath.state", text: "\(path.state): \(path.error ?? "unknown error")"))
+        }
+        if let failed = subject.recent(["data-path-failed"]).last,
+            !subject.happened(["data-path-ready"], after: failed)
+        {
+            if reasons.isEmpty { reasons.append(failed.message) }
+            evidence.append(DiagnosisEvidence(failed))
+        }
+        guard !reasons.isEmpty else { return nil }
+        return DiagnosisFinding(
+            cause: .dataPathDown, severity: .error,
+            summary: "no traffic can cross: \(reasons[0])",
+            explanation:
+                "IKE may be up, but packets are not carried: \(reasons.joined(separator: "; ")). The gateway creates "
+                + "the interface again by itself when it disappears; a stopped data-plane thread makes the gateway "
+                + "exit (status 70) for the service manager to restart it.",
+            evidence: evidence,
+            fixes: [
+                DiagnosisFix(
+                    side: .local,
+                    text: "Look at the data-path events (`isthmus logs \(subject.name)`) and the interface "
+                        + "(`ip link`, `ip route`); restart the gateway if the data plane stopped.",
+                    command: "isthmus logs \(subject.name)")
+            ], details: ["reasons": reasons.joined(separator: "; ")])
+    }
+
+    /// The key file was written after the gateway read it.
+    func keyFileChanged(_ subject: Subject) -> DiagnosisFinding? {
+        guard let status = subject.status, status.keyChangedSinceStart == true else { return nil }
+        var evidence = [
+            DiagnosisEvidence(
+                source: .status, name: "keyChangedSinceStart", text: "true (\(status.sharedKey ?? "file"))")
+        ]
+        if let rotated = status.keyLastRotated {
+            evidence.append(
+                DiagnosisEvidence(source: .status, name: "keyLastRotated", text: "\(rotated) (seconds since 1970)"))
+        }
+        return DiagnosisFinding(
+            cause: .keyFileChanged, severity: .warning,
+            summary: "the key file changed after the gateway read it: the running gateway still uses the old key",
+            explanation:
+                "\(status.sharedKey ?? "The key file") was written (`isthmus key rotate` or by hand) after the gateway "
+                + "loaded it. New negotiations still use the old key until `isthmus reload`; if the peer already has "
+                + "the new one, authentication will fail.",
+            evidence: evidence,
+            fixes: [
+                DiagnosisFix(
+                    side: .local, text: "Load the new key (the peer must have it too).", command: "isthmus reload")
+            ], details: ["key": status.sharedKey ?? ""])
+    }
+
+    // MARK: ACL and MTU
+
+    /// Packets from the tunnel denied by an endpoint ACL.
+    func aclDenied(_ subject: Subject) -> DiagnosisFinding? {
+        let denials = subject.recent(["acl-denied"])
+        var flows: [String: (count: Int, record: EventRecord)] = [:]
+        var order: [String] = []
+        for record in denials {
+            let d = record.details
+            let destinationPort = d["destination_port"].flatMap { $0.isEmpty ? nil : ":\($0)" } ?? ""
+            let flow =
+                "\(d["protocol"] ?? "?") \(d["source"] ?? "?") -> \(d["destination"] ?? "?")\(destinationPort)"
+                + " (endpoint \(d["endpoint"] ?? "?"), \(d["rule"].map { $0 == "no-match" ? "no rule matched" : "rule \($0)" } ?? "?"))"
+            if flows[flow] == nil { order.append(flow) }
+            let suppressed = Int(d["suppressed"] ?? "") ?? 0
+            flows[flow] = ((flows[flow]?.count ?? 0) + 1 + suppressed, record)
+        }
+        let noMatch = (status.acl ?? []).filter { $0.rule == "no-match" && $0.hits > 0 }
+        guard !order.isEmpty || (!noMatch.isEmpty && config.connections.count == 1 && subject.connection != nil)
+        else { return nil }
+        var evidence: [DiagnosisEvidence] = order.prefix(5).compactMap { flow in
+            flows[flow].map {
+                DiagnosisEvidence(
+                    source: .event, name: "acl-denied", time: $0.record.time, text: "\(flow): \($0.count)×")
+            }
+        }
+        evidence += noMatch.map {
+            DiagnosisEvidence(
+                source: .counter, name: "acl \($0.endpoint) no-match",
+                text: "\($0.hits) packets denied (no rule matched)")
+        }
+        var fixes: [DiagnosisFix] = []
+        if let first = order.first, let record = flows[first]?.record,
+            let endpoint = record.details["endpoint"], let source = record.details["source"]
+        {
+            let index = config.endpoints.firstIndex { $0.name == endpoint }
+            let host = source.contains(":") ? "\(source)/128" : "\(source)/32"
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "If \(source) should reach \(endpoint), add a permit rule before the deny at "
+                        + (index.map { place("rules", "endpoints[\($0)].rules", "endpoints[\($0)]") } ?? "'rules'")
+                        + ", then `isthmus reload`.",
+                    yaml: "- {action: permit, remote: \(host)}", command: "isthmus reload"))
+        } else {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "See which flows are denied with `isthmus logs \(subject.name)` (acl-denied events) and "
+                        + "add permit rules under 'endpoints:' for the ones that should pass."))
+        }
+        let total = flows.values.reduce(0) { $0 + $1.count }
+        return DiagnosisFinding(
+            cause: .aclDenied, severity: .notice,
+            summary: order.isEmpty
+                ? "the endpoint ACLs denied \(noMatch.reduce(0) { $0 + $1.hits }) packets (no rule matched)"
+                : "the endpoint ACLs denied \(total) packet\(total == 1 ? "" : "s") in the last hour, e.g. \(order[0])",
+            explanation:
+                "Packets that came out of the tunnel were refused by an endpoint's rules (first match wins, the rest "
+                + "is denied). That is the ACL doing its job unless the flow should pass.",
+            evidence: evidence, fixes: fixes,
+            details: ["flows": order.prefix(10).joined(separator: "; "), "denied": "\(total)"])
+    }
+
+    /// Packets too big for the tunnel: ICMP "too big" sent, oversize drops (gateway-wide counters).
+    func mtu(_ subject: Subject) -> DiagnosisFinding? {
+        guard let plane = status.dataplane, subject.connection != nil else { return nil }
+        let tooBig = plane.icmpTooBigSent
+        let oversized = plane.drops["oversized"] ?? 0
+        guard tooBig > 0 || oversized > 0 else { return nil }
+        // Gateway-wide counters: only for a connection that carries traffic, or the only one.
+        let traffic = plane.connections[subject.name]
+        guard config.connections.count == 1 || (traffic?.packetsOut ?? 0) > 0 else { return nil }
+        let mtu = subject.status?.dataPath?.mtu
+        return DiagnosisFinding(
+            cause: .mtu, severity: oversized > 0 ? .warning : .notice,
+            summary: "packets too big for the tunnel: \(tooBig) ICMP \"too big\" sent, \(oversized) oversize drops",
+            explanation:
+                "Hosts sent packets that do not fit the tunnel once encapsulated"
+                + (mtu.map { " (tunnel MTU \($0))" } ?? "") + ". Packets with DF set are answered with ICMP "
+                + "\"fragmentation needed\"/\"packet too big\"; if a firewall drops those, the senders never learn the "
+                + "smaller size and large transfers stall while ping works. TCP SYNs are clamped "
+                + "(\(plane.mssClamped) so far); UDP and other protocols are not.",
+            evidence: [
+                DiagnosisEvidence(source: .counter, name: "dataplane.icmpTooBigSent", text: "\(tooBig)"),
+                DiagnosisEvidence(source: .counter, name: "dataplane.drops.oversized", text: "\(oversized)"),
+                DiagnosisEvidence(source: .counter, name: "dataplane.mssClamped", text: "\(plane.mssClamped)"),
+            ],
+            fixes: [
+                DiagnosisFix(
+                    side: .local,
+                    text: "Let ICMP type 3 code 4 (IPv4) and ICMPv6 type 2 reach the hosts, or lower the MTU of the "
+                        + "hosts that send large UDP; if the path between the gateways is below 1500 bytes, tell the "
+                        + "gateway with `isthmus run --path-mtu N`."),
+                DiagnosisFix(
+                    side: .peer,
+                    text: "Clamp TCP MSS on the router's LAN side (about 1350) and let ICMP \"fragmentation needed\" "
+                        + "through.", device: "generic"),
+            ],
+            details: [
+                "icmp_too_big_sent": "\(tooBig)", "oversized_drops": "\(oversized)", "scope": "gateway",
+                "mtu": mtu.map { "\($0)" } ?? "",
+            ])
+    }
+}
