@@ -19,6 +19,7 @@ Three topologies, so that scenarios sharing one share its set-up:
 """
 import json
 import re
+import signal
 import time
 
 from harness import prereq, proc
@@ -211,25 +212,44 @@ def test_misconfigured_peers(scene, checks, isthmus_bin):
     healthy_checks(checks, "ok", gw, "ok")
 
     wire_check(checks, "prop", gw, "prop", "proposal-mismatch")
-    verdict_checks(checks, "prop", gw, "prop", "proposal-mismatch", fix_any=("ike:", "esp:"),
-                   peer_device="strongswan", explain_any=("aes128", "proposal"))
+    # Both offers: strongSwan's (it initiated too: Isthmus's responder event names it) and ours.
+    verdict_checks(checks, "prop", gw, "prop", "proposal-mismatch", fix_any=("ike:",),
+                   peer_device="strongswan", explain_all=("aes128-sha1", GOOD_IKE))
     wire_check(checks, "psk", gw, "psk", "authentication-failed")
-    verdict_checks(checks, "psk", gw, "psk", "authentication-failed", fix_any=("shared_key",),
-                   explain_any=("key",))
+    verdict_checks(checks, "psk", gw, "psk", "authentication-failed", fix_any=("isthmus reload", "shared_key"),
+                   peer_device="strongswan", explain_any=("key",))
     wire_check(checks, "ts", gw, "ts", "traffic-selector-mismatch")
     verdict_checks(checks, "ts", gw, "ts", "traffic-selector-mismatch", fix_any=("prefixes",),
-                   explain_any=("10.0.4.0/24",))
-    wire_check(checks, "nat", gw, "nat", "nat-detected")
-    checks.check("nat.wire-no-ike-sa", not ss.list_sas("nat") or not ss.ready("nat"), "strongSwan has the SA")
-    verdict_checks(checks, "nat", gw, "nat", "nat-udp4500-blocked", timeout=60, explain_any=("4500",))
+                   explain_all=("10.0.4.0/24", OFFICE_PREFIX))
+    # Unreachable and NAT: our requests go unanswered (IKE_SA_INIT on 500; IKE_AUTH on 4500 once the NAT is seen);
+    # a negotiation gives up after 6 retransmits (1+2+...+64 s, ~127 s after the start), both at about the same time.
     wire_check(checks, "unr", gw, "unr", "retransmit", timeout=10)
-    verdict_checks(checks, "unr", gw, "unr", "peer-unreachable", timeout=140, explain_any=("500",))
+    e = wire_check(checks, "nat", gw, "nat", "nat-detected")
+    checks.check("nat.wire-we-are-behind-the-nat", e is not None and (e.get("details") or {}).get("local") == "true",
+                 f"nat-detected details {(e or {}).get('details')}")
+    checks.check("nat.wire-ike-auth-unanswered-on-4500", wait_event(gw, "nat", "retransmit", 10) is not None
+                 and not ss.list_sas("nat"), f"strongSwan lists {ss.list_sas('nat')}")
+    verdict_checks(checks, "unr", gw, "unr", "peer-unreachable", timeout=max(1, 150 - (time.monotonic() - t0)),
+                   explain_any=("500",))
+    verdict_checks(checks, "nat", gw, "nat", "nat-udp4500-blocked", timeout=max(1, 160 - (time.monotonic() - t0)),
+                   explain_any=("4500",))
 
     # DPD: the established dpd peer goes dark; DPD (2 s / 8 s) gives up.
     r = load_rules(rtr, router_rules(blackhole=[PEERS["dpd"][0]]))
     checks.require("dpd.blackhole", r.returncode == 0, (r.stderr or r.stdout)[:200])
     wire_check(checks, "dpd", gw, "dpd", "liveness-timeout", timeout=30)
-    verdict_checks(checks, "dpd", gw, "dpd", "dpd-timeout", timeout=30, explain_any=("dpd", "dead peer", "liveness"))
+    verdict_checks(checks, "dpd", gw, "dpd", "dpd-timeout", timeout=30, fix_any=("dpd:",),
+                   explain_any=("dpd", "dead peer", "liveness"))
+    # The verdicts hold: the NAT connection's next attempt finds the NAT again (a new nat-detected, unanswered on
+    # 4500 again); it is still a NAT with UDP 4500 blocked, not a peer that never answered.
+    proc.wait_for(lambda: len(events(gw, "nat", "nat-detected")) >= 2, 30, interval=1)
+    again = len(events(gw, "nat", "nat-detected"))
+    doc, _ = diagnose_json(gw, "nat")
+    got = [f.get("cause") for f in (verdict_doc(doc) or {}).get("findings") or []]
+    if not WIRE_ONLY:
+        checks.check("nat.diagnose-verdict-holds-after-the-next-attempt", again >= 2 and "nat-udp4500-blocked" in got,
+                     f"{round(time.monotonic() - t0)} s after the start, {again} nat-detected events: findings {got}",
+                     detail=f"{again} nat-detected events, findings {got}")
     # The healthy connection is still healthy next to all of them, and the gateway-wide document is consistent.
     healthy_checks(checks, "ok-at-end", gw, "ok")
     doc, _ = diagnose_json(gw)
@@ -293,8 +313,9 @@ def test_data_plane_faults(scene, checks, isthmus_bin):
                  " ".join((r.stdout + r.stderr).split())[:200])
     sent = (office.status().get("dataplane") or {}).get("icmpTooBigSent") or 0
     checks.check("mtu.wire-icmp-too-big-counted", sent >= 1, f"icmpTooBigSent {sent}", detail=f"{sent} sent")
-    verdict_checks(checks, "mtu", office, "office-cloud", "mtu", fix_any=("mtu",), timed=False,
-                   explain_any=("1399", "too big", "fragmentation"))
+    # No YAML key sets a tunnel's MTU: the fix names `isthmus run --path-mtu` (or MSS clamping on the peer).
+    verdict_checks(checks, "mtu", office, "office-cloud", "mtu", fix_any=("--path-mtu",), fix_in_text=True,
+                   timed=False, explain_any=("too big", "fragmentation"))
     sites.ofc.ip("link", "set", tun, "mtu", 1400)
 
     # Key file: the cloud's key file rotated on disk, no reload: the running key is not the file's.
@@ -338,8 +359,10 @@ def child_lifetimes(ss, conn="s2s"):
 
 def test_flapping_ikev1_lifetimes(scene, checks, isthmus_bin):
     """The seed's case: the office router (strongSwan IKEv1 initiator, phase 2 28800 s) against our static
-    (IKEv1) cloud gateway with phase 2 120 s, for FLAP_PERIODS real rekey periods under a ping; what strongSwan
-    does with our RESPONDER-LIFETIME is recorded, and the verdict must explain what actually happened."""
+    (IKEv1) cloud gateway with phase 2 120 s, for FLAP_PERIODS real rekey periods under a ping. What strongSwan does
+    with our RESPONDER-LIFETIME is checked on the wire (it keeps 28800 s; we rekey every ~106 s and it accepts our
+    Quick Modes and Deletes: the tunnel holds), and the verdict must say what happened: the lifetimes and the
+    notification, how many phase 2 SAs, no restart that did not happen, the YAML line and strongSwan's life_time."""
     require_diagnose(checks, isthmus_bin)
     sites = scene.two_sites(tuns=False)
     tun = f"{scene.short}c"
@@ -357,54 +380,87 @@ def test_flapping_ikev1_lifetimes(scene, checks, isthmus_bin):
     checks.require("strongswan-initiates", "initiate completed successfully" in r.stdout,
                    (r.stdout + r.stderr)[-300:])
     checks.require("established", proc.wait_for(lambda: gw.wait_child_sa(), WAIT), gw.log_tail(5))
-    lifetimes = child_lifetimes(ss)
     chosen = [e.get("message", "") for e in events(gw, "cloud-office", "lifetime-chosen")]
-    sent_rl = any("RESPONDER-LIFETIME sent" in m for m in chosen)
-    checks.check("wire-responder-lifetime-sent", sent_rl, f"lifetime-chosen events: {chosen}",
-                 detail=next((m for m in chosen if "phase 2" in m), "")[:200])
-    honoured = bool(lifetimes) and all(life <= FLAP_ESP + 5 for _, life, _ in lifetimes)
-    checks.record("wire-strongswan-lifetime-after-responder-lifetime", True,
-                  detail=f"strongSwan's CHILD SA: rekey in {lifetimes[0][0] if lifetimes else '?'} s, "
-                         f"expires in {lifetimes[0][1] if lifetimes else '?'} s "
-                         f"({'honours' if honoured else 'ignores'} our {FLAP_ESP} s); charon: "
-                         f"{next((x for x in ss.log_text().splitlines() if 'lifetime' in x.lower()), 'no lifetime line')[-160:]}")
+    checks.check("wire-responder-lifetime-sent", any("RESPONDER-LIFETIME sent" in m for m in chosen),
+                 f"lifetime-chosen events: {chosen}", detail=next((m for m in chosen if "phase 2" in m), "")[:200])
+    first = child_lifetimes(ss)
     ping = scene.start(["ping", "-D", "-i", "0.5", VM], "ping", ns=sites.oh)
 
-    # FLAP_PERIODS rekey periods of our phase 2 lifetime.
-    deadline = t0 + FLAP_PERIODS * FLAP_ESP + 15
+    # FLAP_PERIODS rekey periods of our phase 2 lifetime; strongSwan's CHILD SA sampled every 10 s.
     samples = []
-    while time.monotonic() < deadline and gw.alive:
+    while time.monotonic() < t0 + FLAP_PERIODS * FLAP_ESP + 15 and gw.alive:
         samples.append((round(time.monotonic() - t0), child_lifetimes(ss)))
         time.sleep(10)
-    ping.stop()
-    scene.write("strongswan-lifetimes.txt", "".join(f"{t} s: {s}\n" for t, s in samples), mode=0o644)
+    ping.stop(signal.SIGINT)
+    scene.write("strongswan-lifetimes.txt", "".join(f"{t} s: {x}\n" for t, x in samples), mode=0o644)
+    log("flapping: strongSwan's CHILD SAs (rekey s, expiry s, SPI) over time: "
+        + "; ".join(f"{t}s {x}" for t, x in samples[::3]))
+
+    # What strongSwan did with RESPONDER-LIFETIME: its SAs (its own and the ones we negotiated) expire in 28800 s.
+    lives = [life for _, x in samples for _, life, _ in x]
+    ignored = bool(first) and first[0][1] > 10 * FLAP_ESP
+    checks.check("wire-strongswan-ignores-responder-lifetime", ignored and min(lives or [0]) > 10 * FLAP_ESP,
+                 f"strongSwan's CHILD SA expiries {sorted(set(lives))[:5]}",
+                 detail=f"its first CHILD SA expires in {first[0][1] if first else '?'} s, every later one in "
+                        f"{min(lives or [0])}-{max(lives or [0])} s, although charon logged "
+                        f"{len(re.findall('received 120s lifetime, configured 28800s', ss.log_text()))}x "
+                        f"'received {FLAP_ESP}s lifetime, configured 28800s'")
+    ours = ss.log_text().count("generating QUICK_MODE request")
+    theirs = ss.log_text().count("parsed QUICK_MODE request")
+    spis = {spi for _, x in samples for _, _, spi in x}
     installed = events(gw, "cloud-office", "child-sa-installed")
     rekeyed = events(gw, "cloud-office", "child-sa-rekeyed")
-    deleted = events(gw, "cloud-office", "child-sa-deleted")
-    checks.check("wire-phase2-churn", len(installed) + len(rekeyed) >= FLAP_PERIODS,
-                 f"{len(installed)} installed, {len(rekeyed)} rekeyed in {FLAP_PERIODS * FLAP_ESP} s",
-                 detail=f"{len(installed)} installed, {len(rekeyed)} rekeyed, {len(deleted)} deleted in "
-                        f"{round(time.monotonic() - t0)} s")
+    established = events(gw, "cloud-office", "ike-sa-established")
+    phase2 = len(installed) + len(rekeyed)
+    checks.check("wire-we-rekey-every-period", len(rekeyed) >= FLAP_PERIODS and len(spis) >= FLAP_PERIODS + 1,
+                 f"{len(rekeyed)} rekeys by Isthmus, {len(spis)} SPIs at strongSwan",
+                 detail=f"{phase2} phase 2 SAs ({len(rekeyed)} rekeys, all by Isthmus: charon sent "
+                        f"{ours // 2} Quick Mode(s), took {theirs // 2}); {len(spis)} SPIs at strongSwan, one at a "
+                        "time")
     sent, received = _ping_summary(scene.path("ping.log").read_text(errors="replace"))
-    checks.record("wire-ping-during-the-periods", True, detail=f"{received} of {sent} answered")
-    log("flapping: strongSwan's CHILD SA lifetimes over time: " + "; ".join(f"{t}s {s}" for t, s in samples[::3]))
+    held = len(established) == 1 and sent > 0 and received >= sent - 2
+    checks.check("wire-tunnel-held", held, f"{len(established)} ISAKMP SAs, {received} of {sent} pings answered",
+                 detail=f"1 ISAKMP SA, {received} of {sent} pings answered over {round(time.monotonic() - t0)} s")
 
-    f = verdict_checks(checks, "flap", gw, "cloud-office", "flapping", fix_any=("lifetime",),
-                       peer_device="strongswan", explain_any=("RESPONDER-LIFETIME", "28800"))
+    # The verdict: flapping when the engine sees churn, else lifetime-mismatch; either must explain the case.
+    f = verdict_checks(checks, "flap", gw, "cloud-office", _flap_cause(gw), fix_any=("lifetime:",),
+                       peer_device="strongswan", timeout=5, explain_all=("RESPONDER-LIFETIME", f"{FLAP_ESP}", "28800"))
     if f is not None:
-        text = f"{f.get('summary', '')} {f.get('explanation', '')}"
-        counts = re.findall(r"\b(\d+) (?:phase 2|IPsec|CHILD) SAs?\b", text)
-        checks.check("flap.diagnose-counts-the-sas", bool(counts), f"no SA count in {text[:300]!r}",
-                     detail=", ".join(counts))
-        says_ignored = re.search(r"ignor", text, re.I) is not None
-        checks.check("flap.diagnose-says-what-strongswan-did", says_ignored == (not honoured),
-                     f"strongSwan {'honoured' if honoured else 'ignored'} our RESPONDER-LIFETIME on the wire, the "
-                     f"verdict {'says' if says_ignored else 'does not say'} it was ignored: {text[:300]!r}")
+        words = f"{f.get('summary', '')} {f.get('explanation', '')}"
+        counted = (f.get("details") or {}).get("child_sas") or next(iter(re.findall(
+            r"\b(\d+) (?:CHILD|phase 2|IPsec) SAs?\b", words)), None)
+        checks.check("flap.diagnose-counts-the-phase2-sas", counted is not None and abs(int(counted) - phase2) <= 1,
+                     f"the wire made {phase2} phase 2 SAs; the verdict counts {counted}: {words[:300]!r}",
+                     detail=f"{counted} counted, {phase2} on the wire")
+        restart = re.search(r"continually restarts|keeps being renegotiated|negotiated from scratch", words)
+        checks.check("flap.diagnose-no-restart-that-did-not-happen", not (held and restart),
+                     f"the tunnel held on the wire (1 ISAKMP SA, pings answered), the verdict says "
+                     f"'{restart.group(0) if restart else ''}': {words[:300]!r}")
+        peer = [x for x in f.get("fixes") or [] if x.get("device") == "strongswan"]
+        checks.check("flap.diagnose-strongswan-life-time", any(f"life_time = {FLAP_ESP}s" in x.get("text", "")
+                                                               for x in peer),
+                     f"strongSwan fixes {[x.get('text') for x in peer]}")
     doc, _ = diagnose_json(gw)
     scene.write("diagnose.json", json.dumps(doc, indent=1) + "\n", mode=0o644)
     checks.check("cloud-alive", gw.alive and not gw.crashed(), "the gateway exited or crashed")
 
 
+def _flap_cause(gw):
+    """`flapping` when the verdict has it, else `lifetime-mismatch` (the one verdict_checks then reads)."""
+    doc, _ = diagnose_json(gw, "cloud-office")
+    found = [x.get("cause") for x in (verdict_doc(doc) or {}).get("findings") or []]
+    return "flapping" if "flapping" in found else "lifetime-mismatch"
+
+
+def verdict_doc(doc):
+    """The one connection's diagnosis of a `diagnose NAME --json` document."""
+    return next(iter((doc or {}).get("connections") or []), None)
+
+
 def _ping_summary(text):
+    """(transmitted, received) of a ping's summary (SIGINT prints it), else counted from its reply lines."""
     m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    seqs = [int(x) for x in re.findall(r"icmp_seq=(\d+)", text)]
+    return (max(seqs), len(set(seqs))) if seqs else (0, 0)

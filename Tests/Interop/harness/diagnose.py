@@ -120,11 +120,12 @@ def fix_text(fix):
 
 
 def verdict_checks(checks, name, gw, conn, cause, fix_any=(), peer_device=None, timed=True, timeout=20,
-                   explain_any=()):
+                   explain_any=(), explain_all=(), fix_in_text=False):
     """The checks of one misconfiguration's verdict, named NAME.diagnose-*: CAUSE among CONN's findings (polled up
-    to TIMEOUT s), the JSON keys exactly the contract's, a fix whose yaml or command holds one of FIX_ANY, a peer
-    fix for PEER_DEVICE when given, evidence (with an event time when TIMED), the explanation holding one of
-    EXPLAIN_ANY, and the human output naming the cause. Returns the finding (None when absent)."""
+    to TIMEOUT s), the JSON keys exactly the contract's, a fix whose yaml or command (or text, with FIX_IN_TEXT)
+    holds one of FIX_ANY, a peer fix for PEER_DEVICE when given, evidence (with an event time when TIMED), the
+    summary, explanation or details holding one of EXPLAIN_ANY and all of EXPLAIN_ALL, and the human output naming
+    the cause. Returns the finding (None when absent)."""
     if WIRE_ONLY:
         return None
     doc, waited = wait_cause(gw, conn, cause, timeout)
@@ -142,9 +143,10 @@ def verdict_checks(checks, name, gw, conn, cause, fix_any=(), peer_device=None, 
     checks.check(f"{name}.diagnose-not-healthy", diag.get("healthy") is False and diag.get("state") in STATES,
                  f"healthy {diag.get('healthy')}, state {diag.get('state')}", detail=diag.get("summary", ""))
     fixes = f.get("fixes") or []
-    hit = [x for x in fixes if any(k in (x.get("yaml") or "") or k in (x.get("command") or "") for k in fix_any)]
+    fields = ("yaml", "command", "text") if fix_in_text else ("yaml", "command")
+    hit = [x for x in fixes if any(k in (x.get(f) or "") for k in fix_any for f in fields)]
     checks.check(f"{name}.diagnose-fix", bool(hit) if fix_any else bool(fixes),
-                 f"no fix with one of {list(fix_any)} in yaml/command: {[fix_text(x) for x in fixes]}",
+                 f"no fix with one of {list(fix_any)} in {'/'.join(fields)}: {[fix_text(x) for x in fixes]}",
                  detail=fix_text(hit[0] if hit else fixes[0]) if (hit or fixes) else "")
     if peer_device:
         peer = [x for x in fixes if x.get("side") == "peer" and x.get("device") == peer_device]
@@ -158,10 +160,13 @@ def verdict_checks(checks, name, gw, conn, cause, fix_any=(), peer_device=None, 
                  detail=f"{len(evidence)} items, {len(stamped)} with times; first: "
                         f"{(stamped or evidence)[0].get('time') if evidence else ''} "
                         f"{(stamped or evidence)[0].get('text', '')[:100] if evidence else ''}")
-    if explain_any:
-        text = f"{f.get('summary', '')} {f.get('explanation', '')}"
-        checks.check(f"{name}.diagnose-explains", any(k.lower() in text.lower() for k in explain_any),
-                     f"neither summary nor explanation mentions any of {list(explain_any)}: {text[:300]!r}",
+    if explain_any or explain_all:
+        text = f"{f.get('summary', '')} {f.get('explanation', '')} {json.dumps(f.get('details') or {})}".lower()
+        ok = (not explain_any or any(k.lower() in text for k in explain_any)) and all(
+            k.lower() in text for k in explain_all)
+        checks.check(f"{name}.diagnose-explains", ok,
+                     f"summary/explanation/details lack {'any of ' + str(list(explain_any)) if explain_any else ''}"
+                     f"{' all of ' + str(list(explain_all)) if explain_all else ''}: {text[:300]!r}",
                      detail=f.get("summary", ""))
     r = diagnose_text(gw, conn)
     human = r.stdout + r.stderr
