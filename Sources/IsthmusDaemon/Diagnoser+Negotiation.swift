@@ -54,6 +54,14 @@ extension Diagnoser {
         } else if rejectedByPeer {
             explanation += " The peer does not say what it would accept: look at its configuration or log."
         }
+        if closest == nil || rejectedByPeer {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "Ask for the peer's \(what) proposals and add one that Isthmus supports "
+                        + "(`isthmus algorithms` lists them) to \(place(key, "\(subject.path).\(key)", subject.path)).")
+            )
+        }
         fixes += peerProposalFixes(subject, phase: phase, ours: ours)
         var evidence = [DiagnosisEvidence(record)]
         let count = subject.recent(["proposal-mismatch"]).count
@@ -226,8 +234,14 @@ extension Diagnoser {
         guard let record = subject.recent(["traffic-selector-mismatch"]).last,
             !subject.happened(Self.childUp, after: record)
         else { return nil }
-        let ourLocal = config.site.prefixes.map { "\($0)" }
-        let ourRemote = subject.remote?.prefixes.map { "\($0)" } ?? []
+        let routeBased = subject.connection?.kind == .dynamic && subject.connection?.ikeVersion == .v2
+        let sitePrefixes = config.site.prefixes.map { "\($0)" }
+        let remotePrefixes = subject.remote?.prefixes.map { "\($0)" } ?? []
+        // A route-based IKEv2 connection proposes everything (0.0.0.0/0, ::/0) and routes into its interface.
+        let families = Set((config.site.prefixes + (subject.remote?.prefixes ?? [])).map { $0.family == .v4 })
+        let any = families.sorted { $0 && !$1 }.map { $0 ? "0.0.0.0/0" : "::/0" }
+        let ourLocal = routeBased ? any : sitePrefixes
+        let ourRemote = routeBased ? any : remotePrefixes
         let byPeer = Self.rejectedByPeer(record)
         var details = [
             "ours_local": ourLocal.joined(separator: ", "), "ours_remote": ourRemote.joined(separator: ", "),
@@ -242,11 +256,24 @@ extension Diagnoser {
         } else if byPeer {
             explanation += " The peer refused ours (TS_UNACCEPTABLE / INVALID-ID-INFORMATION)."
         }
+        if routeBased {
+            explanation +=
+                " This connection is route-based (kind: dynamic): it proposes everything and routes "
+                + "\(remotePrefixes.joined(separator: ", ")) into its interface; a policy-based peer refuses that."
+        }
         let name = subject.name
-        let fixes = [
+        var fixes: [DiagnosisFix] = []
+        if routeBased {
+            fixes.append(
+                DiagnosisFix(
+                    side: .local,
+                    text: "If the peer is policy-based, make this connection policy-based too, "
+                        + place("kind", "\(subject.path).kind", subject.path), yaml: "kind: static"))
+        }
+        fixes += [
             DiagnosisFix(
                 side: .local,
-                text: "If the peer's subnets are the right ones, list them as the remote site's prefixes at "
+                text: "If the peer's subnets are the right ones, list them as the remote site's prefixes, "
                     + place("prefixes", "\(subject.remotePath).prefixes", subject.remotePath),
                 yaml: "prefixes: [\(ourRemote.joined(separator: ", "))]"),
             DiagnosisFix(
@@ -279,20 +306,36 @@ extension Diagnoser {
         "traffic-selector-mismatch", "invalid-ke", "cookie-requested", "child-sa-installed", "peer-moved",
     ]
 
+    /// Our retransmissions (not the answers we repeat for the peer), after `record` (or all).
+    static func ourRetransmits(_ subject: Subject, after record: EventRecord?) -> [EventRecord] {
+        subject.recent(["retransmit"]).filter { $0.severity != "info" && $0.sequence > (record?.sequence ?? 0) }
+    }
+
+    /// Negotiations that gave up, or at least three retransmissions of the one in progress, since the peer
+    /// was last heard from: the evidence that our requests go unanswered; nil when there is none.
+    static func unanswered(_ subject: Subject, after record: EventRecord?) -> (
+        gaveUp: [EventRecord], anchor: EventRecord
+    )? {
+        let gaveUp = subject.recent(["peer-not-answering"]).filter {
+            $0.severity == "error" && $0.sequence > (record?.sequence ?? 0)
+        }
+        if let last = gaveUp.last { return (gaveUp, last) }
+        let retransmits = ourRetransmits(subject, after: record)
+        if subject.state == "connecting", retransmits.count >= 3, let last = retransmits.last { return ([], last) }
+        return nil
+    }
+
     /// Our requests went unanswered and nothing from the peer followed, with no NAT seen first.
     func peerUnreachable(_ subject: Subject) -> DiagnosisFinding? {
         guard subject.state != "up" else { return nil }
-        let unanswered = subject.recent(["peer-not-answering"]).filter { $0.severity == "error" }
-        guard let record = unanswered.last, !subject.happened(Self.heardFromPeer, after: record) else { return nil }
+        let lastHeard = subject.latest(Self.heardFromPeer.union(["nat-detected"]))
         // After NAT detection the question is port 4500 (natUDP4500Blocked).
-        if let nat = subject.latest(["nat-detected"]), nat.sequence < record.sequence,
-            !subject.events(Self.ikeUp, after: nat).contains(where: { $0.sequence < record.sequence })
-        {
-            return nil
-        }
+        guard lastHeard?.kind != "nat-detected", let (unanswered, anchor) = Self.unanswered(subject, after: lastHeard)
+        else { return nil }
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
-        let retransmits = subject.recent(["retransmit"]).count
+        let retransmits = Self.ourRetransmits(subject, after: lastHeard).count
         var evidence = unanswered.suffix(3).map(DiagnosisEvidence.init)
+        if unanswered.isEmpty { evidence.append(DiagnosisEvidence(anchor)) }
         evidence.append(
             DiagnosisEvidence(source: .counter, name: "retransmit events in the last hour", text: "\(retransmits)"))
         if let counters = status.counters {
@@ -304,8 +347,10 @@ extension Diagnoser {
         let heard = subject.events.contains { Self.heardFromPeer.contains($0.kind) }
         return DiagnosisFinding(
             cause: .peerUnreachable, severity: .error,
-            summary: "the peer \(peer) does not answer: \(unanswered.count) negotiation"
-                + "\(unanswered.count == 1 ? "" : "s") gave up in the last hour",
+            summary: "the peer \(peer) does not answer: "
+                + (unanswered.isEmpty
+                    ? "\(retransmits) retransmissions of the negotiation in progress, no answer"
+                    : "\(unanswered.count) negotiation\(unanswered.count == 1 ? "" : "s") gave up in the last hour"),
             explanation:
                 "We sent IKE requests to \(peer) and retransmitted them without any answer"
                 + (heard ? " since the peer last answered. " : ", and nothing from the peer was ever recorded. ")
@@ -315,7 +360,7 @@ extension Diagnoser {
             fixes: [
                 DiagnosisFix(
                     side: .local,
-                    text: "Check the peer's address at "
+                    text: "Check the peer's address, "
                         + place("gateway_address", "\(subject.remotePath).gateway_address", subject.remotePath)
                         + " and that our firewall lets UDP 500 and 4500 to and from \(peer) through; "
                         + "`tcpdump -ni any udp port 500 or udp port 4500` shows whether answers arrive."),
@@ -339,11 +384,11 @@ extension Diagnoser {
 
     /// A NAT was detected, IKE moved to UDP 4500, and from then on the peer did not answer.
     func natUDP4500Blocked(_ subject: Subject) -> DiagnosisFinding? {
-        guard subject.state != "up", let nat = subject.recent(["nat-detected"]).last else { return nil }
-        let after = subject.events(["peer-not-answering"], after: nat).filter { $0.severity == "error" }
-        guard let record = after.last else { return nil }
-        let heardBetween = subject.events(Self.heardFromPeer, after: nat).contains { $0.sequence < record.sequence }
-        guard !heardBetween, !subject.happened(Self.heardFromPeer, after: record) else { return nil }
+        guard subject.state != "up", let nat = subject.recent(["nat-detected"]).last,
+            !subject.happened(Self.heardFromPeer, after: nat),
+            let (gaveUp, anchor) = Self.unanswered(subject, after: nat)
+        else { return nil }
+        let after = gaveUp.isEmpty ? [anchor] : gaveUp
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
         return DiagnosisFinding(
             cause: .natUDP4500Blocked, severity: .error,
@@ -396,7 +441,7 @@ extension Diagnoser {
             fixes: [
                 DiagnosisFix(
                     side: .local,
-                    text: "If the path is lossy rather than down, give the peer longer before declaring it dead at "
+                    text: "If the path is lossy rather than down, give the peer longer before declaring it dead, "
                         + place("dpd", "\(subject.path).dpd", subject.path),
                     yaml: "dpd: {interval: \(dpd?.interval.configText ?? "30s"), timeout: 300s, action: restart}"),
                 DiagnosisFix(

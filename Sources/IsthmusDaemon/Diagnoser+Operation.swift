@@ -32,11 +32,15 @@ extension Diagnoser {
         let expectedIKE = ikeLifetime.map { Int(span / ($0 * Self.rekeyFraction)) + 1 }
         let peerESP = phase2.flatMap { Self.seconds($0.details["peer"]) }
         let peerFar = peerESP.map { peer in espLifetime.map { peer >= $0 * Self.lifetimeRatio } ?? false } ?? false
+        let peerIKE = phase1.flatMap { Self.seconds($0.details["peer"]) }
+        let peerIKEFar = peerIKE.map { peer in ikeLifetime.map { peer >= $0 * Self.lifetimeRatio } ?? false } ?? false
 
         let reestablished = ikeNew >= 3
         let tooManyChildren = expectedChildren.map { children > 2 * $0 + 2 } ?? (children >= 20)
-        let shortAgainstPeer = children >= 6 && peerFar
-        guard reestablished || tooManyChildren || shortAgainstPeer else { return nil }
+        // Three SAs where the peer's lifetime would have one: the seed's case, seen after three rekeys.
+        let shortAgainstPeer = children >= 3 && peerFar
+        let ikeShortAgainstPeer = ikeNew + ikeRekeys >= 3 && peerIKEFar
+        guard reestablished || tooManyChildren || shortAgainstPeer || ikeShortAgainstPeer else { return nil }
 
         var details = [
             "ike_sas_established": "\(ikeNew)", "ike_sas_rekeyed": "\(ikeRekeys)", "child_sas": "\(children)",
@@ -46,9 +50,12 @@ extension Diagnoser {
         if let expectedIKE { details["ike_sas_expected"] = "\(expectedIKE)" }
         if let espLifetime { details["esp_lifetime"] = "\(Int(espLifetime))s" }
         if let peerESP { details["peer_esp_lifetime"] = "\(Int(peerESP))s" }
+        if let ikeLifetime { details["ike_lifetime"] = "\(Int(ikeLifetime))s" }
+        if let peerIKE { details["peer_ike_lifetime"] = "\(Int(peerIKE))s" }
 
         var parts: [String] = []
         if reestablished { parts.append("\(ikeNew) IKE SAs negotiated from scratch") }
+        if ikeShortAgainstPeer && !reestablished { parts.append("\(ikeNew + ikeRekeys) IKE SAs set up") }
         parts.append("\(children) CHILD SAs set up")
         let period = span >= Self.window ? "in the last hour" : "in the \(Int(span / 60)) minutes since start"
         var explanation =
@@ -73,6 +80,10 @@ extension Diagnoser {
                     + "SA is current and the tunnel is renegotiated: it \"continually restarts\"."
             }
         }
+        if let peerIKE, let ikeLifetime, peerIKEFar {
+            explanation +=
+                " For the IKE SA (phase 1) the peer proposes \(Int(peerIKE)) s and we use \(Int(ikeLifetime)) s."
+        }
         var evidence: [DiagnosisEvidence] = [
             DiagnosisEvidence(
                 source: .counter, name: "IKE SAs established in the last hour", text: "\(ikeNew)"),
@@ -80,38 +91,62 @@ extension Diagnoser {
             DiagnosisEvidence(source: .counter, name: "CHILD SAs set up in the last hour", text: "\(children)"),
         ]
         if let phase2 { evidence.append(DiagnosisEvidence(phase2)) }
+        if let phase1, peerIKEFar { evidence.append(DiagnosisEvidence(phase1)) }
         evidence += subject.recent(["ike-sa-established"]).suffix(3).map(DiagnosisEvidence.init)
         evidence += subject.recent(["child-sa-hard-expired", "liveness-timeout"]).suffix(2).map(DiagnosisEvidence.init)
         var fixes: [DiagnosisFix] = []
-        if let peerESP, peerFar, let connection = subject.connection {
-            let seconds = Int(peerESP)
+        if peerFar || peerIKEFar, let connection = subject.connection {
+            let ike = peerIKEFar ? peerIKE.map { "\(Int($0))s" } : nil
+            let esp = peerFar ? peerESP.map { "\(Int($0))s" } : nil
             fixes.append(
                 DiagnosisFix(
                     side: .local,
-                    text: "Use the peer's phase 2 lifetime (both sides then rekey at the same pace): set "
+                    text: "Use the peer's lifetime (both sides then rekey at the same pace): set "
                         + place("lifetime", "\(subject.path).lifetime", subject.path) + " to",
-                    yaml: "lifetime: {ike: \(connection.lifetimes.ike.configText), esp: \(seconds)s"
+                    yaml: "lifetime: {ike: \(ike ?? connection.lifetimes.ike.configText), "
+                        + "esp: \(esp ?? connection.lifetimes.esp.configText)"
                         + (connection.lifetimes.espKilobytes.map { ", esp_size: \($0)KB" } ?? "") + "}"))
-            fixes += lifetimePeerFixes(subject, espSeconds: Int(espLifetime ?? 0))
+            fixes += lifetimePeerFixes(
+                subject, espSeconds: Int(espLifetime ?? 0), ikeSeconds: peerIKEFar ? ikeLifetime.map { Int($0) } : nil)
         } else {
             fixes.append(
                 DiagnosisFix(
                     side: .local,
                     text: "Look at why the SAs end (`isthmus logs \(subject.name)`: liveness timeouts, deletes by the "
-                        + "peer, hard expiries); if the peer deletes them early, give both sides the same lifetimes at "
+                        + "peer, hard expiries); if the peer deletes them early, give both sides the same lifetimes, "
                         + place("lifetime", "\(subject.path).lifetime", subject.path)))
             if let espLifetime { fixes += lifetimePeerFixes(subject, espSeconds: Int(espLifetime)) }
         }
         return DiagnosisFinding(
             cause: .flapping, severity: .warning,
             summary: "the tunnel keeps being renegotiated: \(parts.joined(separator: ", ")) \(period)"
-                + (expectedChildren.map { " (at most \($0) expected)" } ?? ""),
+                + (shortAgainstPeer
+                    ? " with our \(Int(espLifetime ?? 0)) s ESP lifetime against the peer's \(Int(peerESP ?? 0)) s"
+                    : ikeShortAgainstPeer
+                        ? " with our \(Int(ikeLifetime ?? 0)) s IKE lifetime against the peer's \(Int(peerIKE ?? 0)) s"
+                        : expectedChildren.map { " (at most \($0) expected)" } ?? ""),
             explanation: explanation, evidence: evidence, fixes: fixes, details: details)
     }
 
-    func lifetimePeerFixes(_ subject: Subject, espSeconds: Int) -> [DiagnosisFix] {
+    func lifetimePeerFixes(_ subject: Subject, espSeconds: Int, ikeSeconds: Int? = nil) -> [DiagnosisFix] {
         let name = subject.name
-        return [
+        var fixes: [DiagnosisFix] = []
+        if let ikeSeconds {
+            fixes += [
+                DiagnosisFix(
+                    side: .peer,
+                    text: "In swanctl.conf, connections.\(name): rekey_time = \(ikeSeconds * 9 / 10)s (IKEv1: "
+                        + "reauth_time = \(ikeSeconds * 9 / 10)s), over_time = \(ikeSeconds / 10)s",
+                    device: "strongswan"),
+                DiagnosisFix(
+                    side: .peer, text: "In ipsec.conf, conn \(name): ikelifetime=\(ikeSeconds)s", device: "libreswan"),
+                DiagnosisFix(
+                    side: .peer,
+                    text: "On the router's IKE (phase 1) policy, set the SA lifetime to \(ikeSeconds) seconds.",
+                    device: "generic"),
+            ]
+        }
+        return fixes + [
             DiagnosisFix(
                 side: .peer,
                 text: "In swanctl.conf, connections.\(name).children.\(name): life_time = \(espSeconds)s "
@@ -283,7 +318,7 @@ extension Diagnoser {
             fixes.append(
                 DiagnosisFix(
                     side: .local,
-                    text: "If \(source) should reach \(endpoint), add a permit rule before the deny at "
+                    text: "If \(source) should reach \(endpoint), add a permit rule before the deny, "
                         + (index.map { place("rules", "endpoints[\($0)].rules", "endpoints[\($0)]") } ?? "'rules'")
                         + ", then `isthmus reload`.",
                     yaml: "- {action: permit, remote: \(host)}", command: "isthmus reload"))

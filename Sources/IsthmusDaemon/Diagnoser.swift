@@ -129,11 +129,11 @@ public struct Diagnoser: Sendable {
         return nil
     }
 
-    /// `at FILE:LINE` for a fix sentence, or the key's name when its position is unknown.
+    /// `'KEY' (FILE:LINE)` for a fix sentence, or `'KEY'` when its position is unknown.
     func place(_ what: String, _ paths: String...) -> String {
         for path in paths {
             if let location = positions[path] {
-                return "'\(what)' at \(configFile ?? "the configuration"):\(location.line)"
+                return "'\(what)' (\(configFile ?? "the configuration"):\(location.line))"
             }
         }
         return "'\(what)'"

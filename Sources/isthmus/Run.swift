@@ -13,8 +13,8 @@ struct Run: AsyncParsableCommand {
         abstract: "Run the gateway in the foreground.",
         discussion: """
             Listens for IKE on UDP 500 and 4500 (the gateway's public_address, or every address), initiates \
-            every connection, and serves `status`, `up`, `down`, `logs` and `reload` on the control socket \
-            (default /run/isthmus/<gateway name>.sock, mode 0600: root only). SIGHUP (or `isthmus reload`) \
+            every connection, and serves `status`, `diagnose`, `up`, `down`, `logs` and `reload` on the control \
+            socket (default /run/isthmus/<gateway name>.sock, mode 0600: root only). SIGHUP (or `isthmus reload`) \
             reads FILE again and applies only what changed; SIGINT or SIGTERM deletes the SAs, telling the \
             peers, and exits 0. With --metrics ADDRESS:PORT, Prometheus text is served on GET /metrics at that \
             address.

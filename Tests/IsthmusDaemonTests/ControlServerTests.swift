@@ -397,7 +397,7 @@ final class ControlServerTests: XCTestCase {
             ),
             (
                 #"{"command":"\#(huge)"}"#,
-                #"{"error":"unknown command '\#(huge.prefix(64))'; expected status, up, down, logs, events or reload","ok":false}"#
+                #"{"error":"unknown command '\#(huge.prefix(64))'; expected status, up, down, logs, events, reload or diagnose","ok":false}"#
             ),
             (#"{"command":"down"}"#, #"{"error":"this command needs a connection name","ok":false}"#),
             (#"{"command":"up","connection":""}"#, #"{"error":"this command needs a connection name","ok":false}"#),

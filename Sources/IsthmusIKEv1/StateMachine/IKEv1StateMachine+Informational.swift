@@ -71,7 +71,8 @@ extension IKEv1StateMachine {
             .authenticationFailed, .error,
             "peer refused Main Mode message 5 with \(notifyName(error.notifyType)): check both gateways' identities "
                 + "(we send \(configuration.localIdentity), expect \(configuration.remoteIdentity)) and keys",
-            details: ["notify": "\(error.notifyType.rawValue)"], ids: sa.ids, now: now, into: &actions)
+            details: ["notify": "\(error.notifyType.rawValue)", "rejected_by": "peer"], ids: sa.ids, now: now,
+            into: &actions)
     }
 
     /// Before keys exist the peer can only refuse in clear text (NO-PROPOSAL-CHOSEN to message 1, ...).
@@ -97,7 +98,8 @@ extension IKEv1StateMachine {
             "peer refused Main Mode with \(notifyName(error.notifyType))"
                 + (error.notifyType == .noProposalChosen
                     ? ": it accepts none of our phase 1 proposals (\(configuration.ikeProposals))" : ""),
-            details: ["ours": "\(configuration.ikeProposals)", "phase": "1"], ids: sa.ids, now: now, into: &actions)
+            details: ["ours": "\(configuration.ikeProposals)", "phase": "1", "rejected_by": "peer"], ids: sa.ids,
+            now: now, into: &actions)
         if current == nil && isakmpSAs.isEmpty { close(now: now, into: &actions) }
     }
 
@@ -153,7 +155,9 @@ extension IKEv1StateMachine {
                 text += " for our Quick Mode for \(refused.pair)"
                 if type == .noProposalChosen { text += ": it accepts none of \(configuration.espProposals)" }
             }
-            emit(kind, .error, text, details: ["notify": "\(type.rawValue)"], ids: sa.ids, now: now, into: &actions)
+            var details = ["notify": "\(type.rawValue)", "rejected_by": "peer", "phase": "2"]
+            if type == .noProposalChosen { details["ours"] = "\(configuration.espProposals)" }
+            emit(kind, .error, text, details: details, ids: sa.ids, now: now, into: &actions)
         default:
             break
         }

@@ -97,7 +97,10 @@ extension IKEv1StateMachine {
         case .failure(let mismatch):
             emit(
                 .proposalMismatch, .error, "phase 1 (Main Mode) proposal mismatch: \(mismatch)",
-                details: ["peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "1"],
+                details: [
+                    "peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "1",
+                    "rejected_by": "us",
+                ],
                 ids: [], now: now, into: &actions)
             sendCleartextNotification(.noProposalChosen, cookieI: message.initiatorCookie, cookieR: 0, into: &actions)
             if isakmpSAs.isEmpty {
@@ -211,7 +214,7 @@ extension IKEv1StateMachine {
                     + "\(mismatch)",
                 details: [
                     "peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours,
-                    "phase": "1",
+                    "phase": "1", "rejected_by": "us",
                 ], ids: sa.ids, now: now, into: &actions)
             dropLog.count()
             return
@@ -303,7 +306,8 @@ extension IKEv1StateMachine {
             emit(
                 .authenticationFailed, .error,
                 "Main Mode message 6 rejected: \(error); expected identity "
-                    + "\(configuration.remoteIdentity)", ids: sa.ids, now: now, into: &actions)
+                    + "\(configuration.remoteIdentity)", details: ["rejected_by": "us"], ids: sa.ids, now: now,
+                into: &actions)
             dropLog.count()
             return
         }

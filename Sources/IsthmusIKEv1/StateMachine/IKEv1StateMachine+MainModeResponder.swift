@@ -63,7 +63,8 @@ extension IKEv1StateMachine {
                 .authenticationFailed, .error,
                 "peer identifies as \(identity.map { "\($0)" } ?? "an unreadable ID"), "
                     + "expected \(configuration.remoteIdentity): check the peer's local ID (or our remote ID)",
-                ids: sa.ids, now: now, into: &actions)
+                details: ["rejected_by": "us", "identity": identity.map { "\($0)" } ?? ""], ids: sa.ids, now: now,
+                into: &actions)
             dropLog.count()
             sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
             isakmpSAs.remove(at: index)

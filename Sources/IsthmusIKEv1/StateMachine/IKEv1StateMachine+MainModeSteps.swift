@@ -128,7 +128,8 @@ extension IKEv1StateMachine {
         emit(
             .authenticationFailed, .error,
             "\(reason): likely pre-shared key mismatch; check that both gateways "
-                + "use the same key (isthmus key show \(connection))", details: ["reason": "likely-psk-mismatch"],
+                + "use the same key (isthmus key show \(connection))",
+            details: ["reason": "likely-psk-mismatch", "rejected_by": "us"],
             ids: isakmpSAs[index].ids, now: now, into: &actions)
     }
 

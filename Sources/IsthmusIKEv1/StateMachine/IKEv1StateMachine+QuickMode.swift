@@ -184,7 +184,9 @@ extension IKEv1StateMachine {
                     .proposalMismatch, .error,
                     "phase 2 (Quick Mode) for \(exchange.pair): the responder chose "
                         + "\(offer.text), which we did not offer (we offer \(configuration.espProposals))",
-                    details: ["peer": offer.text, "ours": "\(configuration.espProposals)", "phase": "2"],
+                    details: [
+                        "peer": offer.text, "ours": "\(configuration.espProposals)", "phase": "2", "rejected_by": "us",
+                    ],
                     ids: sa.ids, now: now, into: &actions)
                 abandonQuickMode(exchange.messageID, into: &actions)
                 return
@@ -293,7 +295,10 @@ extension IKEv1StateMachine {
                 .trafficSelectorMismatch, .error,
                 "Quick Mode asks for \(pair.remote) <=> \(pair.local) (theirs <=> ours), which no policy allows; "
                     + "ours: \(configuration.selectorPairs.map(\.description).joined(separator: ", "))",
-                details: ["peer": "\(pair.remote) <=> \(pair.local)"], ids: sa.ids, now: now, into: &actions)
+                details: [
+                    "peer": "\(pair.remote) <=> \(pair.local)", "rejected_by": "us",
+                    "ours": configuration.selectorPairs.map(\.description).joined(separator: ", "),
+                ], ids: sa.ids, now: now, into: &actions)
             sendProtectedNotification(.invalidIDInformation, sa: sa, now: now, into: &actions)
             return
         }
@@ -306,7 +311,10 @@ extension IKEv1StateMachine {
                 .proposalMismatch, .error,
                 "phase 2 (Quick Mode) proposal mismatch for \(pair.remote) <=> "
                     + "\(pair.local): \(mismatch)",
-                details: ["peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "2"],
+                details: [
+                    "peer": mismatch.peer.joined(separator: ", "), "ours": mismatch.ours, "phase": "2",
+                    "rejected_by": "us",
+                ],
                 ids: sa.ids, now: now, into: &actions)
             sendProtectedNotification(.noProposalChosen, sa: sa, now: now, into: &actions)
             return

@@ -40,20 +40,27 @@ extension IKEv2StateMachine {
                 .proposalMismatch, .error,
                 "peer answered \(exchange) with NO_PROPOSAL_CHOSEN: it accepts none of "
                     + "\(exchange == "IKE_SA_INIT" ? configuration.ikeProposals : configuration.espProposals); "
-                    + "ask for the peer's proposals and add one to 'ike'/'esp'", now: now, into: &actions)
+                    + "ask for the peer's proposals and add one to 'ike'/'esp'",
+                details: [
+                    "ours": "\(exchange == "IKE_SA_INIT" ? configuration.ikeProposals : configuration.espProposals)",
+                    "phase": exchange == "IKE_SA_INIT" ? "1" : "2", "rejected_by": "peer",
+                ], now: now, into: &actions)
         case .authenticationFailed:
             emit(
                 .authenticationFailed, .error,
                 "peer answered \(exchange) with AUTHENTICATION_FAILED: the shared "
                     + "keys differ (the usual cause) or the peer expects another identity than "
-                    + "\(configuration.localIdentity)", now: now, into: &actions)
+                    + "\(configuration.localIdentity)", details: ["rejected_by": "peer"], now: now, into: &actions)
         case .tsUnacceptable:
             emit(
                 .trafficSelectorMismatch, .error,
                 "peer answered \(exchange) with TS_UNACCEPTABLE: we proposed local "
                     + "\(describeSelectors(configuration.localSelectors)) and remote "
-                    + "\(describeSelectors(configuration.remoteSelectors)); the peer's subnets differ", now: now,
-                into: &actions)
+                    + "\(describeSelectors(configuration.remoteSelectors)); the peer's subnets differ",
+                details: [
+                    "rejected_by": "peer", "ours_local": describeSelectors(configuration.localSelectors),
+                    "ours_remote": describeSelectors(configuration.remoteSelectors),
+                ], now: now, into: &actions)
         case .invalidSyntax:
             emit(.invalidSyntax, .error, "peer answered \(exchange) with INVALID_SYNTAX", now: now, into: &actions)
         default:
@@ -70,15 +77,26 @@ extension IKEv2StateMachine {
             emit(
                 .authenticationFailed, .error,
                 "\(what) from \(remote): AUTH does not verify; the shared keys of the "
-                    + "two sides differ", now: now, into: &actions)
+                    + "two sides differ", details: ["rejected_by": "us"], now: now, into: &actions)
         case .unexpectedIdentity(let seen)?:
             emit(
                 .authenticationFailed, .error,
                 "\(what) from \(remote): peer identity is \(seen), expected "
-                    + "\(configuration.remoteIdentity)", now: now, into: &actions)
+                    + "\(configuration.remoteIdentity)", details: ["rejected_by": "us", "identity": "\(seen)"],
+                now: now,
+                into: &actions)
         default:
             emit(.invalidSyntax, .error, "\(what) from \(remote) unusable: \(error)", now: now, into: &actions)
         }
+    }
+
+    /// The details of a proposal-mismatch event: both sides' proposals in strongSwan keywords (`peer`, `ours`),
+    /// the phase (`1` IKE SA, `2` CHILD SA) and who refused (`us`); never key material.
+    func mismatchDetails(_ failure: IKEv2NegotiationFailure) -> [String: String] {
+        [
+            "peer": failure.peerProposals, "ours": failure.ourProposals,
+            "phase": failure.proposalProtocol == .ike ? "1" : "2", "rejected_by": "us",
+        ]
     }
 
     /// Arms the timers of a newly established (or rekeyed) IKE SA.

@@ -27,8 +27,8 @@ extension IKEv2StateMachine {
         case .success(let accepted): (suite, peerSPI) = accepted
         case .failure(let failure):
             emit(
-                .proposalMismatch, .error, "responder chose an ESP proposal we did not offer: \(failure)", now: now,
-                into: &actions)
+                .proposalMismatch, .error, "responder chose an ESP proposal we did not offer: \(failure)",
+                details: mismatchDetails(failure), now: now, into: &actions)
             return
         }
         let returnedLocal = selectors(tsi)
@@ -130,7 +130,9 @@ extension IKEv2StateMachine {
         switch selectChild(sa, ourSPI: ourSPI, pfs: pfs, peerGroup: peerKE?.group) {
         case .success(let selection): (suite, peerSPI, replySA) = selection
         case .failure(let failure):
-            emit(.proposalMismatch, .error, "no common ESP proposal: \(failure)", now: now, into: &actions)
+            emit(
+                .proposalMismatch, .error, "no common ESP proposal: \(failure)", details: mismatchDetails(failure),
+                now: now, into: &actions)
             return .failure(ChildFailure(notify: .noProposalChosen))
         }
         if let refusal = childRequestRefusal(rekey: rekey, peerSPI: peerSPI, in: established) {
@@ -167,7 +169,11 @@ extension IKEv2StateMachine {
                     + "<=> \(describeSelectors(offeredLocal)); we allow "
                     + "\(describeSelectors(configuration.remoteSelectors)) "
                     + "<=> \(describeSelectors(configuration.localSelectors)): the subnets configured on the two sides "
-                    + "differ", now: now, into: &actions)
+                    + "differ",
+                details: [
+                    "peer": "\(describeSelectors(offeredRemote)) <=> \(describeSelectors(offeredLocal))",
+                    "rejected_by": "us",
+                ], now: now, into: &actions)
             return .failure(ChildFailure(notify: .tsUnacceptable))
         }
         let keys: ChildSAKeys

@@ -150,7 +150,7 @@ extension IKEv2StateMachine {
             case .failure(let failure):
                 emit(
                     .proposalMismatch, .error, "responder chose a proposal we did not offer: \(failure)",
-                    now: now, into: &actions)
+                    details: mismatchDetails(failure), now: now, into: &actions)
                 close(restart: nil, into: &actions)
                 return
             }
@@ -206,7 +206,9 @@ extension IKEv2StateMachine {
             switch selectIKE(sa, peerGroup: ke.group) {
             case .success(let selection): (suite, reply) = selection
             case .failure(let failure):
-                emit(.proposalMismatch, .error, "no common IKE proposal: \(failure)", now: now, into: &actions)
+                emit(
+                    .proposalMismatch, .error, "no common IKE proposal: \(failure)", details: mismatchDetails(failure),
+                    now: now, into: &actions)
                 respondUnprotected(.noProposalChosen, to: message, into: &actions)
                 close(restart: nil, into: &actions)
                 return

@@ -138,7 +138,10 @@ extension IKEv2StateMachine {
         {
         case .success(let selected): selection = selected
         case .failure(let failure):
-            emit(.proposalMismatch, .error, "peer's IKE SA rekey: \(failure)", now: now, into: &actions)
+            emit(
+                .proposalMismatch, .error, "peer's IKE SA rekey: \(failure)", details: mismatchDetails(failure),
+                now: now,
+                into: &actions)
             respondWithError(.noProposalChosen, to: message, with: &sa.protection, into: &actions)
             return
         }
