@@ -240,16 +240,22 @@ def test_misconfigured_peers(scene, checks, isthmus_bin):
     wire_check(checks, "dpd", gw, "dpd", "liveness-timeout", timeout=30)
     verdict_checks(checks, "dpd", gw, "dpd", "dpd-timeout", timeout=30, fix_any=("dpd:",),
                    explain_any=("dpd", "dead peer", "liveness"))
-    # The verdicts hold: the NAT connection's next attempt finds the NAT again (a new nat-detected, unanswered on
-    # 4500 again); it is still a NAT with UDP 4500 blocked, not a peer that never answered.
-    proc.wait_for(lambda: len(events(gw, "nat", "nat-detected")) >= 2, 30, interval=1)
+    # The verdict holds across the NAT connection's next attempt (after the give-up, ~127 s from the start): its
+    # IKE_SA_INIT is answered on 500 again (a second nat-detected) and its IKE_AUTH unanswered on 4500 again.
+    # diagnose is sampled every second for 10 s from that second nat-detected: each sample must still say so.
+    proc.wait_for(lambda: len(events(gw, "nat", "nat-detected")) >= 2, max(1, 170 - (time.monotonic() - t0)),
+                  interval=0.5, abort=lambda: not gw.alive)
     again = len(events(gw, "nat", "nat-detected"))
-    doc, _ = diagnose_json(gw, "nat")
-    got = [f.get("cause") for f in (verdict_doc(doc) or {}).get("findings") or []]
+    seen = []
+    for _ in range(10 if again >= 2 else 0):
+        doc, _ = diagnose_json(gw, "nat")
+        seen.append(tuple(f.get("cause") for f in (verdict_doc(doc) or {}).get("findings") or []))
+        time.sleep(1)
     if not WIRE_ONLY:
-        checks.check("nat.diagnose-verdict-holds-after-the-next-attempt", again >= 2 and "nat-udp4500-blocked" in got,
-                     f"{round(time.monotonic() - t0)} s after the start, {again} nat-detected events: findings {got}",
-                     detail=f"{again} nat-detected events, findings {got}")
+        checks.check("nat.diagnose-verdict-holds-across-the-next-attempt",
+                     again >= 2 and all("nat-udp4500-blocked" in x for x in seen),
+                     f"{again} nat-detected events {round(time.monotonic() - t0)} s after the start; verdicts sampled "
+                     f"each second after the second: {seen}", detail=f"{len(seen)} samples: {sorted(set(seen))}")
     # The healthy connection is still healthy next to all of them, and the gateway-wide document is consistent.
     healthy_checks(checks, "ok-at-end", gw, "ok")
     doc, _ = diagnose_json(gw)
