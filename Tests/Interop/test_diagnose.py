@@ -218,6 +218,14 @@ def test_misconfigured_peers(scene, checks, isthmus_bin):
     wire_check(checks, "psk", gw, "psk", "authentication-failed")
     verdict_checks(checks, "psk", gw, "psk", "authentication-failed", fix_any=("isthmus reload", "shared_key"),
                    peer_device="strongswan", explain_any=("key",))
+    # status shows a down connection's last failure and when the next attempt is.
+    entry = next((c for c in gw.status().get("connections") or [] if c.get("name") == "psk"), {})
+    last, nxt = entry.get("lastFailure") or {}, entry.get("nextAttemptSeconds", "absent")
+    if not WIRE_ONLY:
+        checks.check("psk.status-last-failure-and-next-attempt", last.get("kind") == "authentication-failed"
+                     and last.get("time") and (nxt is None or isinstance(nxt, (int, float))),
+                     f"lastFailure {last}, nextAttemptSeconds {nxt}",
+                     detail=f"{last.get('time')} {last.get('kind')}; next attempt in {nxt} s")
     wire_check(checks, "ts", gw, "ts", "traffic-selector-mismatch")
     verdict_checks(checks, "ts", gw, "ts", "traffic-selector-mismatch", fix_any=("prefixes",),
                    explain_all=("10.0.4.0/24", OFFICE_PREFIX))
