@@ -64,12 +64,15 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        // Network model, YAML configuration, validation, topology summary.
+        // Network model, YAML configuration, validation, topology summary; the pair check asks the two
+        // cores what two ends will negotiate.
         .target(
             name: "IsthmusGateway",
             dependencies: [
                 "IsthmusIP",
                 "IsthmusIKE",
+                "IsthmusIKEv1",
+                "IsthmusIKEv2",
                 "IsthmusCrypto",
                 "IsthmusEvents",
                 .product(name: "Yams", package: "Yams"),

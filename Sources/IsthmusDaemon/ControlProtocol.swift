@@ -106,6 +106,33 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// A connection without an established IKE SA: seconds until the gateway initiates it again (nil when
     /// no attempt is planned: it is negotiating, was taken down, or waits for the peer).
     public var nextAttemptSeconds: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, ikeVersion, remoteAddress, ikeSAs, sharedKey, keyLastRotated, keyChangedSinceStart, dataPath
+        case lastFailure, nextAttemptSeconds
+    }
+
+    /// As the synthesized encoding (absent keys for nil values), except that a connection without an
+    /// established IKE SA always has `lastFailure` and `nextAttemptSeconds`, null when there is none.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(ikeVersion, forKey: .ikeVersion)
+        try container.encodeIfPresent(remoteAddress, forKey: .remoteAddress)
+        try container.encode(ikeSAs, forKey: .ikeSAs)
+        try container.encodeIfPresent(sharedKey, forKey: .sharedKey)
+        try container.encodeIfPresent(keyLastRotated, forKey: .keyLastRotated)
+        try container.encodeIfPresent(keyChangedSinceStart, forKey: .keyChangedSinceStart)
+        try container.encodeIfPresent(dataPath, forKey: .dataPath)
+        if ikeSAs.contains(where: { $0.state == .established || $0.state == .rekeying }) {
+            try container.encodeIfPresent(lastFailure, forKey: .lastFailure)
+            try container.encodeIfPresent(nextAttemptSeconds, forKey: .nextAttemptSeconds)
+        } else {
+            try container.encode(lastFailure, forKey: .lastFailure)
+            try container.encode(nextAttemptSeconds, forKey: .nextAttemptSeconds)
+        }
+    }
 }
 
 /// One endpoint ACL rule and the packets it decided; `rule` is its position (1-based), or `no-match`

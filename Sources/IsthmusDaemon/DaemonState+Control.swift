@@ -171,10 +171,11 @@ extension DaemonState {
             history[connection] = events.records(of: connection)
         }
         let now = clock().components
-        let diagnoser = Diagnoser(
+        var diagnoser = Diagnoser(
             config: config, configFile: options.configFile, positions: configPositions, status: status,
             events: history, setups: setups, takenDown: downConnections,
             now: Double(now.seconds) + Double(now.attoseconds) / 1e18)
+        diagnoser.passive = !options.initiateOnStart
         var response = ControlResponse(ok: true)
         response.gateway = config.gateway.name
         response.diagnoses = diagnoser.diagnose(name)

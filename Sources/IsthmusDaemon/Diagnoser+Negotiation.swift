@@ -18,16 +18,27 @@ extension Diagnoser {
         let key = phase == 1 ? "ike" : "esp"
         let what = phase == 1 ? "IKE (phase 1)" : "ESP (phase 2)"
         let configured = subject.connection.map { phase == 1 ? $0.ike : $0.esp }
-        let ours = Self.proposals(record.details["ours"]) ?? configured.map { $0.proposals.map(\.description) } ?? []
-        let peer = Self.proposals(record.details["peer"] ?? record.details["offered"]) ?? []
+        let ours =
+            Self.proposals(record.details["ours"]) ?? Self.offers(in: record.message)?.ours
+            ?? configured.map { $0.proposals.map(\.description) } ?? []
+        // A NO_PROPOSAL_CHOSEN from the peer does not say what it wants; its own offer, when it initiated
+        // in the same hour, does.
+        let offer = subject.recent(["proposal-mismatch"]).last {
+            Self.phase(of: $0) == phase && !Self.peerOffer($0).isEmpty && !Self.rejectedByPeer($0)
+        }
+        let peer = Self.peerOffer(record).isEmpty ? offer.map(Self.peerOffer) ?? [] : Self.peerOffer(record)
         let rejectedByPeer = Self.rejectedByPeer(record)
         var details = ["phase": "\(phase)", "ours": ours.joined(separator: ", ")]
         if !peer.isEmpty { details["peer"] = peer.joined(separator: ", ") }
         details["rejected_by"] = rejectedByPeer ? "peer" : "us"
+        let offerTime = offer.map { " at \($0.time)" } ?? ""
+        let offered = peer.joined(separator: ", ")
+        let refusal =
+            "The peer answered NO_PROPOSAL_CHOSEN: it accepts none of our \(what) proposals "
+            + "(\(ours.joined(separator: ", ")))."
         var explanation =
             rejectedByPeer
-            ? "The peer answered NO_PROPOSAL_CHOSEN: it accepts none of our \(what) proposals "
-                + "(\(ours.joined(separator: ", ")))."
+            ? refusal + (peer.isEmpty ? "" : " When it initiated\(offerTime), it offered \(offered).")
             : "The peer's \(what) proposals match none of ours: it offered \(peer.joined(separator: ", ")); "
                 + "we accept \(ours.joined(separator: ", "))."
         var fixes: [DiagnosisFix] = []
@@ -40,10 +51,9 @@ extension Diagnoser {
                 " The closest pair is the peer's \(closest.peer) and our \(closest.ours), which differ in "
                 + "\(closest.differences.joined(separator: ", "))."
             if let connection = subject.connection,
-                (try? ProposalList(
-                    parsing: [closest.peer], for: phase == 1 ? .ike : .esp, version: connection.ikeVersion)) != nil
+                let accepted = Self.configText(closest.peer, phase: phase, version: connection.ikeVersion)
             {
-                let list = (ours + [closest.peer]).joined(separator: ", ")
+                let list = (ours + [accepted]).joined(separator: ", ")
                 fixes.append(
                     DiagnosisFix(
                         side: .local,
@@ -54,7 +64,7 @@ extension Diagnoser {
         } else if rejectedByPeer {
             explanation += " The peer does not say what it would accept: look at its configuration or log."
         }
-        if closest == nil || rejectedByPeer {
+        if closest == nil {
             fixes.append(
                 DiagnosisFix(
                     side: .local,
@@ -64,6 +74,7 @@ extension Diagnoser {
         }
         fixes += peerProposalFixes(subject, phase: phase, ours: ours)
         var evidence = [DiagnosisEvidence(record)]
+        if let offer, offer.sequence != record.sequence { evidence.append(DiagnosisEvidence(offer)) }
         let count = subject.recent(["proposal-mismatch"]).count
         if count > 1 {
             evidence.append(
@@ -80,6 +91,40 @@ extension Diagnoser {
                     ? "the peer accepts none of ours (\(ours.joined(separator: ", ")))"
                     : "the peer offers \(peer.joined(separator: ", ")), we accept \(ours.joined(separator: ", "))"),
             explanation: explanation, evidence: evidence, fixes: fixes, details: details)
+    }
+
+    /// The peer's offer an event records: its details (`peer`, `offered`) or its message ("peer offered A, B;
+    /// we accept C"); empty when it has none.
+    static func peerOffer(_ record: EventRecord) -> [String] {
+        proposals(record.details["peer"]) ?? proposals(record.details["offered"]) ?? offers(in: record.message)?.peer
+            ?? []
+    }
+
+    /// Both offers from a message of the form "... peer offered A, B; we accept C, D ...".
+    static func offers(in message: String) -> (peer: [String], ours: [String])? {
+        guard let offered = message.range(of: "peer offered "), let accept = message.range(of: "; we accept ")
+        else { return nil }
+        guard offered.upperBound <= accept.lowerBound else { return nil }
+        let peer = String(message[offered.upperBound..<accept.lowerBound])
+        var ours = String(message[accept.upperBound...])
+        if let note = ours.range(of: " (") { ours = String(ours[..<note.lowerBound]) }
+        guard let peerList = proposals(peer), let ourList = proposals(ours), !peer.contains("nothing usable")
+        else { return nil }
+        return (peerList, ourList)
+    }
+
+    /// A peer's proposal as our configuration writes it (`aes128-sha1-modp2048` for strongSwan's
+    /// `aes128-sha1-prfsha1-modp2048`: the PRF that goes with the integrity algorithm is implied), or nil
+    /// when Isthmus cannot parse it.
+    static func configText(_ proposal: String, phase: Int, version: IKEVersion) -> String? {
+        let parses = { (text: String) in
+            (try? ProposalList(parsing: [text], for: phase == 1 ? .ike : .esp, version: version)) != nil
+        }
+        let parts = proposal.split(separator: "-").map(String.init)
+        let implied = parts.filter { part in part.hasPrefix("prf") && parts.contains(String(part.dropFirst(3))) }
+        let short = parts.filter { !implied.contains($0) }.joined(separator: "-")
+        if !implied.isEmpty, parses(short) { return short }
+        return parses(proposal) ? proposal : nil
     }
 
     /// 1 (IKE SA, IKEv1 Main Mode) or 2 (CHILD SA, Quick Mode) from an event's details or its message.
@@ -160,7 +205,9 @@ extension Diagnoser {
     /// The newest authentication failure of the last hour that no established IKE SA followed.
     func authenticationFailed(_ subject: Subject) -> DiagnosisFinding? {
         let failures = subject.recent(["authentication-failed"])
-        guard let record = failures.last, !subject.happened(Self.ikeUp, after: record) else { return nil }
+        guard let record = failures.last, !subject.happened(Self.ikeUp, after: record) else {
+            return silentAuthenticationFailure(subject)
+        }
         let byPeer = Self.rejectedByPeer(record)
         let identity = record.message.contains("identity")
         var details = ["rejected_by": byPeer ? "peer" : "us"]
@@ -227,6 +274,63 @@ extension Diagnoser {
             evidence: evidence, fixes: fixes, details: details)
     }
 
+    /// An IKEv1 peer that answered Main Mode up to the key exchange and then never our message 5: a
+    /// responder that cannot decrypt it (the keys differ) drops it without a word (strongSwan logs "message
+    /// verification failed" or "invalid HASH_V1 payload length, decryption failed?").
+    func silentAuthenticationFailure(_ subject: Subject) -> DiagnosisFinding? {
+        guard subject.state != "up", Self.isIKEv1(subject) else { return nil }
+        let lastHeard = subject.latest(Self.heardFromPeer.union(["nat-detected"]))
+        guard lastHeard?.kind != "nat-detected", let (gaveUp, anchor) = Self.unanswered(subject, after: lastHeard),
+            Self.pastKeyExchange(anchor)
+        else { return nil }
+        let evidence = (gaveUp.isEmpty ? [anchor] : Array(gaveUp.suffix(2))).map(DiagnosisEvidence.init)
+        let source = subject.status?.sharedKey ?? "inline"
+        var explanation =
+            "The peer answered Main Mode messages 1 to 4 (so UDP 500 works and the proposals match) but never our "
+            + "message 5, the one encrypted with keys derived from the pre-shared key. An IKEv1 peer that cannot "
+            + "decrypt it drops it silently: the pre-shared keys most likely differ (or the peer expects another "
+            + "identity from us)."
+        if subject.status?.keyChangedSinceStart == true {
+            explanation += " Our key file changed after the gateway read it: the gateway still uses the old key."
+        }
+        return DiagnosisFinding(
+            cause: .authenticationFailed, severity: .error,
+            summary: "the peer silently drops our authentication (Main Mode message 5): the pre-shared keys most "
+                + "likely differ",
+            explanation: explanation, evidence: evidence,
+            fixes: [
+                DiagnosisFix(
+                    side: .local,
+                    text: "Compare the keys without printing them: `isthmus key show \(subject.name)` shows ours "
+                        + "(\(source), \(place("shared_key", "\(subject.path).shared_key", subject.path))); put the "
+                        + "same key on both sides, then `isthmus reload`.", command: "isthmus reload"),
+                DiagnosisFix(
+                    side: .peer,
+                    text: "In swanctl.conf, secrets.ike-\(subject.name): secret = the same key as ours; charon's log "
+                        + "then stops saying \"decryption failed\"", device: "strongswan"),
+                DiagnosisFix(
+                    side: .peer, text: "In ipsec.secrets: OUR_ADDRESS PEER_ADDRESS : PSK \"the same key as ours\"",
+                    device: "libreswan"),
+                DiagnosisFix(
+                    side: .peer, text: "On the router's IKE policy, set the pre-shared key to ours.", device: "generic"),
+            ], details: ["rejected_by": "peer", "silent": "true"])
+    }
+
+    static func isIKEv1(_ subject: Subject) -> Bool {
+        subject.connection.map { $0.ikeVersion == .v1 } ?? (subject.status?.ikeVersion == 1)
+    }
+
+    /// Whether an unanswered request was the authentication (IKEv1 Main Mode message 5, IKEv2 IKE_AUTH):
+    /// the peer had answered the key exchange before it.
+    static func pastKeyExchange(_ record: EventRecord) -> Bool {
+        ["(authenticating)", "IKE_AUTH", "ikeAuth"].contains { record.message.contains($0) }
+    }
+
+    /// Whether the peer had answered the first exchange of the negotiation whose request went unanswered.
+    static func pastFirstExchange(_ record: EventRecord) -> Bool {
+        pastKeyExchange(record) || record.message.contains("(exchanging keys)")
+    }
+
     // MARK: Traffic selectors
 
     /// The newest traffic-selector refusal of the last hour that no CHILD SA followed.
@@ -290,8 +394,11 @@ extension Diagnoser {
                 text: "On the router's VPN policy: local network \(ourRemote.joined(separator: ", ")), remote network "
                     + "\(ourLocal.joined(separator: ", "))", device: "generic"),
         ]
+        if subject.childSACount > 0 {
+            explanation += " Other CHILD SAs of the connection are up: only this pair of subnets is refused."
+        }
         return DiagnosisFinding(
-            cause: .trafficSelectorMismatch, severity: .error,
+            cause: .trafficSelectorMismatch, severity: subject.childSACount > 0 ? .warning : .error,
             summary: "the subnets do not match: we have \(ourLocal.joined(separator: ", ")) <=> "
                 + "\(ourRemote.joined(separator: ", "))"
                 + (record.details["peer"].map { ", the peer asks for \($0)" } ?? ", the peer refuses them"),
@@ -332,6 +439,11 @@ extension Diagnoser {
         // After NAT detection the question is port 4500 (natUDP4500Blocked).
         guard lastHeard?.kind != "nat-detected", let (unanswered, anchor) = Self.unanswered(subject, after: lastHeard)
         else { return nil }
+        // The peer answered on UDP 500 and only 4500 went unanswered: natUDP4500Blocked says it.
+        if !Self.natAttemptsUnanswered(subject).isEmpty { return nil }
+        // An IKEv1 peer that stops answering at message 5: authenticationFailed says it.
+        if Self.isIKEv1(subject) && Self.pastKeyExchange(anchor) { return nil }
+        let answeredFirst = Self.pastFirstExchange(anchor)
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
         let retransmits = Self.ourRetransmits(subject, after: lastHeard).count
         var evidence = unanswered.suffix(3).map(DiagnosisEvidence.init)
@@ -344,18 +456,22 @@ extension Diagnoser {
                     source: .counter, name: "datagrams in / out (gateway)",
                     text: "\(counters.datagramsIn) / \(counters.datagramsOut)"))
         }
-        let heard = subject.events.contains { Self.heardFromPeer.contains($0.kind) }
+        let heard = subject.events.contains { Self.heardFromPeer.union(["nat-detected"]).contains($0.kind) }
         return DiagnosisFinding(
             cause: .peerUnreachable, severity: .error,
             summary: "the peer \(peer) does not answer: "
                 + (unanswered.isEmpty
                     ? "\(retransmits) retransmissions of the negotiation in progress, no answer"
                     : "\(unanswered.count) negotiation\(unanswered.count == 1 ? "" : "s") gave up in the last hour"),
-            explanation:
-                "We sent IKE requests to \(peer) and retransmitted them without any answer"
-                + (heard ? " since the peer last answered. " : ", and nothing from the peer was ever recorded. ")
-                + "Either the peer is down or has no configuration for us, its address is wrong, or a firewall "
-                + "between us drops UDP 500 and 4500 (in either direction).",
+            explanation: answeredFirst
+                ? "The peer answered the first exchange of the negotiation on UDP 500, then stopped answering "
+                    + "(\(anchor.message)). Large messages may be lost (fragments dropped on the path: IKEv2 "
+                    + "fragmentation, fragment_size), or the peer dropped the rest (no configuration for our "
+                    + "identity)."
+                : "We sent IKE requests to \(peer) and retransmitted them without any answer"
+                    + (heard ? " since the peer last answered. " : ", and nothing from the peer was ever recorded. ")
+                    + "Either the peer is down or has no configuration for us, its address is wrong, or a firewall "
+                    + "between us drops UDP 500 and 4500 (in either direction).",
             evidence: evidence,
             fixes: [
                 DiagnosisFix(
@@ -382,13 +498,56 @@ extension Diagnoser {
             details: ["peer": peer, "unanswered": "\(unanswered.count)", "retransmits": "\(retransmits)"])
     }
 
-    /// A NAT was detected, IKE moved to UDP 4500, and from then on the peer did not answer.
+    /// One negotiation that found a NAT on UDP 500 and then got no answer on UDP 4500.
+    struct NATAttempt {
+        /// The nat-detected event (the peer had answered the first exchange on UDP 500).
+        var nat: EventRecord
+        /// The attempt's give-ups (peer-not-answering), oldest first.
+        var gaveUp: [EventRecord]
+        /// Our retransmissions on UDP 4500 in the attempt.
+        var retransmits: [EventRecord]
+    }
+
+    /// The attempts of the last hour, since the peer was last heard from on UDP 4500, where a NAT was
+    /// detected and then nothing answered: each nat-detected paired with the give-up (or, for the attempt
+    /// in progress, the third retransmission) that followed it before the next attempt's nat-detected.
+    static func natAttemptsUnanswered(_ subject: Subject) -> [NATAttempt] {
+        let heard = subject.latest(heardFromPeer)?.sequence ?? 0
+        let nats = subject.recent(["nat-detected"]).filter { $0.sequence > heard }
+        var attempts: [NATAttempt] = []
+        for (index, nat) in nats.enumerated() {
+            let end = index + 1 < nats.count ? nats[index + 1].sequence : UInt64.max
+            let inAttempt = { (record: EventRecord) in record.sequence > nat.sequence && record.sequence < end }
+            let gaveUp = subject.recent(["peer-not-answering"]).filter { $0.severity == "error" && inAttempt($0) }
+            let retransmits = ourRetransmits(subject, after: nat).filter(inAttempt)
+            let inProgress = index == nats.count - 1 && subject.state == "connecting"
+            if !gaveUp.isEmpty || (inProgress && retransmits.count >= 3) {
+                attempts.append(NATAttempt(nat: nat, gaveUp: gaveUp, retransmits: retransmits))
+            }
+        }
+        return attempts
+    }
+
+    /// A NAT was detected, IKE moved to UDP 4500, and from then on the peer did not answer (in one attempt
+    /// or several: the next attempt finds the NAT again on UDP 500 and loses its 4500 requests again).
     func natUDP4500Blocked(_ subject: Subject) -> DiagnosisFinding? {
-        guard subject.state != "up", let nat = subject.recent(["nat-detected"]).last,
-            !subject.happened(Self.heardFromPeer, after: nat),
-            let (gaveUp, anchor) = Self.unanswered(subject, after: nat)
-        else { return nil }
-        let after = gaveUp.isEmpty ? [anchor] : gaveUp
+        let attempts = Self.natAttemptsUnanswered(subject)
+        guard subject.state != "up", let first = attempts.first, let last = attempts.last else { return nil }
+        let nat = first.nat
+        // Each attempt: its NAT detection and how it ended (the give-up, or the latest retransmission).
+        let ending = { (attempt: NATAttempt) in (attempt.gaveUp.last ?? attempt.retransmits.last).map { [$0] } ?? [] }
+        let retransmits = attempts.reduce(0) { $0 + $1.retransmits.count }
+        var evidence = ([nat] + ending(first)).map(DiagnosisEvidence.init)
+        if attempts.count > 1 {
+            evidence += ([last.nat] + ending(last)).map(DiagnosisEvidence.init)
+            evidence.append(
+                DiagnosisEvidence(
+                    source: .counter, name: "attempts in the last hour that found a NAT and got no answer on UDP 4500",
+                    text: "\(attempts.count)"))
+        }
+        evidence.append(
+            DiagnosisEvidence(
+                source: .counter, name: "retransmits on UDP 4500 after NAT detection", text: "\(retransmits)"))
         let peer = subject.status?.remoteAddress ?? subject.remote.map { "\($0.gateway)" } ?? "the peer"
         return DiagnosisFinding(
             cause: .natUDP4500Blocked, severity: .error,
@@ -396,8 +555,16 @@ extension Diagnoser {
             explanation:
                 "The first exchange on UDP 500 worked and found a NAT (\(nat.message)). As NAT traversal requires "
                 + "(RFC 3947, 7296 2.23), IKE then moved to UDP 4500, and from then on the peer answered nothing. "
-                + "A firewall or the NAT device lets UDP 500 through but not 4500.",
-            evidence: [DiagnosisEvidence(nat)] + after.suffix(2).map(DiagnosisEvidence.init),
+                + (attempts.count > 1
+                    ? "The same happened in each of the \(attempts.count) attempts of the last hour: answered on UDP 500, "
+                        + "nothing on 4500. "
+                    : last.gaveUp.isEmpty
+                        ? "\(last.retransmits.count) retransmissions on UDP 4500 are unanswered so far. " : "")
+                + "A firewall or the NAT device lets UDP 500 through but not 4500"
+                + (Self.isIKEv1(subject)
+                    ? " (or, less likely, the peer could not decrypt our Main Mode message 5: different keys)."
+                    : "."),
+            evidence: evidence,
             fixes: [
                 DiagnosisFix(
                     side: .local,
@@ -412,7 +579,10 @@ extension Diagnoser {
                     text: "strongSwan listens on 4500 by default: check the firewall (`iptables -L -n | grep 4500`) "
                         + "and, behind a NAT, the port forwarding of UDP 4500.", device: "strongswan"),
             ],
-            details: ["peer": peer, "nat": nat.details.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")])
+            details: [
+                "peer": peer, "nat": nat.details.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "),
+                "attempts": "\(attempts.count)", "retransmits": "\(retransmits)",
+            ])
     }
 
     /// The peer stopped answering liveness checks (DPD / IKEv2 liveness) in the last hour.

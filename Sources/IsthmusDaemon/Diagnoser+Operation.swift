@@ -20,8 +20,8 @@ extension Diagnoser {
         let children = SASetupLog.count(setups.childSetups, since: start)
         // The daemon may have run for less than the window.
         let span = max(1, min(Self.window, now))
-        let phase2 = subject.recent(["lifetime-chosen"]).last { Self.phase(of: $0) == 2 }
-        let phase1 = subject.recent(["lifetime-chosen"]).last { Self.phase(of: $0) == 1 }
+        let phase2 = Self.lifetimeDecision(subject, phase: 2)
+        let phase1 = Self.lifetimeDecision(subject, phase: 1)
         let espLifetime =
             phase2.flatMap { Self.seconds($0.details["used"]) }
             ?? subject.connection.map { Double($0.lifetimes.esp.components.seconds) }
@@ -94,6 +94,12 @@ extension Diagnoser {
         if let phase1, peerIKEFar { evidence.append(DiagnosisEvidence(phase1)) }
         evidence += subject.recent(["ike-sa-established"]).suffix(3).map(DiagnosisEvidence.init)
         evidence += subject.recent(["child-sa-hard-expired", "liveness-timeout"]).suffix(2).map(DiagnosisEvidence.init)
+        if let unknown = status.dataplane?.drops["unknown-spi"], unknown > 0 {
+            // ESP on SAs we no longer have: what a peer still using an SA we replaced sends.
+            evidence.append(
+                DiagnosisEvidence(
+                    source: .counter, name: "dataplane.drops.unknown-spi (gateway)", text: "\(unknown)"))
+        }
         var fixes: [DiagnosisFix] = []
         if peerFar || peerIKEFar, let connection = subject.connection {
             let ike = peerIKEFar ? peerIKE.map { "\(Int($0))s" } : nil
@@ -165,7 +171,7 @@ extension Diagnoser {
         guard flapping(subject) == nil else { return nil }
         var far: [(record: EventRecord, ours: Double, peer: Double, phase: Int)] = []
         for phase in [1, 2] {
-            guard let record = subject.recent(["lifetime-chosen"]).last(where: { Self.phase(of: $0) == phase }),
+            guard let record = Self.lifetimeDecision(subject, phase: phase),
                 let ours = Self.seconds(record.details["ours"]), let peer = Self.seconds(record.details["peer"]),
                 max(ours, peer) >= Self.lifetimeRatio * min(ours, peer)
             else { continue }
@@ -201,6 +207,13 @@ extension Diagnoser {
                 + "the peer honours it; a peer that ignores RESPONDER-LIFETIME keeps its SA longer than we do, and the "
                 + "tunnel starts to flap. Nothing has flapped yet.",
             evidence: far.map { DiagnosisEvidence($0.record) }, fixes: fixes, details: details)
+    }
+
+    /// The newest lifetime decision of a phase in the last hour that names the peer's lifetime (our own
+    /// Quick Modes, answered without RESPONDER-LIFETIME, do not), or else the newest one.
+    static func lifetimeDecision(_ subject: Subject, phase: Int) -> EventRecord? {
+        let decisions = subject.recent(["lifetime-chosen"]).filter { Self.phase(of: $0) == phase }
+        return decisions.last { seconds($0.details["peer"]) != nil } ?? decisions.last
     }
 
     /// Seconds from a lifetime as events write it: `120s`, `3600s/102400000KB`; nil without seconds.
@@ -301,7 +314,8 @@ extension Diagnoser {
         var evidence: [DiagnosisEvidence] = order.prefix(5).compactMap { flow in
             flows[flow].map {
                 DiagnosisEvidence(
-                    source: .event, name: "acl-denied", time: $0.record.time, text: "\(flow): \($0.count)×")
+                    source: .event, name: "acl-denied", time: $0.record.time,
+                    text: "\(flow): \($0.count) packet\($0.count == 1 ? "" : "s")")
             }
         }
         evidence += noMatch.map {

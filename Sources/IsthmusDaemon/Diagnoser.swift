@@ -25,6 +25,8 @@ public struct Diagnoser: Sendable {
     public var setups: [String: SASetupLog]
     /// Connections an operator took down with `isthmus down`.
     public var takenDown: Set<String>
+    /// The gateway does not initiate at start (`isthmus run --passive`).
+    public var passive = false
     /// The daemon's uptime now, in seconds (event records carry the same clock in `uptimeSeconds`).
     public var now: Double
 
@@ -110,6 +112,10 @@ public struct Diagnoser: Sendable {
         }
         if subject.remote?.gateway == .any && state == "down" {
             return "down: waiting for the peer to initiate (its address is not known: gateway_address: any)"
+        }
+        if passive && state == "down" && subject.events.isEmpty {
+            return "down: waiting for the peer to initiate (the gateway runs --passive; `isthmus up \(subject.name)` "
+                + "initiates)"
         }
         if let next = subject.status?.nextAttemptSeconds {
             return "\(state): no cause found yet; next attempt in \(next) s"

@@ -4,19 +4,31 @@ import Logging
 
 import Glibc
 
-/// `isthmus check FILE`: validate a configuration; exit 0 with a topology summary, or 1 with every problem.
+/// `isthmus check FILE [PEER-FILE]`: validate a configuration; exit 0 with a topology summary, or 1 with every
+/// problem. With two files, each is validated alone and then both are checked against each other
+/// (``PairCheck``): the two ends of each tunnel must agree before either is deployed.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate a configuration file and summarise its topology.",
+        abstract: "Validate a configuration file and summarise its topology, or check two ends against each other.",
         discussion: """
             Exit status 0: the file is valid; the topology, the effective proposals and lifetimes are printed.
             Exit status 1: every problem is listed as FILE:LINE:COLUMN: message, each with a fix.
             Warnings (weak algorithms, readable key files) are printed either way and do not fail the check.
+
+            With two files (isthmus check office.yaml cloud.yaml), each is validated alone first; then each \
+            connection of the first is paired with the one of the second that leads back to it, and the pair \
+            is checked: the same pre-shared key (compared, never printed), a common IKE and ESP proposal and \
+            the one each side chooses when it initiates, mirrored prefixes, the same IKE version and kind, \
+            lifetimes (who rekeys first, RESPONDER-LIFETIME), liveness checks on at least one side, identities. \
+            Exit status 0 prints a summary of each pair; 1 lists every disagreement at the line to change.
             """
     )
 
     @Argument(help: "The YAML configuration file.")
     var file: String
+
+    @Argument(help: "The configuration of the gateway at the other end, to check the pair.")
+    var peerFile: String?
 
     @Flag(name: .long, help: "Print only problems, no summary.")
     var quiet = false
@@ -25,19 +37,70 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let logger = global.makeLogger(label: "isthmus.check")
-        let result = ConfigLoader.load(path: file)
+        guard let peerFile else {
+            let result = load(file, logger: logger)
+            let config = try result.acceptedConfig(file: file)
+            if !quiet {
+                print(validLine(file, result))
+                print(TopologySummary.render(config))
+            }
+            return
+        }
+        // Both files are validated (and all their problems listed) before either failure ends the check.
+        var sides: [PairCheckSide] = []
+        var refused = false
+        for path in [file, peerFile] {
+            let result = load(path, logger: logger)
+            do {
+                let config = try result.acceptedConfig(file: path)
+                sides.append(PairCheckSide(file: path, config: config, positions: result.positions))
+                if !quiet { print(validLine(path, result)) }
+            } catch {
+                refused = true
+            }
+        }
+        guard !refused, sides.count == 2 else { throw ExitCode(1) }
+        let report = PairCheck.check(sides[0], sides[1])
+        logger.debug(
+            "checked pair",
+            metadata: [
+                "pairs": "\(report.pairs.count)", "errors": "\(report.errors.count)",
+                "warnings": "\(report.warnings.count)",
+            ])
+        for diagnostic in report.diagnostics { printError(diagnostic.description) }
+        let pairs = "\(report.pairs.count) pair\(report.pairs.count == 1 ? "" : "s")"
+        guard report.errors.isEmpty else {
+            let count = report.errors.count
+            printError(
+                "\(file) + \(peerFile): \(pairs), \(count) disagreement\(count == 1 ? "" : "s"); fix them before "
+                    + "deploying either")
+            throw ExitCode(1)
+        }
+        if !quiet {
+            let warnings = report.warnings.count
+            print(
+                "\(file) + \(peerFile): \(pairs), they agree"
+                    + (warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : ""))
+            print(report.summary)
+        }
+    }
+
+    /// The file loaded and validated, with a debug line.
+    private func load(_ path: String, logger: Logger) -> ConfigLoadResult {
+        let result = ConfigLoader.load(path: path)
         logger.debug(
             "checked configuration",
             metadata: [
-                "file": "\(file)", "errors": "\(result.errors.count)", "warnings": "\(result.warnings.count)",
+                "file": "\(path)", "errors": "\(result.errors.count)", "warnings": "\(result.warnings.count)",
                 "connections": "\(result.config?.connections.count ?? 0)",
             ])
-        let config = try result.acceptedConfig(file: file)
-        if !quiet {
-            let warnings = result.warnings.count
-            print("\(file): valid\(warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : "")")
-            print(TopologySummary.render(config))
-        }
+        return result
+    }
+
+    /// `FILE: valid (2 warnings)`.
+    private func validLine(_ path: String, _ result: ConfigLoadResult) -> String {
+        let warnings = result.warnings.count
+        return "\(path): valid\(warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : "")"
     }
 }
 

@@ -89,6 +89,67 @@ final class CheckCommandTests: XCTestCase {
         }
     }
 
+    /// `check A B` on the repository's pairs: exit 0 and a summary of each pair.
+    func testExamplePairsAgree() throws {
+        for (first, second, chosen) in [
+            ("office", "cloud", "IKE (phase 1): aes256-sha1-modp1024, whichever side initiates"),
+            ("office-dynamic", "cloud-dynamic", "IKE SA: aes256gcm16-prfsha256-ecp256, whichever side initiates"),
+        ] {
+            let run = try isthmus("check", "examples/\(first).yaml", "examples/\(second).yaml")
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertTrue(run.stdout.hasPrefix("examples/\(first).yaml: valid"), run.stdout)
+            XCTAssertTrue(
+                run.stdout.contains("examples/\(first).yaml + examples/\(second).yaml: 1 pair, they agree"), run.stdout)
+            XCTAssertTrue(run.stdout.contains(chosen), run.stdout)
+            XCTAssertTrue(run.stdout.contains("rekeys first"), run.stdout)
+            XCTAssertFalse(run.stdout.contains("isthmus-demo-key") || run.stderr.contains("isthmus-demo-key"))
+        }
+    }
+
+    /// Two ends whose key files hold different keys: exit 1 with the positioned error and the peer's line as a
+    /// note, neither key printed; a missing key file is the single-file error, with the other file still checked.
+    func testPairWithDifferentKeyFilesAndAMissingOne() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("isthmus-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let office = folder.appendingPathComponent("office.yaml").path
+        let cloud = folder.appendingPathComponent("cloud.yaml").path
+        for (name, path) in [("office", office), ("cloud", cloud)] {
+            let text = try String(
+                contentsOf: Self.root.appendingPathComponent("examples/\(name).yaml"), encoding: .utf8)
+            try text.replacingOccurrences(of: "isthmus-demo-key-change-me-0123456789", with: "file:\(name).key")
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        }
+        let officeKey = "office-key-3f9a1c77e2b54d0c8e6f"
+        let cloudKey = "cloud-key-0b7d52e91a4c3f68d2a1"
+        for (name, key) in [("office", officeKey), ("cloud", cloudKey)] {
+            let path = folder.appendingPathComponent("\(name).key").path
+            try (key + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        }
+        let differ = try isthmus("check", office, cloud)
+        XCTAssertEqual(differ.status, 1, differ.stdout + differ.stderr)
+        XCTAssertTrue(
+            differ.stderr.contains(
+                "\(office):22:17: error: the pre-shared keys of office's office-cloud and cloud's cloud-office differ"),
+            differ.stderr)
+        XCTAssertTrue(
+            differ.stderr.contains("\(cloud):29:17: note: cloud's cloud-office's key (file:cloud.key)"), differ.stderr)
+        XCTAssertTrue(differ.stderr.contains("isthmus key show cloud-office --config \(cloud)"), differ.stderr)
+        XCTAssertTrue(differ.stderr.contains("1 pair, 1 disagreement"), differ.stderr)
+        for key in [officeKey, cloudKey] {
+            XCTAssertFalse(differ.stdout.contains(key) || differ.stderr.contains(key), "a key leaked")
+        }
+
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("cloud.key"))
+        let missing = try isthmus("check", office, cloud)
+        XCTAssertEqual(missing.status, 1, missing.stderr)
+        XCTAssertTrue(missing.stdout.contains("\(office): valid"), missing.stdout)
+        XCTAssertTrue(missing.stderr.contains("\(cloud):29:17: error: cannot read the key file"), missing.stderr)
+        XCTAssertFalse(missing.stderr.contains("pre-shared keys"), missing.stderr)
+    }
+
     func testMissingFileAndUsageErrors() throws {
         let missing = try isthmus("check", "/nonexistent/isthmus.yaml")
         XCTAssertEqual(missing.status, 1)

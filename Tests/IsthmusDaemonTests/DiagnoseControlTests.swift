@@ -46,6 +46,19 @@ final class DiagnoseControlTests: XCTestCase {
         let next = try XCTUnwrap(peer.nextAttemptSeconds)
         XCTAssertTrue((4...5).contains(next), "the first restart comes after 5 s: \(next)")
 
+        // JSON: a connection that is down always has both keys.
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(ControlCodec.encode(peer))) as? [String: Any])
+        XCTAssertEqual((json["lastFailure"] as? [String: Any])?["kind"] as? String, "peer-not-answering")
+        XCTAssertNotNil(json["nextAttemptSeconds"] as? Int)
+        var quiet = peer
+        quiet.lastFailure = nil
+        quiet.nextAttemptSeconds = nil
+        let nulls = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(ControlCodec.encode(quiet))) as? [String: Any])
+        XCTAssertTrue(nulls["lastFailure"] is NSNull && nulls["nextAttemptSeconds"] is NSNull, "\(nulls)")
+        XCTAssertEqual(ControlCodec.decode(ConnectionStatus.self, from: ControlCodec.encode(peer)), peer)
+
         let answer = try await daemon.control(ControlRequest(command: "diagnose", connection: "peer")).get()
         XCTAssertTrue(answer.ok, answer.error ?? "")
         XCTAssertEqual(answer.gateway, "test-gw")

@@ -51,9 +51,10 @@ final class DiagnoserTests: XCTestCase {
         var now: Double = 4000
         var sequence: UInt64 = 0
 
-        init() throws {
+        /// The seed's cloud side, or `yaml` (a variant of it, with the same connection name).
+        init(yaml: String = DiagnoserTests.cloud) throws {
             let result = ConfigLoader.load(
-                bytes: Array(DiagnoserTests.cloud.utf8), file: "cloud.yaml", baseDirectory: "/nonexistent")
+                bytes: Array(yaml.utf8), file: "cloud.yaml", baseDirectory: "/nonexistent")
             config = try XCTUnwrap(result.config, "\(result.errors)")
             positions = result.positions
             connection = ConnectionStatus(
@@ -141,6 +142,9 @@ final class DiagnoserTests: XCTestCase {
         XCTAssertEqual(quiet.state, "down")
         XCTAssertEqual(quiet.findings, [])
         XCTAssertEqual(quiet.summary, "down: no IKE SA and no failure recorded")
+        var passive = scene.diagnoser
+        passive.passive = true
+        XCTAssertTrue(passive.diagnose("cloud-office")[0].summary.hasPrefix("down: waiting for the peer to initiate"))
         // A session of a connection the configuration does not have, with events of its own.
         var diagnoser = scene.diagnoser
         scene.event("peer-not-answering", at: 3990, .error, "no answer", connection: "old-branch")
@@ -251,6 +255,9 @@ final class DiagnoserTests: XCTestCase {
                     + "and remote_ts = 10.0.1.0/24"
             })
         XCTAssertTrue(finding.fixes.contains { $0.text.contains(scene.line("local_networks[0].prefixes")) })
+        XCTAssertEqual(finding.severity, .error)
+        scene.ike(.established, children: 1)
+        XCTAssertEqual(scene.finding(.trafficSelectorMismatch)?.severity, .warning, "one pair refused, others up")
         scene.event("child-sa-installed", at: 3960, .info, "", ["inbound_spi": "0x1"])
         XCTAssertNil(scene.finding(.trafficSelectorMismatch))
     }
@@ -295,6 +302,27 @@ final class DiagnoserTests: XCTestCase {
         // The peer answered something (its proposals do not match): it is reachable.
         scene.event("proposal-mismatch", at: 3990, .error, "", ["phase": "1"])
         XCTAssertNil(scene.finding(.peerUnreachable))
+    }
+
+    /// IKEv1 with different keys, Isthmus initiating: the peer answers messages 2 and 4, then drops our
+    /// message 5 (it cannot decrypt it) without a word.
+    func testAnIKEv1PeerSilentAfterTheKeyExchangeHasADifferentKey() throws {
+        var scene = try Scene()
+        scene.event("ike-sa-initiating", at: 3800)
+        scene.event("retransmit", at: 3802, .notice, "retransmit 1 of Main Mode (authenticating) to 198.51.100.10:500")
+        scene.event(
+            "peer-not-answering", at: 3900, .error,
+            "no answer to Main Mode (authenticating) from 198.51.100.10:500 after 5 retransmits")
+        let finding = try XCTUnwrap(scene.finding(.authenticationFailed))
+        XCTAssertEqual(finding.details["silent"], "true")
+        XCTAssertEqual(finding.details["rejected_by"], "peer")
+        XCTAssertNil(scene.finding(.peerUnreachable), "the peer is reachable: it answered the key exchange")
+        // Near miss: no answer to message 1 is unreachability, not a key.
+        var early = try Scene()
+        early.event(
+            "peer-not-answering", at: 3900, .error, "no answer to Main Mode (connecting) from 198.51.100.10:500")
+        XCTAssertNil(early.finding(.authenticationFailed))
+        XCTAssertNotNil(early.finding(.peerUnreachable))
     }
 
     func testNATDetectedThenNoAnswerOnPort4500() throws {
@@ -354,6 +382,10 @@ final class DiagnoserTests: XCTestCase {
                     "reason": "our policy (RESPONDER-LIFETIME sent)",
                 ])
         }
+        // Our own rekey's Quick Mode, which the peer answered without a lifetime of its own.
+        scene.event(
+            "lifetime-chosen", at: 3990, .info, "phase 2 (IPsec SA) lifetime: ours 120s, using 120s",
+            ["ours": "120s/102400000KB", "peer": "", "used": "120s/102400000KB", "reason": "our proposal"])
         let finding = try XCTUnwrap(scene.finding(.flapping))
         XCTAssertEqual(finding.severity, .warning)
         XCTAssertEqual(finding.details["child_sas"], "36")

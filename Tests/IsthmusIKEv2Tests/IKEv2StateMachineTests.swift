@@ -73,9 +73,18 @@ final class IKEv2StateMachineTests: XCTestCase {
             initiator: configuration(office: true, ike: "aes128-sha1-modp2048"),
             responder: configuration(office: false, ike: "aes256gcm16-prfsha256-ecp256"))
         pair.establish()
-        let responderMessage = pair.events[.responder]!.first { $0.kind == .proposalMismatch }?.message ?? ""
+        let responderEvent = pair.events[.responder]!.first { $0.kind == .proposalMismatch }
+        let responderMessage = responderEvent?.message ?? ""
         XCTAssertTrue(responderMessage.contains("aes128"), responderMessage)
         XCTAssertTrue(responderMessage.contains("aes256gcm16"), responderMessage)
+        // `isthmus diagnose` reads the offers from the details, not from the sentence.
+        XCTAssertEqual(
+            responderEvent?.details["peer"]?.hasPrefix("aes128-sha1"), true, "\(responderEvent?.details ?? [:])")
+        XCTAssertEqual(responderEvent?.details["ours"], "aes256gcm16-prfsha256-ecp256")
+        XCTAssertEqual(responderEvent?.details["rejected_by"], "us")
+        XCTAssertEqual(responderEvent?.details["phase"], "1")
+        let initiatorEvent = pair.events[.initiator]!.first { $0.kind == .proposalMismatch }
+        XCTAssertEqual(initiatorEvent?.details["rejected_by"], "peer")
         XCTAssertTrue(pair.kinds(.initiator).contains(.proposalMismatch))
         XCTAssertTrue(pair.closed.contains(.initiator))
     }

@@ -31,6 +31,23 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// What to change; nil when the message already says it.
     public var fix: String?
+    /// Other places the problem involves (the peer's value in a pair check), each with what it is.
+    public var notes: [Note] = []
+
+    /// A related position: `FILE:LINE:COLUMN: note: message`.
+    public struct Note: Sendable, Hashable, CustomStringConvertible {
+        public var file: String
+        public var location: SourceLocation
+        public var message: String
+
+        public init(file: String, at location: SourceLocation, _ message: String) {
+            self.file = file
+            self.location = location
+            self.message = message
+        }
+
+        public var description: String { "\(file):\(location): note: \(message)" }
+    }
 
     public init(_ severity: Severity, file: String, at location: SourceLocation, _ message: String, fix: String? = nil)
     {
@@ -41,9 +58,10 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
         self.fix = fix
     }
 
-    /// `FILE:LINE:COLUMN: error: message`, then the fix on its own indented line.
+    /// `FILE:LINE:COLUMN: error: message`, then each note and the fix on their own indented lines.
     public var description: String {
         var text = "\(file):\(location): \(severity.rawValue): \(message)"
+        for note in notes { text += "\n    \(note)" }
         if let fix { text += "\n    fix: \(fix)" }
         return text
     }

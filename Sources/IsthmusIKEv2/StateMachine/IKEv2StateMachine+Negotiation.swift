@@ -12,15 +12,7 @@ extension IKEv2StateMachine {
     /// Our ESP proposals for a CHILD SA: with their PFS groups in CREATE_CHILD_SA, without in IKE_AUTH,
     /// which carries no KE payload (RFC 7296 section 1.2: no D-H transform other than NONE there).
     func espProposals(pfs: Bool) -> ProposalList {
-        guard !pfs else { return configuration.espProposals }
-        let stripped = configuration.espProposals.proposals.compactMap { proposal -> Proposal? in
-            guard !proposal.keyExchange.isEmpty else { return proposal }
-            let words = (proposal.encryption + proposal.integrity + proposal.extendedSequenceNumbers).map(\.keyword)
-            return try? Proposal(parsing: words.joined(separator: "-"), for: .esp, version: .v2)
-        }
-        var unique: [Proposal] = []
-        for proposal in stripped where !unique.contains(proposal) { unique.append(proposal) }
-        return unique.isEmpty ? configuration.espProposals : ProposalList(unique)
+        pfs ? configuration.espProposals : IKEv2ProposalCodec.withoutKeyExchange(configuration.espProposals)
     }
 
     func offerChild(spi: UInt32, pfs: Bool) -> IKEv2SecurityAssociationPayload {
