@@ -22,6 +22,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from harness import prereq, proc
 from harness.checks import log
 from harness.config import EXAMPLES, WAIT
@@ -371,6 +373,7 @@ def child_lifetimes(ss, conn="s2s"):
     return out
 
 
+@pytest.mark.slow
 def test_flapping_ikev1_lifetimes(scene, checks, isthmus_bin):
     """The seed's case: the office router (strongSwan IKEv1 initiator, phase 2 28800 s) against our static
     (IKEv1) cloud gateway with phase 2 120 s, for FLAP_PERIODS real rekey periods under a ping. What strongSwan does
