@@ -170,6 +170,8 @@ extension DaemonState {
         for connection in known where name == nil || connection == name {
             history[connection] = events.records(of: connection)
         }
+        // The gateway's own events (a shared `--tun` device's failure is every connection's).
+        history[""] = events.records(of: "")
         let now = clock().components
         var diagnoser = Diagnoser(
             config: config, configFile: options.configFile, positions: configPositions, status: status,

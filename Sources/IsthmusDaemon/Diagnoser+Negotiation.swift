@@ -512,7 +512,8 @@ extension Diagnoser {
     /// detected and then nothing answered: each nat-detected paired with the give-up (or, for the attempt
     /// in progress, the third retransmission) that followed it before the next attempt's nat-detected.
     static func natAttemptsUnanswered(_ subject: Subject) -> [NATAttempt] {
-        let heard = subject.latest(heardFromPeer)?.sequence ?? 0
+        // INVALID_KE and COOKIE answers come on UDP 500 before the NAT is seen: they say nothing about 4500.
+        let heard = subject.latest(heardFromPeer.subtracting(["invalid-ke", "cookie-requested"]))?.sequence ?? 0
         let nats = subject.recent(["nat-detected"]).filter { $0.sequence > heard }
         var attempts: [NATAttempt] = []
         for (index, nat) in nats.enumerated() {

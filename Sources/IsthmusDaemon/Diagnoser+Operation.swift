@@ -35,12 +35,15 @@ extension Diagnoser {
         let peerIKE = phase1.flatMap { Self.seconds($0.details["peer"]) }
         let peerIKEFar = peerIKE.map { peer in ikeLifetime.map { peer >= $0 * Self.lifetimeRatio } ?? false } ?? false
 
+        // Flapping needs evidence of restarts: rekeys at our own lifetime, however short against the peer's,
+        // are the tunnel working (lifetimeMismatch says when the lifetimes are far apart).
         let reestablished = ikeNew >= 3
         let tooManyChildren = expectedChildren.map { children > 2 * $0 + 2 } ?? (children >= 20)
-        // Three SAs where the peer's lifetime would have one: the seed's case, seen after three rekeys.
-        let shortAgainstPeer = children >= 3 && peerFar
-        let ikeShortAgainstPeer = ikeNew + ikeRekeys >= 3 && peerIKEFar
-        guard reestablished || tooManyChildren || shortAgainstPeer || ikeShortAgainstPeer else { return nil }
+        let restarts = Self.restarts(subject)
+        let restarted = restarts.count >= Self.restartsForFlapping
+        guard reestablished || tooManyChildren || restarted else { return nil }
+        let shortAgainstPeer = peerFar
+        let ikeShortAgainstPeer = peerIKEFar && !peerFar
 
         var details = [
             "ike_sas_established": "\(ikeNew)", "ike_sas_rekeyed": "\(ikeRekeys)", "child_sas": "\(children)",
@@ -53,9 +56,10 @@ extension Diagnoser {
         if let ikeLifetime { details["ike_lifetime"] = "\(Int(ikeLifetime))s" }
         if let peerIKE { details["peer_ike_lifetime"] = "\(Int(peerIKE))s" }
 
+        details["restarts"] = "\(restarts.count)"
         var parts: [String] = []
         if reestablished { parts.append("\(ikeNew) IKE SAs negotiated from scratch") }
-        if ikeShortAgainstPeer && !reestablished { parts.append("\(ikeNew + ikeRekeys) IKE SAs set up") }
+        if restarted { parts.append(Self.describe(restarts)) }
         parts.append("\(children) CHILD SAs set up")
         let period = span >= Self.window ? "in the last hour" : "in the \(Int(span / 60)) minutes since start"
         var explanation =
@@ -76,8 +80,8 @@ extension Diagnoser {
                     " We told the peer our shorter lifetime with a RESPONDER-LIFETIME notification "
                     + "\(responderLifetimeSent.count) time\(responderLifetimeSent.count == 1 ? "" : "s"); older IKEv1 "
                     + "routers ignore it (their log says \"Ignore RESPONDER-LIFETIME notification\") and keep the "
-                    + "SA for \(Int(peerESP)) s, so every \(Int(espLifetime)) s the two sides disagree about which "
-                    + "SA is current and the tunnel is renegotiated: it \"continually restarts\"."
+                    + "SA for \(Int(peerESP)) s, so the two sides disagree about which SA is current and the "
+                    + "tunnel is renegotiated: it \"continually restarts\"."
             }
         }
         if let peerIKE, let ikeLifetime, peerIKEFar {
@@ -93,7 +97,7 @@ extension Diagnoser {
         if let phase2 { evidence.append(DiagnosisEvidence(phase2)) }
         if let phase1, peerIKEFar { evidence.append(DiagnosisEvidence(phase1)) }
         evidence += subject.recent(["ike-sa-established"]).suffix(3).map(DiagnosisEvidence.init)
-        evidence += subject.recent(["child-sa-hard-expired", "liveness-timeout"]).suffix(2).map(DiagnosisEvidence.init)
+        evidence += restarts.suffix(3).map(DiagnosisEvidence.init)
         if let unknown = status.dataplane?.drops["unknown-spi"], unknown > 0 {
             // ESP on SAs we no longer have: what a peer still using an SA we replaced sends.
             evidence.append(
@@ -125,7 +129,7 @@ extension Diagnoser {
         }
         return DiagnosisFinding(
             cause: .flapping, severity: .warning,
-            summary: "the tunnel keeps being renegotiated: \(parts.joined(separator: ", ")) \(period)"
+            summary: "the tunnel keeps restarting: \(parts.joined(separator: ", ")) \(period)"
                 + (shortAgainstPeer
                     ? " with our \(Int(espLifetime ?? 0)) s ESP lifetime against the peer's \(Int(peerESP ?? 0)) s"
                     : ikeShortAgainstPeer
@@ -134,7 +138,62 @@ extension Diagnoser {
             explanation: explanation, evidence: evidence, fixes: fixes, details: details)
     }
 
-    func lifetimePeerFixes(_ subject: Subject, espSeconds: Int, ikeSeconds: Int? = nil) -> [DiagnosisFix] {
+    /// This many restarts in the window make a flapping tunnel.
+    static let restartsForFlapping = 3
+
+    /// Events that show an SA ended before its time, in the last hour: hard expiries (a rekey that did not
+    /// happen), liveness timeouts, the peer restarting, and the peer's Deletes of SAs it had not just
+    /// replaced (a Delete within a minute of a rekey is the rekey's).
+    static func restarts(_ subject: Subject) -> [EventRecord] {
+        let setups = subject.recent(childUp.union(ikeUp))
+        return subject.recent([
+            "child-sa-hard-expired", "child-sa-deleted", "ike-sa-deleted", "liveness-timeout", "peer-restarted",
+        ]).filter { record in
+            switch record.kind {
+            case "child-sa-deleted":
+                if record.message.contains("expired before a rekey succeeded") { return true }
+                guard record.message.contains("by the peer"), !record.message.contains("before its Quick Mode")
+                else { return false }
+                return !setups.contains {
+                    childUp.contains($0.kind) && $0.sequence < record.sequence
+                        && record.uptimeSeconds - $0.uptimeSeconds <= 60
+                }
+            case "ike-sa-deleted":
+                guard record.message.contains("by the peer") || record.message.contains("peer deleted") else {
+                    return false
+                }
+                return !setups.contains {
+                    ikeUp.contains($0.kind) && $0.sequence < record.sequence
+                        && record.uptimeSeconds - $0.uptimeSeconds <= 60
+                }
+            default:
+                return true
+            }
+        }
+    }
+
+    /// "3 restarts (2 hard expiries, 1 liveness timeout)".
+    static func describe(_ restarts: [EventRecord]) -> String {
+        var counts: [String: Int] = [:]
+        for record in restarts {
+            let what: String
+            switch record.kind {
+            case "child-sa-hard-expired": what = "hard expiry"
+            case "child-sa-deleted" where record.message.contains("expired"): what = "hard expiry"
+            case "child-sa-deleted", "ike-sa-deleted": what = "Delete by the peer"
+            case "liveness-timeout": what = "liveness timeout"
+            default: what = "peer restart"
+            }
+            counts[what, default: 0] += 1
+        }
+        let plural = ["hard expiry": "hard expiries", "Delete by the peer": "Deletes by the peer"]
+        let words = counts.sorted { $0.key < $1.key }.map {
+            "\($0.value) \($0.value == 1 ? $0.key : plural[$0.key] ?? $0.key + "s")"
+        }
+        return "\(restarts.count) SAs ended early (\(words.joined(separator: ", ")))"
+    }
+
+    func lifetimePeerFixes(_ subject: Subject, espSeconds: Int?, ikeSeconds: Int? = nil) -> [DiagnosisFix] {
         let name = subject.name
         var fixes: [DiagnosisFix] = []
         if let ikeSeconds {
@@ -152,6 +211,7 @@ extension Diagnoser {
                     device: "generic"),
             ]
         }
+        guard let espSeconds else { return fixes }
         return fixes + [
             DiagnosisFix(
                 side: .peer,
@@ -161,12 +221,13 @@ extension Diagnoser {
                 side: .peer, text: "In ipsec.conf, conn \(name): salifetime=\(espSeconds)s", device: "libreswan"),
             DiagnosisFix(
                 side: .peer,
-                text: "On the router's IPsec (phase 2) policy, set the SA lifetime to \(espSeconds) seconds.",
+                text: "On the router's IPsec (phase 2) policy, set the IPsec SA lifetime to \(espSeconds) seconds.",
                 device: "generic"),
         ]
     }
 
-    /// Lifetimes far apart (a factor of ``lifetimeRatio``) without flapping yet.
+    /// Lifetimes far apart (a factor of ``lifetimeRatio``) without flapping: what happens on the wire (who
+    /// rekeys, whether the peer honours our RESPONDER-LIFETIME) and what to set on both sides.
     func lifetimeMismatch(_ subject: Subject) -> DiagnosisFinding? {
         guard flapping(subject) == nil else { return nil }
         var far: [(record: EventRecord, ours: Double, peer: Double, phase: Int)] = []
@@ -177,13 +238,83 @@ extension Diagnoser {
             else { continue }
             far.append((record, ours, peer, phase))
         }
-        guard let first = far.first else { return nil }
+        guard !far.isEmpty else { return nil }
         var details: [String: String] = [:]
         for entry in far {
             details["phase\(entry.phase)_ours"] = "\(Int(entry.ours))s"
             details["phase\(entry.phase)_peer"] = "\(Int(entry.peer))s"
         }
-        let words = far.map { "phase \($0.phase): ours \(Int($0.ours)) s, the peer's \(Int($0.peer)) s" }
+        var evidence = far.map { DiagnosisEvidence($0.record) }
+        var sentences: [String] = []
+        var summary =
+            "the lifetimes are far apart: "
+            + far.map { "phase \($0.phase): ours \(Int($0.ours)) s, the peer's \(Int($0.peer)) s" }
+            .joined(separator: "; ")
+        var severity = DiagnosisFinding.Severity.notice
+        if let phase2 = far.first(where: { $0.phase == 2 }) {
+            let wire = Self.phase2Rekeys(subject)
+            details["phase2_sas"] = "\(wire.ours.count + wire.peers.count)"
+            // The same count under flapping's name, for scripts that read either verdict.
+            details["child_sas"] = details["phase2_sas"]
+            details["phase2_rekeyed_by_us"] = "\(wire.ours.count)"
+            details["phase2_negotiated_by_peer"] = "\(wire.peers.count)"
+            if let interval = wire.interval { details["rekey_interval"] = "\(Int(interval.rounded()))s" }
+            let proposed = "the peer proposes \(Int(phase2.peer)) s (\(phase2.record.time))"
+            if phase2.peer > phase2.ours {
+                // The seed's case: our shorter lifetime holds only because we rekey and the peer accepts it.
+                severity = .warning
+                let toldPeer = (phase2.record.details["reason"] ?? phase2.record.message).contains(
+                    "RESPONDER-LIFETIME sent")
+                var sentence =
+                    "Phase 2 lifetimes far apart: ours \(Int(phase2.ours)) s, \(proposed)."
+                    + (toldPeer
+                        ? " We answered with RESPONDER-LIFETIME \(Int(phase2.ours)) s." : "")
+                let total = wire.ours.count + wire.peers.count
+                let period = Self.period(subject, since: (wire.ours + wire.peers).map(\.uptimeSeconds).min())
+                let every = wire.interval.map { " every ~\(Int($0.rounded())) s" } ?? ""
+                if wire.peers.count <= 1 && !wire.ours.isEmpty {
+                    sentence +=
+                        " The peer never rekeyed: of the \(total) phase 2 SAs \(period), the peer negotiated "
+                        + "\(wire.peers.count == 1 ? "the first" : "none") and we rekeyed \(wire.ours.count)"
+                        + (every.isEmpty ? "" : " (one\(every))") + ", so it keeps its own \(Int(phase2.peer)) s"
+                        + (toldPeer ? " (it ignores RESPONDER-LIFETIME, as strongSwan does as initiator)." : ".")
+                        + " The tunnel holds because we rekey and delete the old SA and the peer accepts both; a "
+                        + "router that refuses a rekey or a Delete from the responder (its log says \"Ignore "
+                        + "RESPONDER-LIFETIME notification\") goes out of step with us and the tunnel restarts."
+                    summary =
+                        "phase 2 lifetimes far apart: ours \(Int(phase2.ours)) s, the peer's \(Int(phase2.peer)) s; we "
+                        + "rekey\(every) and the peer never does (the tunnel holds while it accepts our rekeys)"
+                } else if wire.peers.count > 1 {
+                    sentence +=
+                        " The peer negotiated \(wire.peers.count) of the \(total) phase 2 SAs \(period)"
+                        + ": it rekeys at our lifetime, so it honours it; agreeing on one value still avoids "
+                        + "depending on that."
+                } else {
+                    sentence +=
+                        " No rekey has happened yet: we will rekey at about \(Int(phase2.ours * 0.875)) s; the tunnel "
+                        + "then depends on the peer accepting a rekey and a Delete from us (a router whose log says "
+                        + "\"Ignore RESPONDER-LIFETIME notification\" may not)."
+                }
+                sentences.append(sentence)
+                evidence += [
+                    DiagnosisEvidence(
+                        source: .counter, name: "phase 2 SAs \(period)",
+                        text: "\(total): \(wire.peers.count) negotiated by the peer, \(wire.ours.count) rekeyed by us")
+                ]
+                if let newest = wire.ours.last { evidence.append(DiagnosisEvidence(newest)) }
+            } else {
+                sentences.append(
+                    "Phase 2 lifetimes far apart: ours \(Int(phase2.ours)) s, \(proposed); the shorter one is used "
+                        + "(\(phase2.record.details["reason"] ?? "see the event")).")
+            }
+        }
+        if let phase1 = far.first(where: { $0.phase == 1 }) {
+            sentences.append(
+                "Phase 1 lifetimes far apart: ours \(Int(phase1.ours)) s, the peer's \(Int(phase1.peer)) s "
+                    + "(\(phase1.record.time)); the shorter one is used "
+                    + "(\(phase1.record.details["reason"] ?? "see the event")), which works while the peer honours it.")
+        }
+        sentences.append("Nothing has restarted.")
         var fixes: [DiagnosisFix] = []
         if let connection = subject.connection {
             let ike = far.first { $0.phase == 1 }.map { "\(Int($0.peer))s" } ?? connection.lifetimes.ike.configText
@@ -196,17 +327,38 @@ extension Diagnoser {
                     yaml: "lifetime: {ike: \(ike), esp: \(esp)"
                         + (connection.lifetimes.espKilobytes.map { ", esp_size: \($0)KB" } ?? "") + "}"))
         }
+        let phase1Ours = far.first { $0.phase == 1 }.map { Int($0.ours) }
         if let phase2 = far.first(where: { $0.phase == 2 }) {
-            fixes += lifetimePeerFixes(subject, espSeconds: Int(phase2.ours))
+            fixes += lifetimePeerFixes(subject, espSeconds: Int(phase2.ours), ikeSeconds: phase1Ours)
+        } else if let phase1Ours {
+            fixes += lifetimePeerFixes(subject, espSeconds: nil, ikeSeconds: phase1Ours)
         }
         return DiagnosisFinding(
-            cause: .lifetimeMismatch, severity: .notice,
-            summary: "the lifetimes are far apart: \(words.joined(separator: "; "))",
-            explanation:
-                "The shorter lifetime wins (\(first.record.details["reason"] ?? "see the event")), which works while "
-                + "the peer honours it; a peer that ignores RESPONDER-LIFETIME keeps its SA longer than we do, and the "
-                + "tunnel starts to flap. Nothing has flapped yet.",
-            evidence: far.map { DiagnosisEvidence($0.record) }, fixes: fixes, details: details)
+            cause: .lifetimeMismatch, severity: severity, summary: summary,
+            explanation: sentences.joined(separator: " "), evidence: evidence, fixes: fixes, details: details)
+    }
+
+    /// Phase 2 SAs of the last hour by who negotiated them, from the lifetime decisions: ours (our Quick
+    /// Mode: "our proposal", or "the peer's RESPONDER-LIFETIME") and the peer's (it initiated; we answered),
+    /// and the mean time between our rekeys.
+    static func phase2Rekeys(_ subject: Subject) -> (ours: [EventRecord], peers: [EventRecord], interval: Double?) {
+        let decisions = subject.recent(["lifetime-chosen"]).filter { phase(of: $0) == 2 }
+        let ours = decisions.filter {
+            let reason = $0.details["reason"] ?? ""
+            return reason == "our proposal" || reason == "the peer's RESPONDER-LIFETIME"
+        }
+        let peers = decisions.filter { record in !ours.contains { $0.sequence == record.sequence } }
+        // Our rekeys follow each other (or the first SA) at our rekey time.
+        let times = (peers.prefix(1) + ours).map(\.uptimeSeconds).sorted()
+        let interval = times.count >= 2 ? (times.last! - times.first!) / Double(times.count - 1) : nil
+        return (ours, peers, interval)
+    }
+
+    /// "in the last hour", or "in the last N minutes" since `start`.
+    static func period(_ subject: Subject, since start: Double?) -> String {
+        guard let start, subject.now - start < window else { return "in the last hour" }
+        let minutes = max(1, Int(((subject.now - start) / 60).rounded()))
+        return "in the last \(minutes) minute\(minutes == 1 ? "" : "s")"
     }
 
     /// The newest lifetime decision of a phase in the last hour that names the peer's lifetime (our own
@@ -245,7 +397,13 @@ extension Diagnoser {
         if let failed = subject.recent(["data-path-failed"]).last,
             !subject.happened(["data-path-ready"], after: failed)
         {
-            if reasons.isEmpty { reasons.append(failed.message) }
+            if reasons.isEmpty { reasons.append(Self.withoutPrefix(failed.message)) }
+            evidence.append(DiagnosisEvidence(failed))
+        }
+        // The gateway's own data path (`--tun`: one device for every connection) records its failure once,
+        // as connection "": it is every connection's on that device.
+        if let failed = gatewayDataPathFailure(subject) {
+            if reasons.isEmpty { reasons.append(Self.withoutPrefix(failed.message)) }
             evidence.append(DiagnosisEvidence(failed))
         }
         guard !reasons.isEmpty else { return nil }
@@ -264,6 +422,27 @@ extension Diagnoser {
                         + "(`ip link`, `ip route`); restart the gateway if the data plane stopped.",
                     command: "isthmus logs \(subject.name)")
             ], details: ["reasons": reasons.joined(separator: "; ")])
+    }
+
+    /// A data-path-failed message without its "no traffic can cross: " (the summary says it already).
+    static func withoutPrefix(_ message: String) -> String {
+        let prefix = "no traffic can cross: "
+        return message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
+    }
+
+    /// The newest data-path-failed event of the gateway's shared device (connection "") in the last hour that
+    /// no data-path-ready followed, when it is this connection's device (or the connection names none).
+    func gatewayDataPathFailure(_ subject: Subject) -> EventRecord? {
+        let gateway = (events[""] ?? []).filter { $0.uptimeSeconds >= subject.windowStart }
+            .sorted { $0.sequence < $1.sequence }
+        guard
+            let failed = gateway.last(where: { $0.kind == "data-path-failed" }),
+            !gateway.contains(where: { $0.kind == "data-path-ready" && $0.sequence > failed.sequence })
+        else { return nil }
+        let device = failed.details["interface"].flatMap { $0.isEmpty ? nil : $0 }
+        let ours = subject.status?.dataPath?.interface
+        guard device == nil || ours == nil || device == ours else { return nil }
+        return failed
     }
 
     /// The key file was written after the gateway read it.
@@ -384,8 +563,13 @@ extension Diagnoser {
                 DiagnosisFix(
                     side: .local,
                     text: "Let ICMP type 3 code 4 (IPv4) and ICMPv6 type 2 reach the hosts, or lower the MTU of the "
-                        + "hosts that send large UDP; if the path between the gateways is below 1500 bytes, tell the "
-                        + "gateway with `isthmus run --path-mtu N`."),
+                        + "hosts that send large UDP."),
+                DiagnosisFix(
+                    side: .local,
+                    text: "If the path between the gateways carries less than 1500 bytes (PPPoE: 1492; `ping -M do "
+                        + "-s SIZE PEER` finds it), restart the gateway with that path MTU in place of N: the tunnel "
+                        + "MTU and the MSS clamp follow it.",
+                    command: "isthmus run \(configFile ?? "CONFIG.yaml") --path-mtu N"),
                 DiagnosisFix(
                     side: .peer,
                     text: "Clamp TCP MSS on the router's LAN side (about 1350) and let ICMP \"fragmentation needed\" "

@@ -19,7 +19,8 @@ public struct Diagnoser: Sendable {
     public var positions: [String: SourceLocation]
     /// The `status` answer.
     public var status: ControlResponse
-    /// Each connection's event history, oldest first.
+    /// Each connection's event history, oldest first; under "" the gateway's own events (a shared `--tun`
+    /// device's failure, for one).
     public var events: [String: [EventRecord]]
     /// SA setups in the last hour per connection.
     public var setups: [String: SASetupLog]

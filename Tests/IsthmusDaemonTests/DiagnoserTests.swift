@@ -365,13 +365,14 @@ final class DiagnoserTests: XCTestCase {
 
     // MARK: Flapping and lifetimes
 
-    /// The seed's case: an IKEv1 router proposes 28800 s, we use our 120 s and say so with RESPONDER-LIFETIME,
-    /// the router ignores it; a CHILD SA every 100 s or so for an hour.
+    /// The seed's case where it flaps: an IKEv1 router proposes 28800 s, we use our 120 s and say so with
+    /// RESPONDER-LIFETIME, and the router ignores it and refuses our rekeys ("Ignore RESPONDER-LIFETIME
+    /// notification"): each of our SAs expires unrekeyed and the router negotiates a new one.
     func testTheSeedsFlappingCase() throws {
         var scene = try Scene()
         scene.ike(.established, children: 1)
-        for index in 0..<36 {
-            let time = 400 + Double(index) * 100
+        for index in 0..<30 {
+            let time = 400 + Double(index) * 120
             scene.setups.note(kind: "child-sa-installed", details: [:], at: time)
             scene.event(
                 "lifetime-chosen", at: time, .info,
@@ -381,17 +382,22 @@ final class DiagnoserTests: XCTestCase {
                     "ours": "120s/102400000KB", "peer": "28800s", "used": "120s/102400000KB",
                     "reason": "our policy (RESPONDER-LIFETIME sent)",
                 ])
+            scene.event(
+                "peer-not-answering", at: time + 115, .warning,
+                "no answer to Quick Mode 7 for 10.0.1.0/24 <=> 192.168.1.0/24 after 5 retransmits")
+            scene.event(
+                "child-sa-deleted", at: time + 120, .info,
+                "IPsec SA 0xc1_i 0xc2_o for 10.0.1.0/24 <=> 192.168.1.0/24 deleted: lifetime 120s expired before a "
+                    + "rekey succeeded")
         }
-        // Our own rekey's Quick Mode, which the peer answered without a lifetime of its own.
-        scene.event(
-            "lifetime-chosen", at: 3990, .info, "phase 2 (IPsec SA) lifetime: ours 120s, using 120s",
-            ["ours": "120s/102400000KB", "peer": "", "used": "120s/102400000KB", "reason": "our proposal"])
         let finding = try XCTUnwrap(scene.finding(.flapping))
         XCTAssertEqual(finding.severity, .warning)
-        XCTAssertEqual(finding.details["child_sas"], "36")
+        XCTAssertEqual(finding.details["child_sas"], "30")
+        XCTAssertEqual(finding.details["restarts"], "30")
         XCTAssertEqual(finding.details["peer_esp_lifetime"], "28800s")
         XCTAssertTrue(finding.explanation.contains("Ignore RESPONDER-LIFETIME notification"), finding.explanation)
         XCTAssertTrue(finding.explanation.contains("there would be 1 CHILD SA"), finding.explanation)
+        XCTAssertTrue(finding.evidence.contains { $0.text.contains("expired before a rekey succeeded") })
         let local = try XCTUnwrap(finding.fixes.first { $0.side == .local })
         XCTAssertEqual(local.yaml, "lifetime: {ike: 8h, esp: 28800s, esp_size: 102400000KB}")
         XCTAssertTrue(local.text.contains(scene.line("connections[0].lifetime")), local.text)
@@ -400,30 +406,47 @@ final class DiagnoserTests: XCTestCase {
         XCTAssertFalse(scene.diagnose().healthy)
         XCTAssertEqual(
             finding.summary,
-            "the tunnel keeps being renegotiated: 36 CHILD SAs set up in the last hour with our 120 s ESP lifetime "
-                + "against the peer's 28800 s")
+            "the tunnel keeps restarting: 30 SAs ended early (30 hard expiries), 30 CHILD SAs set up in the last hour "
+                + "with our 120 s ESP lifetime against the peer's 28800 s")
     }
 
-    /// Three rekey periods into the seed's case are enough; two SAs are not yet flapping, only far apart.
-    func testTheSeedsCaseAfterThreeRekeysAndBefore() throws {
+    /// Rekeys at our own lifetime against a peer's much longer one are not flapping (the tunnel holds); two
+    /// SAs that end early are not yet either, the third is.
+    func testTheSeedsLifetimesWithoutRestartsAndWithThem() throws {
         var scene = try Scene()
         scene.now = 400
         scene.ike(.established, children: 1)
-        for index in 0..<2 {
-            let time = 10 + Double(index) * 100
+        for index in 0..<3 {
+            let time = 10 + Double(index) * 105
             scene.setups.note(kind: "child-sa-installed", details: [:], at: time)
             scene.event(
                 "lifetime-chosen", at: time, .info, "phase 2 (IPsec SA) lifetime",
-                ["ours": "120s", "peer": "28800s", "used": "120s", "reason": "our policy (RESPONDER-LIFETIME sent)"])
+                index == 0
+                    ? [
+                        "ours": "120s", "peer": "28800s", "used": "120s",
+                        "reason": "our policy (RESPONDER-LIFETIME sent)",
+                    ]
+                    : ["ours": "120s", "peer": "", "used": "120s", "reason": "our proposal"])
         }
         XCTAssertNil(scene.finding(.flapping))
         XCTAssertNotNil(scene.finding(.lifetimeMismatch))
-        scene.setups.note(kind: "child-sa-installed", details: [:], at: 310)
+        for index in 0..<2 {
+            scene.event(
+                "child-sa-deleted", at: 330 + Double(index), .info,
+                "IPsec SA 0x1_i 0x2_o for 10.0.1.0/24 <=> 192.168.1.0/24 deleted: deleted by the peer")
+        }
+        XCTAssertNil(scene.finding(.flapping), "two early ends")
+        scene.event("liveness-timeout", at: 390, .error, "peer 198.51.100.10 stopped answering liveness checks")
         let finding = try XCTUnwrap(scene.finding(.flapping))
+        XCTAssertEqual(finding.details["restarts"], "3")
+        XCTAssertTrue(
+            finding.summary.contains("3 SAs ended early (2 Deletes by the peer, 1 liveness timeout)"), finding.summary)
         XCTAssertTrue(finding.summary.contains("in the 6 minutes since start"), finding.summary)
+        XCTAssertNil(scene.finding(.lifetimeMismatch))
     }
 
-    func testFlappingOfTheIKESAAgainstAMuchLongerPeerLifetime() throws {
+    /// The IKE SA rekeyed at our 240 s against a peer's 86400 s: far apart, not flapping.
+    func testTheIKESAAgainstAMuchLongerPeerLifetime() throws {
         var scene = try Scene()
         scene.ike(.established, children: 1)
         scene.setups.note(kind: "ike-sa-established", details: [:], at: 3000)
@@ -432,8 +455,9 @@ final class DiagnoserTests: XCTestCase {
         scene.event(
             "lifetime-chosen", at: 3400, .info, "phase 1 (ISAKMP SA) lifetime: ours 240s, peer's 86400s",
             ["ours": "240s", "peer": "86400s", "used": "240s", "reason": "our policy"])
-        let finding = try XCTUnwrap(scene.finding(.flapping))
-        XCTAssertEqual(finding.details["peer_ike_lifetime"], "86400s")
+        XCTAssertNil(scene.finding(.flapping))
+        let finding = try XCTUnwrap(scene.finding(.lifetimeMismatch))
+        XCTAssertEqual(finding.details["phase1_peer"], "86400s")
         XCTAssertTrue(finding.fixes.contains { $0.yaml == "lifetime: {ike: 86400s, esp: 2m, esp_size: 102400000KB}" })
         XCTAssertTrue(finding.fixes.contains { $0.device == "libreswan" && $0.text.contains("ikelifetime=240s") })
     }

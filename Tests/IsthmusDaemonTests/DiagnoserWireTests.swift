@@ -74,6 +74,8 @@ final class DiagnoserWireTests: XCTestCase {
         Self.natAttempt(&scene, at: 3000, retransmits: 6, gaveUp: true)
         for retransmits in [0, 1, 3, 6] {
             var next = scene
+            // The next attempt's IKE_SA_INIT may first be answered with INVALID_KE (on UDP 500).
+            next.event("invalid-ke", at: 3139, .notice, "peer asked for another DH group: retrying with ecp256")
             Self.natAttempt(&next, at: 3140, retransmits: retransmits, gaveUp: retransmits == 6)
             finding = try XCTUnwrap(next.finding(.natUDP4500Blocked), "\(retransmits) retransmits in attempt 2")
             XCTAssertNil(next.finding(.peerUnreachable), "the peer answered on UDP 500")
@@ -195,5 +197,203 @@ extension DiagnoserWireTests {
                     && $0.text == "In swanctl.conf, connections.cloud-office: proposals = aes256gcm16-prfsha256-ecp256"
             })
         XCTAssertEqual(finding.evidence.map(\.time).prefix(2), [Self.time(newest), Self.time(offerAt)])
+    }
+}
+
+extension DiagnoserWireTests {
+    // MARK: Data path and MTU
+
+    /// The wire: `isthmus run --tun ist-dp0`, then `ip link del ist-dp0`; the gateway records one
+    /// data-path-failed with connection "" and every connection's status shows the device's error.
+    func testASharedTunDeviceFailureIsCitedWithItsTimeForEveryConnection() throws {
+        var scene = try Scene()
+        scene.ike(.established, children: 1)
+        let error =
+            "TUN device ist-dp0 (--tun) disappeared or failed; the gateway does not create a device it was given: "
+            + "create it again with its address and routes, then restart the gateway"
+        scene.connection.dataPath = ConnectionDataPath(
+            interface: "ist-dp0", mtu: 1400, routes: [], state: "error", error: error)
+        scene.event(
+            "data-path-failed", at: 3900, .error, "no traffic can cross: \(error)",
+            ["interface": "ist-dp0", "mtu": "1400", "routes": ""], connection: "")
+        var diagnoser = scene.diagnoser
+        diagnoser.events = ["cloud-office": [], "": scene.events]
+        let finding = try XCTUnwrap(diagnoser.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+        let cited = try XCTUnwrap(finding.evidence.first { $0.source == .event })
+        XCTAssertEqual(cited.name, "data-path-failed")
+        XCTAssertEqual(cited.time, Self.time(3900))
+        XCTAssertTrue(cited.text.contains("TUN device ist-dp0 (--tun) disappeared"), cited.text)
+        XCTAssertTrue(finding.evidence.contains { $0.name == "dataPath.state" })
+
+        // Without the status error (a daemon whose status lacks it), the event alone is the cause.
+        var eventOnly = diagnoser
+        eventOnly.status.connections?[0].dataPath = nil
+        XCTAssertEqual(eventOnly.diagnose("cloud-office")[0].findings.first?.summary, "no traffic can cross: \(error)")
+
+        // Near misses: the device came back (data-path-ready after it), or the failure is another device's.
+        var back = diagnoser
+        back.status.connections?[0].dataPath?.state = "up"
+        back.status.connections?[0].dataPath?.error = nil
+        var ready = scene
+        ready.event(
+            "data-path-ready", at: 3950, .info, "interface ist-dp0 up", ["interface": "ist-dp0"], connection: "")
+        back.events = ["cloud-office": [], "": ready.events]
+        XCTAssertNil(back.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+        var other = back
+        other.events = ["cloud-office": [], "": scene.events]
+        other.status.connections?[0].dataPath?.interface = "ist-cloud"
+        XCTAssertNil(other.diagnose("cloud-office")[0].findings.first { $0.cause == .dataPathDown })
+    }
+
+    func testTheMTUFixCarriesTheCommand() throws {
+        var scene = try Scene()
+        scene.ike(.established, children: 1)
+        var plane = DataplaneCounters()
+        plane.icmpTooBigSent = 3
+        scene.status.dataplane = plane
+        let finding = try XCTUnwrap(scene.finding(.mtu))
+        let fix = try XCTUnwrap(finding.fixes.first { $0.command != nil })
+        XCTAssertEqual(fix.side, .local)
+        XCTAssertEqual(fix.command, "isthmus run cloud.yaml --path-mtu N")
+        XCTAssertTrue(fix.text.contains("in place of N"), fix.text)
+    }
+}
+
+extension DiagnoserWireTests {
+    // MARK: The seed's lifetimes on the wire
+
+    /// The wire (test_flapping_ikev1_lifetimes): strongSwan 5.9.8 as IKEv1 initiator with phase 2 life_time
+    /// 28800 s against our static responder's 120 s. Its Quick Mode at 22:25:16 gets our RESPONDER-LIFETIME;
+    /// it ignores it, never rekeys, and accepts our own Quick Modes every ~105 s and our Deletes of the old
+    /// SAs: 1 ISAKMP SA, 4 phase 2 SAs in 381 s, no loss.
+    static func seedOnTheWire(rekeys: Int, now: Double) throws -> Scene {
+        var scene = try Scene()
+        scene.now = now
+        scene.ike(.established, children: 1)
+        let start: Double = 3619
+        scene.event("ike-sa-established", at: start - 1, .info, "ISAKMP SA established with 198.51.100.10:500")
+        scene.setups.note(kind: "ike-sa-established", details: [:], at: start - 1)
+        scene.event(
+            "lifetime-chosen", at: start - 1, .info,
+            "phase 1 (ISAKMP SA) lifetime: ours 28800s, peer's 28800s, using 28800s because of both agree",
+            ["ours": "28800s", "peer": "28800s", "used": "28800s", "reason": "both agree"])
+        scene.event(
+            "child-sa-installed", at: start, .info,
+            "IPsec SA installed: 10.0.1.0/24 <=> 192.168.1.0/24 with aes256-sha1",
+            ["inbound_spi": "0xc0000001"])
+        scene.setups.note(kind: "child-sa-installed", details: ["inbound_spi": "0xc0000001"], at: start)
+        scene.event(
+            "lifetime-chosen", at: start, .info,
+            "phase 2 (0xc0000001) lifetime: ours 120s/102400000KB, peer's 28800s, using 120s/102400000KB because "
+                + "of our policy (RESPONDER-LIFETIME sent)",
+            [
+                "ours": "120s/102400000KB", "peer": "28800s", "used": "120s/102400000KB",
+                "reason": "our policy (RESPONDER-LIFETIME sent)",
+            ])
+        let times: [Double] = [start + 104, start + 210, start + 314, start + 419, start + 524, start + 629]
+        for (index, time) in times.prefix(rekeys).enumerated() {
+            let spi = String(format: "0xc00000%02x", index + 2)
+            scene.event(
+                "child-sa-rekeyed", at: time, .info, "IPsec SA \(spi) replaces 0xc0000001_i for 10.0.1.0/24",
+                ["inbound_spi": spi])
+            scene.setups.note(kind: "child-sa-rekeyed", details: ["inbound_spi": spi], at: time)
+            scene.event(
+                "lifetime-chosen", at: time, .info,
+                "phase 2 (\(spi)) lifetime: ours 120s/102400000KB, using 120s/102400000KB because of our proposal",
+                ["ours": "120s/102400000KB", "peer": "", "used": "120s/102400000KB", "reason": "our proposal"])
+            scene.event(
+                "child-sa-deleted", at: time + 5, .info,
+                "IPsec SA 0xc0000001_i 0xcafe_o for 10.0.1.0/24 <=> 192.168.1.0/24 deleted: replaced by a rekey")
+        }
+        return scene
+    }
+
+    func testTheSeedsCaseOnTheWireIsALifetimeMismatchThatExplainsWhatHappens() throws {
+        let scene = try Self.seedOnTheWire(rekeys: 3, now: 3619 + 381)
+        let diagnosis = scene.diagnose()
+        XCTAssertFalse(diagnosis.healthy, "the wire's healthy verdict hid the seed's case")
+        XCTAssertNil(scene.finding(.flapping), "nothing restarted: 1 ISAKMP SA, no loss")
+        let finding = try XCTUnwrap(scene.finding(.lifetimeMismatch))
+        XCTAssertEqual(finding.severity, .warning)
+        XCTAssertEqual(finding.details["phase2_ours"], "120s")
+        XCTAssertEqual(finding.details["phase2_peer"], "28800s")
+        XCTAssertEqual(finding.details["phase2_sas"], "4")
+        XCTAssertEqual(finding.details["child_sas"], "4")
+        XCTAssertEqual(finding.details["phase2_rekeyed_by_us"], "3")
+        XCTAssertEqual(finding.details["phase2_negotiated_by_peer"], "1")
+        XCTAssertEqual(finding.details["rekey_interval"], "105s")
+        XCTAssertEqual(
+            finding.summary,
+            "phase 2 lifetimes far apart: ours 120 s, the peer's 28800 s; we rekey every ~105 s and the peer never "
+                + "does (the tunnel holds while it accepts our rekeys)")
+        XCTAssertTrue(diagnosis.summary.hasPrefix("up: phase 2 lifetimes far apart"), diagnosis.summary)
+        let explanation = finding.explanation
+        for words in [
+            "ours 120 s, the peer proposes 28800 s (\(Self.time(3619)))",
+            "We answered with RESPONDER-LIFETIME 120 s.",
+            "The peer never rekeyed: of the 4 phase 2 SAs in the last 6 minutes, the peer negotiated the first and "
+                + "we rekeyed 3 (one every ~105 s), so it keeps its own 28800 s",
+            "we rekey and delete the old SA and the peer accepts both",
+            "\"Ignore RESPONDER-LIFETIME notification\"", "the tunnel restarts", "Nothing has restarted.",
+        ] {
+            XCTAssertTrue(explanation.contains(words), "\(words) not in: \(explanation)")
+        }
+        // Evidence with times: the peer's proposal, the SA counts, our newest rekey.
+        XCTAssertEqual(finding.evidence.first?.name, "lifetime-chosen")
+        XCTAssertEqual(finding.evidence.first?.time, Self.time(3619))
+        XCTAssertTrue(
+            finding.evidence.contains {
+                $0.source == .counter && $0.text == "4: 1 negotiated by the peer, 3 rekeyed by us"
+            }, "\(finding.evidence)")
+        XCTAssertEqual(finding.evidence.last?.time, Self.time(3619 + 314))
+        // Fixes on both sides.
+        let local = try XCTUnwrap(finding.fixes.first { $0.side == .local })
+        XCTAssertEqual(local.yaml, "lifetime: {ike: 8h, esp: 28800s, esp_size: 102400000KB}")
+        XCTAssertTrue(local.text.contains(scene.line("connections[0].lifetime")), local.text)
+        let peer = Dictionary(grouping: finding.fixes.filter { $0.side == .peer }, by: { $0.device ?? "" })
+        XCTAssertEqual(
+            peer["strongswan"]?.first?.text,
+            "In swanctl.conf, connections.cloud-office.children.cloud-office: life_time = 120s (and rekey_time = 108s)")
+        XCTAssertEqual(peer["libreswan"]?.first?.text, "In ipsec.conf, conn cloud-office: salifetime=120s")
+        XCTAssertEqual(
+            peer["generic"]?.first?.text,
+            "On the router's IPsec (phase 2) policy, set the IPsec SA lifetime to 120 seconds.")
+    }
+
+    /// Six of our rekeys (~9 minutes): still the lifetimes, not flapping, and never "continually restarts".
+    func testRegularRekeysAtOurLifetimeAreNotFlapping() throws {
+        let scene = try Self.seedOnTheWire(rekeys: 6, now: 3619 + 640)
+        XCTAssertNil(scene.finding(.flapping))
+        XCTAssertFalse(scene.diagnose().findings.contains { $0.explanation.contains("continually restarts") })
+        let finding = try XCTUnwrap(scene.finding(.lifetimeMismatch))
+        XCTAssertEqual(finding.details["phase2_sas"], "7")
+        XCTAssertTrue(finding.explanation.contains("in the last 11 minutes"), finding.explanation)
+    }
+
+    /// The same wire when the peer refuses our rekeys: each SA ends unrekeyed and the peer negotiates anew.
+    /// That is flapping, with the RESPONDER-LIFETIME explanation.
+    func testTheSameLifetimesWithARouterThatRefusesOurRekeysFlap() throws {
+        var scene = try Self.seedOnTheWire(rekeys: 0, now: 3619 + 381)
+        for cycle in 1...3 {
+            let time = 3619 + Double(cycle) * 120
+            scene.event(
+                "child-sa-deleted", at: time, .info,
+                "IPsec SA 0xc1_i 0xc2_o for 10.0.1.0/24 <=> 192.168.1.0/24 deleted: lifetime 120s expired before a "
+                    + "rekey succeeded")
+            scene.event(
+                "child-sa-installed", at: time + 2, .info, "IPsec SA installed", ["inbound_spi": "0xd\(cycle)"])
+            scene.setups.note(kind: "child-sa-installed", details: ["inbound_spi": "0xd\(cycle)"], at: time + 2)
+            scene.event(
+                "lifetime-chosen", at: time + 2, .info, "phase 2 lifetime",
+                [
+                    "ours": "120s/102400000KB", "peer": "28800s", "used": "120s/102400000KB",
+                    "reason": "our policy (RESPONDER-LIFETIME sent)",
+                ])
+        }
+        let finding = try XCTUnwrap(scene.finding(.flapping))
+        XCTAssertEqual(finding.details["restarts"], "3")
+        XCTAssertTrue(finding.explanation.contains("continually restarts"), finding.explanation)
+        XCTAssertTrue(finding.summary.hasPrefix("the tunnel keeps restarting: 3 SAs ended early (3 hard expiries)"))
+        XCTAssertNil(scene.finding(.lifetimeMismatch))
     }
 }
