@@ -7,8 +7,8 @@ check `NAME.wire-*` proves the wire produced what the verdict must rest on (the 
 Three topologies, so that scenarios sharing one share its set-up:
 
 - `test_misconfigured_peers`: one Isthmus office gateway (IKEv2, route-based, plumbing its own interfaces) with
-  seven connections to seven strongSwan peers (one charon, seven addresses) behind a router namespace (the
-  simulated internet): healthy, proposal mismatch, shared-key mismatch, traffic-selector mismatch, UDP 500
+  eight connections to eight strongSwan peers (one charon, eight addresses) behind a router namespace (the
+  simulated internet): healthy, a peer that keeps tearing the tunnel down (flapping), proposal mismatch, shared-key mismatch, traffic-selector mismatch, UDP 500
   dropped by the router (peer unreachable), a NAT in the router with UDP 4500 dropped, DPD timeout (the
   peer blackholed once established).
 - `test_data_plane_faults`: the examples' route-based pair (two Isthmus gateways): an endpoint ACL of the cloud
@@ -82,7 +82,9 @@ PEERS = {
     "unr": ("203.0.113.24", "10.0.5.0/24", "10.0.5.0/24", GOOD_IKE, GOOD_ESP, PSK),
     "nat": ("203.0.113.25", "10.0.6.0/24", "10.0.6.0/24", GOOD_IKE, GOOD_ESP, PSK),
     "dpd": ("203.0.113.26", "10.0.7.0/24", "10.0.7.0/24", GOOD_IKE, GOOD_ESP, PSK),
+    "churn": ("203.0.113.27", "10.0.8.0/24", "10.0.8.0/24", GOOD_IKE, GOOD_ESP, PSK),
 }
+FLAP_TEARDOWNS = 3      # times the `churn` peer tears the tunnel down (a router that keeps restarting it)
 
 
 def peers_swanctl():
@@ -172,7 +174,7 @@ def load_rules(router, text):
 
 
 def test_misconfigured_peers(scene, checks, isthmus_bin):
-    """Seven connections of one office gateway, each facing its own strongSwan peer: one healthy, six each
+    """Eight connections of one office gateway, each facing its own strongSwan peer: one healthy, seven each
     misconfigured in one way; each connection's verdict names its own cause (and the healthy one stays healthy)."""
     require_diagnose(checks, isthmus_bin)
     try:
@@ -212,6 +214,21 @@ def test_misconfigured_peers(scene, checks, isthmus_bin):
     checks.require("ok.established", ok, f"no CHILD SA of ok and dpd at strongSwan within {WAIT}s: "
                    f"{gw.log_tail(5)}", detail=f"{time.monotonic() - t0:.1f} s")
     healthy_checks(checks, "ok", gw, "ok")
+
+    # A peer that keeps tearing the tunnel down and building it again (a router restarting its VPN): strongSwan
+    # deletes the `churn` IKE SA and initiates a new one, FLAP_TEARDOWNS times: IKE SAs from scratch. (A peer's
+    # Delete alone leaves the connection down: we do not restart what the peer closed.)
+    torn = 0
+    for _ in range(FLAP_TEARDOWNS):
+        if not proc.wait_for(lambda: ss.ready("churn"), WAIT, abort=lambda: not gw.alive):
+            break
+        torn += ss.terminate(ike="churn").returncode == 0 and ss.initiate("churn", ike="churn").returncode == 0
+    n = len(events(gw, "churn", "ike-sa-established"))
+    checks.check("churn.wire-ike-sas-from-scratch", torn == FLAP_TEARDOWNS and n >= FLAP_TEARDOWNS + 1,
+                 f"strongSwan tore down and rebuilt {torn} of {FLAP_TEARDOWNS} times; {n} IKE SAs established",
+                 detail=f"{torn} teardowns and new IKE SAs by the peer, {n} IKE SAs established, "
+                        f"{len(events(gw, 'churn', 'ike-sa-deleted'))} ike-sa-deleted events")
+    verdict_checks(checks, "churn", gw, "churn", "flapping", explain_any=("from scratch", "IKE SA"))
 
     wire_check(checks, "prop", gw, "prop", "proposal-mismatch")
     # Both offers: strongSwan's (it initiated too: Isthmus's responder event names it) and ours.
