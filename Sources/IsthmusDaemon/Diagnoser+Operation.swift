@@ -278,7 +278,8 @@ extension Diagnoser {
                         + "\(wire.peers.count == 1 ? "the first" : "none") and we rekeyed \(wire.ours.count)"
                         + (every.isEmpty ? "" : " (one\(every))") + ", so it keeps its own \(Int(phase2.peer)) s"
                         + (toldPeer ? " (it ignores RESPONDER-LIFETIME, as strongSwan does as initiator)." : ".")
-                        + " The tunnel holds because we rekey and delete the old SA and the peer accepts both; a "
+                        + " The tunnel holds (\(Self.holding(subject, status: status))) because we rekey and "
+                        + "delete the old SA and the peer accepts both; a "
                         + "router that refuses a rekey or a Delete from the responder (its log says \"Ignore "
                         + "RESPONDER-LIFETIME notification\") goes out of step with us and the tunnel restarts."
                     summary =
@@ -336,6 +337,21 @@ extension Diagnoser {
         return DiagnosisFinding(
             cause: .lifetimeMismatch, severity: severity, summary: summary,
             explanation: sentences.joined(separator: " "), evidence: evidence, fixes: fixes, details: details)
+    }
+
+    /// What shows a tunnel holds: "1 IKE SA negotiated in the last hour, no SA ended early, 0 ESP packets on
+    /// unknown SPIs (gateway)".
+    static func holding(_ subject: Subject, status: ControlResponse) -> String {
+        let ike = SASetupLog.count(subject.setups.ikeEstablished, since: subject.windowStart)
+        let ended = restarts(subject).count
+        var parts = [
+            "\(ike) IKE SA\(ike == 1 ? "" : "s") negotiated in the last hour",
+            ended == 0 ? "no SA ended early" : "\(ended) SA\(ended == 1 ? "" : "s") ended early",
+        ]
+        if let unknown = status.dataplane?.drops["unknown-spi"] {
+            parts.append("\(unknown) ESP packet\(unknown == 1 ? "" : "s") on unknown SPIs (gateway)")
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// Phase 2 SAs of the last hour by who negotiated them, from the lifetime decisions: ours (our Quick

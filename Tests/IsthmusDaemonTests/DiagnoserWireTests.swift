@@ -269,6 +269,9 @@ extension DiagnoserWireTests {
     static func seedOnTheWire(rekeys: Int, now: Double) throws -> Scene {
         var scene = try Scene()
         scene.now = now
+        var plane = DataplaneCounters()
+        plane.drops["unknown-spi"] = 0
+        scene.status.dataplane = plane
         scene.ike(.established, children: 1)
         let start: Double = 3619
         scene.event("ike-sa-established", at: start - 1, .info, "ISAKMP SA established with 198.51.100.10:500")
@@ -333,7 +336,8 @@ extension DiagnoserWireTests {
             "We answered with RESPONDER-LIFETIME 120 s.",
             "The peer never rekeyed: of the 4 phase 2 SAs in the last 6 minutes, the peer negotiated the first and "
                 + "we rekeyed 3 (one every ~105 s), so it keeps its own 28800 s",
-            "we rekey and delete the old SA and the peer accepts both",
+            "The tunnel holds (1 IKE SA negotiated in the last hour, no SA ended early, 0 ESP packets on unknown "
+                + "SPIs (gateway)) because we rekey and delete the old SA and the peer accepts both",
             "\"Ignore RESPONDER-LIFETIME notification\"", "the tunnel restarts", "Nothing has restarted.",
         ] {
             XCTAssertTrue(explanation.contains(words), "\(words) not in: \(explanation)")
