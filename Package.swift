@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "IsthmusDashboard",
             dependencies: [
-                "IsthmusIP", "IsthmusGateway", "IsthmusEvents", "IsthmusCrypto", "IsthmusMetrics",
+                "IsthmusIP", "IsthmusGateway", "IsthmusEvents", "IsthmusCrypto", "IsthmusESP", "IsthmusMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -195,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IsthmusDashboardTests",
-            dependencies: ["IsthmusDashboard", "IsthmusGateway", "IsthmusMetrics"]
+            dependencies: ["IsthmusDashboard", "IsthmusESP", "IsthmusGateway", "IsthmusMetrics"]
         ),
         .testTarget(
             name: "IsthmusDataplaneTests",

@@ -1,14 +1,16 @@
 /// The answers of a costly read-only question to the gateway (`diagnose`: with a thousand connections it
 /// takes the gateway's event loop tens of milliseconds), shared by every page asking within ``lifetime``, and
 /// asked of the gateway one at a time however many pages, or other local clients, ask at once: a burst of
-/// events that has every open overview ask again costs the gateway one answer, not one per page.
+/// events that has every open overview ask again costs the gateway one answer, not one per page. An answer
+/// asked before the newest event (a later `epoch`) is never served again: a page that asks because of an
+/// event gets an answer that has seen it.
 actor AnswerCache {
     /// How long an answer is served again.
     let lifetime: Duration
     /// Most answers kept (one per question: all connections, or one by name).
     let capacity: Int
     private let now: @Sendable () -> ContinuousClock.Instant
-    private var entries: [String: (time: ContinuousClock.Instant, answer: [UInt8])] = [:]
+    private var entries: [String: (time: ContinuousClock.Instant, epoch: UInt64, answer: [UInt8])] = [:]
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
@@ -21,25 +23,28 @@ actor AnswerCache {
         self.now = now
     }
 
-    /// The answer to `question`: a fresh enough one kept, else the one `ask` gets once the questions asked
-    /// before it are answered.
-    func answer(_ question: String, ask: @Sendable () async throws -> [UInt8]) async throws -> [UInt8] {
-        if let kept = fresh(question) { return kept }
+    /// The answer to `question`: a fresh enough one kept (asked within ``lifetime`` and in the same `epoch`:
+    /// the count of events seen when asked), else the one `ask` gets once the questions asked before it are
+    /// answered.
+    func answer(
+        _ question: String, epoch: UInt64 = 0, ask: @Sendable () async throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        if let kept = fresh(question, epoch: epoch) { return kept }
         await turn()
         defer { next() }
         // Asked by another page while this one waited.
-        if let kept = fresh(question) { return kept }
+        if let kept = fresh(question, epoch: epoch) { return kept }
         let answer = try await ask()
-        keep(answer, for: question)
+        keep(answer, for: question, epoch: epoch)
         return answer
     }
 
-    private func fresh(_ question: String) -> [UInt8]? {
-        guard let entry = entries[question], now() - entry.time < lifetime else { return nil }
+    private func fresh(_ question: String, epoch: UInt64) -> [UInt8]? {
+        guard let entry = entries[question], entry.epoch >= epoch, now() - entry.time < lifetime else { return nil }
         return entry.answer
     }
 
-    private func keep(_ answer: [UInt8], for question: String) {
+    private func keep(_ answer: [UInt8], for question: String, epoch: UInt64) {
         let time = now()
         if entries[question] == nil, entries.count >= capacity {
             entries = entries.filter { time - $0.value.time < lifetime }
@@ -47,7 +52,7 @@ actor AnswerCache {
                 entries[oldest] = nil
             }
         }
-        entries[question] = (time, answer)
+        entries[question] = (time, epoch, answer)
     }
 
     /// Waits until no other question is being asked of the gateway.

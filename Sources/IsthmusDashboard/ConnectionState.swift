@@ -1,3 +1,5 @@
+import IsthmusESP
+
 /// The live state the diagram colours a connection by.
 public enum ConnectionState: String, Sendable, Hashable, Codable {
     /// An established IKE SA with at least one CHILD SA: traffic can flow.
@@ -39,7 +41,7 @@ struct StatusDigest: Decodable {
     }
     struct ChildSA: Decodable {}
     struct Plane: Decodable {
-        var connections: [String: TrafficCounters]?
+        var connections: [String: ESPConnectionTraffic]?
     }
 
     var ok: Bool?
@@ -57,21 +59,6 @@ struct StatusDigest: Decodable {
     }
 }
 
-/// A connection's cumulative inner traffic, as the data plane counts it (`status` `dataplane.connections`).
-public struct TrafficCounters: Sendable, Hashable, Codable {
-    public var packetsIn: UInt64
-    public var bytesIn: UInt64
-    public var packetsOut: UInt64
-    public var bytesOut: UInt64
-
-    public init(packetsIn: UInt64, bytesIn: UInt64, packetsOut: UInt64, bytesOut: UInt64) {
-        self.packetsIn = packetsIn
-        self.bytesIn = bytesIn
-        self.packetsOut = packetsOut
-        self.bytesOut = bytesOut
-    }
-}
-
 /// One sample of a connection's traffic: when (milliseconds since the Unix epoch) and the counters then.
 public struct TrafficSample: Sendable, Hashable, Codable {
     public var time: Int64
@@ -80,7 +67,7 @@ public struct TrafficSample: Sendable, Hashable, Codable {
     public var packetsOut: UInt64
     public var bytesOut: UInt64
 
-    public init(time: Int64, counters: TrafficCounters) {
+    public init(time: Int64, counters: ESPConnectionTraffic) {
         self.time = time
         packetsIn = counters.packetsIn
         bytesIn = counters.bytesIn
@@ -101,7 +88,7 @@ public struct TrafficHistory: Sendable {
     }
 
     /// Adds one sample per connection in `counters`; connections that are no longer counted are forgotten.
-    public mutating func record(_ counters: [String: TrafficCounters], time: Int64) {
+    public mutating func record(_ counters: [String: ESPConnectionTraffic], time: Int64) {
         for name in samples.keys where counters[name] == nil { samples[name] = nil }
         for (name, value) in counters {
             guard samples[name] != nil || samples.count < Self.maximumConnections else { continue }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Synchronization
+import IsthmusESP
 
 /// Fans the gateway's live state out to the dashboard's open pages (server-sent events on `GET /events`):
 /// every event as it is recorded (`event: record`), and a status snapshot (`event: status`) every second and
@@ -52,6 +53,8 @@ final class DashboardHub: Sendable {
         /// An event arrived: sample again now.
         var dirty = false
         var stopped = false
+        /// Events relayed so far: an answer asked before the newest one may be out of date.
+        var eventsSeen: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -108,6 +111,9 @@ final class DashboardHub: Sendable {
     /// The latest status snapshot (JSON), nil before the first sample.
     var snapshot: [UInt8]? { state.withLock { $0.snapshot } }
 
+    /// How many of the gateway's events have arrived (counted before each is relayed to the pages).
+    var eventsSeen: UInt64 { state.withLock { $0.eventsSeen } }
+
     /// A connection's traffic samples, oldest first.
     func traffic(of connection: String) -> [TrafficSample] { state.withLock { $0.history.samples(of: connection) } }
 
@@ -158,6 +164,7 @@ final class DashboardHub: Sendable {
     /// Follows the gateway's events until it stops or the task is cancelled.
     func followEvents() async {
         for await record in backend.events() {
+            state.withLock { $0.eventsSeen &+= 1 }
             broadcast("record", record)
             state.withLock { $0.dirty = true }
         }
@@ -210,13 +217,13 @@ final class DashboardHub: Sendable {
 
     /// The snapshot a `status` answer makes: `{"states":{NAME:STATE},"status":ANSWER,"time":MS,
     /// "traffic":{NAME:COUNTERS}}`; nil when `status` is not a status answer.
-    static func snapshot(status: [UInt8], time: Int64) -> (data: [UInt8], traffic: [String: TrafficCounters])? {
+    static func snapshot(status: [UInt8], time: Int64) -> (data: [UInt8], traffic: [String: ESPConnectionTraffic])? {
         guard let digest = try? JSONDecoder().decode(StatusDigest.self, from: Data(status)), digest.ok == true
         else { return nil }
         struct Head: Encodable {
             var states: [String: ConnectionState]
             var time: Int64
-            var traffic: [String: TrafficCounters]
+            var traffic: [String: ESPConnectionTraffic]
         }
         let traffic = digest.dataplane?.connections ?? [:]
         let encoder = JSONEncoder()

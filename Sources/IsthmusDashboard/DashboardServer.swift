@@ -156,7 +156,9 @@ public struct DashboardServer: Sendable {
         router.get("/api/diagnose") { request, _ in
             let connection = Self.connectionParameter(request)
             return Self.json(
-                try await diagnoses.answer(connection ?? "") { try await backend.control("diagnose", connection) })
+                try await diagnoses.answer(connection ?? "", epoch: hub.eventsSeen) {
+                    try await backend.control("diagnose", connection)
+                })
         }
         router.get("/api/connections/:name/traffic") { _, context in
             let name = Self.decoded(context.parameters.get("name") ?? "")

@@ -4,6 +4,7 @@ import Synchronization
 import XCTest
 
 @testable import IsthmusDashboard
+import IsthmusESP
 
 /// The dashboard's pure parts: its address, its token, who may ask what, connection states and traffic.
 final class DashboardAddressTests: XCTestCase {
@@ -171,8 +172,8 @@ final class ConnectionStateTests: XCTestCase {
 }
 
 final class TrafficHistoryTests: XCTestCase {
-    private func counters(_ bytesIn: UInt64, _ bytesOut: UInt64) -> TrafficCounters {
-        TrafficCounters(packetsIn: bytesIn / 100, bytesIn: bytesIn, packetsOut: bytesOut / 100, bytesOut: bytesOut)
+    private func counters(_ bytesIn: UInt64, _ bytesOut: UInt64) -> ESPConnectionTraffic {
+        ESPConnectionTraffic(packetsIn: bytesIn / 100, bytesIn: bytesIn, packetsOut: bytesOut / 100, bytesOut: bytesOut)
     }
 
     func testRateBetweenTheLastTwoSamples() throws {
@@ -454,6 +455,23 @@ final class AnswerCacheTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(350))
         _ = try await cache.answer("", ask: ask)
         XCTAssertEqual(asked.withLock { $0.count }, 3, "asked again once the answer is old")
+    }
+
+    func testAnAnswerAskedBeforeTheNewestEventIsNotServedAgain() async throws {
+        let cache = AnswerCache(lifetime: .seconds(60))
+        let asked = Mutex(0)
+        let ask: @Sendable () async throws -> [UInt8] = {
+            asked.withLock { $0 += 1 }
+            return []
+        }
+        _ = try await cache.answer("", epoch: 4, ask: ask)
+        _ = try await cache.answer("", epoch: 4, ask: ask)
+        XCTAssertEqual(asked.withLock { $0 }, 1, "shared within the same events")
+        // A page asks because event 5 arrived (the connection came up): the answer of epoch 4 is out of date.
+        _ = try await cache.answer("", epoch: 5, ask: ask)
+        XCTAssertEqual(asked.withLock { $0 }, 2)
+        _ = try await cache.answer("", epoch: 5, ask: ask)
+        XCTAssertEqual(asked.withLock { $0 }, 2)
     }
 
     func testKeepsAtMostItsCapacity() async throws {
