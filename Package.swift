@@ -233,7 +233,8 @@ let package = Package(
         ),
         .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
         .testTarget(
-            name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "IsthmusPKI", "Yams", "IsthmusTestSupport"]),
+            name: "IsthmusGatewayTests",
+            dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
         .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).

@@ -14,7 +14,10 @@ struct PKI: ParsableCommand {
             issued/NAME.pem and NAME.key (mode 0600), and revoked (gateway.revoked). Private keys are only \
             ever written to files of mode 0600 and never printed.
             """,
-        subcommands: [PKIInit.self, PKIImport.self, PKIIssue.self, PKIRevoke.self, PKIList.self, PKIShow.self]
+        subcommands: [
+            PKIInit.self, PKIImport.self, PKIIssue.self, PKIRevoke.self, PKIList.self, PKIShow.self,
+            PKIExportP12.self,
+        ]
     )
 }
 
@@ -299,5 +302,52 @@ struct PKIShow: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)
+    }
+}
+
+/// `isthmus pki export-p12 NAME --dir DIR [--password-file FILE]`.
+struct PKIExportP12: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-p12",
+        abstract: "Write DIR/issued/NAME.p12 (certificate, key and CA) for Windows and macOS clients.",
+        discussion: """
+            The file (mode 0600) is encrypted with AES-256-CBC (PBES2, PBKDF2 with HMAC-SHA-256) and carries an \
+            HMAC-SHA-256 MAC. The password is the first line of --password-file; without it, a random one is \
+            written to DIR/issued/NAME.p12.password (mode 0600). The password is never printed.
+            """
+    )
+
+    @Argument(help: "The name of a certificate issued from this folder.")
+    var name: String
+
+    @OptionGroup var folder: PKIFolder
+
+    @Option(name: .long, help: "A file whose first line is the password.")
+    var passwordFile: String?
+
+    @Flag(name: .long, help: "Replace an existing NAME.p12.")
+    var force = false
+
+    func run() throws {
+        var password: [UInt8]?
+        if let passwordFile {
+            guard let data = FileManager.default.contents(atPath: passwordFile) else {
+                printError("isthmus pki export-p12: cannot read \(passwordFile)")
+                throw ExitCode(1)
+            }
+            let firstLine = Array(data).prefix(while: { $0 != 0x0a && $0 != 0x0d })
+            guard !firstLine.isEmpty else {
+                printError("isthmus pki export-p12: \(passwordFile) has an empty first line")
+                throw ExitCode(1)
+            }
+            password = Array(firstLine)
+        }
+        let export = try pkiStep("export-p12") { () throws(PKIError) in
+            try folder.folder.exportPKCS12(name: name, password: password, force: force)
+        }
+        print("wrote \(export.bundleFile) (mode 0600)")
+        if let generated = export.passwordFile {
+            print("  password: in \(generated) (mode 0600); give it to the user separately")
+        }
     }
 }

@@ -1,8 +1,8 @@
 """`isthmus pki` as a user runs it (issue 14, the portal's certificate workflow), no network: init a root CA,
 issue a client and a gateway certificate, revoke one, list, show; the files checked by other tools: `openssl
 verify -CAfile`, `openssl x509 -text` (basic constraints, key usage, EKUs, SANs), the keys against the
-certificates, strongSwan's `pki --print` and `pki --verify`; modes 0600 on every private key and no key
-material on any output."""
+certificates, strongSwan's `pki --print` and `pki --verify`; `export-p12` read by `openssl pkcs12` (AES-256,
+SHA-256 MAC); modes 0600 on every private key, bundle and password file, and no secret on any output."""
 import json
 import os
 import re
@@ -129,6 +129,28 @@ def test_pki_cli(scene, checks, isthmus_bin):
     checks.check("broken-revoked-file-named", refused.returncode == 1 and "Line 3" in refused.stderr,
                  f"rc {refused.returncode}: {refused.stderr.strip()}")
 
+    p12 = isthmus("export-p12", "alice@example.com", "--dir", str(ca_dir))
+    bundle, password_file = str(issued / "alice@example.com.p12"), str(issued / "alice@example.com.p12.password")
+    checks.require("export-p12", p12.returncode == 0 and os.path.exists(bundle), p12.stdout + p12.stderr)
+    p12_modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in (bundle, password_file)}
+    checks.check("p12-mode-0600", all(m == 0o600 for m in p12_modes.values()),
+                 ", ".join(f"{p}: {oct(m)}" for p, m in p12_modes.items()))
+    info = run(["openssl", "pkcs12", "-info", "-nokeys", "-in", bundle, "-passin", f"file:{password_file}"])
+    checks.check("p12-modern-profile", info.returncode == 0 and "MAC: sha256" in info.stderr
+                 and info.stderr.count("PBES2, PBKDF2, AES-256-CBC") == 2 and "PRF hmacWithSHA256" in info.stderr
+                 and "friendlyName: alice@example.com" in info.stdout
+                 and info.stdout.count("-----BEGIN CERTIFICATE-----") == 2,
+                 (info.stdout + info.stderr)[-800:])
+    wrong = run(["openssl", "pkcs12", "-info", "-nokeys", "-in", bundle, "-passin", "pass:wrong"])
+    checks.check("p12-wrong-password-refused", wrong.returncode != 0, f"rc {wrong.returncode}")
+    given = scene.write("p12.pass", "a given pass phrase\n")
+    p12_given = isthmus("export-p12", "vpn.example.com", "--dir", str(ca_dir), "--password-file", str(given))
+    vpn_bundle = str(issued / "vpn.example.com.p12")
+    key_out = run(["openssl", "pkcs12", "-in", vpn_bundle, "-nocerts", "-nodes", "-passin", "pass:a given pass phrase"])
+    checks.check("p12-password-file", p12_given.returncode == 0 and "PRIVATE KEY" in key_out.stdout
+                 and not os.path.exists(vpn_bundle + ".password"), p12_given.stdout + p12_given.stderr + key_out.stderr)
+
     secrets = key_body(str(ca_dir / "ca.key")) + key_body(alice_key) + key_body(vpn_key)
+    secrets += [open(password_file).read().strip(), "a given pass phrase"]
     leaked = [line for line in secrets if any(line in out for out in outputs)]
-    checks.check("no-key-on-any-output", not leaked and len(outputs) >= 10, f"{len(leaked)} key lines printed")
+    checks.check("no-key-on-any-output", not leaked and len(outputs) >= 12, f"{len(leaked)} secret lines printed")

@@ -1,4 +1,5 @@
 import Foundation
+import IsthmusCrypto
 import IsthmusGateway
 import IsthmusPKI
 import XCTest
@@ -157,5 +158,32 @@ final class PKIDirectoryTests: XCTestCase {
         XCTAssertThrowsError(
             try imported.importAuthority(certificateFile: issued.certificateFile, keyFile: nil, force: true)
         ) { XCTAssertTrue("\($0)".contains("not a certificate authority"), "\($0)") }
+    }
+}
+
+final class PKIDirectoryPKCS12Tests: XCTestCase {
+    func testExportWritesBundleAndGeneratedPasswordWithMode0600() throws {
+        let folder = try TemporaryFolder()
+        let pki = PKIDirectory(path: folder.path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try pki.initialize(name: "CA", kind: .ecdsaP256, days: 10, now: now, force: false)
+        let alice = try pki.issue(
+            name: "alice", server: false, subjectAltNames: [], kind: .ecdsaP256, days: 5, now: now, force: false)
+        let export = try pki.exportPKCS12(name: "alice", password: nil, force: false)
+        let passwordFile = try XCTUnwrap(export.passwordFile)
+        for file in [export.bundleFile, passwordFile] {
+            XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int, 0o600)
+        }
+        let password = Array(try Data(contentsOf: URL(fileURLWithPath: passwordFile)).dropLast())
+        XCTAssertEqual(password.count, 24)
+        let bundle = Array(try Data(contentsOf: URL(fileURLWithPath: export.bundleFile)))
+        let contents = try PKCS12Bundle.open(bundle, password: password)
+        XCTAssertEqual(contents.certificateDER, alice.details.der)
+        XCTAssertTrue(contents.hasKey)
+        XCTAssertEqual(contents.chainDER, [try pki.authority().der])
+        XCTAssertThrowsError(try pki.exportPKCS12(name: "alice", password: nil, force: false))
+        let given = try pki.exportPKCS12(name: "alice", password: Array("given".utf8), force: true)
+        XCTAssertNil(given.passwordFile)
+        XCTAssertThrowsError(try pki.exportPKCS12(name: "nobody", password: nil, force: false))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import IsthmusCrypto
 import IsthmusPKI
 
 /// The folder `isthmus pki` keeps a certificate authority in, the cloud portal's "root certificate" page:
@@ -155,6 +156,58 @@ public struct PKIDirectory: Sendable {
             throw PKIError(
                 "'\(name)' cannot name a certificate: use letters, digits, '@', '.', '_' and '-' (not a leading '.')")
         }
+    }
+
+    // MARK: - PKCS#12
+
+    /// What `exportPKCS12` wrote.
+    public struct PKCS12Export: Sendable {
+        public let bundleFile: String
+        /// The file the generated password was written to; nil when the caller gave one.
+        public let passwordFile: String?
+    }
+
+    /// Writes `issued/NAME.p12` (mode 0600): the certificate, its key and the CA certificate, for Windows and
+    /// macOS (PBES2 AES-256-CBC, PBKDF2 and MAC with SHA-256). Without `password`, 24 random letters and
+    /// digits are generated into `issued/NAME.p12.password` (0600); the password is never returned.
+    public func exportPKCS12(name: String, password: [UInt8]?, force: Bool) throws(PKIError) -> PKCS12Export {
+        try Self.checkName(name)
+        let files = issuedFiles(name)
+        let bundleFile = issuedPath + "/\(name).p12"
+        let passwordFile = bundleFile + ".password"
+        guard exists(files.certificate), exists(files.key) else {
+            throw PKIError("no certificate and key named '\(name)' in \(issuedPath); issue it first")
+        }
+        if !force, exists(bundleFile) { throw PKIError("\(bundleFile) already exists; --force replaces it") }
+        let certificateText = try read(files.certificate)
+        let keyText = try read(files.key)
+        guard let certificateDER = PEM.blocks(certificateText, label: "CERTIFICATE").first else {
+            throw PKIError("\(files.certificate) has no certificate")
+        }
+        guard let keyDER = PEM.documents(keyText).first(where: { $0.label.hasSuffix("PRIVATE KEY") })?.der else {
+            throw PKIError("\(files.key) has no private key")
+        }
+        let chain = exists(certificatePath) ? PEM.blocks(try read(certificatePath), label: "CERTIFICATE") : []
+        var secret = password ?? Self.randomPassword()
+        defer { for index in secret.indices { secret[index] = 0 } }
+        let bundle: [UInt8]
+        do {
+            bundle = try PKCS12Bundle.make(
+                certificateDER: certificateDER, privateKeyDER: keyDER, chainDER: chain, friendlyName: name,
+                password: secret)
+        } catch {
+            throw PKIError("cannot make the PKCS#12 file for '\(name)': \(error)")
+        }
+        if password == nil { try write(secret + [0x0a], to: passwordFile, mode: 0o600) }
+        try write(bundle, to: bundleFile, mode: 0o600)
+        return PKCS12Export(bundleFile: bundleFile, passwordFile: password == nil ? passwordFile : nil)
+    }
+
+    /// 24 letters and digits from the system's CSPRNG (about 143 bits), easy to type on a phone.
+    static func randomPassword() -> [UInt8] {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789".utf8)
+        var generator = SystemRandomNumberGenerator()
+        return (0..<24).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] }
     }
 
     // MARK: - Revocation
