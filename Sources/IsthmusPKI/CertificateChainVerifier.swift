@@ -46,6 +46,13 @@ public struct CertificateChainVerifier: Sendable {
     /// The number of trust roots that parsed.
     public var rootCount: Int { roots.count }
 
+    /// The trust roots that parsed, as DER.
+    public var trustRootsDER: [[UInt8]] { roots.map(\.der) }
+
+    /// SHA-1 of each trust root's SubjectPublicKeyInfo DER (20 bytes each), the CERTREQ Certification Authority
+    /// values of RFC 7296 3.7 as strongSwan computes its key identifiers.
+    public var trustRootKeyHashes: [[UInt8]] { roots.map(\.subjectPublicKeyInfoSHA1) }
+
     /// Verifies `leafDER` with the intermediates the peer sent (any order, unrelated ones ignored) at `time`.
     public func verify(leafDER: [UInt8], intermediatesDER: [[UInt8]], at time: Date)
         -> Result<VerifiedCertificate, CertificateFailure>

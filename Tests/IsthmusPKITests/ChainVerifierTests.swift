@@ -196,10 +196,11 @@ final class ChainVerifierTests: XCTestCase {
         var accepted = 0
         for round in 0..<3000 {
             var mutated = round.isMultiple(of: 2) ? leaf.der : intermediate.der
-            for _ in 0..<Int.random(in: 1...8, using: &generator) {
-                let index = Int.random(in: 0..<mutated.count, using: &generator)
-                mutated[index] = UInt8.random(in: 0...255, using: &generator)
-            }
+            // Distinct positions, each XORed with a non-zero byte: the certificate really changes.
+            var positions = Set<Int>()
+            let changes = Int.random(in: 1...8, using: &generator)
+            while positions.count < changes { positions.insert(Int.random(in: 0..<mutated.count, using: &generator)) }
+            for index in positions { mutated[index] ^= UInt8.random(in: 1...255, using: &generator) }
             if Bool.random(using: &generator) {
                 mutated = Array(mutated.prefix(Int.random(in: 0...mutated.count, using: &generator)))
             }
