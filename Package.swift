@@ -231,7 +231,7 @@ let package = Package(
             ],
             exclude: ["Vectors"]
         ),
-        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
+        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusGatewayTests",
             dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),
