@@ -182,7 +182,7 @@ let package = Package(
             name: "IsthmusFuzzSupport",
             dependencies: [
                 "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP",
-                "IsthmusEvents", "IsthmusESP", "IsthmusTestSupport",
+                "IsthmusEvents", "IsthmusESP", "IsthmusPKI", "IsthmusTestSupport",
             ],
             path: "Tests/IsthmusFuzzSupport"
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import IsthmusIKE
+import IsthmusTestSupport
 import XCTest
 import Yams
 

@@ -2,6 +2,7 @@ import Foundation
 import IsthmusEvents
 import IsthmusIKE
 import IsthmusPKI
+import IsthmusTestSupport
 import IsthmusWire
 import XCTest
 

@@ -1,8 +1,8 @@
 /// Test certificates made with strongSwan's `pki` (valid 2025-01-01 to 2040-01-01; roots 2024 to 2045): keys and
-/// certificates for tests only.
-enum CertificateFixtures {
+/// certificates for tests only (the IKEv2 and gateway tests, the fuzzers' certificate variant).
+public enum CertificateFixtures {
     /// Test Root A (ECDSA P-256), the roots both test gateways trust.
-    static let rootA = """
+    public static let rootA = """
         -----BEGIN CERTIFICATE-----
         MIIBqzCCAVKgAwIBAgIIMTYzyY1duH0wCgYIKoZIzj0EAwIwOjELMAkGA1UEBhMC
         Q0gxFTATBgNVBAoTDElzdGhtdXMgVGVzdDEUMBIGA1UEAxMLVGVzdCBSb290IEEw
@@ -16,7 +16,7 @@ enum CertificateFixtures {
         -----END CERTIFICATE-----
         """
     /// Test Root B, a CA nobody trusts.
-    static let rootB = """
+    public static let rootB = """
         -----BEGIN CERTIFICATE-----
         MIIBnjCCAUSgAwIBAgIIP5XSpkAlFhAwCgYIKoZIzj0EAwIwMzELMAkGA1UEBhMC
         Q0gxDjAMBgNVBAoTBU90aGVyMRQwEgYDVQQDEwtUZXN0IFJvb3QgQjAeFw0yNDAx
@@ -30,7 +30,7 @@ enum CertificateFixtures {
         -----END CERTIFICATE-----
         """
     /// CN=office, SAN office.example.test, ECDSA P-256, serial 0a11, issued by Root A.
-    static let officeCertificate = """
+    public static let officeCertificate = """
         -----BEGIN CERTIFICATE-----
         MIIBozCCAUigAwIBAgICChEwCgYIKoZIzj0EAwIwOjELMAkGA1UEBhMCQ0gxFTAT
         BgNVBAoTDElzdGhtdXMgVGVzdDEUMBIGA1UEAxMLVGVzdCBSb290IEEwHhcNMjUw
@@ -44,7 +44,7 @@ enum CertificateFixtures {
         -----END CERTIFICATE-----
         """
     /// Its SEC1 key.
-    static let officeKey = """
+    public static let officeKey = """
         -----BEGIN EC PRIVATE KEY-----
         MHcCAQEEIH8HG2+1H32NRrZnIbpZVrCHK1M2W5JGH7UMZo+Sbk8JoAoGCCqGSM49
         AwEHoUQDQgAEiZ4crAM/uq8Nm+REN8vuHWbrWcKTFZkOLfsz2SZ9dT2dJpqDpFdQ
@@ -52,7 +52,7 @@ enum CertificateFixtures {
         -----END EC PRIVATE KEY-----
         """
     /// CN=cloud, SAN cloud.example.test, RSA 2048, serial 0c10, issued by Root A.
-    static let cloudCertificate = """
+    public static let cloudCertificate = """
         -----BEGIN CERTIFICATE-----
         MIICbDCCAhGgAwIBAgICDBAwCgYIKoZIzj0EAwIwOjELMAkGA1UEBhMCQ0gxFTAT
         BgNVBAoTDElzdGhtdXMgVGVzdDEUMBIGA1UEAxMLVGVzdCBSb290IEEwHhcNMjUw
@@ -70,7 +70,7 @@ enum CertificateFixtures {
         -----END CERTIFICATE-----
         """
     /// Its PKCS#1 key.
-    static let cloudKey = """
+    public static let cloudKey = """
         -----BEGIN RSA PRIVATE KEY-----
         MIIEogIBAAKCAQEAzFOZT0CEOBXGBmruuQXRh+/ritdHik9oaVba/OHSqiwrU5QO
         /oG1vppzo3pmggVEZ4sVvd8zysMiEpsJ8rohzpoG5eCzX/s4SoO90AuhlHmxsS3i
@@ -100,7 +100,7 @@ enum CertificateFixtures {
         -----END RSA PRIVATE KEY-----
         """
     /// CN=office of O=Other, ECDSA P-384, issued by Root B.
-    static let strangerCertificate = """
+    public static let strangerCertificate = """
         -----BEGIN CERTIFICATE-----
         MIIBtjCCAV2gAwIBAgIIPq7VJti0M5owCgYIKoZIzj0EAwIwMzELMAkGA1UEBhMC
         Q0gxDjAMBgNVBAoTBU90aGVyMRQwEgYDVQQDEwtUZXN0IFJvb3QgQjAeFw0yNTAx
@@ -115,7 +115,7 @@ enum CertificateFixtures {
         -----END CERTIFICATE-----
         """
     /// Its SEC1 key.
-    static let strangerKey = """
+    public static let strangerKey = """
         -----BEGIN EC PRIVATE KEY-----
         MIGkAgEBBDCSjdTGLIGha/VY0VqTtgP71uG1n0a+NZWVgJIV7r7ZEKkpGIAMBuen
         2yNxSDrHcrygBwYFK4EEACKhZANiAATFrUYfMJ4s5JCN87x4Bi6dpcys9hGEXEuA
