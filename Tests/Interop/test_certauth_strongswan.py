@@ -4,7 +4,7 @@ The topology and the data plane are test_esp_strongswan.py's: Isthmus is the off
 `auth: certificate`), charon with kernel-libipsec the cloud gateway (`auth = pubkey`). The CA and every
 certificate are made in the test with strongSwan's `pki` (in the case folder): a root CA, a certificate for each
 gateway (ECDSA P-256 or RSA 3072), and for the refusals a CA nobody trusts, a revoked certificate and one whose
-validity ended yesterday (`pki --issue --not-before/--not-after`).
+validity ended yesterday (`pki --issue --not-before/--not-after`); one refusal with Isthmus initiating.
 
 Cases (CASES): the tunnel comes up with certificates on both sides, either side initiating, ECDSA and RSA, and
 traffic passes (ping office host <-> VM); strongSwan's log shows which AUTH method it received and sent (checked:
@@ -40,6 +40,9 @@ CRASH = re.compile(r"fatal error|assertion failed|crash", re.I)
 # strongSwan names RFC 7427 schemes (AUTH method 14) ECDSA_WITH_SHA256_DER, RSA_EMSA_PKCS1_SHA2_256, ...; the
 # legacy methods 1/9/10/11 as "RSA signature" / "ECDSA-256 signature".
 RFC7427 = re.compile(r"_DER\b|RSA_EMSA_")
+# charon's log of the notify: "received AUTHENTICATION_FAILED notify error" in an IKE_AUTH response, "parsed
+# INFORMATIONAL request 2 [ N(AUTH_FAILED) ]" from an initiator that refused it
+AUTH_FAILED = re.compile(r"AUTHENTICATION_FAILED|N\(AUTH_FAILED\)")
 ISTHMUS_DN = "C=CH, O=Isthmus Interop, CN=office"
 STRONGSWAN_DN = "C=CH, O=Isthmus Interop, CN=cloud"
 
@@ -64,6 +67,7 @@ CASES = [
     Case("refuse-other-ca", "ecdsa", "strongswan", refusal="other-ca", cause="unknown-ca"),
     Case("refuse-revoked", "ecdsa", "strongswan", refusal="revoked", cause="revoked"),
     Case("refuse-expired", "ecdsa", "strongswan", refusal="expired", cause="expired"),
+    Case("refuse-other-ca-as-initiator", "rsa", "isthmus", refusal="other-ca", cause="unknown-ca"),
 ]
 
 
@@ -273,14 +277,18 @@ def tunnel(run):
 
 def refusal(run):
     case, checks, scene = run.case, run.checks, run.scene
-    r = run.ss.initiate(SS_CHILD, ike=SS_CONN, timeout=WAIT + 5)
-    scene.write("initiate.txt", r.stdout + r.stderr, mode=0o644)
-    out = r.stdout + r.stderr
-    checks.check(run.name("refused-by-isthmus"), "initiate completed successfully" not in out
-                 and not run.ss.ready(SS_CONN), "strongSwan established the tunnel with a " + case.refusal
-                 + " certificate")
-    heard = wait_for(lambda: "AUTHENTICATION_FAILED" in run.ss.log_text(), 10, interval=0.2)
-    line = next((x for x in run.ss.log_text().splitlines() if "AUTHENTICATION_FAILED" in x), "")
+    out = ""
+    if case.initiator == "strongswan":
+        r = run.ss.initiate(SS_CHILD, ike=SS_CONN, timeout=WAIT + 5)
+        scene.write("initiate.txt", r.stdout + r.stderr, mode=0o644)
+        out = r.stdout + r.stderr
+    # Isthmus initiating refuses strongSwan's IKE_AUTH response and tells it with an INFORMATIONAL
+    # AUTHENTICATION_FAILED (RFC 7296 2.21.2): strongSwan then deletes the SA it had established.
+    heard = wait_for(lambda: AUTH_FAILED.search(run.ss.log_text()), 10, interval=0.2)
+    gone = wait_for(lambda: not run.ss.ready(SS_CONN), 5, interval=0.2)
+    checks.check(run.name("refused-by-isthmus"), "initiate completed successfully" not in out and gone,
+                 "strongSwan kept a tunnel with a " + case.refusal + " certificate")
+    line = next((x for x in run.ss.log_text().splitlines() if AUTH_FAILED.search(x)), "")
     checks.check(run.name("strongswan-heard-authentication-failed"), heard,
                  "charon's log has no AUTHENTICATION_FAILED", detail=line.strip()[-120:])
     events = []

@@ -210,5 +210,9 @@ final class IKEv2CertificateAuthenticationTests: XCTestCase {
         pair.establish()
         XCTAssertNotEqual(pair.initiator.status(now: pair.now).state, .established)
         XCTAssertEqual(failure(pair, .initiator)?.details["cause"], "unknown-ca")
+        // The initiator tells the responder in an INFORMATIONAL request (RFC 7296 section 2.21.2), once.
+        let sent = pair.sent.filter { $0.from == .initiator }.compactMap { try? IKEv2Message.parse($0.datagram.bytes) }
+        XCTAssertEqual(sent.map(\.exchangeType), [.ikeSAInit, .ikeAuth, .informational])
+        XCTAssertFalse(sent.last?.flags.contains(.response) ?? true)
     }
 }

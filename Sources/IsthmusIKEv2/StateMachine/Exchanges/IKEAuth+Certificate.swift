@@ -262,6 +262,22 @@ extension IKEv2StateMachine {
         return identity.matches(expected)
     }
 
+    /// RFC 7296 section 2.21.2: an initiator that refuses the responder's certificate authentication says so
+    /// in an INFORMATIONAL request with AUTHENTICATION_FAILED, sent once (the SA is closed right after, so it
+    /// is not retransmitted). With a pre-shared key the SA is closed without a word, as before.
+    mutating func tellResponderAuthenticationFailed(
+        _ error: any Error, protection: IKEv2MessageProtection, into actions: inout [IKEAction]
+    ) {
+        guard configuration.authentication.usesCertificates,
+            (error as? IKEv2Failure)?.notifyType == .authenticationFailed
+        else { return }
+        var protection = protection
+        let message = header(.informational, messageID: window.nextRequestID, response: false)
+        let notify = IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .authenticationFailed, data: [])
+        guard let datagrams = seal(message, [.notify(notify)], with: &protection) else { return }
+        send(datagrams, into: &actions)
+    }
+
     // MARK: - Events
 
     /// The event of a certificate authentication failure: one sentence naming the cause, and the cause as

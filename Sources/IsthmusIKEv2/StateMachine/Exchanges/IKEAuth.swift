@@ -70,6 +70,7 @@ extension IKEv2StateMachine {
             try verifyPeer(inner, peerIsInitiator: false, crypto: authenticating.protection.crypto, signed: signed)
         } catch {
             reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            tellResponderAuthenticationFailed(error, protection: authenticating.protection, into: &actions)
             close(restart: nil, into: &actions)
             return
         }
