@@ -26,7 +26,7 @@ final class FuzzHarnessTests: XCTestCase {
     }
 
     func testIKEv2SeedsReachEveryPhase() {
-        for variant: UInt8 in [0, 1, 2] {
+        for variant: UInt8 in [0, 1, 2, 3] {
             let seeds = FuzzSeeds.ikev2(variant: variant)
             let established = V2.run(seed(seeds, "-establish"))
             assertPaired(established, "v\(variant) establish")
