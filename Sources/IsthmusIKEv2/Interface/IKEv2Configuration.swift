@@ -16,6 +16,12 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int
+    /// Responder of point-to-site clients: answer their CFG_REQUEST with an address of the pool (nil: a
+    /// site-to-site connection, which ignores CP payloads). Any identity the peer authenticates as is
+    /// accepted; the pool keys on it.
+    public var pointToSite: IKEv2PointToSite?
+    /// Initiator: ask for a virtual address with CP(CFG_REQUEST) in IKE_AUTH, as a remote-access client does.
+    public var requestsVirtualAddress = false
 
     /// strongSwan's default `fragment_size`: fits IPv6's minimum MTU with room for the headers.
     public static let defaultFragmentSize = 1280

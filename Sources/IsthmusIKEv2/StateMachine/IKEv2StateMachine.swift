@@ -46,6 +46,8 @@ struct IKEv2StateMachine {
     /// When the peer last sent an authenticated message (liveness: only those prove it alive).
     var lastInbound: MonotonicTime = .zero
     var dropLog = DroppedMessageLog()
+    /// The remote-access client of this IKE SA and its virtual address (point-to-site), once known.
+    var client: IKEv2Client?
 
     init(configuration: IKEv2Configuration, role: IKERole, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
@@ -102,6 +104,7 @@ struct IKEv2StateMachine {
             handleDatagram(datagram, now: now, into: &actions)
         }
         startQueuedExchanges(now: now, into: &actions)
+        releaseClientIfClosed(now: now, into: &actions)
         return actions
     }
 
