@@ -104,8 +104,11 @@ final class IKEv2PointToSiteTests: XCTestCase {
             XCTAssertEqual(pair.installed[.responder]?.count, 1, name)
         }
         let third = Pair(initiator: laptop("c@example.com"), responder: gateway(pool: pool))
-        third.establish()
-        XCTAssertEqual(third.responder.status(now: third.now).state, .established)
+        third.input(.initiator, .initiate)
+        third.run(limit: 3)
+        XCTAssertEqual(third.responder.status(now: third.now).state, .deleting, "authenticated, then deleted")
+        third.run()
+        XCTAssertEqual(third.closed, [.initiator, .responder], "the refused client's IKE SA is gone on both sides")
         XCTAssertEqual(third.installed[.responder]?.count, 0)
         XCTAssertEqual(third.installed[.initiator]?.count, 0)
         XCTAssertNil(third.responder.status(now: third.now).virtualAddress)
@@ -125,6 +128,7 @@ final class IKEv2PointToSiteTests: XCTestCase {
         pair.establish()
         XCTAssertEqual(pair.installed[.responder]?.count, 0)
         XCTAssertEqual(pair.events[.responder]?.first { $0.kind == .clientRefused }?.details["reason"], "no-cp-request")
+        XCTAssertTrue(pair.closed.contains(.responder))
         XCTAssertEqual(pool.snapshot.inUse, 0)
     }
 

@@ -48,6 +48,8 @@ struct IKEv2StateMachine {
     var dropLog = DroppedMessageLog()
     /// The remote-access client of this IKE SA and its virtual address (point-to-site), once known.
     var client: IKEv2Client?
+    /// A point-to-site client was refused its address: the IKE SA is deleted once the answer is out.
+    var clientRefused = false
 
     init(configuration: IKEv2Configuration, role: IKERole, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
@@ -104,7 +106,7 @@ struct IKEv2StateMachine {
             handleDatagram(datagram, now: now, into: &actions)
         }
         startQueuedExchanges(now: now, into: &actions)
-        releaseClientIfClosed(now: now, into: &actions)
+        settleClient(now: now, into: &actions)
         return actions
     }
 

@@ -8,9 +8,10 @@ import IsthmusWire
 /// and narrows the CHILD SA to that address; an initiator may ask for an address as a client does.
 ///
 /// A responder without a free address answers INTERNAL_ADDRESS_FAILURE (section 3.15.4) in place of the
-/// CHILD SA: the IKE SA authenticates and stays without a CHILD SA, as section 1.2 has it for a failed
-/// CHILD SA, and a `client-refused` event names the cause. strongSwan clients then delete the IKE SA
-/// themselves; we do not delete it first, so the client's log shows the notify rather than a bare delete.
+/// CHILD SA (FAILED_CP_REQUIRED when the client asked for nothing), and a `client-refused` event names the
+/// cause. The IKE SA authenticates, as section 1.2 has it for a failed CHILD SA, and then we delete it at once
+/// (an INFORMATIONAL DELETE right after the IKE_AUTH response): strongSwan keeps such an IKE SA ("failed to
+/// establish CHILD_SA, keeping IKE_SA") and would hold an SA that can carry nothing until its lifetime ends.
 extension IKEv2StateMachine {
     // MARK: - Responder
 
@@ -33,6 +34,7 @@ extension IKEv2StateMachine {
                     + "virtual address; FAILED_CP_REQUIRED",
                 details: details.merging(["reason": "no-cp-request"]) { $1 },
                 now: now, into: &actions)
+            clientRefused = true
             return .failure(ChildFailure(notify: .failedCPRequired))
         }
         // A malformed or IPv6 request is no preference: the pool chooses.
@@ -47,6 +49,7 @@ extension IKEv2StateMachine {
                 .clientRefused, .error,
                 "client \(identity) at \(remote) refused: \(error); answered INTERNAL_ADDRESS_FAILURE",
                 details: details.merging(["reason": "pool-exhausted"]) { $1 }, now: now, into: &actions)
+            clientRefused = true
             return .failure(ChildFailure(notify: .internalAddressFailure))
         }
         if let previous = client, previous.leased {
@@ -73,9 +76,13 @@ extension IKEv2StateMachine {
             now: now, into: &actions)
     }
 
-    /// Once the IKE SA is closed, however it closed: the lease goes back to the pool and
-    /// `client-disconnected` says so (called after every input).
-    mutating func releaseClientIfClosed(now: MonotonicTime, into actions: inout [IKEAction]) {
+    /// After every input: a refused client's IKE SA is deleted once its IKE_AUTH is answered; once the IKE SA
+    /// is closed, however it closed, the lease goes back to the pool and `client-disconnected` says so.
+    mutating func settleClient(now: MonotonicTime, into actions: inout [IKEAction]) {
+        if clientRefused, case .established = state {
+            clientRefused = false
+            terminate(restart: false, now: now, into: &actions)
+        }
         guard case .closed = state, let client, client.leased, let pool = configuration.pointToSite?.addresses else {
             return
         }
