@@ -53,6 +53,13 @@ connections:
   - name: cloud-office
     local_network: office
     shared_key: a-site-key-nobody-uses-here-0123
+endpoints:
+  - name: vm-ssh
+    address: {VM}
+    protocol: tcp
+    port: 22
+    rules:
+      - {{action: deny, remote: 10.0.0.0/24, description: laptops do not log in to the VM}}
 """
 
 
@@ -212,6 +219,22 @@ def test_point_to_site_client(scene, checks, isthmus_bin):
     checks.check("iperf3-both-ways", iperf_mbps(up) > 0 and iperf_mbps(down) > 0,
                  f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s",
                  detail=f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s")
+    # The endpoint ACL applies to clients: TCP 22 on the VM is denied to the pool (no RST comes back, the SYN is
+    # dropped), while TCP 23 (no endpoint) reaches the VM, which refuses it.
+    def connect(port):
+        return lab.laptops[0].run(["timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{VM}/{port}"], timeout=10)
+    denied, refused = connect(22), connect(23)
+    checks.check("acl-denies-client-to-vm-ssh", denied.returncode == 124 and refused.returncode == 1,
+                 f"port 22 exit {denied.returncode}, port 23 exit {refused.returncode}")
+    acl = [e for e in events_of(gw) if e.get("kind") == "acl-denied"]
+    checks.check("acl-denied-event-under-point-to-site", bool(acl) and acl[0].get("connection") == "point-to-site"
+                 and vip in acl[0].get("message", ""), f"{acl[:1]}")
+    human = gw.cli("status").stdout
+    checks.check("human-status-has-the-clients", f"point-to-site: pool 10.0.0.0/24, 1 of 254 addresses in use" in human
+                 and f"{vip}  laptop1@example.test from {NAT_PUBLIC}:" in human, human[-500:])
+    r = gw.cli("diagnose")
+    scene.write("diagnose.txt", r.stdout + r.stderr, mode=0o644)
+    checks.check("diagnose-answers", r.returncode == 0, (r.stdout + r.stderr)[-300:], detail=(r.stdout.splitlines() or [""])[-1][:120])
     client = (clients(gw.status()) or [{}])[0]
     checks.check("status-counts-the-client's-bytes", (client.get("bytesIn") or 0) > 1_000_000
                  and (client.get("bytesOut") or 0) > 1_000_000, f"status: {client}")
