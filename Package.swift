@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Header names the dashboard checks (Origin, Sec-Fetch-Site); Hummingbird already depends on it.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
+        // X.509 for certificate authentication (IsthmusPKI): parsing, DER, issuing the CLI's certificates.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
@@ -66,6 +69,19 @@ let package = Package(
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // X.509 certificates (swift-certificates): chains to configured roots, revocation lists, RFC 7427
+        // signature schemes and their AlgorithmIdentifiers, our own credential's signatures. Pure: time is a
+        // parameter.
+        .target(
+            name: "IsthmusPKI",
+            dependencies: [
+                "IsthmusIP",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Network model, YAML configuration, validation, topology summary; the pair check asks the two
         // cores what two ends will negotiate.
         .target(
@@ -77,6 +93,7 @@ let package = Package(
                 "IsthmusIKEv2",
                 "IsthmusCrypto",
                 "IsthmusEvents",
+                "IsthmusPKI",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -143,6 +160,7 @@ let package = Package(
                 "IsthmusCrypto",
                 "IsthmusMetrics",
                 "IsthmusDashboard",
+                "IsthmusPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -213,7 +231,10 @@ let package = Package(
             ],
             exclude: ["Vectors"]
         ),
-        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
+        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
+        .testTarget(
+            name: "IsthmusGatewayTests",
+            dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
         .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
