@@ -133,13 +133,8 @@ struct ConfigBuilder {
                 kind = builder.reader.choice(node, what: "gateway kind", as: GatewayKind.self) ?? kind
             }
             publicAddress = fields["public_address"].flatMap { builder.reader.address($0, what: "public_address") }
-            if let node = fields["point_to_site"],
-                let p2s = builder.reader.mapping(
-                    node, what: "point_to_site", keys: ["address_pool"],
-                    required: ["address_pool"]),
-                let pool = p2s["address_pool"].flatMap({ builder.reader.prefix($0, what: "address_pool") })
-            {
-                pointToSite = PointToSite(addressPool: pool)
+            if let node = fields["point_to_site"] {
+                pointToSite = builder.readPointToSite(node)
             }
         }
         guard !failed, let name else { return nil }

@@ -104,12 +104,43 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
     }
 }
 
-/// Point-to-site: single machines joining the site's network.
+/// Point-to-site: single machines joining the site's network (IKEv2 remote access, README "Point-to-site").
 public struct PointToSite: Sendable, Hashable, Encodable {
     /// Addresses handed to clients; must not overlap any site prefix.
     public var addressPool: IPPrefix
+    /// How clients may authenticate (YAML `auth`, default `[psk]`).
+    public var authentication: [PointToSiteAuthentication] = [.psk]
+    /// The key every client shares with the gateway (`auth: psk`), inline or `file:PATH` as connections have it.
+    public var sharedKey: SharedKey?
+    /// Offer 0.0.0.0/0 (every destination through the tunnel) instead of the virtual network's address spaces.
+    public var fullTunnel = false
+    /// IKE and ESP proposals clients may use (default: the connections' defaults).
+    public var ike = Connection.defaultProposals(.ike, version: .v2)
+    public var esp = Connection.defaultProposals(.esp, version: .v2)
 
     public init(addressPool: IPPrefix) { self.addressPool = addressPool }
 
-    enum CodingKeys: String, CodingKey { case addressPool = "address_pool" }
+    enum CodingKeys: String, CodingKey {
+        case addressPool = "address_pool"
+        case authentication = "auth"
+        case sharedKey = "shared_key"
+        case fullTunnel = "full_tunnel"
+        case ike, esp
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(addressPool, forKey: .addressPool)
+        try container.encode(authentication.map(\.rawValue), forKey: .authentication)
+        try container.encodeIfPresent(sharedKey, forKey: .sharedKey)
+        try container.encode(fullTunnel, forKey: .fullTunnel)
+        try container.encode(ike.proposals.map(\.description), forKey: .ike)
+        try container.encode(esp.proposals.map(\.description), forKey: .esp)
+    }
+}
+
+/// A way point-to-site clients authenticate (`gateway.point_to_site.auth`).
+public enum PointToSiteAuthentication: String, Sendable, Hashable, CaseIterable {
+    /// A pre-shared key all clients know (`shared_key`); the client's IDi is its identity.
+    case psk
 }

@@ -26,6 +26,12 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// section 3.7) so the peer picks a certificate we can verify; ``IKEv2Authentication/keyHashes(ofRootsDER:)``
     /// makes them.
     public var certificateRequestHashes: [[UInt8]] = []
+    /// Responder of point-to-site clients: answer their CFG_REQUEST with an address of the pool (nil: a
+    /// site-to-site connection, which ignores CP payloads). Any identity the peer authenticates as is
+    /// accepted; the pool keys on it.
+    public var pointToSite: IKEv2PointToSite?
+    /// Initiator: ask for a virtual address with CP(CFG_REQUEST) in IKE_AUTH, as a remote-access client does.
+    public var requestsVirtualAddress = false
 
     /// strongSwan's default `fragment_size`: fits IPv6's minimum MTU with room for the headers.
     public static let defaultFragmentSize = 1280

@@ -42,6 +42,7 @@ extension IKEv2StateMachine {
         if configuration.sendInitialContact {
             inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
         }
+        inner += configurationRequest
         inner.append(.securityAssociation(offerChild(spi: childSPI, pfs: false)))
         inner += trafficSelectorPayloads(
             initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
@@ -74,6 +75,7 @@ extension IKEv2StateMachine {
             close(restart: nil, into: &actions)
             return
         }
+        noteConfigurationReply(inner)
         var sa = IKEv2EstablishedSA(authenticating, now: now)
         announceEstablished(&sa, now: now, into: &actions)
         noteInitialContact(inner, now: now, into: &actions)
@@ -145,19 +147,26 @@ extension IKEv2StateMachine {
         }
         var sa = IKEv2EstablishedSA(halfOpen, now: now)
         defer { state = .established(sa) }
-        // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
-        switch respondToChildRequest(
-            inner, nonceInitiator: signed.nonceInitiator, nonceResponder: signed.nonceResponder, pfs: false,
-            rekey: false, into: &sa, now: now, actions: &actions)
-        {
-        case .success(let childPayloads): reply += childPayloads
-        case .failure(let failure):
+        // Point-to-site: the client's virtual address first (IKEAuth+Configuration.swift); without one there
+        // is no CHILD SA.
+        let peerIdentity = inner.lazy.compactMap(\.identificationInitiator).first.map(describe) ?? ""
+        var childRequest = configurationReply(inner, identity: peerIdentity, now: now, into: &actions)
+            .map { reply += $0.map { [$0] } ?? [] }
+        if case .success = childRequest {
+            // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
+            childRequest = respondToChildRequest(
+                inner, nonceInitiator: signed.nonceInitiator, nonceResponder: signed.nonceResponder, pfs: false,
+                rekey: false, into: &sa, now: now, actions: &actions
+            ).map { reply += $0 }
+        }
+        if case .failure(let failure) = childRequest {
             reply.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: failure.notify, data: [])))
         }
         let response = header(.ikeAuth, messageID: message.messageID, response: true)
         guard let bytes = seal(response, reply, with: &sa.protection) else { return }
         sendResponse(bytes, messageID: message.messageID, into: &actions)
         announceEstablished(&sa, now: now, into: &actions)
+        announceClient(now: now, into: &actions)
         noteInitialContact(inner, now: now, into: &actions)
     }
 
@@ -216,6 +225,8 @@ extension IKEv2StateMachine {
     /// The peer's IDi or IDr must name the identity the connection expects (RFC 7296 section 2.15: the
     /// identity is authenticated with the key configured for it).
     private func checkIdentity(_ payload: IKEv2IdentificationPayload) throws {
+        // A point-to-site client may be anyone the shared key (or its credential) authenticates.
+        if configuration.pointToSite != nil { return }
         guard let identity = IKEIdentity(type: payload.idType.rawValue, data: payload.data),
             identity.matches(configuration.remoteIdentity)
         else {
