@@ -1,3 +1,4 @@
+import Foundation
 import IsthmusCrypto
 import IsthmusGateway
 import IsthmusIKE
@@ -32,13 +33,29 @@ public enum PointToSiteSessions {
     }
 
     /// The responder configuration for a client whose first message came from `peer` to `local`; nil when the
-    /// gateway offers no point-to-site, has no public address or no key for clients.
+    /// gateway offers no point-to-site, has no public address or no way to authenticate clients. With
+    /// `auth` listing `certificate` (and the gateway having a certificate and trust roots) clients authenticate
+    /// with certificates and the gateway with its own, its identity its subject DN; otherwise with the
+    /// pre-shared key. The method is chosen before the client's IKE_AUTH shows its own, so a gateway listing
+    /// both takes certificates.
     public static func configuration(
         in config: GatewayConfig, pool: SharedAddressPool, peer: UDPEndpoint, local: UDPEndpoint
     ) -> IKEv2Configuration? {
         guard let p2s = config.gateway.pointToSite, config.gateway.kind == .dynamic,
-            p2s.authentication.contains(.psk), let key = p2s.sharedKey, let ours = config.gateway.publicAddress
+            let ours = config.gateway.publicAddress
         else { return nil }
+        let certificates = config.gateway.certificates
+        let credential = certificates.credential?.value
+        let byCertificate =
+            p2s.authentication.contains(.certificate) && credential != nil && !certificates.authoritiesDER.isEmpty
+        let key: SecretBytes
+        if byCertificate {
+            key = SecretBytes([])
+        } else if p2s.authentication.contains(.psk), let shared = p2s.sharedKey {
+            key = shared.withMaterial { SecretBytes($0) }
+        } else {
+            return nil
+        }
         let networks = networks(of: config)
         let any = TrafficSelector(prefix: IPPrefix(masking: IPAddress(v4: 0), length: 0))
         var dnsServers: [IPAddress] = []
@@ -46,7 +63,7 @@ public enum PointToSiteSessions {
         let lifetimes = Lifetimes.default
         let settings = IKEConnectionSettings(
             connectionName: connectionName, local: local, remote: UDPEndpoint(address: peer.address, port: 500),
-            sharedKey: key.withMaterial { SecretBytes($0) }, ikeProposals: p2s.ike, espProposals: p2s.esp,
+            sharedKey: key, ikeProposals: p2s.ike, espProposals: p2s.esp,
             localSelectors: networks.map(TrafficSelector.init(prefix:)), remoteSelectors: [any],
             ikeLifetime: lifetimes.ike, childLifetime: lifetimes.esp, childLifetimeKilobytes: lifetimes.espKilobytes,
             liveness: IKELiveness(interval: .seconds(30), timeout: .seconds(150), action: .clear),
@@ -54,6 +71,14 @@ public enum PointToSiteSessions {
         var configuration = IKEv2Configuration(
             settings, localIdentity: .address(ours), remoteIdentity: .address(peer.address))
         configuration.pointToSite = IKEv2PointToSite(addresses: pool, dnsServers: dnsServers, networks: networks)
+        if byCertificate, let credential {
+            configuration.authentication = .certificate(
+                local: credential, peers: certificates.verifier, wallClock: { Date() })
+            configuration.localIdentity = .distinguishedName(der: credential.subjectDER, text: credential.subjectText)
+            configuration.remoteIdentityConfigured = false
+            configuration.certificateRequestHashes = IKEv2Authentication.keyHashes(
+                ofRootsDER: certificates.authoritiesDER)
+        }
         return configuration
     }
 }

@@ -8,7 +8,8 @@ import IsthmusPKI
 struct PKI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki",
-        abstract: "Create or import a certificate authority, issue, revoke, list and show certificates.",
+        abstract:
+            "Create or import a certificate authority, issue, revoke, list and show certificates, write client bundles.",
         discussion: """
             A folder (--dir) holds the CA: ca.pem (gateway.certificate_authorities), ca.key (mode 0600), \
             issued/NAME.pem and NAME.key (mode 0600), and revoked (gateway.revoked). Private keys are only \
@@ -16,7 +17,7 @@ struct PKI: ParsableCommand {
             """,
         subcommands: [
             PKIInit.self, PKIImport.self, PKIIssue.self, PKIRevoke.self, PKIList.self, PKIShow.self,
-            PKIExportP12.self,
+            PKIExportP12.self, PKIBundle.self,
         ]
     )
 }

@@ -63,3 +63,23 @@ extension ConfigBuilder {
         return failed ? nil : settings
     }
 }
+
+extension ConfigBuilder {
+    /// `auth: [certificate]` needs the gateway's own certificate (it signs its AUTH) and the roots clients'
+    /// certificates chain to.
+    mutating func checkPointToSiteCertificates(
+        _ settings: PointToSite?, _ certificates: GatewayCertificates, at node: LocatedNode
+    ) {
+        guard let settings, settings.authentication.contains(.certificate) else { return }
+        if certificates.credential == nil {
+            reader.sink.error(
+                node.location, "point_to_site auth certificate needs the gateway's own certificate",
+                fix: "add gateway.certificate: {certificate: gateway.pem, private_key: gateway.key}")
+        }
+        if certificates.authoritiesDER.isEmpty {
+            reader.sink.error(
+                node.location, "point_to_site auth certificate needs the CA that issues the clients' certificates",
+                fix: "add gateway.certificate_authorities: [ca.pem]")
+        }
+    }
+}

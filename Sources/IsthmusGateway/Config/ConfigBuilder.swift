@@ -135,6 +135,7 @@ struct ConfigBuilder {
             publicAddress = fields["public_address"].flatMap { builder.reader.address($0, what: "public_address") }
             if let node = fields["point_to_site"] {
                 pointToSite = builder.readPointToSite(node)
+                builder.checkPointToSiteCertificates(pointToSite, certificates, at: node)
             }
         }
         guard !failed, let name else { return nil }

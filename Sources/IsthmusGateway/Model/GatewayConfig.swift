@@ -143,4 +143,7 @@ public struct PointToSite: Sendable, Hashable, Encodable {
 public enum PointToSiteAuthentication: String, Sendable, Hashable, CaseIterable {
     /// A pre-shared key all clients know (`shared_key`); the client's IDi is its identity.
     case psk
+    /// A certificate issued under `gateway.certificate_authorities` (the gateway signs with
+    /// `gateway.certificate`); the identity the certificate certifies is the client's identity.
+    case certificate
 }

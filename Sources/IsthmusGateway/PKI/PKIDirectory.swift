@@ -172,13 +172,24 @@ public struct PKIDirectory: Sendable {
     /// digits are generated into `issued/NAME.p12.password` (0600); the password is never returned.
     public func exportPKCS12(name: String, password: [UInt8]?, force: Bool) throws(PKIError) -> PKCS12Export {
         try Self.checkName(name)
-        let files = issuedFiles(name)
         let bundleFile = issuedPath + "/\(name).p12"
         let passwordFile = bundleFile + ".password"
+        if !force, exists(bundleFile) { throw PKIError("\(bundleFile) already exists; --force replaces it") }
+        var secret = password ?? Self.randomPassword()
+        defer { for index in secret.indices { secret[index] = 0 } }
+        let bundle = try makePKCS12(name: name, password: secret)
+        if password == nil { try write(secret + [0x0a], to: passwordFile, mode: 0o600) }
+        try write(bundle, to: bundleFile, mode: 0o600)
+        return PKCS12Export(bundleFile: bundleFile, passwordFile: password == nil ? passwordFile : nil)
+    }
+
+    /// The PKCS#12 file (DER) of the issued certificate `name`, its key and the CA certificate, protected by
+    /// `password` (what `export-p12` and client bundles write).
+    func makePKCS12(name: String, password: [UInt8]) throws(PKIError) -> [UInt8] {
+        let files = issuedFiles(name)
         guard exists(files.certificate), exists(files.key) else {
             throw PKIError("no certificate and key named '\(name)' in \(issuedPath); issue it first")
         }
-        if !force, exists(bundleFile) { throw PKIError("\(bundleFile) already exists; --force replaces it") }
         let certificateText = try read(files.certificate)
         let keyText = try read(files.key)
         guard let certificateDER = PEM.blocks(certificateText, label: "CERTIFICATE").first else {
@@ -188,19 +199,13 @@ public struct PKIDirectory: Sendable {
             throw PKIError("\(files.key) has no private key")
         }
         let chain = exists(certificatePath) ? PEM.blocks(try read(certificatePath), label: "CERTIFICATE") : []
-        var secret = password ?? Self.randomPassword()
-        defer { for index in secret.indices { secret[index] = 0 } }
-        let bundle: [UInt8]
         do {
-            bundle = try PKCS12Bundle.make(
+            return try PKCS12Bundle.make(
                 certificateDER: certificateDER, privateKeyDER: keyDER, chainDER: chain, friendlyName: name,
-                password: secret)
+                password: password)
         } catch {
             throw PKIError("cannot make the PKCS#12 file for '\(name)': \(error)")
         }
-        if password == nil { try write(secret + [0x0a], to: passwordFile, mode: 0o600) }
-        try write(bundle, to: bundleFile, mode: 0o600)
-        return PKCS12Export(bundleFile: bundleFile, passwordFile: password == nil ? passwordFile : nil)
     }
 
     /// 24 letters and digits from the system's CSPRNG (about 143 bits), easy to type on a phone.
@@ -325,19 +330,19 @@ public struct PKIDirectory: Sendable {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
     }
 
-    private func exists(_ file: String) -> Bool {
+    func exists(_ file: String) -> Bool {
         var status = stat()
         return lstat(file, &status) == 0
     }
 
-    private func read(_ file: String) throws(PKIError) -> String {
+    func read(_ file: String) throws(PKIError) -> String {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw PKIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
         return String(decoding: data, as: UTF8.self)
     }
 
-    private func makeFolder(_ folder: String) throws(PKIError) {
+    func makeFolder(_ folder: String) throws(PKIError) {
         var status = stat()
         if stat(folder, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFDIR else { throw PKIError("\(folder) is not a folder") }
@@ -352,7 +357,7 @@ public struct PKIDirectory: Sendable {
     }
 
     /// Atomically (a 0600 temporary file renamed into place), then the final mode.
-    private func write(_ bytes: [UInt8], to file: String, mode: mode_t) throws(PKIError) {
+    func write(_ bytes: [UInt8], to file: String, mode: mode_t) throws(PKIError) {
         do {
             try AtomicFile.replace(file, with: bytes)
         } catch {
