@@ -84,7 +84,15 @@ public struct ClientBundle: Sendable {
             let keyText = try request.authority.read(files.key)
             do {
                 let client = try LocalCredential(certificatePEM: certificateText, privateKeyPEM: keyText)
-                clientIdentity = client.subjectText
+                // A subject alternative name reads better than a DN in the gateway's status and events, and
+                // is what the certificate was issued for; the DN when the certificate has none.
+                clientIdentity =
+                    client.subjectAltNames.lazy.map { name -> String in
+                        switch name {
+                        case .email(let text), .dns(let text): text
+                        case .ip(let address): address.description
+                        }
+                    }.first ?? client.subjectText
                 switch client.defaultScheme {
                 case .ecdsaSHA256: keyType = .ecdsa(bits: 256)
                 case .ecdsaSHA384: keyType = .ecdsa(bits: 384)

@@ -28,7 +28,8 @@ public struct ClientProfileModel: Sendable, Hashable {
     /// The name Apple and Windows check the gateway's certificate for: a DNS or IP subject alternative name of
     /// it (Windows compares it with the server address).
     public var gatewayCertificateName: String
-    /// The client certificate's subject DN (strongSwan notation); nil with EAP.
+    /// The client's IKE identity: its certificate's first subject alternative name, or its subject DN
+    /// (strongSwan notation); nil with EAP.
     public var clientIdentity: String?
     /// The client key's type (Apple needs it); nil with EAP.
     public var clientKeyType: ClientKeyType?
