@@ -30,7 +30,11 @@ final class PointToSiteConfigTests: XCTestCase {
 
     func testRefusedSettingsSayWhy() {
         assertError(cloud("    auth: [psk]\n"), "psk needs the key the clients share")
-        assertError(cloud("    auth: [kerberos]\n    shared_key: a-client-key-of-some-length\n"), "is not one of: psk")
+        assertError(
+            cloud("    auth: [kerberos]\n    shared_key: a-client-key-of-some-length\n"),
+            "is not one of: psk, certificate")
+        assertError(cloud("    auth: [certificate]\n"), "needs the gateway's own certificate")
+        assertError(cloud("    auth: [certificate]\n"), "needs the CA that issues the clients' certificates")
         assertError(cloud("    auth: []\n    shared_key: a-client-key-of-some-length\n"), "lists no method")
         assertError(cloud("    shared_key: short\n"), "16")
         assertError(

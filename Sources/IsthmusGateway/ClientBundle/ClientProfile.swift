@@ -82,6 +82,18 @@ public struct PlatformSuite: Sendable, Hashable {
     public var espIntegrity: String?
     /// The PFS group; nil when the ESP proposal has no Diffie-Hellman group.
     public var pfsGroup: String?
+
+    public init(
+        ikeEncryption: String, ikeIntegrity: String, ikeGroup: String, espEncryption: String, espIntegrity: String?,
+        pfsGroup: String?
+    ) {
+        self.ikeEncryption = ikeEncryption
+        self.ikeIntegrity = ikeIntegrity
+        self.ikeGroup = ikeGroup
+        self.espEncryption = espEncryption
+        self.espIntegrity = espIntegrity
+        self.pfsGroup = pfsGroup
+    }
 }
 
 /// A profile a platform cannot be given: one human sentence naming the platform and what it cannot do.
