@@ -18,6 +18,9 @@ public enum FuzzConfigurations {
         var forceUDPEncapsulation: Bool
         /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
         var fragmentSize: Int? = nil
+        /// IKEv2: the office is a remote-access client asking for an address (CP), the cloud answers from a
+        /// pool of 2 addresses (RFC 7296 3.15), so replays and duplicates reach exhaustion.
+        var pointToSite = false
     }
 
     static let ikev2Variants = [
@@ -33,6 +36,11 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             fragmentSize: 200),
+        // Point-to-site: CP(CFG_REQUEST) in IKE_AUTH, CFG_REPLY or INTERNAL_ADDRESS_FAILURE.
+        Variant(
+            ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16",
+            liveness: IKELiveness(interval: .seconds(30), timeout: .seconds(120), action: .clear),
+            forceUDPEncapsulation: true, pointToSite: true),
     ]
 
     static let ikev1Variants = [
@@ -67,11 +75,20 @@ public enum FuzzConfigurations {
 
     public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
         let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
-        return settings(chosen, version: .v2).map {
+        var configurations = settings(chosen, version: .v2).map {
             IKEv2Configuration(
                 $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address),
                 fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
         }
+        if chosen.pointToSite {
+            configurations[0].requestsVirtualAddress = true
+            configurations[0].localSelectors = selectors(["0.0.0.0/0"])
+            configurations[1].remoteSelectors = selectors(["0.0.0.0/0"])
+            configurations[1].pointToSite = IKEv2PointToSite(
+                addresses: SharedAddressPool(AddressPool(prefix: try! IPPrefix(parsing: "10.0.0.0/30"))),
+                dnsServers: [address("10.0.1.4")], networks: [try! IPPrefix(parsing: "10.0.1.0/24")])
+        }
+        return configurations
     }
 
     public static func ikev1(_ variant: UInt8) -> [IKEv1Configuration] {
