@@ -206,6 +206,8 @@ extension ConnectionStatus {
     /// Fills in where the key comes from and when its file was last written (one `stat`; never the key).
     mutating func describeKey(_ key: SharedKey) {
         switch key.source {
+        case .none:
+            sharedKey = "none (certificates)"
         case .inline:
             sharedKey = "inline"
         case .file(let path):

@@ -1,12 +1,15 @@
+import Foundation
 import IsthmusCrypto
 import IsthmusIKE
 import IsthmusIKEv1
 import IsthmusIKEv2
 import IsthmusIP
+import IsthmusPKI
+import IsthmusTestSupport
 
 /// The pair's two sites (office 198.51.100.1 with 192.168.1.0/24, cloud 203.0.113.1 with 10.0.1.0/24) in a
 /// few variants, so the fuzzer reaches AEAD and CBC suites, PFS, liveness checks, UDP encapsulation and (IKEv2)
-/// fragmentation.
+/// fragmentation, and (IKEv2) certificate authentication.
 public enum FuzzConfigurations {
     public static let sharedKey = "fuzzing-shared-key-0123456789"
     public static let otherSharedKey = "another-shared-key-9876543210"
@@ -18,6 +21,9 @@ public enum FuzzConfigurations {
         var forceUDPEncapsulation: Bool
         /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
         var fragmentSize: Int? = nil
+        /// IKEv2: authenticate with certificates (the office ECDSA, the cloud RSA, one root) instead of the key,
+        /// so IKE_AUTH carries CERT, CERTREQ and RFC 7427 AUTH payloads and N(SIGNATURE_HASH_ALGORITHMS).
+        var certificates = false
         /// IKEv2: the office is a remote-access client asking for an address (CP), the cloud answers from a
         /// pool of 2 addresses (RFC 7296 3.15), so replays and duplicates reach exhaustion.
         var pointToSite = false
@@ -36,6 +42,9 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             fragmentSize: 200),
+        Variant(
+            ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
+            certificates: true),
         // Point-to-site: CP(CFG_REQUEST) in IKE_AUTH, CFG_REPLY or INTERNAL_ADDRESS_FAILURE.
         Variant(
             ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16",
@@ -75,10 +84,13 @@ public enum FuzzConfigurations {
 
     public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
         let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
-        var configurations = settings(chosen, version: .v2).map {
-            IKEv2Configuration(
-                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address),
+        var configurations = settings(chosen, version: .v2).enumerated().map { index, settings in
+            var configuration = IKEv2Configuration(
+                settings, localIdentity: .address(settings.local.address),
+                remoteIdentity: .address(settings.remote.address),
                 fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
+            if chosen.certificates { certify(&configuration, office: index == 0) }
+            return configuration
         }
         if chosen.pointToSite {
             configurations[0].requestsVirtualAddress = true
@@ -90,6 +102,23 @@ public enum FuzzConfigurations {
         }
         return configurations
     }
+
+    /// Certificate authentication at a fixed date inside the fixtures' validity; any certified peer identity.
+    static func certify(_ configuration: inout IKEv2Configuration, office: Bool) {
+        let local = office ? officeCredential : cloudCredential
+        let roots = PEM.blocks(CertificateFixtures.rootA, label: "CERTIFICATE")
+        configuration.authentication = .certificate(
+            local: local, peers: CertificateChainVerifier(trustRootsDER: roots, revoked: RevocationList()),
+            wallClock: { Date(timeIntervalSince1970: 1_800_000_000) })
+        configuration.localIdentity = .distinguishedName(der: local.subjectDER, text: local.subjectText)
+        configuration.remoteIdentityConfigured = false
+        configuration.certificateRequestHashes = IKEv2Authentication.keyHashes(ofRootsDER: roots)
+    }
+
+    static let officeCredential = try! LocalCredential(
+        certificatePEM: CertificateFixtures.officeCertificate, privateKeyPEM: CertificateFixtures.officeKey)
+    static let cloudCredential = try! LocalCredential(
+        certificatePEM: CertificateFixtures.cloudCertificate, privateKeyPEM: CertificateFixtures.cloudKey)
 
     public static func ikev1(_ variant: UInt8) -> [IKEv1Configuration] {
         settings(ikev1Variants[Int(variant) % ikev1Variants.count], version: .v1).map {

@@ -112,7 +112,11 @@ struct ConfigBuilder {
     mutating func readGateway(_ value: LocatedNode) -> GatewaySettings? {
         guard
             let fields = reader.mapping(
-                value, what: "gateway", keys: ["name", "kind", "public_address", "point_to_site", "interface"],
+                value, what: "gateway",
+                keys: [
+                    "name", "kind", "public_address", "point_to_site", "interface", "certificate",
+                    "certificate_authorities", "revoked",
+                ],
                 required: ["name"])
         else { return nil }
         var name: String?
@@ -120,7 +124,9 @@ struct ConfigBuilder {
         var publicAddress: IPAddress?
         var pointToSite: PointToSite?
         var interface: String?
+        var certificates = GatewayCertificates()
         let failed = addsErrors { builder in
+            certificates = builder.readGatewayCertificates(fields)
             interface = fields["interface"].flatMap { builder.readInterfaceName($0) }
             name = fields["name"].flatMap { builder.reader.name($0, what: "gateway name") }
             if let node = fields["kind"] {
@@ -134,6 +140,7 @@ struct ConfigBuilder {
         guard !failed, let name else { return nil }
         var settings = GatewaySettings(name: name, kind: kind, publicAddress: publicAddress, pointToSite: pointToSite)
         settings.interface = interface
+        settings.certificates = certificates
         return settings
     }
 

@@ -82,6 +82,9 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
     /// The name of the tunnel interface the policy-based connections share (YAML `interface:`); nil:
     /// derived from the gateway's name (``TunnelInterfaceName/derived(from:)``).
     public var interface: String?
+    /// Our certificate, the trust roots and the revoked certificates (`certificate`, `certificate_authorities`,
+    /// `revoked`): what `auth: certificate` connections use.
+    public var certificates = GatewayCertificates()
 
     public init(name: String, kind: GatewayKind, publicAddress: IPAddress?, pointToSite: PointToSite?) {
         self.name = name
@@ -95,6 +98,9 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
         case publicAddress = "public_address"
         case pointToSite = "point_to_site"
         case interface
+        case certificate
+        case certificateAuthorities = "certificate_authorities"
+        case revoked
     }
 }
 

@@ -16,6 +16,16 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int
+    /// Pre-shared key (the default) or certificates.
+    public var authentication: IKEv2Authentication = .sharedKey
+    /// Whether ``remoteIdentity`` was configured (`remote_id`). With certificates and no `remote_id`, any
+    /// identity the peer's certificate certifies is accepted and an initiator sends no IDr (strongSwan's
+    /// `%any`); with a pre-shared key the default identity (the peer's address) is always checked.
+    public var remoteIdentityConfigured = true
+    /// With certificates: the SHA-1 hashes of our trust roots' SubjectPublicKeyInfo, sent in CERTREQ (RFC 7296
+    /// section 3.7) so the peer picks a certificate we can verify; ``IKEv2Authentication/keyHashes(ofRootsDER:)``
+    /// makes them.
+    public var certificateRequestHashes: [[UInt8]] = []
     /// Responder of point-to-site clients: answer their CFG_REQUEST with an address of the pool (nil: a
     /// site-to-site connection, which ignores CP payloads). Any identity the peer authenticates as is
     /// accepted; the pool keys on it.

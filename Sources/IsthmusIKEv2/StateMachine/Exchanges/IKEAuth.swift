@@ -9,7 +9,8 @@ struct IKEAuthRequest: Sendable {
     let childSPI: UInt32
 }
 
-/// IKE_AUTH (RFC 7296 sections 1.2, 2.15) for both roles, PSK only, with the first CHILD SA.
+/// IKE_AUTH (RFC 7296 sections 1.2, 2.15) for both roles, with the first CHILD SA; the certificate parts are
+/// in IKEAuth+Certificate.swift.
 extension IKEv2StateMachine {
     // MARK: - Initiator
 
@@ -17,15 +18,27 @@ extension IKEv2StateMachine {
         _ authenticating: inout AuthenticatingState, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let identity = Self.identification(configuration.localIdentity)
-        let authData = authentication(
-            ofInitiator: true, identity, crypto: authenticating.protection.crypto,
-            signed: authenticating.initialMessages)
         let childSPI = randomNonZeroSPI32()
-        var inner: [IKEv2Payload] = [
-            .identificationInitiator(identity),
-            .identificationResponder(Self.identification(configuration.remoteIdentity)),
-            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
-        ]
+        var inner: [IKEv2Payload]
+        if configuration.authentication.usesCertificates {
+            do {
+                inner = try certificateAuthenticationPayloads(
+                    ofInitiator: true, crypto: authenticating.protection.crypto, signed: authenticating.initialMessages)
+            } catch {
+                reportLocalFailure(error, in: "IKE_AUTH request", now: now, into: &actions)
+                close(restart: nil, into: &actions)
+                return
+            }
+        } else {
+            let authData = authentication(
+                ofInitiator: true, identity, crypto: authenticating.protection.crypto,
+                signed: authenticating.initialMessages)
+            inner = [
+                .identificationInitiator(identity),
+                .identificationResponder(Self.identification(configuration.remoteIdentity)),
+                .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+            ]
+        }
         if configuration.sendInitialContact {
             inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
         }
@@ -58,6 +71,7 @@ extension IKEv2StateMachine {
             try verifyPeer(inner, peerIsInitiator: false, crypto: authenticating.protection.crypto, signed: signed)
         } catch {
             reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            tellResponderAuthenticationFailed(error, protection: authenticating.protection, into: &actions)
             close(restart: nil, into: &actions)
             return
         }
@@ -111,11 +125,26 @@ extension IKEv2StateMachine {
             return
         }
         let identity = Self.identification(configuration.localIdentity)
-        let authData = authentication(ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
-        var reply: [IKEv2Payload] = [
-            .identificationResponder(identity),
-            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
-        ]
+        var reply: [IKEv2Payload]
+        if configuration.authentication.usesCertificates {
+            do {
+                reply = try certificateAuthenticationPayloads(
+                    ofInitiator: false, crypto: halfOpen.protection.crypto, signed: signed)
+            } catch {
+                reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+                respondWithError(.authenticationFailed, to: message, with: &halfOpen.protection, into: &actions)
+                state = .halfOpen(halfOpen)
+                close(restart: nil, into: &actions)
+                return
+            }
+        } else {
+            let authData = authentication(
+                ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
+            reply = [
+                .identificationResponder(identity),
+                .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+            ]
+        }
         var sa = IKEv2EstablishedSA(halfOpen, now: now)
         defer { state = .established(sa) }
         // Point-to-site: the client's virtual address first (IKEAuth+Configuration.swift); without one there
@@ -166,14 +195,19 @@ extension IKEv2StateMachine {
             peerNonce: ofInitiator ? signed.nonceResponder : signed.nonceInitiator, identification: identification)
     }
 
-    /// Checks the peer's ID and AUTH payloads: the AUTH data verifies with our pre-shared key and the ID is
-    /// the one we expect.
+    /// Checks the peer's ID and AUTH payloads: the AUTH data verifies with our pre-shared key (or, with
+    /// certificates, IKEAuth+Certificate.swift) and the ID is the one we expect.
     private func verifyPeer(
         _ inner: [IKEv2Payload], peerIsInitiator: Bool, crypto: IKEv2SACrypto, signed: IKEv2InitialMessages
     ) throws {
         let identity =
             try peerIsInitiator
             ? inner.required(\.identificationInitiator, "IDi") : inner.required(\.identificationResponder, "IDr")
+        if configuration.authentication.usesCertificates {
+            try verifyPeerCertificate(
+                inner, identification: identity, peerIsInitiator: peerIsInitiator, crypto: crypto, signed: signed)
+            return
+        }
         let auth = try inner.required(\.authentication, "AUTH")
         let expected = authentication(ofInitiator: peerIsInitiator, identity, crypto: crypto, signed: signed)
         guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
