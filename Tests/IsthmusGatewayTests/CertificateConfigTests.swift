@@ -155,6 +155,20 @@ final class CertificateConfigTests: XCTestCase {
         XCTAssertFalse(messages.contains("pre-shared"), messages)
     }
 
+    /// `reload` after `isthmus pki revoke`: the certificate connection authenticates again (its SAs restart), so a
+    /// revoked peer is refused at once; an unchanged list leaves it alone.
+    func testReloadWithANewRevocationListRestartsCertificateConnections() throws {
+        let folder = try folder()
+        let before = try XCTUnwrap(load(Self.office(), in: folder).config)
+        XCTAssertEqual(
+            ConfigDifference(from: before, to: try XCTUnwrap(load(Self.office(), in: folder).config))
+                .change(for: "office-cloud"), .unchanged)
+        try folder.write("revoked.txt", "serial 0c10  # cloud\n")
+        let after = try XCTUnwrap(load(Self.office(), in: folder).config)
+        XCTAssertEqual(
+            ConfigDifference(from: before, to: after).change(for: "office-cloud"), .changed(["gateway.revoked"]))
+    }
+
     func testStrongSwanExportUsesPubkey() throws {
         let folder = try folder()
         let config = try XCTUnwrap(load(Self.office(), in: folder).config)
