@@ -24,6 +24,9 @@ public enum FuzzConfigurations {
         /// IKEv2: authenticate with certificates (the office ECDSA, the cloud RSA, one root) instead of the key,
         /// so IKE_AUTH carries CERT, CERTREQ and RFC 7427 AUTH payloads and N(SIGNATURE_HASH_ALGORITHMS).
         var certificates = false
+        /// IKEv2: the office is a remote-access client asking for an address (CP), the cloud answers from a
+        /// pool of 2 addresses (RFC 7296 3.15), so replays and duplicates reach exhaustion.
+        var pointToSite = false
     }
 
     static let ikev2Variants = [
@@ -42,6 +45,11 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             certificates: true),
+        // Point-to-site: CP(CFG_REQUEST) in IKE_AUTH, CFG_REPLY or INTERNAL_ADDRESS_FAILURE.
+        Variant(
+            ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16",
+            liveness: IKELiveness(interval: .seconds(30), timeout: .seconds(120), action: .clear),
+            forceUDPEncapsulation: true, pointToSite: true),
     ]
 
     static let ikev1Variants = [
@@ -76,7 +84,7 @@ public enum FuzzConfigurations {
 
     public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
         let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
-        return settings(chosen, version: .v2).enumerated().map { index, settings in
+        var configurations = settings(chosen, version: .v2).enumerated().map { index, settings in
             var configuration = IKEv2Configuration(
                 settings, localIdentity: .address(settings.local.address),
                 remoteIdentity: .address(settings.remote.address),
@@ -84,6 +92,15 @@ public enum FuzzConfigurations {
             if chosen.certificates { certify(&configuration, office: index == 0) }
             return configuration
         }
+        if chosen.pointToSite {
+            configurations[0].requestsVirtualAddress = true
+            configurations[0].localSelectors = selectors(["0.0.0.0/0"])
+            configurations[1].remoteSelectors = selectors(["0.0.0.0/0"])
+            configurations[1].pointToSite = IKEv2PointToSite(
+                addresses: SharedAddressPool(AddressPool(prefix: try! IPPrefix(parsing: "10.0.0.0/30"))),
+                dnsServers: [address("10.0.1.4")], networks: [try! IPPrefix(parsing: "10.0.1.0/24")])
+        }
+        return configurations
     }
 
     /// Certificate authentication at a fixed date inside the fixtures' validity; any certified peer identity.

@@ -26,12 +26,14 @@ final class FuzzHarnessTests: XCTestCase {
     }
 
     func testIKEv2SeedsReachEveryPhase() {
-        for variant: UInt8 in [0, 1, 2, 3] {
+        for variant: UInt8 in [0, 1, 2, 3, 4] {
             let seeds = FuzzSeeds.ikev2(variant: variant)
             let established = V2.run(seed(seeds, "-establish"))
             assertPaired(established, "v\(variant) establish")
             XCTAssertTrue(established.kinds(.initiator).contains(.ikeSAEstablished))
             XCTAssertTrue(established.kinds(.responder).contains(.ikeSAEstablished))
+            // Variant 4 is a point-to-site client: its address comes from the CP exchange.
+            XCTAssertEqual(established.kinds(.responder).contains(.clientConnected), variant == 4, "v\(variant)")
 
             let childRekey = V2.run(seed(seeds, "-child-rekey-r"))
             assertPaired(childRekey, "v\(variant) child rekey")

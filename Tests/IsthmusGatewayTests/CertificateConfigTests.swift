@@ -115,6 +115,60 @@ final class CertificateConfigTests: XCTestCase {
         XCTAssertNil(badList.config)
     }
 
+    /// `check A B` with certificates: no key to compare, and the identity one end sends without `local_id` is
+    /// its certificate's subject.
+    func testPairCheckUsesTheCertificateSubject() throws {
+        let folder = try folder()
+        let cloud = """
+            gateway:
+              name: cloud
+              kind: dynamic
+              public_address: 203.0.113.20
+              certificate: {certificate: office.crt, private_key: office.key}
+              certificate_authorities: [root.crt]
+            site: {prefixes: [10.0.1.0/24]}
+            local_networks:
+              - {name: office, gateway_address: 198.51.100.10, prefixes: [192.168.1.0/24]}
+            connections:
+              - name: cloud-office
+                local_network: office
+                auth: certificate
+                remote_id: "C=CH, O=Isthmus Test, CN=REMOTE"
+
+            """
+        func side(_ name: String, _ text: String) throws -> PairCheckSide {
+            let result = load(text, file: name, in: folder)
+            return PairCheckSide(
+                file: name, config: try XCTUnwrap(result.config, "\(result.errors)"), positions: result.positions)
+        }
+        // Both ends use the office fixture's certificate (one credential is all the fixtures have for ECDSA).
+        let office = try side(
+            "office.yaml", Self.office().replacingOccurrences(of: "CN=cloud\"", with: "CN=office\""))
+        let matching = PairCheck.check(
+            office, try side("cloud.yaml", cloud.replacingOccurrences(of: "CN=REMOTE", with: "CN=office")))
+        XCTAssertFalse(
+            matching.diagnostics.contains { $0.severity == .error }, matching.diagnostics.map(\.description).joined())
+        let other = PairCheck.check(
+            office, try side("cloud.yaml", cloud.replacingOccurrences(of: "CN=REMOTE", with: "CN=branch")))
+        let messages = other.diagnostics.map(\.description).joined(separator: "\n")
+        XCTAssertTrue(messages.contains("its certificate's subject"), messages)
+        XCTAssertFalse(messages.contains("pre-shared"), messages)
+    }
+
+    /// `reload` after `isthmus pki revoke`: the certificate connection authenticates again (its SAs restart), so a
+    /// revoked peer is refused at once; an unchanged list leaves it alone.
+    func testReloadWithANewRevocationListRestartsCertificateConnections() throws {
+        let folder = try folder()
+        let before = try XCTUnwrap(load(Self.office(), in: folder).config)
+        XCTAssertEqual(
+            ConfigDifference(from: before, to: try XCTUnwrap(load(Self.office(), in: folder).config))
+                .change(for: "office-cloud"), .unchanged)
+        try folder.write("revoked.txt", "serial 0c10  # cloud\n")
+        let after = try XCTUnwrap(load(Self.office(), in: folder).config)
+        XCTAssertEqual(
+            ConfigDifference(from: before, to: after).change(for: "office-cloud"), .changed(["gateway.revoked"]))
+    }
+
     func testStrongSwanExportUsesPubkey() throws {
         let folder = try folder()
         let config = try XCTUnwrap(load(Self.office(), in: folder).config)

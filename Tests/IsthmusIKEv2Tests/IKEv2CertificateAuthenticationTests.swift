@@ -144,6 +144,29 @@ final class IKEv2CertificateAuthenticationTests: XCTestCase {
                 key: Self.office.publicKey, subject: "x"))
     }
 
+    /// Oversize chains, Hash and URL (never fetched) and garbage: typed failures naming what was sent.
+    func testUnusableCertificatePayloads() throws {
+        let leaf = IKEv2Payload.certificate(IKEv2CertificateContent.x509(der: Self.office.certificateDER).payload)
+        XCTAssertThrowsError(try IKEv2StateMachine.peerCertificates(Array(repeating: leaf, count: 9))) { error in
+            guard case .certificateMissing(let reason)? = error as? IKEv2Failure else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("9 CERT payloads"), reason)
+        }
+        let hashAndURL = IKEv2Payload.certificate(
+            IKEv2CertificateContent.hashAndURL(sha1: Array(repeating: 1, count: 20), url: "http://x.test/c").payload)
+        XCTAssertThrowsError(try IKEv2StateMachine.peerCertificates([hashAndURL])) { error in
+            guard case .certificateMissing(let reason)? = error as? IKEv2Failure else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("never fetched"), reason)
+        }
+        let (first, rest) = try IKEv2StateMachine.peerCertificates([hashAndURL, leaf, leaf])
+        XCTAssertEqual(first, Self.office.certificateDER)
+        XCTAssertEqual(rest.count, 1)
+        // Garbage DER gets as far as the verifier, which calls it malformed.
+        let garbage = Self.verifier().verify(
+            leafDER: [0x30, 0x03, 0x02, 0x01, 0x00], intermediatesDER: [], at: Self.testDate)
+        guard case .failure(let failure) = garbage else { return XCTFail("garbage verified") }
+        XCTAssertEqual(IKEv2StateMachine.cause(of: failure), "malformed-certificate")
+    }
+
     // MARK: - Refusals
 
     /// The responder refuses the initiator: its event names `cause`, and the initiator hears

@@ -100,6 +100,18 @@ public struct ConfigDifference: Sendable, Hashable {
         note("fragment_size", a.fragmentSize != b.fragmentSize)
         note("local_id", a.localIdentity != b.localIdentity)
         note("remote_id", a.remoteIdentity != b.remoteIdentity)
+        note("auth", a.authentication != b.authentication)
+        // A certificate connection authenticates again when our certificate, the roots or the revocation list
+        // changed: a certificate revoked since is refused at once, not at the next rekey of the IKE SA.
+        if b.authentication == .certificate {
+            let (old, new) = (oldConfig.gateway.certificates, newConfig.gateway.certificates)
+            note(
+                "gateway.certificate",
+                old.credential?.files != new.credential?.files
+                    || old.credential?.value.certificateDER != new.credential?.value.certificateDER)
+            note("gateway.certificate_authorities", old.authoritiesDER != new.authoritiesDER)
+            note("gateway.revoked", old.revoked != new.revoked)
+        }
         // A field added to Connection later and not named above still counts as a change.
         var sameKeyed = a
         sameKeyed.sharedKey = b.sharedKey

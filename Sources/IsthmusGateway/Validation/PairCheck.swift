@@ -4,6 +4,7 @@ import IsthmusIKE
 import IsthmusIKEv1
 import IsthmusIKEv2
 import IsthmusIP
+import IsthmusPKI
 
 /// One of the two configurations `isthmus check A B` compares: the loaded model, the file as the user
 /// named it and where each value was written (``ConfigLoadResult/positions``).
@@ -145,9 +146,22 @@ struct End {
     var label: String { "\(gateway.name)'s \(connection.name)" }
     var publicAddressText: String { gateway.publicAddress.map { "\($0)" } ?? "no public address" }
 
-    /// The identity this end authenticates as, and the one it expects from its peer (nil: not known here).
-    var sentIdentity: IKEIdentity? { connection.localIdentity ?? gateway.publicAddress.map { .address($0) } }
-    var expectedIdentity: IKEIdentity? { connection.remoteIdentity ?? remote.gatewayAddress.map { .address($0) } }
+    /// The identity this end authenticates as (with certificates and no `local_id`: its certificate's subject),
+    /// and the one it expects from its peer (nil: not known here, or with certificates and no `remote_id`: any
+    /// identity the peer's certificate certifies).
+    var sentIdentity: IKEIdentity? {
+        if let identity = connection.localIdentity { return identity }
+        if connection.authentication == .certificate {
+            return gateway.certificates.credential.map {
+                .distinguishedName(der: $0.value.subjectDER, text: $0.value.subjectText)
+            }
+        }
+        return gateway.publicAddress.map { .address($0) }
+    }
+    var expectedIdentity: IKEIdentity? {
+        if let identity = connection.remoteIdentity { return identity }
+        return connection.authentication == .certificate ? nil : remote.gatewayAddress.map { .address($0) }
+    }
 
     /// Whether this end's peer is `other`'s gateway: its address is the other's public address, or its
     /// expected identity is the one the other sends.

@@ -457,7 +457,10 @@ struct PairChecker {
         guard sender.connection.localIdentity != nil || receiver.connection.remoteIdentity != nil,
             let sent = sender.sentIdentity, let expected = receiver.expectedIdentity, !sent.matches(expected)
         else { return nil }
-        let sentFrom = sender.connection.localIdentity != nil ? "its local_id" : "its public address"
+        let sentFrom =
+            sender.connection.localIdentity != nil
+            ? "its local_id"
+            : sender.connection.authentication == .certificate ? "its certificate's subject" : "its public address"
         let expectedFrom =
             receiver.connection.remoteIdentity != nil ? "its remote_id" : "the gateway_address of its local network"
         let message =
