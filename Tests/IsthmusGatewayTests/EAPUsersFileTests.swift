@@ -70,3 +70,45 @@ final class EAPUsersFileTests: XCTestCase {
         XCTAssertEqual(accepted.users?.names, ["alice"])
     }
 }
+
+final class PointToSiteAuthConfigTests: XCTestCase {
+    private func cloud(_ pointToSite: String) -> String {
+        replacing(
+            "  public_address: 203.0.113.20\n",
+            with: "  public_address: 203.0.113.20\n  point_to_site:\n" + pointToSite,
+            in: replacing("kind: static", with: "kind: dynamic"))
+    }
+
+    func testEAPWithAUsersFile() throws {
+        let folder = try TemporaryFolder()
+        try folder.write("users.yaml", "alice: secret\n")
+        let result = load(
+            cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschapv2, psk]\n    users_file: users.yaml\n"),
+            in: folder)
+        XCTAssertEqual(result.errors, [])
+        let p2s = try XCTUnwrap(result.config?.gateway.pointToSite)
+        XCTAssertEqual(p2s.clientAuth, [.eapMSCHAPv2, .psk])
+        XCTAssertEqual(p2s.usersFile, folder.path + "/users.yaml")
+    }
+
+    func testDefaultIsPSK() throws {
+        let result = load(cloud("    address_pool: 10.0.0.0/24\n"))
+        XCTAssertEqual(result.config?.gateway.pointToSite?.clientAuth, [.psk])
+    }
+
+    func testEAPWithoutUsersFileOrWithAnOpenOneIsRefused() throws {
+        assertError(cloud("    address_pool: 10.0.0.0/24\n    auth: eap-mschapv2\n"), "eap-mschapv2 needs a users_file")
+        let folder = try TemporaryFolder()
+        try folder.write("users.yaml", "alice: secret\n", mode: 0o640)
+        let result = load(
+            cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschapv2]\n    users_file: users.yaml\n"), in: folder)
+        XCTAssertNil(result.config)
+        let error = try XCTUnwrap(result.errors.first { $0.message.contains("users_file") })
+        XCTAssertTrue(error.message.contains("mode 0640"), error.message)
+        XCTAssertEqual(error.location.line, 8)
+    }
+
+    func testUnknownMethodGetsASuggestion() {
+        assertError(cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschap]\n"), "did you mean 'eap-mschapv2'")
+    }
+}

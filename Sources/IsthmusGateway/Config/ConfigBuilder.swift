@@ -129,11 +129,13 @@ struct ConfigBuilder {
             publicAddress = fields["public_address"].flatMap { builder.reader.address($0, what: "public_address") }
             if let node = fields["point_to_site"],
                 let p2s = builder.reader.mapping(
-                    node, what: "point_to_site", keys: ["address_pool"],
+                    node, what: "point_to_site", keys: ["address_pool", "auth", "users_file"],
                     required: ["address_pool"]),
                 let pool = p2s["address_pool"].flatMap({ builder.reader.prefix($0, what: "address_pool") })
             {
-                pointToSite = PointToSite(addressPool: pool)
+                var settings = PointToSite(addressPool: pool)
+                builder.readClientAuthentication(p2s, into: &settings)
+                pointToSite = settings
             }
         }
         guard !failed, let name else { return nil }

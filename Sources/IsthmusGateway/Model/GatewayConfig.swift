@@ -102,8 +102,27 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
 public struct PointToSite: Sendable, Hashable, Encodable {
     /// Addresses handed to clients; must not overlap any site prefix.
     public var addressPool: IPPrefix
+    /// How clients may authenticate (`point_to_site.auth`).
+    public var clientAuth: [ClientAuthMethod] = [.psk]
+    /// The users of `eap-mschapv2` (`point_to_site.users_file`, resolved against the configuration's folder;
+    /// ``EAPUsersFile`` reads it).
+    public var usersFile: String?
 
     public init(addressPool: IPPrefix) { self.addressPool = addressPool }
 
-    enum CodingKeys: String, CodingKey { case addressPool = "address_pool" }
+    enum CodingKeys: String, CodingKey {
+        case addressPool = "address_pool"
+        case clientAuth = "auth"
+        case usersFile = "users_file"
+    }
+}
+
+/// How a point-to-site client proves who it is.
+public enum ClientAuthMethod: String, Sendable, Hashable, Encodable, CaseIterable {
+    /// A certificate issued under one of `certificate_authorities`.
+    case certificate
+    /// A user name and password from `users_file`, EAP-MSCHAPv2 inside IKE_AUTH (RFC 7296 section 2.16).
+    case eapMSCHAPv2 = "eap-mschapv2"
+    /// The gateway's pre-shared key.
+    case psk
 }

@@ -16,6 +16,9 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int
+    /// The users EAP-MSCHAPv2 clients authenticate as (RFC 7296 section 2.16; point-to-site with
+    /// `eap-mschapv2` in `point_to_site.auth`); nil: a responder asks for AUTH in the first IKE_AUTH.
+    public var eapUsers: EAPUserDatabase? = nil
 
     /// strongSwan's default `fragment_size`: fits IPv6's minimum MTU with room for the headers.
     public static let defaultFragmentSize = 1280

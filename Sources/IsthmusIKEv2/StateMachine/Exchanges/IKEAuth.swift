@@ -96,6 +96,11 @@ extension IKEv2StateMachine {
         // The initiator may have floated to 4500 (NAT-T): answer where it came from.
         local = datagram.destination
         remote = datagram.source
+        // EAP (section 2.16, IKEAuth+EAP.swift): a client without AUTH, or the exchanges after the first.
+        if halfOpen.eap != nil || (configuration.eapUsers != nil && !inner.contains { $0.authentication != nil }) {
+            handleEAPAuthRequest(message, inner, halfOpen: halfOpen, now: now, into: &actions)
+            return
+        }
         actions.append(.cancelTimer(.abandon))
         do {
             try verifyPeer(inner, peerIsInitiator: true, crypto: halfOpen.protection.crypto, signed: signed)
@@ -109,11 +114,29 @@ extension IKEv2StateMachine {
             return
         }
         let identity = Self.identification(configuration.localIdentity)
-        let authData = authentication(ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
-        var reply: [IKEv2Payload] = [
-            .identificationResponder(identity),
-            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+        let reply: [IKEv2Payload] = [
+            .identificationResponder(identity), .authentication(responderAuthentication(identity, halfOpen: halfOpen)),
         ]
+        completeAuthRequest(message, childRequest: inner, reply: reply, halfOpen: halfOpen, now: now, into: &actions)
+    }
+
+    /// Our AUTH payload as the responder (section 2.15: pre-shared key), over our IDr.
+    func responderAuthentication(_ identity: IKEv2IdentificationPayload, halfOpen: HalfOpenState)
+        -> IKEv2AuthenticationPayload
+    {
+        let authData = authentication(
+            ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: halfOpen.initialMessages)
+        return IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)
+    }
+
+    /// The initiator is authenticated: establish, answer with `reply` (our ID and AUTH) and the first CHILD SA
+    /// that `childRequest` (the first IKE_AUTH request's payloads) asked for.
+    mutating func completeAuthRequest(
+        _ message: IKEv2Message, childRequest inner: [IKEv2Payload], reply: [IKEv2Payload], halfOpen: HalfOpenState,
+        now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let signed = halfOpen.initialMessages
+        var reply = reply
         var sa = IKEv2EstablishedSA(halfOpen, now: now)
         defer { state = .established(sa) }
         // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
@@ -147,7 +170,7 @@ extension IKEv2StateMachine {
 
     /// The AUTH data of the initiator's or the responder's IKE_AUTH: each side signs its own IKE_SA_INIT
     /// message, the other side's nonce and its own ID payload.
-    private func authentication(
+    func authentication(
         ofInitiator: Bool, _ identification: IKEv2IdentificationPayload, crypto: IKEv2SACrypto,
         signed: IKEv2InitialMessages
     ) -> [UInt8] {
