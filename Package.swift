@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Header names the dashboard checks (Origin, Sec-Fetch-Site); Hummingbird already depends on it.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
+        // X.509 for certificate authentication (IsthmusPKI): parsing, DER, issuing the CLI's certificates.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
@@ -62,6 +65,19 @@ let package = Package(
             name: "IsthmusCrypto",
             dependencies: [
                 "CLibcrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // X.509 certificates (swift-certificates): chains to configured roots, revocation lists, RFC 7427
+        // signature schemes and their AlgorithmIdentifiers, our own credential's signatures. Pure: time is a
+        // parameter.
+        .target(
+            name: "IsthmusPKI",
+            dependencies: [
+                "IsthmusIP",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
@@ -213,6 +229,7 @@ let package = Package(
             ],
             exclude: ["Vectors"]
         ),
+        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
         .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
         .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
