@@ -44,13 +44,13 @@ final class IKEv2EAPTests: XCTestCase {
         }
 
         /// Sends one IKE_AUTH request with `inner` and returns the responder's answer, opened.
-        func exchange(_ inner: [IKEv2Payload]) throws -> [IKEv2Payload] {
+        func exchange(_ inner: [IKEv2Payload], type: IKEv2ExchangeType = .ikeAuth) throws -> [IKEv2Payload] {
             let id = messageID
             messageID += 1
             let datagrams = try XCTUnwrap(
                 pair.initiator.machine.withLock { machine -> [[UInt8]]? in
                     guard case .authenticating(var state) = machine.state else { return nil }
-                    let header = machine.header(.ikeAuth, messageID: id, response: false)
+                    let header = machine.header(type, messageID: id, response: false)
                     let sealed = machine.seal(header, inner, with: &state.protection)
                     machine.state = .authenticating(state)
                     return sealed
@@ -160,6 +160,26 @@ final class IKEv2EAPTests: XCTestCase {
             XCTAssertFalse(event.message.contains("Tr0ub4dor"), event.message)
         }
         XCTAssertFalse(client.pair.kinds(.responder).contains(.ikeSAEstablished))
+    }
+
+    func testClientGivingUpAfterTheFailureRequestClosesAtOnce() throws {
+        // strongSwan's client does not acknowledge a Failure Request: it sends INFORMATIONAL N(AUTH_FAILED).
+        let client = try Client()
+        var peer = EAPTestClient(identity: "alice", password: "wrong")
+        var request = try eap(try client.exchange(client.firstRequest()))
+        for _ in 0..<2 {
+            request = try eap(try client.exchange([.eap(DataPayload(data: try XCTUnwrap(try peer.answer(request))))]))
+        }
+        guard
+            case .failureRequest? = try? MSCHAPv2Packet(parsing: try EAPPacket(parsing: request).data, isRequest: true)
+        else { return XCTFail("expected the MSCHAPv2 Failure Request") }
+        XCTAssertFalse(client.pair.closed.contains(.responder))
+        let answer = try client.exchange(
+            [.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .authenticationFailed, data: []))],
+            type: .informational)
+        XCTAssertEqual(answer, [])
+        XCTAssertTrue(client.pair.closed.contains(.responder))
+        XCTAssertEqual(client.pair.kinds(.responder).filter { $0 == .authenticationFailed }.count, 1)
     }
 
     func testAUTHWithoutTheMSKIsRefused() throws {

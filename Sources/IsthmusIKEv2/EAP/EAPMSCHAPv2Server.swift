@@ -177,7 +177,7 @@ public struct EAPMSCHAPv2Server: Sendable {
         }
         identifier &+= 1
         stage = .awaitingSuccessAck(user: entry.name, msk: msk)
-        let body = MSCHAPv2Packet.successRequest(id: mschapID, message: "\(authenticator) M=Welcome to isthmus")
+        let body = MSCHAPv2Packet.successRequest(id: mschapID, message: "\(authenticator) M=Welcome-to-isthmus")
             .serialize()
         return .send(EAPPacket(code: .request, identifier: identifier, type: .mschapv2, data: body))
     }
@@ -187,7 +187,7 @@ public struct EAPMSCHAPv2Server: Sendable {
         identifier &+= 1
         stage = .awaitingFailureAck(failure)
         let hex = challenge.map { String($0, radix: 16, uppercase: true) }.map { $0.count == 1 ? "0" + $0 : $0 }
-        let text = "E=691 R=0 C=\(hex.joined()) V=3 M=Authentication failed"
+        let text = "E=691 R=0 C=\(hex.joined()) V=3 M=Authentication-failed"
         let body = MSCHAPv2Packet.failureRequest(id: mschapID, message: text).serialize()
         return .refusing(EAPPacket(code: .request, identifier: identifier, type: .mschapv2, data: body), failure)
     }

@@ -16,6 +16,8 @@ struct EAPResponderExchange: Sendable {
     let childRequest: [IKEv2Payload]
     /// The user and the MSK once EAP succeeded; the client's AUTH comes next.
     var authenticated: (user: String, msk: SecretBytes)?
+    /// A refusal was reported already (the MSCHAPv2 Failure Request is out): the client's end says nothing new.
+    var refusalReported = false
 }
 
 /// EAP-MSCHAPv2 client authentication for the responder (section 2.16): the client's first IKE_AUTH has no
@@ -54,6 +56,7 @@ extension IKEv2StateMachine {
             answer(message, [.eap(DataPayload(data: request.serialize()))], halfOpen: &halfOpen, into: &actions)
         case .refusing(let request, let failure):
             reportEAPFailure(failure, now: now, into: &actions)
+            exchange.refusalReported = true
             halfOpen.eap = exchange
             answer(message, [.eap(DataPayload(data: request.serialize()))], halfOpen: &halfOpen, into: &actions)
         case .succeeded(let success, let user, let msk):
@@ -132,6 +135,29 @@ extension IKEv2StateMachine {
             message, childRequest: exchange.childRequest,
             reply: [.authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: ours))],
             halfOpen: halfOpen, now: now, into: &actions)
+    }
+
+    /// The client ended the exchange with an INFORMATIONAL request (strongSwan sends AUTHENTICATION_FAILED after
+    /// an MSCHAPv2 Failure Request): an empty answer, and the SA closes.
+    mutating func handleEAPClientAbort(
+        _ message: IKEv2Message, _ inner: [IKEv2Payload], halfOpen: HalfOpenState, now: MonotonicTime,
+        into actions: inout [IKEAction]
+    ) {
+        var halfOpen = halfOpen
+        if halfOpen.eap?.refusalReported != true {
+            let notifies = inner.notifies.map { "\($0.notifyType)" }
+            emit(
+                .authenticationFailed, .error,
+                "EAP-MSCHAPv2 client at \(remote) gave up"
+                    + (notifies.isEmpty ? "" : " (\(notifies.joined(separator: ", ")))"),
+                details: ["rejected_by": "peer", "method": "eap-mschapv2"], now: now, into: &actions)
+        }
+        let response = header(.informational, messageID: message.messageID, response: true)
+        if let bytes = seal(response, [], with: &halfOpen.protection) {
+            sendResponse(bytes, messageID: message.messageID, into: &actions)
+        }
+        state = .halfOpen(halfOpen)
+        close(restart: nil, into: &actions)
     }
 
     /// Ends the exchange: AUTHENTICATION_FAILED (after the EAP Failure when there is one), and the SA closes.
