@@ -18,7 +18,16 @@ public enum FuzzConfigurations {
         var forceUDPEncapsulation: Bool
         /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
         var fragmentSize: Int? = nil
+        /// IKEv2: the responder takes EAP-MSCHAPv2 clients (an IKE_AUTH whose AUTH a mutation removed, or a
+        /// forged one, enters the EAP phase).
+        var eapUsers = false
     }
+
+    /// The users of the EAP variant: one password, one NT hash.
+    static let eapUsers = EAPUserDatabase(ntHashes: [
+        "alice": try! MSCHAPv2Crypto.ntPasswordHash(password: sharedKey),
+        "bob": SecretBytes(Array(repeating: 0x42, count: 16)),
+    ])
 
     static let ikev2Variants = [
         Variant(
@@ -33,6 +42,10 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             fragmentSize: 200),
+        // A point-to-site responder that also speaks EAP-MSCHAPv2 (RFC 7296 section 2.16).
+        Variant(
+            ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", liveness: nil, forceUDPEncapsulation: false,
+            eapUsers: true),
     ]
 
     static let ikev1Variants = [
@@ -67,11 +80,22 @@ public enum FuzzConfigurations {
 
     public static func ikev2(_ variant: UInt8) -> [IKEv2Configuration] {
         let chosen = ikev2Variants[Int(variant) % ikev2Variants.count]
-        return settings(chosen, version: .v2).map {
-            IKEv2Configuration(
-                $0, localIdentity: .address($0.local.address), remoteIdentity: .address($0.remote.address),
+        return settings(chosen, version: .v2).enumerated().map { index, settings in
+            var configuration = IKEv2Configuration(
+                settings, localIdentity: .address(settings.local.address),
+                remoteIdentity: .address(settings.remote.address),
                 fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
+            if chosen.eapUsers, index == 1 { configuration.eapUsers = eapUsers }
+            return configuration
         }
+    }
+
+    /// The number of IKEv2 variants (the first byte of a script, modulo this).
+    public static var ikev2VariantCount: Int { ikev2Variants.count }
+
+    /// Whether IKEv2 variant `variant` has a responder that takes EAP-MSCHAPv2 clients.
+    public static func ikev2HasEAP(_ variant: UInt8) -> Bool {
+        ikev2Variants[Int(variant) % ikev2Variants.count].eapUsers
     }
 
     public static func ikev1(_ variant: UInt8) -> [IKEv1Configuration] {

@@ -25,8 +25,18 @@ final class FuzzHarnessTests: XCTestCase {
         }
     }
 
+    func testIKEv2EAPSeedReachesTheEAPPhase() throws {
+        let seeds = FuzzSeeds.ikev2(variant: 3)
+        let pair = V2.run(seed(seeds, "-eap-identity"))
+        XCTAssertEqual(pair.violations, [])
+        XCTAssertFalse(pair.kinds(.responder).contains(.ikeSAEstablished))
+        // The forged Response/Identity guesses the EAP identifier: a wrong guess is refused as EAP-MSCHAPv2.
+        let eapEvents = pair.events[.responder, default: []].filter { $0.details["method"] == "eap-mschapv2" }
+        XCTAssertEqual(eapEvents.map(\.kind), [.authenticationFailed], "the responder took the EAP path")
+    }
+
     func testIKEv2SeedsReachEveryPhase() {
-        for variant: UInt8 in [0, 1, 2] {
+        for variant: UInt8 in [0, 1, 2, 3] {
             let seeds = FuzzSeeds.ikev2(variant: variant)
             let established = V2.run(seed(seeds, "-establish"))
             assertPaired(established, "v\(variant) establish")
