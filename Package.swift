@@ -93,6 +93,7 @@ let package = Package(
                 "IsthmusIKEv2",
                 "IsthmusCrypto",
                 "IsthmusEvents",
+                "IsthmusPKI",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -159,6 +160,7 @@ let package = Package(
                 "IsthmusCrypto",
                 "IsthmusMetrics",
                 "IsthmusDashboard",
+                "IsthmusPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -230,7 +232,9 @@ let package = Package(
             exclude: ["Vectors"]
         ),
         .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
-        .testTarget(name: "IsthmusGatewayTests", dependencies: ["IsthmusGateway", "Yams", "IsthmusTestSupport"]),
+        .testTarget(
+            name: "IsthmusGatewayTests",
+            dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
         .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).

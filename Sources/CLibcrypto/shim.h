@@ -9,6 +9,8 @@
 #include <openssl/err.h>
 #include <openssl/md5.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/pkcs12.h>
 
 // MARK: Hash states for HMAC without an allocation per packet (LibcryptoHMACIntegrity.swift)
 //

@@ -185,9 +185,14 @@ public enum CertificateIssuer {
                         critical: true))
             } else {
                 try extensions.append(Certificate.Extension(BasicConstraints.notCertificateAuthority, critical: true))
+                // keyEncipherment only for RSA: RFC 5480 3 allows no such use of an EC key (an EC key that may not
+                // sign gets keyAgreement, so the extension is never empty).
+                let isRSA = RSAKeyCheck.isRSA(publicKey)
                 try extensions.append(
                     Certificate.Extension(
-                        KeyUsage(digitalSignature: profile.digitalSignature, keyEncipherment: true), critical: true))
+                        KeyUsage(
+                            digitalSignature: profile.digitalSignature, keyEncipherment: isRSA,
+                            keyAgreement: !isRSA && !profile.digitalSignature), critical: true))
             }
             if !profile.extendedKeyUsages.isEmpty {
                 let usages = try profile.extendedKeyUsages.map {
@@ -218,4 +223,8 @@ public enum CertificateIssuer {
             throw .malformed("the certificate cannot be built (\(error))")
         }
     }
+}
+
+enum RSAKeyCheck {
+    static func isRSA(_ key: Certificate.PublicKey) -> Bool { _RSA.Signing.PublicKey(key) != nil }
 }

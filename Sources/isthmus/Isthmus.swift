@@ -12,7 +12,7 @@ struct Isthmus: AsyncParsableCommand {
         subcommands: [
             Check.self, Algorithms.self, Run.self, Reload.self, Status.self, Diagnose.self, Up.self, Down.self,
             Logs.self, Events.self,
-            Key.self, Export.self, Lab.self,
+            Key.self, Export.self, Lab.self, PKI.self,
         ]
     )
 }
