@@ -16,8 +16,9 @@ final class IKEv2EAPTests: XCTestCase {
         let identification = IKEv2IdentificationPayload(idType: .rfc822Address, data: Array("alice@laptop".utf8))
         let childSPI: UInt32 = 0x1234_5678
 
-        init() throws {
+        init(eapRequired: Bool = false) throws {
             var responderConfiguration = configuration(office: false)
+            responderConfiguration.eapRequired = eapRequired
             responderConfiguration.eapUsers = EAPUserDatabase(ntHashes: [
                 "alice": try MSCHAPv2Crypto.ntPasswordHash(password: "correct horse")
             ])
@@ -213,6 +214,28 @@ final class IKEv2EAPTests: XCTestCase {
             let reply = try client.exchange([.eap(DataPayload(data: garbage))])
             XCTAssertTrue(reply.contains { $0.notify?.notifyType == .authenticationFailed })
             XCTAssertTrue(client.pair.closed.contains(.responder))
+        }
+    }
+
+    func testPSKClientIsRefusedWhenEAPIsRequired() throws {
+        for required in [false, true] {
+            let client = try Client(eapRequired: required)
+            let signed = client.signed
+            let pskAuth = client.crypto.authentication(
+                sharedKey: SecretBytes(Array("a-shared-key-of-some-length".utf8)), ofInitiator: true,
+                realMessage: signed.request, peerNonce: signed.nonceResponder, identification: client.identification)
+            let reply = try client.exchange(
+                client.firstRequest() + [
+                    .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: pskAuth))
+                ])
+            if required {
+                XCTAssertTrue(reply.contains { $0.notify?.notifyType == .authenticationFailed })
+                XCTAssertTrue(client.pair.closed.contains(.responder))
+                XCTAssertTrue(client.pair.kinds(.responder).contains(.authenticationFailed))
+            } else {
+                // With psk allowed too, a client with AUTH takes the pre-shared key's path: no EAP.
+                XCTAssertFalse(reply.contains { $0.eapMessage != nil }, "no EAP for a client with AUTH")
+            }
         }
     }
 

@@ -19,6 +19,9 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// The users EAP-MSCHAPv2 clients authenticate as (RFC 7296 section 2.16; point-to-site with
     /// `eap-mschapv2` in `point_to_site.auth`); nil: a responder asks for AUTH in the first IKE_AUTH.
     public var eapUsers: EAPUserDatabase? = nil
+    /// With ``eapUsers``: clients must use EAP (`point_to_site.auth` without `psk`); an IKE_AUTH whose AUTH is
+    /// the pre-shared key's is refused with AUTHENTICATION_FAILED.
+    public var eapRequired = false
 
     /// strongSwan's default `fragment_size`: fits IPv6's minimum MTU with room for the headers.
     public static let defaultFragmentSize = 1280

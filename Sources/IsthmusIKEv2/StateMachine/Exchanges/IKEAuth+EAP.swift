@@ -84,6 +84,13 @@ extension IKEv2StateMachine {
             close(restart: nil, into: &actions)
             return
         }
+        if inner.contains(where: { $0.authentication != nil }) {
+            // Only with `eapRequired`: the client authenticated itself with the pre-shared key.
+            refuseEAP(
+                message, "IKE_AUTH request with the pre-shared key's AUTH, but clients must use EAP-MSCHAPv2",
+                user: nil, halfOpen: &halfOpen, eapFailure: nil, now: now, into: &actions)
+            return
+        }
         let identity = Self.identification(configuration.localIdentity)
         var server = EAPMSCHAPv2Server(users: users, firstIdentifier: UInt8.random(in: 0...255, using: &random))
         let request = server.start()

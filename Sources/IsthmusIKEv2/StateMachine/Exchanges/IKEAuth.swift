@@ -97,7 +97,10 @@ extension IKEv2StateMachine {
         local = datagram.destination
         remote = datagram.source
         // EAP (section 2.16, IKEAuth+EAP.swift): a client without AUTH, or the exchanges after the first.
-        if halfOpen.eap != nil || (configuration.eapUsers != nil && !inner.contains { $0.authentication != nil }) {
+        if halfOpen.eap != nil
+            || (configuration.eapUsers != nil
+                && (configuration.eapRequired || !inner.contains { $0.authentication != nil }))
+        {
             handleEAPAuthRequest(message, inner, halfOpen: halfOpen, now: now, into: &actions)
             return
         }
