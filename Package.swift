@@ -51,7 +51,7 @@ let package = Package(
         // IKEv2 (RFC 7296) as a deterministic state machine: (datagram, time) in, actions out.
         .target(
             name: "IsthmusIKEv2",
-            dependencies: ["IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]
+            dependencies: ["IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents", "IsthmusPKI"]
         ),
         // IKEv1 (RFC 2409, 2408, 2407; 3706 DPD; 3947 NAT-T) as a deterministic state machine, same interface.
         .target(
@@ -102,7 +102,7 @@ let package = Package(
             name: "IsthmusDaemon",
             dependencies: [
                 "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusGateway", "IsthmusEvents", "IsthmusWire", "IsthmusIP",
-                "IsthmusCrypto",
+                "IsthmusCrypto", "IsthmusPKI",
                 "IsthmusDataplane", "IsthmusNetlink", "IsthmusESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -182,7 +182,7 @@ let package = Package(
             name: "IsthmusFuzzSupport",
             dependencies: [
                 "IsthmusIKEv2", "IsthmusIKEv1", "IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP",
-                "IsthmusEvents", "IsthmusESP", "IsthmusTestSupport",
+                "IsthmusEvents", "IsthmusESP", "IsthmusPKI", "IsthmusTestSupport",
             ],
             path: "Tests/IsthmusFuzzSupport"
         ),
@@ -196,7 +196,7 @@ let package = Package(
         .testTarget(name: "IsthmusNetlinkTests", dependencies: ["IsthmusNetlink", "IsthmusIP"]),
         .testTarget(name: "IsthmusWireTests", dependencies: ["IsthmusWire", "IsthmusTestSupport"]),
         .testTarget(name: "IsthmusIKETests", dependencies: ["IsthmusIKE", "IsthmusIP"]),
-        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusTestSupport"]),
+        .testTarget(name: "IsthmusIKEv2Tests", dependencies: ["IsthmusIKEv2", "IsthmusPKI", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusIKEv1Tests",
             dependencies: ["IsthmusIKEv1", "IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]
@@ -231,7 +231,7 @@ let package = Package(
             ],
             exclude: ["Vectors"]
         ),
-        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP"]),
+        .testTarget(name: "IsthmusPKITests", dependencies: ["IsthmusPKI", "IsthmusIP", "IsthmusTestSupport"]),
         .testTarget(
             name: "IsthmusGatewayTests",
             dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),

@@ -64,6 +64,8 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var diagnostics: [String]?
     /// `diagnose`: the verdict per connection (the one asked for, or all).
     public var diagnoses: [ConnectionDiagnosis]?
+    /// `status`: the point-to-site pool and its connected clients (nil without point_to_site).
+    public var pointToSite: PointToSiteStatus?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok

@@ -47,6 +47,9 @@ public struct DaemonOptions: Sendable {
     /// Where the daemon records what the remote gateways named by DNS resolved to; give the same book to
     /// ``IKESessions/factories(config:ikePort:initialContact:peers:)``.
     public var peers = PeerAddressBook()
+    /// The point-to-site address pool; give the same one to
+    /// ``IKESessions/factories(config:ikePort:initialContact:peers:clientPools:)`` (`status` reads it).
+    public var clientPools = ClientAddressPools()
     /// The configuration file (as given to `isthmus run`) and where each of its values was written
     /// (``ConfigLoadResult/positions``): `diagnose` names `FILE:LINE` in its fixes. Nil: no file.
     public var configFile: String?

@@ -105,7 +105,8 @@ extension DaemonState {
         for name in strays.keys.sorted() {
             connections.append(
                 ConnectionStatus(
-                    name: name, kind: "unknown", ikeVersion: 0, remoteAddress: nil,
+                    name: name, kind: name == PointToSiteSessions.connectionName ? "point-to-site" : "unknown",
+                    ikeVersion: name == PointToSiteSessions.connectionName ? 2 : 0, remoteAddress: nil,
                     ikeSAs: strays[name] ?? []))
         }
         var response = ControlResponse(ok: true)
@@ -124,6 +125,7 @@ extension DaemonState {
         counters.halfOpen = halfOpenStatus()
         response.counters = counters
         response.dataplane = dataplane?.counters
+        response.pointToSite = pointToSiteStatus(now: now)
         if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
         return response
     }
@@ -204,6 +206,8 @@ extension ConnectionStatus {
     /// Fills in where the key comes from and when its file was last written (one `stat`; never the key).
     mutating func describeKey(_ key: SharedKey) {
         switch key.source {
+        case .none:
+            sharedKey = "none (certificates)"
         case .inline:
             sharedKey = "inline"
         case .file(let path):

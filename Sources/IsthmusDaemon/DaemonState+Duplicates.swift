@@ -14,6 +14,8 @@ extension DaemonState {
     /// Younger SAs are left to ``resolveDuplicateIKESAs(of:)``: two gateways that start together both send
     /// INITIAL_CONTACT in crossed IKE_AUTHs, and if each forgot its own SA they would keep different ones.
     func forgetIKESAs(replacedBy session: any IKESession) {
+        // Point-to-site clients are not duplicates of each other (replaceOlderClientSAs).
+        guard session.connectionName != PointToSiteSessions.connectionName else { return }
         let now = clock()
         let name = session.connectionName
         let kept = session.status(now: now).localSPI

@@ -209,6 +209,7 @@ final class DaemonState {
         var establishedOne = false
         var restart = false
         var peerRestarted = false
+        var clientConnected = false
         var spiCollision: UInt32?
         let perPacketSession = isPerPacket(session, actions)
         for action in actions {
@@ -217,7 +218,8 @@ final class DaemonState {
                 send(datagram)
             case .natKeepalive(_, let destination):
                 sendNATKeepalive(to: destination)
-            case .childSA(let change):
+            case .childSA(var change):
+                labelClientSA(&change, of: session, now: now)
                 if let held = childSAs[change.inboundSPI], held.owner !== session {
                     // Another IKE SA's CHILD SA has this inbound SPI: it is neither replaced nor touched.
                     if case .install = change { spiCollision = change.inboundSPI }
@@ -241,6 +243,7 @@ final class DaemonState {
                     restarts.reset(session.connectionName)
                 }
                 if event.kind == .peerRestarted { peerRestarted = true }
+                if event.kind == .clientConnected { clientConnected = true }
             case .ikeSAClosed(let again):
                 restart = again
             }
@@ -249,6 +252,7 @@ final class DaemonState {
             cancelAllTimers(of: session)
             if restart { scheduleRestart(session.connectionName) }
         }
+        if clientConnected { replaceOlderClientSAs(of: session, peerRestarted: peerRestarted) }
         if peerRestarted { forgetIKESAs(replacedBy: session) }
         if establishedOne { resolveDuplicateIKESAs(of: session.connectionName) }
         if let spiCollision { refuseDuplicateInboundSPI(spiCollision, of: session) }
@@ -370,7 +374,13 @@ final class DaemonState {
     /// The data plane reports that an SA pair reached a lifetime limit: a soft limit (bytes, packets or
     /// time) asks its IKE SA to rekey it now, a hard one (the engine has removed the pair) to delete it.
     func espLifetimeReached(_ event: ESPLifetimeEvent) {
-        record(event.gatewayEvent)
+        var gatewayEvent = event.gatewayEvent
+        if PointToSiteSessions.isClientTrafficKey(gatewayEvent.connection) {
+            gatewayEvent.details["identity"] = String(
+                gatewayEvent.connection.dropFirst(PointToSiteSessions.connectionName.count + 1))
+            gatewayEvent.connection = PointToSiteSessions.connectionName
+        }
+        record(gatewayEvent)
         guard let owner = childSAs[event.inboundSPI]?.owner, dispatcher.contains(owner) else { return }
         switch event.kind {
         case .soft:

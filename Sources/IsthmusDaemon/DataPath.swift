@@ -87,7 +87,11 @@ final class DataPath: Sendable {
             plane.submit(.sa(change))
             return
         }
-        sa.interface = state.withLock { $0.numbers[sa.connection] } ?? 0
+        // A point-to-site client's SAs are named after it (PointToSiteSessions.trafficKey) and share the
+        // clients' interface.
+        let connection =
+            PointToSiteSessions.isClientTrafficKey(sa.connection) ? PointToSiteSessions.connectionName : sa.connection
+        sa.interface = state.withLock { $0.numbers[connection] } ?? 0
         plane.submit(.sa(.install(sa)))
     }
 

@@ -52,6 +52,21 @@ public struct DataPathPlan: Sendable, Hashable {
                         routes: routes))
             }
         }
+        // Point-to-site clients share one interface, the pool routed into it (each client's CHILD SA in its
+        // SPD with TSi = the client's /32).
+        if let p2s = config.gateway.pointToSite, config.gateway.kind == .dynamic {
+            let name = TunnelInterfaceName.pointToSite(of: config.gateway)
+            for proposal in p2s.esp.proposals {
+                for encryption in proposal.encryption {
+                    let integrity: [Algorithm?] = proposal.integrity.isEmpty ? [nil] : proposal.integrity
+                    for algorithm in integrity { suites[name, default: []].append((encryption, algorithm)) }
+                }
+            }
+            interfaces.append(
+                Interface(
+                    name: name, shared: false, connections: [PointToSiteSessions.connectionName], mtu: 0,
+                    routes: [p2s.addressPool]))
+        }
         for index in interfaces.indices {
             interfaces[index].mtu = TunnelMTU.interfaceMTU(
                 pathMTU: pathMTU, suites: suites[interfaces[index].name] ?? [], outerIPv6: outerIPv6)

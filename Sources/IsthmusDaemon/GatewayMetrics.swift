@@ -53,7 +53,18 @@ final class GatewayMetrics {
         static let halfOpenSourceLimit = "isthmus_ike_half_open_source_limit_total"
         static let cookiesSent = "isthmus_ike_cookies_sent_total"
         static let logLinesSuppressed = "isthmus_log_lines_suppressed_total"
+        /// Gauges: connected point-to-site clients; the pool's size and the addresses leased to connected ones.
+        static let clients = "isthmus_p2s_clients"
+        static let poolSize = "isthmus_p2s_pool_addresses"
+        static let poolInUse = "isthmus_p2s_pool_addresses_in_use"
+        /// Counter: inner bytes per point-to-site client identity and direction, for the first
+        /// ``GatewayMetrics/maximumClientSeries`` identities seen (the label set stays bounded); every client's
+        /// traffic is also in `isthmus_connection_bytes_total{connection="point-to-site"}`.
+        static let clientBytes = "isthmus_p2s_client_bytes_total"
     }
+
+    /// Most client identities that get series of their own (``Name/clientBytes``).
+    static let maximumClientSeries = 64
 
     /// The event kinds counted as failures, by their stable identifiers.
     static let failureKinds: Set<String> = [
@@ -79,6 +90,8 @@ final class GatewayMetrics {
     private var gaugesSet: Set<Series> = []
     /// Connections whose failure and rekey series exist (at 0 until something happens).
     private var initialised: Set<String> = []
+    /// Client identities with series of their own (at most ``maximumClientSeries``).
+    private var clientSeries: Set<String> = []
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -165,7 +178,7 @@ final class GatewayMetrics {
                 advance(Series(name: Name.espPackets, labels: ["direction"], values: [direction]), to: packets)
                 advance(Series(name: Name.espBytes, labels: ["direction"], values: [direction]), to: bytes)
             }
-            for (connection, traffic) in plane.connections {
+            for (connection, traffic) in Self.foldingClients(plane.connections) {
                 for (direction, packets, bytes) in [
                     ("in", traffic.packetsIn, traffic.bytesIn), ("out", traffic.packetsOut, traffic.bytesOut),
                 ] {
@@ -191,9 +204,43 @@ final class GatewayMetrics {
                         values: [row.endpoint, row.rule, row.action]), to: row.hits)
             }
         }
+        if let p2s = status.pointToSite {
+            gaugeValues[Series(name: Name.clients, labels: [], values: [])] = p2s.clients.count
+            gaugeValues[Series(name: Name.poolSize, labels: [], values: [])] = p2s.size
+            gaugeValues[Series(name: Name.poolInUse, labels: [], values: [])] = p2s.inUse
+            let traffic = status.dataplane?.connections ?? [:]
+            for client in p2s.clients {
+                guard clientSeries.contains(client.identity) || clientSeries.count < Self.maximumClientSeries,
+                    let counted = traffic[PointToSiteSessions.trafficKey(identity: client.identity)]
+                else { continue }
+                clientSeries.insert(client.identity)
+                for (direction, bytes) in [("in", counted.bytesIn), ("out", counted.bytesOut)] {
+                    advance(
+                        Series(
+                            name: Name.clientBytes, labels: ["identity", "direction"],
+                            values: [client.identity, direction]), to: bytes)
+                }
+            }
+        }
         for series in gaugesSet where gaugeValues[series] == nil { gaugeValues[series] = 0 }
         for (series, value) in gaugeValues { gauge(series).set(value) }
         gaugesSet = Set(gaugeValues.filter { $0.value != 0 }.keys)
+    }
+
+    /// Per-connection traffic with every point-to-site client's folded into `point-to-site` (one series,
+    /// however many clients come and go).
+    static func foldingClients(_ connections: [String: ESPConnectionTraffic]) -> [String: ESPConnectionTraffic] {
+        var folded: [String: ESPConnectionTraffic] = [:]
+        for (key, traffic) in connections {
+            let name = PointToSiteSessions.isClientTrafficKey(key) ? PointToSiteSessions.connectionName : key
+            var sum = folded[name] ?? ESPConnectionTraffic()
+            sum.packetsIn &+= traffic.packetsIn
+            sum.bytesIn &+= traffic.bytesIn
+            sum.packetsOut &+= traffic.packetsOut
+            sum.bytesOut &+= traffic.bytesOut
+            folded[name] = sum
+        }
+        return folded
     }
 
     // MARK: Series

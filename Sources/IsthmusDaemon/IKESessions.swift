@@ -15,9 +15,11 @@ public enum IKESessions {
     ///   again while the peer may hold SAs it negotiated with us.
     /// - Parameter peers: where remote gateways named by DNS were last resolved (shared with the daemon,
     ///   which resolves them: ``DaemonOptions/peers``).
+    /// - Parameter clientPools: the point-to-site address pool (shared with the daemon,
+    ///   ``DaemonOptions/clientPools``, so leases outlive a reload).
     public static func factories(
         config: GatewayConfig, ikePort: UInt16 = 500, initialContact: InitialContactLedger = InitialContactLedger(),
-        peers: PeerAddressBook = PeerAddressBook()
+        peers: PeerAddressBook = PeerAddressBook(), clientPools: ClientAddressPools = ClientAddressPools()
     )
         -> (makeInitiator: GatewayDaemon.InitiatorFactory, makeResponder: GatewayDaemon.ResponderFactory)
     {
@@ -46,10 +48,21 @@ public enum IKESessions {
             case nil: nil
             }
         }
+        // A first message no site connection claims: a point-to-site client, when the gateway offers it.
+        let pool = clientPools.pool(for: config)
+        // The users file is read here, once per configuration (start and reload), not per client.
+        let users = PointToSiteSessions.users(of: config)
+        let pointToSite: GatewayDaemon.ResponderFactory = { datagram in
+            guard let pool,
+                let configuration = PointToSiteSessions.configuration(
+                    in: config, pool: pool, peer: datagram.source, local: datagram.destination, users: users)
+            else { return nil }
+            return IKEv2Session(responding: configuration, random: SystemRandomNumberGenerator())
+        }
         let makeResponder: GatewayDaemon.ResponderFactory = { datagram in
             switch IKEHeaderPeek(datagram.bytes)?.majorVersion {
             case 1?: v1.makeResponder(datagram)
-            case 2?: v2.makeResponder(datagram)
+            case 2?: v2.makeResponder(datagram) ?? pointToSite(datagram)
             default: nil
             }
         }

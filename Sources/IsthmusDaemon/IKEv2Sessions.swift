@@ -27,9 +27,11 @@ public enum IKEv2Sessions {
             settings.localSelectors = any
             settings.remoteSelectors = any
         }
-        return IKEv2Configuration(
+        var configuration = IKEv2Configuration(
             settings, localIdentity: connection.localIdentity ?? .address(localAddress),
             remoteIdentity: connection.remoteIdentity ?? .address(remoteAddress), fragmentSize: connection.fragmentSize)
+        try configuration.authenticate(as: connection, gateway: config.gateway)
+        return configuration
     }
 
     private static func anySelector(_ family: IPFamily) -> TrafficSelector {

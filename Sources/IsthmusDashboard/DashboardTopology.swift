@@ -114,6 +114,7 @@ public struct DashboardTopology: Sendable, Hashable, Codable {
             switch connection.sharedKey.source {
             case .inline: key = "inline"
             case .file(let path): key = "file:\(path)"
+            case .none: key = "none (certificates)"
             }
             return Link(
                 name: connection.name, site: connection.localNetwork, kind: connection.kind.rawValue,

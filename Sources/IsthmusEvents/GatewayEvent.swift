@@ -62,6 +62,13 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let aclDenied = Kind(rawValue: "acl-denied")
         /// A point-to-site client proved its user name and password with EAP-MSCHAPv2 (`details["user"]`).
         public static let clientAuthenticated = Kind(rawValue: "client-authenticated")
+        /// A point-to-site client authenticated and got its virtual address (`identity`, `virtual_address`,
+        /// `peer` in the details).
+        public static let clientConnected = Kind(rawValue: "client-connected")
+        /// A point-to-site client's IKE SA closed and its virtual address went back to the pool.
+        public static let clientDisconnected = Kind(rawValue: "client-disconnected")
+        /// A point-to-site client was refused; `reason` says why (`pool-exhausted`, `no-cp-request`).
+        public static let clientRefused = Kind(rawValue: "client-refused")
     }
 
     public enum Severity: String, Sendable, Hashable {

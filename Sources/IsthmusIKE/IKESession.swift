@@ -91,6 +91,10 @@ public struct IKESAStatus: Sendable, Codable, Hashable {
     public var lifetimeReason: String?
     /// Messages the core dropped (malformed, failed HASH, replays, out of state), when it counts them.
     public var droppedMessages: Int?
+    /// A point-to-site client's authenticated identity and virtual address (the responder's lease, or the
+    /// address an initiator was given), nil for a site-to-site SA.
+    public var clientIdentity: String?
+    public var virtualAddress: String?
     public var childSAs: [ChildSA]
 
     public init(

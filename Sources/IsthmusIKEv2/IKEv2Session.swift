@@ -56,7 +56,7 @@ extension IKEv2StateMachine {
         case .closed(let closed):
             (suite, establishedAt, rekeyAt) = (closed.suite, closed.establishedAt, closed.rekeyAt)
         }
-        return IKESAStatus(
+        var status = IKESAStatus(
             connection: connection, ikeVersion: 2, state: state.phase, role: role.rawValue,
             localSPI: SAIdentifier.ike(spis.local), remoteSPI: SAIdentifier.ike(spis.remote), local: "\(local)",
             remote: "\(remote)", algorithms: suite?.description, natLocal: nat.local, natRemote: nat.remote,
@@ -70,5 +70,8 @@ extension IKEv2StateMachine {
                     state: child.deleted ? "rekeyed" : "installed",
                     rekeyInSeconds: child.rekeyAt.map { ($0 - now).components.seconds })
             })
+        status.clientIdentity = client?.identity
+        status.virtualAddress = client.map { "\($0.virtualAddress)" }
+        return status
     }
 }

@@ -46,6 +46,13 @@ public struct CertificateChainVerifier: Sendable {
     /// The number of trust roots that parsed.
     public var rootCount: Int { roots.count }
 
+    /// The trust roots that parsed, as DER.
+    public var trustRootsDER: [[UInt8]] { roots.map(\.der) }
+
+    /// SHA-1 of each trust root's SubjectPublicKeyInfo DER (20 bytes each), the CERTREQ Certification Authority
+    /// values of RFC 7296 3.7 as strongSwan computes its key identifiers.
+    public var trustRootKeyHashes: [[UInt8]] { roots.map(\.subjectPublicKeyInfoSHA1) }
+
     /// Verifies `leafDER` with the intermediates the peer sent (any order, unrelated ones ignored) at `time`.
     public func verify(leafDER: [UInt8], intermediatesDER: [[UInt8]], at time: Date)
         -> Result<VerifiedCertificate, CertificateFailure>
@@ -88,14 +95,16 @@ public struct CertificateChainVerifier: Sendable {
         while true {
             let issuerName = current.certificate.issuer
             var sawNameMatch = false
-            if let root = roots.first(where: { $0.certificate.subject == issuerName && signs($0, current) }) {
+            if let root = roots.first(where: { Self.sameName($0.certificate.subject, issuerName) && signs($0, current) }
+            ) {
                 path.append(root)
                 guard path.count <= maximumChainLength else { throw .chainTooLong(path.count) }
                 return path
             }
-            sawNameMatch = roots.contains { $0.certificate.subject == issuerName }
+            sawNameMatch = roots.contains { Self.sameName($0.certificate.subject, issuerName) }
             let candidates = offered.filter { candidate in
-                candidate.certificate.subject == issuerName && !path.contains(where: { $0.der == candidate.der })
+                Self.sameName(candidate.certificate.subject, issuerName)
+                    && !path.contains(where: { $0.der == candidate.der })
             }
             guard let next = candidates.first(where: { signs($0, current) }) else {
                 if sawNameMatch || !candidates.isEmpty { throw .badSignature(current.subjectText) }
@@ -105,6 +114,21 @@ public struct CertificateChainVerifier: Sendable {
             // The root still has to come: a path at the limit without it is already too long.
             guard path.count < maximumChainLength else { throw .chainTooLong(path.count + 1) }
             current = next
+        }
+    }
+
+    /// RFC 5280 7.1 in short: the same attributes in the same order, string values equal ignoring case (an
+    /// issuer written as UTF8String matches a root's PrintableString subject).
+    static func sameName(_ first: DistinguishedName, _ second: DistinguishedName) -> Bool {
+        if first == second { return true }
+        let lhs = first.flatMap { Array($0) }
+        let rhs = second.flatMap { Array($0) }
+        guard lhs.count == rhs.count else { return false }
+        return zip(lhs, rhs).allSatisfy { left, right in
+            guard left.type == right.type, let one = String(left.value), let other = String(right.value) else {
+                return false
+            }
+            return one.lowercased() == other.lowercased()
         }
     }
 

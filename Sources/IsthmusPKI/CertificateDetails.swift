@@ -77,6 +77,11 @@ public struct CertificateDetails: Sendable {
         try self.init(der: der)
     }
 
+    /// SHA-1 of the SubjectPublicKeyInfo DER: what a CERTREQ names a CA by (RFC 7296 3.7), 20 bytes.
+    public var subjectPublicKeyInfoSHA1: [UInt8] {
+        Array(Insecure.SHA1.hash(data: PeerPublicKey.spkiDER(certificate.publicKey)))
+    }
+
     /// The public key ("ECDSA P-256", "RSA 3072"), or why it cannot be used.
     public var publicKey: Result<PeerPublicKey, CertificateFailure> {
         Result { () throws(CertificateFailure) in try PeerPublicKey(certificate.publicKey, subject: subjectText) }

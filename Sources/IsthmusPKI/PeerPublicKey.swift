@@ -44,8 +44,16 @@ public struct PeerPublicKey: Sendable {
         try self.init(key, subject: "public key")
     }
 
-    /// The SubjectPublicKeyInfo DER of the key.
-    public var subjectPublicKeyInfoDER: [UInt8] { Array(certificateKey.subjectPublicKeyInfoBytes) }
+    /// The SubjectPublicKeyInfo DER of the key (RFC 5280 4.1.2.7: algorithm and key). swift-certificates'
+    /// `subjectPublicKeyInfoBytes` is only the key's BIT STRING content; this is the whole structure.
+    public var subjectPublicKeyInfoDER: [UInt8] { Self.spkiDER(certificateKey) }
+
+    static func spkiDER(_ key: Certificate.PublicKey) -> [UInt8] {
+        var serializer = DER.Serializer()
+        // Serializing a key swift-certificates holds cannot fail: its SPKI is built from valid parts.
+        guard (try? serializer.serialize(key)) != nil else { return [] }
+        return serializer.serializedBytes
+    }
 
     var certificateKey: Certificate.PublicKey {
         switch backing {

@@ -70,6 +70,9 @@ struct KeyShow: ParsableCommand {
             "connection '\(connection.name)' to local network '\(connection.localNetwork)'"
                 + (peer.map { " (peer \($0.gateway))" } ?? ""))
         switch connection.sharedKey.source {
+        case .none:
+            printError("key: none, the connection authenticates with certificates (auth: certificate)")
+            return
         case .inline:
             printError(
                 "key: written inline at \(target.keyPosition(result, gateway)) "

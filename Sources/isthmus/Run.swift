@@ -164,13 +164,16 @@ struct Run: AsyncParsableCommand {
         let ledger = InitialContactLedger()
         // What remote gateways named by DNS resolve to: the daemon resolves, the IKE factories read.
         let peers = PeerAddressBook()
+        let pools = ClientAddressPools()
         let port = UInt16(ikePort)
-        let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger, peers: peers)
+        let factories = IKESessions.factories(
+            config: config, ikePort: port, initialContact: ledger, peers: peers, clientPools: pools)
         var options = DaemonOptions(
             ikePort: ikePort, natPort: natPort, controlPath: control, initiateOnStart: !passive,
             dataPath: noDataPlane ? .none : tun.map { .tun($0) } ?? .managed,
             pathMTU: pathMTU)
         options.peers = peers
+        options.clientPools = pools
         options.configFile = file
         options.configPositions = loaded.positions
         options.halfOpenLimits = HalfOpenLimits(
@@ -184,7 +187,8 @@ struct Run: AsyncParsableCommand {
                         summary: "\(file): \(result.errorCount); the new configuration was not accepted",
                         diagnostics: result.errors.map(\.description)))
             }
-            let factories = IKESessions.factories(config: config, ikePort: port, initialContact: ledger, peers: peers)
+            let factories = IKESessions.factories(
+                config: config, ikePort: port, initialContact: ledger, peers: peers, clientPools: pools)
             var reload = GatewayDaemon.Reload(
                 config: config, makeInitiator: factories.makeInitiator, makeResponder: factories.makeResponder)
             reload.positions = result.positions

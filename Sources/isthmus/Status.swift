@@ -104,6 +104,7 @@ struct Status: ParsableCommand {
                     + "installed \(duration(child.installedSecondsAgo)) ago\n"
             }
         }
+        if let p2s = status.pointToSite { out += renderPointToSite(p2s) }
         if let plane = status.dataplane {
             if plane.running == false {
                 out += "\ndata plane: STOPPED, no traffic crosses: \(plane.failure ?? "unknown reason")\n"
@@ -131,6 +132,21 @@ struct Status: ParsableCommand {
                     + "evicted \(half.evictions), per-address limit reached \(half.perSourceLimitHits), "
                     + "COOKIEs sent \(half.cookiesSent), log lines suppressed \(half.logLinesSuppressed)\n"
             }
+        }
+        return out
+    }
+
+    /// The point-to-site section: the pool's use and one line per connected client.
+    static func renderPointToSite(_ p2s: PointToSiteStatus) -> String {
+        var out =
+            "\npoint-to-site: pool \(p2s.pool), \(p2s.inUse) of \(p2s.size) addresses in use, "
+            + "\(p2s.clients.count) client\(p2s.clients.count == 1 ? "" : "s")"
+            + (p2s.interface.map { " on \($0)" } ?? "") + "\n"
+        for client in p2s.clients {
+            out +=
+                "  \(client.virtualAddress)  \(client.identity) from \(client.outerAddress)"
+                + (client.connectedSecondsAgo.map { ", since \(duration($0)) ago" } ?? "")
+                + ", bytes in \(client.bytesIn ?? 0) / out \(client.bytesOut ?? 0)\n"
         }
         return out
     }

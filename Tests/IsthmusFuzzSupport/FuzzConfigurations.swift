@@ -1,12 +1,15 @@
+import Foundation
 import IsthmusCrypto
 import IsthmusIKE
 import IsthmusIKEv1
 import IsthmusIKEv2
 import IsthmusIP
+import IsthmusPKI
+import IsthmusTestSupport
 
 /// The pair's two sites (office 198.51.100.1 with 192.168.1.0/24, cloud 203.0.113.1 with 10.0.1.0/24) in a
 /// few variants, so the fuzzer reaches AEAD and CBC suites, PFS, liveness checks, UDP encapsulation and (IKEv2)
-/// fragmentation.
+/// fragmentation, and (IKEv2) certificate authentication.
 public enum FuzzConfigurations {
     public static let sharedKey = "fuzzing-shared-key-0123456789"
     public static let otherSharedKey = "another-shared-key-9876543210"
@@ -18,6 +21,9 @@ public enum FuzzConfigurations {
         var forceUDPEncapsulation: Bool
         /// IKEv2: the largest message sent whole (RFC 7383); nil for the default.
         var fragmentSize: Int? = nil
+        /// IKEv2: authenticate with certificates (the office ECDSA, the cloud RSA, one root) instead of the key,
+        /// so IKE_AUTH carries CERT, CERTREQ and RFC 7427 AUTH payloads and N(SIGNATURE_HASH_ALGORITHMS).
+        var certificates = false
         /// IKEv2: the responder takes EAP-MSCHAPv2 clients (an IKE_AUTH whose AUTH a mutation removed, or a
         /// forged one, enters the EAP phase).
         var eapUsers = false
@@ -42,6 +48,9 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             fragmentSize: 200),
+        Variant(
+            ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
+            certificates: true),
         // A point-to-site responder that also speaks EAP-MSCHAPv2 (RFC 7296 section 2.16).
         Variant(
             ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", liveness: nil, forceUDPEncapsulation: false,
@@ -85,6 +94,7 @@ public enum FuzzConfigurations {
                 settings, localIdentity: .address(settings.local.address),
                 remoteIdentity: .address(settings.remote.address),
                 fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
+            if chosen.certificates { certify(&configuration, office: index == 0) }
             if chosen.eapUsers, index == 1 { configuration.eapUsers = eapUsers }
             return configuration
         }
@@ -97,6 +107,23 @@ public enum FuzzConfigurations {
     public static func ikev2HasEAP(_ variant: UInt8) -> Bool {
         ikev2Variants[Int(variant) % ikev2Variants.count].eapUsers
     }
+
+    /// Certificate authentication at a fixed date inside the fixtures' validity; any certified peer identity.
+    static func certify(_ configuration: inout IKEv2Configuration, office: Bool) {
+        let local = office ? officeCredential : cloudCredential
+        let roots = PEM.blocks(CertificateFixtures.rootA, label: "CERTIFICATE")
+        configuration.authentication = .certificate(
+            local: local, peers: CertificateChainVerifier(trustRootsDER: roots, revoked: RevocationList()),
+            wallClock: { Date(timeIntervalSince1970: 1_800_000_000) })
+        configuration.localIdentity = .distinguishedName(der: local.subjectDER, text: local.subjectText)
+        configuration.remoteIdentityConfigured = false
+        configuration.certificateRequestHashes = IKEv2Authentication.keyHashes(ofRootsDER: roots)
+    }
+
+    static let officeCredential = try! LocalCredential(
+        certificatePEM: CertificateFixtures.officeCertificate, privateKeyPEM: CertificateFixtures.officeKey)
+    static let cloudCredential = try! LocalCredential(
+        certificatePEM: CertificateFixtures.cloudCertificate, privateKeyPEM: CertificateFixtures.cloudKey)
 
     public static func ikev1(_ variant: UInt8) -> [IKEv1Configuration] {
         settings(ikev1Variants[Int(variant) % ikev1Variants.count], version: .v1).map {

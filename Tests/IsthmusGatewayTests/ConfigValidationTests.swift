@@ -74,7 +74,8 @@ final class ConfigValidationTests: XCTestCase {
     func testStaticGatewayHasNoPointToSite() {
         let withPool = replacing(
             "  public_address: 203.0.113.20\n",
-            with: "  public_address: 203.0.113.20\n  point_to_site: {address_pool: 10.0.0.0/24}\n")
+            with: "  public_address: 203.0.113.20\n  point_to_site: {address_pool: 10.0.0.0/24, shared_key: "
+                + "a-client-key-of-some-length}\n")
         assertError(withPool, "cannot offer point-to-site", atLine: 5)
         assertValid(replacing("kind: static", with: "kind: dynamic", in: withPool))
         assertError(

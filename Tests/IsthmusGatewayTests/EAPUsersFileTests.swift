@@ -75,7 +75,7 @@ final class PointToSiteAuthConfigTests: XCTestCase {
     private func cloud(_ pointToSite: String) -> String {
         replacing(
             "  public_address: 203.0.113.20\n",
-            with: "  public_address: 203.0.113.20\n  point_to_site:\n" + pointToSite,
+            with: "  public_address: 203.0.113.20\n  point_to_site:\n    address_pool: 10.0.0.0/24\n" + pointToSite,
             in: replacing("kind: static", with: "kind: dynamic"))
     }
 
@@ -83,32 +83,34 @@ final class PointToSiteAuthConfigTests: XCTestCase {
         let folder = try TemporaryFolder()
         try folder.write("users.yaml", "alice: secret\n")
         let result = load(
-            cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschapv2, psk]\n    users_file: users.yaml\n"),
+            cloud(
+                "    auth: [eap-mschapv2, psk]\n    shared_key: clients-share-this-0123\n    users_file: users.yaml\n"),
             in: folder)
         XCTAssertEqual(result.errors, [])
         let p2s = try XCTUnwrap(result.config?.gateway.pointToSite)
-        XCTAssertEqual(p2s.clientAuth, [.eapMSCHAPv2, .psk])
+        XCTAssertEqual(p2s.authentication, [.eapMSCHAPv2, .psk])
         XCTAssertEqual(p2s.usersFile, folder.path + "/users.yaml")
     }
 
-    func testDefaultIsPSK() throws {
-        let result = load(cloud("    address_pool: 10.0.0.0/24\n"))
-        XCTAssertEqual(result.config?.gateway.pointToSite?.clientAuth, [.psk])
-    }
-
-    func testEAPWithoutUsersFileOrWithAnOpenOneIsRefused() throws {
-        assertError(cloud("    address_pool: 10.0.0.0/24\n    auth: eap-mschapv2\n"), "eap-mschapv2 needs a users_file")
+    func testEAPWithoutUsersFileOrKeyOrWithAnOpenFileIsRefused() throws {
+        assertError(
+            cloud("    auth: eap-mschapv2\n    shared_key: clients-share-this-0123\n"),
+            "eap-mschapv2 needs a users_file")
         let folder = try TemporaryFolder()
-        try folder.write("users.yaml", "alice: secret\n", mode: 0o640)
+        try folder.write("users.yaml", "alice: secret\n")
+        let keyless = load(cloud("    auth: eap-mschapv2\n    users_file: users.yaml\n"), in: folder)
+        XCTAssertTrue(keyless.errors.contains { $0.message.contains("authenticate the gateway by its shared_key") })
+        try folder.write("open.yaml", "alice: secret\n", mode: 0o640)
         let result = load(
-            cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschapv2]\n    users_file: users.yaml\n"), in: folder)
+            cloud("    auth: [eap-mschapv2]\n    shared_key: clients-share-this-0123\n    users_file: open.yaml\n"),
+            in: folder)
         XCTAssertNil(result.config)
         let error = try XCTUnwrap(result.errors.first { $0.message.contains("users_file") })
         XCTAssertTrue(error.message.contains("mode 0640"), error.message)
-        XCTAssertEqual(error.location.line, 8)
+        XCTAssertEqual(error.location.line, 9, "the users_file line")
     }
 
     func testUnknownMethodGetsASuggestion() {
-        assertError(cloud("    address_pool: 10.0.0.0/24\n    auth: [eap-mschap]\n"), "did you mean 'eap-mschapv2'")
+        assertError(cloud("    auth: [eap-mschap]\n"), "did you mean 'eap-mschapv2'")
     }
 }

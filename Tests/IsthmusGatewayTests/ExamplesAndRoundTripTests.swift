@@ -44,7 +44,9 @@ final class ExamplesAndRoundTripTests: XCTestCase {
             let yaml = base.replacingOccurrences(
                 of: "shared_key: 0123456789abcdef0123", with: "shared_key: file:office.key"
             ).replacingOccurrences(
-                of: "shared_key: isthmus-demo-key-change-me-0123456789", with: "shared_key: file:office.key")
+                of: "shared_key: isthmus-demo-key-change-me-0123456789", with: "shared_key: file:office.key"
+            ).replacingOccurrences(
+                of: "shared_key: isthmus-demo-client-key-change-me-0123", with: "shared_key: file:office.key")
             let first = load(yaml, in: folder)
             let config = try XCTUnwrap(first.config, "\(first.diagnostics)")
             let encoded = try YAMLEncoder().encode(config)

@@ -29,7 +29,7 @@ final class IKEIdentityTests: XCTestCase {
         XCTAssertNil(IKEIdentity(type: 1, data: [1, 2, 3]), "an IPv4 address is 4 bytes")
         XCTAssertNil(IKEIdentity(type: 2, data: []), "empty FQDN")
         XCTAssertNil(IKEIdentity(type: 2, data: [0xFF, 0xFE]), "not UTF-8")
-        XCTAssertNil(IKEIdentity(type: 9, data: [0x30, 0x00]), "DER distinguished names are not supported")
+        XCTAssertNil(IKEIdentity(type: 9, data: [0x30, 0x00]), "an empty distinguished name")
     }
 
     func testNamesCompareWithoutCase() {
@@ -37,5 +37,27 @@ final class IKEIdentityTests: XCTestCase {
         XCTAssertTrue(IKEIdentity.userFQDN("Admin@Example.test").matches(.userFQDN("admin@example.test")))
         XCTAssertFalse(IKEIdentity.fqdn("office.example.test").matches(.userFQDN("office.example.test")))
         XCTAssertFalse(IKEIdentity.keyID([1]).matches(.keyID([2])))
+    }
+
+    /// ID_DER_ASN1_DN: type 9 off the wire keeps the DER and renders as `asn1dn:#HEX` until IsthmusPKI names it.
+    func testDistinguishedNames() {
+        // SEQUENCE { SET { SEQUENCE { OID 2.5.4.3 (CN), UTF8String "office" } } }
+        let der: [UInt8] =
+            [0x30, 0x11, 0x31, 0x0f, 0x30, 0x0d, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x06]
+            + Array("office".utf8)
+        let wire = IKEIdentity(type: 9, data: der)
+        XCTAssertEqual(wire, .distinguishedName(der: der, text: ""))
+        XCTAssertEqual(wire?.typeNumber, 9)
+        XCTAssertEqual(wire?.data, der)
+        XCTAssertEqual(wire?.description, "asn1dn:#" + der.map { String(format: "%02x", $0) }.joined())
+        XCTAssertEqual(IKEIdentity(parsing: wire?.description ?? ""), wire)
+        XCTAssertNil(IKEIdentity(type: 9, data: [0x04, 0x00]))
+        XCTAssertNil(IKEIdentity(type: 9, data: []))
+        let named = IKEIdentity.distinguishedName(der: der, text: "CN=office")
+        XCTAssertEqual(named.description, "CN=office")
+        XCTAssertTrue(wire?.matches(named) ?? false)
+        XCTAssertTrue(named.matches(.distinguishedName(der: [0x30, 0x00], text: "cn=Office")))
+        XCTAssertFalse(named.matches(.distinguishedName(der: [0x30, 0x00], text: "")))
+        XCTAssertFalse(named.matches(.fqdn("office")))
     }
 }

@@ -31,6 +31,14 @@ final class FixtureTests: XCTestCase {
         XCTAssertEqual(details.extendedKeyUsages, ["serverAuth", "ikeIntermediate"])
     }
 
+    /// The CERTREQ value of the CA: SHA-1 of its SubjectPublicKeyInfo, as `openssl x509 -pubkey | openssl pkey
+    /// -pubin -outform DER | sha1sum` and strongSwan's `pki --keyid` computed it for this fixture.
+    func testTrustRootKeyHashIsSHA1OfTheSubjectPublicKeyInfo() throws {
+        let verifier = CertificateChainVerifier(trustRootsDER: [caDER, [0x30]], revoked: RevocationList())
+        XCTAssertEqual(verifier.trustRootsDER, [caDER])
+        XCTAssertEqual(verifier.trustRootKeyHashes, [bytes(Fixtures.caSPKISHA1Hex)])
+    }
+
     func testOpenSSLSignaturesVerify() throws {
         let verifier = CertificateChainVerifier(trustRootsDER: [caDER], revoked: RevocationList())
         let moon = try verifier.verify(

@@ -120,4 +120,7 @@ enum Fixtures {
         + "199b83eb6a16540a5af5f43c6db18490c62555eb3b31aec6092d1192d27bcbbb7ac4619744f4f67ab5ac1fd2c66484ddf45e"
         + "5d372b00668e96cfd963507f0c6748249212cc2d0af7dca44b7a85866fc0c2611fb6b7d3a072d29bec96d60486b8244816fe"
         + "1041fdb1a1d9"
+
+    /// SHA-1 of the CA's SubjectPublicKeyInfo DER: openssl's, and strongSwan's `pki --keyid` "keyid" of the CA.
+    static let caSPKISHA1Hex = "52d832bef1e3319bef312ec9ae344499bac5e561"
 }

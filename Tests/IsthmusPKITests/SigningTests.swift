@@ -105,3 +105,20 @@ final class SigningTests: XCTestCase {
                 privateKeyPEM: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
     }
 }
+
+final class PublicKeyEncodingTests: XCTestCase {
+    /// The SPKI is the whole SEQUENCE (algorithm and key) and reads back as the same key.
+    func testSubjectPublicKeyInfoRoundTrips() throws {
+        for kind in [KeyKind.ecdsaP256, .ecdsaP384, .rsa2048] {
+            let key = try SigningKey(kind: kind).publicKey
+            let der = key.subjectPublicKeyInfoDER
+            XCTAssertEqual(der.first, 0x30, "\(kind)")
+            let again = try PeerPublicKey(subjectPublicKeyInfoDER: der)
+            XCTAssertEqual(again.subjectPublicKeyInfoDER, der)
+            XCTAssertEqual(again.keyDescription, key.keyDescription)
+        }
+        // P-256: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING of 66 bytes } is 91 bytes.
+        XCTAssertEqual(try SigningKey(kind: .ecdsaP256).publicKey.subjectPublicKeyInfoDER.count, 91)
+        XCTAssertThrowsError(try PeerPublicKey(subjectPublicKeyInfoDER: [0x30, 0x00]))
+    }
+}

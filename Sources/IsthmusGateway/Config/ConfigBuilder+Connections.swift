@@ -10,14 +10,14 @@ extension ConfigBuilder {
 
     static let connectionKeys = [
         "name", "local_network", "kind", "ike_version", "shared_key", "ike", "esp", "lifetime", "dpd", "nat_traversal",
-        "fragment_size", "interface", "local_id", "remote_id",
+        "fragment_size", "interface", "local_id", "remote_id", "auth",
     ]
 
     mutating func readConnection(_ value: LocatedNode, defaultKind: GatewayKind) -> Connection? {
         guard
             let fields = reader.mapping(
                 value, what: describe(value, as: "connection"), keys: Self.connectionKeys,
-                required: ["name", "local_network", "shared_key"])
+                required: ["name", "local_network"])
         else { return nil }
         var connection: Connection?
         let failed = addsErrors { builder in
@@ -32,7 +32,11 @@ extension ConfigBuilder {
                     version = IKEVersion(rawValue: number) ?? version
                 }
             }
-            let key = fields["shared_key"].flatMap { builder.readSharedKey($0) }
+            let authentication =
+                fields["auth"].map {
+                    builder.reader.choice($0, what: "auth", as: ConnectionAuthentication.self)
+                } ?? .psk
+            let key = builder.readConnectionKey(fields, authentication: authentication, value: value)
             let ike = builder.readProposals(fields["ike"], .ike, version: version)
             let esp = builder.readProposals(fields["esp"], .esp, version: version)
             let lifetimes = builder.readLifetimes(fields["lifetime"])
@@ -68,6 +72,7 @@ extension ConfigBuilder {
                 made.interface = interface
                 made.localIdentity = localID
                 made.remoteIdentity = remoteID
+                made.authentication = authentication ?? .psk
                 connection = made
             }
         }
@@ -78,13 +83,14 @@ extension ConfigBuilder {
         return connection
     }
 
-    /// An IKE identity (`local_id`, `remote_id`) in strongSwan's notation.
+    /// An IKE identity (`local_id`, `remote_id`) in strongSwan's notation, a distinguished name included
+    /// (`C=CH, O=Example, CN=office`, converted to DER by IsthmusPKI).
     mutating func readIdentity(_ value: LocatedNode, what: String) -> IKEIdentity? {
         reader.parsed(
-            value, what: what, IKEIdentity.init(parsing:), problem: { "'\($0)' is not an IKE identity" },
+            value, what: what, Self.identity(parsing:), problem: { "'\($0)' is not an IKE identity" },
             fix: { _ in
                 "write an address (198.51.100.10), a host name (office.example.com or @office.example.com), "
-                    + "user@domain, or keyid:HEX"
+                    + "user@domain, keyid:HEX, or a distinguished name (C=CH, O=Example, CN=office)"
             })
     }
 

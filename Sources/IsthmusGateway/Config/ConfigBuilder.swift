@@ -112,7 +112,11 @@ struct ConfigBuilder {
     mutating func readGateway(_ value: LocatedNode) -> GatewaySettings? {
         guard
             let fields = reader.mapping(
-                value, what: "gateway", keys: ["name", "kind", "public_address", "point_to_site", "interface"],
+                value, what: "gateway",
+                keys: [
+                    "name", "kind", "public_address", "point_to_site", "interface", "certificate",
+                    "certificate_authorities", "revoked",
+                ],
                 required: ["name"])
         else { return nil }
         var name: String?
@@ -120,27 +124,23 @@ struct ConfigBuilder {
         var publicAddress: IPAddress?
         var pointToSite: PointToSite?
         var interface: String?
+        var certificates = GatewayCertificates()
         let failed = addsErrors { builder in
+            certificates = builder.readGatewayCertificates(fields)
             interface = fields["interface"].flatMap { builder.readInterfaceName($0) }
             name = fields["name"].flatMap { builder.reader.name($0, what: "gateway name") }
             if let node = fields["kind"] {
                 kind = builder.reader.choice(node, what: "gateway kind", as: GatewayKind.self) ?? kind
             }
             publicAddress = fields["public_address"].flatMap { builder.reader.address($0, what: "public_address") }
-            if let node = fields["point_to_site"],
-                let p2s = builder.reader.mapping(
-                    node, what: "point_to_site", keys: ["address_pool", "auth", "users_file"],
-                    required: ["address_pool"]),
-                let pool = p2s["address_pool"].flatMap({ builder.reader.prefix($0, what: "address_pool") })
-            {
-                var settings = PointToSite(addressPool: pool)
-                builder.readClientAuthentication(p2s, into: &settings)
-                pointToSite = settings
+            if let node = fields["point_to_site"] {
+                pointToSite = builder.readPointToSite(node)
             }
         }
         guard !failed, let name else { return nil }
         var settings = GatewaySettings(name: name, kind: kind, publicAddress: publicAddress, pointToSite: pointToSite)
         settings.interface = interface
+        settings.certificates = certificates
         return settings
     }
 

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusIKE
 import IsthmusIP
 
 /// The far end of one of our connections, described from its own point of view: what `isthmus export`
@@ -30,6 +31,12 @@ public struct PeerSide: Sendable, Hashable {
     public var natTraversal: NATTraversalMode
     /// The pre-shared key; nil when the export leaves it out (`--no-key`).
     public var sharedKey: SharedKey?
+    /// How the two ends authenticate; with certificates, the identities each end presents: the peer's
+    /// (our `remote_id`, nil: its certificate's subject) and ours (our `local_id`, else our certificate's
+    /// subject DN).
+    public var authentication = ConnectionAuthentication.psk
+    public var peerIdentity: IKEIdentity?
+    public var ourIdentity: IKEIdentity?
 
     /// Our gateway's name and our name for the peer (the local network), for headers.
     public var ourGatewayName: String
@@ -86,7 +93,16 @@ public struct PeerSide: Sendable, Hashable {
         let ours = connection.deadPeerDetection
         deadPeerDetection = DeadPeerDetection(interval: ours.interval, timeout: ours.timeout, action: .restart)
         natTraversal = connection.natTraversal
-        sharedKey = includeKey ? connection.sharedKey : nil
+        sharedKey = includeKey && connection.authentication == .psk ? connection.sharedKey : nil
+        authentication = connection.authentication
+        if authentication == .certificate {
+            peerIdentity = connection.remoteIdentity
+            ourIdentity =
+                connection.localIdentity
+                ?? config.gateway.certificates.credential.map {
+                    .distinguishedName(der: $0.value.subjectDER, text: $0.value.subjectText)
+                }
+        }
         ourGatewayName = config.gateway.name
         peerName = remote.name
     }

@@ -1,4 +1,5 @@
 import IsthmusCrypto
+import IsthmusIKE
 import IsthmusIP
 
 /// The peer as a strongSwan 5.x `swanctl.conf`: one connection with its CHILD SA(s) and its secret.
@@ -51,14 +52,18 @@ enum StrongSwanExport {
             out.append("        # nat_traversal: force on the Isthmus side: ESP in UDP 4500 even without NAT.")
             out.append("        encap = yes")
         }
-        out.append("        local {")
-        out.append("            auth = psk")
-        out.append("            id = \(peer.localAddress)")
-        out.append("        }")
-        out.append("        remote {")
-        out.append("            auth = psk")
-        out.append("            id = \(peer.remoteAddress)")
-        out.append("        }")
+        if peer.authentication == .certificate {
+            out += certificateEnds(peer)
+        } else {
+            out.append("        local {")
+            out.append("            auth = psk")
+            out.append("            id = \(peer.localAddress)")
+            out.append("        }")
+            out.append("        remote {")
+            out.append("            auth = psk")
+            out.append("            id = \(peer.remoteAddress)")
+            out.append("        }")
+        }
         out.append("        children {")
         let children: [(String, [IPPrefix], [IPPrefix])]
         switch peer.ikeVersion {
@@ -92,6 +97,11 @@ enum StrongSwanExport {
         out.append("        }")
         out.append("    }")
         out.append("}")
+        guard peer.authentication == .psk else {
+            return [
+                ExportedFile(name: "\(name).conf", contents: out.joined(separator: "\n") + "\n", containsKey: false)
+            ]
+        }
         out.append("secrets {")
         out.append("    ike-\(name) {")
         out.append("        id-local = \(peer.localAddress)")
@@ -108,6 +118,30 @@ enum StrongSwanExport {
                 name: "\(name).conf", contents: out.joined(separator: "\n") + "\n",
                 containsKey: peer.sharedKey != nil)
         ]
+    }
+
+    /// `local` and `remote` of a connection that authenticates with certificates (`auth = pubkey`): the peer's
+    /// certificate and key go to /etc/swanctl/x509 and private (or ecdsa), the CA that issued ours to x509ca.
+    static func certificateEnds(_ peer: PeerSide) -> [String] {
+        var out = [
+            "        # auth: certificate: put this device's certificate in /etc/swanctl/x509/\(peer.connectionName).crt,",
+            "        # its key in /etc/swanctl/private/ (or ecdsa/), and the CA of Isthmus's certificate in",
+            "        # /etc/swanctl/x509ca/.",
+            "        local {",
+            "            auth = pubkey",
+            "            certs = \(peer.connectionName).crt",
+        ]
+        if let identity = peer.peerIdentity { out.append("            id = \(quoted(identity))") }
+        out += ["        }", "        remote {", "            auth = pubkey"]
+        if let identity = peer.ourIdentity { out.append("            id = \(quoted(identity))") }
+        out.append("        }")
+        return out
+    }
+
+    /// An identity as swanctl.conf takes it: distinguished names in double quotes.
+    static func quoted(_ identity: IKEIdentity) -> String {
+        if case .distinguishedName = identity { return "\"\(identity)\"" }
+        return "\(identity)"
     }
 
     /// strongSwan's proposal list: our canonical proposals, comma-separated.

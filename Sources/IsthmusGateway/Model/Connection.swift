@@ -30,6 +30,8 @@ public struct Connection: Sendable, Hashable, Encodable {
     /// the remote site's name (``TunnelInterfaceName/of(_:gateway:)``). Policy-based connections share the
     /// gateway's (``GatewaySettings/interface``).
     public var interface: String?
+    /// How the two ends authenticate (YAML `auth:`): the pre-shared key, or certificates.
+    public var authentication = ConnectionAuthentication.psk
 
     /// strongSwan's default: fits IPv6's minimum MTU (1280) with room for the headers.
     public static let defaultFragmentSize = 1280
@@ -67,6 +69,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         case interface
         case localIdentity = "local_id"
         case remoteIdentity = "remote_id"
+        case authentication = "auth"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -75,7 +78,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encode(localNetwork, forKey: .localNetwork)
         try container.encode(kind, forKey: .kind)
         try container.encode(ikeVersion, forKey: .ikeVersion)
-        try container.encode(sharedKey, forKey: .sharedKey)
+        if sharedKey.source != .none { try container.encode(sharedKey, forKey: .sharedKey) }
         try container.encode(ike.proposals.map(\.description), forKey: .ike)
         try container.encode(esp.proposals.map(\.description), forKey: .esp)
         try container.encode(lifetimes, forKey: .lifetimes)
@@ -85,6 +88,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encodeIfPresent(interface, forKey: .interface)
         try container.encodeIfPresent(localIdentity?.description, forKey: .localIdentity)
         try container.encodeIfPresent(remoteIdentity?.description, forKey: .remoteIdentity)
+        if authentication != .psk { try container.encode(authentication, forKey: .authentication) }
     }
 
     /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.
@@ -111,6 +115,8 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
         case inline
         /// Read from a file (`file:PATH`); the path as written.
         case file(String)
+        /// None: the connection authenticates with certificates (`auth: certificate`) and has no key.
+        case none
     }
 
     public let source: Source
@@ -125,6 +131,9 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
         self.origin = origin
     }
 
+    /// No key: a connection that authenticates with certificates.
+    public static let none = SharedKey(source: .none, material: [])
+
     /// The key, for the IKE layer only.
     public func withMaterial<T>(_ body: ([UInt8]) throws -> T) rethrows -> T { try body(material) }
 
@@ -135,6 +144,7 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
         switch source {
         case .inline: "inline key (\(material.count) characters, redacted)"
         case .file(let path): "file:\(path) (\(material.count) characters, redacted)"
+        case .none: "none (certificates)"
         }
     }
 
@@ -144,6 +154,7 @@ public struct SharedKey: Sendable, Hashable, Encodable, CustomStringConvertible 
         switch source {
         case .inline: try container.encode("<redacted inline key>")
         case .file(let path): try container.encode("file:\(path)")
+        case .none: try container.encodeNil()
         }
     }
 }

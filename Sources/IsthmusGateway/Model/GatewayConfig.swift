@@ -82,6 +82,9 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
     /// The name of the tunnel interface the policy-based connections share (YAML `interface:`); nil:
     /// derived from the gateway's name (``TunnelInterfaceName/derived(from:)``).
     public var interface: String?
+    /// Our certificate, the trust roots and the revoked certificates (`certificate`, `certificate_authorities`,
+    /// `revoked`): what `auth: certificate` connections use.
+    public var certificates = GatewayCertificates()
 
     public init(name: String, kind: GatewayKind, publicAddress: IPAddress?, pointToSite: PointToSite?) {
         self.name = name
@@ -95,34 +98,57 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
         case publicAddress = "public_address"
         case pointToSite = "point_to_site"
         case interface
+        case certificate
+        case certificateAuthorities = "certificate_authorities"
+        case revoked
     }
 }
 
-/// Point-to-site: single machines joining the site's network.
+/// Point-to-site: single machines joining the site's network (IKEv2 remote access, README "Point-to-site").
 public struct PointToSite: Sendable, Hashable, Encodable {
     /// Addresses handed to clients; must not overlap any site prefix.
     public var addressPool: IPPrefix
-    /// How clients may authenticate (`point_to_site.auth`).
-    public var clientAuth: [ClientAuthMethod] = [.psk]
-    /// The users of `eap-mschapv2` (`point_to_site.users_file`, resolved against the configuration's folder;
-    /// ``EAPUsersFile`` reads it).
+    /// How clients may authenticate (YAML `auth`, default `[psk]`).
+    public var authentication: [PointToSiteAuthentication] = [.psk]
+    /// The key every client shares with the gateway (`auth: psk`), inline or `file:PATH` as connections have it.
+    public var sharedKey: SharedKey?
+    /// Offer 0.0.0.0/0 (every destination through the tunnel) instead of the virtual network's address spaces.
+    public var fullTunnel = false
+    /// IKE and ESP proposals clients may use (default: the connections' defaults).
+    public var ike = Connection.defaultProposals(.ike, version: .v2)
+    public var esp = Connection.defaultProposals(.esp, version: .v2)
+    /// The users of `eap-mschapv2` (`users_file`, resolved against the configuration's folder; ``EAPUsersFile``
+    /// reads it).
     public var usersFile: String?
 
     public init(addressPool: IPPrefix) { self.addressPool = addressPool }
 
     enum CodingKeys: String, CodingKey {
         case addressPool = "address_pool"
-        case clientAuth = "auth"
+        case authentication = "auth"
+        case sharedKey = "shared_key"
+        case fullTunnel = "full_tunnel"
+        case ike, esp
         case usersFile = "users_file"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(addressPool, forKey: .addressPool)
+        try container.encode(authentication.map(\.rawValue), forKey: .authentication)
+        try container.encodeIfPresent(sharedKey, forKey: .sharedKey)
+        try container.encode(fullTunnel, forKey: .fullTunnel)
+        try container.encode(ike.proposals.map(\.description), forKey: .ike)
+        try container.encode(esp.proposals.map(\.description), forKey: .esp)
+        try container.encodeIfPresent(usersFile, forKey: .usersFile)
     }
 }
 
-/// How a point-to-site client proves who it is.
-public enum ClientAuthMethod: String, Sendable, Hashable, Encodable, CaseIterable {
-    /// A certificate issued under one of `certificate_authorities`.
-    case certificate
-    /// A user name and password from `users_file`, EAP-MSCHAPv2 inside IKE_AUTH (RFC 7296 section 2.16).
-    case eapMSCHAPv2 = "eap-mschapv2"
-    /// The gateway's pre-shared key.
+/// A way point-to-site clients authenticate (`gateway.point_to_site.auth`).
+public enum PointToSiteAuthentication: String, Sendable, Hashable, CaseIterable {
+    /// A pre-shared key all clients know (`shared_key`); the client's IDi is its identity.
     case psk
+    /// A user name and password from `users_file`, EAP-MSCHAPv2 inside IKE_AUTH (RFC 7296 section 2.16); the
+    /// EAP user is the client's identity. The gateway still proves itself with `shared_key`.
+    case eapMSCHAPv2 = "eap-mschapv2"
 }

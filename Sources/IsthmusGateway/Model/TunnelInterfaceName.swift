@@ -50,3 +50,11 @@ extension TunnelInterfaceName {
         }
     }
 }
+
+extension TunnelInterfaceName {
+    /// The one interface of a gateway's point-to-site clients: `ist-` and the gateway's name and `-p2s`
+    /// (shortened with a hash when longer than 15 bytes), so it never takes a site's name.
+    public static func pointToSite(of gateway: GatewaySettings) -> String {
+        derived(from: gateway.name + "-p2s")
+    }
+}

@@ -12,12 +12,12 @@ struct ConfigValidator {
         self.brokenNames = brokenNames
     }
 
-    private func at(_ path: String, _ field: String? = nil) -> SourceLocation {
+    func at(_ path: String, _ field: String? = nil) -> SourceLocation {
         let full = field.map { path.isEmpty ? $0 : "\(path).\($0)" } ?? path
         return reader.location(of: full) ?? reader.location(of: path) ?? .start
     }
 
-    private mutating func error(_ location: SourceLocation, _ message: String, fix: String? = nil) {
+    mutating func error(_ location: SourceLocation, _ message: String, fix: String? = nil) {
         reader.sink.error(location, message, fix: fix)
     }
 
@@ -37,6 +37,7 @@ struct ConfigValidator {
         if let gateway { checkGatewayKind(gateway, site: site, connections: connections) }
         checkConnections(connections, localNetworks: localNetworks)
         if let gateway { checkInterfaceNames(connections, gateway: gateway) }
+        checkCertificateAuthentication(connections, gateway: gateway)
         checkPeersAtAnyAddress(connections, localNetworks: localNetworks.map(\.value))
         if let site { checkEndpoints(endpoints, site: site, localNetworks: localNetworks.map(\.value)) }
     }

@@ -179,10 +179,20 @@ struct IKEv2SACrypto: Sendable {
         sharedKey: SecretBytes, ofInitiator: Bool, realMessage: [UInt8], peerNonce: [UInt8],
         identification: IKEv2IdentificationPayload
     ) -> [UInt8] {
+        let padKey = prf.compute(key: sharedKey, [.bytes(Self.keyPad)])
+        let octets = signedOctets(
+            ofInitiator: ofInitiator, realMessage: realMessage, peerNonce: peerNonce, identification: identification)
+        return prf.compute(key: padKey, [.bytes(octets)]).copyBytes()
+    }
+
+    /// InitiatorSignedOctets or ResponderSignedOctets (section 2.15): RealMessage | NonceOfPeer |
+    /// prf(SK_p, IDPayloadBody). A pre-shared key MACs them, a certificate's key signs them.
+    func signedOctets(
+        ofInitiator: Bool, realMessage: [UInt8], peerNonce: [UInt8], identification: IKEv2IdentificationPayload
+    ) -> [UInt8] {
         let idBody = Self.identificationBody(identification)
         let macedID = prf.compute(key: ofInitiator ? keys.skPi : keys.skPr, [.bytes(idBody)])
-        let padKey = prf.compute(key: sharedKey, [.bytes(Self.keyPad)])
-        return prf.compute(key: padKey, [.bytes(realMessage), .bytes(peerNonce), .secret(macedID)]).copyBytes()
+        return realMessage + peerNonce + macedID.copyBytes()
     }
 
     /// The ID payload without its generic header: ID type, three reserved bytes, data (section 3.5).

@@ -72,6 +72,9 @@ extension IKEv2StateMachine {
 
     /// Logs a failure we detected in a peer's message.
     func reportLocalFailure(_ error: any Error, in what: String, now: MonotonicTime, into actions: inout [IKEAction]) {
+        if let failure = error as? IKEv2Failure, reportCertificateFailure(failure, in: what, now: now, into: &actions) {
+            return
+        }
         switch error as? IKEv2Failure {
         case .authenticationFailed?:
             emit(

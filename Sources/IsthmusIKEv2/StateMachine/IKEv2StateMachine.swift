@@ -46,6 +46,10 @@ struct IKEv2StateMachine {
     /// When the peer last sent an authenticated message (liveness: only those prove it alive).
     var lastInbound: MonotonicTime = .zero
     var dropLog = DroppedMessageLog()
+    /// The remote-access client of this IKE SA and its virtual address (point-to-site), once known.
+    var client: IKEv2Client?
+    /// A point-to-site client was refused its address: the IKE SA is deleted once the answer is out.
+    var clientRefused = false
 
     init(configuration: IKEv2Configuration, role: IKERole, random: any RandomNumberGenerator & Sendable) {
         self.configuration = configuration
@@ -102,6 +106,7 @@ struct IKEv2StateMachine {
             handleDatagram(datagram, now: now, into: &actions)
         }
         startQueuedExchanges(now: now, into: &actions)
+        settleClient(now: now, into: &actions)
         return actions
     }
 

@@ -91,18 +91,23 @@ extension IKEv2StateMachine {
                 user: nil, halfOpen: &halfOpen, eapFailure: nil, now: now, into: &actions)
             return
         }
-        let identity = Self.identification(configuration.localIdentity)
+        // Our IDr and AUTH (pre-shared key or certificate): the client authenticates us before it runs EAP.
+        let ours: [IKEv2Payload]
+        do {
+            ours = try responderAuthenticationPayloads(halfOpen: halfOpen)
+        } catch {
+            reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            refuseEAP(message, nil, user: nil, halfOpen: &halfOpen, eapFailure: nil, now: now, into: &actions)
+            return
+        }
+        let identity =
+            ours.lazy.compactMap(\.identificationResponder).first
+            ?? Self.identification(configuration.localIdentity)
         var server = EAPMSCHAPv2Server(users: users, firstIdentifier: UInt8.random(in: 0...255, using: &random))
         let request = server.start()
         halfOpen.eap = EAPResponderExchange(
             server: server, peerIdentification: peerIdentification, ourIdentification: identity, childRequest: inner)
-        answer(
-            message,
-            [
-                .identificationResponder(identity),
-                .authentication(responderAuthentication(identity, halfOpen: halfOpen)),
-                .eap(DataPayload(data: request.serialize())),
-            ], halfOpen: &halfOpen, into: &actions)
+        answer(message, ours + [.eap(DataPayload(data: request.serialize()))], halfOpen: &halfOpen, into: &actions)
     }
 
     /// EAP succeeded: the client's AUTH must verify with the MSK (section 2.16: the MSK is the shared secret of
@@ -141,7 +146,7 @@ extension IKEv2StateMachine {
         completeAuthRequest(
             message, childRequest: exchange.childRequest,
             reply: [.authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: ours))],
-            halfOpen: halfOpen, now: now, into: &actions)
+            clientIdentity: user, halfOpen: halfOpen, now: now, into: &actions)
     }
 
     /// The client ended the exchange with an INFORMATIONAL request (strongSwan sends AUTHENTICATION_FAILED after

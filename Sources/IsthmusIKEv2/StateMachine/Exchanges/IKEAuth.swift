@@ -9,7 +9,8 @@ struct IKEAuthRequest: Sendable {
     let childSPI: UInt32
 }
 
-/// IKE_AUTH (RFC 7296 sections 1.2, 2.15) for both roles, PSK only, with the first CHILD SA.
+/// IKE_AUTH (RFC 7296 sections 1.2, 2.15) for both roles, with the first CHILD SA; the certificate parts are
+/// in IKEAuth+Certificate.swift.
 extension IKEv2StateMachine {
     // MARK: - Initiator
 
@@ -17,18 +18,31 @@ extension IKEv2StateMachine {
         _ authenticating: inout AuthenticatingState, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let identity = Self.identification(configuration.localIdentity)
-        let authData = authentication(
-            ofInitiator: true, identity, crypto: authenticating.protection.crypto,
-            signed: authenticating.initialMessages)
         let childSPI = randomNonZeroSPI32()
-        var inner: [IKEv2Payload] = [
-            .identificationInitiator(identity),
-            .identificationResponder(Self.identification(configuration.remoteIdentity)),
-            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
-        ]
+        var inner: [IKEv2Payload]
+        if configuration.authentication.usesCertificates {
+            do {
+                inner = try certificateAuthenticationPayloads(
+                    ofInitiator: true, crypto: authenticating.protection.crypto, signed: authenticating.initialMessages)
+            } catch {
+                reportLocalFailure(error, in: "IKE_AUTH request", now: now, into: &actions)
+                close(restart: nil, into: &actions)
+                return
+            }
+        } else {
+            let authData = authentication(
+                ofInitiator: true, identity, crypto: authenticating.protection.crypto,
+                signed: authenticating.initialMessages)
+            inner = [
+                .identificationInitiator(identity),
+                .identificationResponder(Self.identification(configuration.remoteIdentity)),
+                .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+            ]
+        }
         if configuration.sendInitialContact {
             inner.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: .initialContact, data: [])))
         }
+        inner += configurationRequest
         inner.append(.securityAssociation(offerChild(spi: childSPI, pfs: false)))
         inner += trafficSelectorPayloads(
             initiator: configuration.localSelectors, responder: configuration.remoteSelectors)
@@ -57,9 +71,11 @@ extension IKEv2StateMachine {
             try verifyPeer(inner, peerIsInitiator: false, crypto: authenticating.protection.crypto, signed: signed)
         } catch {
             reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            tellResponderAuthenticationFailed(error, protection: authenticating.protection, into: &actions)
             close(restart: nil, into: &actions)
             return
         }
+        noteConfigurationReply(inner)
         var sa = IKEv2EstablishedSA(authenticating, now: now)
         announceEstablished(&sa, now: now, into: &actions)
         noteInitialContact(inner, now: now, into: &actions)
@@ -116,45 +132,69 @@ extension IKEv2StateMachine {
             close(restart: nil, into: &actions)
             return
         }
-        let identity = Self.identification(configuration.localIdentity)
-        let reply: [IKEv2Payload] = [
-            .identificationResponder(identity), .authentication(responderAuthentication(identity, halfOpen: halfOpen)),
-        ]
-        completeAuthRequest(message, childRequest: inner, reply: reply, halfOpen: halfOpen, now: now, into: &actions)
+        let reply: [IKEv2Payload]
+        do {
+            reply = try responderAuthenticationPayloads(halfOpen: halfOpen)
+        } catch {
+            reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            respondWithError(.authenticationFailed, to: message, with: &halfOpen.protection, into: &actions)
+            state = .halfOpen(halfOpen)
+            close(restart: nil, into: &actions)
+            return
+        }
+        // The pool keys a point-to-site client on the identity it authenticated as: its IDi here.
+        let peerIdentity = inner.lazy.compactMap(\.identificationInitiator).first.map(describe) ?? ""
+        completeAuthRequest(
+            message, childRequest: inner, reply: reply, clientIdentity: peerIdentity, halfOpen: halfOpen, now: now,
+            into: &actions)
     }
 
-    /// Our AUTH payload as the responder (section 2.15: pre-shared key), over our IDr.
-    func responderAuthentication(_ identity: IKEv2IdentificationPayload, halfOpen: HalfOpenState)
-        -> IKEv2AuthenticationPayload
-    {
-        let authData = authentication(
-            ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: halfOpen.initialMessages)
-        return IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)
+    /// Our IDr and AUTH as the responder (section 2.15): with the pre-shared key, or our certificate and a
+    /// signature (IKEAuth+Certificate.swift).
+    func responderAuthenticationPayloads(halfOpen: HalfOpenState) throws(IKEv2Failure) -> [IKEv2Payload] {
+        let signed = halfOpen.initialMessages
+        if configuration.authentication.usesCertificates {
+            return try certificateAuthenticationPayloads(
+                ofInitiator: false, crypto: halfOpen.protection.crypto, signed: signed)
+        }
+        let identity = Self.identification(configuration.localIdentity)
+        let authData = authentication(ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
+        return [
+            .identificationResponder(identity),
+            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+        ]
     }
 
     /// The initiator is authenticated: establish, answer with `reply` (our ID and AUTH) and the first CHILD SA
-    /// that `childRequest` (the first IKE_AUTH request's payloads) asked for.
+    /// that `childRequest` (the first IKE_AUTH request's payloads) asked for; a point-to-site client's address
+    /// is leased to `clientIdentity` (IDi, the certificate's identity, or the EAP user).
     mutating func completeAuthRequest(
-        _ message: IKEv2Message, childRequest inner: [IKEv2Payload], reply: [IKEv2Payload], halfOpen: HalfOpenState,
-        now: MonotonicTime, into actions: inout [IKEAction]
+        _ message: IKEv2Message, childRequest inner: [IKEv2Payload], reply: [IKEv2Payload], clientIdentity: String,
+        halfOpen: HalfOpenState, now: MonotonicTime, into actions: inout [IKEAction]
     ) {
         let signed = halfOpen.initialMessages
         var reply = reply
         var sa = IKEv2EstablishedSA(halfOpen, now: now)
         defer { state = .established(sa) }
-        // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
-        switch respondToChildRequest(
-            inner, nonceInitiator: signed.nonceInitiator, nonceResponder: signed.nonceResponder, pfs: false,
-            rekey: false, into: &sa, now: now, actions: &actions)
-        {
-        case .success(let childPayloads): reply += childPayloads
-        case .failure(let failure):
+        // Point-to-site: the client's virtual address first (IKEAuth+Configuration.swift); without one there
+        // is no CHILD SA.
+        var childRequest = configurationReply(inner, identity: clientIdentity, now: now, into: &actions)
+            .map { reply += $0.map { [$0] } ?? [] }
+        if case .success = childRequest {
+            // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
+            childRequest = respondToChildRequest(
+                inner, nonceInitiator: signed.nonceInitiator, nonceResponder: signed.nonceResponder, pfs: false,
+                rekey: false, into: &sa, now: now, actions: &actions
+            ).map { reply += $0 }
+        }
+        if case .failure(let failure) = childRequest {
             reply.append(.notify(IKEv2NotifyPayload(protocolID: .none, spi: [], notifyType: failure.notify, data: [])))
         }
         let response = header(.ikeAuth, messageID: message.messageID, response: true)
         guard let bytes = seal(response, reply, with: &sa.protection) else { return }
         sendResponse(bytes, messageID: message.messageID, into: &actions)
         announceEstablished(&sa, now: now, into: &actions)
+        announceClient(now: now, into: &actions)
         noteInitialContact(inner, now: now, into: &actions)
     }
 
@@ -183,14 +223,19 @@ extension IKEv2StateMachine {
             peerNonce: ofInitiator ? signed.nonceResponder : signed.nonceInitiator, identification: identification)
     }
 
-    /// Checks the peer's ID and AUTH payloads: the AUTH data verifies with our pre-shared key and the ID is
-    /// the one we expect.
+    /// Checks the peer's ID and AUTH payloads: the AUTH data verifies with our pre-shared key (or, with
+    /// certificates, IKEAuth+Certificate.swift) and the ID is the one we expect.
     private func verifyPeer(
         _ inner: [IKEv2Payload], peerIsInitiator: Bool, crypto: IKEv2SACrypto, signed: IKEv2InitialMessages
     ) throws {
         let identity =
             try peerIsInitiator
             ? inner.required(\.identificationInitiator, "IDi") : inner.required(\.identificationResponder, "IDr")
+        if configuration.authentication.usesCertificates {
+            try verifyPeerCertificate(
+                inner, identification: identity, peerIsInitiator: peerIsInitiator, crypto: crypto, signed: signed)
+            return
+        }
         let auth = try inner.required(\.authentication, "AUTH")
         let expected = authentication(ofInitiator: peerIsInitiator, identity, crypto: crypto, signed: signed)
         guard auth.method == .sharedKeyMessageIntegrityCode, ConstantTime.equal(auth.data, expected) else {
@@ -208,6 +253,8 @@ extension IKEv2StateMachine {
     /// The peer's IDi or IDr must name the identity the connection expects (RFC 7296 section 2.15: the
     /// identity is authenticated with the key configured for it).
     private func checkIdentity(_ payload: IKEv2IdentificationPayload) throws {
+        // A point-to-site client may be anyone the shared key (or its credential) authenticates.
+        if configuration.pointToSite != nil { return }
         guard let identity = IKEIdentity(type: payload.idType.rawValue, data: payload.data),
             identity.matches(configuration.remoteIdentity)
         else {

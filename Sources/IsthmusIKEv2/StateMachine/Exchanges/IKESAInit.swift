@@ -69,6 +69,7 @@ extension IKEv2StateMachine {
         ]
         payloads += natDetectionPayloads()
         payloads.append(Self.fragmentationSupported)
+        payloads += signatureHashAlgorithmsPayloads
         // Every attempt is a new IKE_SA_INIT with message ID 0 (section 2.6).
         window.reset()
         var message = header(.ikeSAInit, messageID: window.nextRequestID, response: false)
@@ -246,6 +247,7 @@ extension IKEv2StateMachine {
                 $0.notifyType == .ikev2FragmentationSupported
             }
             if peerSupportsFragmentation { response.payloads.append(Self.fragmentationSupported) }
+            response.payloads += certificateRequestPayloads + signatureHashAlgorithmsPayloads
             let responseBytes = response.serialize()
             state = .halfOpen(
                 HalfOpenState(

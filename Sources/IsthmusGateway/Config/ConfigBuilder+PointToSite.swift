@@ -1,0 +1,102 @@
+import IsthmusCrypto
+
+/// `gateway.point_to_site`: the address pool, how clients authenticate, split or full tunnel, proposals.
+extension ConfigBuilder {
+    static let pointToSiteKeys = ["address_pool", "auth", "shared_key", "full_tunnel", "ike", "esp", "users_file"]
+
+    mutating func readPointToSite(_ value: LocatedNode) -> PointToSite? {
+        guard
+            let fields = reader.mapping(
+                value, what: "point_to_site", keys: Self.pointToSiteKeys, required: ["address_pool"]),
+            let pool = fields["address_pool"].flatMap({ reader.prefix($0, what: "address_pool") })
+        else { return nil }
+        var settings = PointToSite(addressPool: pool)
+        var failed = false
+        if let node = fields["auth"] {
+            if let items = reader.sequence(node, what: "point_to_site auth", scalarAsList: true) {
+                let methods = items.compactMap {
+                    reader.choice($0, what: "point_to_site auth", as: PointToSiteAuthentication.self)
+                }
+                if methods.count == items.count, !methods.isEmpty {
+                    settings.authentication = methods
+                } else {
+                    failed = true
+                    if items.isEmpty {
+                        reader.sink.error(
+                            node.location, "point_to_site auth lists no method",
+                            fix: "write auth: [psk] (with shared_key)")
+                    }
+                }
+            } else {
+                failed = true
+            }
+        }
+        if let node = fields["shared_key"] {
+            settings.sharedKey = readSharedKey(node)
+            if settings.sharedKey == nil { failed = true }
+        }
+        if let node = fields["full_tunnel"] {
+            switch reader.string(node, what: "full_tunnel")?.lowercased() {
+            case "true"?, "yes"?: settings.fullTunnel = true
+            case "false"?, "no"?: settings.fullTunnel = false
+            case nil: failed = true
+            case let other?:
+                failed = true
+                reader.sink.error(node.location, "full_tunnel '\(other)' is not true or false")
+            }
+        }
+        if let ike = readProposals(fields["ike"], .ike, version: .v2) { settings.ike = ike } else { failed = true }
+        if let esp = readProposals(fields["esp"], .esp, version: .v2) { settings.esp = esp } else { failed = true }
+        if let node = fields["users_file"], let path = reader.string(node, what: "users_file") {
+            settings.usersFile = path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)"
+        }
+        if settings.authentication.contains(.eapMSCHAPv2), !readUsersFile(fields, into: settings, at: value) {
+            failed = true
+        }
+        if settings.authentication.contains(.psk), settings.sharedKey == nil, fields["shared_key"] == nil {
+            failed = true
+            reader.sink.error(
+                value.location, "point_to_site auth psk needs the key the clients share",
+                fix: "add shared_key: file:/etc/isthmus/clients.key (or inline, 16 characters at least)")
+        }
+        if pool.family != .v4 {
+            failed = true
+            reader.sink.error(
+                fields["address_pool"]?.location ?? value.location,
+                "address_pool \(pool) is IPv6; clients get IPv4 addresses (INTERNAL_IP4_ADDRESS) only for now",
+                fix: "use an IPv4 prefix such as 10.0.0.0/24")
+        }
+        return failed ? nil : settings
+    }
+
+    /// `eap-mschapv2`: the users file must exist and load without error; its own problems are reported at the
+    /// `users_file` line, each with a note at its line of the users file. The gateway still authenticates itself
+    /// with `shared_key` (until it has a certificate), so that is required too.
+    private mutating func readUsersFile(
+        _ fields: [String: LocatedNode], into settings: PointToSite, at value: LocatedNode
+    ) -> Bool {
+        guard let usersFile = settings.usersFile else {
+            reader.sink.error(
+                fields["auth"]?.location ?? value.location, "eap-mschapv2 needs a users_file",
+                fix: "add 'users_file: users.yaml' (mode 0600, lines 'name: password') under point_to_site")
+            return false
+        }
+        var ok = true
+        if settings.sharedKey == nil, fields["shared_key"] == nil {
+            ok = false
+            reader.sink.error(
+                value.location, "eap-mschapv2 clients authenticate the gateway by its shared_key",
+                fix: "add shared_key: file:/etc/isthmus/clients.key (the clients' 'remote { auth = psk }')")
+        }
+        let loaded = EAPUsersFile.load(path: usersFile)
+        guard loaded.users == nil else { return ok }
+        let location = fields["users_file"]?.location ?? value.location
+        for problem in loaded.diagnostics where problem.severity == .error {
+            var diagnostic = Diagnostic(
+                .error, file: reader.sink.file, at: location, "users_file: \(problem.message)", fix: problem.fix)
+            diagnostic.notes = [Diagnostic.Note(file: problem.file, at: problem.location, problem.message)]
+            reader.sink.append(diagnostic)
+        }
+        return false
+    }
+}
