@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build one libFuzzer harness with the IsthmusWire sources and run it for a bounded time.
-# Usage: Fuzz/run.sh TARGET SECONDS     (TARGET: IKEv2 | ISAKMP | ESP)
+# Usage: Fuzz/run.sh TARGET SECONDS     (TARGET: IKEv2 | ISAKMP | ESP | EAP)
 # Corpus: /tmp/isthmus-fuzz/TARGET/corpus (seeded from Fuzz/Seeds/*.hex); crashes: .../crashes
 set -euo pipefail
 
-target="${1:?usage: run.sh IKEv2|ISAKMP|ESP SECONDS}"
-seconds="${2:?usage: run.sh IKEv2|ISAKMP|ESP SECONDS}"
+target="${1:?usage: run.sh IKEv2|ISAKMP|ESP|EAP SECONDS}"
+seconds="${2:?usage: run.sh IKEv2|ISAKMP|ESP|EAP SECONDS}"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 harness="$here/Fuzz${target}.swift"

@@ -50,10 +50,12 @@ public enum IKESessions {
         }
         // A first message no site connection claims: a point-to-site client, when the gateway offers it.
         let pool = clientPools.pool(for: config)
+        // The users file is read here, once per configuration (start and reload), not per client.
+        let users = PointToSiteSessions.users(of: config)
         let pointToSite: GatewayDaemon.ResponderFactory = { datagram in
             guard let pool,
                 let configuration = PointToSiteSessions.configuration(
-                    in: config, pool: pool, peer: datagram.source, local: datagram.destination)
+                    in: config, pool: pool, peer: datagram.source, local: datagram.destination, users: users)
             else { return nil }
             return IKEv2Session(responding: configuration, random: SystemRandomNumberGenerator())
         }

@@ -33,13 +33,17 @@ public enum PointToSiteSessions {
     }
 
     /// The responder configuration for a client whose first message came from `peer` to `local`; nil when the
-    /// gateway offers no point-to-site, has no public address or no way to authenticate clients. With
-    /// `auth` listing `certificate` (and the gateway having a certificate and trust roots) clients authenticate
-    /// with certificates and the gateway with its own, its identity its subject DN; otherwise with the
-    /// pre-shared key. The method is chosen before the client's IKE_AUTH shows its own, so a gateway listing
-    /// both takes certificates.
+    /// gateway offers no point-to-site, has no public address or no way to authenticate itself and its clients.
+    /// The gateway proves itself with its certificate (its identity its subject DN) when `auth` lists
+    /// `certificate`, or lists `eap-mschapv2` without `psk`, and the gateway has one (`gateway.certificate`): what
+    /// Windows and strongSwan EAP clients expect; otherwise with the pre-shared key. Clients then authenticate
+    /// with certificates issued under `gateway.certificate_authorities`, the key, or EAP-MSCHAPv2 (a client whose
+    /// IKE_AUTH has no AUTH). The gateway's method is chosen before the client's IKE_AUTH shows its own, so a
+    /// gateway listing both `certificate` and `psk` signs with its certificate and takes no key clients.
+    /// - Parameter users: the users file's users (``users(of:)``), read once per configuration.
     public static func configuration(
-        in config: GatewayConfig, pool: SharedAddressPool, peer: UDPEndpoint, local: UDPEndpoint
+        in config: GatewayConfig, pool: SharedAddressPool, peer: UDPEndpoint, local: UDPEndpoint,
+        users: EAPUserDatabase? = nil
     ) -> IKEv2Configuration? {
         guard let p2s = config.gateway.pointToSite, config.gateway.kind == .dynamic,
             let ours = config.gateway.publicAddress
@@ -48,10 +52,13 @@ public enum PointToSiteSessions {
         let credential = certificates.credential?.value
         let byCertificate =
             p2s.authentication.contains(.certificate) && credential != nil && !certificates.authoritiesDER.isEmpty
+        let eap = p2s.authentication.contains(.eapMSCHAPv2) && users != nil
+        let signsWithCertificate =
+            byCertificate || (eap && credential != nil && !p2s.authentication.contains(.psk))
         let key: SecretBytes
-        if byCertificate {
+        if signsWithCertificate {
             key = SecretBytes([])
-        } else if p2s.authentication.contains(.psk), let shared = p2s.sharedKey {
+        } else if p2s.authentication.contains(.psk) || eap, let shared = p2s.sharedKey {
             key = shared.withMaterial { SecretBytes($0) }
         } else {
             return nil
@@ -71,7 +78,7 @@ public enum PointToSiteSessions {
         var configuration = IKEv2Configuration(
             settings, localIdentity: .address(ours), remoteIdentity: .address(peer.address))
         configuration.pointToSite = IKEv2PointToSite(addresses: pool, dnsServers: dnsServers, networks: networks)
-        if byCertificate, let credential {
+        if signsWithCertificate, let credential {
             configuration.authentication = .certificate(
                 local: credential, peers: certificates.verifier, wallClock: { Date() })
             configuration.localIdentity = .distinguishedName(der: credential.subjectDER, text: credential.subjectText)
@@ -79,7 +86,21 @@ public enum PointToSiteSessions {
             configuration.certificateRequestHashes = IKEv2Authentication.keyHashes(
                 ofRootsDER: certificates.authoritiesDER)
         }
+        if eap, let users {
+            configuration.eapUsers = users
+            // A client that sends AUTH (key or certificate) is taken when the gateway offers that method.
+            configuration.eapRequired = !byCertificate && !p2s.authentication.contains(.psk)
+        }
         return configuration
+    }
+
+    /// The users of `eap-mschapv2` (`point_to_site.users_file`), nil when the gateway does not offer it or the
+    /// file no longer loads (the configuration check reported why when it was loaded).
+    public static func users(of config: GatewayConfig) -> EAPUserDatabase? {
+        guard let p2s = config.gateway.pointToSite, p2s.authentication.contains(.eapMSCHAPv2),
+            let path = p2s.usersFile
+        else { return nil }
+        return EAPUsersFile.load(path: path).users
     }
 }
 

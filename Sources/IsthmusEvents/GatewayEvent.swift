@@ -60,6 +60,8 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let peerUnresolved = Kind(rawValue: "peer-unresolved")
         /// An endpoint ACL denied a packet leaving the tunnel (at most 10 reported a second).
         public static let aclDenied = Kind(rawValue: "acl-denied")
+        /// A point-to-site client proved its user name and password with EAP-MSCHAPv2 (`details["user"]`).
+        public static let clientAuthenticated = Kind(rawValue: "client-authenticated")
         /// A point-to-site client authenticated and got its virtual address (`identity`, `virtual_address`,
         /// `peer` in the details).
         public static let clientConnected = Kind(rawValue: "client-connected")

@@ -24,10 +24,19 @@ public enum FuzzConfigurations {
         /// IKEv2: authenticate with certificates (the office ECDSA, the cloud RSA, one root) instead of the key,
         /// so IKE_AUTH carries CERT, CERTREQ and RFC 7427 AUTH payloads and N(SIGNATURE_HASH_ALGORITHMS).
         var certificates = false
+        /// IKEv2: the responder takes EAP-MSCHAPv2 clients (an IKE_AUTH whose AUTH a mutation removed, or a
+        /// forged one, enters the EAP phase).
+        var eapUsers = false
         /// IKEv2: the office is a remote-access client asking for an address (CP), the cloud answers from a
         /// pool of 2 addresses (RFC 7296 3.15), so replays and duplicates reach exhaustion.
         var pointToSite = false
     }
+
+    /// The users of the EAP variant: one password, one NT hash.
+    static let eapUsers = EAPUserDatabase(ntHashes: [
+        "alice": try! MSCHAPv2Crypto.ntPasswordHash(password: sharedKey),
+        "bob": SecretBytes(Array(repeating: 0x42, count: 16)),
+    ])
 
     static let ikev2Variants = [
         Variant(
@@ -45,6 +54,10 @@ public enum FuzzConfigurations {
         Variant(
             ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", liveness: nil, forceUDPEncapsulation: false,
             certificates: true),
+        // A point-to-site responder that also speaks EAP-MSCHAPv2 (RFC 7296 section 2.16).
+        Variant(
+            ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", liveness: nil, forceUDPEncapsulation: false,
+            eapUsers: true),
         // Point-to-site: CP(CFG_REQUEST) in IKE_AUTH, CFG_REPLY or INTERNAL_ADDRESS_FAILURE.
         Variant(
             ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16",
@@ -90,6 +103,7 @@ public enum FuzzConfigurations {
                 remoteIdentity: .address(settings.remote.address),
                 fragmentSize: chosen.fragmentSize ?? IKEv2Configuration.defaultFragmentSize)
             if chosen.certificates { certify(&configuration, office: index == 0) }
+            if chosen.eapUsers, index == 1 { configuration.eapUsers = eapUsers }
             return configuration
         }
         if chosen.pointToSite {
@@ -101,6 +115,14 @@ public enum FuzzConfigurations {
                 dnsServers: [address("10.0.1.4")], networks: [try! IPPrefix(parsing: "10.0.1.0/24")])
         }
         return configurations
+    }
+
+    /// The number of IKEv2 variants (the first byte of a script, modulo this).
+    public static var ikev2VariantCount: Int { ikev2Variants.count }
+
+    /// Whether IKEv2 variant `variant` has a responder that takes EAP-MSCHAPv2 clients.
+    public static func ikev2HasEAP(_ variant: UInt8) -> Bool {
+        ikev2Variants[Int(variant) % ikev2Variants.count].eapUsers
     }
 
     /// Certificate authentication at a fixed date inside the fixtures' validity; any certified peer identity.

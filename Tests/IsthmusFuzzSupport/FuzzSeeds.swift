@@ -29,7 +29,16 @@ public enum FuzzSeeds {
             ("delete-i", [terminate(.initiator), deliverAll]),
             ("delete-r", [terminate(.responder), deliverAll]),
         ]
-        return named("ikev2", variant, establish, phases)
+        var seeds = named("ikev2", variant, establish, phases)
+        if FuzzConfigurations.ikev2HasEAP(variant) {
+            // The initiator's IKE_AUTH without its AUTH (payload 2) enters the responder's EAP phase; then a
+            // forged IKE_AUTH (message 2) with an EAP Response/Identity "alice" (payload type 33 + 15 = 48).
+            let identity: [UInt8] = [2, 0, 0, 10, 1] + Array("alice".utf8)
+            let forged = [C.forge.rawValue, 0, 2, 2, 1, 15, UInt8(identity.count)] + identity
+            let script = [initiate, deliver, deliver, [C.mutate.rawValue, 0, 0, 2], deliverAll, forged, deliverAll]
+            seeds.append(("ikev2-v\(variant)-eap-identity", [variant] + script.flatMap { $0 }))
+        }
+        return seeds
     }
 
     public static func ikev1(variant: UInt8) -> [(String, [UInt8])] {

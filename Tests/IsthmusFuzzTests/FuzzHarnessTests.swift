@@ -25,15 +25,26 @@ final class FuzzHarnessTests: XCTestCase {
         }
     }
 
+    func testIKEv2EAPSeedReachesTheEAPPhase() throws {
+        let variant = try XCTUnwrap(
+            (0..<UInt8(FuzzConfigurations.ikev2VariantCount)).first { FuzzConfigurations.ikev2HasEAP($0) })
+        let pair = V2.run(seed(FuzzSeeds.ikev2(variant: variant), "-eap-identity"))
+        XCTAssertEqual(pair.violations, [])
+        XCTAssertFalse(pair.kinds(.responder).contains(.ikeSAEstablished))
+        // The forged Response/Identity guesses the EAP identifier: a wrong guess is refused as EAP-MSCHAPv2.
+        let eapEvents = pair.events[.responder, default: []].filter { $0.details["method"] == "eap-mschapv2" }
+        XCTAssertEqual(eapEvents.map(\.kind), [.authenticationFailed], "the responder took the EAP path")
+    }
+
     func testIKEv2SeedsReachEveryPhase() {
-        for variant: UInt8 in [0, 1, 2, 3, 4] {
+        for variant: UInt8 in [0, 1, 2, 3, 4, 5] {
             let seeds = FuzzSeeds.ikev2(variant: variant)
             let established = V2.run(seed(seeds, "-establish"))
             assertPaired(established, "v\(variant) establish")
             XCTAssertTrue(established.kinds(.initiator).contains(.ikeSAEstablished))
             XCTAssertTrue(established.kinds(.responder).contains(.ikeSAEstablished))
-            // Variant 4 is a point-to-site client: its address comes from the CP exchange.
-            XCTAssertEqual(established.kinds(.responder).contains(.clientConnected), variant == 4, "v\(variant)")
+            // Variant 5 is a point-to-site client: its address comes from the CP exchange.
+            XCTAssertEqual(established.kinds(.responder).contains(.clientConnected), variant == 5, "v\(variant)")
 
             let childRekey = V2.run(seed(seeds, "-child-rekey-r"))
             assertPaired(childRekey, "v\(variant) child rekey")

@@ -2,7 +2,7 @@ import IsthmusCrypto
 
 /// `gateway.point_to_site`: the address pool, how clients authenticate, split or full tunnel, proposals.
 extension ConfigBuilder {
-    static let pointToSiteKeys = ["address_pool", "auth", "shared_key", "full_tunnel", "ike", "esp"]
+    static let pointToSiteKeys = ["address_pool", "auth", "shared_key", "full_tunnel", "ike", "esp", "users_file"]
 
     mutating func readPointToSite(_ value: LocatedNode) -> PointToSite? {
         guard
@@ -47,6 +47,12 @@ extension ConfigBuilder {
         }
         if let ike = readProposals(fields["ike"], .ike, version: .v2) { settings.ike = ike } else { failed = true }
         if let esp = readProposals(fields["esp"], .esp, version: .v2) { settings.esp = esp } else { failed = true }
+        if let node = fields["users_file"], let path = reader.string(node, what: "users_file") {
+            settings.usersFile = path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)"
+        }
+        if settings.authentication.contains(.eapMSCHAPv2), !readUsersFile(fields, into: settings, at: value) {
+            failed = true
+        }
         if settings.authentication.contains(.psk), settings.sharedKey == nil, fields["shared_key"] == nil {
             failed = true
             reader.sink.error(
@@ -62,15 +68,51 @@ extension ConfigBuilder {
         }
         return failed ? nil : settings
     }
+
+    /// `eap-mschapv2`: the users file must exist and load without error; its own problems are reported at the
+    /// `users_file` line, each with a note at its line of the users file. How the gateway proves itself to
+    /// these clients is checked with the certificates (``checkPointToSiteCertificates(_:_:at:)``).
+    private mutating func readUsersFile(
+        _ fields: [String: LocatedNode], into settings: PointToSite, at value: LocatedNode
+    ) -> Bool {
+        guard let usersFile = settings.usersFile else {
+            reader.sink.error(
+                fields["auth"]?.location ?? value.location, "eap-mschapv2 needs a users_file",
+                fix: "add 'users_file: users.yaml' (mode 0600, lines 'name: password') under point_to_site")
+            return false
+        }
+        let loaded = EAPUsersFile.load(path: usersFile)
+        guard loaded.users == nil else { return true }
+        let location = fields["users_file"]?.location ?? value.location
+        for problem in loaded.diagnostics where problem.severity == .error {
+            var diagnostic = Diagnostic(
+                .error, file: reader.sink.file, at: location, "users_file: \(problem.message)", fix: problem.fix)
+            diagnostic.notes = [Diagnostic.Note(file: problem.file, at: problem.location, problem.message)]
+            reader.sink.append(diagnostic)
+        }
+        return false
+    }
 }
 
 extension ConfigBuilder {
     /// `auth: [certificate]` needs the gateway's own certificate (it signs its AUTH) and the roots clients'
-    /// certificates chain to.
+    /// certificates chain to; `eap-mschapv2` without `psk` needs the gateway's certificate or, without one,
+    /// `shared_key` (the gateway proves itself before EAP starts, RFC 7296 section 2.16).
     mutating func checkPointToSiteCertificates(
         _ settings: PointToSite?, _ certificates: GatewayCertificates, at node: LocatedNode
     ) {
-        guard let settings, settings.authentication.contains(.certificate) else { return }
+        guard let settings else { return }
+        if settings.authentication.contains(.eapMSCHAPv2), !settings.authentication.contains(.psk),
+            certificates.credential == nil, settings.sharedKey == nil
+        {
+            reader.sink.error(
+                node.location,
+                "eap-mschapv2 clients authenticate the gateway by its certificate or, without one, by shared_key",
+                fix: "add gateway.certificate: {certificate: gateway.pem, private_key: gateway.key} (what Windows "
+                    + "clients need), or shared_key: file:/etc/isthmus/clients.key (the clients' 'remote { auth = psk }')"
+            )
+        }
+        guard settings.authentication.contains(.certificate) else { return }
         if certificates.credential == nil {
             reader.sink.error(
                 node.location, "point_to_site auth certificate needs the gateway's own certificate",

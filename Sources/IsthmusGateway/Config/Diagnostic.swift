@@ -78,6 +78,11 @@ struct DiagnosticSink {
         diagnostics.append(Diagnostic(.error, file: file, at: location, message, fix: fix))
     }
 
+    /// Adds a diagnostic built elsewhere (one with notes).
+    mutating func append(_ diagnostic: Diagnostic) {
+        diagnostics.append(diagnostic)
+    }
+
     mutating func warning(_ location: SourceLocation, _ message: String, fix: String? = nil) {
         diagnostics.append(Diagnostic(.warning, file: file, at: location, message, fix: fix))
     }

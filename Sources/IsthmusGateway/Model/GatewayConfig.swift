@@ -117,6 +117,9 @@ public struct PointToSite: Sendable, Hashable, Encodable {
     /// IKE and ESP proposals clients may use (default: the connections' defaults).
     public var ike = Connection.defaultProposals(.ike, version: .v2)
     public var esp = Connection.defaultProposals(.esp, version: .v2)
+    /// The users of `eap-mschapv2` (`users_file`, resolved against the configuration's folder; ``EAPUsersFile``
+    /// reads it).
+    public var usersFile: String?
 
     public init(addressPool: IPPrefix) { self.addressPool = addressPool }
 
@@ -126,6 +129,7 @@ public struct PointToSite: Sendable, Hashable, Encodable {
         case sharedKey = "shared_key"
         case fullTunnel = "full_tunnel"
         case ike, esp
+        case usersFile = "users_file"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -136,6 +140,7 @@ public struct PointToSite: Sendable, Hashable, Encodable {
         try container.encode(fullTunnel, forKey: .fullTunnel)
         try container.encode(ike.proposals.map(\.description), forKey: .ike)
         try container.encode(esp.proposals.map(\.description), forKey: .esp)
+        try container.encodeIfPresent(usersFile, forKey: .usersFile)
     }
 }
 
@@ -146,4 +151,8 @@ public enum PointToSiteAuthentication: String, Sendable, Hashable, CaseIterable 
     /// A certificate issued under `gateway.certificate_authorities` (the gateway signs with
     /// `gateway.certificate`); the identity the certificate certifies is the client's identity.
     case certificate
+    /// A user name and password from `users_file`, EAP-MSCHAPv2 inside IKE_AUTH (RFC 7296 section 2.16); the
+    /// EAP user is the client's identity. The gateway proves itself with
+    /// `gateway.certificate` when it has one (and `auth` has no `psk`), else with `shared_key`.
+    case eapMSCHAPv2 = "eap-mschapv2"
 }

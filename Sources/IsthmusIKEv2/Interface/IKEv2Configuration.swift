@@ -16,6 +16,12 @@ public struct IKEv2Configuration: IKEConfiguration {
     /// Largest IKE message sent whole; larger protected messages are fragmented (RFC 7383) when the
     /// peer announced support.
     public var fragmentSize: Int
+    /// The users EAP-MSCHAPv2 clients authenticate as (RFC 7296 section 2.16; point-to-site with
+    /// `eap-mschapv2` in `point_to_site.auth`); nil: a responder asks for AUTH in the first IKE_AUTH.
+    public var eapUsers: EAPUserDatabase? = nil
+    /// With ``eapUsers``: clients must use EAP (`point_to_site.auth` without `psk`); an IKE_AUTH whose AUTH is
+    /// the pre-shared key's is refused with AUTHENTICATION_FAILED.
+    public var eapRequired = false
     /// Pre-shared key (the default) or certificates.
     public var authentication: IKEv2Authentication = .sharedKey
     /// Whether ``remoteIdentity`` was configured (`remote_id`). With certificates and no `remote_id`, any

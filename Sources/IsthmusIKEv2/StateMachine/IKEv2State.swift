@@ -102,10 +102,13 @@ extension IKEv2StateMachine {
         let initialMessages: IKEv2InitialMessages
     }
 
-    /// Responder: IKE_SA_INIT answered, IKE_AUTH not yet seen.
+    /// Responder: IKE_SA_INIT answered, the initiator not yet authenticated.
     struct HalfOpenState {
         var protection: IKEv2MessageProtection
         let initialMessages: IKEv2InitialMessages
+        /// The EAP phase (section 2.16) once a client's IKE_AUTH came without AUTH: IKE_AUTH exchanges carry EAP
+        /// until the client's AUTH with the MSK; nil before that and for peers with AUTH in their first IKE_AUTH.
+        var eap: EAPResponderExchange? = nil
     }
 
     /// Our DELETE of the IKE SA is in flight; the CHILD SAs are gone already.

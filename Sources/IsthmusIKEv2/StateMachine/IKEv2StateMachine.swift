@@ -214,6 +214,12 @@ struct IKEv2StateMachine {
                 return
             }
             handleAuthRequest(message, inner, datagram: datagram, halfOpen: halfOpen, now: now, into: &actions)
+        case .halfOpen(let halfOpen) where type == .informational && halfOpen.eap != nil:
+            // An EAP client that gives up says so in an INFORMATIONAL (strongSwan: AUTHENTICATION_FAILED).
+            guard let inner = open(message, datagram, with: halfOpen.protection, now: now, into: &actions) else {
+                return
+            }
+            handleEAPClientAbort(message, inner, halfOpen: halfOpen, now: now, into: &actions)
         case .authenticating where type == .informational, .established where type == .informational,
             .deleting where type == .informational:
             guard let protection = currentProtection,

@@ -11,7 +11,9 @@ import IsthmusFuzzSupport
     @main
     struct ReplayIKEv2 {
         static func main() {
-            FuzzEntry.replay(IKEv2FuzzCore.self, seeds: (0...3).flatMap { FuzzSeeds.ikev2(variant: $0) })
+            FuzzEntry.replay(
+                IKEv2FuzzCore.self,
+                seeds: (0..<UInt8(FuzzConfigurations.ikev2VariantCount)).flatMap { FuzzSeeds.ikev2(variant: $0) })
         }
     }
 #endif

@@ -112,6 +112,14 @@ extension IKEv2StateMachine {
         // The initiator may have floated to 4500 (NAT-T): answer where it came from.
         local = datagram.destination
         remote = datagram.source
+        // EAP (section 2.16, IKEAuth+EAP.swift): a client without AUTH, or the exchanges after the first.
+        if halfOpen.eap != nil
+            || (configuration.eapUsers != nil
+                && (configuration.eapRequired || !inner.contains { $0.authentication != nil }))
+        {
+            handleEAPAuthRequest(message, inner, halfOpen: halfOpen, now: now, into: &actions)
+            return
+        }
         actions.append(.cancelTimer(.abandon))
         do {
             try verifyPeer(inner, peerIsInitiator: true, crypto: halfOpen.protection.crypto, signed: signed)
@@ -124,33 +132,53 @@ extension IKEv2StateMachine {
             close(restart: nil, into: &actions)
             return
         }
-        let identity = Self.identification(configuration.localIdentity)
-        var reply: [IKEv2Payload]
-        if configuration.authentication.usesCertificates {
-            do {
-                reply = try certificateAuthenticationPayloads(
-                    ofInitiator: false, crypto: halfOpen.protection.crypto, signed: signed)
-            } catch {
-                reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
-                respondWithError(.authenticationFailed, to: message, with: &halfOpen.protection, into: &actions)
-                state = .halfOpen(halfOpen)
-                close(restart: nil, into: &actions)
-                return
-            }
-        } else {
-            let authData = authentication(
-                ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
-            reply = [
-                .identificationResponder(identity),
-                .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
-            ]
+        let reply: [IKEv2Payload]
+        do {
+            reply = try responderAuthenticationPayloads(halfOpen: halfOpen)
+        } catch {
+            reportLocalFailure(error, in: "IKE_AUTH response", now: now, into: &actions)
+            respondWithError(.authenticationFailed, to: message, with: &halfOpen.protection, into: &actions)
+            state = .halfOpen(halfOpen)
+            close(restart: nil, into: &actions)
+            return
         }
+        // The pool keys a point-to-site client on the identity it authenticated as: its IDi here.
+        let peerIdentity = inner.lazy.compactMap(\.identificationInitiator).first.map(describe) ?? ""
+        completeAuthRequest(
+            message, childRequest: inner, reply: reply, clientIdentity: peerIdentity, halfOpen: halfOpen, now: now,
+            into: &actions)
+    }
+
+    /// Our IDr and AUTH as the responder (section 2.15): with the pre-shared key, or our certificate and a
+    /// signature (IKEAuth+Certificate.swift).
+    func responderAuthenticationPayloads(halfOpen: HalfOpenState) throws(IKEv2Failure) -> [IKEv2Payload] {
+        let signed = halfOpen.initialMessages
+        if configuration.authentication.usesCertificates {
+            return try certificateAuthenticationPayloads(
+                ofInitiator: false, crypto: halfOpen.protection.crypto, signed: signed)
+        }
+        let identity = Self.identification(configuration.localIdentity)
+        let authData = authentication(ofInitiator: false, identity, crypto: halfOpen.protection.crypto, signed: signed)
+        return [
+            .identificationResponder(identity),
+            .authentication(IKEv2AuthenticationPayload(method: .sharedKeyMessageIntegrityCode, data: authData)),
+        ]
+    }
+
+    /// The initiator is authenticated: establish, answer with `reply` (our ID and AUTH) and the first CHILD SA
+    /// that `childRequest` (the first IKE_AUTH request's payloads) asked for; a point-to-site client's address
+    /// is leased to `clientIdentity` (IDi, the certificate's identity, or the EAP user).
+    mutating func completeAuthRequest(
+        _ message: IKEv2Message, childRequest inner: [IKEv2Payload], reply: [IKEv2Payload], clientIdentity: String,
+        halfOpen: HalfOpenState, now: MonotonicTime, into actions: inout [IKEAction]
+    ) {
+        let signed = halfOpen.initialMessages
+        var reply = reply
         var sa = IKEv2EstablishedSA(halfOpen, now: now)
         defer { state = .established(sa) }
         // Point-to-site: the client's virtual address first (IKEAuth+Configuration.swift); without one there
         // is no CHILD SA.
-        let peerIdentity = inner.lazy.compactMap(\.identificationInitiator).first.map(describe) ?? ""
-        var childRequest = configurationReply(inner, identity: peerIdentity, now: now, into: &actions)
+        var childRequest = configurationReply(inner, identity: clientIdentity, now: now, into: &actions)
             .map { reply += $0.map { [$0] } ?? [] }
         if case .success = childRequest {
             // The CHILD SA of IKE_AUTH: a failure here leaves the IKE SA up (section 1.2) and says why.
@@ -185,7 +213,7 @@ extension IKEv2StateMachine {
 
     /// The AUTH data of the initiator's or the responder's IKE_AUTH: each side signs its own IKE_SA_INIT
     /// message, the other side's nonce and its own ID payload.
-    private func authentication(
+    func authentication(
         ofInitiator: Bool, _ identification: IKEv2IdentificationPayload, crypto: IKEv2SACrypto,
         signed: IKEv2InitialMessages
     ) -> [UInt8] {
