@@ -69,6 +69,9 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         public static let clientDisconnected = Kind(rawValue: "client-disconnected")
         /// A point-to-site client was refused; `reason` says why (`pool-exhausted`, `no-cp-request`).
         public static let clientRefused = Kind(rawValue: "client-refused")
+        /// A point-to-site client asked for an address the pool never hands out (`requested`); it got one of
+        /// the pool instead.
+        public static let clientAddressRequestRefused = Kind(rawValue: "client-address-request-refused")
     }
 
     public enum Severity: String, Sendable, Hashable {

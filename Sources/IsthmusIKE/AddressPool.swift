@@ -5,11 +5,16 @@ import Synchronization
 public enum AddressPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Every usable address of the pool is leased to a client that is connected.
     case exhausted(pool: IPPrefix, size: Int)
+    /// A client asked (CFG_REQUEST) for an address the pool never hands out: outside it, its network or
+    /// broadcast address, or one of the gateway's own. The request is refused; the pool chooses instead.
+    case notInPool(requested: IPAddress, pool: IPPrefix)
 
     public var description: String {
         switch self {
         case .exhausted(let pool, let size):
             "the address pool \(pool) is exhausted: all \(size) usable addresses are leased to connected clients"
+        case .notInPool(let requested, let pool):
+            "the requested address \(requested) is not one the address pool \(pool) hands out"
         }
     }
 }
@@ -92,6 +97,13 @@ public struct AddressPool: Sendable {
     public func isUsable(_ address: IPAddress) -> Bool {
         prefix.contains(address) && !Self.special(of: prefix).contains(address)
             && !excluded.contains { $0.contains(address) }
+    }
+
+    /// Why a client's requested address cannot be honoured whatever the leases (``AddressPoolError/notInPool``),
+    /// nil when the pool could hand it out. 0.0.0.0 is no request ("any address", as some clients send it).
+    public func refusal(ofRequested requested: IPAddress) -> AddressPoolError? {
+        if requested.family == .v4, requested == IPAddress(v4: 0) { return nil }
+        return isUsable(requested) ? nil : .notInPool(requested: requested, pool: prefix)
     }
 
     /// How many addresses are online.
@@ -183,6 +195,8 @@ public protocol VirtualAddressLeasing: AnyObject, Sendable {
     func lease(to identity: String, requested: IPAddress?) -> Result<IPAddress, AddressPoolError>
     /// Gives one lease back (``AddressPool/release(_:of:)``).
     func release(_ address: IPAddress, of identity: String)
+    /// Why a requested address cannot be honoured (``AddressPool/refusal(ofRequested:)``).
+    func refusal(ofRequested requested: IPAddress) -> AddressPoolError?
 }
 
 /// The daemon's address pool, shared by every point-to-site IKE SA: an ``AddressPool`` behind a lock. The
@@ -202,5 +216,9 @@ public final class SharedAddressPool: VirtualAddressLeasing {
 
     public func release(_ address: IPAddress, of identity: String) {
         pool.withLock { $0.release(address, of: identity) }
+    }
+
+    public func refusal(ofRequested requested: IPAddress) -> AddressPoolError? {
+        pool.withLock { $0.refusal(ofRequested: requested) }
     }
 }

@@ -143,6 +143,18 @@ final class AddressPoolTests: XCTestCase {
             }
         }
     }
+
+    func testRefusalOfRequestedAddresses() {
+        let pool = AddressPool(
+            prefix: try! IPPrefix(parsing: "10.0.0.0/24"), excluding: [try! IPPrefix(parsing: "10.0.0.128/25")])
+        let pool24 = try! IPPrefix(parsing: "10.0.0.0/24")
+        for text in ["192.0.2.7", "10.0.0.0", "10.0.0.255", "10.0.0.200"] {
+            let requested = try! IPAddress(parsing: text)
+            XCTAssertEqual(pool.refusal(ofRequested: requested), .notInPool(requested: requested, pool: pool24), text)
+        }
+        XCTAssertNil(pool.refusal(ofRequested: try! IPAddress(parsing: "10.0.0.5")))
+        XCTAssertNil(pool.refusal(ofRequested: try! IPAddress(parsing: "0.0.0.0")), "0.0.0.0 is no request")
+    }
 }
 
 /// A small seeded generator (SplitMix64): the same sequence on every run.

@@ -83,6 +83,38 @@ final class IKEv2PointToSiteTests: XCTestCase {
         XCTAssertEqual(machine.configuration.localSelectors, selectors("10.0.1.0/24", "10.8.0.0/16"))
     }
 
+    func testARequestForAnAddressOutsideThePoolIsRefusedWithAnEventAndThePoolChooses() throws {
+        let pool = SharedAddressPool(AddressPool(prefix: prefix("10.0.0.0/24")))
+        var machine = IKEv2StateMachine(
+            configuration: gateway(pool: pool), role: .responder, random: SplitMix64(seed: 5))
+        for (requested, refused) in [
+            ("192.0.2.7", true), ("10.0.0.255", true), ("0.0.0.0", false), ("10.0.0.9", false),
+        ] {
+            let request = IKEv2Payload.configuration(
+                IKEv2ConfigurationPayload(
+                    configurationType: .request, attributes: [.internalIPv4Address(address(requested).bytes)]))
+            var actions: [IKEAction] = []
+            let reply = try machine.configurationReply(
+                [request], identity: "mallory-\(requested)", now: .zero, into: &actions
+            ).get()
+            guard case .configuration(let cp)? = reply else { return XCTFail("no CFG_REPLY for \(requested)") }
+            let given = try XCTUnwrap(cp.attributes.first?.ipv4Value()).map(\.self)
+            XCTAssertTrue(pool.snapshot.isUsable(IPAddress(bytes: given)!), requested)
+            let events = actions.compactMap { action -> GatewayEvent? in
+                if case .event(let event) = action, event.kind == .clientAddressRequestRefused { return event }
+                return nil
+            }
+            XCTAssertEqual(events.count, refused ? 1 : 0, requested)
+            if refused {
+                XCTAssertEqual(events.first?.details["requested"], requested)
+                XCTAssertEqual(events.first?.details["reason"], "address-not-in-pool")
+                XCTAssertTrue(events.first?.message.contains("is not one the address pool 10.0.0.0/24") == true)
+            } else if requested == "10.0.0.9" {
+                XCTAssertEqual(given, [10, 0, 0, 9], "a usable requested address is honoured")
+            }
+        }
+    }
+
     func testFullTunnelOffersEverything() throws {
         let pool = SharedAddressPool(AddressPool(prefix: prefix("10.0.0.0/24")))
         var config = gateway(pool: pool, networks: ["0.0.0.0/0"])

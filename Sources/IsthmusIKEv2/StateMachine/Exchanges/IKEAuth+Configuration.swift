@@ -41,6 +41,14 @@ extension IKEv2StateMachine {
         let requested = request.attributes.lazy
             .filter { $0.type == IKEv2ConfigurationAttribute.internalIPv4AddressType }
             .compactMap { try? $0.ipv4Value() }.compactMap { IPAddress(bytes: $0) }.first
+        // An address the pool never hands out is refused, said once, and the pool chooses.
+        if let requested, let refusal = pointToSite.addresses.refusal(ofRequested: requested) {
+            emit(
+                .clientAddressRequestRefused, .notice,
+                "client \(identity) at \(remote): \(refusal); it gets an address of the pool instead",
+                details: details.merging(["reason": "address-not-in-pool", "requested": "\(requested)"]) { $1 },
+                now: now, into: &actions)
+        }
         let address: IPAddress
         switch pointToSite.addresses.lease(to: identity, requested: requested) {
         case .success(let leased): address = leased
