@@ -38,8 +38,8 @@ public enum PointToSiteSessions {
     /// `certificate`, or lists `eap-mschapv2` without `psk`, and the gateway has one (`gateway.certificate`): what
     /// Windows and strongSwan EAP clients expect; otherwise with the pre-shared key. Clients then authenticate
     /// with certificates issued under `gateway.certificate_authorities`, the key, or EAP-MSCHAPv2 (a client whose
-    /// IKE_AUTH has no AUTH). The gateway's method is chosen before the client's IKE_AUTH shows its own, so a
-    /// gateway listing both `certificate` and `psk` signs with its certificate and takes no key clients.
+    /// IKE_AUTH has no AUTH). The gateway's method is chosen before the client's IKE_AUTH shows its own, which is
+    /// one reason validation keeps `psk` from being listed with another method.
     /// - Parameter users: the users file's users (``users(of:)``), read once per configuration.
     public static func configuration(
         in config: GatewayConfig, pool: SharedAddressPool, peer: UDPEndpoint, local: UDPEndpoint,
@@ -105,8 +105,9 @@ public enum PointToSiteSessions {
 }
 
 /// The daemon's client address pool, kept across reloads: a reload that keeps `address_pool` (and the
-/// gateway's own prefixes) keeps every lease; one that changes it starts a new pool (clients of the old one
-/// keep their addresses until they reconnect). Shared by the IKE factories and `status`.
+/// gateway's own prefixes) keeps every lease; one that changes it reconfigures the same pool, keeping the
+/// leases of connected clients so none of their addresses is handed out twice. Shared by the IKE factories and
+/// `status`.
 public final class ClientAddressPools: Sendable {
     private let current = Mutex<SharedAddressPool?>(nil)
 
@@ -117,9 +118,12 @@ public final class ClientAddressPools: Sendable {
         guard let p2s = config.gateway.pointToSite else { return nil }
         let excluded = config.site.prefixes
         return current.withLock { current in
-            if let existing = current, existing.snapshot.prefix == p2s.addressPool,
-                existing.snapshot.excluded == AddressPool(prefix: p2s.addressPool, excluding: excluded).excluded
-            {
+            if let existing = current {
+                if existing.snapshot.prefix != p2s.addressPool
+                    || existing.snapshot.excluded != AddressPool(prefix: p2s.addressPool, excluding: excluded).excluded
+                {
+                    existing.reconfigure(prefix: p2s.addressPool, excluding: excluded)
+                }
                 return existing
             }
             let made = SharedAddressPool(AddressPool(prefix: p2s.addressPool, excluding: excluded))

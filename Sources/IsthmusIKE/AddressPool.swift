@@ -106,6 +106,18 @@ public struct AddressPool: Sendable {
         return isUsable(requested) ? nil : .notInPool(requested: requested, pool: prefix)
     }
 
+    /// A pool of `prefix` that keeps the online leases of `old`, for a reload that changed the pool: connected
+    /// clients keep their addresses (inside the new pool or not), none of them is handed out again while held,
+    /// and one outside the new pool is forgotten when its client goes.
+    public init(prefix: IPPrefix, excluding excluded: [IPPrefix] = [], keeping old: AddressPool) {
+        self.init(prefix: prefix, excluding: excluded)
+        for (address, holder) in old.online {
+            online[address] = holder
+            remembered[holder.identity] = address
+            owners[address] = holder.identity
+        }
+    }
+
     /// How many addresses are online.
     public var inUse: Int { online.count }
 
@@ -155,9 +167,14 @@ public struct AddressPool: Sendable {
         holder.count -= 1
         if holder.count > 0 {
             online[address] = holder
-        } else {
+        } else if isUsable(address) {
             online[address] = nil
             offline.append(address)
+        } else {
+            // Kept from an earlier pool (``init(prefix:excluding:keeping:)``): never handed out again.
+            online[address] = nil
+            owners[address] = nil
+            remembered[identity] = nil
         }
     }
 
@@ -216,6 +233,13 @@ public final class SharedAddressPool: VirtualAddressLeasing {
 
     public func release(_ address: IPAddress, of identity: String) {
         pool.withLock { $0.release(address, of: identity) }
+    }
+
+    /// The pool becomes `prefix` (a reload changed it), keeping every online lease
+    /// (``AddressPool/init(prefix:excluding:keeping:)``): the clients hold this same object, so their releases
+    /// still arrive.
+    public func reconfigure(prefix: IPPrefix, excluding excluded: [IPPrefix]) {
+        pool.withLock { $0 = AddressPool(prefix: prefix, excluding: excluded, keeping: $0) }
     }
 
     public func refusal(ofRequested requested: IPAddress) -> AddressPoolError? {

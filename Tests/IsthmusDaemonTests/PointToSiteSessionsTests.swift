@@ -87,9 +87,11 @@ final class PointToSiteSessionsTests: XCTestCase {
         _ = first.lease(to: "alice", requested: nil)
         XCTAssertTrue(pools.pool(for: try config()) === first)
         let moved = try config(yaml.replacingOccurrences(of: "10.0.0.0/24", with: "10.9.0.0/24"))
+        // A moved pool is the same object (clients release into it), keeping alice's lease until she goes.
         let second = try XCTUnwrap(pools.pool(for: moved))
-        XCTAssertFalse(second === first)
-        XCTAssertEqual(second.snapshot.inUse, 0)
+        XCTAssertTrue(second === first)
+        XCTAssertEqual(second.snapshot.prefix.description, "10.9.0.0/24")
+        XCTAssertEqual(second.snapshot.inUse, 1)
         XCTAssertTrue(pools.pool === second)
     }
 

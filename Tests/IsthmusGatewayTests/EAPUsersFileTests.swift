@@ -84,11 +84,17 @@ final class PointToSiteAuthConfigTests: XCTestCase {
         try folder.write("users.yaml", "alice: secret\n")
         let result = load(
             cloud(
-                "    auth: [eap-mschapv2, psk]\n    shared_key: clients-share-this-0123\n    users_file: users.yaml\n"),
+                "    auth: [eap-mschapv2]\n    shared_key: clients-share-this-0123\n    users_file: users.yaml\n"),
             in: folder)
         XCTAssertEqual(result.errors, [])
         let p2s = try XCTUnwrap(result.config?.gateway.pointToSite)
-        XCTAssertEqual(p2s.authentication, [.eapMSCHAPv2, .psk])
+        XCTAssertEqual(p2s.authentication, [.eapMSCHAPv2])
+        // A group key beside per-user methods would let its holders claim a user's identity.
+        let mixed = load(
+            cloud(
+                "    auth: [eap-mschapv2, psk]\n    shared_key: clients-share-this-0123\n    users_file: users.yaml\n"),
+            in: folder)
+        XCTAssertTrue(mixed.errors.contains { $0.message.contains("psk cannot be combined") })
         XCTAssertEqual(p2s.usersFile, folder.path + "/users.yaml")
     }
 

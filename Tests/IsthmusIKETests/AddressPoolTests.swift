@@ -155,6 +155,23 @@ final class AddressPoolTests: XCTestCase {
         XCTAssertNil(pool.refusal(ofRequested: try! IPAddress(parsing: "10.0.0.5")))
         XCTAssertNil(pool.refusal(ofRequested: try! IPAddress(parsing: "0.0.0.0")), "0.0.0.0 is no request")
     }
+
+    func testAChangedPoolKeepsTheLeasesOfConnectedClients() {
+        let shared = SharedAddressPool(AddressPool(prefix: try! IPPrefix(parsing: "10.0.0.0/30")))
+        let a = try! shared.lease(to: "a", requested: nil).get()
+        let b = try! shared.lease(to: "b", requested: nil).get()
+        shared.reconfigure(prefix: try! IPPrefix(parsing: "10.0.0.0/29"), excluding: [])
+        var handed: [IPAddress] = []
+        for index in 0..<4 { handed.append(try! shared.lease(to: "new\(index)", requested: nil).get()) }
+        XCTAssertFalse(handed.contains(a) || handed.contains(b), "a held address handed out again: \(handed)")
+        XCTAssertEqual(shared.snapshot.inUse, 6)
+        XCTAssertEqual(try! shared.lease(to: "a", requested: nil).get(), a, "a second SA of a keeps its address")
+        // A pool moved elsewhere: b's old address is never handed out, and forgotten once b goes.
+        shared.reconfigure(prefix: try! IPPrefix(parsing: "10.9.0.0/30"), excluding: [])
+        shared.release(b, of: "b")
+        XCTAssertNil(shared.snapshot.holder(of: b))
+        XCTAssertNotEqual(try! shared.lease(to: "b", requested: nil).get(), b)
+    }
 }
 
 /// A small seeded generator (SplitMix64): the same sequence on every run.

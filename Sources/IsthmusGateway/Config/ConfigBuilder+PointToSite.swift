@@ -102,6 +102,14 @@ extension ConfigBuilder {
         _ settings: PointToSite?, _ certificates: GatewayCertificates, at node: LocatedNode
     ) {
         guard let settings else { return }
+        if settings.authentication.contains(.psk), settings.authentication.count > 1 {
+            reader.sink.error(
+                node.location,
+                "point_to_site auth psk cannot be combined with certificate or eap-mschapv2: every holder of the "
+                    + "shared key could claim another client's identity (its address and its IKE SA), and the "
+                    + "gateway must choose how it proves itself before a client shows its method",
+                fix: "list one: auth: [certificate, eap-mschapv2] (per-user credentials) or auth: [psk]")
+        }
         if settings.authentication.contains(.eapMSCHAPv2), !settings.authentication.contains(.psk),
             certificates.credential == nil, settings.sharedKey == nil
         {
