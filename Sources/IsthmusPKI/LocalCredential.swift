@@ -141,8 +141,7 @@ public struct LocalCredential: Sendable {
             if let key = try? P384.Signing.PrivateKey(pemRepresentation: text) { return .p384(key) }
             if let key = try? P521.Signing.PrivateKey(pemRepresentation: text) { return .p521(key) }
         }
-        // From DER, not PEM: swift-crypto's PEM path for RSA leaks 24 bytes per key (LeakSanitizer, seen fuzzing).
-        if document.label != "EC PRIVATE KEY", let key = try? _RSA.Signing.PrivateKey(derRepresentation: document.der) {
+        if document.label != "EC PRIVATE KEY", let key = try? _RSA.Signing.PrivateKey(pemRepresentation: text) {
             guard key.keySizeInBits >= 2048 else {
                 throw .unsupportedKey("an RSA key of \(key.keySizeInBits) bits (at least 2048 needed)")
             }
