@@ -183,4 +183,13 @@ final class CertificateConfigTests: XCTestCase {
         XCTAssertFalse(text.contains("secrets {"), text)
         XCTAssertFalse(files.contains(where: \.containsKey))
     }
+
+    /// strongSwan's order: an `@` (or `keyid:`) prefix wins over `=`, so a host name with `=` stays a host name.
+    func testAnAtPrefixWinsOverADistinguishedName() {
+        XCTAssertEqual(ConfigBuilder.identity(parsing: "@odd=name.example"), .fqdn("odd=name.example"))
+        XCTAssertEqual(ConfigBuilder.identity(parsing: "keyid:6f6666696365"), .keyID(Array("office".utf8)))
+        guard case .distinguishedName(_, let text)? = ConfigBuilder.identity(parsing: "C=CH, O=Example, CN=office")
+        else { return XCTFail("not a distinguished name") }
+        XCTAssertEqual(text, "C=CH, O=Example, CN=office")
+    }
 }

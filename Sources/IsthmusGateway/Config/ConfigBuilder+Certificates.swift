@@ -158,7 +158,9 @@ extension ConfigBuilder {
     /// An identity in strongSwan's notation (``IKEIdentity/init(parsing:)``), or a distinguished name written
     /// as strongSwan writes one, `C=CH, O=Example, CN=office`.
     static func identity(parsing text: String) -> IKEIdentity? {
-        guard text.contains("=") else { return IKEIdentity(parsing: text) }
+        // strongSwan's order: `@` (FQDN, `@#` key ID) and `keyid:` win; otherwise a text with `=` is a DN.
+        let prefixed = text.hasPrefix("@") || text.lowercased().hasPrefix("keyid:") || text.hasPrefix("asn1dn:#")
+        guard text.contains("="), !prefixed else { return IKEIdentity(parsing: text) }
         guard let der = try? DistinguishedNameText.der(fromText: text),
             let rendered = try? DistinguishedNameText.text(fromDER: der)
         else { return nil }
