@@ -18,8 +18,8 @@ import stat
 import time
 
 from harness import prereq
-from harness.traffic import iperf3, iperf_mbps, ping_problem
-from test_point_to_site import CLOUD_PUBLIC, VM, Lab, clients, events_of, gateway_yaml, virtual_ip
+from harness.traffic import ping_problem
+from test_point_to_site import CLOUD_PUBLIC, VM, Lab, clients, events_of, gateway_yaml, iperf_both_ways, virtual_ip
 
 SERVER_NAME = "vpn.cloud.test"
 
@@ -199,11 +199,7 @@ def test_client_bundle(scene, checks, isthmus_bin):
     checks.check("vm-pings-the-bundle-client", r.returncode == 0, ping_problem(r))
     checks.check("bundle-client-gets-the-dns-server", re.search(r"installing DNS server 10\.0\.1\.4", log) is not None,
                  "no 'installing DNS server 10.0.1.4' in the laptop's log")
-    up = iperf3(scene, lab.vm, lab.laptops[0], VM, 5201, 2, name="iperf-up")
-    down = iperf3(scene, lab.vm, lab.laptops[0], VM, 5202, 2, reverse=True, name="iperf-down")
-    checks.check("bundle-client-iperf3-both-ways", iperf_mbps(up) > 0 and iperf_mbps(down) > 0,
-                 f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s",
-                 detail=f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s")
+    iperf_both_ways(scene, checks, lab, "bundle-client-iperf3-both-ways")
     status = gw.wait_for(lambda s: len(clients(s)) == 1)
     client = (clients(status) or [{}])[0]
     checks.check("status-lists-the-certificate-client", client.get("virtualAddress") == vip

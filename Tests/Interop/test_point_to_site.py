@@ -181,6 +181,14 @@ def initiate_all(laptops, timeout=60):
     return failed
 
 
+def iperf_both_ways(scene, checks, lab, name, seconds=2):
+    """Check NAME: iperf3 from the VM to laptop 1 and back (SECONDS each) passes traffic both ways."""
+    up = iperf3(scene, lab.vm, lab.laptops[0], VM, 5201, seconds, name="iperf-up")
+    down = iperf3(scene, lab.vm, lab.laptops[0], VM, 5202, seconds, reverse=True, name="iperf-down")
+    summary = f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s"
+    checks.check(name, iperf_mbps(up) > 0 and iperf_mbps(down) > 0, summary, detail=summary)
+
+
 def test_point_to_site_client(scene, checks, isthmus_bin):
     """One laptop: an address from the pool and the DNS server (strongSwan's log and --list-sas), ping to the
     VM and back to the virtual address, iperf3 both ways, the client in `status` and in the events; when it
@@ -214,11 +222,7 @@ def test_point_to_site_client(scene, checks, isthmus_bin):
     checks.check("laptop-pings-the-vm", r.returncode == 0, ping_problem(r))
     r = lab.vm.ping(vip, count=3, interval=0.2)
     checks.check("vm-pings-the-laptop", r.returncode == 0, ping_problem(r))
-    up = iperf3(scene, lab.vm, lab.laptops[0], VM, 5201, 3, name="iperf-up")
-    down = iperf3(scene, lab.vm, lab.laptops[0], VM, 5202, 3, reverse=True, name="iperf-down")
-    checks.check("iperf3-both-ways", iperf_mbps(up) > 0 and iperf_mbps(down) > 0,
-                 f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s",
-                 detail=f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s")
+    iperf_both_ways(scene, checks, lab, "iperf3-both-ways", seconds=3)
     # The endpoint ACL applies to clients: TCP 22 on the VM is denied to the pool (no RST comes back, the SYN is
     # dropped), while TCP 23 (no endpoint) reaches the VM, which refuses it.
     def connect(port):

@@ -13,40 +13,20 @@ import ipaddress
 import re
 
 from harness import prereq
-from harness.traffic import iperf3, iperf_mbps, ping_problem
-from test_point_to_site import CLOUD_PUBLIC, KEY, VM, Lab, clients, events_of, virtual_ip
+from harness.traffic import ping_problem
+from test_point_to_site import CLOUD_PUBLIC, KEY, VM, Lab, clients, events_of, iperf_both_ways, virtual_ip
+from test_point_to_site import gateway_yaml as psk_gateway_yaml
 
 USERS = {"alice": "correct-horse-battery", "bob": "b0b-the-builder"}
 WRONG = "not-bob's-password"
 
 
 def gateway_yaml():
-    return f"""gateway:
-  name: cloud
-  kind: dynamic
-  public_address: {CLOUD_PUBLIC}
-  point_to_site:
-    address_pool: 10.0.0.0/24
-    auth: [eap-mschapv2]
-    shared_key: {KEY}
-    users_file: users.yaml
-virtual_network:
-  name: vnet
-  address_spaces: [10.0.1.0/24, 10.0.2.0/24]
-  subnets:
-    - {{name: vms, prefix: 10.0.1.0/24}}
-    - {{name: GatewaySubnet, prefix: 10.0.2.0/24}}
-  gateway_subnet: GatewaySubnet
-  dns_servers: [{VM}]
-local_networks:
-  - name: office
-    gateway_address: 198.51.100.10
-    prefixes: [192.168.1.0/24]
-connections:
-  - name: cloud-office
-    local_network: office
-    shared_key: a-site-key-nobody-uses-here-0123
-"""
+    """test_point_to_site's gateway with clients authenticated by EAP-MSCHAPv2 against users.yaml."""
+    text = psk_gateway_yaml()
+    assert "    auth: [psk]\n" in text
+    return text.replace("    auth: [psk]\n", "    auth: [eap-mschapv2]\n").replace(
+        f"    shared_key: {KEY}\n", f"    shared_key: {KEY}\n    users_file: users.yaml\n")
 
 
 def laptop_conf(user, password, eap=True):
@@ -85,11 +65,13 @@ secrets {{
 """
 
 
-def charon(scene, lab, index, name, conf):
+def charon(scene, lab, index, name, conf=None):
+    """charon in laptop INDEX (DNS servers to a file of its own), with CONF loaded when given."""
     ss = scene.strongswan(lab.laptops[index], name=name, log_levels={"ike": 1, "cfg": 2, "knl": 1},
                           charon_options=f"plugins {{\n        resolve {{\n            file = "
                                          f"{scene.path(name + '.resolv.conf')}\n        }}\n    }}")
-    ss.load(conf)
+    if conf is not None:
+        ss.load(conf)
     return ss
 
 
@@ -192,9 +174,7 @@ def test_point_to_site_eap_gateway_certificate(scene, checks, isthmus_bin):
             f"            auth = pubkey\n            id = \"CN={server}\"\n")
         conf = re.sub(r"    ike-gateway \{[^}]*\}\n", "", conf)
         (folder / "swanctl.conf").write_text(conf)
-        ss = scene.strongswan(lab.laptops[index], name=user, log_levels={"ike": 1, "cfg": 2, "knl": 1},
-                              charon_options=f"plugins {{\n        resolve {{\n            file = "
-                                             f"{scene.path(user + '.resolv.conf')}\n        }}\n    }}")
+        ss = charon(scene, lab, index, user)
         r = ss.load_file(str(folder / "swanctl.conf"))
         checks.require(f"{user}-profile-loads", r.returncode == 0 and "auth = pubkey" in conf,
                        (r.stdout + r.stderr)[-300:])
@@ -217,11 +197,7 @@ def test_point_to_site_eap_gateway_certificate(scene, checks, isthmus_bin):
     checks.check("vm-pings-alice", r is not None and r.returncode == 0, ping_problem(r) if r else "no address")
     checks.check("alice-gets-the-dns-server", "installing DNS server 10.0.1.4" in alice.log_text(),
                  "no 'installing DNS server 10.0.1.4' in alice's log")
-    up = iperf3(scene, lab.vm, lab.laptops[0], VM, 5201, 2, name="iperf-up")
-    down = iperf3(scene, lab.vm, lab.laptops[0], VM, 5202, 2, reverse=True, name="iperf-down")
-    checks.check("alice-iperf3-both-ways", iperf_mbps(up) > 0 and iperf_mbps(down) > 0,
-                 f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s",
-                 detail=f"up {iperf_mbps(up)} Mbit/s, down {iperf_mbps(down)} Mbit/s")
+    iperf_both_ways(scene, checks, lab, "alice-iperf3-both-ways")
     status = gw.wait_for(lambda s: len(clients(s)) == 1)
     client = (clients(status) or [{}])[0]
     checks.check("status-names-the-eap-user", client.get("identity") == "alice" and client.get("virtualAddress") == vip,
