@@ -243,6 +243,52 @@ final class IKEv2StateMachineTests: XCTestCase {
         XCTAssertEqual(pair.removed[.initiator]?.count, 1)
     }
 
+    func testRekeyInFlightWhenThePeerVanishesEndsWithinTheLivenessTimeout() throws {
+        // The path goes dark just as a CHILD SA rekey starts: the window holds the rekey, so no empty
+        // INFORMATIONAL can go out, and the rekey's own schedule (1+2+4+8+16+32 s) would hide the dead peer
+        // for a minute. Under DPD the rekey gives up at the DPD timeout like a liveness check.
+        let liveness = IKELiveness(interval: .seconds(5), timeout: .seconds(20), action: .restart)
+        let pair = Pair(
+            initiator: configuration(office: true, liveness: liveness),
+            responder: configuration(office: false, liveness: liveness))
+        pair.establish()
+        let first = try XCTUnwrap(pair.installed[.initiator]?.first)
+        pair.deliver = { _, _ in false }
+        _ = pair.fireNextTimer { side, timer in
+            side == .initiator && timer == .rekeyChildSA(inboundSPI: first.inboundSPI)
+        }
+        let dark = pair.now
+        while !pair.closed.contains(.initiator),
+            pair.fireNextTimer(where: { side, timer in
+                side == .initiator && { if case .retransmit = timer { true } else { false } }()
+            }) != nil
+        {}
+        XCTAssertTrue(pair.closed.contains(.initiator))
+        XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertFalse(pair.kinds(.initiator).contains(.peerNotAnswering))
+        XCTAssertLessThanOrEqual(pair.now, dark + .seconds(20))
+        XCTAssertEqual(pair.restarts[.initiator], true, "dpd action restart")
+    }
+
+    func testRekeyWithoutLivenessKeepsTheWholeSchedule() throws {
+        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
+        pair.establish()
+        let first = try XCTUnwrap(pair.installed[.initiator]?.first)
+        pair.deliver = { _, _ in false }
+        _ = pair.fireNextTimer { side, timer in
+            side == .initiator && timer == .rekeyChildSA(inboundSPI: first.inboundSPI)
+        }
+        let dark = pair.now
+        while !pair.closed.contains(.initiator),
+            pair.fireNextTimer(where: { side, timer in
+                side == .initiator && { if case .retransmit = timer { true } else { false } }()
+            }) != nil
+        {}
+        XCTAssertTrue(pair.kinds(.initiator).contains(.peerNotAnswering))
+        XCTAssertFalse(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertGreaterThan(pair.now, dark + .seconds(20))
+    }
+
     func testTerminateDeletesBothSides() throws {
         let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
         pair.establish()

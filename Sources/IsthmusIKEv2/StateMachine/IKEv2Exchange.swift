@@ -25,6 +25,16 @@ enum IKEv2Exchange: Sendable {
         }
     }
 
+    /// Whether it runs on an established SA, so that under DPD its answer is the proof of the peer's life
+    /// and none within the DPD timeout ends the SA (a rekey in flight when the path goes dark must not
+    /// stretch the detection to the whole retransmission schedule).
+    var provesLiveness: Bool {
+        switch self {
+        case .rekeyChildSA, .rekeyIKESA, .deleteChildSA, .liveness: true
+        case .ikeSAInit, .ikeAuth, .deleteIKESA: false
+        }
+    }
+
     /// Its name in log lines.
     var name: String {
         switch self {

@@ -370,6 +370,15 @@ struct IKEv2StateMachine {
             emit(
                 .ikeSADeleted, .notice, "peer \(remote) did not confirm the DELETE; the IKE SA is gone anyway",
                 now: now, into: &actions)
+        case .rekeyChildSA where configuration.liveness != nil, .rekeyIKESA where configuration.liveness != nil,
+            .deleteChildSA where configuration.liveness != nil:
+            // Under DPD any request on the established SA is a liveness check: its answer is the proof of
+            // life, and none within the DPD timeout is the same failure as an unanswered empty INFORMATIONAL.
+            restart = configuration.liveness?.action == .restart
+            emit(
+                .livenessTimeout, .error,
+                "peer \(remote) did not answer \(request.exchange.name) within the DPD timeout; deleting the SAs"
+                    + (restart == true ? " and negotiating again" : ""), now: now, into: &actions)
         case .ikeAuth, .rekeyChildSA, .rekeyIKESA, .deleteChildSA:
             emit(
                 .peerNotAnswering, .error,
@@ -393,7 +402,7 @@ struct IKEv2StateMachine {
         into actions: inout [IKEAction]
     ) {
         var giveUpAt: MonotonicTime?
-        if case .liveness = exchange, let liveness = configuration.liveness { giveUpAt = now + liveness.timeout }
+        if exchange.provesLiveness, let liveness = configuration.liveness { giveUpAt = now + liveness.timeout }
         let messageID = window.nextRequestID
         let deadline = window.start(
             exchange, datagrams: datagrams, now: now, retransmitLimit: retransmitLimit, giveUpAt: giveUpAt)
