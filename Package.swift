@@ -59,7 +59,11 @@ let package = Package(
             dependencies: ["IsthmusIKE", "IsthmusWire", "IsthmusCrypto", "IsthmusIP", "IsthmusEvents"]
         ),
         // ESP data plane core (RFC 4303 tunnel mode): SAD/SPD, encap/decap, anti-replay, lifetimes. No I/O.
-        .target(name: "IsthmusESP", dependencies: ["IsthmusCrypto", "IsthmusWire", "IsthmusIP", "IsthmusEvents"]),
+        .target(
+            name: "IsthmusESP",
+            dependencies: ["CIsthmusChecksum", "IsthmusCrypto", "IsthmusWire", "IsthmusIP", "IsthmusEvents"]),
+        // The Internet checksum's loop in C, vectorised (AVX2 when the CPU has it): pure computation, no I/O.
+        .target(name: "CIsthmusChecksum"),
         // Algorithm registry (IANA identifiers for IKEv1/IKEv2/ESP), proposal strings, crypto suites.
         .target(
             name: "IsthmusCrypto",
@@ -167,10 +171,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Crypto benchmark vs openssl speed (scripts/bench, release only); not part of the tests or CI.
+        // Crypto and data-plane benchmarks (scripts/bench, release only); not part of the tests or CI.
         .executableTarget(
             name: "isthmus-bench",
-            dependencies: ["IsthmusCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "IsthmusCrypto", "IsthmusESP", "IsthmusIP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // Stateful fuzzing (scripts/fuzz, docs/FUZZING.md): an IKEv2 and an IKEv1 pair of our cores driven by
         // a script of deliveries, timers and payload mutations re-sealed with the real SA keys. They use

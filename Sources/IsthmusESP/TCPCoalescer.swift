@@ -40,6 +40,14 @@ public struct TCPCoalescer {
 
     /// Whether `candidate` is a data segment that may start or join a merged packet.
     public static func mergeable(_ candidate: UnsafeRawBufferPointer) -> TCPSegmentation.Layout? {
+        guard let layout = shape(candidate) else { return nil }
+        let segment = InternetChecksum.networkOrderSum(UnsafeRawBufferPointer(rebasing: candidate[layout.tcpOffset...]))
+        return checksumValid(candidate, layout, segmentSum: segment) ? layout : nil
+    }
+
+    /// Everything ``mergeable(_:)`` asks but the checksum: TCP over IPv4 (not fragmented) or IPv6, the
+    /// IP length matching, ACK and maybe PSH only, some payload.
+    private static func shape(_ candidate: UnsafeRawBufferPointer) -> TCPSegmentation.Layout? {
         guard let layout = TCPSegmentation.layout(candidate), layout.payloadLength > 0 else { return nil }
         if !layout.ipv6 {
             // Not a fragment (MF clear, offset 0); the IPv4 total length must match what we hold.
@@ -51,24 +59,35 @@ public struct TCPCoalescer {
         // ACK, optionally PSH; nothing else (SYN, FIN, RST, URG, ECE, CWR end or start a flow's phase).
         let flags = candidate[layout.tcpOffset + 13]
         guard flags & 0x10 != 0, flags & ~0x18 == 0 else { return nil }
-        // A valid checksum: pseudo-header plus segment sums to all ones.
-        var sum = InternetChecksum.networkOrderSum(UnsafeRawBufferPointer(rebasing: candidate[layout.tcpOffset...]))
+        return layout
+    }
+
+    /// A valid checksum: pseudo-header plus segment (whose sum is `segmentSum`) sums to all ones.
+    private static func checksumValid(
+        _ candidate: UnsafeRawBufferPointer, _ layout: TCPSegmentation.Layout, segmentSum: UInt64
+    ) -> Bool {
+        var sum = segmentSum
         sum &+= InternetChecksum.networkOrderSum(
             UnsafeRawBufferPointer(rebasing: candidate[(layout.ipv6 ? 8..<40 : 12..<20)]))
         sum &+= 6 &+ UInt64(candidate.count - layout.tcpOffset)
-        guard InternetChecksum.fold(sum) == 0xFFFF else { return nil }
-        return layout
+        return InternetChecksum.fold(sum) == 0xFFFF
     }
 
     /// Adds `candidate` to the packet being built.
     /// - Returns: `false` when it cannot join (the caller then ``finish()``es and starts again, or writes
     ///   the candidate as it is when it is not mergeable at all).
     public mutating func append(_ candidate: UnsafeRawBufferPointer) -> Bool {
-        guard let candidateLayout = Self.mergeable(candidate) else { return false }
+        // The checksum is verified as the bytes are copied (one pass); a segment that fails it leaves
+        // only bytes past the packet being built, which nothing reads.
+        guard let candidateLayout = Self.shape(candidate) else { return false }
+        let tcp = candidateLayout.tcpOffset
         if segments == 0 {
             guard candidate.count <= buffer.count - VirtioNetHeader.size else { return false }
-            (buffer.baseAddress! + VirtioNetHeader.size).copyMemory(
-                from: candidate.baseAddress!, byteCount: candidate.count)
+            let destination = buffer.baseAddress! + VirtioNetHeader.size
+            destination.copyMemory(from: candidate.baseAddress!, byteCount: tcp)
+            let segmentSum = InternetChecksum.copyAndSum(
+                UnsafeRawBufferPointer(rebasing: candidate[tcp...]), to: destination + tcp)
+            guard Self.checksumValid(candidate, candidateLayout, segmentSum: segmentSum) else { return false }
             layout = candidateLayout
             segmentSize = candidateLayout.payloadLength
             nextSequence = Self.sequence(candidate, candidateLayout) &+ UInt32(segmentSize)
@@ -81,8 +100,12 @@ public struct TCPCoalescer {
             layout.payloadOffset + layout.payloadLength + candidateLayout.payloadLength <= 65_535,
             Self.sequence(candidate, candidateLayout) == nextSequence, sameHeaders(candidate)
         else { return false }
-        (buffer.baseAddress! + VirtioNetHeader.size + layout.payloadOffset + layout.payloadLength).copyMemory(
-            from: candidate.baseAddress! + candidateLayout.payloadOffset, byteCount: candidateLayout.payloadLength)
+        let payloadSum = InternetChecksum.copyAndSum(
+            UnsafeRawBufferPointer(rebasing: candidate[candidateLayout.payloadOffset...]),
+            to: buffer.baseAddress! + VirtioNetHeader.size + layout.payloadOffset + layout.payloadLength)
+        let headerSum = InternetChecksum.networkOrderSum(
+            UnsafeRawBufferPointer(rebasing: candidate[tcp..<candidateLayout.payloadOffset]))
+        guard Self.checksumValid(candidate, candidateLayout, segmentSum: headerSum &+ payloadSum) else { return false }
         layout.payloadLength += candidateLayout.payloadLength
         nextSequence &+= UInt32(candidateLayout.payloadLength)
         let flags = candidate[candidateLayout.tcpOffset + 13]

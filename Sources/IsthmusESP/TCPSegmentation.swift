@@ -1,3 +1,5 @@
+import CIsthmusChecksum
+
 /// The virtio-net header that a TUN device opened with `IFF_VNET_HDR` puts before every packet it hands
 /// over and expects before every packet written to it (`struct virtio_net_hdr`, 10 bytes, host byte
 /// order: the TUN's default, linux/virtio_net.h). With TSO enabled on the TUN (`TUNSETOFFLOAD`) the kernel hands over TCP
@@ -108,8 +110,12 @@ public enum TCPSegmentation {
         let total = headers + payloadLength
         guard output.count >= total, payloadLength >= 0 else { return nil }
         output.baseAddress!.copyMemory(from: packet.baseAddress!, byteCount: headers)
-        (output.baseAddress! + headers).copyMemory(
-            from: packet.baseAddress! + headers + payloadStart, byteCount: payloadLength)
+        // The payload is summed as it is copied; the TCP header (an even length, so the two sums add up)
+        // is summed once its fields are fixed.
+        let payloadSum = InternetChecksum.copyAndSum(
+            UnsafeRawBufferPointer(
+                rebasing: packet[(headers + payloadStart)..<(headers + payloadStart + payloadLength)]),
+            to: output.baseAddress! + headers)
         let tcp = layout.tcpOffset
         if layout.ipv6 {
             write16(output, 4, UInt16(total - 40))
@@ -125,8 +131,8 @@ public enum TCPSegmentation {
         if index != count - 1 { output[tcp + 13] &= ~0x09 }  // FIN and PSH: last segment only
         if index != 0 { output[tcp + 13] &= ~0x80 }  // CWR: first segment only
         write16(output, tcp + 16, 0)
-        let segment = UnsafeRawBufferPointer(rebasing: output[tcp..<total])
-        var sum = InternetChecksum.networkOrderSum(segment)
+        var sum = InternetChecksum.networkOrderSum(UnsafeRawBufferPointer(rebasing: output[tcp..<headers]))
+        sum &+= payloadSum
         // Pseudo-header: addresses, protocol 6, TCP length.
         let addresses = layout.ipv6 ? 8..<40 : 12..<20
         sum &+= InternetChecksum.networkOrderSum(UnsafeRawBufferPointer(rebasing: output[addresses]))
@@ -154,53 +160,27 @@ public enum TCPSegmentation {
     }
 }
 
-/// The Internet checksum (RFC 1071), summed eight bytes at a time.
+/// The Internet checksum (RFC 1071). The loop over the bytes is C (CIsthmusChecksum), vectorised with
+/// AVX2 where the CPU has it: segmentation and merging sum every TCP payload byte once per packet.
 public enum InternetChecksum {
     /// The one's-complement sum of `bytes` as 16-bit big-endian words, not yet folded or complemented.
     /// Sums may be added together (and with small big-endian values) before ``fold(_:)``.
     public static func networkOrderSum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        // Sum 32-bit native words into 64 bits (no overflow below 4 GiB), fold to 16 bits, then swap
-        // to network order: the one's-complement sum is byte-order independent (RFC 1071 section 2(B)).
-        var sum: UInt64 = 0
-        var index = 0
-        let count = bytes.count
-        guard let base = bytes.baseAddress else { return 0 }
-        // 64-bit words with end-around carry, four at a time (the hot loop of segmentation and merging).
-        var carries: UInt64 = 0
-        while index + 32 <= count {
-            for offset in stride(from: 0, to: 32, by: 8) {
-                let (partial, overflow) = sum.addingReportingOverflow(
-                    base.loadUnaligned(fromByteOffset: index + offset, as: UInt64.self))
-                sum = partial
-                carries &+= overflow ? 1 : 0
-            }
-            index += 32
-        }
-        while index + 8 <= count {
-            let (partial, overflow) = sum.addingReportingOverflow(
-                base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            sum = partial
-            carries &+= overflow ? 1 : 0
-            index += 8
-        }
-        // Fold the 64-bit sum (and its carries, each worth 2^64 = 1 mod 0xFFFF) to 32 bits, then go on.
-        sum = (sum & 0xFFFF_FFFF) &+ (sum >> 32) &+ carries
-        while index + 4 <= count {
-            sum &+= UInt64(base.loadUnaligned(fromByteOffset: index, as: UInt32.self))
-            index += 4
-        }
-        var tail: UInt64 = 0
-        if index + 2 <= count {
-            tail = UInt64(base.loadUnaligned(fromByteOffset: index, as: UInt16.self))
-            index += 2
-        }
-        if index < count {
-            // A last odd byte is the high byte of a big-endian word: in native (little-endian) order,
-            // the low byte of a 16-bit word.
-            tail &+= UInt64(base.load(fromByteOffset: index, as: UInt8.self))
-        }
-        sum &+= tail
-        let folded = fold(sum)
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+        return networkOrder(isthmus_checksum_sum(base, bytes.count))
+    }
+
+    /// Copies `source` to the start of `destination` (at least as long; they must not overlap) and
+    /// returns `networkOrderSum(source)`: one pass over the bytes instead of two.
+    public static func copyAndSum(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt64 {
+        guard let base = source.baseAddress, source.count > 0 else { return 0 }
+        return networkOrder(isthmus_checksum_copy(destination, base, source.count))
+    }
+
+    /// A native-order sum of native-order words, folded to 16 bits and turned to network order: the
+    /// one's-complement sum is byte-order independent (RFC 1071 section 2(B)).
+    static func networkOrder(_ nativeSum: UInt64) -> UInt64 {
+        let folded = fold(nativeSum)
         return UInt64(folded.littleEndian == folded ? folded.byteSwapped : folded)
     }
 

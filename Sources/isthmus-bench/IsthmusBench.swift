@@ -6,6 +6,6 @@ struct IsthmusBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "isthmus-bench",
         abstract: "Measure Isthmus's building blocks on this machine (build with -c release).",
-        subcommands: [CryptoBenchmark.self]
+        subcommands: [CryptoBenchmark.self, ESPPipelineBenchmark.self]
     )
 }

@@ -115,6 +115,41 @@ final class TCPSegmentationTests: XCTestCase {
         }
     }
 
+    func testCopyAndSumCopiesAndMatchesTheReferenceAtEveryAlignment() {
+        var generator = SystemRandomNumberGenerator()
+        // Lengths across the 16-byte vector body, its 4- and 2-byte tails and an odd last byte, at every
+        // source offset modulo 8 (segments start wherever the super-packet puts them).
+        for length in [0, 1, 2, 3, 4, 5, 15, 16, 17, 31, 33, 63, 64, 65, 1359, 1360, 1448, 9001] {
+            for offset in 0..<8 {
+                let bytes = (0..<(length + offset)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                var copy = [UInt8](repeating: 0xEE, count: length + 3)
+                let sum = bytes.withUnsafeBytes { source in
+                    copy.withUnsafeMutableBytes { destination in
+                        InternetChecksum.copyAndSum(
+                            UnsafeRawBufferPointer(rebasing: source[offset...]), to: destination.baseAddress! + 1)
+                    }
+                }
+                let expected = referenceChecksum(Array(bytes[offset...]))
+                XCTAssertEqual(~InternetChecksum.fold(sum), expected, "length \(length) offset \(offset)")
+                XCTAssertEqual(Array(copy[1..<(length + 1)]), Array(bytes[offset...]), "length \(length)")
+                XCTAssertEqual(copy[0], 0xEE, "nothing written before the destination")
+                XCTAssertEqual(Array(copy[(length + 1)...]), [0xEE, 0xEE], "nothing written past the length")
+                let plain = bytes.withUnsafeBytes {
+                    ~InternetChecksum.fold(
+                        InternetChecksum.networkOrderSum(UnsafeRawBufferPointer(rebasing: $0[offset...])))
+                }
+                XCTAssertEqual(plain, expected, "length \(length) offset \(offset)")
+            }
+        }
+    }
+
+    func testChecksumOfAllOnesCarriesCorrectly() {
+        // Every word 0xFFFF: the sums carry on every addition, the folded result stays 0xFFFF (checksum 0).
+        let bytes = [UInt8](repeating: 0xFF, count: 65_535)
+        let sum = bytes.withUnsafeBytes { InternetChecksum.networkOrderSum($0) }
+        XCTAssertEqual(~InternetChecksum.fold(sum), referenceChecksum(bytes))
+    }
+
     func testVirtioHeaderIsReadInHostOrder() throws {
         let bytes: [UInt8] = [1, 1, 52, 0, 0xA8, 0x05, 20, 0, 16, 0]
         let header = try XCTUnwrap(bytes.withUnsafeBytes { VirtioNetHeader($0) })
