@@ -14,6 +14,10 @@ final class DatagramBatch {
     private let iovecs: UnsafeMutablePointer<iovec>
     private let names: UnsafeMutablePointer<sockaddr_storage>
     private let controls: UnsafeMutableRawPointer
+    /// The pieces of GSO trains gathered from separate buffers (``setTrainPart(_:_:_:)``), and the bytes
+    /// each slot sends.
+    private let trainVectors: UnsafeMutablePointer<iovec>
+    private let lengths: UnsafeMutablePointer<Int>
     /// Room for IP_PKTINFO or IPV6_PKTINFO plus UDP_GRO's segment size.
     static let controlBytes = 128
 
@@ -26,6 +30,10 @@ final class DatagramBatch {
         names = .allocate(capacity: capacity)
         names.initialize(repeating: sockaddr_storage(), count: capacity)
         controls = .allocate(byteCount: capacity * Self.controlBytes, alignment: 16)
+        trainVectors = .allocate(capacity: capacity)
+        trainVectors.initialize(repeating: iovec(), count: capacity)
+        lengths = .allocate(capacity: capacity)
+        lengths.initialize(repeating: 0, count: capacity)
     }
 
     deinit {
@@ -33,6 +41,8 @@ final class DatagramBatch {
         iovecs.deallocate()
         names.deallocate()
         controls.deallocate()
+        trainVectors.deallocate()
+        lengths.deallocate()
     }
 
     /// Makes slot `index` ready to receive up to `length` bytes at `buffer`.
@@ -52,9 +62,37 @@ final class DatagramBatch {
         _ index: Int, packet: UnsafeMutableRawPointer, length: Int, to destination: UDPEndpoint, family: IPFamily,
         segmentSize: Int? = nil
     ) -> Bool {
+        iovecs[index] = iovec(iov_base: packet, iov_len: length)
+        return prepareSend(
+            index, vectors: iovecs + index, count: 1, length: length, to: destination, family: family,
+            segmentSize: segmentSize)
+    }
+
+    /// Sets piece `position` of the train pieces: `length` bytes at `bytes`.
+    func setTrainPart(_ position: Int, _ bytes: UnsafeMutableRawPointer, _ length: Int) {
+        trainVectors[position] = iovec(iov_base: bytes, iov_len: length)
+    }
+
+    /// Makes slot `index` send train pieces `parts` (set with ``setTrainPart(_:_:_:)``), each a datagram of
+    /// `segmentSize` bytes but the last (which may be shorter), as one GSO train gathered by the kernel:
+    /// no copy in user space.
+    func prepareSendTrain(
+        _ index: Int, parts: Range<Int>, to destination: UDPEndpoint, family: IPFamily, segmentSize: Int
+    ) -> Bool {
+        var length = 0
+        for position in parts { length += trainVectors[position].iov_len }
+        return prepareSend(
+            index, vectors: trainVectors + parts.lowerBound, count: parts.count, length: length, to: destination,
+            family: family, segmentSize: segmentSize)
+    }
+
+    private func prepareSend(
+        _ index: Int, vectors: UnsafeMutablePointer<iovec>, count: Int, length: Int, to destination: UDPEndpoint,
+        family: IPFamily, segmentSize: Int?
+    ) -> Bool {
         guard let nameLength = SocketAddressCoding.write(destination, into: &names[index], socketFamily: family)
         else { return false }
-        iovecs[index] = iovec(iov_base: packet, iov_len: length)
+        lengths[index] = length
         messages[index].msg_len = 0
         var control: UnsafeMutableRawPointer?
         var controlLength = 0
@@ -63,8 +101,8 @@ final class DatagramBatch {
             controlLength = isthmus_cmsg_space(MemoryLayout<UInt16>.size)
         }
         messages[index].msg_hdr = msghdr(
-            msg_name: UnsafeMutableRawPointer(names + index), msg_namelen: nameLength, msg_iov: iovecs + index,
-            msg_iovlen: 1, msg_control: control, msg_controllen: controlLength, msg_flags: 0)
+            msg_name: UnsafeMutableRawPointer(names + index), msg_namelen: nameLength, msg_iov: vectors,
+            msg_iovlen: count, msg_control: control, msg_controllen: controlLength, msg_flags: 0)
         if let segmentSize, let header = isthmus_cmsg_firsthdr(&messages[index].msg_hdr) {
             header.pointee.cmsg_len = isthmus_cmsg_len(MemoryLayout<UInt16>.size)
             header.pointee.cmsg_level = ISTHMUS_SOL_UDP
@@ -78,7 +116,7 @@ final class DatagramBatch {
     /// How many datagrams slot `index` sends (more than one for a GSO train).
     func datagramCount(_ index: Int) -> Int {
         guard let size = segmentSize(index), size > 0 else { return 1 }
-        return (iovecs[index].iov_len + size - 1) / size
+        return (lengths[index] + size - 1) / size
     }
 
     /// The segment size slot `index` was prepared with (GSO), nil for a single datagram.

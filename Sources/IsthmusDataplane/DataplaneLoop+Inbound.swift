@@ -64,6 +64,7 @@ extension DataplaneLoop {
             installPendingSAs()
             let received = socket.receive(receiveBatch, count: Self.batch)
             guard received > 0 else { return }
+            batchTime = now()
             counters.receiveCalls &+= 1
             dirty = true
             for index in 0..<received { body(index) }
@@ -112,7 +113,7 @@ extension DataplaneLoop {
     /// Decapsulates the ESP packet in `packet` and writes its inner packet to its SA's TUN device.
     func deliver(_ packet: UnsafeMutableRawBufferPointer) {
         dirty = true
-        let result = engine.decapsulate(espPacket: packet, now: now())
+        let result = engine.decapsulate(espPacket: packet, now: batchTime)
         guard case .packet(let inner) = result else { return }
         guard let tunnel = tunnel(inner.interface) else {
             plane.countDrop("no-interface")

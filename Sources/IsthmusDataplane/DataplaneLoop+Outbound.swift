@@ -43,6 +43,7 @@ extension DataplaneLoop {
             let start = Self.headroom - (vnetHeader ? VirtioNetHeader.size : 0)
             let count = tunnel.device.readPacket(into: buffer.baseAddress! + start, capacity: Self.maximumPacket)
             guard count > 0 else { break }
+            batchTime = now()
             dirty = true
             counters.tunPacketsRead &+= 1
             guard vnetHeader else {
@@ -109,7 +110,7 @@ extension DataplaneLoop {
         }
         clampMSS(inner, mtu: tunnel.mtu)
         let result = engine.encapsulate(
-            innerPacketAt: Self.headroom..<(Self.headroom + length), in: buffer, now: now(),
+            innerPacketAt: Self.headroom..<(Self.headroom + length), in: buffer, now: batchTime,
             interface: tunnel.interface)
         guard case .packet(let packet) = result else { return }
         let esp = buffer.baseAddress! + packet.range.lowerBound
@@ -143,12 +144,11 @@ extension DataplaneLoop {
     }
 
     /// Sends the first `count` pending ESP-in-UDP packets: runs of equal-sized packets to one peer (the
-    /// last of a run may be shorter) are copied side by side and leave as one GSO datagram train, the
-    /// others alone; all in one `sendmmsg`.
+    /// last of a run may be shorter) leave as one GSO datagram train that the kernel gathers from their
+    /// slots, the others alone; all in one `sendmmsg`.
     func sendUDP(_ count: Int) {
         var messages = 0
         var index = 0
-        var laid = 0
         while index < count {
             let first = pending[index]
             var run = 1
@@ -166,16 +166,11 @@ extension DataplaneLoop {
                     messages, packet: first.bytes, length: first.length, to: first.destination,
                     family: socketFamily)
             } else {
-                let start = trains.baseAddress! + laid
-                var total = 0
-                for offset in 0..<run {
-                    let packet = pending[index + offset]
-                    (start + total).copyMemory(from: packet.bytes, byteCount: packet.length)
-                    total += packet.length
+                for position in index..<(index + run) {
+                    sendBatch.setTrainPart(position, pending[position].bytes, pending[position].length)
                 }
-                laid += total
-                prepared = sendBatch.prepareSend(
-                    messages, packet: start, length: total, to: first.destination, family: socketFamily,
+                prepared = sendBatch.prepareSendTrain(
+                    messages, parts: index..<(index + run), to: first.destination, family: socketFamily,
                     segmentSize: first.length)
                 counters.segmentationTrains &+= 1
                 counters.segmentedDatagrams &+= UInt64(run)

@@ -86,6 +86,9 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     /// The device the last inbound packet went to (most packets go where the one before went).
     var lastDelivered: TunnelInterface<Device>?
     let origin = ContinuousClock.now
+    /// The time of the packets being handled: read once per TUN read or `recvmmsg` batch, not per packet
+    /// (lifetimes and activation are second-scale; a clock read per packet showed in profiles).
+    var batchTime = Duration.zero
     var counters = DataplaneCounters()
     /// Counters changed since they were last published.
     var dirty = false
@@ -114,8 +117,6 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     let sendBatch = DatagramBatch(capacity: outboundSlots)
     /// The ESP-in-UDP packets of the current TUN batch, in order, before they are grouped for sending.
     let pending = UnsafeMutablePointer<PendingDatagram>.allocate(capacity: outboundSlots)
-    /// Where GSO trains are laid out contiguously.
-    let trains = UnsafeMutableRawBufferPointer.allocate(byteCount: outboundSlots * slotBytes, alignment: 64)
     let rawSendBatch = DatagramBatch(capacity: outboundSlots)
     let receiveBatch = DatagramBatch(capacity: batch)
 
@@ -124,7 +125,6 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         inbound.deallocate()
         icmpBuffer.deallocate()
         pending.deallocate()
-        trains.deallocate()
         superPacket.deallocate()
         emptyHeader.deallocate()
         coalescerBuffer.deallocate()
@@ -150,6 +150,11 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         var polled: [TunnelInterface<Device>] = []
         var running = true
         var failure: String?
+        // Adaptive busy polling: for `busyPoll` after the last packet the loop polls without sleeping, so
+        // the answer to what it just sent (a ping's reply, a TCP ACK) is read without a wake-up; idle,
+        // it blocks in poll and costs nothing.
+        let busyPoll = DataplaneLimits.busyPoll
+        var lastPacket = Duration.zero - busyPoll
         while running {
             if stopRequested { break }
             plane.countTurn()
@@ -160,7 +165,11 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
             }
             for index in fds.indices { fds[index].revents = 0 }
             // While counters wait to be published, wake up soon enough to publish them.
-            let ready = poll(&fds, nfds_t(fds.count), dirty ? 20 : 500)
+            let spinning = busyPoll > .zero && now() - lastPacket < busyPoll
+            let ready = poll(&fds, nfds_t(fds.count), spinning ? 0 : dirty ? 20 : 500)
+            if busyPoll > .zero, ready > 0, fds[1...].contains(where: { $0.revents & Int16(POLLIN) != 0 }) {
+                lastPacket = now()
+            }
             if ready < 0 && errno != EINTR {
                 let code = errno
                 failure = "poll failed: " + String(cString: strerror(code))
@@ -355,6 +364,14 @@ enum DataplaneLimits {
     static let publishInterval: Duration = .milliseconds(20)
     /// The largest inner packet read from the TUN, and the largest datagram (or GRO train) received.
     static let maximumPacket = 65_535
+    /// How long the loop keeps polling without sleeping after the last packet: ISTHMUS_BUSY_POLL_US
+    /// microseconds (0 turns it off), default 100.
+    static let busyPoll: Duration = {
+        guard let text = getenv("ISTHMUS_BUSY_POLL_US"), let value = Int(String(cString: text)), value >= 0 else {
+            return .microseconds(100)
+        }
+        return .microseconds(min(value, 10_000))
+    }()
     static let headroom = ESPEngine.requiredHeadroom
     static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
 }

@@ -266,9 +266,15 @@ extension DatagramBatch {
     func preparedSend(_ index: Int) -> (bytes: [UInt8], destination: UDPEndpoint, segmentSize: Int?)? {
         let header = messages[index].msg_hdr
         guard let name = header.msg_name, let destination = SocketAddressCoding.read(UnsafeRawPointer(name)),
-            let vector = header.msg_iov?.pointee, let base = vector.iov_base
+            let vectors = header.msg_iov
         else { return nil }
-        return (Array(UnsafeRawBufferPointer(start: base, count: vector.iov_len)), destination, segmentSize(index))
+        // A GSO train is gathered from several pieces, as the kernel does.
+        var bytes: [UInt8] = []
+        for position in 0..<Int(header.msg_iovlen) {
+            guard let base = vectors[position].iov_base else { return nil }
+            bytes += UnsafeRawBufferPointer(start: base, count: vectors[position].iov_len)
+        }
+        return (bytes, destination, segmentSize(index))
     }
 
     /// Fills receive slot `index` as `recvmmsg` does: the bytes (cut to the buffer, `MSG_TRUNC` when

@@ -67,6 +67,57 @@ final class NATTSocketTests: XCTestCase {
         XCTAssertEqual(total, 8)
     }
 
+    func testATrainGatheredFromSeparateBuffersLeavesAsItsDatagrams() throws {
+        // Three ESP-sized pieces in three buffers (as in three outbound slots), one message with UDP_SEGMENT:
+        // the kernel gathers and splits them; the receiver sees 100, 100 and 60 bytes, in order (or one GRO
+        // read of 260 bytes with segment size 100).
+        let a = try NATTSocket(address: try loopback(), port: 0)
+        let b = try NATTSocket(address: try loopback(), port: 0)
+        let out = DatagramBatch(capacity: 4)
+        let pieces = UnsafeMutableRawBufferPointer.allocate(byteCount: 3 * 512, alignment: 16)
+        defer { pieces.deallocate() }
+        let lengths = [100, 100, 60]
+        var expected: [UInt8] = []
+        for (index, length) in lengths.enumerated() {
+            for byte in 0..<length { pieces[index * 512 + byte] = UInt8(truncatingIfNeeded: index * 64 + byte) }
+            expected += pieces[(index * 512)..<(index * 512 + length)]
+            out.setTrainPart(index, pieces.baseAddress! + index * 512, length)
+        }
+        let destination = UDPEndpoint(address: try loopback(), port: b.port)
+        XCTAssertTrue(out.prepareSendTrain(0, parts: 0..<3, to: destination, family: .v4, segmentSize: 100))
+        XCTAssertEqual(out.datagramCount(0), 3)
+        XCTAssertEqual(out.segmentSize(0), 100)
+        XCTAssertEqual(isthmusSend(a.fd, out, count: 1), 1)
+        let batch = DatagramBatch(capacity: 4)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * 2048, alignment: 16)
+        defer { buffer.deallocate() }
+        var received: [UInt8] = []
+        var sizes: [Int] = []
+        let deadline = ContinuousClock.now + .seconds(2)
+        while received.count < expected.count && ContinuousClock.now < deadline {
+            for index in 0..<4 { batch.prepareReceive(index, into: buffer.baseAddress! + index * 2048, length: 2048) }
+            var descriptor = pollfd(fd: b.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 200)
+            let count = isthmusReceive(b.fd, batch)
+            guard count > 0 else { continue }
+            for index in 0..<count {
+                let length = batch.receivedLength(index)
+                received += buffer[(index * 2048)..<(index * 2048 + length)]
+                if let size = batch.control(index).segmentSize {
+                    var left = length
+                    while left > 0 {
+                        sizes.append(min(size, left))
+                        left -= size
+                    }
+                } else {
+                    sizes.append(length)
+                }
+            }
+        }
+        XCTAssertEqual(received, expected, "the pieces arrive whole and in order")
+        XCTAssertEqual(sizes, lengths, "as three datagrams")
+    }
+
     func testAnIPv6AddressCannotBeSentOnAnIPv4Socket() throws {
         let a = try NATTSocket(address: try loopback(), port: 0)
         XCTAssertFalse(a.send([1], to: UDPEndpoint(address: try IPAddress(parsing: "2001:db8::1"), port: 4500)))
