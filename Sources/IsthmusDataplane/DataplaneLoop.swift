@@ -169,6 +169,10 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
             let ready = poll(&fds, nfds_t(fds.count), spinning ? 0 : dirty ? 20 : 500)
             if busyPoll > .zero, ready > 0, fds[1...].contains(where: { $0.revents & Int16(POLLIN) != 0 }) {
                 lastPacket = now()
+            } else if spinning && ready == 0 {
+                // Nothing yet: let whatever else waits for this CPU run (the peer namespace's softirq, the
+                // other gateway, the application) instead of holding it until the end of the time slice.
+                sched_yield()
             }
             if ready < 0 && errno != EINTR {
                 let code = errno
