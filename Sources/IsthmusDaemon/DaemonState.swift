@@ -295,6 +295,8 @@ final class DaemonState {
 
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.
     var downConnections: Set<String> = []
+    /// Point-to-site clients' IKE SAs by identity (``replaceOlderClientSAs(of:peerRestarted:)``).
+    var clientSessions = ClientSessionIndex()
     /// Restart delays per connection.
     var restarts = RestartBackoff()
 
