@@ -171,11 +171,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Crypto and data-plane benchmarks (scripts/bench, release only); not part of the tests or CI.
+        // Benchmarks, release only, not part of CI: crypto vs openssl speed and the data plane's user-space stages
+        // (scripts/bench), and the IKEv2 load generator on our own initiator core (`isthmus-bench ike`,
+        // scripts/bench-ike).
         .executableTarget(
             name: "isthmus-bench",
             dependencies: [
-                "IsthmusCrypto", "IsthmusESP", "IsthmusIP",
+                "IsthmusCrypto", "IsthmusESP", "IsthmusIKE", "IsthmusIKEv2", "IsthmusIP", "IsthmusEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -244,6 +246,8 @@ let package = Package(
             dependencies: ["IsthmusGateway", "IsthmusPKI", "IsthmusCrypto", "Yams", "IsthmusTestSupport"]),
         // strongSwan's own exchanges (Tests/Fixtures/captures) parsed, re-serialized and decrypted.
         .testTarget(name: "CaptureTests", dependencies: ["IsthmusWire", "IsthmusCrypto", "IsthmusTestSupport"]),
+        // The load generator's pure parts (identity templates, the setup book, percentiles, the timer heap).
+        .testTarget(name: "IsthmusBenchTests", dependencies: ["isthmus-bench", "IsthmusEvents", "IsthmusIP"]),
         // Runs the built `isthmus` binary as a user would (exit codes, output, no crashes).
         .testTarget(name: "IsthmusCLITests", dependencies: ["isthmus"]),
     ],

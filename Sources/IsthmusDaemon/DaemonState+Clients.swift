@@ -12,7 +12,7 @@ extension DaemonState {
         let now = clock()
         let status = session.status(now: now)
         guard let identity = status.clientIdentity else { return }
-        for other in sessions(of: PointToSiteSessions.connectionName) where other !== session {
+        for other in clientSessions.connect(session, as: identity) where dispatcher.contains(other) {
             let older = other.status(now: now)
             guard older.clientIdentity == identity, older.state != .closed else { continue }
             record(
@@ -42,5 +42,45 @@ extension DaemonState {
         else { return }
         sa.connection = PointToSiteSessions.trafficKey(identity: identity)
         change = .install(sa)
+    }
+}
+
+/// Point-to-site clients' IKE SAs by the client's identity, so that a client connecting again finds its own older
+/// SAs without a walk over every session: that walk (a full status of each, over the dispatcher's sorted list)
+/// made every new client cost time in proportion to the clients already up, and 2,000 clients took minutes of CPU
+/// (`scripts/bench-ike --tunnels`). The sessions are held weakly, so one the dispatcher dropped goes away with its
+/// last owner; identities left with none are swept once the inserts since the last sweep outnumber the identities
+/// that sweep left (amortized constant time per connection).
+struct ClientSessionIndex {
+    private struct Entry {
+        weak var session: (any IKESession)?
+    }
+
+    private var byIdentity: [String: [Entry]] = [:]
+    private var insertsSinceSweep = 0
+    /// Identities left by the last sweep.
+    private var identitiesAfterSweep = 0
+
+    /// The identities with an entry (live or not yet swept).
+    var identityCount: Int { byIdentity.count }
+
+    /// Records `session` as the newest IKE SA of `identity` and returns the others of that identity still in
+    /// memory, oldest first (the caller checks whether each still counts).
+    mutating func connect(_ session: any IKESession, as identity: String) -> [any IKESession] {
+        let others = (byIdentity[identity] ?? []).compactMap(\.session).filter { $0 !== session }
+        byIdentity[identity] = others.map { Entry(session: $0) } + [Entry(session: session)]
+        insertsSinceSweep += 1
+        if insertsSinceSweep > max(64, identitiesAfterSweep) { sweep() }
+        return others
+    }
+
+    /// Drops entries whose sessions are gone, and identities left with none.
+    mutating func sweep() {
+        byIdentity = byIdentity.compactMapValues { entries in
+            let live = entries.filter { $0.session != nil }
+            return live.isEmpty ? nil : live
+        }
+        insertsSinceSweep = 0
+        identitiesAfterSweep = byIdentity.count
     }
 }

@@ -41,8 +41,10 @@ final class DaemonState {
 
     /// Most timers one session may have armed at once.
     static let maximumTimersPerSession = 256
-    /// Most CHILD SAs the default table keeps.
-    static let maximumChildSAs = 10_000
+    /// Most CHILD SAs the table keeps (status, and the owner lifetime events go to): 10,000 tunnels (issue 18)
+    /// with room for every one's rekey overlap and more; at 10,000 exactly a rekey's new SA went unlisted and its
+    /// data-plane lifetime events reached no IKE SA.
+    static let maximumChildSAs = 100_000
     /// Largest UDP payload we send.
     static let maximumDatagram = 65_507
 
@@ -295,6 +297,8 @@ final class DaemonState {
 
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.
     var downConnections: Set<String> = []
+    /// Point-to-site clients' IKE SAs by identity (``replaceOlderClientSAs(of:peerRestarted:)``).
+    var clientSessions = ClientSessionIndex()
     /// Restart delays per connection.
     var restarts = RestartBackoff()
 

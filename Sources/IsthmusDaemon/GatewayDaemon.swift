@@ -257,10 +257,22 @@ public final class GatewayDaemon: Sendable {
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(UDPInboundHandler(kind: kind, state: state))
             }
-        }.bind(host: host, port: port).flatMapErrorThrowing { error in
+        }.bind(host: host, port: port).flatMap { channel in
+            // A burst of first messages (hundreds of clients at once) waits in the socket while the event loop
+            // computes key exchanges; the default 208 KiB held about 90 and dropped the rest (a retransmission
+            // each, a second later: scripts/bench-ike). As root past rmem_max, else up to it.
+            let size = Self.ikeReceiveBufferBytes
+            return channel.setOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_RCVBUFFORCE), value: size)
+                .flatMapError { _ in channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: size) }
+                .recover { _ in }
+                .map { channel }
+        }.flatMapErrorThrowing { error in
             throw DaemonError.cannotStart("cannot listen on UDP \(host):\(port): \(error)")
         }
     }
+
+    /// The receive buffer asked for on the IKE sockets (the data plane's NAT-T socket has its own, as large).
+    static let ikeReceiveBufferBytes = 4 << 20
 
     /// Answers a control request without a socket (the control server calls the same code).
     public func control(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {

@@ -105,4 +105,34 @@ final class PointToSiteSessionsTests: XCTestCase {
         XCTAssertTrue(PointToSiteSessions.isClientTrafficKey(PointToSiteSessions.trafficKey(identity: "a@b")))
         XCTAssertFalse(PointToSiteSessions.isClientTrafficKey("point-to-site"))
     }
+
+    func testTheClientIndexFindsOnlyTheSameIdentitysLiveSessions() {
+        var index = ClientSessionIndex()
+        let alice = FakeSession(connection: "point-to-site", spi: 1)
+        let bob = FakeSession(connection: "point-to-site", spi: 2)
+        XCTAssertTrue(index.connect(alice, as: "alice").isEmpty)
+        XCTAssertTrue(index.connect(bob, as: "bob").isEmpty)
+        XCTAssertTrue(index.connect(alice, as: "alice").isEmpty, "a session is not older than itself")
+        let aliceAgain = FakeSession(connection: "point-to-site", spi: 3)
+        XCTAssertEqual(index.connect(aliceAgain, as: "alice").map(\.localSPI), [1])
+        var gone: FakeSession? = FakeSession(connection: "point-to-site", spi: 4)
+        _ = index.connect(gone!, as: "carol")
+        gone = nil
+        XCTAssertTrue(index.connect(FakeSession(connection: "point-to-site", spi: 5), as: "carol").isEmpty)
+        XCTAssertEqual(
+            index.connect(FakeSession(connection: "point-to-site", spi: 6), as: "alice").map(\.localSPI), [1, 3])
+    }
+
+    func testTheClientIndexForgetsIdentitiesWhoseSessionsAreGone() {
+        var index = ClientSessionIndex()
+        let kept = FakeSession(connection: "point-to-site", spi: 0)
+        _ = index.connect(kept, as: "kept")
+        for number in 1...1000 {
+            _ = index.connect(FakeSession(connection: "point-to-site", spi: UInt64(number)), as: "client\(number)")
+        }
+        XCTAssertLessThanOrEqual(index.identityCount, 65, "swept as it grows: gone clients leave no entry behind")
+        index.sweep()
+        XCTAssertEqual(index.identityCount, 1)
+        XCTAssertEqual(index.connect(FakeSession(connection: "point-to-site", spi: 9), as: "kept").map(\.localSPI), [0])
+    }
 }
