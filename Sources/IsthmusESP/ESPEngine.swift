@@ -53,6 +53,9 @@ public final class ESPEngine {
     private var pairs: [ESPSAPair] = []
     /// The SPD (RFC 4301 section 4.4.1): first match wins; entries in installation order.
     private var policyEntries: [ESPPolicyEntry] = []
+    /// The same entries by interface and selectors, so that installing and removing a pair does not search
+    /// the whole SPD (10,000 point-to-site clients are 10,000 entries).
+    private var policyIndex: [ESPPolicyKey: ESPPolicyEntry] = [:]
     /// Traffic of removed pairs per connection, so per-connection totals never go back when SAs go.
     private var removedTraffic: [String: ESPConnectionTraffic] = [:]
 
@@ -72,13 +75,13 @@ public final class ESPEngine {
         let pair = try ESPSAPair(sa, now: now)
         inboundSAs[pair.inboundSPI] = pair
         pairs.append(pair)
-        if let entry = policyEntries.first(where: {
-            $0.interface == pair.interface && $0.localSelectors == pair.localSelectors
-                && $0.remoteSelectors == pair.remoteSelectors
-        }) {
+        let key = ESPPolicyKey(pair)
+        if let entry = policyIndex[key] {
             entry.pairs.append(pair)
         } else {
-            policyEntries.append(ESPPolicyEntry(pair))
+            let entry = ESPPolicyEntry(pair)
+            policyEntries.append(entry)
+            policyIndex[key] = entry
         }
     }
 
@@ -90,11 +93,15 @@ public final class ESPEngine {
         guard let pair = inboundSAs.removeValue(forKey: inboundSPI) else { return false }
         removedTraffic[pair.connection, default: ESPConnectionTraffic()].add(
             inbound: pair.inbound, outbound: pair.outbound)
-        pairs.removeAll { $0 === pair }
-        for entry in policyEntries {
+        if let index = pairs.firstIndex(where: { $0 === pair }) { pairs.remove(at: index) }
+        let key = ESPPolicyKey(pair)
+        if let entry = policyIndex[key] {
             entry.pairs.removeAll { $0 === pair }
+            if entry.pairs.isEmpty {
+                policyIndex[key] = nil
+                if let index = policyEntries.firstIndex(where: { $0 === entry }) { policyEntries.remove(at: index) }
+            }
         }
-        policyEntries.removeAll { $0.pairs.isEmpty }
         return true
     }
 
@@ -143,6 +150,9 @@ public final class ESPEngine {
 
     /// The inbound SPIs of all installed pairs, in installation order.
     public var installedInboundSPIs: [UInt32] { pairs.map(\.inboundSPI) }
+
+    /// How many pairs are installed (without building ``installedInboundSPIs``).
+    public var installedCount: Int { inboundSAs.count }
 
     /// The SPD in match order.
     public var policies: [ESPPolicy] {

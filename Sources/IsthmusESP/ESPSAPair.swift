@@ -168,3 +168,16 @@ final class ESPPolicyEntry {
         self.pairs = [pair]
     }
 }
+
+/// What identifies an SPD entry: the interface and both selector lists.
+struct ESPPolicyKey: Hashable {
+    let interface: Int
+    let localSelectors: [TrafficSelector]
+    let remoteSelectors: [TrafficSelector]
+
+    init(_ pair: ESPSAPair) {
+        interface = pair.interface
+        localSelectors = pair.localSelectors
+        remoteSelectors = pair.remoteSelectors
+    }
+}

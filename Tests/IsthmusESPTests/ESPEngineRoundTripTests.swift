@@ -92,6 +92,39 @@ final class ESPEngineRoundTripTests: XCTestCase {
         }
     }
 
+    /// Many SPD entries (point-to-site clients, each its own /32): removing one keeps the others in order,
+    /// an entry goes with its last pair, and its selectors installed again make a new entry at the end.
+    func testPolicyEntriesStayInOrderAcrossInstallsAndRemovals() throws {
+        let engine = ESPEngine(random: CountingRandomSource())
+        let suite = TestSuite("aes128gcm16")
+        let keys = suite.keys(seed: 3)
+        func client(_ number: Int, spi: UInt32) -> ESPSecurityAssociation {
+            ESPSecurityAssociation(
+                inboundSPI: spi, outboundSPI: spi | 0x8000_0000, encryption: suite.encryption, integrity: nil,
+                extendedSequenceNumbers: false, inboundEncryptionKey: keys.encryption, inboundIntegrityKey: keys.integrity,
+                outboundEncryptionKey: keys.encryption, outboundIntegrityKey: keys.integrity,
+                localSelectors: [selector("0.0.0.0/0")], remoteSelectors: [selector("10.9.0.\(number)/32")],
+                tunnel: ESPTunnel(local: Sites.aGateway, remote: Sites.bGateway, udpEncapsulated: true),
+                connection: "point-to-site")
+        }
+        for number in 1...50 { try engine.install(client(number, spi: UInt32(0x1000 + number)), now: .zero) }
+        try engine.install(client(7, spi: 0x2007), now: .zero)  // client 7's rekeyed CHILD SA: same entry
+        XCTAssertEqual(engine.policies.count, 50)
+        XCTAssertEqual(engine.installedCount, 51)
+        XCTAssertTrue(engine.remove(inboundSPI: 0x1007))
+        XCTAssertEqual(engine.policies.count, 50, "client 7 still has its rekeyed pair")
+        XCTAssertEqual(engine.policies[6].inboundSPIs, [0x2007])
+        XCTAssertTrue(engine.remove(inboundSPI: 0x2007))
+        XCTAssertTrue(engine.remove(inboundSPI: 0x1020))
+        XCTAssertFalse(engine.remove(inboundSPI: 0x1020), "already gone")
+        let remaining = engine.policies.map { $0.remoteSelectors.first?.description ?? "" }
+        XCTAssertEqual(remaining, (1...50).filter { $0 != 7 && $0 != 32 }.map { "10.9.0.\($0)/32" })
+        try engine.install(client(7, spi: 0x3007), now: .zero)
+        XCTAssertEqual(engine.policies.last?.inboundSPIs, [0x3007], "a new entry at the end of the SPD")
+        XCTAssertEqual(engine.installedCount, 49)
+        XCTAssertEqual(engine.installedInboundSPIs.count, 49)
+    }
+
     func testESNCrossesThe32BitBoundary() throws {
         for suite in [TestSuite("aes256gcm16"), TestSuite("aes128", "sha256"), TestSuite("chacha20poly1305")] {
             var config = SAPairConfig(suite: suite, esn: true)
