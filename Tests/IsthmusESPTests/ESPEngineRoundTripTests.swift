@@ -101,7 +101,8 @@ final class ESPEngineRoundTripTests: XCTestCase {
         func client(_ number: Int, spi: UInt32) -> ESPSecurityAssociation {
             ESPSecurityAssociation(
                 inboundSPI: spi, outboundSPI: spi | 0x8000_0000, encryption: suite.encryption, integrity: nil,
-                extendedSequenceNumbers: false, inboundEncryptionKey: keys.encryption, inboundIntegrityKey: keys.integrity,
+                extendedSequenceNumbers: false, inboundEncryptionKey: keys.encryption,
+                inboundIntegrityKey: keys.integrity,
                 outboundEncryptionKey: keys.encryption, outboundIntegrityKey: keys.integrity,
                 localSelectors: [selector("0.0.0.0/0")], remoteSelectors: [selector("10.9.0.\(number)/32")],
                 tunnel: ESPTunnel(local: Sites.aGateway, remote: Sites.bGateway, udpEncapsulated: true),
