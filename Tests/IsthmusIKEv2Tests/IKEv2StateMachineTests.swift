@@ -248,6 +248,24 @@ final class IKEv2StateMachineTests: XCTestCase {
         // INFORMATIONAL can go out, and the rekey's own schedule (1+2+4+8+16+32 s) would hide the dead peer
         // for a minute. Under DPD the rekey gives up at the DPD timeout like a liveness check.
         let liveness = IKELiveness(interval: .seconds(5), timeout: .seconds(20), action: .restart)
+        let (pair, dark) = try peerVanishesDuringRekey(liveness: liveness)
+        XCTAssertTrue(pair.closed.contains(.initiator))
+        XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertFalse(pair.kinds(.initiator).contains(.peerNotAnswering))
+        XCTAssertLessThanOrEqual(pair.now, dark + .seconds(20))
+        XCTAssertEqual(pair.restarts[.initiator], true, "dpd action restart")
+    }
+
+    func testRekeyWithoutLivenessKeepsTheWholeSchedule() throws {
+        let (pair, dark) = try peerVanishesDuringRekey(liveness: nil)
+        XCTAssertTrue(pair.kinds(.initiator).contains(.peerNotAnswering))
+        XCTAssertFalse(pair.kinds(.initiator).contains(.livenessTimeout))
+        XCTAssertGreaterThan(pair.now, dark + .seconds(20))
+    }
+
+    /// Establishes a pair, cuts the path as the initiator starts a CHILD SA rekey, and runs the initiator's
+    /// retransmissions until it gives up; returns the pair and when the path went dark.
+    private func peerVanishesDuringRekey(liveness: IKELiveness?) throws -> (Pair, MonotonicTime) {
         let pair = Pair(
             initiator: configuration(office: true, liveness: liveness),
             responder: configuration(office: false, liveness: liveness))
@@ -263,30 +281,7 @@ final class IKEv2StateMachineTests: XCTestCase {
                 side == .initiator && { if case .retransmit = timer { true } else { false } }()
             }) != nil
         {}
-        XCTAssertTrue(pair.closed.contains(.initiator))
-        XCTAssertTrue(pair.kinds(.initiator).contains(.livenessTimeout))
-        XCTAssertFalse(pair.kinds(.initiator).contains(.peerNotAnswering))
-        XCTAssertLessThanOrEqual(pair.now, dark + .seconds(20))
-        XCTAssertEqual(pair.restarts[.initiator], true, "dpd action restart")
-    }
-
-    func testRekeyWithoutLivenessKeepsTheWholeSchedule() throws {
-        let pair = Pair(initiator: configuration(office: true), responder: configuration(office: false))
-        pair.establish()
-        let first = try XCTUnwrap(pair.installed[.initiator]?.first)
-        pair.deliver = { _, _ in false }
-        _ = pair.fireNextTimer { side, timer in
-            side == .initiator && timer == .rekeyChildSA(inboundSPI: first.inboundSPI)
-        }
-        let dark = pair.now
-        while !pair.closed.contains(.initiator),
-            pair.fireNextTimer(where: { side, timer in
-                side == .initiator && { if case .retransmit = timer { true } else { false } }()
-            }) != nil
-        {}
-        XCTAssertTrue(pair.kinds(.initiator).contains(.peerNotAnswering))
-        XCTAssertFalse(pair.kinds(.initiator).contains(.livenessTimeout))
-        XCTAssertGreaterThan(pair.now, dark + .seconds(20))
+        return (pair, dark)
     }
 
     func testTerminateDeletesBothSides() throws {
