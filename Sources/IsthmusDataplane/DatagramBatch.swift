@@ -79,6 +79,7 @@ final class DatagramBatch {
     func prepareSendTrain(
         _ index: Int, parts: Range<Int>, to destination: UDPEndpoint, family: IPFamily, segmentSize: Int
     ) -> Bool {
+        precondition(parts.lowerBound >= 0 && parts.upperBound <= capacity, "train pieces beyond the batch")
         var length = 0
         for position in parts { length += trainVectors[position].iov_len }
         return prepareSend(

@@ -40,8 +40,8 @@ public struct VirtioNetHeader: Sendable, Hashable {
     }
 }
 
-/// TCP segmentation in user space (what a NIC does for TSO), in place and without allocation, plus the
-/// completion of partial checksums the kernel leaves to "hardware".
+/// TCP segmentation in user space (what a NIC does for TSO), into a separate output buffer and without
+/// allocation, plus the completion of partial checksums the kernel leaves to "hardware".
 public enum TCPSegmentation {
     /// Finishes a partial transport checksum (`VIRTIO_NET_HDR_F_NEEDS_CSUM`): the field at `start +
     /// offset` holds the pseudo-header sum; the checksum of everything from `start` replaces it.
@@ -109,6 +109,11 @@ public enum TCPSegmentation {
         let headers = layout.payloadOffset
         let total = headers + payloadLength
         guard output.count >= total, payloadLength >= 0 else { return nil }
+        // The payload is copied with memcpy semantics: the output must not overlap the super-packet.
+        assert(
+            output.baseAddress! + total <= packet.baseAddress!
+                || packet.baseAddress! + packet.count <= output.baseAddress!,
+            "segment output overlaps its super-packet")
         output.baseAddress!.copyMemory(from: packet.baseAddress!, byteCount: headers)
         // The payload is summed as it is copied; the TCP header (an even length, so the two sums add up)
         // is summed once its fields are fixed.

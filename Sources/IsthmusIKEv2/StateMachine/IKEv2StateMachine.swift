@@ -377,7 +377,8 @@ struct IKEv2StateMachine {
             restart = configuration.liveness?.action == .restart
             emit(
                 .livenessTimeout, .error,
-                "peer \(remote) did not answer \(request.exchange.name) within the DPD timeout; deleting the SAs"
+                "peer \(remote) did not answer \(request.exchange.name) (\(request.retransmits) retransmits); "
+                    + "DPD takes it for dead, deleting the SAs"
                     + (restart == true ? " and negotiating again" : ""), now: now, into: &actions)
         case .ikeAuth, .rekeyChildSA, .rekeyIKESA, .deleteChildSA:
             emit(
