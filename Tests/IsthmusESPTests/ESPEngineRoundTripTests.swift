@@ -180,6 +180,25 @@ final class ESPEngineRoundTripTests: XCTestCase {
         XCTAssertNotEqual(bytes, [UInt8](repeating: 0, count: 19))
     }
 
+    func testSystemRandomSourceNeverRepeatsAcrossPoolRefills() {
+        // 16-byte IVs across several 4 KiB refills of the pool, and one fill larger than the pool: no IV
+        // repeats, the bytes are spread (not a constant or a counter), nothing is left zero.
+        var source = SystemESPRandomSource()
+        var seen = Set<[UInt8]>()
+        var histogram = [Int](repeating: 0, count: 256)
+        for _ in 0..<(3 * RandomPool.size / 16 + 7) {
+            var iv = [UInt8](repeating: 0, count: 16)
+            iv.withUnsafeMutableBytes { source.fill($0) }
+            XCTAssertTrue(seen.insert(iv).inserted, "an IV repeated")
+            for byte in iv { histogram[Int(byte)] += 1 }
+        }
+        XCTAssertGreaterThan(histogram.filter { $0 > 0 }.count, 250, "bytes spread over the whole range")
+        var large = [UInt8](repeating: 0, count: RandomPool.size * 2 + 5)
+        large.withUnsafeMutableBytes { source.fill($0) }
+        XCTAssertNotEqual(Array(large[0..<32]), Array(large[RandomPool.size..<(RandomPool.size + 32)]))
+        XCTAssertLessThan(large.filter { $0 == 0 }.count, large.count / 64, "no zero run left unfilled")
+    }
+
     func testEncapsulationResultNamesTheTunnel() throws {
         let (a, b) = try SAPairConfig(suite: TestSuite("aes128gcm16")).engines()
         guard case .packet(let fromA) = a.seal(v4AtoB).result, case .packet(let fromB) = b.seal(v6BtoA).result else {
