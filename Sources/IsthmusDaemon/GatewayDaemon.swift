@@ -261,7 +261,7 @@ public final class GatewayDaemon: Sendable {
             // A burst of first messages (hundreds of clients at once) waits in the socket while the event loop
             // computes key exchanges; the default 208 KiB held about 90 and dropped the rest (a retransmission
             // each, a second later: scripts/bench-ike). As root past rmem_max, else up to it.
-            let size = Self.ikeReceiveBufferBytes
+            let size = Dataplane.socketBufferBytes
             return channel.setOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_RCVBUFFORCE), value: size)
                 .flatMapError { _ in channel.setOption(ChannelOptions.socketOption(.so_rcvbuf), value: size) }
                 .recover { _ in }
@@ -270,9 +270,6 @@ public final class GatewayDaemon: Sendable {
             throw DaemonError.cannotStart("cannot listen on UDP \(host):\(port): \(error)")
         }
     }
-
-    /// The receive buffer asked for on the IKE sockets (the data plane's NAT-T socket has its own, as large).
-    static let ikeReceiveBufferBytes = 4 << 20
 
     /// Answers a control request without a socket (the control server calls the same code).
     public func control(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {

@@ -52,6 +52,9 @@ public final class Dataplane: Sendable {
     /// Packets moved per system call at most (TUN reads per turn, datagrams per `recvmmsg`/`sendmmsg`).
     public static let batchSize = 32
 
+    /// The socket buffers the data plane's sockets ask for; the daemon's IKE sockets ask for as much.
+    public static let socketBufferBytes = Int(NATTSocket.bufferBytes)
+
     /// Whether to ask the TUN for TCP segmentation offload (ISTHMUS_TUN_OFFLOAD=0 turns it off).
     static let segmentationOffload: Bool = {
         guard let text = getenv("ISTHMUS_TUN_OFFLOAD") else { return true }
