@@ -72,17 +72,14 @@ struct ESPPipelineBenchmark: ParsableCommand {
     }
 
     private func measure(suite name: String) throws -> Result {
-        let parts = name.split(separator: "-").map(String.init)
-        guard let encryption = AlgorithmRegistry.algorithm(keyword: parts[0]) else {
-            throw ValidationError("unknown cipher \(parts[0])")
+        let proposal: Proposal
+        do {
+            proposal = try Proposal(parsing: name, for: .esp, version: .v2)
+        } catch {
+            throw ValidationError("\(error)")
         }
-        let integrity = try parts.dropFirst().first.map { keyword in
-            guard let algorithm = AlgorithmRegistry.algorithm(keyword: keyword) else {
-                throw ValidationError("unknown integrity \(keyword)")
-            }
-            return algorithm
-        }
-        let (sender, receiver) = try engines(encryption: encryption, integrity: integrity)
+        guard let encryption = proposal.encryption.first else { throw ValidationError("\(name) names no cipher") }
+        let (sender, receiver) = try engines(encryption: encryption, integrity: proposal.integrity.first)
         let superPacket = Self.superPacket(mss: mss, segments: segments)
         let layout = superPacket.withUnsafeBytes { TCPSegmentation.layout($0) }
         guard let layout else { throw ValidationError("the synthetic super-packet does not parse") }
