@@ -77,14 +77,18 @@ extension DaemonState {
     func status() -> ControlResponse {
         let now = clock()
         // Unproven half-open SAs (possibly a flood of spoofed first messages) are counted, not listed.
-        let all = dispatcher.sessions.filter { !dispatcher.isUnprovenHalfOpen($0) }
+        // Each SA's status is built once, grouped by connection (oldest SA first).
+        var byConnection: [String: [IKESAStatus]] = [:]
+        for session in dispatcher.sessions where !dispatcher.isUnprovenHalfOpen(session) {
+            byConnection[session.connectionName, default: []].append(session.status(now: now))
+        }
         var connections: [ConnectionStatus] = config.connections.map { connection in
             var entry = ConnectionStatus(
                 name: connection.name, kind: connection.kind.rawValue, ikeVersion: connection.ikeVersion.rawValue,
                 remoteAddress: config.localNetwork(named: connection.localNetwork).map { remote in
                     options.peers.address(of: remote.gateway).map { "\($0)" } ?? "\(remote.gateway)"
                 },
-                ikeSAs: all.filter { $0.connectionName == connection.name }.map { $0.status(now: now) })
+                ikeSAs: byConnection[connection.name] ?? [])
             entry.describeKey(connection.sharedKey)
             if let path = dataPath?.status(of: connection.name) {
                 entry.dataPath = ConnectionDataPath(
@@ -98,10 +102,7 @@ extension DaemonState {
             return entry
         }
         let configuredNames = Set(config.connections.map(\.name))
-        var strays: [String: [IKESAStatus]] = [:]
-        for session in all where !configuredNames.contains(session.connectionName) {
-            strays[session.connectionName, default: []].append(session.status(now: now))
-        }
+        let strays = byConnection.filter { !configuredNames.contains($0.key) }
         for name in strays.keys.sorted() {
             connections.append(
                 ConnectionStatus(
@@ -119,15 +120,21 @@ extension DaemonState {
             summary.installedSecondsAgo = (now - entry.installedAt).components.seconds
             return summary
         }.sorted { ($0.connection, $0.inboundSPI) < ($1.connection, $1.inboundSPI) }
+        response.counters = ikeCounters()
+        response.dataplane = dataplane?.counters
+        response.pointToSite = pointToSiteStatus(statuses: byConnection[PointToSiteSessions.connectionName] ?? [])
+        if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
+        return response
+    }
+
+    /// The IKE side's counters as `status` shows them: the daemon's, the dispatcher's drops, the SA count and
+    /// the half-open table.
+    func ikeCounters() -> Counters {
         var counters = self.counters
         for (reason, count) in dispatcher.drops { counters.dropped[reason.rawValue, default: 0] += count }
         counters.ikeSAs = dispatcher.count
         counters.halfOpen = halfOpenStatus()
-        response.counters = counters
-        response.dataplane = dataplane?.counters
-        response.pointToSite = pointToSiteStatus(now: now)
-        if let plane = response.dataplane { response.acl = EndpointACL.status(config.endpoints, hits: plane.aclHits) }
-        return response
+        return counters
     }
 
     /// For a connection without an established IKE SA: its latest failure since it was last up, and when the

@@ -290,9 +290,10 @@ final class DaemonState {
         }
     }
 
-    /// Brings the metrics up to date with what `status` would answer now.
+    /// Brings the metrics up to date with the figures `status` would show now.
     func syncMetrics() {
-        metrics?.sync(status(), configured: config.connections.map(\.name))
+        guard let metrics else { return }
+        metrics.sync(metricsSnapshot(), configured: config.connections.map(\.name))
     }
 
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.

@@ -1,13 +1,14 @@
 import IsthmusDataplane
 import IsthmusESP
 import IsthmusEvents
+import IsthmusIKE
 import Metrics
 
 /// The daemon's metrics, emitted through the swift-metrics API (`isthmus run --metrics` serves them as
 /// Prometheus text). Not a second bookkeeping: counters of events come from the same ``GatewayEvent``s
-/// the log and `events` show (``observe(_:)``), everything else from the `status` answer (``sync(_:)``),
-/// whose cumulative counters are turned into increments by the delta since the last sync. The data plane
-/// counts packets on its own thread; nothing here runs per packet.
+/// the log and `events` show (``observe(_:)``), everything else from the figures `status` also shows, counted
+/// into a ``MetricsSnapshot`` (``sync(_:configured:)``), whose cumulative counters are turned into increments by
+/// the delta since the last sync. The data plane counts packets on its own thread; nothing here runs per packet.
 ///
 /// Labels are connection names, states, reasons, kinds and directions only: never SPIs or key material.
 /// Confined to the daemon's event loop, like ``DaemonState``.
@@ -120,9 +121,14 @@ final class GatewayMetrics {
     // MARK: Status
 
     /// Brings gauges and synced counters up to date with a `status` answer.
+    func sync(_ status: ControlResponse, configured: [String] = []) {
+        sync(MetricsSnapshot(status), configured: configured)
+    }
+
+    /// Brings gauges and synced counters up to date with the daemon's figures.
     ///
     /// - Parameter configured: connection names that always have an `established` series (0 when down).
-    func sync(_ status: ControlResponse, configured: [String] = []) {
+    func sync(_ status: MetricsSnapshot, configured: [String] = []) {
         // Series exist from the start (at 0), so that rates and alerts see their first increment.
         for name in configured where !initialised.contains(name) {
             initialised.insert(name)
@@ -137,16 +143,13 @@ final class GatewayMetrics {
             gaugeValues[Series(name: Name.ikeSAs, labels: ["connection", "state"], values: [name, "established"])] = 0
             gaugeValues[Series(name: Name.childSAs, labels: ["connection"], values: [name])] = 0
         }
-        for connection in status.connections ?? [] {
-            for sa in connection.ikeSAs {
-                let series = Series(
-                    name: Name.ikeSAs, labels: ["connection", "state"], values: [connection.name, sa.state.rawValue])
-                gaugeValues[series, default: 0] += 1
-            }
+        for (key, count) in status.ikeSAs {
+            let series = Series(
+                name: Name.ikeSAs, labels: ["connection", "state"], values: [key.connection, key.state.rawValue])
+            gaugeValues[series, default: 0] += count
         }
-        for child in status.childSAs ?? [] {
-            gaugeValues[Series(name: Name.childSAs, labels: ["connection"], values: [child.connection]), default: 0] +=
-                1
+        for (connection, count) in status.childSAs {
+            gaugeValues[Series(name: Name.childSAs, labels: ["connection"], values: [connection]), default: 0] += count
         }
         if let counters = status.counters {
             advance(Series(name: Name.ikeDatagrams, labels: ["direction"], values: ["in"]), to: counters.datagramsIn)
@@ -209,16 +212,16 @@ final class GatewayMetrics {
             gaugeValues[Series(name: Name.poolSize, labels: [], values: [])] = p2s.size
             gaugeValues[Series(name: Name.poolInUse, labels: [], values: [])] = p2s.inUse
             let traffic = status.dataplane?.connections ?? [:]
-            for client in p2s.clients {
-                guard clientSeries.contains(client.identity) || clientSeries.count < Self.maximumClientSeries,
-                    let counted = traffic[PointToSiteSessions.trafficKey(identity: client.identity)]
+            for identity in p2s.clients {
+                guard clientSeries.contains(identity) || clientSeries.count < Self.maximumClientSeries,
+                    let counted = traffic[PointToSiteSessions.trafficKey(identity: identity)]
                 else { continue }
-                clientSeries.insert(client.identity)
+                clientSeries.insert(identity)
                 for (direction, bytes) in [("in", counted.bytesIn), ("out", counted.bytesOut)] {
                     advance(
                         Series(
                             name: Name.clientBytes, labels: ["identity", "direction"],
-                            values: [client.identity, direction]), to: bytes)
+                            values: [identity, direction]), to: bytes)
                 }
             }
         }

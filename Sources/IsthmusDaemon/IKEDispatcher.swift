@@ -132,6 +132,11 @@ public struct IKEDispatcher {
         entries.values.sorted { $0.order < $1.order }.map(\.session)
     }
 
+    /// Calls `body` with every registered session, in no particular order (no sorted copy of the table).
+    public func forEachSession(_ body: (any IKESession) -> Void) {
+        for entry in entries.values { body(entry.session) }
+    }
+
     /// The number of registered sessions.
     public var count: Int { entries.count }
 

@@ -26,14 +26,13 @@ public struct PointToSiteStatus: Sendable, Codable, Hashable {
 }
 
 extension DaemonState {
-    /// The point-to-site section of `status` (nil when the gateway offers none).
-    func pointToSiteStatus(now: Duration) -> PointToSiteStatus? {
+    /// The point-to-site section of `status` (nil when the gateway offers none), from the statuses of the
+    /// point-to-site IKE SAs.
+    func pointToSiteStatus(statuses: [IKESAStatus]) -> PointToSiteStatus? {
         guard let settings = config.gateway.pointToSite else { return nil }
         let pool = options.clientPools.pool?.snapshot ?? AddressPool(prefix: settings.addressPool)
         let traffic = dataplane?.counters.connections ?? [:]
-        let clients = sessions(of: PointToSiteSessions.connectionName).compactMap {
-            session -> PointToSiteStatus.Client? in
-            let status = session.status(now: now)
+        let clients = statuses.compactMap { status -> PointToSiteStatus.Client? in
             guard status.state != .closed, let identity = status.clientIdentity, let address = status.virtualAddress
             else { return nil }
             let counted = traffic[PointToSiteSessions.trafficKey(identity: identity)]

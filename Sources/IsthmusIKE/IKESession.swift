@@ -34,6 +34,28 @@ public protocol IKESession: AnyObject, Sendable {
     func handle(_ input: IKEInput, now: MonotonicTime) -> [IKEAction]
     /// A snapshot for `status`.
     func status(now: MonotonicTime) -> IKESAStatus
+    /// What the metrics count of this SA each second, without building its ``status(now:)``.
+    var summary: IKESASummary { get }
+}
+
+extension IKESession {
+    /// Taken from the full status (sessions that have nothing cheaper).
+    public var summary: IKESASummary {
+        let status = self.status(now: .zero)
+        return IKESASummary(state: status.state, client: status.virtualAddress == nil ? nil : status.clientIdentity)
+    }
+}
+
+/// An IKE SA as the metrics count it: its state, and the identity of a point-to-site client that holds a
+/// virtual address.
+public struct IKESASummary: Sendable, Hashable {
+    public var state: IKESAState
+    public var client: String?
+
+    public init(state: IKESAState, client: String?) {
+        self.state = state
+        self.client = client
+    }
 }
 
 /// `status --json` for one IKE SA and its CHILD SAs.

@@ -33,6 +33,10 @@ public final class IKEv2Session: IKESession {
     public func status(now: MonotonicTime) -> IKESAStatus {
         machine.withLock { $0.status(now: now) }
     }
+
+    public var summary: IKESASummary {
+        machine.withLock { IKESASummary(state: $0.state.phase, client: $0.client?.identity) }
+    }
 }
 
 extension IKEv2StateMachine {

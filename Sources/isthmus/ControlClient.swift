@@ -61,11 +61,12 @@ struct ControlOptions: ParsableArguments {
     }
 
     /// Sends one request; exits 1 with the reason when there is no answer or the answer is an error.
-    func send(_ request: ControlRequest) throws -> ControlClient.Reply {
+    /// `outcomeOnly`: the caller prints the raw line, so only `ok` and `error` are decoded.
+    func send(_ request: ControlRequest, outcomeOnly: Bool = false) throws -> ControlClient.Reply {
         let path = try resolvePath()
         let reply: ControlClient.Reply
         do {
-            reply = try ControlClient.send(request, to: path)
+            reply = try ControlClient.send(request, to: path, outcomeOnly: outcomeOnly)
         } catch {
             printError("isthmus \(request.command): \(error)")
             throw ExitCode(1)

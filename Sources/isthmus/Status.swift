@@ -12,7 +12,7 @@ struct Status: ParsableCommand {
     @OptionGroup var control: ControlOptions
 
     func run() throws {
-        let reply = try control.send(ControlRequest(command: "status"))
+        let reply = try control.send(ControlRequest(command: "status"), outcomeOnly: json)
         if json {
             print(reply.line)
         } else {

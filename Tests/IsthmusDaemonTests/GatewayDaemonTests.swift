@@ -164,6 +164,12 @@ final class GatewayDaemonTests: XCTestCase {
         XCTAssertTrue(up.ok, up.error ?? "")
         status = try harness.status()
         XCTAssertEqual(status.connections?.first?.ikeSAs.map(\.localSPI), ["6000"])
+        let state = harness.daemon.state
+        let (fromStatus, counted) = try await harness.daemon.eventLoop.submit {
+            (MetricsSnapshot(state.value.status()), state.value.metricsSnapshot())
+        }.get()
+        XCTAssertEqual(counted, fromStatus, "the metrics count what status shows")
+        XCTAssertEqual(counted.ikeSAs, [.init(connection: "peer", state: .connecting): 1])
         let again = try ControlClient.send(ControlRequest(command: "up", connection: "peer"), to: path).response
         XCTAssertTrue(again.message?.contains("already has an IKE SA") ?? false)
         XCTAssertEqual(made.withLock { $0.count }, 1)

@@ -44,6 +44,12 @@ final class IKEv2PointToSiteTests: XCTestCase {
         let gatewayStatus = pair.responder.status(now: pair.now)
         XCTAssertEqual(gatewayStatus.clientIdentity, "alice@example.com")
         XCTAssertEqual(gatewayStatus.virtualAddress, "10.0.0.1")
+        XCTAssertEqual(
+            pair.responder.summary, IKESASummary(state: .established, client: "alice@example.com"),
+            "the metrics' summary says what the status says")
+        XCTAssertEqual(
+            pair.initiator.summary, IKESASummary(state: .established, client: "alice@example.com"),
+            "the laptop's own SA names its identity too, as its status does")
         let installed = try XCTUnwrap(pair.installed[.responder]?.first)
         XCTAssertEqual(installed.remoteSelectors, selectors("10.0.0.1/32"))
         XCTAssertEqual(installed.localSelectors, selectors("10.0.1.0/24"))
