@@ -8,9 +8,14 @@ import IsthmusWire
 struct IKEv2SACrypto: Sendable {
     let prf: any PseudoRandomFunction
     let keys: IKEv2SAKeys
-    /// Protection for messages the IKE SA initiator sends (SK_ei/SK_ai) and the responder sends (SK_er/SK_ar).
-    private let fromInitiator: any PacketProtection
-    private let fromResponder: any PacketProtection
+    /// The transforms that protect SK payloads. The keyed libcrypto contexts are built for each message
+    /// (``outbound()``, ``inbound()``) and freed after it, not held for the SA's life: an idle IKE SA sends a
+    /// message a minute at most, and held contexts were about 3.5 KB of every tunnel (a cipher context and an
+    /// HMAC state each way), a quarter of a point-to-site client's memory at 10,000 clients. Building one
+    /// costs a few microseconds.
+    private let encryptionID: UInt16
+    private let keyBits: Int?
+    private let integrityID: UInt16
     /// Whether we are the original initiator of this IKE SA (selects which protection is ours).
     let weAreInitiator: Bool
     /// AEAD ciphers take a never-repeating IV; a per-SA counter guarantees it (RFC 5282 section 3.1).
@@ -40,22 +45,29 @@ struct IKEv2SACrypto: Sendable {
         let keys = try IKEv2KeyDerivation.ikeSAKeys(
             prf: prf, skeyseed: skeyseed, nonceInitiator: nonceInitiator, nonceResponder: nonceResponder,
             spiInitiator: spiInitiator.bigEndianBytes, spiResponder: spiResponder.bigEndianBytes, lengths: lengths)
-        func protection(_ encryption: SecretBytes, _ integrity: SecretBytes) throws -> any PacketProtection {
-            try CryptoSuites.makeProtection(
-                encryptionID: suite.encryption.ikev2ID, keyBits: suite.encryption.keyLengthBits,
-                encryptionKey: encryption, integrityID: suite.integrity?.ikev2ID ?? CryptoSuites.IntegrityID.none,
-                integrityKey: integrity)
-        }
         self.prf = prf
         self.keys = keys
-        self.fromInitiator = try protection(keys.skEi, keys.skAi)
-        self.fromResponder = try protection(keys.skEr, keys.skAr)
+        self.encryptionID = suite.encryption.ikev2ID
+        self.keyBits = suite.encryption.keyLengthBits
+        self.integrityID = suite.integrity?.ikev2ID ?? CryptoSuites.IntegrityID.none
         self.weAreInitiator = weAreInitiator
         self.isAEAD = suite.encryption.isAEAD
+        // Both directions are built once here, so that a suite libcrypto cannot key fails now, not later.
+        _ = try protection(sentByInitiator: true)
+        _ = try protection(sentByInitiator: false)
     }
 
-    private var outbound: any PacketProtection { weAreInitiator ? fromInitiator : fromResponder }
-    private var inbound: any PacketProtection { weAreInitiator ? fromResponder : fromInitiator }
+    /// Protection for messages the IKE SA initiator sends (SK_ei/SK_ai) or the responder sends (SK_er/SK_ar).
+    private func protection(sentByInitiator: Bool) throws -> any PacketProtection {
+        try CryptoSuites.makeProtection(
+            encryptionID: encryptionID, keyBits: keyBits, encryptionKey: sentByInitiator ? keys.skEi : keys.skEr,
+            integrityID: integrityID, integrityKey: sentByInitiator ? keys.skAi : keys.skAr)
+    }
+
+    /// The protection of the messages we send, keyed for one message.
+    private func outbound() throws -> any PacketProtection { try protection(sentByInitiator: weAreInitiator) }
+    /// The protection of the messages the peer sends, keyed for one message.
+    private func inbound() throws -> any PacketProtection { try protection(sentByInitiator: !weAreInitiator) }
 
     // MARK: - SK payloads
 
@@ -66,10 +78,12 @@ struct IKEv2SACrypto: Sendable {
     func seal(
         header: IKEv2Message, inner: [IKEv2Payload], ivSource: (inout [UInt8]) -> Void
     ) throws -> [UInt8] {
-        let body = makeBody(IKEv2PayloadChain.serialize(inner)[...], ivSource: ivSource)
+        let protection = try outbound()
+        let body = makeBody(IKEv2PayloadChain.serialize(inner)[...], protection, ivSource: ivSource)
         let type = inner.first?.payloadType ?? .none
         return try sealBody(
-            header, .encrypted(IKEv2EncryptedPayload(firstInnerPayloadType: type, body: body)), body.count)
+            header, .encrypted(IKEv2EncryptedPayload(firstInnerPayloadType: type, body: body)), body.count,
+            protection)
     }
 
     /// The message as SKF fragments of at most `maximumSize` bytes each (RFC 7383 section 2.5), or one
@@ -78,7 +92,7 @@ struct IKEv2SACrypto: Sendable {
         header: IKEv2Message, inner: [IKEv2Payload], maximumSize: Int, ivSource: (inout [UInt8]) -> Void
     ) throws -> [[UInt8]] {
         let plaintext = IKEv2PayloadChain.serialize(inner)
-        let protection = outbound
+        let protection = try outbound()
         // Header, SKF header (generic 4 + fragment fields 4), IV, worst-case padding, ICV.
         let overhead = IKEv2Header.size + 8 + protection.ivLength + max(protection.blockSize, 1) + protection.icvLength
         let whole =
@@ -93,11 +107,11 @@ struct IKEv2SACrypto: Sendable {
         let firstType = inner.first?.payloadType ?? .none
         return try (0..<count).map { index in
             let piece = plaintext[(index * chunk)..<min(plaintext.count, (index + 1) * chunk)]
-            let body = makeBody(piece, ivSource: ivSource)
+            let body = makeBody(piece, protection, ivSource: ivSource)
             let fragment = IKEv2EncryptedFragmentPayload(
                 firstInnerPayloadType: index == 0 ? firstType : .none, fragmentNumber: UInt16(index + 1),
                 totalFragments: UInt16(count), body: body)
-            return try sealBody(header, .encryptedFragment(fragment), body.count)
+            return try sealBody(header, .encryptedFragment(fragment), body.count, protection)
         }
     }
 
@@ -105,8 +119,9 @@ struct IKEv2SACrypto: Sendable {
     static let minimumFragmentPayload = 64
 
     /// IV | plaintext | padding | pad length | room for the ICV (RFC 7296 3.14).
-    private func makeBody(_ plaintext: ArraySlice<UInt8>, ivSource: (inout [UInt8]) -> Void) -> [UInt8] {
-        let protection = outbound
+    private func makeBody(
+        _ plaintext: ArraySlice<UInt8>, _ protection: any PacketProtection, ivSource: (inout [UInt8]) -> Void
+    ) -> [UInt8] {
         let block = max(protection.blockSize, 1)
         let padLength = (block - (plaintext.count + 1) % block) % block
         var body = [UInt8](repeating: 0, count: protection.ivLength)
@@ -118,8 +133,9 @@ struct IKEv2SACrypto: Sendable {
         return body
     }
 
-    private func sealBody(_ header: IKEv2Message, _ payload: IKEv2Payload, _ bodyCount: Int) throws -> [UInt8] {
-        let protection = outbound
+    private func sealBody(
+        _ header: IKEv2Message, _ payload: IKEv2Payload, _ bodyCount: Int, _ protection: any PacketProtection
+    ) throws -> [UInt8] {
         var message = header
         message.payloads = [payload]
         let body = bodyCount
@@ -147,7 +163,7 @@ struct IKEv2SACrypto: Sendable {
 
     /// Opens the protected body at the end of `bytes`; returns the plaintext without padding.
     private func openBody(_ bytes: [UInt8], bodyCount: Int) throws -> ArraySlice<UInt8> {
-        let protection = inbound
+        let protection = try inbound()
         var buffer = bytes
         let bodyStart = buffer.count - bodyCount
         try buffer.withUnsafeMutableBytes { raw in
