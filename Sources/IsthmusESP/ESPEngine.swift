@@ -23,9 +23,11 @@ import IsthmusWire
 /// and the SPD arrays are allocated at installation, counters are stored inline, ESN associated data
 /// is built on the stack, and hot loops are index loops (unspecialised generic algorithms such as
 /// `first(where:)` allocate in debug builds). The crypto layer (``PacketProtection``) allocates nothing
-/// per packet either: every suite runs on system libcrypto with contexts made at installation (EVP
-/// AES-GCM, ChaCha20-Poly1305, AES-CBC, 3DES and DES contexts; HMAC on pre-keyed hash states), and the
-/// same test checks all of them end to end, with and without ESN. What does allocate:
+/// per packet either: every suite runs on system libcrypto with keyed contexts (EVP AES-GCM,
+/// ChaCha20-Poly1305, AES-CBC, 3DES and DES contexts; HMAC on pre-keyed hash states), and the same test checks
+/// all of them end to end, with and without ESN. The contexts are made by a pair's first packet and kept while
+/// it carries traffic; a pair idle for a minute gives them back (``ESPTransforms``), so its next packet makes
+/// them again. What does allocate:
 /// - `install`, `remove`, `tick(now:)`, `policies` and `statistics` allocate (control path only), and so
 ///   does `tick` when it has events to return.
 public final class ESPEngine {
@@ -194,13 +196,18 @@ public final class ESPEngine {
         return false
     }
 
+    /// Whether the pair of `inboundSPI` holds keyed contexts now (tests); nil when it is not installed.
+    func isKeyed(inboundSPI: UInt32) -> Bool? { inboundSAs[inboundSPI]?.transforms.isKeyed }
+
     /// Checks every pair's time limits and reports, in installation order, pairs that reached a soft
     /// limit (once per pair: rekey) and pairs that reached a hard limit (removed from the engine now).
+    /// Pairs without a packet for ``ESPTransforms/idleTicksBeforeRelease`` ticks release their keyed contexts.
     /// Call it from a timer (once a second is plenty) and after ``hasPendingLifetimeEvents``.
     public func tick(now: MonotonicTime) -> [ESPLifetimeEvent] {
         var events: [ESPLifetimeEvent] = []
         var expired: [UInt32] = []
         for pair in pairs {
+            pair.transforms.tick(packets: pair.inbound.packets &+ pair.outbound.packets)
             pair.checkSoftTime(now: now)
             if pair.isExpired(now: now), let trigger = pair.hardTrigger {
                 events.append(event(.hard, trigger, pair, now))
@@ -255,12 +262,12 @@ public final class ESPEngine {
             if newest.isWaiting(now: now) { return drop(.awaitingPeer, outbound: newest) }
             return drop(newest.sequence.isExhausted ? .sequenceExhausted : .saExpired, outbound: newest)
         }
-        let protection = pair.outboundProtection
-        let ivLength = protection.ivLength
+        guard let protection = pair.transforms.keyedOutbound() else { return drop(.cryptoFailure, outbound: pair) }
+        let ivLength = pair.transforms.ivLength
         let headerStart = inner.lowerBound - ESPHeader.size - ivLength
-        let padLength = ESPTrailer.padLength(payloadLength: inner.count, blockSize: protection.blockSize)
+        let padLength = ESPTrailer.padLength(payloadLength: inner.count, blockSize: pair.transforms.blockSize)
         let trailerEnd = inner.upperBound + padLength + ESPTrailer.size
-        let end = trailerEnd + protection.icvLength
+        let end = trailerEnd + pair.transforms.icvLength
         guard headerStart >= 0, end <= buffer.count, end - headerStart <= Self.maximumESPPacketLength else {
             return drop(.oversized, outbound: pair)
         }
@@ -352,10 +359,10 @@ public final class ESPEngine {
             let pair = inboundSAs[header.spi]
         else { return dropEngine(.unknownSPI) }
         guard !pair.isExpired(now: now) else { return drop(.saExpired, inbound: pair) }
-        let protection = pair.inboundProtection
-        let payloadStart = ESPHeader.size + protection.ivLength
-        let payloadEnd = packet.count - protection.icvLength
-        guard payloadEnd - payloadStart >= ESPTrailer.size, (payloadEnd - payloadStart) % protection.blockSize == 0
+        let payloadStart = ESPHeader.size + pair.transforms.ivLength
+        let payloadEnd = packet.count - pair.transforms.icvLength
+        guard payloadEnd - payloadStart >= ESPTrailer.size,
+            (payloadEnd - payloadStart) % pair.transforms.blockSize == 0
         else { return drop(.truncated, inbound: pair) }
 
         let sequence: UInt64
@@ -364,6 +371,7 @@ public final class ESPEngine {
         case .replayed: return drop(.replayed, inbound: pair)
         case .tooOld: return drop(.tooOld, inbound: pair)
         }
+        guard let protection = pair.transforms.keyedInbound() else { return drop(.cryptoFailure, inbound: pair) }
         let sealed = UnsafeMutableRawBufferPointer(rebasing: packet[ESPHeader.size...])
         let headerBytes = UnsafeRawBufferPointer(rebasing: packet[0..<ESPHeader.size])
         let authentic = Self.withAuthenticatedData(

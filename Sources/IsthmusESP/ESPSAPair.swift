@@ -6,9 +6,9 @@ import IsthmusIP
 final class ESPSAPair {
     let inboundSPI: UInt32
     let outboundSPI: UInt32
-    let inboundProtection: any PacketProtection
-    let outboundProtection: any PacketProtection
-    let isAEAD: Bool
+    /// The keys, and the keyed contexts while the pair carries traffic.
+    var transforms: ESPTransforms
+    var isAEAD: Bool { transforms.isAEAD }
     let extendedSequenceNumbers: Bool
     let localSelectors: [TrafficSelector]
     let remoteSelectors: [TrafficSelector]
@@ -45,27 +45,7 @@ final class ESPSAPair {
         guard (1...ReplayWindow.maximumSize).contains(sa.replayWindowSize) else {
             throw .invalidReplayWindow(sa.replayWindowSize)
         }
-        do {
-            let aead = try CryptoSuites.isAEAD(encryptionID: sa.encryption.ikev2ID)
-            let integrityID = aead ? nil : sa.integrity?.ikev2ID
-            inboundProtection = try CryptoSuites.makeProtection(
-                encryptionID: sa.encryption.ikev2ID, keyBits: sa.encryption.keyLengthBits,
-                encryptionKey: sa.inboundEncryptionKey, integrityID: integrityID,
-                integrityKey: aead ? nil : sa.inboundIntegrityKey)
-            outboundProtection = try CryptoSuites.makeProtection(
-                encryptionID: sa.encryption.ikev2ID, keyBits: sa.encryption.keyLengthBits,
-                encryptionKey: sa.outboundEncryptionKey, integrityID: integrityID,
-                integrityKey: aead ? nil : sa.outboundIntegrityKey)
-            isAEAD = aead
-        } catch {
-            throw .crypto(error)
-        }
-        guard inboundProtection.ivLength == outboundProtection.ivLength,
-            inboundProtection.icvLength == outboundProtection.icvLength,
-            inboundProtection.blockSize == outboundProtection.blockSize,
-            (1...Int(UInt8.max)).contains(outboundProtection.blockSize),
-            !isAEAD || outboundProtection.ivLength == MemoryLayout<UInt64>.size
-        else { throw .inconsistentTransforms }
+        transforms = try ESPTransforms(sa)
         inboundSPI = sa.inboundSPI
         outboundSPI = sa.outboundSPI
         extendedSequenceNumbers = sa.extendedSequenceNumbers
