@@ -30,6 +30,7 @@ let package = Package(
         // X.509 for certificate authentication (IsthmusPKI): parsing, DER, issuing the CLI's certificates.
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Debian's libcrypto (libssl-dev): 3DES/DES and constant-time MODP exponentiation.
@@ -114,6 +115,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // The Prometheus text endpoint (`isthmus run --metrics ADDRESS:PORT`): Hummingbird serving what the

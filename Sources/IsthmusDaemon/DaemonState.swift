@@ -1,3 +1,4 @@
+import HeapModule
 import IsthmusDataplane
 import IsthmusESP
 import IsthmusEvents
@@ -26,7 +27,7 @@ final class DaemonState {
     }
 
     struct ArmedTimer {
-        var task: Scheduled<Void>
+        var due: NIODeadline
         var token: UInt64
         var session: any IKESession
     }
@@ -69,6 +70,10 @@ final class DaemonState {
     /// Each session's armed timers (the keys of `timers` under it).
     var timersBySession: [ObjectIdentifier: Set<IKETimer>] = [:]
     var nextTimerToken: UInt64 = 0
+    /// Every armed timer's deadline, and stale entries of re-armed or cancelled ones (DaemonState+Timers.swift).
+    var timerHeap = Heap<TimerEntry>()
+    /// The one scheduled task that wakes the loop for `timerHeap`'s earliest deadline.
+    var timerWake: (due: NIODeadline, task: Scheduled<Void>)?
     var counters = Counters()
     /// Per-connection event history for `logs`/`events`.
     var events: EventHistory

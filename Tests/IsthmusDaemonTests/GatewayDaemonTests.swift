@@ -285,6 +285,45 @@ final class GatewayDaemonTests: XCTestCase {
         try await harness.stop()
     }
 
+    /// Timers share one heap: a due timer whose session cancels another due one first keeps that one from
+    /// firing, and re-arming a timer over and over leaves the heap bounded.
+    func testTimersDueTogetherAndRearmedManyTimes() async throws {
+        let made = Mutex<FakeSession?>(nil)
+        let harness = try makeHarness(
+            initiateOnStart: true,
+            makeInitiator: { name in
+                let session = FakeSession(connection: name, spi: 0x7100) { _, input, now in
+                    switch input {
+                    case .initiate:
+                        return [
+                            .armTimer(.retransmit(messageID: 0), at: now + .milliseconds(30)),
+                            .armTimer(.liveness, at: now + .milliseconds(30)),
+                        ] + (0..<1000).map { .armTimer(.abandon, at: now + .seconds(60) + .milliseconds($0)) }
+                    case .timer(.retransmit):
+                        return [.cancelTimer(.liveness)]
+                    default:
+                        return []
+                    }
+                }
+                made.withLock { $0 = session }
+                return session
+            })
+        _ = try await harness.daemon.start().get()
+        let session = try XCTUnwrap(made.withLock { $0 })
+        for _ in 0..<100 where session.inputs.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(100))
+        XCTAssertEqual(
+            session.inputs.map { "\($0)" }, ["initiate", "timer(IsthmusIKE.IKETimer.retransmit(messageID: 0))"],
+            "the liveness timer was cancelled by the retransmit's answer, though both were due")
+        let daemon = harness.daemon
+        let (timers, heap) = try await daemon.eventLoop.submit {
+            (daemon.state.value.timers.count, daemon.state.value.timerHeap.count)
+        }.get()
+        XCTAssertEqual(timers, 1, "the abandon timer, armed once however often it was re-armed")
+        XCTAssertLessThanOrEqual(heap, 2 * timers + 65, "stale deadlines are swept")
+        try await harness.stop()
+    }
+
     func testShutdownSendsDeletesAndFinishesEarly() async throws {
         let client = try LoopbackUDPClient()
         let peer = endpoint("127.0.0.1", client.port)
