@@ -54,10 +54,7 @@ public final class ESPEngine {
     /// All pairs in installation order (deterministic `tick` output).
     private var pairs: [ESPSAPair] = []
     /// The SPD (RFC 4301 section 4.4.1): first match wins; entries in installation order.
-    private var policyEntries: [ESPPolicyEntry] = []
-    /// The same entries by interface and selectors, so that installing and removing a pair does not search
-    /// the whole SPD (10,000 point-to-site clients are 10,000 entries).
-    private var policyIndex: [ESPPolicyKey: ESPPolicyEntry] = [:]
+    private var spd = ESPPolicyTable()
     /// Traffic of removed pairs per connection, so per-connection totals never go back when SAs go.
     private var removedTraffic: [String: ESPConnectionTraffic] = [:]
 
@@ -77,14 +74,7 @@ public final class ESPEngine {
         let pair = try ESPSAPair(sa, now: now)
         inboundSAs[pair.inboundSPI] = pair
         pairs.append(pair)
-        let key = ESPPolicyKey(pair)
-        if let entry = policyIndex[key] {
-            entry.pairs.append(pair)
-        } else {
-            let entry = ESPPolicyEntry(pair)
-            policyEntries.append(entry)
-            policyIndex[key] = entry
-        }
+        spd.add(pair)
     }
 
     /// Removes both halves of the SA pair with this inbound SPI; its policy goes when it has no SA left.
@@ -96,14 +86,7 @@ public final class ESPEngine {
         removedTraffic[pair.connection, default: ESPConnectionTraffic()].add(
             inbound: pair.inbound, outbound: pair.outbound)
         if let index = pairs.firstIndex(where: { $0 === pair }) { pairs.remove(at: index) }
-        let key = ESPPolicyKey(pair)
-        if let entry = policyIndex[key] {
-            entry.pairs.removeAll { $0 === pair }
-            if entry.pairs.isEmpty {
-                policyIndex[key] = nil
-                if let index = policyEntries.firstIndex(where: { $0 === entry }) { policyEntries.remove(at: index) }
-            }
-        }
+        spd.remove(pair)
         return true
     }
 
@@ -158,7 +141,7 @@ public final class ESPEngine {
 
     /// The SPD in match order.
     public var policies: [ESPPolicy] {
-        policyEntries.map {
+        spd.entries.map {
             ESPPolicy(
                 interface: $0.interface, localSelectors: $0.localSelectors, remoteSelectors: $0.remoteSelectors,
                 inboundSPIs: $0.pairs.map(\.inboundSPI))
@@ -256,7 +239,7 @@ public final class ESPEngine {
         guard let packet = InnerPacket.parse(UnsafeRawBufferPointer(rebasing: buffer[inner])) else {
             return dropEngine(.malformedInnerPacket)
         }
-        guard let entry = policy(for: packet, interface: interface) else { return dropEngine(.noPolicy) }
+        guard let entry = spd.entry(for: packet, interface: interface) else { return dropEngine(.noPolicy) }
         guard let pair = newestUsable(entry, now: now) else {
             guard let newest = entry.pairs.last else { return dropEngine(.noPolicy) }
             if newest.isWaiting(now: now) { return drop(.awaitingPeer, outbound: newest) }
@@ -425,23 +408,6 @@ public final class ESPEngine {
     }
 
     // MARK: Helpers
-
-    /// The first SPD entry of `interface` covering `packet` (RFC 4301 section 4.4.1: ordered, first match
-    /// wins). Index loops rather than `first(where:)`: unspecialised generic algorithms allocate in debug
-    /// builds.
-    private func policy(for packet: InnerPacket, interface: Int) -> ESPPolicyEntry? {
-        var index = 0
-        while index < policyEntries.count {
-            let entry = policyEntries[index]
-            if entry.interface == interface,
-                packet.matches(sources: entry.localSelectors, destinations: entry.remoteSelectors)
-            {
-                return entry
-            }
-            index += 1
-        }
-        return nil
-    }
 
     /// The newest pair of `entry` whose outbound half may send (make-before-break): a pair still waiting
     /// for the peer (``ESPOutboundStart``) leaves the traffic to older ones.

@@ -139,9 +139,12 @@ final class ESPPolicyEntry {
     let localSelectors: [TrafficSelector]
     let remoteSelectors: [TrafficSelector]
     var pairs: [ESPSAPair]
+    /// Its place in the SPD: entries made earlier match first.
+    let order: UInt64
 
-    /// The entry of the first pair installed for its interface and selectors.
-    init(_ pair: ESPSAPair) {
+    /// The entry of the first pair installed for its interface and selectors, `order`-th in the SPD.
+    init(_ pair: ESPSAPair, order: UInt64) {
+        self.order = order
         self.interface = pair.interface
         self.localSelectors = pair.localSelectors
         self.remoteSelectors = pair.remoteSelectors

@@ -165,11 +165,15 @@ func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
 
 extension ESPEngine {
     /// Encapsulates `inner` in a fresh buffer with exactly the required head- and tailroom.
-    func seal(_ inner: [UInt8], now: Duration = .zero) -> (result: ESPEncapsulationResult, packet: [UInt8]?) {
+    func seal(_ inner: [UInt8], now: Duration = .zero, interface: Int = 0)
+        -> (result: ESPEncapsulationResult, packet: [UInt8]?)
+    {
         var buffer = [UInt8](repeating: 0, count: ESPEngine.requiredHeadroom + inner.count + ESPEngine.requiredTailroom)
         let range = ESPEngine.requiredHeadroom..<(ESPEngine.requiredHeadroom + inner.count)
         buffer.replaceSubrange(range, with: inner)
-        let result = buffer.withUnsafeMutableBytes { encapsulate(innerPacketAt: range, in: $0, now: now) }
+        let result = buffer.withUnsafeMutableBytes {
+            encapsulate(innerPacketAt: range, in: $0, now: now, interface: interface)
+        }
         guard case .packet(let packet) = result else { return (result, nil) }
         return (result, Array(buffer[packet.range]))
     }
