@@ -59,6 +59,24 @@ struct IKEBenchmark: ParsableCommand {
     @Flag(help: "Keep the SAs up after the run (for memory and status measurements) until SIGINT or SIGTERM.")
     var hold = false
 
+    @Option(
+        help: """
+            Once the SAs are up, this many of them send ICMP echo requests to --traffic-target through their             CHILD SAs (ESP in UDP, forced), and the replies are counted (0: no traffic).
+            """)
+    var traffic: Int = 0
+
+    @Option(help: "Milliseconds between two echo requests of one tunnel.")
+    var trafficInterval: Int = 100
+
+    @Option(help: "Seconds the tunnels send (then 2 s for the last replies).")
+    var trafficSeconds: Double = 60
+
+    @Option(help: "The address that answers the echoes (default: the first address of --remote-ts plus one).")
+    var trafficTarget: String?
+
+    @Option(help: "The CHILD SA lifetime in seconds: a short one makes the initiators rekey during the traffic.")
+    var childLifetime: Int = 86_400
+
     @Flag(help: "Print the figures as one JSON object.")
     var json = false
 
@@ -70,6 +88,10 @@ struct IKEBenchmark: ParsableCommand {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard psk.utf8.count >= 1 else { throw ValidationError("--psk must not be empty") }
+        guard traffic >= 0, trafficInterval >= 1, trafficSeconds > 0 else {
+            throw ValidationError("--traffic must be 0 or more, --traffic-interval and --traffic-seconds positive")
+        }
+        guard childLifetime >= 10 else { throw ValidationError("--child-lifetime must be at least 10 seconds") }
     }
 
     func run() throws {
@@ -133,20 +155,38 @@ struct IKEBenchmark: ParsableCommand {
         for index in [1, count] where IKEIdentity(parsing: template.identity(for: index)) == nil {
             throw LoadOptionError("--id-template gives '\(template.identity(for: index))', which is not an identity")
         }
+        var trafficPlan: TrafficPlan?
+        if traffic > 0 {
+            let target: IPAddress
+            if let trafficTarget {
+                guard let parsed = try? IPAddress(parsing: trafficTarget) else {
+                    throw LoadOptionError("--traffic-target '\(trafficTarget)' is not an address")
+                }
+                target = parsed
+            } else {
+                target = IPAddress(family: remotePrefix.network.family, value: remotePrefix.network.value + 1)
+            }
+            trafficPlan = TrafficPlan(
+                tunnels: traffic, interval: .milliseconds(trafficInterval),
+                duration: .milliseconds(Int64(trafficSeconds * 1000)), target: target)
+        }
+        let forceUDP = trafficPlan != nil
+        let childLifetime = Duration.seconds(childLifetime)
         let key = SecretBytes(Array(psk.utf8))
         let anywhere = TrafficSelector(prefix: try! IPPrefix(parsing: "0.0.0.0/0"))
         return LoadPlan(
             target: targetEndpoint, source: sourceEndpoint, natPort: natPort, count: count, concurrency: concurrency,
-            timeout: .milliseconds(Int64(timeout * 1000)), hold: hold, verbose: verbose,
+            timeout: .milliseconds(Int64(timeout * 1000)), hold: hold, verbose: verbose, traffic: trafficPlan,
             configuration: { index in
                 let identity = template.identity(for: index)
-                // Long lifetimes and no liveness checks of ours: a held SA stays as it was set up.
+                // Long lifetimes (unless --child-lifetime) and no liveness checks of ours: a held SA stays as it
+                // was set up. With traffic ESP goes in UDP, so one socket carries it (strongSwan's encap=yes).
                 let settings = IKEConnectionSettings(
                     connectionName: identity, local: sourceEndpoint, remote: targetEndpoint, sharedKey: key,
                     ikeProposals: ikeProposals, espProposals: espProposals, localSelectors: [anywhere],
                     remoteSelectors: [TrafficSelector(prefix: remotePrefix)], ikeLifetime: .seconds(86_400),
-                    childLifetime: .seconds(86_400), childLifetimeKilobytes: nil, liveness: nil,
-                    forceUDPEncapsulation: false)
+                    childLifetime: childLifetime, childLifetimeKilobytes: nil, liveness: nil,
+                    forceUDPEncapsulation: forceUDP)
                 var configuration = IKEv2Configuration(
                     settings, localIdentity: IKEIdentity(parsing: identity)!, remoteIdentity: remoteIdentity)
                 configuration.requestsVirtualAddress = true
@@ -176,6 +216,15 @@ struct IKEBenchmark: ParsableCommand {
             lines.append("failed: \(summary.failed) (\(reasons.joined(separator: ", ")))")
         } else {
             lines.append("failed: 0")
+        }
+        if let traffic = summary.traffic {
+            lines.append(
+                "traffic: \(traffic.tunnels) tunnels for \(f(traffic.seconds)) s, \(traffic.requestsSent) echo requests, "
+                    + "\(traffic.repliesReceived) replies, \(traffic.lost) lost, \(traffic.childRekeys) CHILD SA rekeys"
+            )
+            if !traffic.notSent.isEmpty || !traffic.receiveDrops.isEmpty {
+                lines.append("not sent: \(traffic.notSent), dropped on receipt: \(traffic.receiveDrops)")
+            }
         }
         if summary.sendFailures > 0 || summary.unmatchedDatagrams > 0 {
             lines.append("send failures: \(summary.sendFailures), unmatched datagrams: \(summary.unmatchedDatagrams)")

@@ -24,6 +24,8 @@ struct LoadPlan {
     var hold: Bool
     /// Print every event of the initiators on standard error.
     var verbose: Bool
+    /// ICMP echo traffic through some of the tunnels once they are up (nil: none).
+    var traffic: TrafficPlan?
     var configuration: (Int) -> IKEv2Configuration
 }
 
@@ -146,9 +148,12 @@ final class IKELoadGenerator {
     private(set) var sendFailures = 0
     private(set) var unmatched = 0
     private(set) var closedAfterSetup = 0
+    private let traffic: LoadTraffic?
+    private var lastTrafficTick: MonotonicTime = .zero
 
     init(plan: LoadPlan) throws(LoadOptionError) {
         self.plan = plan
+        traffic = plan.traffic.map(LoadTraffic.init(plan:))
         ikeSocket = try UDPSocket(bindingTo: plan.source)
         natSocket = try UDPSocket(bindingTo: UDPEndpoint(address: plan.source.address, port: plan.natPort))
         origin = clock.now
@@ -179,6 +184,11 @@ final class IKELoadGenerator {
         summary.generatorCPUMillisecondsPerSetup = summary.started > 0 ? cpu * 1000 / Double(summary.started) : 0
         summary.sendFailures = sendFailures
         summary.unmatchedDatagrams = unmatched
+        if let traffic, !loadStopRequested.load(ordering: .relaxed) {
+            runTraffic(traffic)
+            summary.traffic = traffic.summary
+            summary.closedAfterSetup = closedAfterSetup
+        }
         report(summary)
         if plan.hold {
             var lastNote = now
@@ -197,15 +207,37 @@ final class IKELoadGenerator {
         return summary
     }
 
-    /// One turn: due timers, then datagrams (waiting at most until the next timer, 50 ms at most).
-    private func turn() {
+    /// Sends the traffic plan's echo requests and counts the replies, with the CHILD SAs' lifetimes handed to
+    /// their IKE SAs once a second (a soft limit rekeys, as the daemon does).
+    private func runTraffic(_ traffic: LoadTraffic) {
+        traffic.start(now: now)
+        standardError("sending echo requests through \(traffic.summary.tunnels) tunnels")
+        while !traffic.finished(now: now), !loadStopRequested.load(ordering: .relaxed) {
+            traffic.sendDue(now: now) { bytes, destination in
+                if !natSocket.send(bytes, to: destination) { sendFailures += 1 }
+            }
+            if now - lastTrafficTick >= .seconds(1) {
+                lastTrafficTick = now
+                for (index, event) in traffic.tick(now: now) {
+                    let timer: IKETimer =
+                        event.kind == .soft
+                        ? .rekeyChildSA(inboundSPI: event.inboundSPI) : .expireChildSA(inboundSPI: event.inboundSPI)
+                    handle(index, .timer(timer))
+                }
+            }
+            turn(maximumWait: 1)
+        }
+    }
+
+    /// One turn: due timers, then datagrams (waiting at most until the next timer, `maximumWait` ms at most).
+    private func turn(maximumWait: Int32 = 50) {
         while let key = timers.popDue(at: now) {
             handle(key.index, .timer(key.timer))
         }
-        var wait: Int32 = 50
+        var wait = maximumWait
         if let next = timers.nextDeadline() {
             let milliseconds = max(0, (next - now).seconds * 1000)
-            wait = Int32(min(50, milliseconds.rounded(.up)))
+            wait = Int32(min(Double(maximumWait), milliseconds.rounded(.up)))
         }
         var descriptors = [
             pollfd(fd: ikeSocket.descriptor, events: Int16(POLLIN), revents: 0),
@@ -223,7 +255,13 @@ final class IKELoadGenerator {
             var start = 0
             if marker {
                 // RFC 3948: a NAT keepalive (one 0xFF byte) or ESP (a non-zero SPI) is not for IKE.
-                guard length >= 4, buffer[0] == 0, buffer[1] == 0, buffer[2] == 0, buffer[3] == 0 else { continue }
+                guard length >= 4, buffer[0] == 0, buffer[1] == 0, buffer[2] == 0, buffer[3] == 0 else {
+                    if length >= 8, let traffic {
+                        var packet = Array(buffer[0..<length])
+                        traffic.receive(&packet, now: now)
+                    }
+                    continue
+                }
                 start = 4
             }
             guard length - start >= 28 else {
@@ -275,10 +313,9 @@ final class IKELoadGenerator {
                 if !(viaNAT ? natSocket : ikeSocket).send(bytes, to: datagram.destination) { sendFailures += 1 }
             case .natKeepalive(_, let destination):
                 if !natSocket.send([0xFF], to: destination) { sendFailures += 1 }
-            case .childSA(.install):
-                book.establish(index, at: now)
-            case .childSA:
-                break
+            case .childSA(let change):
+                if case .install = change { book.establish(index, at: now) }
+                traffic?.apply(change, tunnel: index, now: now)
             case .armTimer(let timer, let at):
                 timers.arm(TimerKey(index: index, timer: timer), at: at)
             case .cancelTimer(let timer):
@@ -299,6 +336,7 @@ final class IKELoadGenerator {
     }
 
     private func close(_ index: Int) {
+        traffic?.close(tunnel: index)
         sessions[index] = nil
         if let spi = spiOf.removeValue(forKey: index) { bySPI[spi] = nil }
         lastWarning[index] = nil

@@ -195,6 +195,8 @@ struct LoadSummary: Sendable, Codable, Hashable {
     var unmatchedDatagrams = 0
     /// Established IKE SAs the responder closed before the generator deleted them (during a hold).
     var closedAfterSetup = 0
+    /// With `--traffic`: the echo traffic through the tunnels once they were up.
+    var traffic: TrafficSummary?
 }
 
 /// Timers of many sessions in one binary heap: `Key` names a session's timer; arming it again replaces the
