@@ -55,6 +55,8 @@ public final class ESPEngine {
     private var pairs: [ESPSAPair] = []
     /// The SPD (RFC 4301 section 4.4.1): first match wins; entries in installation order.
     private var spd = ESPPolicyTable()
+    /// Raised when a pair reaches a limit that ``tick(now:)`` has not reported yet.
+    private let limits = ESPLimitFlag()
     /// Traffic of removed pairs per connection, so per-connection totals never go back when SAs go.
     private var removedTraffic: [String: ESPConnectionTraffic] = [:]
 
@@ -71,7 +73,7 @@ public final class ESPEngine {
     /// the old pair keeps decrypting until it is removed (make-before-break, RFC 7296 section 2.8).
     public func install(_ sa: ESPSecurityAssociation, now: MonotonicTime) throws(ESPInstallError) {
         guard inboundSAs[sa.inboundSPI] == nil else { throw .duplicateInboundSPI(sa.inboundSPI) }
-        let pair = try ESPSAPair(sa, now: now)
+        let pair = try ESPSAPair(sa, now: now, limits: limits)
         inboundSAs[pair.inboundSPI] = pair
         pairs.append(pair)
         spd.add(pair)
@@ -169,15 +171,7 @@ public final class ESPEngine {
 
     /// Whether some pair reached a limit that ``tick(now:)`` has not reported yet; lets the I/O layer
     /// call `tick` right after a batch instead of waiting for its timer.
-    public var hasPendingLifetimeEvents: Bool {
-        var index = 0
-        while index < pairs.count {
-            let pair = pairs[index]
-            if pair.hardTrigger != nil || (pair.softTrigger != nil && !pair.softReported) { return true }
-            index += 1
-        }
-        return false
-    }
+    public var hasPendingLifetimeEvents: Bool { limits.raised }
 
     /// Whether the pair of `inboundSPI` holds keyed contexts now (tests); nil when it is not installed.
     func isKeyed(inboundSPI: UInt32) -> Bool? { inboundSAs[inboundSPI]?.transforms.isKeyed }
@@ -201,6 +195,8 @@ public final class ESPEngine {
             }
         }
         for spi in expired { remove(inboundSPI: spi) }
+        // Every limit reached so far (also during this walk) has been reported.
+        limits.raised = false
         return events
     }
 
