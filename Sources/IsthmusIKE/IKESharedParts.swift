@@ -94,3 +94,26 @@ public struct DroppedMessageLog: Sendable, Hashable {
         total &+= 1
     }
 }
+
+extension RandomNumberGenerator {
+    /// `count` random bytes, eight from each `next()`: `UInt8.random` per byte asked the system generator (one
+    /// `getrandom` call a number) 32 times for one nonce.
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        fill(&bytes[...])
+        return bytes
+    }
+
+    /// Overwrites `bytes` with random bytes, eight from each `next()`.
+    public mutating func fill(_ bytes: inout ArraySlice<UInt8>) {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            var word = next()
+            for _ in 0..<min(8, bytes.endIndex - index) {
+                bytes[index] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                index += 1
+            }
+        }
+    }
+}

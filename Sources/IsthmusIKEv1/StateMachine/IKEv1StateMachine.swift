@@ -285,7 +285,7 @@ struct IKEv1StateMachine {
     // MARK: - Randomness
 
     mutating func randomBytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+        random.bytes(count)
     }
 
     mutating func randomNonZero64() -> UInt64 {

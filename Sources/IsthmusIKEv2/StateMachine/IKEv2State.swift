@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusEvents
+import IsthmusIKE
 import IsthmusWire
 
 /// The SPIs of an IKE SA and which end of it we are; both change when the IKE SA is rekeyed (the
@@ -46,7 +47,7 @@ struct IKEv2MessageProtection: Sendable {
                     iv[index] = UInt8(truncatingIfNeeded: counter >> (8 * (iv.count - 1 - index)))
                 }
             } else {
-                for index in iv.indices { iv[index] = UInt8.random(in: 0...255, using: &random) }
+                random.fill(&iv[...])
             }
         }
         if peerSupportsFragmentation, let fragmentSize {

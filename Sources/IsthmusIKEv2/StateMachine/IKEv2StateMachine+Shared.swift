@@ -1,5 +1,6 @@
 import IsthmusCrypto
 import IsthmusEvents
+import IsthmusIKE
 import IsthmusIP
 import IsthmusWire
 
@@ -123,7 +124,7 @@ extension IKEv2StateMachine {
     // MARK: - Randomness
 
     mutating func randomBytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+        random.bytes(count)
     }
 
     mutating func randomNonZeroSPI64() -> UInt64 {
