@@ -38,10 +38,14 @@ extension DaemonState {
         let due = NIODeadline.now() + Self.timeAmount(deadline - now)
         timers[key] = ArmedTimer(due: due, token: nextTimerToken, session: session)
         timerHeap.insert(TimerEntry(due: due, token: nextTimerToken, key: key))
-        if timerHeap.count > 2 * timers.count + 64 {
-            timerHeap = Heap(timers.map { TimerEntry(due: $0.value.due, token: $0.value.token, key: $0.key) })
-        }
+        sweepTimerHeap()
         wake(at: due)
+    }
+
+    /// Rebuilds the heap from the armed timers when stale entries outnumber them.
+    private func sweepTimerHeap() {
+        guard timerHeap.count > 2 * timers.count + 64 else { return }
+        timerHeap = Heap(timers.map { TimerEntry(due: $0.value.due, token: $0.value.token, key: $0.key) })
     }
 
     /// Cancels a session's timer; nothing happens when it is not armed.
@@ -49,6 +53,7 @@ extension DaemonState {
         let key = TimerKey(session: ObjectIdentifier(session), timer: timer)
         guard timers.removeValue(forKey: key) != nil else { return }
         forget(key)
+        sweepTimerHeap()
     }
 
     /// Makes sure the loop wakes up by `due`.
@@ -87,6 +92,7 @@ extension DaemonState {
         for timer in timersBySession.removeValue(forKey: id) ?? [] {
             timers.removeValue(forKey: TimerKey(session: id, timer: timer))
         }
+        sweepTimerHeap()
     }
 
     func cancelAllTimers() {

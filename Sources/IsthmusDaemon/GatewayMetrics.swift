@@ -212,7 +212,10 @@ final class GatewayMetrics {
             gaugeValues[Series(name: Name.poolSize, labels: [], values: [])] = p2s.size
             gaugeValues[Series(name: Name.poolInUse, labels: [], values: [])] = p2s.inUse
             let traffic = status.dataplane?.connections ?? [:]
-            for identity in p2s.clients {
+            // While series may still be given out, the first identities in sorted order get them (the same
+            // ones in every run), not the first a hash table happens to list.
+            let clients = clientSeries.count < Self.maximumClientSeries ? p2s.clients.sorted() : p2s.clients
+            for identity in clients {
                 guard clientSeries.contains(identity) || clientSeries.count < Self.maximumClientSeries,
                     let counted = traffic[PointToSiteSessions.trafficKey(identity: identity)]
                 else { continue }

@@ -140,6 +140,7 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         var lastTick = Duration.zero
         var lastPublish = Duration.zero
         var lastConnectionsPublish = Duration.zero
+        var connectionsStale = false
         // The queue, the NAT-T socket and the raw ESP socket, then one entry per TUN device.
         let fixed = [
             pollfd(fd: queue.wakeFD, events: Int16(POLLIN), revents: 0),
@@ -167,7 +168,7 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
             for index in fds.indices { fds[index].revents = 0 }
             // While counters wait to be published, wake up soon enough to publish them.
             let spinning = busyPoll > .zero && now() - lastPacket < busyPoll
-            let ready = poll(&fds, nfds_t(fds.count), spinning ? 0 : dirty ? 20 : 500)
+            let ready = poll(&fds, nfds_t(fds.count), spinning ? 0 : dirty || connectionsStale ? 20 : 500)
             if busyPoll > .zero, ready > 0, fds[1...].contains(where: { $0.revents & Int16(POLLIN) != 0 }) {
                 lastPacket = now()
             } else if spinning && ready == 0 {
@@ -215,16 +216,20 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
                     onLifetime(event)
                 }
             }
-            if dirty && time - lastPublish >= Self.publishInterval {
+            if (dirty || connectionsStale) && time - lastPublish >= Self.publishInterval {
                 lastPublish = time
                 dirty = false
                 // The per-connection table costs a walk over every SA: with many installed (10,000 point-to-site
-                // clients, 50 publishes a second) it is rebuilt once a second only.
+                // clients, 50 publishes a second) it is rebuilt once a second only, and a skipped rebuild is
+                // owed (`connectionsStale` keeps publishing until it is done, also after the traffic stopped).
                 if engine.installedCount <= DataplaneLimits.connectionTableEveryPublish
                     || time - lastConnectionsPublish >= Self.tickInterval
                 {
                     lastConnectionsPublish = time
                     counters.connections = engine.trafficByConnection()
+                    connectionsStale = false
+                } else {
+                    connectionsStale = true
                 }
                 counters.aclHits = aclCounters()
                 plane.publish(counters, engineDrops: engine.drops)

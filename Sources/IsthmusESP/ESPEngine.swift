@@ -178,13 +178,13 @@ public final class ESPEngine {
 
     /// Checks every pair's time limits and reports, in installation order, pairs that reached a soft
     /// limit (once per pair: rekey) and pairs that reached a hard limit (removed from the engine now).
-    /// Pairs without a packet for ``ESPTransforms/idleTicksBeforeRelease`` ticks release their keyed contexts.
+    /// Pairs without a packet for ``ESPTransforms/idleTimeBeforeRelease`` release their keyed contexts.
     /// Call it from a timer (once a second is plenty) and after ``hasPendingLifetimeEvents``.
     public func tick(now: MonotonicTime) -> [ESPLifetimeEvent] {
         var events: [ESPLifetimeEvent] = []
         var expired: [UInt32] = []
         for pair in pairs {
-            pair.transforms.tick(packets: pair.inbound.packets &+ pair.outbound.packets)
+            pair.transforms.tick(packets: pair.inbound.packets &+ pair.outbound.packets, now: now)
             pair.checkSoftTime(now: now)
             if pair.isExpired(now: now), let trigger = pair.hardTrigger {
                 events.append(event(.hard, trigger, pair, now))
@@ -241,7 +241,11 @@ public final class ESPEngine {
             if newest.isWaiting(now: now) { return drop(.awaitingPeer, outbound: newest) }
             return drop(newest.sequence.isExhausted ? .sequenceExhausted : .saExpired, outbound: newest)
         }
-        guard let protection = pair.transforms.keyedOutbound() else { return drop(.cryptoFailure, outbound: pair) }
+        guard let protection = pair.transforms.keyedOutbound() else {
+            // libcrypto could not key it again: the pair is done, and its IKE SA hears so at the next tick.
+            pair.hardTrigger = .keying
+            return drop(.cryptoFailure, outbound: pair)
+        }
         let ivLength = pair.transforms.ivLength
         let headerStart = inner.lowerBound - ESPHeader.size - ivLength
         let padLength = ESPTrailer.padLength(payloadLength: inner.count, blockSize: pair.transforms.blockSize)
@@ -350,7 +354,10 @@ public final class ESPEngine {
         case .replayed: return drop(.replayed, inbound: pair)
         case .tooOld: return drop(.tooOld, inbound: pair)
         }
-        guard let protection = pair.transforms.keyedInbound() else { return drop(.cryptoFailure, inbound: pair) }
+        guard let protection = pair.transforms.keyedInbound() else {
+            pair.hardTrigger = .keying
+            return drop(.cryptoFailure, inbound: pair)
+        }
         let sealed = UnsafeMutableRawBufferPointer(rebasing: packet[ESPHeader.size...])
         let headerBytes = UnsafeRawBufferPointer(rebasing: packet[0..<ESPHeader.size])
         let authentic = Self.withAuthenticatedData(

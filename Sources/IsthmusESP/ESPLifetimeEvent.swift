@@ -19,9 +19,12 @@ public struct ESPLifetimeEvent: Sendable, Hashable, CustomStringConvertible {
         case packets
         /// The outbound 32-bit (or 64-bit) sequence number is (nearly) used up (RFC 4303 section 3.3.3).
         case sequenceNumbers
+        /// The pair's released crypto contexts could not be keyed again (libcrypto failed): it cannot be used.
+        case keying
 
         public var description: String {
             switch self {
+            case .keying: "keying failure"
             case .time: "time"
             case .bytes: "bytes"
             case .packets: "packets"

@@ -51,7 +51,7 @@ final class ESPSAPair {
         guard (1...ReplayWindow.maximumSize).contains(sa.replayWindowSize) else {
             throw .invalidReplayWindow(sa.replayWindowSize)
         }
-        transforms = try ESPTransforms(sa)
+        transforms = try ESPTransforms(sa, now: now)
         inboundSPI = sa.inboundSPI
         outboundSPI = sa.outboundSPI
         extendedSequenceNumbers = sa.extendedSequenceNumbers

@@ -4,14 +4,14 @@ import IsthmusCrypto
 /// while the pair carries traffic.
 ///
 /// A keyed context is built the first time a packet needs it (a few microseconds: the key schedule) and released
-/// when the pair has seen no packet for ``idleTicksBeforeRelease`` ticks of the engine (one a second). The contexts
+/// when the engine's ticks have seen the pair's packet count stand still for ``idleTimeBeforeRelease``. The contexts
 /// of an AES-GCM pair were about 2.9 KB, the largest part of an idle tunnel's memory: 10,000 point-to-site clients
 /// that connect and stay quiet now cost no context at all, and one that sends gets its contexts back on its
 /// first packet. `init` builds both directions once, so that a suite libcrypto cannot key fails the install, not
 /// a packet.
 struct ESPTransforms {
-    /// Ticks (seconds) without a packet after which a pair's keyed contexts are released.
-    static let idleTicksBeforeRelease = 60
+    /// How long a pair goes without a packet (as the engine's ticks see it) before its keyed contexts go.
+    static let idleTimeBeforeRelease: Duration = .seconds(60)
 
     let ivLength: Int
     let icvLength: Int
@@ -25,11 +25,12 @@ struct ESPTransforms {
     private let outboundKeys: (encryption: SecretBytes, integrity: SecretBytes?)
     private var inbound: (any PacketProtection)?
     private var outbound: (any PacketProtection)?
-    /// Packets counted at the last tick, and the ticks since that count last moved.
+    /// Packets counted at the last tick, and the tick time at which that count last moved.
     private var packetsAtTick: UInt64 = 0
-    private var idleTicks = 0
+    private var lastActive: Duration
 
-    init(_ sa: ESPSecurityAssociation) throws(ESPInstallError) {
+    init(_ sa: ESPSecurityAssociation, now: Duration) throws(ESPInstallError) {
+        lastActive = now
         let aead: Bool
         do {
             aead = try CryptoSuites.isAEAD(encryptionID: sa.encryption.ikev2ID)
@@ -85,16 +86,16 @@ struct ESPTransforms {
     /// Whether keyed contexts are held now (tests).
     var isKeyed: Bool { inbound != nil || outbound != nil }
 
-    /// One engine tick: `packets` is the pair's packet count both ways; idle long enough, the contexts go.
-    mutating func tick(packets: UInt64) {
+    /// One engine tick at `now`: `packets` is the pair's packet count both ways; idle long enough, the contexts go.
+    /// Time, not the number of ticks, decides: the engine ticks more often than once a second while limits are
+    /// being reported.
+    mutating func tick(packets: UInt64, now: Duration) {
         guard packets == packetsAtTick else {
             packetsAtTick = packets
-            idleTicks = 0
+            lastActive = now
             return
         }
-        guard inbound != nil || outbound != nil else { return }
-        idleTicks += 1
-        if idleTicks >= Self.idleTicksBeforeRelease {
+        if inbound != nil || outbound != nil, now - lastActive >= Self.idleTimeBeforeRelease {
             inbound = nil
             outbound = nil
         }

@@ -60,9 +60,9 @@ struct IKEBenchmark: ParsableCommand {
     var hold = false
 
     @Option(
-        help: """
-            Once the SAs are up, this many of them send ICMP echo requests to --traffic-target through their             CHILD SAs (ESP in UDP, forced), and the replies are counted (0: no traffic).
-            """)
+        help: ArgumentHelp(
+            "Once the SAs are up, this many of them send ICMP echo requests to --traffic-target through their "
+                + "CHILD SAs (ESP in UDP, forced), and the replies are counted (0: no traffic)."))
     var traffic: Int = 0
 
     @Option(help: "Milliseconds between two echo requests of one tunnel.")

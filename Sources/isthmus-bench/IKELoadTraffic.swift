@@ -122,7 +122,9 @@ final class LoadTraffic {
         let spi = packet.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard let index = tunnelBySPI[spi], let engine = engines[index] else { return }
         let result = packet.withUnsafeMutableBytes { engine.decapsulate(espPacket: $0, now: now) }
-        guard case .packet(let inner) = result, Self.isEchoReply(packet[inner.range]) else { return }
+        guard case .packet(let inner) = result,
+            Self.isEchoReply(packet[inner.range], identifier: UInt16(truncatingIfNeeded: index))
+        else { return }
         received += 1
     }
 
@@ -170,13 +172,13 @@ final class LoadTraffic {
         return packet
     }
 
-    /// Whether `packet` is an IPv4 ICMP echo reply.
-    static func isEchoReply(_ packet: ArraySlice<UInt8>) -> Bool {
+    /// Whether `packet` is an IPv4 ICMP echo reply with echo identifier `identifier`.
+    static func isEchoReply(_ packet: ArraySlice<UInt8>, identifier: UInt16) -> Bool {
         let start = packet.startIndex
         guard packet.count >= 28, packet[start] >> 4 == 4, packet[start + 9] == 1 else { return false }
-        let headerLength = Int(packet[start] & 0x0F) * 4
-        guard packet.count >= headerLength + 8 else { return false }
-        return packet[start + headerLength] == 0
+        let icmp = start + Int(packet[start] & 0x0F) * 4
+        guard packet.count >= icmp - start + 8 else { return false }
+        return packet[icmp] == 0 && UInt16(packet[icmp + 4]) << 8 | UInt16(packet[icmp + 5]) == identifier
     }
 
     private static func store(_ value: UInt16, in packet: inout [UInt8], at offset: Int) {

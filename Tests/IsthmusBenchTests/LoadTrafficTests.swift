@@ -16,12 +16,13 @@ final class LoadTrafficTests: XCTestCase {
         XCTAssertEqual(LoadTraffic.checksum(packet[0..<20]), 0, "the header checksum verifies")
         XCTAssertEqual(LoadTraffic.checksum(packet[20...]), 0, "the ICMP checksum verifies")
         XCTAssertEqual(Array(packet[20..<28]), [8, 0] + Array(packet[22..<24]) + [0x12, 0x34, 0, 9])
-        XCTAssertFalse(LoadTraffic.isEchoReply(packet[...]), "a request is not a reply")
+        XCTAssertFalse(LoadTraffic.isEchoReply(packet[...], identifier: 0x1234), "a request is not a reply")
         var reply = packet
         reply[20] = 0
-        XCTAssertTrue(LoadTraffic.isEchoReply(reply[...]))
-        XCTAssertFalse(LoadTraffic.isEchoReply(reply[0..<20]), "too short")
+        XCTAssertTrue(LoadTraffic.isEchoReply(reply[...], identifier: 0x1234))
+        XCTAssertFalse(LoadTraffic.isEchoReply(reply[...], identifier: 0x1235), "another tunnel's echo")
+        XCTAssertFalse(LoadTraffic.isEchoReply(reply[0..<20], identifier: 0x1234), "too short")
         reply[9] = 17
-        XCTAssertFalse(LoadTraffic.isEchoReply(reply[...]), "not ICMP")
+        XCTAssertFalse(LoadTraffic.isEchoReply(reply[...], identifier: 0x1234), "not ICMP")
     }
 }

@@ -23,6 +23,7 @@ final class ESPLifetimeTests: XCTestCase {
         let soft = a.tick(now: seconds(2))
         XCTAssertEqual(soft.map(\.kind), [.soft])
         XCTAssertEqual(soft.first?.trigger, .packets)
+        XCTAssertFalse(a.hasPendingLifetimeEvents, "the tick reported it")
         XCTAssertEqual(soft.first?.inboundSPI, Sites.spiToA)
         XCTAssertEqual(soft.first?.outboundSPI, Sites.spiToB)
         XCTAssertEqual(a.tick(now: seconds(3)), [], "soft is reported once")

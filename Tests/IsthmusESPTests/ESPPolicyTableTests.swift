@@ -48,4 +48,29 @@ final class ESPPolicyTableTests: XCTestCase {
         XCTAssertTrue(engine.remove(inboundSPI: 0x2))
         XCTAssertNil(outboundSPI(to: "10.9.0.1"), "interface 1's entry is not interface 0's")
     }
+
+    /// An entry whose remote selectors name several hosts is found under each, and goes from each with its pair.
+    func testAnEntryOfSeveralHostsIsFoundUnderEach() throws {
+        let engine = ESPEngine(random: CountingRandomSource())
+        let suite = TestSuite("aes128gcm16")
+        let keys = suite.keys(seed: 6)
+        let sa = ESPSecurityAssociation(
+            inboundSPI: 0x7, outboundSPI: 0x8000_0007, encryption: suite.encryption, integrity: nil,
+            extendedSequenceNumbers: false, inboundEncryptionKey: keys.encryption, inboundIntegrityKey: keys.integrity,
+            outboundEncryptionKey: keys.encryption, outboundIntegrityKey: keys.integrity,
+            localSelectors: [selector("0.0.0.0/0")],
+            remoteSelectors: [selector("10.9.0.7/32"), selector("10.9.3.3/32"), selector("10.9.0.7/32")],
+            tunnel: ESPTunnel(local: Sites.aGateway, remote: Sites.bGateway, udpEncapsulated: true), connection: "hosts"
+        )
+        try engine.install(sa, now: .zero)
+        for destination in ["10.9.0.7", "10.9.3.3"] {
+            let (result, _) = engine.seal(ipv4UDP(from: "192.168.1.10", to: destination))
+            guard case .packet(let sent) = result else { return XCTFail("\(destination): \(result)") }
+            XCTAssertEqual(sent.outboundSPI, 0x8000_0007, destination)
+        }
+        XCTAssertEqual(engine.seal(ipv4UDP(from: "192.168.1.10", to: "10.9.0.8")).result, .drop(.noPolicy))
+        XCTAssertTrue(engine.remove(inboundSPI: 0x7))
+        XCTAssertEqual(engine.seal(ipv4UDP(from: "192.168.1.10", to: "10.9.3.3")).result, .drop(.noPolicy))
+        XCTAssertEqual(engine.policies.count, 0)
+    }
 }
