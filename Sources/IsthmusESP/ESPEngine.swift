@@ -54,7 +54,7 @@ public final class ESPEngine {
     /// All pairs in installation order (deterministic `tick` output).
     private var pairs: [ESPSAPair] = []
     /// The SPD (RFC 4301 section 4.4.1): first match wins; entries in installation order.
-    private var spd = ESPPolicyTable()
+    @exclusivity(unchecked) private var spd = ESPPolicyTable()
     /// Raised when a pair reaches a limit that ``tick(now:)`` has not reported yet.
     private let limits = ESPLimitFlag()
     /// Traffic of removed pairs per connection, so per-connection totals never go back when SAs go.

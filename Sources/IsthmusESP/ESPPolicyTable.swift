@@ -68,7 +68,8 @@ struct ESPPolicyTable {
             }
             index += 1
         }
-        guard let candidates = byRemoteHost[packet.destination] else { return found }
+        // Site-to-site gateways have no host entries: no hash of the destination then.
+        guard !byRemoteHost.isEmpty, let candidates = byRemoteHost[packet.destination] else { return found }
         index = 0
         while index < candidates.count {
             let entry = candidates[index]

@@ -6,8 +6,9 @@ import IsthmusIP
 final class ESPSAPair {
     let inboundSPI: UInt32
     let outboundSPI: UInt32
-    /// The keys, and the keyed contexts while the pair carries traffic.
-    var transforms: ESPTransforms
+    /// The keys, and the keyed contexts while the pair carries traffic. Read and built on every packet, by the
+    /// engine's one thread only: no dynamic exclusivity check (it measured 40-70 ns a packet).
+    @exclusivity(unchecked) var transforms: ESPTransforms
     var isAEAD: Bool { transforms.isAEAD }
     let extendedSequenceNumbers: Bool
     let localSelectors: [TrafficSelector]
