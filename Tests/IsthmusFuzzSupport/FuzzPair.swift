@@ -96,11 +96,20 @@ public final class FuzzPair<Core: FuzzCore> {
         }
     }
 
-    /// Delivers what is in flight, then fires pending timers (each followed by its deliveries).
+    /// Delivers what is in flight, then fires pending timers (each followed by its deliveries), then lets what
+    /// finishes an operation run (an exchange queued behind the last one; the end of an old CHILD SA's grace
+    /// after its rekey), so the pair does not end halfway through one because the timer budget ran out there.
     func drain() {
         deliverAll()
         for _ in 0..<Self.drainTimers {
             guard fireTimer(where: { _, _ in true }) else { break }
+            deliverAll()
+        }
+        for _ in 0..<Self.drainTimers {
+            // Only what is due within a minute: a live CHILD SA's hard expiry is far off and stays armed.
+            guard fireTimer(until: now + .seconds(60), where: { _, timer in Self.finishesAnOperation(timer) }) else {
+                break
+            }
             deliverAll()
         }
     }
@@ -135,15 +144,25 @@ public final class FuzzPair<Core: FuzzCore> {
     }
 
     @discardableResult
-    func fireTimer(where predicate: (FuzzSide, IKETimer) -> Bool) -> Bool {
+    func fireTimer(until horizon: MonotonicTime? = nil, where predicate: (FuzzSide, IKETimer) -> Bool) -> Bool {
         guard
-            let index = timers.indices.filter({ predicate(timers[$0].side, timers[$0].timer) })
-                .min(by: { timers[$0].at < timers[$1].at })
+            let index = timers.indices.filter({
+                predicate(timers[$0].side, timers[$0].timer) && timers[$0].at <= horizon ?? timers[$0].at
+            })
+            .min(by: { timers[$0].at < timers[$1].at })
         else { return false }
         let (side, timer, at) = timers.remove(at: index)
         now = max(now, at)
         feed(side, .timer(timer))
         return true
+    }
+
+    /// Timers that complete what an exchange started: a queued exchange's turn, an old CHILD SA's end of grace.
+    static func finishesAnOperation(_ timer: IKETimer) -> Bool {
+        switch timer {
+        case .startQueuedExchange, .expireChildSA: true
+        default: false
+        }
     }
 
     static func kindIndex(_ timer: IKETimer) -> Int {
