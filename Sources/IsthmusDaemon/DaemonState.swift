@@ -277,30 +277,6 @@ final class DaemonState {
         }
     }
 
-    /// Syncs gauges and counters into ``metrics`` now and every ``DaemonOptions/metricsSyncInterval``
-    /// (nothing when metrics are off): the data plane's packet counters reach swift-metrics here, never
-    /// per packet.
-    func scheduleMetricsSync() {
-        guard metrics != nil else { return }
-        syncMetrics()
-        let interval = Self.timeAmount(options.metricsSyncInterval)
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
-            let state = bound.value
-            guard state.shutdownFuture == nil else {
-                task.cancel()
-                return
-            }
-            state.syncMetrics()
-        }
-    }
-
-    /// Brings the metrics up to date with the figures `status` would show now.
-    func syncMetrics() {
-        guard let metrics else { return }
-        metrics.sync(metricsSnapshot(), configured: config.connections.map(\.name))
-    }
-
     /// Connections an operator took down with `isthmus down`; `up` clears the mark.
     var downConnections: Set<String> = []
     /// Point-to-site clients' IKE SAs by identity (``replaceOlderClientSAs(of:peerRestarted:)``).

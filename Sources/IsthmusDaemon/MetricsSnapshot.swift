@@ -1,5 +1,6 @@
 import IsthmusDataplane
 import IsthmusIKE
+import NIOCore
 
 /// What ``GatewayMetrics/sync(_:configured:)`` reads each second: counts and counters, not a `status` answer.
 /// At 10,000 tunnels the status answer (every IKE SA's and CHILD SA's text) took about 170 ms to build, and the
@@ -48,6 +49,30 @@ struct MetricsSnapshot: Equatable {
 }
 
 extension DaemonState {
+    /// Syncs gauges and counters into ``metrics`` now and every ``DaemonOptions/metricsSyncInterval``
+    /// (nothing when metrics are off): the data plane's packet counters reach swift-metrics here, never
+    /// per packet.
+    func scheduleMetricsSync() {
+        guard metrics != nil else { return }
+        syncMetrics()
+        let interval = Self.timeAmount(options.metricsSyncInterval)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let state = bound.value
+            guard state.shutdownFuture == nil else {
+                task.cancel()
+                return
+            }
+            state.syncMetrics()
+        }
+    }
+
+    /// Brings the metrics up to date with the figures `status` would show now.
+    func syncMetrics() {
+        guard let metrics else { return }
+        metrics.sync(metricsSnapshot(), configured: config.connections.map(\.name))
+    }
+
     /// The figures ``status()`` would give the metrics, counted straight from the tables.
     func metricsSnapshot() -> MetricsSnapshot {
         var snapshot = MetricsSnapshot()
