@@ -209,13 +209,17 @@ def summary(out):
                 line += f"   target <= {LATENCY_TARGET_US} us: {'MET' if added <= LATENCY_TARGET_US else 'NOT MET'}"
             p(line)
     p("")
-    p("Details per case (gateway CPU% = utime+stime of the daemon process over the iperf3 run, median; "
-      "retransmits median)")
+    p("Details per case (gateway CPU% = utime+stime of the daemon process over the iperf3 run, median; all = the "
+      "whole machine, 100% per CPU; s/GB = CPU seconds per gigabyte carried at the median rate; retransmits median)")
     for s in stats:
         parts = []
         for n, key, runs in ((1, "cpu1", "p1"), (4, "cpu4", "p4")):
             cpu = s.get(key) or {}
-            c = " ".join(f"{gw} {v[0]:.0f}% (usr {v[1]:.0f} sys {v[2]:.0f})" for gw, v in sorted(cpu.items(), reverse=True))
+            rate = st.median(v[0] for v in s[runs]) if s.get(runs) else 0
+            def per_gb(pct):
+                return f", {pct / 100 / (rate / 8):.2f} s/GB" if rate > 0 else ""
+            c = " ".join(f"{gw} {v[0]:.0f}% (usr {v[1]:.0f} sys {v[2]:.0f}{per_gb(v[0])})"
+                         for gw, v in sorted(cpu.items(), reverse=True))
             retr = st.median(v[1] for v in s[runs]) if s.get(runs) else None
             seg = f"-P{n}: retr {retr:.0f}" if retr is not None else f"-P{n}: -"
             if c:
