@@ -4,6 +4,7 @@
     bench_tunnel.py summary OUT            the table (stdout) from OUT's raw files
     bench_tunnel.py threads SAMPLES HZ     per-thread user/sys CPU from /proc/PID/task/*/stat samples
     bench_tunnel.py cpu FILE               one gateway CPU line (utime/stime before and after a run)
+    bench_tunnel.py hops CASE              the four traversals' latency from CASE's hops-*.txt (HOPS=1)
 
 OUT holds meta.txt (key=value), cases.txt (label TAB path TAB suite TAB status TAB encap) and one folder per
 case: iperf-P1.N.json / iperf-P4.N.json (iperf3 -J), ping.N.txt (ping output), cpu-PX.N.txt (gateway CPU
@@ -280,11 +281,73 @@ def threads(path, hz):
     return "\n".join(out) + "\n"
 
 
+HOP_NAMES = ("office out", "cloud in", "VM turnaround", "cloud out", "office in")
+
+
+def hop_times(folder):
+    """Per ping: the five intervals between the six moments a ping passes the capture points (microseconds).
+
+    ofc-lan sees the request come in and the reply go out; ofc-wan the protected request leave and the protected
+    reply come back (ESP, ESP in UDP, or plain ICMP); cld-lan the decrypted request leave for the VM and the reply
+    come back. The WAN packet of a ping is the first one in its direction between the LAN moments around it."""
+    def read(tag):
+        rows = []
+        for line in open(os.path.join(folder, f"hops-{tag}.txt"), errors="replace"):
+            f = line.split(" ", 2)
+            if len(f) < 3 or f[1] != "IP":
+                continue
+            t = float(f[0])
+            m = re.search(r"ICMP echo (request|reply), id \d+, seq (\d+)", line)
+            src = f[2].split(" > ", 1)[0]
+            rows.append((t, m.group(1) if m else None, int(m.group(2)) if m else None, src))
+        return rows
+
+    lan, wan, cld = read("ofc-lan"), read("ofc-wan"), read("cld-lan")
+
+    def at(rows, kind, seq):
+        return next((t for t, k, s, _ in rows if k == kind and s == seq), None)
+
+    def wan_after(start, end, outbound):
+        for t, _, _, src in wan:
+            if start < t <= end and src.startswith(("198.51.100.", "192.168.1.")) == outbound:
+                return t
+        return None
+
+    out = []
+    for seq in sorted({s for _, k, s, _ in lan if k == "request"}):
+        t1, t6 = at(lan, "request", seq), at(lan, "reply", seq)
+        t3, t4 = at(cld, "request", seq), at(cld, "reply", seq)
+        if None in (t1, t3, t4, t6):
+            continue
+        t2, t5 = wan_after(t1, t3, True), wan_after(t4, t6, False)
+        if None in (t2, t5):
+            continue
+        marks = (t1, t2, t3, t4, t5, t6)
+        out.append([(b - a) * 1e6 for a, b in zip(marks, marks[1:])])
+    return out
+
+
+def hops(folder):
+    times = hop_times(folder)
+    if not times:
+        return "no complete ping in the captures\n"
+    med = [st.median(t[i] for t in times) for i in range(len(HOP_NAMES))]
+    gateways = med[0] + med[1] + med[3] + med[4]
+    line = ", ".join(f"{n} {v:.0f}" for n, v in zip(HOP_NAMES, med))
+    out = [f"{line} us (medians of {len(times)} pings; the four traversals {gateways:.0f} us)"]
+    for name, i in zip(HOP_NAMES, range(len(HOP_NAMES))):
+        v = sorted(t[i] for t in times)
+        out.append(f"  {name:14s} median {med[i]:7.1f} us, min {v[0]:7.1f}, max {v[-1]:7.1f}")
+    return "\n".join(out) + "\n"
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "summary":
         sys.stdout.write(summary(argv[1]))
     elif len(argv) >= 3 and argv[0] == "threads":
         sys.stdout.write(threads(argv[1], float(argv[2])))
+    elif len(argv) >= 2 and argv[0] == "hops":
+        sys.stdout.write(hops(argv[1]))
     elif len(argv) >= 2 and argv[0] == "cpu":
         for gw, v in sorted(cpu_line(argv[1]).items(), reverse=True):
             print(f"{gw} {v[0]:.0f}% (usr {v[1]:.0f} sys {v[2]:.0f})")

@@ -1,13 +1,16 @@
 // The kernel's cost of sending one ESP packet, per way of sending it (scripts/bench-esp-send; not a test).
 //
-//   esp_send_bench send raw|packet|packet-bypass|udp|udp-gso IFACE DEST-MAC COUNT
+//   esp_send_bench send raw|raw-header|packet|packet-bypass|udp|udp-gso IFACE DEST-MAC COUNT
 //   esp_send_bench sink
 //
 // `send` sends COUNT 1400-byte ESP packets (SPI 0x1234, rising sequence numbers, no real crypto: only the
 // kernel is measured) from 198.51.100.1 to 198.51.100.2 in batches of 64 and prints the CPU time of the
 // sending thread per packet (user + system, getrusage RUSAGE_THREAD). On a veth pair that time includes
 // the peer namespace's receive, which the kernel runs inline in the sender's thread: the same for every way.
-//   raw            a raw IPv4 socket for protocol 50 and sendmmsg (what the data plane does without NAT)
+//   raw            a raw IPv4 socket for protocol 50 and sendmmsg: the kernel builds the IPv4 header
+//   raw-header     an IPPROTO_RAW socket (IP_HDRINCL) and sendmmsg, the IPv4 header written here with the
+//                  source, length, identification and checksum left to the kernel (what the data plane does
+//                  without NAT)
 //   packet         AF_PACKET SOCK_DGRAM and sendmmsg: the IPv4 header is built here, no route lookup, no
 //                  netfilter OUTPUT/POSTROUTING
 //   packet-bypass  the same with PACKET_QDISC_BYPASS (no qdisc either)
@@ -86,13 +89,15 @@ static int sink(void) {
 int main(int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "sink")) return sink();
     if (argc != 6 || strcmp(argv[1], "send")) {
-        fprintf(stderr, "usage: %s send raw|packet|packet-bypass|udp|udp-gso IFACE DEST-MAC COUNT | sink\n", argv[0]);
+        fprintf(stderr, "usage: %s send raw|raw-header|packet|packet-bypass|udp|udp-gso IFACE DEST-MAC COUNT | sink\n",
+                argv[0]);
         return 2;
     }
     const char *way = argv[2];
     long count = atol(argv[5]);
     int packet = !strncmp(way, "packet", 6), udp = !strncmp(way, "udp", 3), gso = !strcmp(way, "udp-gso");
-    if (!packet && !udp && strcmp(way, "raw")) {
+    int rawHeader = !strcmp(way, "raw-header");
+    if (!packet && !udp && !rawHeader && strcmp(way, "raw")) {
         fprintf(stderr, "unknown way %s\n", way);
         return 2;
     }
@@ -108,8 +113,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     int fd = packet ? socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP))
-             : udp  ? socket(AF_INET, SOCK_DGRAM, 0)
-                    : socket(AF_INET, SOCK_RAW, 50);
+             : udp       ? socket(AF_INET, SOCK_DGRAM, 0)
+             : rawHeader ? socket(AF_INET, SOCK_RAW, IPPROTO_RAW)
+                         : socket(AF_INET, SOCK_RAW, 50);
     int size = 8 << 20, one = 1, segment = LENGTH;
     if (fd < 0) {
         perror("socket");
@@ -134,7 +140,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < (gso ? TRAIN : BATCH); i++) {
             unsigned char *bytes = gso ? train + i * LENGTH : packets[i];
             int offset = 0;
-            if (packet) {
+            if (packet || rawHeader) {
                 struct iphdr *header = (struct iphdr *)bytes;
                 memset(header, 0, sizeof *header);
                 header->version = 4;
@@ -146,6 +152,7 @@ int main(int argc, char **argv) {
                 header->saddr = source.s_addr;
                 header->daddr = destination.sin_addr.s_addr;
                 header->check = ip_checksum(header, 20);
+                if (rawHeader) header->saddr = header->id = header->check = header->tot_len = 0;
                 offset = 20;
             }
             unsigned int spi = htonl(0x1234), number = htonl(++sequence);
