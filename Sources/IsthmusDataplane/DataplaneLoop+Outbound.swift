@@ -119,48 +119,19 @@ extension DataplaneLoop {
                 bytes: esp, length: packet.range.count, destination: packet.tunnel.remote)
             udpPending += 1
         } else {
-            // ESP straight in IP (no NAT); the port is unused.
-            let destination = UDPEndpoint(address: packet.tunnel.remote.address, port: 0)
-            guard let rawESP, destination.address.family == .v4 else {
-                plane.countDrop(rawESP == nil ? "raw-esp-unsupported" : "send-error")
-                return
-            }
-            var start = esp
-            var length = packet.range.count
-            if rawESP.sendsHeaderIncluded {
-                guard length + RawESPSocket.ipv4HeaderSize <= rawFrameLimit else {
-                    // Too large for one IPv4 packet: the protocol-50 socket sends it, fragmented.
-                    sendRawAlone(UnsafeRawBufferPointer(start: esp, count: length), to: destination)
-                    return
-                }
-                // Its IPv4 header goes in the headroom right before it.
-                start -= RawESPSocket.ipv4HeaderSize
-                length += RawESPSocket.ipv4HeaderSize
-                RawESPSocket.writeIPv4Header(at: start, to: destination.address)
-            }
-            guard rawSendBatch.prepareSend(rawPending, packet: start, length: length, to: destination, family: .v4)
+            // ESP straight in IP (no NAT): the kernel adds the IPv4 header; the port is unused.
+            guard rawESP != nil, packet.tunnel.remote.address.family == .v4,
+                rawSendBatch.prepareSend(
+                    rawPending, packet: esp, length: packet.range.count,
+                    to: UDPEndpoint(address: packet.tunnel.remote.address, port: 0), family: .v4)
             else {
-                plane.countDrop("send-error")
+                plane.countDrop(rawESP == nil ? "raw-esp-unsupported" : "send-error")
                 return
             }
             rawPending += 1
         }
         used += 1
         counters.espBytesOut &+= UInt64(packet.range.count)
-    }
-
-    /// Sends an ESP packet without its IPv4 header through the raw socket's single-packet path (the kernel
-    /// builds the header and fragments), after everything queued before it; counted as sent or dropped.
-    func sendRawAlone(_ esp: UnsafeRawBufferPointer, to destination: UDPEndpoint) {
-        sendPending()
-        guard let rawESP, rawESP.send(Array(esp), to: destination) else {
-            plane.countDrop("send-error")
-            return
-        }
-        counters.sendCalls &+= 1
-        counters.espPacketsOut &+= 1
-        counters.datagramsSent &+= 1
-        counters.espBytesOut &+= UInt64(esp.count)
     }
 
     /// Sends everything queued from the outbound slots and frees them.
@@ -248,22 +219,6 @@ extension DataplaneLoop {
             // The first message of the rest failed (unreachable, too big): count it, go on with the others.
             // A refused GSO train turns segmentation offload off for good (the kernel or route lacks it).
             let code = -result
-            if code == EMSGSIZE, batch === rawSendBatch, let rawESP, rawESP.sendsHeaderIncluded,
-                let message = batch.preparedSend(sent), message.bytes.count > RawESPSocket.ipv4HeaderSize
-            {
-                // Larger than the outgoing device's MTU (below the configured path MTU): this one and the
-                // larger ones after it leave through the single-packet path, which fragments.
-                if message.bytes.count <= rawFrameLimit {
-                    rawFrameLimit = message.bytes.count - 1
-                    logger.warning(
-                        "raw ESP packet larger than its device's MTU: such packets now leave fragmented",
-                        metadata: ["bytes": "\(message.bytes.count)", "limit": "\(rawFrameLimit)"])
-                }
-                if rawESP.send(Array(message.bytes.dropFirst(RawESPSocket.ipv4HeaderSize)), to: message.destination) {
-                    sent += 1
-                    continue
-                }
-            }
             if let size = batch.segmentSize(sent), segmentationOffload {
                 segmentationOffload = false
                 logger.warning(

@@ -30,9 +30,6 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
     let largestUnfragmentedPayload: Int
     /// Whether equal-sized ESP datagrams to one peer leave as one GSO send (off after the kernel refuses).
     var segmentationOffload = true
-    /// The largest raw ESP packet, IPv4 header included, that leaves in a batch with the header written here
-    /// (``RawESPSocket``): the path MTU, lowered when the kernel refuses one as larger than its device's MTU.
-    var rawFrameLimit: Int
     /// The TUN devices, in attachment order.
     var interfaces: [TunnelInterface<Device>] = []
     /// Whether the set of devices changed since `poll`'s descriptors were built.
@@ -59,7 +56,6 @@ final class DataplaneLoop<Device: PacketDevice>: @unchecked Sendable {
         self.innerMTU = TunnelMTU.innerMTU(pathMTU: pathMTU, outerIPv6: family == .v6)
         self.largestUnfragmentedPayload =
             pathMTU - (family == .v6 ? TunnelMTU.outerIPv6UDPOverhead : TunnelMTU.outerIPv4UDPOverhead)
-        self.rawFrameLimit = pathMTU
         self.interfaces = devices.map { TunnelInterface(interface: $0.interface, device: $0.device) }
         emptyHeader.initializeMemory(as: UInt8.self, repeating: 0, count: VirtioNetHeader.size)
         self.rawESP = rawESP
@@ -397,8 +393,6 @@ enum DataplaneLimits {
         }
         return .microseconds(min(value, 10_000))
     }()
-    /// Room before an inner packet: ESP's header and IV, and an IPv4 header for raw ESP (``RawESPSocket``),
-    /// rounded up to keep inner packets 8-byte aligned.
-    static let headroom = ESPEngine.requiredHeadroom + 24
+    static let headroom = ESPEngine.requiredHeadroom
     static let slotBytes = (headroom + maximumPacket + ESPEngine.requiredTailroom + 63) & ~63
 }

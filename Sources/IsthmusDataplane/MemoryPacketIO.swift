@@ -112,8 +112,7 @@ final class MemoryNetwork: Sendable {
 
 /// A datagram socket in memory, on a ``MemoryNetwork``: UDP (a GSO train reaches a peer with receive
 /// offload as one datagram with its segment size, like GRO, and others as its datagrams), or raw ESP
-/// (IP protocol 50: received packets start with an IPv4 header; batches are sent with theirs, as from
-/// ``RawESPSocket``, unless `headerIncluded` is false, and single packets without).
+/// (IP protocol 50: received packets start with an IPv4 header).
 final class MemoryDatagramSocket: DatagramSocket {
     enum Kind: Sendable {
         case udp
@@ -141,26 +140,18 @@ final class MemoryDatagramSocket: DatagramSocket {
     let port: UInt16
     let kind: Kind
     let receiveOffload: Bool
-    /// Raw ESP: batches carry their IPv4 header, as from ``RawESPSocket``'s `IPPROTO_RAW` socket.
-    let sendsHeaderIncluded: Bool
-    /// Raw ESP with the header included: the largest packet sent in a batch (the outgoing device's MTU); a larger
-    /// one is refused with `EMSGSIZE`, as the kernel does.
-    let deviceMTU: Int
     private let network: MemoryNetwork
     private let readiness: ReadinessPipe
     private let state = Mutex(State())
 
     init(
-        network: MemoryNetwork, address: IPAddress, port: UInt16, kind: Kind = .udp, receiveOffload: Bool = true,
-        headerIncluded: Bool = true, deviceMTU: Int = 1500
+        network: MemoryNetwork, address: IPAddress, port: UInt16, kind: Kind = .udp, receiveOffload: Bool = true
     ) throws(DataplaneError) {
         self.network = network
         self.address = address
         self.port = kind == .rawESP ? 0 : port
         self.kind = kind
         self.receiveOffload = kind == .udp && receiveOffload
-        self.sendsHeaderIncluded = kind == .rawESP && headerIncluded
-        self.deviceMTU = deviceMTU
         self.readiness = try ReadinessPipe()
         network.attach(self)
     }
@@ -196,24 +187,8 @@ final class MemoryDatagramSocket: DatagramSocket {
 
     func send(_ batch: DatagramBatch, from start: Int, count: Int) -> Int {
         for index in start..<(start + count) {
-            let failure = index == start ? -Int(EINVAL) : index - start
-            guard let message = batch.preparedSend(index) else { return failure }
-            guard sendsHeaderIncluded else {
-                transmit(message.bytes, to: message.destination, segmentSize: message.segmentSize)
-                continue
-            }
-            // The kernel's checks for a packet with its header (raw_send_hdrinc): not above the device's MTU,
-            // a whole IPv4 header; it fills in the source and the total length.
-            guard message.bytes.count <= deviceMTU else { return index == start ? -Int(EMSGSIZE) : index - start }
-            guard message.bytes.count >= 20, message.bytes[0] == 0x45, message.bytes[9] == 50,
-                Array(message.bytes[16..<20]) == message.destination.address.bytes
-            else { return failure }
-            var packet = message.bytes
-            let total = packet.count
-            packet[2] = UInt8(truncatingIfNeeded: total >> 8)
-            packet[3] = UInt8(truncatingIfNeeded: total)
-            if packet[12..<16].allSatisfy({ $0 == 0 }) { packet.replaceSubrange(12..<16, with: address.bytes) }
-            transmit(packet, to: message.destination, segmentSize: nil, headerIncluded: true)
+            guard let message = batch.preparedSend(index) else { return index == start ? -Int(EINVAL) : index - start }
+            transmit(message.bytes, to: message.destination, segmentSize: message.segmentSize)
         }
         return count
     }
@@ -245,15 +220,11 @@ final class MemoryDatagramSocket: DatagramSocket {
         }
     }
 
-    private func transmit(
-        _ bytes: [UInt8], to destination: UDPEndpoint, segmentSize: Int?, headerIncluded: Bool = false
-    ) {
+    private func transmit(_ bytes: [UInt8], to destination: UDPEndpoint, segmentSize: Int?) {
         let datagram = Datagram(bytes: bytes, source: endpoint, destination: destination, segmentSize: segmentSize)
         state.withLock { $0.sent.append(datagram) }
         guard let peer = network.socket(at: destination) else { return }
         switch kind {
-        case .rawESP where headerIncluded:
-            peer.arrive([datagram])
         case .rawESP:
             var packet = Self.ipv4Header(from: address, to: destination.address, payloadLength: bytes.count)
             packet += bytes

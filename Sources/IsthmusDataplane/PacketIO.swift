@@ -53,11 +53,4 @@ protocol DatagramSocket: AnyObject, Sendable {
     func receive(_ batch: DatagramBatch, count: Int) -> Int
     /// Sends one datagram now without blocking (IKE messages, NAT keepalives); `false` when refused.
     func send(_ bytes: [UInt8], to destination: UDPEndpoint) -> Bool
-    /// Whether every message of a batch must start with its IPv4 header (raw ESP, ``RawESPSocket``); single
-    /// datagrams (``send(_:to:)``) never do.
-    var sendsHeaderIncluded: Bool { get }
-}
-
-extension DatagramSocket {
-    var sendsHeaderIncluded: Bool { false }
 }

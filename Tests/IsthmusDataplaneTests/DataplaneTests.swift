@@ -1,4 +1,3 @@
-import Foundation
 import IsthmusCrypto
 @testable import IsthmusDataplane
 import IsthmusESP
@@ -148,62 +147,5 @@ final class RawESPSocketTests: XCTestCase {
         udp.withUnsafeBytes { XCTAssertNil(RawESPSocket.payload(of: $0)) }
         udp[0] = 0x65  // version 6
         udp.withUnsafeBytes { XCTAssertNil(RawESPSocket.payload(of: $0)) }
-    }
-}
-
-/// The real raw sockets, on loopback (root: raw sockets need CAP_NET_RAW, and the test command runs as root).
-final class RawESPSocketKernelTests: XCTestCase {
-    /// A batch leaves through the `IPPROTO_RAW` socket with the header written before it, the kernel filling in
-    /// the source, length and checksum; a single packet leaves through the protocol-50 socket, which builds its
-    /// header. Both arrive on the protocol-50 socket.
-    func testBatchesCarryTheirHeaderAndSinglePacketsDoNot() throws {
-        try XCTSkipUnless(geteuid() == 0, "raw sockets need root")
-        let socket = try XCTUnwrap(RawESPSocket(headerIncluded: true))
-        XCTAssertTrue(socket.sendsHeaderIncluded)
-        let loopback = IPAddress(v4: 0x7F00_0001)
-        let destination = UDPEndpoint(address: loopback, port: 0)
-        let spi = UInt32.random(in: 0x1000_0000...0xFFFF_FFF0)
-        func esp(_ spi: UInt32) -> [UInt8] {
-            withUnsafeBytes(of: spi.bigEndian) { Array($0) } + [0, 0, 0, 1] + (0..<40).map { UInt8($0) }
-        }
-        var framed = [UInt8](repeating: 0xEE, count: RawESPSocket.ipv4HeaderSize) + esp(spi)
-        let batch = DatagramBatch(capacity: 1)
-        let sent = framed.withUnsafeMutableBytes { bytes in
-            RawESPSocket.writeIPv4Header(at: bytes.baseAddress!, to: loopback)
-            XCTAssertTrue(
-                batch.prepareSend(0, packet: bytes.baseAddress!, length: bytes.count, to: destination, family: .v4))
-            return socket.send(batch, from: 0, count: 1)
-        }
-        XCTAssertEqual(sent, 1)
-        XCTAssertTrue(socket.send(esp(spi + 1), to: destination))
-        let received = try receive(on: socket, spis: [spi, spi + 1])
-        for (index, packet) in received.enumerated() {
-            XCTAssertEqual(packet.count, 20 + 48)
-            XCTAssertEqual(Array(packet[0..<4]), [0x45, 0, 0, 68])
-            XCTAssertEqual(Array(packet[8..<10]), [64, 50])
-            XCTAssertEqual(Array(packet[12..<20]), [127, 0, 0, 1, 127, 0, 0, 1], "the kernel filled in the source")
-            XCTAssertEqual(Array(packet[20...]), esp(spi + UInt32(index)))
-        }
-    }
-
-    /// The packets with these SPIs, in order, as read from the protocol-50 socket (others on loopback ignored).
-    private func receive(on socket: RawESPSocket, spis: [UInt32]) throws -> [[UInt8]] {
-        let batch = DatagramBatch(capacity: 1)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
-        defer { buffer.deallocate() }
-        var found: [UInt32: [UInt8]] = [:]
-        let deadline = Date().addingTimeInterval(5)
-        while found.count < spis.count, Date() < deadline {
-            batch.prepareReceive(0, into: buffer.baseAddress!, length: buffer.count)
-            guard socket.receive(batch, count: 1) == 1 else {
-                usleep(1_000)
-                continue
-            }
-            let packet = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<batch.receivedLength(0)]))
-            guard packet.count >= 24 else { continue }
-            let spi = packet[20..<24].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            if spis.contains(spi) { found[spi] = packet }
-        }
-        return try spis.map { try XCTUnwrap(found[$0], "ESP with SPI \($0) not received") }
     }
 }

@@ -328,7 +328,10 @@ def hop_times(folder):
 
 
 def hops(folder):
-    times = hop_times(folder)
+    try:
+        times = hop_times(folder)
+    except OSError as error:
+        return f"no capture to read ({error.filename}: {error.strerror}; see hops-*.log)\n"
     if not times:
         return "no complete ping in the captures\n"
     med = [st.median(t[i] for t in times) for i in range(len(HOP_NAMES))]

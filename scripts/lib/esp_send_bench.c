@@ -145,14 +145,15 @@ int main(int argc, char **argv) {
                 memset(header, 0, sizeof *header);
                 header->version = 4;
                 header->ihl = 5;
-                header->tot_len = htons(LENGTH + 20);
-                header->id = htons(identification++);
                 header->ttl = 64;
                 header->protocol = 50;
-                header->saddr = source.s_addr;
                 header->daddr = destination.sin_addr.s_addr;
-                header->check = ip_checksum(header, 20);
-                if (rawHeader) header->saddr = header->id = header->check = header->tot_len = 0;
+                if (packet) {  // raw-header: the kernel fills in the length, identification, source and checksum
+                    header->tot_len = htons(LENGTH + 20);
+                    header->id = htons(identification++);
+                    header->saddr = source.s_addr;
+                    header->check = ip_checksum(header, 20);
+                }
                 offset = 20;
             }
             unsigned int spi = htonl(0x1234), number = htonl(++sequence);
