@@ -181,6 +181,7 @@ let package = Package(
             dependencies: [
                 "IsthmusCrypto", "IsthmusESP", "IsthmusIKE", "IsthmusIKEv2", "IsthmusIP", "IsthmusEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // Stateful fuzzing (scripts/fuzz, docs/FUZZING.md): an IKEv2 and an IKEv1 pair of our cores driven by

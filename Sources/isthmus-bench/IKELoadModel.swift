@@ -1,3 +1,4 @@
+import HeapModule
 import IsthmusEvents
 import IsthmusIP
 
@@ -199,16 +200,24 @@ struct LoadSummary: Sendable, Codable, Hashable {
     var traffic: TrafficSummary?
 }
 
-/// Timers of many sessions in one binary heap: `Key` names a session's timer; arming it again replaces the
-/// earlier deadline and cancelling removes it (stale heap entries are skipped when they come up).
+/// Timers of many sessions in one heap (swift-collections' `Heap`, as the daemon's timers): `Key` names a session's
+/// timer; arming it again replaces the earlier deadline and cancelling removes it (stale heap entries are skipped
+/// when they come up).
 struct TimerQueue<Key: Hashable & Sendable>: Sendable {
-    private struct Entry: Sendable {
+    private struct Entry: Comparable, Sendable {
         var at: MonotonicTime
         var sequence: UInt64
         var key: Key
+
+        /// Earlier deadline first; armed earlier first among equal deadlines.
+        static func < (a: Entry, b: Entry) -> Bool {
+            a.at < b.at || (a.at == b.at && a.sequence < b.sequence)
+        }
+
+        static func == (a: Entry, b: Entry) -> Bool { a.at == b.at && a.sequence == b.sequence }
     }
 
-    private var heap: [Entry] = []
+    private var heap = Heap<Entry>()
     /// The live deadline and sequence of each armed key.
     private var armed: [Key: (at: MonotonicTime, sequence: UInt64)] = [:]
     private var sequence: UInt64 = 0
@@ -218,7 +227,7 @@ struct TimerQueue<Key: Hashable & Sendable>: Sendable {
     mutating func arm(_ key: Key, at: MonotonicTime) {
         sequence &+= 1
         armed[key] = (at, sequence)
-        push(Entry(at: at, sequence: sequence, key: key))
+        heap.insert(Entry(at: at, sequence: sequence, key: key))
     }
 
     mutating func cancel(_ key: Key) { armed[key] = nil }
@@ -231,53 +240,22 @@ struct TimerQueue<Key: Hashable & Sendable>: Sendable {
     /// The earliest live deadline.
     mutating func nextDeadline() -> MonotonicTime? {
         dropStale()
-        return heap.first?.at
+        return heap.min?.at
     }
 
     /// Removes and returns the earliest key due at `now`, nil when none is.
     mutating func popDue(at now: MonotonicTime) -> Key? {
         dropStale()
-        guard let first = heap.first, first.at <= now else { return nil }
-        pop()
+        guard let first = heap.min, first.at <= now else { return nil }
+        heap.removeMin()
         armed[first.key] = nil
         return first.key
     }
 
     private mutating func dropStale() {
-        while let first = heap.first {
+        while let first = heap.min {
             if let live = armed[first.key], live.sequence == first.sequence { return }
-            pop()
-        }
-    }
-
-    private static func earlier(_ a: Entry, _ b: Entry) -> Bool {
-        a.at < b.at || (a.at == b.at && a.sequence < b.sequence)
-    }
-
-    private mutating func push(_ entry: Entry) {
-        heap.append(entry)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.earlier(heap[child], heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private mutating func pop() {
-        heap.swapAt(0, heap.count - 1)
-        heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < heap.count, Self.earlier(heap[left], heap[smallest]) { smallest = left }
-            if right < heap.count, Self.earlier(heap[right], heap[smallest]) { smallest = right }
-            guard smallest != parent else { return }
-            heap.swapAt(parent, smallest)
-            parent = smallest
+            heap.removeMin()
         }
     }
 }
