@@ -7,10 +7,10 @@
 // kernel is measured) from 198.51.100.1 to 198.51.100.2 in batches of 64 and prints the CPU time of the
 // sending thread per packet (user + system, getrusage RUSAGE_THREAD). On a veth pair that time includes
 // the peer namespace's receive, which the kernel runs inline in the sender's thread: the same for every way.
-//   raw            a raw IPv4 socket for protocol 50 and sendmmsg: the kernel builds the IPv4 header
+//   raw            a raw IPv4 socket for protocol 50 and sendmmsg, the kernel builds the IPv4 header (what the
+//                  data plane does without NAT)
 //   raw-header     an IPPROTO_RAW socket (IP_HDRINCL) and sendmmsg, the IPv4 header written here with the
-//                  source, length, identification and checksum left to the kernel (what the data plane does
-//                  without NAT)
+//                  source, length, identification and checksum left to the kernel
 //   packet         AF_PACKET SOCK_DGRAM and sendmmsg: the IPv4 header is built here, no route lookup, no
 //                  netfilter OUTPUT/POSTROUTING
 //   packet-bypass  the same with PACKET_QDISC_BYPASS (no qdisc either)
