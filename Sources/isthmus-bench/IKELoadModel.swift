@@ -218,15 +218,15 @@ struct TimerQueue<Key: Hashable & Sendable>: Sendable {
     }
 
     private var heap = Heap<Entry>()
-    /// The live deadline and sequence of each armed key.
-    private var armed: [Key: (at: MonotonicTime, sequence: UInt64)] = [:]
+    /// The sequence number of each armed key's live heap entry (the entry holds its deadline).
+    private var armed: [Key: UInt64] = [:]
     private var sequence: UInt64 = 0
 
     var count: Int { armed.count }
 
     mutating func arm(_ key: Key, at: MonotonicTime) {
         sequence &+= 1
-        armed[key] = (at, sequence)
+        armed[key] = sequence
         heap.insert(Entry(at: at, sequence: sequence, key: key))
     }
 
@@ -254,7 +254,7 @@ struct TimerQueue<Key: Hashable & Sendable>: Sendable {
 
     private mutating func dropStale() {
         while let first = heap.min {
-            if let live = armed[first.key], live.sequence == first.sequence { return }
+            if armed[first.key] == first.sequence { return }
             heap.removeMin()
         }
     }

@@ -338,7 +338,7 @@ def hops(folder):
     gateways = med[0] + med[1] + med[3] + med[4]
     line = ", ".join(f"{n} {v:.0f}" for n, v in zip(HOP_NAMES, med))
     out = [f"{line} us (medians of {len(times)} pings; the four traversals {gateways:.0f} us)"]
-    for name, i in zip(HOP_NAMES, range(len(HOP_NAMES))):
+    for i, name in enumerate(HOP_NAMES):
         v = sorted(t[i] for t in times)
         out.append(f"  {name:14s} median {med[i]:7.1f} us, min {v[0]:7.1f}, max {v[-1]:7.1f}")
     return "\n".join(out) + "\n"
