@@ -66,6 +66,8 @@ public struct ControlResponse: Sendable, Codable, Hashable {
     public var diagnoses: [ConnectionDiagnosis]?
     /// `status`: the point-to-site pool and its connected clients (nil without point_to_site).
     public var pointToSite: PointToSiteStatus?
+    /// `status` of a gateway with BGP connections: the routing daemon (BIRD) that runs their sessions.
+    public var routingDaemon: RoutingDaemonStatus?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil) {
         self.ok = ok
@@ -108,10 +110,12 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
     /// A connection without an established IKE SA: seconds until the gateway initiates it again (nil when
     /// no attempt is planned: it is negotiating, was taken down, or waits for the peer).
     public var nextAttemptSeconds: Int64?
+    /// A BGP connection's session, as BIRD last reported it (nil for a connection without BGP).
+    public var bgp: BGPSessionStatus?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, ikeVersion, remoteAddress, ikeSAs, sharedKey, keyLastRotated, keyChangedSinceStart, dataPath
-        case lastFailure, nextAttemptSeconds
+        case lastFailure, nextAttemptSeconds, bgp
     }
 
     /// As the synthesized encoding (absent keys for nil values), except that a connection without an
@@ -127,6 +131,7 @@ public struct ConnectionStatus: Sendable, Codable, Hashable {
         try container.encodeIfPresent(keyLastRotated, forKey: .keyLastRotated)
         try container.encodeIfPresent(keyChangedSinceStart, forKey: .keyChangedSinceStart)
         try container.encodeIfPresent(dataPath, forKey: .dataPath)
+        try container.encodeIfPresent(bgp, forKey: .bgp)
         if ikeSAs.contains(where: { $0.state == .established || $0.state == .rekeying }) {
             try container.encodeIfPresent(lastFailure, forKey: .lastFailure)
             try container.encodeIfPresent(nextAttemptSeconds, forKey: .nextAttemptSeconds)
@@ -148,12 +153,24 @@ public struct ACLRuleStatus: Sendable, Codable, Hashable {
     public var hits: UInt64
 }
 
+/// The routing daemon as `status` shows it.
+public struct RoutingDaemonStatus: Sendable, Codable, Hashable {
+    /// `running` or `error`.
+    public var state: String
+    public var pid: Int32?
+    public var error: String?
+    /// BIRD's configuration file, written from the YAML.
+    public var config: String?
+}
+
 /// A connection's interface and routes, as `status` shows them.
 public struct ConnectionDataPath: Sendable, Codable, Hashable {
     public var interface: String?
     public var mtu: Int?
     /// The remote prefixes routed into the interface.
     public var routes: [String]
+    /// Its inner addresses (BGP connections: routes come from the peer).
+    public var addresses: [String]?
     /// `up`, or `error`: the connection carries no traffic (see `error`).
     public var state: String
     public var error: String?

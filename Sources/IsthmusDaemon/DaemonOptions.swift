@@ -54,6 +54,9 @@ public struct DaemonOptions: Sendable {
     /// (``ConfigLoadResult/positions``): `diagnose` names `FILE:LINE` in its fixes. Nil: no file.
     public var configFile: String?
     public var configPositions: [String: SourceLocation] = [:]
+    /// The BIRD binary that runs the BGP sessions (`isthmus run --bird`); nil: `bird` on PATH, else
+    /// /usr/sbin/bird.
+    public var birdExecutable: String?
 
     public init(
         bindAddress: String? = nil, ikePort: Int = 500, natPort: Int = 4500, controlPath: String? = nil,

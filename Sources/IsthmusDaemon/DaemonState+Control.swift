@@ -93,12 +93,14 @@ extension DaemonState {
             if let path = dataPath?.status(of: connection.name) {
                 entry.dataPath = ConnectionDataPath(
                     interface: path.interface, mtu: path.mtu, routes: path.routes.map { "\($0)" },
+                    addresses: path.addresses.isEmpty ? nil : path.addresses.map { "\($0)" },
                     state: path.error == nil ? "up" : "error", error: path.error)
             } else if dataPath?.managed == true {
                 entry.dataPath = ConnectionDataPath(
                     interface: nil, mtu: nil, routes: [], state: "error", error: "no interface was planned for it")
             }
             describeFailure(&entry, now: now)
+            entry.bgp = bgpStatus(of: connection)
             return entry
         }
         let configuredNames = Set(config.connections.map(\.name))
@@ -115,6 +117,7 @@ extension DaemonState {
         response.uptimeSeconds = now.components.seconds
         response.listening = listening
         response.connections = connections
+        response.routingDaemon = routingDaemonStatus()
         response.childSAs = childSAs.values.map { entry in
             var summary = entry.summary
             summary.installedSecondsAgo = (now - entry.installedAt).components.seconds

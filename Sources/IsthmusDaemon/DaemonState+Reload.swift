@@ -75,6 +75,7 @@ extension DaemonState {
         dispatcher.makeResponder = next.makeResponder
         // Interfaces and routes first: an added connection initiates into its interface.
         plumbDataPath()
+        plumbRouting()
         var report: [ConnectionReload] = []
         for (name, change) in difference.connections {
             report.append(ConnectionReload(connection: name, change: change))

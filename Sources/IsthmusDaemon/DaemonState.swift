@@ -99,6 +99,8 @@ final class DaemonState {
     var dataplane: Dataplane?
     /// The data plane's interfaces and routes (nil without a data plane).
     var dataPath: DataPath?
+    /// BIRD, for the BGP connections (nil unless the daemon plumbs its own interfaces).
+    var routing: RoutingDaemon?
     /// The data-plane thread's watchdog and the recreation of failed interfaces.
     var supervision = DataplaneSupervision()
     /// Events and `status` as metrics; nil when ``DaemonOptions/metrics`` is.

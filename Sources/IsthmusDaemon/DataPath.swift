@@ -30,6 +30,8 @@ final class DataPath: Sendable {
         var interface: String
         var mtu: Int?
         var routes: [IPPrefix]
+        /// Its inner addresses (BGP connections).
+        var addresses: [InterfaceAddress] = []
         /// Why it carries no traffic, or nil when it is up.
         var error: String?
     }
@@ -39,6 +41,7 @@ final class DataPath: Sendable {
         var index: Int32
         var mtu: Int
         var routes: [IPPrefix]
+        var addresses: [InterfaceAddress] = []
         var connections: [String]
         /// It existed before this run opened it (a persistent TUN left behind): deleted at exit.
         var takenOver: Bool
@@ -130,7 +133,8 @@ final class DataPath: Sendable {
                     state.numbers[connection] = number
                     let previous = state.connections[connection]
                     let current = ConnectionState(
-                        interface: interface.name, mtu: interface.mtu, routes: interface.routes, error: problem)
+                        interface: interface.name, mtu: interface.mtu, routes: interface.routes,
+                        addresses: interface.addresses, error: problem)
                     state.connections[connection] = current
                     guard previous != current || before == nil else { continue }
                     events.append(Self.event(current, connection: connection, now: now))
@@ -194,19 +198,21 @@ final class DataPath: Sendable {
     }
 
     private static func event(_ state: ConnectionState, connection: String, now: Duration) -> GatewayEvent {
-        let details = [
+        var details = [
             "interface": state.interface, "mtu": state.mtu.map { "\($0)" } ?? "",
             "routes": state.routes.map { "\($0)" }.joined(separator: " "),
         ]
+        if !state.addresses.isEmpty { details["addresses"] = state.addresses.map { "\($0)" }.joined(separator: " ") }
         if let error = state.error {
             return GatewayEvent(
                 time: now, connection: connection, kind: .dataPathFailed, severity: .error,
                 message: "no traffic can cross: \(error)", details: details)
         }
         let routes = state.routes.isEmpty ? "no routes" : "routes \(details["routes"]!)"
+        let addresses = details["addresses"].map { ", address \($0) (routes by BGP)" } ?? ""
         return GatewayEvent(
             time: now, connection: connection, kind: .dataPathReady,
-            message: "interface \(state.interface) up, mtu \(state.mtu ?? 0), \(routes)", details: details)
+            message: "interface \(state.interface) up, mtu \(state.mtu ?? 0), \(routes)\(addresses)", details: details)
     }
 
     /// The data-plane number of `interface`: 0 for the shared one, else the one it had, else a new one.
@@ -258,11 +264,24 @@ final class DataPath: Sendable {
                 return "cannot bring interface \(interface.name) up with mtu \(interface.mtu): \(error)"
             }
         }
+        var problem: String?
+        for address in installed.addresses where !interface.addresses.contains(address) {
+            try? netlink.deleteAddress(address, interfaceIndex: installed.index)
+            installed.addresses.removeAll { $0 == address }
+        }
+        for address in interface.addresses where !installed.addresses.contains(address) {
+            do {
+                try netlink.addAddress(address, interfaceIndex: installed.index)
+                installed.addresses.append(address)
+            } catch {
+                problem = problem ?? "cannot give interface \(interface.name) the address \(address): \(error)"
+                logger.error("\(problem!)", metadata: ["interface": "\(interface.name)"])
+            }
+        }
         for prefix in installed.routes where !interface.routes.contains(prefix) {
             try? netlink.deleteRoute(Route(destination: prefix, interfaceIndex: installed.index))
             installed.routes.removeAll { $0 == prefix }
         }
-        var problem: String?
         for prefix in interface.routes where !installed.routes.contains(prefix) {
             do {
                 try addRoute(prefix, index: installed.index, interface: interface.name, netlink: netlink)

@@ -18,8 +18,11 @@ public struct DataPathPlan: Sendable, Hashable {
         /// Its connections, in configuration order.
         public var connections: [String]
         public var mtu: Int
-        /// The remote prefixes routed into it, in configuration order, without repeats.
+        /// The remote prefixes routed into it, in configuration order, without repeats. A BGP connection's
+        /// prefixes are not: BIRD installs the routes its peer announces.
         public var routes: [IPPrefix]
+        /// The inner addresses of its BGP connections (``ConnectionBGP/address``).
+        public var addresses: [InterfaceAddress] = []
     }
 
     /// In configuration order of their first connection.
@@ -31,7 +34,10 @@ public struct DataPathPlan: Sendable, Hashable {
         let outerIPv6 = config.gateway.publicAddress?.family == .v6
         for connection in config.connections {
             let name = TunnelInterfaceName.of(connection, gateway: config.gateway)
-            let prefixes = config.localNetworks.first(where: { $0.name == connection.localNetwork })?.prefixes ?? []
+            let prefixes =
+                connection.bgp != nil
+                ? [] : config.localNetworks.first(where: { $0.name == connection.localNetwork })?.prefixes ?? []
+            let addresses = connection.bgp.map { [$0.address] } ?? []
             for proposal in connection.esp.proposals {
                 for encryption in proposal.encryption {
                     let integrity: [Algorithm?] = proposal.integrity.isEmpty ? [nil] : proposal.integrity
@@ -40,6 +46,7 @@ public struct DataPathPlan: Sendable, Hashable {
             }
             if let index = interfaces.firstIndex(where: { $0.name == name }) {
                 interfaces[index].connections.append(connection.name)
+                interfaces[index].addresses += addresses
                 for prefix in prefixes where !interfaces[index].routes.contains(prefix) {
                     interfaces[index].routes.append(prefix)
                 }
@@ -49,7 +56,7 @@ public struct DataPathPlan: Sendable, Hashable {
                 interfaces.append(
                     Interface(
                         name: name, shared: connection.kind == .static, connections: [connection.name], mtu: 0,
-                        routes: routes))
+                        routes: routes, addresses: addresses))
             }
         }
         // Point-to-site clients share one interface, the pool routed into it (each client's CHILD SA in its

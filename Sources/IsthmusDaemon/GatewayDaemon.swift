@@ -115,7 +115,26 @@ public final class GatewayDaemon: Sendable {
         state.dataplane = dataplane
         state.dataPath = dataPath
         state.reloader = reloader
+        let routing: RoutingDaemon? =
+            dataPath?.managed == true
+            ? RoutingDaemon(
+                directory: Self.routingDirectory(
+                    controlPath: options.controlPath
+                        ?? DaemonOptions.defaultControlPath(gatewayName: config.gateway.name)),
+                executable: options.birdExecutable ?? RoutingDaemon.defaultExecutable(),
+                logger: Logger(label: "isthmus.routing"), clock: state.clock, report: { _ in })
+            : nil
+        state.routing = routing
         self.state = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: eventLoop)
+        let box = self.state
+        routing?.setReport { events in
+            eventLoop.execute { for event in events { box.value.record(event) } }
+        }
+    }
+
+    /// BIRD's folder: beside the control socket, `NAME.bird` for `NAME.sock`.
+    static func routingDirectory(controlPath: String) -> String {
+        (controlPath.hasSuffix(".sock") ? String(controlPath.dropLast(5)) : controlPath) + ".bird"
     }
 
     /// The control socket path in use.
@@ -221,6 +240,7 @@ public final class GatewayDaemon: Sendable {
                 }
             }
             daemon.plumbDataPath()
+            daemon.plumbRouting()
             logger.notice(
                 "gateway running",
                 metadata: [
@@ -420,6 +440,8 @@ extension DaemonState {
         followers.removeAll()
         for subscription in subscriptions.values { subscription.continuation.finish() }
         subscriptions.removeAll()
+        // BIRD first: it withdraws its kernel routes while the interfaces still exist.
+        routing?.stop()
         dataPath?.tearDown()
         dataplane?.stop()
         natSocket = nil

@@ -72,6 +72,18 @@ public struct GatewayEvent: Sendable, Hashable, CustomStringConvertible {
         /// A point-to-site client asked for an address the pool never hands out (`requested`); it got one of
         /// the pool instead.
         public static let clientAddressRequestRefused = Kind(rawValue: "client-address-request-refused")
+        /// The routing daemon (BIRD, which runs the BGP sessions) started, or took a new configuration.
+        public static let routingDaemonStarted = Kind(rawValue: "routing-daemon-started")
+        /// The routing daemon is missing, exited, or refused its configuration; `details["reason"]` says which.
+        /// It is started again (backing off); tunnels are not touched.
+        public static let routingDaemonFailed = Kind(rawValue: "routing-daemon-failed")
+        /// The connection's BGP session reached Established (`details`: peer, peer AS, prefixes).
+        public static let bgpSessionUp = Kind(rawValue: "bgp-session-up")
+        /// The connection's BGP session left Established, or failed to come up; `details["last_error"]`.
+        public static let bgpSessionDown = Kind(rawValue: "bgp-session-down")
+        /// The peer announced prefixes outside the connection's accept list (or our own): dropped and
+        /// counted (`details["filtered"]`, `details["prefixes"]`).
+        public static let bgpPrefixRefused = Kind(rawValue: "bgp-prefix-refused")
     }
 
     public enum Severity: String, Sendable, Hashable {

@@ -21,6 +21,8 @@ public enum Netlink {
     public static let newLink: UInt16 = 16
     public static let deleteLink: UInt16 = 17
     public static let getLink: UInt16 = 18
+    public static let newAddress: UInt16 = 20
+    public static let deleteAddress: UInt16 = 21
     public static let newRoute: UInt16 = 24
     public static let deleteRoute: UInt16 = 25
     public static let getRoute: UInt16 = 26
@@ -31,6 +33,10 @@ public enum Netlink {
     public static let linkInfo: UInt16 = 18
     public static let linkInfoKind: UInt16 = 1
     public static let interfaceUp: UInt32 = 0x1
+
+    // ifaddrmsg attributes (IFA_*)
+    public static let addressAddress: UInt16 = 1
+    public static let addressLocal: UInt16 = 2
 
     // rtmsg attributes (RTA_*) and values
     public static let routeDestination: UInt16 = 1

@@ -73,6 +73,29 @@ public final class NetlinkSocket {
             what: "delete interface #\(index)")
     }
 
+    // MARK: Addresses
+
+    /// Gives interface `index` the address `address` (`ip address add ADDRESS/LENGTH dev ...`); the kernel
+    /// adds the route to its prefix. An address it has already is no error.
+    public func addAddress(_ address: InterfaceAddress, interfaceIndex index: Int32) throws(NetlinkError) {
+        do {
+            try request(
+                type: Netlink.newAddress, flags: Netlink.flagCreate | Netlink.flagExclusive,
+                payload: AddressMessage.requestPayload(address, interfaceIndex: index),
+                what: "add address \(address) to interface #\(index)")
+        } catch  where error.errno == EEXIST {
+            return
+        }
+    }
+
+    /// Takes `address` off interface `index` (with the route to its prefix).
+    public func deleteAddress(_ address: InterfaceAddress, interfaceIndex index: Int32) throws(NetlinkError) {
+        try request(
+            type: Netlink.deleteAddress, flags: 0,
+            payload: AddressMessage.requestPayload(address, interfaceIndex: index),
+            what: "delete address \(address) from interface #\(index)")
+    }
+
     // MARK: Routes
 
     /// The routes of one family in every table.

@@ -181,3 +181,23 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
         return bytes.bytes
     }
 }
+
+/// `RTM_NEWADDR` / `RTM_DELADDR` requests (`struct ifaddrmsg` and its attributes).
+enum AddressMessage {
+    /// `struct ifaddrmsg`: family, prefix length, flags, scope, interface index; then `IFA_LOCAL` and
+    /// `IFA_ADDRESS`, both the address itself, as `ip address add` sends them.
+    static func requestPayload(_ address: InterfaceAddress, interfaceIndex: Int32) -> [UInt8] {
+        var bytes = NetlinkBytes()
+        bytes.append(Route.family(address.family))
+        bytes.append(UInt8(address.length))
+        bytes.append(UInt8(0))  // flags
+        bytes.append(Netlink.scopeUniverse)
+        bytes.append(UInt32(bitPattern: interfaceIndex))
+        NetlinkAttribute.encode(
+            [
+                NetlinkAttribute(type: Netlink.addressLocal, value: address.address.bytes),
+                NetlinkAttribute(type: Netlink.addressAddress, value: address.address.bytes),
+            ], into: &bytes)
+        return bytes.bytes
+    }
+}

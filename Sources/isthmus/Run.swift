@@ -67,6 +67,10 @@ struct Run: AsyncParsableCommand {
     var noDataPlane = false
 
     @Option(
+        name: .long, help: "The BIRD 2 binary for the BGP connections (default: bird on PATH, else /usr/sbin/bird).")
+    var bird: String?
+
+    @Option(
         name: .long,
         help: "MTU of the path to the peers: tunnel packets that would not fit get ICMP 'too big', TCP MSS is clamped.")
     var pathMTU: Int = 1500
@@ -175,6 +179,7 @@ struct Run: AsyncParsableCommand {
         options.peers = peers
         options.clientPools = pools
         options.configFile = file
+        options.birdExecutable = bird
         options.configPositions = loaded.positions
         options.halfOpenLimits = HalfOpenLimits(
             total: halfOpenLimit, perSource: halfOpenPerSource, cookieThreshold: cookieThreshold)

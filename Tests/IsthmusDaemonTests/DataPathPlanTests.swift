@@ -54,4 +54,23 @@ final class DataPathPlanTests: XCTestCase {
         XCTAssertNil(plan.interface(ofConnection: "nobody"))
         XCTAssertEqual(DataPathPlan(config: config, pathMTU: 1400).interfaces.map(\.mtu), [1335, 1315, 1319])
     }
+
+    /// A BGP connection's interface gets the inner address and no static route: BIRD installs what the peer
+    /// announces.
+    func testABGPConnectionHasItsInnerAddressAndNoStaticRoutes() throws {
+        let bgp = cloud.replacingOccurrences(
+            of: "gateway: {name: cloud, kind: dynamic, public_address: 203.0.113.20}",
+            with: "gateway: {name: cloud, kind: dynamic, public_address: 203.0.113.20, bgp: {asn: 65515}}"
+        ).replacingOccurrences(
+            of: "esp: aes128gcm16}",
+            with: "esp: aes128gcm16, bgp: {peer_asn: 65010, address: 169.254.21.1/30}}")
+        let result = ConfigLoader.load(bytes: Array(bgp.utf8), file: "cloud.yaml", baseDirectory: "/nonexistent")
+        let config = try XCTUnwrap(result.config, "\(result.errors)")
+        let plan = DataPathPlan(config: config, pathMTU: 1500)
+        XCTAssertEqual(plan.interfaces.map(\.name), ["ist-branch1", "vti-b2", "ist-cloud"])
+        XCTAssertEqual(
+            plan.interfaces.map { $0.routes.map(\.description) },
+            [[], ["192.168.2.0/24", "172.16.0.0/16"], ["192.168.3.0/24"]])
+        XCTAssertEqual(plan.interfaces.map { $0.addresses.map(\.description) }, [["169.254.21.1/30"], [], []])
+    }
 }

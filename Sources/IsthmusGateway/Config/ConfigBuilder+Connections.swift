@@ -10,7 +10,7 @@ extension ConfigBuilder {
 
     static let connectionKeys = [
         "name", "local_network", "kind", "ike_version", "shared_key", "ike", "esp", "lifetime", "dpd", "nat_traversal",
-        "fragment_size", "interface", "local_id", "remote_id", "auth",
+        "fragment_size", "interface", "local_id", "remote_id", "auth", "bgp",
     ]
 
     mutating func readConnection(_ value: LocatedNode, defaultKind: GatewayKind) -> Connection? {
@@ -62,6 +62,7 @@ extension ConfigBuilder {
             }
             let localID = fields["local_id"].flatMap { builder.readIdentity($0, what: "local_id") }
             let remoteID = fields["remote_id"].flatMap { builder.readIdentity($0, what: "remote_id") }
+            let bgp = fields["bgp"].flatMap { builder.readConnectionBGP($0) }
             if let name, let remote, let kind, let key, let ike, let esp, let lifetimes, let dpd, let nat,
                 let fragmentSize
             {
@@ -73,6 +74,7 @@ extension ConfigBuilder {
                 made.localIdentity = localID
                 made.remoteIdentity = remoteID
                 made.authentication = authentication ?? .psk
+                made.bgp = bgp
                 connection = made
             }
         }

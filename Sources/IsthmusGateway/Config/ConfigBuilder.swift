@@ -115,7 +115,7 @@ struct ConfigBuilder {
                 value, what: "gateway",
                 keys: [
                     "name", "kind", "public_address", "point_to_site", "interface", "certificate",
-                    "certificate_authorities", "revoked",
+                    "certificate_authorities", "revoked", "bgp",
                 ],
                 required: ["name"])
         else { return nil }
@@ -125,7 +125,9 @@ struct ConfigBuilder {
         var pointToSite: PointToSite?
         var interface: String?
         var certificates = GatewayCertificates()
+        var bgp: GatewayBGP?
         let failed = addsErrors { builder in
+            bgp = fields["bgp"].flatMap { builder.readGatewayBGP($0) }
             certificates = builder.readGatewayCertificates(fields)
             interface = fields["interface"].flatMap { builder.readInterfaceName($0) }
             name = fields["name"].flatMap { builder.reader.name($0, what: "gateway name") }
@@ -142,6 +144,7 @@ struct ConfigBuilder {
         var settings = GatewaySettings(name: name, kind: kind, publicAddress: publicAddress, pointToSite: pointToSite)
         settings.interface = interface
         settings.certificates = certificates
+        settings.bgp = bgp
         return settings
     }
 

@@ -113,8 +113,10 @@ public struct ConfigDifference: Sendable, Hashable {
             note("gateway.revoked", old.revoked != new.revoked)
         }
         // A field added to Connection later and not named above still counts as a change.
+        // BGP settings are BIRD's (re-read on reload): they change nothing IKE negotiates.
         var sameKeyed = a
         sameKeyed.sharedKey = b.sharedKey
+        sameKeyed.bgp = b.bgp
         if fields.isEmpty && sameKeyed != b { fields.append("connection settings") }
         let remoteA = oldConfig.localNetwork(named: a.localNetwork)
         let remoteB = newConfig.localNetwork(named: b.localNetwork)

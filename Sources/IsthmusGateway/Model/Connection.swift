@@ -32,6 +32,8 @@ public struct Connection: Sendable, Hashable, Encodable {
     public var interface: String?
     /// How the two ends authenticate (YAML `auth:`): the pre-shared key, or certificates.
     public var authentication = ConnectionAuthentication.psk
+    /// BGP over the tunnel (YAML `bgp:`); nil: the local network's prefixes are static routes.
+    public var bgp: ConnectionBGP?
 
     /// strongSwan's default: fits IPv6's minimum MTU (1280) with room for the headers.
     public static let defaultFragmentSize = 1280
@@ -70,6 +72,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         case localIdentity = "local_id"
         case remoteIdentity = "remote_id"
         case authentication = "auth"
+        case bgp
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -89,6 +92,7 @@ public struct Connection: Sendable, Hashable, Encodable {
         try container.encodeIfPresent(localIdentity?.description, forKey: .localIdentity)
         try container.encodeIfPresent(remoteIdentity?.description, forKey: .remoteIdentity)
         if authentication != .psk { try container.encode(authentication, forKey: .authentication) }
+        try container.encodeIfPresent(bgp, forKey: .bgp)
     }
 
     /// The proposals used when a connection names none: strong, and accepted by strongSwan's defaults.

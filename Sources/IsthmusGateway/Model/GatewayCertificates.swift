@@ -79,5 +79,6 @@ extension GatewaySettings {
             try container.encode(certificates.authorityFiles, forKey: .certificateAuthorities)
         }
         try container.encodeIfPresent(certificates.revokedFile, forKey: .revoked)
+        try container.encodeIfPresent(bgp, forKey: .bgp)
     }
 }

@@ -85,6 +85,8 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
     /// Our certificate, the trust roots and the revoked certificates (`certificate`, `certificate_authorities`,
     /// `revoked`): what `auth: certificate` connections use.
     public var certificates = GatewayCertificates()
+    /// The BGP speaker (`bgp:`): ASN and router ID; nil: no BGP.
+    public var bgp: GatewayBGP?
 
     public init(name: String, kind: GatewayKind, publicAddress: IPAddress?, pointToSite: PointToSite?) {
         self.name = name
@@ -101,6 +103,7 @@ public struct GatewaySettings: Sendable, Hashable, Encodable {
         case certificate
         case certificateAuthorities = "certificate_authorities"
         case revoked
+        case bgp
     }
 }
 

@@ -42,10 +42,19 @@ public enum TopologySummary {
             switch connection.kind {
             case .static:
                 selectors = "\(join(config.site.prefixes)) <=> \(join(remote?.prefixes ?? []))"
+            case .dynamic where connection.bgp != nil:
+                selectors = "0.0.0.0/0 via the tunnel interface; routes learned by BGP"
             case .dynamic:
                 selectors = "0.0.0.0/0 via the tunnel interface; routes \(join(remote?.prefixes ?? [])) into it"
             }
             lines.append("    traffic: \(selectors)")
+            if let bgp = connection.bgp {
+                lines.append(
+                    "    BGP: AS \(config.gateway.bgp.map { "\($0.asn)" } ?? "?") at \(bgp.address) <=> AS \(bgp.peerASN) at "
+                        + "\(bgp.peerAddress), hold \(bgp.holdTime.configText), BFD \(bgp.bfd ? "on" : "off"); announces "
+                        + "\(join(config.site.prefixes)), accepts inside \(join(config.acceptedPrefixes(of: connection)))"
+                )
+            }
             lines.append("    shared key: \(connection.sharedKey)")
             lines.append("    \(connection.ikeVersion == .v1 ? "phase 1" : "IKE"): \(connection.ike)")
             lines.append("    \(connection.ikeVersion == .v1 ? "phase 2" : "ESP"): \(connection.esp)")

@@ -21,7 +21,7 @@ struct ConfigValidator {
         reader.sink.error(location, message, fix: fix)
     }
 
-    private mutating func warning(_ location: SourceLocation, _ message: String, fix: String? = nil) {
+    mutating func warning(_ location: SourceLocation, _ message: String, fix: String? = nil) {
         reader.sink.warning(location, message, fix: fix)
     }
 
@@ -33,13 +33,15 @@ struct ConfigValidator {
         checkUniqueNames(connections.map { ($0.value.name, $0.path) }, what: "connection")
         checkUniqueNames(endpoints.map { ($0.value.name, $0.path) }, what: "endpoint")
         if let site { checkSite(site) }
-        checkRemoteSites(localNetworks, site: site, gateway: gateway)
+        let bgpNetworks = Set(connections.filter { $0.value.bgp != nil }.map(\.value.localNetwork))
+        checkRemoteSites(localNetworks, site: site, gateway: gateway, bgpNetworks: bgpNetworks)
         if let gateway { checkGatewayKind(gateway, site: site, connections: connections) }
         checkConnections(connections, localNetworks: localNetworks)
         if let gateway { checkInterfaceNames(connections, gateway: gateway) }
         checkCertificateAuthentication(connections, gateway: gateway)
         checkPeersAtAnyAddress(connections, localNetworks: localNetworks.map(\.value))
         if let site { checkEndpoints(endpoints, site: site, localNetworks: localNetworks.map(\.value)) }
+        checkBGP(gateway: gateway, site: site, localNetworks: localNetworks.map(\.value), connections: connections)
     }
 
     // MARK: - Names
@@ -135,8 +137,11 @@ struct ConfigValidator {
 
     // MARK: - Remote sites
 
-    private mutating func checkRemoteSites(_ networks: [Located<LocalNetwork>], site: Site?, gateway: GatewaySettings?)
-    {
+    /// The prefixes of local networks reached over BGP (`bgpNetworks`) are allow-lists of what their peers may
+    /// announce, so two of them may overlap (a branch connected to both gateways of an active-active pair).
+    private mutating func checkRemoteSites(
+        _ networks: [Located<LocalNetwork>], site: Site?, gateway: GatewaySettings?, bgpNetworks: Set<String>
+    ) {
         let ours = site?.prefixes ?? []
         for (index, located) in networks.enumerated() {
             let network = located.value
@@ -160,7 +165,8 @@ struct ConfigValidator {
                         at("\(located.path).prefixes[\(prefixIndex)]"),
                         "local network '\(network.name)' prefix \(prefix) overlaps the point-to-site pool \(pool)")
                 }
-                for other in networks.prefix(index) {
+                for other in networks.prefix(index)
+                where !(bgpNetworks.contains(network.name) && bgpNetworks.contains(other.value.name)) {
                     if let clash = other.value.prefixes.first(where: { $0.overlaps(prefix) }) {
                         error(
                             at("\(located.path).prefixes[\(prefixIndex)]"),

@@ -28,6 +28,7 @@ struct PairChecker {
         checkKeys()
         if sameVersion { checkProposals() }
         checkPrefixes()
+        checkBGP()
         if sameVersion { checkLifetimes() }
         checkLiveness()
         checkIdentities()
@@ -235,7 +236,8 @@ struct PairChecker {
     /// (both ends propose 0.0.0.0/0 and route the prefixes into their interface).
     private mutating func checkPrefixes() {
         let policies = a.connection.ikeVersion == .v1 && b.connection.ikeVersion == .v1
-        for (from, to) in [(a, b), (b, a)] {
+        // With BGP on both ends the local networks' prefixes are what the peer may announce (checkBGP).
+        for (from, to) in [(a, b), (b, a)] where !bothBGP {
             mirror(from: from, to: to, policies: policies)
         }
         let ours = a.side.config.site.prefixes.map(\.description).joined(separator: ", ")
@@ -246,6 +248,10 @@ struct PairChecker {
             lines.append(
                 "prefixes: \(ours) (\(a.gateway.name)) <=> \(theirs) (\(b.gateway.name)), policies: \(pairs) Quick "
                     + "Mode\(pairs == 1 ? "" : "s") per direction")
+        } else if bothBGP {
+            lines.append(
+                "prefixes: \(ours) (\(a.gateway.name)) <=> \(theirs) (\(b.gateway.name)), announced by BGP "
+                    + "(selectors 0.0.0.0/0 both ways)")
         } else {
             lines.append(
                 "prefixes: \(ours) (\(a.gateway.name)) <=> \(theirs) (\(b.gateway.name)), routed into the tunnel "

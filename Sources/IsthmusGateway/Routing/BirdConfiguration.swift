@@ -1,0 +1,135 @@
+import IsthmusIP
+
+/// The configuration of the BIRD 2 routing daemon that runs a gateway's BGP sessions, written from the
+/// model: pure, so what BIRD is told is unit-tested text. The daemon writes it to a file, starts BIRD on it
+/// and has BIRD re-read it at every reload (BIRD applies only the difference: unchanged sessions stay up).
+///
+/// What it says:
+/// - the site's IPv4 prefixes as routes of a static protocol (`isthmus_site`, `unreachable`, never exported
+///   to the kernel), announced to every peer;
+/// - one BGP protocol per BGP connection (``protocolName(of:)``), direct on the connection's interface between
+///   the two inner addresses: it accepts only prefixes inside the connection's accept list and none of our
+///   own (kept as "filtered" so they can be counted), announces the site and what the other connections
+///   learned (transit between branches);
+/// - a kernel protocol that installs the learned routes (and only those), equal paths merged;
+/// - a BFD protocol on the interfaces of the connections that ask for it (300 ms, 3 missed: under a second).
+public struct BirdConfiguration: Sendable, Hashable {
+    /// BIRD protocol names of the BGP connections, by connection name.
+    public let protocolNames: [String: String]
+    public let text: String
+
+    public static let siteProtocol = "isthmus_site"
+    public static let kernelProtocol = "isthmus_kernel"
+    public static let bfdProtocol = "isthmus_bfd"
+    /// BFD intervals: 300 ms, 3 missed.
+    public static let bfdInterval = 300
+    public static let bfdMultiplier = 3
+
+    /// Nil when the configuration runs no BGP (no speaker, or no BGP connection).
+    public init?(config: GatewayConfig) {
+        guard let speaker = config.gateway.bgp, let routerID = config.bgpRouterID else { return nil }
+        let sessions = config.bgpConnections
+        guard !sessions.isEmpty else { return nil }
+        var names: [String: String] = [:]
+        var taken = Set<String>()
+        for (connection, _) in sessions {
+            let base = Self.identifier(connection.name)
+            var name = base
+            var suffix = 2
+            while taken.contains(name) {
+                name = "\(base)_\(suffix)"
+                suffix += 1
+            }
+            taken.insert(name)
+            names[connection.name] = name
+        }
+        protocolNames = names
+        let own = config.site.prefixes.filter { $0.family == .v4 }
+        var lines = [
+            "# BIRD 2 configuration of Isthmus gateway \(Self.quoted(config.gateway.name)), written from its YAML at",
+            "# every start and reload. Do not edit: the next reload writes it again.",
+            "log stderr { info, remote, warning, error, auth, fatal, bug };",
+            "timeformat protocol iso long;",
+            "router id \(routerID);",
+            "",
+            "protocol device {",
+            "    scan time 10;",
+            "}",
+            "",
+            "# Learned routes, and only those, go to the kernel, pointing into the tunnels; equal paths merge.",
+            "protocol kernel \(Self.kernelProtocol) {",
+            "    ipv4 { import none; export where source = RTS_BGP; };",
+            "    merge paths on;",
+            "}",
+            "",
+            "# This site's prefixes, announced to every peer (never installed: the kernel protocol takes BGP only).",
+            "protocol static \(Self.siteProtocol) {",
+            "    ipv4;",
+        ]
+        lines += own.map { "    route \($0) unreachable;" }
+        lines.append("}")
+        let bfdInterfaces = sessions.filter(\.bgp.bfd).map {
+            TunnelInterfaceName.of($0.connection, gateway: config.gateway)
+        }
+        if !bfdInterfaces.isEmpty {
+            lines += ["", "protocol bfd \(Self.bfdProtocol) {"]
+            for interface in bfdInterfaces {
+                lines.append(
+                    "    interface \(Self.quoted(interface)) { min rx interval \(Self.bfdInterval) ms; "
+                        + "min tx interval \(Self.bfdInterval) ms; multiplier \(Self.bfdMultiplier); };")
+            }
+            lines.append("}")
+        }
+        for (connection, bgp) in sessions {
+            let interface = TunnelInterfaceName.of(connection, gateway: config.gateway)
+            let accept = config.acceptedPrefixes(of: connection).filter { $0.family == .v4 }
+            let hold = Int(bgp.holdTime.components.seconds)
+            let keepalive = Int(bgp.keepalive.components.seconds)
+            lines += [
+                "",
+                "protocol bgp \(names[connection.name]!) {",
+                "    description \(Self.quoted("connection \(connection.name)"));",
+                "    local \(bgp.address.address) as \(speaker.asn);",
+                "    neighbor \(bgp.peerAddress) as \(bgp.peerASN);",
+                "    interface \(Self.quoted(interface));",
+                "    hold time \(hold); keepalive time \(keepalive);",
+                "    connect retry time 2; error wait time 2, 16;",
+            ]
+            if bgp.bfd { lines.append("    bfd on;") }
+            lines += [
+                "    ipv4 {",
+                "        import keep filtered on;",
+                "        import filter {",
+            ]
+            if !own.isEmpty { lines.append("            if net ~ \(Self.prefixSet(own)) then reject;") }
+            if !accept.isEmpty { lines.append("            if net ~ \(Self.prefixSet(accept)) then accept;") }
+            lines += [
+                "            reject;",
+                "        };",
+                "        export filter {",
+                "            if proto = \(Self.quoted(Self.siteProtocol)) then accept;",
+                "            if source = RTS_BGP then accept;",
+                "            reject;",
+                "        };",
+                "    };",
+                "}",
+            ]
+        }
+        text = lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A BIRD symbol for a connection name: `c_` and its letters and digits, other characters as `_`.
+    static func identifier(_ name: String) -> String {
+        "c_" + String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    /// A BIRD prefix set holding each prefix and everything inside it: `[ 10.0.1.0/24+, 10.0.2.0/24+ ]`.
+    static func prefixSet(_ prefixes: [IPPrefix]) -> String {
+        "[ " + prefixes.map { "\($0)+" }.joined(separator: ", ") + " ]"
+    }
+
+    /// A BIRD string literal.
+    static func quoted(_ text: String) -> String {
+        "\"" + text.flatMap { $0 == "\"" || $0 == "\\" ? "\\\($0)" : "\($0)" } + "\""
+    }
+}

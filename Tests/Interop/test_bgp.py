@@ -1,0 +1,150 @@
+"""BGP over route-based tunnels: two Isthmus gateways run their BGP sessions with BIRD.
+
+`two-sites`: the office and the cloud of examples/office-bgp.yaml and cloud-bgp.yaml in the two-site topology
+(harness.sites, no TUN made by the test). Each gateway gives its interface the inner address, starts BIRD on a
+configuration written from its YAML, and learns the other's prefixes over the tunnel: the kernel routes come from
+BIRD (proto bird), none of ours (proto 73); `status` shows the session Established with its counts; the office
+host and the VM ping each other. Then:
+- a prefix added on the office (its YAML and `isthmus reload`, nothing on the cloud) is reachable from the VM
+  within 10 s; a prefix outside the cloud's accept list is refused (`bgp-prefix-refused`, counted in `status`);
+  the reload keeps the tunnel (same CHILD SA);
+- BIRD killed with SIGKILL: `routing-daemon-failed`, started again, the session and the routes come back, the
+  tunnel is untouched;
+- a wrong peer ASN (office reload): the session goes down with BIRD's 'Bad peer AS' in `status`, and comes back
+  when the ASN is right again, the tunnel untouched by either reload;
+- SIGTERM: BIRD stops with the gateway and its routes go."""
+import json
+import os
+import signal
+import time
+
+from harness import proc, prereq
+from harness.config import EXAMPLES, WAIT
+from harness.gateway import links, our_routes, routes
+from harness.isthmus import child_sas
+from harness.sites import OFFICE_HOST, VM
+from harness.traffic import ping_problem
+
+
+def bird_routes(ns):
+    """Routes BIRD installed, as (destination, device, gateway)."""
+    return sorted((r.get("dst"), r.get("dev"), r.get("gateway")) for r in routes(ns)
+                  if str(r.get("protocol")) in ("bird", "12"))
+
+
+def bgp(status, connection):
+    for c in status.get("connections") or []:
+        if c.get("name") == connection:
+            return c.get("bgp") or {}
+    return {}
+
+
+def events(gw, kind):
+    return [e for e in gw.events().get("events") or [] if e.get("kind") == kind]
+
+
+def spis(status):
+    return sorted(sa.get("inboundSPI") for sa in child_sas(status))
+
+
+def test_two_sites(scene, checks, isthmus_bin):
+    prereq.require(checks, tools=["ip", "ping", "bird"], isthmus=isthmus_bin, tun=True)
+    sites = scene.two_sites(tuns=False)
+    texts = {side: (EXAMPLES / f"{side}-bgp.yaml").read_text() for side in ("office", "cloud")}
+    configs = {side: scene.write(f"{side}.yaml", texts[side]) for side in ("office", "cloud")}
+    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False)
+    office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
+    if not (office.wait_child_sa(timeout=WAIT * 2) and cloud.wait_child_sa()):
+        office.dump_log(); cloud.dump_log()
+        checks.abort("child-sa-established", f"no CHILD SA within {WAIT * 2}s")
+
+    # The sessions come up and each side learns the other's prefixes.
+    up = lambda gw, conn: gw.wait_for(lambda s: bgp(s, conn).get("bgp_state") == "Established", timeout=WAIT)
+    ok = up(office, "office-cloud") and up(cloud, "cloud-office")
+    checks.check("bgp-established", bool(ok),
+                 f"office {bgp(office.status(), 'office-cloud')}; cloud {bgp(cloud.status(), 'cloud-office')}")
+    if not ok:
+        office.dump_log(); cloud.dump_log()
+        checks.abort("bgp-established", "no BGP session")
+    learned = lambda ns, prefix: proc.wait_for(lambda: any(r[0] == prefix for r in bird_routes(ns)), 10)
+    checks.check("office-learns-cloud-prefix", learned(sites.ofc, "10.0.1.0/24"), f"routes {routes(sites.ofc)}")
+    checks.check("cloud-learns-office-prefix", learned(sites.cld, "192.168.1.0/24"), f"routes {routes(sites.cld)}")
+    checks.check("learned-route-into-tunnel",
+                 ("192.168.1.0/24", "ist-office", "169.254.21.2") in bird_routes(sites.cld),
+                 f"bird routes {bird_routes(sites.cld)}")
+    checks.check("no-static-routes-for-bgp", our_routes(sites.ofc) == [] and our_routes(sites.cld) == [],
+                 f"proto 73: office {our_routes(sites.ofc)}, cloud {our_routes(sites.cld)}")
+    # `status` has what BIRD said at its last poll (once a second).
+    counted = lambda s: bgp(s, "cloud-office").get("imported") == 1 and bgp(s, "cloud-office").get("exported") == 1
+    cloud.wait_for(counted, timeout=5)
+    status = cloud.status()
+    session = bgp(status, "cloud-office")
+    checks.check("status-bgp-counts", counted(status) and session.get("neighbor_as") == 65010
+                 and session.get("neighbor") == "169.254.21.2", f"bgp {session}")
+    dp = next((c.get("dataPath") or {} for c in status.get("connections") or [] if c.get("name") == "cloud-office"), {})
+    checks.check("status-inner-address", dp.get("addresses") == ["169.254.21.1/30"] and dp.get("routes") == [],
+                 f"dataPath {dp}")
+    checks.check("status-routing-daemon", (status.get("routingDaemon") or {}).get("state") == "running",
+                 f"routingDaemon {status.get('routingDaemon')}")
+    r = sites.oh.ping(VM, count=5, interval=0.2)
+    checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
+    r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
+    checks.check("ping-vm-to-office-host", r.returncode == 0, ping_problem(r))
+
+    # A prefix added on the office only: the cloud learns it; one outside its accept list is refused.
+    before = spis(office.status())
+    sites.ofc.addr("192.168.2.1/24", "lan0")
+    sites.oh.addr("192.168.2.10/24", "oh0")
+    scene.write("office.yaml", texts["office"].replace(
+        "prefixes: [192.168.1.0/24]", "prefixes: [192.168.1.0/24, 192.168.2.0/24, 172.16.5.0/24]"))
+    started = time.monotonic()
+    r = office.reload()
+    checks.check("reload-add-prefix", r.returncode == 0, (r.stdout + r.stderr).strip()[:300])
+    reached = proc.wait_for(lambda: sites.vm.ping("192.168.2.10", count=1, wait=1).returncode == 0, 10, interval=0.2)
+    elapsed = time.monotonic() - started
+    checks.check("added-prefix-reachable-within-10s", bool(reached), f"not reachable after {elapsed:.1f}s",
+                 detail=f"{elapsed:.1f}s")
+    refused = proc.wait_for(lambda: events(cloud, "bgp-prefix-refused"), 10, interval=0.5)
+    checks.check("outside-accept-list-refused", bool(refused) and "172.16.5.0/24" in json.dumps(refused),
+                 f"events {refused}")
+    checks.check("refused-not-installed", all(r[0] != "172.16.5.0/24" for r in bird_routes(sites.cld)),
+                 f"bird routes {bird_routes(sites.cld)}")
+    checks.check("status-filtered-count",
+                 cloud.wait_for(lambda s: bgp(s, "cloud-office").get("filtered") == 1, timeout=5),
+                 f"bgp {bgp(cloud.status(), 'cloud-office')}")
+    checks.check("reload-keeps-tunnel", spis(office.status()) == before, f"SPIs {before} -> {spis(office.status())}")
+
+    # BIRD killed: restarted, the session and the routes come back, the tunnel stays.
+    pid = (cloud.status().get("routingDaemon") or {}).get("pid")
+    checks.check("routing-daemon-pid", isinstance(pid, int) and pid > 1, f"pid {pid}")
+    before = spis(cloud.status())
+    if isinstance(pid, int) and pid > 1:
+        os.kill(pid, signal.SIGKILL)
+    failed = proc.wait_for(lambda: events(cloud, "routing-daemon-failed"), 10, interval=0.5)
+    checks.check("bird-killed-event", bool(failed) and "signal 9" in json.dumps(failed), f"events {failed}")
+    back = cloud.wait_for(lambda s: (s.get("routingDaemon") or {}).get("pid") not in (None, pid)
+                          and bgp(s, "cloud-office").get("bgp_state") == "Established", timeout=WAIT)
+    checks.check("bird-restarted-session-back", bool(back), f"status {cloud.status().get('routingDaemon')}")
+    checks.check("bird-restarted-routes-back", learned(sites.cld, "192.168.1.0/24"), f"routes {routes(sites.cld)}")
+    checks.check("bird-restart-keeps-tunnel", spis(cloud.status()) == before, f"SPIs {before} -> {spis(cloud.status())}")
+    r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
+    checks.check("ping-after-bird-restart", r.returncode == 0, ping_problem(r))
+
+    # A wrong ASN: the session fails with BIRD's reason, and comes back once corrected; the tunnel stays.
+    before = spis(office.status())
+    scene.write("office.yaml", texts["office"].replace("peer_asn: 65515", "peer_asn: 65516"))
+    r = office.reload()
+    checks.check("reload-wrong-asn", r.returncode == 0, (r.stdout + r.stderr).strip()[:300])
+    down = office.wait_for(lambda s: "Bad peer AS" in (bgp(s, "office-cloud").get("last_error") or ""), timeout=WAIT)
+    checks.check("wrong-asn-explained", bool(down), f"bgp {bgp(office.status(), 'office-cloud')}")
+    scene.write("office.yaml", texts["office"])
+    office.reload()
+    checks.check("asn-corrected-session-back",
+                 bool(up(office, "office-cloud")), f"bgp {bgp(office.status(), 'office-cloud')}")
+    checks.check("bgp-reloads-keep-tunnel", spis(office.status()) == before,
+                 f"SPIs {before} -> {spis(office.status())}")
+
+    # SIGTERM: BIRD stops and withdraws its routes.
+    checks.check("office-sigterm-exit-0", office.stop(signal.SIGTERM, timeout=15) == 0, "exit status not 0")
+    checks.check("office-bird-routes-removed", bird_routes(sites.ofc) == [], f"routes {routes(sites.ofc)}")
+    checks.check("office-interface-removed", "ist-cloud" not in links(sites.ofc), f"links {sorted(links(sites.ofc))}")
