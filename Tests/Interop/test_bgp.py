@@ -148,3 +148,50 @@ def test_two_sites(scene, checks, isthmus_bin):
     checks.check("office-sigterm-exit-0", office.stop(signal.SIGTERM, timeout=15) == 0, "exit status not 0")
     checks.check("office-bird-routes-removed", bird_routes(sites.ofc) == [], f"routes {routes(sites.ofc)}")
     checks.check("office-interface-removed", "ist-cloud" not in links(sites.ofc), f"links {sorted(links(sites.ofc))}")
+
+
+def test_strongswan_branch(scene, checks, isthmus_bin):
+    """`strongswan-branch`: the office is Debian's strongSwan (kernel-libipsec, its TUN ipsec0) with BIRD, both
+    configured with exactly what `isthmus export cloud-office --device strongswan` wrote for examples/cloud-bgp.yaml;
+    the cloud is Isthmus. The session comes up over the tunnel, the cloud learns the office LAN (announced by the
+    branch's BIRD from its connected networks), the branch learns the VM subnet into ipsec0, and hosts ping."""
+    prereq.require(checks, tools=["ip", "ping", "bird", "swanctl"], isthmus=isthmus_bin, tun=True,
+                   files=["/usr/lib/ipsec/charon", "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"])
+    sites = scene.two_sites(tuns=False)
+    config = str(EXAMPLES / "cloud-bgp.yaml")
+    outdir = scene.path("export")
+    os.makedirs(outdir, exist_ok=True)
+    r = scene.run([isthmus_bin, "export", "cloud-office", "--device", "strongswan", "--config", config,
+                   "--output", str(outdir)])
+    swanctl, bird_conf = outdir / "cloud-office.conf", outdir / "cloud-office.bird.conf"
+    checks.require("export-written", r.returncode == 0 and swanctl.is_file() and bird_conf.is_file(),
+                   (r.stdout + r.stderr).strip()[-300:])
+    r = scene.run(["bird", "-p", "-c", str(bird_conf)])
+    checks.check("exported-bird-conf-parses", r.returncode == 0, (r.stdout + r.stderr).strip()[-300:])
+    cloud = scene.isthmus(sites.cld, config, name="cloud", passive=True)
+    ss = scene.strongswan(sites.ofc)
+    # The export's one manual step: the inner address on strongSwan's TUN, before the tunnel comes up.
+    peer_address = next(line.split()[4] for line in bird_conf.read_text().splitlines()
+                        if line.startswith("#   ip address add"))
+    checks.require("ipsec0-created", proc.wait_for(lambda: "ipsec0" in links(sites.ofc), 10), "no ipsec0")
+    sites.ofc.addr(peer_address, "ipsec0")
+    r = ss.load_file(swanctl)
+    checks.require("strongswan-loads-export", r.returncode == 0 and "loaded connection 'cloud-office'" in r.stdout,
+                   (r.stdout + r.stderr).strip()[-300:])
+    ready = proc.wait_for(lambda: child_sas(cloud.status()), WAIT)
+    checks.require("tunnel-up", bool(ready), f"cloud status {cloud.status().get('connections')}")
+    scene.start(["bird", "-f", "-c", str(bird_conf), "-s", str(scene.path("branch-bird.ctl")),
+                 "-P", str(scene.path("branch-bird.pid"))], "branch-bird", ns=sites.ofc)
+    ok = cloud.wait_for(lambda s: bgp(s, "cloud-office").get("bgp_state") == "Established", timeout=WAIT)
+    checks.check("bgp-established-with-strongswan-branch", bool(ok), f"bgp {bgp(cloud.status(), 'cloud-office')}")
+    learned = lambda ns, prefix: proc.wait_for(lambda: any(r[0] == prefix for r in bird_routes(ns)), 10)
+    checks.check("cloud-learns-branch-lan", learned(sites.cld, "192.168.1.0/24"), f"routes {routes(sites.cld)}")
+    checks.check("branch-learns-vm-subnet", learned(sites.ofc, "10.0.1.0/24"), f"routes {routes(sites.ofc)}")
+    checks.check("branch-route-into-ipsec0",
+                 ("10.0.1.0/24", "ipsec0", "169.254.21.1") in bird_routes(sites.ofc), f"routes {bird_routes(sites.ofc)}")
+    checks.check("peering-prefix-not-announced", all(r[0] != "169.254.21.0/30" for r in bird_routes(sites.cld)),
+                 f"routes {bird_routes(sites.cld)}")
+    r = sites.oh.ping(VM, count=5, interval=0.2)
+    checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
+    r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
+    checks.check("ping-vm-to-office-host", r.returncode == 0, ping_problem(r))

@@ -54,7 +54,8 @@ ROTATE_CONFIG, ROTATE_CONN, ROTATE_KEY_FILE = "cloud-dynamic.yaml", "cloud-offic
 # ikev1: (example, connection, gateway strongSwan runs on)
 IKEV1_EXPORTS = [("cloud.yaml", "cloud-office", "office"), ("office.yaml", "office-cloud", "cloud")]
 # libreswan: exports that must pass its parsers, and (IKEv1, modp1024) ones that must be refused with a position
-LIBRESWAN_ACCEPTED = [("cloud-dynamic.yaml", "cloud-office"), ("office-dynamic.yaml", "office-cloud")]
+LIBRESWAN_ACCEPTED = [("cloud-dynamic.yaml", "cloud-office"), ("office-dynamic.yaml", "office-cloud"),
+                      ("cloud-bgp.yaml", "cloud-office")]
 LIBRESWAN_REFUSED = [("cloud.yaml", "cloud-office"), ("office.yaml", "office-cloud")]
 
 CASES = [t.name for t in TUNNELS] + ["rotate", "ikev1", "libreswan"]
@@ -376,16 +377,17 @@ def libreswan_case(scene, checks, isthmus_bin):
         checks.abort("libreswan.fetch", f"no addconn in {debs[0]}")
     checks.ok("libreswan.fetched", f"{debs[0]}, unpacked, not installed")
     for example, conn in LIBRESWAN_ACCEPTED:
-        d = scene.path(conn)
+        label = f"{conn}-bgp" if "bgp" in example else conn      # check names stay distinct
+        d = scene.path(label)
         r = export(scene, isthmus_bin, conn, str(EXAMPLES / example), d, device="libreswan")
         if r.returncode != 0:
-            checks.fail(f"libreswan.{conn}.export", r.stderr.strip())
+            checks.fail(f"libreswan.{label}.export", r.stderr.strip())
             continue
-        checks.ok(f"libreswan.{conn}.export")
+        checks.ok(f"libreswan.{label}.export")
         conf_path = d / f"{conn}.conf"
         r = scene.run([addconn, "--checkconfig", "--config", conf_path])
         (d / "checkconfig.txt").write_text(text_of(r))
-        checks.check(f"libreswan.{conn}.addconn-checkconfig", r.returncode == 0, " ".join(text_of(r).splitlines()))
+        checks.check(f"libreswan.{label}.addconn-checkconfig", r.returncode == 0, " ".join(text_of(r).splitlines()))
         conf = conf_path.read_text()
         version = "-v1" if "ikev2=no" in conf else "-v2"
         pfs = "-pfs=yes" if "pfs=yes" in conf else "-pfs=no"
@@ -394,10 +396,10 @@ def libreswan_case(scene, checks, isthmus_bin):
             value = m.group(1) if m else ""
             r = scene.run([algparse, version, pfs, f"{line}={value}"])
             (d / f"algparse-{line}.txt").write_text(text_of(r))
-            checks.check(f"libreswan.{conn}.algparse-{line}", r.returncode == 0 and "ERROR" not in text_of(r),
+            checks.check(f"libreswan.{label}.algparse-{line}", r.returncode == 0 and "ERROR" not in text_of(r),
                          " ".join(text_of(r).splitlines()), detail=value)
         secrets = (d / f"{conn}.secrets").read_text() if (d / f"{conn}.secrets").is_file() else ""
-        checks.check(f"libreswan.{conn}.secrets-line",
+        checks.check(f"libreswan.{label}.secrets-line",
                      re.search(r'(?m)^(198\.51\.100\.10 203\.0\.113\.20|203\.0\.113\.20 198\.51\.100\.10) : PSK "[^"]+"$',
                                secrets),
                      " ".join(x for x in secrets.splitlines() if not x.startswith("#")))

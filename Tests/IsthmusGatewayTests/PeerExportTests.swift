@@ -17,10 +17,10 @@ final class PeerExportTests: XCTestCase {
         .deletingLastPathComponent()
     static let golden = root.appendingPathComponent("Tests/Fixtures/exports")
 
-    /// The four examples and their one connection each.
+    /// The six examples and their one connection each.
     static let examples = [
         ("office", "office-cloud"), ("cloud", "cloud-office"), ("cloud-dynamic", "cloud-office"),
-        ("office-dynamic", "office-cloud"),
+        ("office-dynamic", "office-cloud"), ("cloud-bgp", "cloud-office"), ("office-bgp", "office-cloud"),
     ]
 
     func load(_ example: String) throws -> ConfigLoadResult {

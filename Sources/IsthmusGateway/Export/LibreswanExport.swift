@@ -68,10 +68,10 @@ enum LibreswanExport {
         conf.append("\tikev2=\(peer.ikeVersion == .v2 ? "insist" : "no")")
         conf.append("\tleft=\(peer.localAddress)")
         conf.append("\tleftid=\(peer.localAddress)")
-        conf.append("\t" + subnets("left", peer.localPrefixes))
+        conf.append("\t" + subnets("left", peer.bgp?.localSelectors ?? peer.localPrefixes))
         conf.append("\tright=\(peer.remoteAddress)")
         conf.append("\trightid=\(peer.remoteAddress)")
-        conf.append("\t" + subnets("right", peer.remotePrefixes))
+        conf.append("\t" + subnets("right", peer.bgp?.remoteSelectors ?? peer.remotePrefixes))
         conf.append("\tike=\(ike.texts.joined(separator: ","))")
         conf.append("\tesp=\(esp.texts.joined(separator: ","))")
         conf.append("\tpfs=\(pfs ? "yes" : "no")")
@@ -93,6 +93,12 @@ enum LibreswanExport {
             conf.append("\tencapsulation=yes")
         }
         if peer.ikeVersion == .v2 { conf.append("\tmobike=no") }
+        if peer.bgp != nil {
+            // Route-based: an XFRM interface (ipsec1) carries the tunnel; BIRD's routes point into it.
+            conf.append(
+                "\t# BGP over the tunnel: route-based, through the XFRM interface ipsec1 (give it the inner address).")
+            conf.append("\tipsec-interface=1")
+        }
         conf.append("\tauto=start")
 
         var secrets = PeerExport.header(peer, device: .libreswan, origin: origin, what: "libreswan 4 ipsec.secrets")
@@ -110,7 +116,7 @@ enum LibreswanExport {
             ExportedFile(
                 name: "\(name).secrets", contents: secrets.joined(separator: "\n") + "\n",
                 containsKey: peer.sharedKey != nil),
-        ]
+        ] + (peer.bgp.map { [BirdPeerExport.file(for: peer, bgp: $0, origin: origin, device: .libreswan)] } ?? [])
     }
 
     private static func subnets(_ side: String, _ prefixes: [IPPrefix]) -> String {

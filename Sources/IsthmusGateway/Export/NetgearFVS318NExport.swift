@@ -68,6 +68,13 @@ enum NetgearFVS318NExport {
                     fix: "make the connection policy-based IKEv1: 'kind: static' and 'ike_version: 1' on it, "
                         + "or 'kind: static' for the whole gateway as examples/cloud.yaml does"))
         }
+        if peer.bgp != nil {
+            problems.append(
+                ExportProblem(
+                    field: .connection(name, "bgp"),
+                    message: "\(device) runs no routing protocol over its tunnels, and connection '\(name)' runs BGP",
+                    fix: "remove bgp: from the connection and list the site's prefixes under its local network"))
+        }
         let (ike, ikeReasons) = choose(peer.ike.proposals, pfsRequired: true)
         if ike == nil {
             problems.append(

@@ -37,6 +37,8 @@ public struct PeerSide: Sendable, Hashable {
     public var authentication = ConnectionAuthentication.psk
     public var peerIdentity: IKEIdentity?
     public var ourIdentity: IKEIdentity?
+    /// The peer's BGP over the tunnel (nil: the connection runs none).
+    public var bgp: PeerBGP?
 
     /// Our gateway's name and our name for the peer (the local network), for headers.
     public var ourGatewayName: String
@@ -105,6 +107,7 @@ public struct PeerSide: Sendable, Hashable {
         }
         ourGatewayName = config.gateway.name
         peerName = remote.name
+        bgp = PeerBGP(mirroring: connection, in: config)
     }
 
     /// Every pair of the peer's and our prefixes of the same IP version: one IKEv1 Quick Mode (one

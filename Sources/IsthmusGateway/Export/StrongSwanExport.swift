@@ -67,6 +67,9 @@ enum StrongSwanExport {
         out.append("        children {")
         let children: [(String, [IPPrefix], [IPPrefix])]
         switch peer.ikeVersion {
+        case .v2 where peer.bgp != nil:
+            // BGP: the peer's announcements and inner address against what it accepts and ours.
+            children = [(name, peer.bgp!.localSelectors, peer.bgp!.remoteSelectors)]
         case .v2:
             children = [(name, peer.localPrefixes, peer.remotePrefixes)]
         case .v1:
@@ -97,10 +100,11 @@ enum StrongSwanExport {
         out.append("        }")
         out.append("    }")
         out.append("}")
+        let bird = peer.bgp.map { [BirdPeerExport.file(for: peer, bgp: $0, origin: origin, device: .strongswan)] } ?? []
         guard peer.authentication == .psk else {
             return [
                 ExportedFile(name: "\(name).conf", contents: out.joined(separator: "\n") + "\n", containsKey: false)
-            ]
+            ] + bird
         }
         out.append("secrets {")
         out.append("    ike-\(name) {")
@@ -117,7 +121,7 @@ enum StrongSwanExport {
             ExportedFile(
                 name: "\(name).conf", contents: out.joined(separator: "\n") + "\n",
                 containsKey: peer.sharedKey != nil)
-        ]
+        ] + bird
     }
 
     /// `local` and `remote` of a connection that authenticates with certificates (`auth = pubkey`): the peer's

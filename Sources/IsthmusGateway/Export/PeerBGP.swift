@@ -1,0 +1,127 @@
+import IsthmusIP
+
+/// The peer's side of a BGP connection, from its own point of view: what `isthmus export` writes for the
+/// branch's BIRD, and the selectors its IPsec configuration needs to carry the session and the routes.
+public struct PeerBGP: Sendable, Hashable {
+    /// The peer's ASN (our `peer_asn`) and ours (its neighbor's).
+    public var asn: UInt32
+    public var neighborASN: UInt32
+    /// The peer's inner address with the peering prefix length, and ours.
+    public var address: InterfaceAddress
+    public var neighborAddress: IPAddress
+    public var holdTime: Duration
+    public var bfd: Bool
+    /// What the peer may announce (what we accept from it): it announces its connected networks inside these.
+    public var announce: [IPPrefix]
+    /// What the peer should accept from us: our own prefixes and what our other BGP connections accept (transit).
+    public var accept: [IPPrefix]
+
+    /// The peer of BGP connection `connection` of `config`; nil when it runs no BGP.
+    init?(mirroring connection: Connection, in config: GatewayConfig) {
+        guard let bgp = connection.bgp, let speaker = config.gateway.bgp else { return nil }
+        asn = bgp.peerASN
+        neighborASN = speaker.asn
+        address = InterfaceAddress(address: bgp.peerAddress, length: bgp.address.length)
+        neighborAddress = bgp.address.address
+        holdTime = bgp.holdTime
+        self.bfd = bgp.bfd
+        announce = config.acceptedPrefixes(of: connection).filter { $0.family == .v4 }
+        var accept = config.site.prefixes.filter { $0.family == .v4 }
+        for (other, _) in config.bgpConnections where other.name != connection.name {
+            for prefix in config.acceptedPrefixes(of: other) where prefix.family == .v4 && !accept.contains(prefix) {
+                accept.append(prefix)
+            }
+        }
+        self.accept = accept
+    }
+
+    /// The traffic selectors the peer's IPsec configuration needs: its own side (what it announces, and its
+    /// inner address) and ours (what it accepts, and our inner address), so the session and every route
+    /// it may learn cross the tunnel.
+    public var localSelectors: [IPPrefix] { announce + [IPPrefix(masking: address.address, length: 32)] }
+    public var remoteSelectors: [IPPrefix] { accept + [IPPrefix(masking: neighborAddress, length: 32)] }
+}
+
+/// The peer's BIRD 2 configuration for a BGP connection (`NAME.bird.conf` of a strongSwan or libreswan export).
+enum BirdPeerExport {
+    static func file(for peer: PeerSide, bgp: PeerBGP, origin: ExportOrigin, device: ExportDevice) -> ExportedFile {
+        let name = peer.connectionName
+        let protocolName = BirdConfiguration.identifier(name)
+        var lines = PeerExport.header(peer, device: device, origin: origin, what: "BIRD 2 configuration")
+            .filter { !$0.contains("pre-shared key") && !$0.contains("key is NOT") }
+            .map { "# \($0)" }
+        lines += [
+            "# Give the tunnel's interface the inner address before the tunnel comes up (the IPsec side installs",
+            "# its routes from that address), then run BIRD: 'bird -c \(name).bird.conf' (Debian: bird2).",
+            device == .libreswan
+                ? "#   ip address add \(bgp.address) dev ipsec1     (libreswan's XFRM interface, ipsec-interface=1)"
+                : "#   ip address add \(bgp.address) dev ipsec0     (strongSwan with kernel-libipsec: its TUN ipsec0)",
+            "# The session runs between \(bgp.address.address) (AS \(bgp.asn)) and \(bgp.neighborAddress) (AS "
+                + "\(bgp.neighborASN)) inside the tunnel.",
+            "router id \(peer.localAddress.family == .v4 ? "\(peer.localAddress)" : "\(bgp.address.address)");",
+            "",
+            "protocol device {",
+            "    scan time 10;",
+            "}",
+            "",
+            "# This site's connected networks inside what the Isthmus side accepts are announced.",
+            "protocol direct isthmus_lans {",
+            "    ipv4;",
+            "}",
+            "",
+            "# Learned routes go to the kernel; equal paths (two gateways) merge.",
+            "protocol kernel isthmus_kernel {",
+            "    ipv4 { import none; export where source = RTS_BGP; };",
+            "    merge paths on;",
+            "}",
+        ]
+        if bgp.bfd {
+            lines += [
+                "",
+                "protocol bfd isthmus_bfd {",
+                "    interface \"*\" { min rx interval \(BirdConfiguration.bfdInterval) ms; "
+                    + "min tx interval \(BirdConfiguration.bfdInterval) ms; multiplier \(BirdConfiguration.bfdMultiplier); };",
+                "}",
+            ]
+        }
+        let hold = Int(bgp.holdTime.components.seconds)
+        lines += [
+            "",
+            "protocol bgp \(protocolName) {",
+            "    description \(BirdConfiguration.quoted("Isthmus gateway \(peer.ourGatewayName)"));",
+            "    local \(bgp.address.address) as \(bgp.asn);",
+            "    neighbor \(bgp.neighborAddress) as \(bgp.neighborASN);",
+            "    hold time \(hold); keepalive time \(max(1, hold / 3));",
+            "    connect retry time 2; error wait time 2, 16;",
+        ]
+        if bgp.bfd { lines.append("    bfd on;") }
+        lines += [
+            "    ipv4 {",
+            "        import filter {",
+        ]
+        if !bgp.announce.isEmpty {
+            lines.append("            if net ~ \(BirdConfiguration.prefixSet(bgp.announce)) then reject;")
+        }
+        if !bgp.accept.isEmpty {
+            lines.append("            if net ~ \(BirdConfiguration.prefixSet(bgp.accept)) then accept;")
+        }
+        lines += [
+            "            reject;",
+            "        };",
+            "        export filter {",
+        ]
+        if !bgp.announce.isEmpty {
+            lines.append(
+                "            if proto = \"isthmus_lans\" && net ~ \(BirdConfiguration.prefixSet(bgp.announce)) then accept;"
+            )
+        }
+        lines += [
+            "            reject;",
+            "        };",
+            "    };",
+            "}",
+        ]
+        return ExportedFile(
+            name: "\(name).bird.conf", contents: lines.joined(separator: "\n") + "\n", containsKey: false)
+    }
+}
