@@ -161,6 +161,8 @@ public struct RoutingDaemonStatus: Sendable, Codable, Hashable {
     public var error: String?
     /// BIRD's configuration file, written from the YAML.
     public var config: String?
+    /// The sessions with `gateway.bgp.neighbors`, by neighbor name.
+    public var neighbors: [String: BGPSessionStatus]?
 }
 
 /// A connection's interface and routes, as `status` shows them.

@@ -8,7 +8,7 @@ extension DaemonState {
     func plumbRouting() {
         let wanted = BirdConfiguration(config: config)
         guard let routing else {
-            if wanted != nil, !config.bgpConnections.isEmpty {
+            if wanted != nil {
                 record(
                     GatewayEvent(
                         time: clock(), connection: "", kind: .routingDaemonFailed, severity: .error,
@@ -35,13 +35,14 @@ extension DaemonState {
     }
 
     func routingDaemonStatus() -> RoutingDaemonStatus? {
-        guard !config.bgpConnections.isEmpty else { return nil }
+        guard !config.bgpConnections.isEmpty || !(config.gateway.bgp?.neighbors.isEmpty ?? true) else { return nil }
         guard let routing else {
             return RoutingDaemonStatus(state: "error", error: "BGP needs the gateway's own data path")
         }
         let health = routing.health
+        let neighbors = routing.neighborSessions
         return RoutingDaemonStatus(
             state: health.running ? "running" : "error", pid: health.pid, error: health.error,
-            config: routing.configPath)
+            config: routing.configPath, neighbors: neighbors.isEmpty ? nil : neighbors)
     }
 }

@@ -38,7 +38,7 @@ final class RoutingDaemon: Sendable {
     /// What only this object's queue touches.
     private final class Confined: @unchecked Sendable {
         var configuration: BirdConfiguration?
-        var process: Process?
+        var process: ChildProcess?
         var startedAt: Duration?
         var stopping = false
         var backoff: Duration = .seconds(1)
@@ -49,6 +49,7 @@ final class RoutingDaemon: Sendable {
     /// What other threads read (``session(of:)``, ``health``) or write (BIRD's output).
     private struct Shared {
         var protocolNames: [String: String] = [:]
+        var neighborNames: [String: String] = [:]
         var sessions: [String: BGPSessionStatus] = [:]
         var health = Health(running: false)
         var stderrTail: [String] = []
@@ -83,6 +84,8 @@ final class RoutingDaemon: Sendable {
         deliver(events)
     }
 
+    static let setpriv = "/usr/bin/setpriv"
+
     /// The `bird` on PATH, else Debian's /usr/sbin/bird.
     static func defaultExecutable() -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
@@ -98,6 +101,11 @@ final class RoutingDaemon: Sendable {
         state.withLock { state in
             state.protocolNames[connection].flatMap { state.sessions[$0] }
         }
+    }
+
+    /// The latest BIRD answer for each of `gateway.bgp.neighbors`, by neighbor name.
+    var neighborSessions: [String: BGPSessionStatus] {
+        state.withLock { state in state.neighborNames.compactMapValues { state.sessions[$0] } }
     }
 
     var health: Health { state.withLock { $0.health } }
@@ -120,12 +128,15 @@ final class RoutingDaemon: Sendable {
             return
         }
         confined.configuration = configuration
-        state.withLock { $0.protocolNames = configuration.protocolNames }
+        state.withLock { state in
+            state.protocolNames = configuration.protocolNames
+            state.neighborNames = configuration.neighborNames
+        }
         if let problem = writeConfiguration(configuration.text) {
             failed("cannot write BIRD's configuration: \(problem)")
             return
         }
-        if confined.process?.isRunning ?? false {
+        if let process = confined.process, !process.hasExited {
             reconfigure()
         } else {
             confined.stopping = false
@@ -155,37 +166,32 @@ final class RoutingDaemon: Sendable {
         }
         stopLeftover()
         unlink(socketPath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-f", "-c", configPath, "-s", socketPath, "-P", "\(directory)/bird.pid"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        var arguments = ["-f", "-c", configPath, "-s", socketPath, "-P", "\(directory)/bird.pid"]
+        var program = executable
+        // BIRD goes with the gateway even when the gateway is killed: setpriv (util-linux) asks the kernel for
+        // SIGTERM when the thread that started it ends (ChildProcessThread: never while the process lives).
+        if access(Self.setpriv, X_OK) == 0 {
+            program = Self.setpriv
+            arguments = ["--pdeathsig", "TERM", "--", executable] + arguments
+        }
         let logger = self.logger
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
-            }
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-            for line in lines { logger.notice("bird: \(line)") }
-            self?.state.withLock { state in
-                state.stderrTail = Array((state.stderrTail + lines).suffix(10))
-            }
-        }
-        process.terminationHandler = { [weak self] finished in
-            guard let self else { return }
-            self.queue.async { self.exited(finished) }
-        }
+        let process: ChildProcess
         do {
-            try process.run()
+            process = try ChildProcess.spawn(
+                program, arguments,
+                output: { [weak self] line in
+                    logger.notice("bird: \(line)")
+                    self?.state.withLock { state in state.stderrTail = Array((state.stderrTail + [line]).suffix(10)) }
+                },
+                exited: { [weak self] pid, termination in
+                    guard let self else { return }
+                    self.queue.async { self.exited(termination, pid: pid) }
+                })
         } catch {
             failed("cannot start \(executable): \(error)", restart: true)
             return
         }
-        let pid = process.processIdentifier
+        let pid = process.pid
         confined.process = process
         confined.startedAt = clock()
         state.withLock { state in
@@ -220,8 +226,8 @@ final class RoutingDaemon: Sendable {
         }
     }
 
-    private func exited(_ process: Process) {
-        guard confined.process === process else { return }
+    private func exited(_ termination: ChildProcess.Termination, pid: pid_t) {
+        guard confined.process?.pid == pid else { return }
         let tail = state.withLock { state in
             state.sessions = [:]
             state.health = Health(running: false, pid: nil, error: nil)
@@ -230,9 +236,11 @@ final class RoutingDaemon: Sendable {
         confined.process = nil
         if let startedAt = confined.startedAt, clock() - startedAt > .seconds(60) { confined.backoff = .seconds(1) }
         guard !confined.stopping else { return }
-        let how =
-            process.terminationReason == .uncaughtSignal
-            ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+        let how: String
+        switch termination {
+        case .signaled(let signal): how = "was killed by signal \(signal)"
+        case .exited(let status): how = "exited with status \(status)"
+        }
         let said = tail.last.map { "; its last words: \($0)" } ?? ""
         failed("BIRD \(how)\(said)", restart: true)
     }
@@ -257,7 +265,7 @@ final class RoutingDaemon: Sendable {
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
             let confined = self.confined
             confined.restartScheduled = false
-            if !confined.stopping, confined.configuration != nil, !(confined.process?.isRunning ?? false) {
+            if !confined.stopping, confined.configuration != nil, confined.process == nil {
                 self.startOnQueue()
             }
         }
@@ -269,11 +277,11 @@ final class RoutingDaemon: Sendable {
         confined.pollTimer?.cancel()
         confined.pollTimer = nil
         state.withLock { $0.sessions = [:] }
-        guard let process = confined.process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        guard let process = confined.process, !process.hasExited else { return }
+        kill(process.pid, SIGTERM)
         let deadline = Date().addingTimeInterval(3)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        while !process.hasExited, Date() < deadline { usleep(10_000) }
+        if !process.hasExited { kill(process.pid, SIGKILL) }
         confined.process = nil
         state.withLock { $0.health = Health(running: false) }
         unlink(socketPath)
@@ -308,7 +316,9 @@ final class RoutingDaemon: Sendable {
     }
 
     private func poll() {
-        guard confined.process?.isRunning ?? false, let configuration = confined.configuration else { return }
+        guard let process = confined.process, !process.hasExited, let configuration = confined.configuration else {
+            return
+        }
         guard let reply = try? BirdControl.send("show protocols all", socketPath: socketPath, timeout: .seconds(2)),
             !reply.isError
         else { return }
@@ -324,6 +334,17 @@ final class RoutingDaemon: Sendable {
             events += BGPSessionEvents.changes(
                 from: previous[name], to: now, connection: connection, time: clock(),
                 refused: { self.refusedPrefixes(of: name) })
+        }
+        for (neighbor, name) in configuration.neighborNames.sorted(by: { $0.key < $1.key }) {
+            guard let now = fresh[name] else { continue }
+            events += BGPSessionEvents.changes(
+                from: previous[name], to: now, connection: "", time: clock(), refused: { [] }
+            ).map { event in
+                var event = event
+                event.details["bgp_neighbor"] = neighbor
+                event.message = "neighbor \(neighbor): " + event.message
+                return event
+            }
         }
         if !events.isEmpty { report(events) }
     }

@@ -91,7 +91,7 @@ final class BGPConfigTests: XCTestCase {
             "            if net ~ [ 10.0.1.0/24+ ] then reject;",
             "            if net ~ [ 192.168.0.0/16+ ] then accept;",
             "            if proto = \"isthmus_site\" then accept;",
-            "            if source = RTS_BGP then accept;",
+            "            if source = RTS_BGP && proto ~ \"c_*\" then accept;",
         ] {
             XCTAssertTrue(bird.text.components(separatedBy: "\n").contains(line), "missing '\(line)' in:\n\(bird.text)")
         }
@@ -118,5 +118,42 @@ final class BGPConfigTests: XCTestCase {
         let new = try XCTUnwrap(load(replacing("peer_asn: 65010", with: "peer_asn: 65011", in: cloud)).config)
         let difference = ConfigDifference(from: old, to: new)
         XCTAssertEqual(difference.connections.map { "\($0.0) \($0.1)" }, ["cloud-office unchanged"])
+    }
+
+    /// `gateway.bgp.neighbors`: internal BGP with the cloud's fabric, in BIRD as `n_` protocols.
+    func testNeighbors() throws {
+        let cloud = try example("cloud-bgp")
+        let withFabric = replacing(
+            "  bgp: {asn: 65515}",
+            with: "  bgp:\n    asn: 65515\n    neighbors: [{name: fabric, address: 10.0.2.1, asn: 65515, bfd: true}]",
+            in: cloud)
+        let config = try XCTUnwrap(load(withFabric).config)
+        XCTAssertEqual(config.gateway.bgp?.neighbors.map(\.name), ["fabric"])
+        XCTAssertEqual(config.gateway.bgp?.neighbors.first?.bfd, true)
+        let bird = try XCTUnwrap(BirdConfiguration(config: config))
+        XCTAssertEqual(bird.neighborNames, ["fabric": "n_fabric"])
+        for line in [
+            "protocol bgp n_fabric {",
+            "    neighbor 10.0.2.1 as 65515;",
+            "    direct;",
+            "        next hop self;",
+            "            if net ~ [ 10.0.1.0/24+ ] then accept;",
+            "            if source = RTS_BGP && proto ~ \"c_*\" then accept;",
+            "            if net ~ [ 10.0.1.0/24 ] && source = RTS_BGP && proto ~ \"n_*\" then accept;",
+            "    interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; };",
+        ] {
+            XCTAssertTrue(bird.text.components(separatedBy: "\n").contains(line), "missing '\(line)' in:\n\(bird.text)")
+        }
+        assertError(
+            replacing("address: 10.0.2.1, asn", with: "address: 169.254.21.2, asn", in: withFabric),
+            "inside the peering prefix")
+        assertError(
+            replacing(
+                "[{name: fabric, address: 10.0.2.1, asn: 65515, bfd: true}]",
+                with: "[{name: f, address: 10.0.2.1, asn: 65515}, {name: f, address: 10.0.2.2, asn: 65515}]",
+                in: withFabric), "used twice")
+        assertWarning(
+            replacing("address: 10.0.2.1, asn", with: "address: 172.20.0.1, asn", in: withFabric),
+            "outside this gateway's network")
     }
 }

@@ -3,7 +3,8 @@ import IsthmusIP
 
 /// `gateway.bgp` and `connections[].bgp`: the BGP speaker and the sessions over route-based connections.
 extension ConfigBuilder {
-    static let gatewayBGPKeys = ["asn", "router_id"]
+    static let gatewayBGPKeys = ["asn", "router_id", "neighbors"]
+    static let neighborKeys = ["name", "address", "asn", "hold_time", "bfd"]
     static let connectionBGPKeys = ["peer_asn", "address", "peer_address", "hold_time", "bfd", "accept"]
 
     mutating func readGatewayBGP(_ value: LocatedNode) -> GatewayBGP? {
@@ -23,9 +24,73 @@ extension ConfigBuilder {
                         fix: "a BGP identifier is 32 bits written as an IPv4 address, such as 10.0.2.4")
                 }
             }
-            if let asn { settings = GatewayBGP(asn: asn, routerID: routerID) }
+            var neighbors: [BGPNeighbor] = []
+            if let node = fields["neighbors"] {
+                neighbors = builder.readList(node, what: "neighbors") { $0.readNeighbor($1) }.map(\.value)
+            }
+            if let asn {
+                var made = GatewayBGP(asn: asn, routerID: routerID)
+                made.neighbors = neighbors
+                settings = made
+            }
         }
         return failed ? nil : settings
+    }
+
+    /// A BGP peer beside the gateway (`gateway.bgp.neighbors[]`).
+    mutating func readNeighbor(_ value: LocatedNode) -> BGPNeighbor? {
+        guard
+            let fields = reader.mapping(
+                value, what: describe(value, as: "neighbor"), keys: Self.neighborKeys,
+                required: ["name", "address", "asn"])
+        else { return nil }
+        var neighbor: BGPNeighbor?
+        let failed = addsErrors { builder in
+            let name = fields["name"].flatMap { builder.reader.name($0, what: "neighbor name") }
+            let address = fields["address"].flatMap { builder.reader.address($0, what: "neighbor address") }
+            if let address, address.family != .v4 {
+                builder.reader.sink.error(
+                    fields["address"]!.location, "neighbor address \(address) is IPv6: BGP runs over IPv4 here",
+                    fix: "use the neighbor's IPv4 address on the gateway's network")
+            }
+            let asn = fields["asn"].flatMap { builder.readASN($0, what: "asn") }
+            let holdTime = builder.readHoldTime(fields["hold_time"])
+            let bfd = builder.readSwitch(fields["bfd"], what: "bfd")
+            if let name, let address, let asn, let holdTime, let bfd {
+                var made = BGPNeighbor(name: name, address: address, asn: asn)
+                made.holdTime = holdTime
+                made.bfd = bfd
+                neighbor = made
+            }
+        }
+        if failed { markBroken(fields) }
+        return failed ? nil : neighbor
+    }
+
+    /// `hold_time`: 3 s to 65535 s (default 30 s); nil after an error.
+    mutating func readHoldTime(_ value: LocatedNode?) -> Duration? {
+        guard let value else { return ConnectionBGP.defaultHoldTime }
+        guard let duration = reader.duration(value, what: "hold_time") else { return nil }
+        guard ConnectionBGP.holdTimeRange.contains(Int(duration.components.seconds)) else {
+            reader.sink.error(
+                value.location, "hold_time \(duration.configText) is out of range",
+                fix: "BGP's hold time is 3s to 65535s (RFC 4271 4.2); 30s is what the cloud gateways use")
+            return nil
+        }
+        return duration
+    }
+
+    /// `true`/`false` (also yes/no, on/off); false when absent, nil after an error.
+    mutating func readSwitch(_ value: LocatedNode?, what: String) -> Bool? {
+        guard let value else { return false }
+        switch reader.string(value, what: what)?.lowercased() {
+        case "true"?, "yes"?, "on"?: return true
+        case "false"?, "no"?, "off"?: return false
+        case nil: return nil
+        case let other?:
+            reader.sink.error(value.location, "\(what) '\(other)' is not true or false")
+            return nil
+        }
     }
 
     mutating func readConnectionBGP(_ value: LocatedNode) -> ConnectionBGP? {
@@ -50,28 +115,10 @@ extension ConfigBuilder {
                         fix: "add peer_address:, or use a /30 such as 169.254.21.1/30")
                 }
             }
-            var holdTime = ConnectionBGP.defaultHoldTime
-            if let node = fields["hold_time"], let duration = builder.reader.duration(node, what: "hold_time") {
-                let seconds = Int(duration.components.seconds)
-                if ConnectionBGP.holdTimeRange.contains(seconds) {
-                    holdTime = duration
-                } else {
-                    builder.reader.sink.error(
-                        node.location, "hold_time \(duration.configText) is out of range",
-                        fix: "BGP's hold time is 3s to 65535s (RFC 4271 4.2); 30s is what the cloud gateways use")
-                }
-            }
-            var bfd = false
-            if let node = fields["bfd"] {
-                switch builder.reader.string(node, what: "bfd")?.lowercased() {
-                case "true"?, "yes"?, "on"?: bfd = true
-                case "false"?, "no"?, "off"?: bfd = false
-                case nil: break
-                case let other?: builder.reader.sink.error(node.location, "bfd '\(other)' is not true or false")
-                }
-            }
+            let holdTime = builder.readHoldTime(fields["hold_time"])
+            let bfd = builder.readSwitch(fields["bfd"], what: "bfd")
             let accept = fields["accept"].flatMap { builder.reader.prefixes($0, what: "accept") }
-            if let asn, let address, let peer {
+            if let asn, let address, let peer, let holdTime, let bfd {
                 var made = ConnectionBGP(peerASN: asn, address: address, peerAddress: peer)
                 made.holdTime = holdTime
                 made.bfd = bfd

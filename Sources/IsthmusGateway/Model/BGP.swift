@@ -8,6 +8,10 @@ public struct GatewayBGP: Sendable, Hashable, Encodable {
     /// The BGP identifier (an IPv4 address); nil: the gateway's public address when it is IPv4, else the
     /// first BGP connection's inner address.
     public var routerID: IPAddress?
+    /// BGP peers beside the gateway, not behind a tunnel (YAML `neighbors`): the cloud fabric's routers, or the
+    /// other gateway of an active-active pair. They learn what the tunnels' peers announce (next hop: this
+    /// gateway) and may announce the site's own prefixes to it.
+    public var neighbors: [BGPNeighbor] = []
 
     public init(asn: UInt32, routerID: IPAddress? = nil) {
         self.asn = asn
@@ -17,6 +21,14 @@ public struct GatewayBGP: Sendable, Hashable, Encodable {
     enum CodingKeys: String, CodingKey {
         case asn
         case routerID = "router_id"
+        case neighbors
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(asn, forKey: .asn)
+        try container.encodeIfPresent(routerID, forKey: .routerID)
+        if !neighbors.isEmpty { try container.encode(neighbors, forKey: .neighbors) }
     }
 
     /// ASNs no speaker may use: 0 (RFC 7607), AS_TRANS 23456 (RFC 6793), 65535 and 4294967295 (RFC 7300).
@@ -30,6 +42,36 @@ public struct GatewayBGP: Sendable, Hashable, Encodable {
         case 65535, 4_294_967_295: "ASN \(asn) is reserved (RFC 7300)"
         default: nil
         }
+    }
+}
+
+/// A BGP peer on the gateway's own network (`gateway.bgp.neighbors`): same ASN for internal BGP.
+public struct BGPNeighbor: Sendable, Hashable, Encodable {
+    public var name: String
+    public var address: IPAddress
+    public var asn: UInt32
+    public var holdTime: Duration = ConnectionBGP.defaultHoldTime
+    public var bfd = false
+
+    public init(name: String, address: IPAddress, asn: UInt32) {
+        self.name = name
+        self.address = address
+        self.asn = asn
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, address, asn
+        case holdTime = "hold_time"
+        case bfd
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(address, forKey: .address)
+        try container.encode(asn, forKey: .asn)
+        try container.encode(holdTime.configText, forKey: .holdTime)
+        try container.encode(bfd, forKey: .bfd)
     }
 }
 

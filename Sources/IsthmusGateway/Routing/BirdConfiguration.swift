@@ -16,6 +16,8 @@ import IsthmusIP
 public struct BirdConfiguration: Sendable, Hashable {
     /// BIRD protocol names of the BGP connections, by connection name.
     public let protocolNames: [String: String]
+    /// BIRD protocol names of `gateway.bgp.neighbors`, by neighbor name.
+    public let neighborNames: [String: String]
     public let text: String
 
     public static let siteProtocol = "isthmus_site"
@@ -29,7 +31,7 @@ public struct BirdConfiguration: Sendable, Hashable {
     public init?(config: GatewayConfig) {
         guard let speaker = config.gateway.bgp, let routerID = config.bgpRouterID else { return nil }
         let sessions = config.bgpConnections
-        guard !sessions.isEmpty else { return nil }
+        guard !sessions.isEmpty || !speaker.neighbors.isEmpty else { return nil }
         var names: [String: String] = [:]
         var taken = Set<String>()
         for (connection, _) in sessions {
@@ -63,19 +65,22 @@ public struct BirdConfiguration: Sendable, Hashable {
             "}",
             "",
             "# This site's prefixes, announced to every peer (never installed: the kernel protocol takes BGP only).",
+            "# Preference below BGP's: where a neighbor says how to reach one of them, that route is the one used.",
             "protocol static \(Self.siteProtocol) {",
-            "    ipv4;",
+            "    ipv4 { preference 50; };",
         ]
         lines += own.map { "    route \($0) unreachable;" }
         lines.append("}")
-        let bfdInterfaces = sessions.filter(\.bgp.bfd).map {
-            TunnelInterfaceName.of($0.connection, gateway: config.gateway)
+        var bfdInterfaces = sessions.filter(\.bgp.bfd).map {
+            "\"" + TunnelInterfaceName.of($0.connection, gateway: config.gateway) + "\""
         }
+        // Neighbors are on the gateway's own network: BFD on any other interface.
+        if speaker.neighbors.contains(where: \.bfd) { bfdInterfaces.append("\"*\"") }
         if !bfdInterfaces.isEmpty {
             lines += ["", "protocol bfd \(Self.bfdProtocol) {"]
             for interface in bfdInterfaces {
                 lines.append(
-                    "    interface \(Self.quoted(interface)) { min rx interval \(Self.bfdInterval) ms; "
+                    "    interface \(interface) { min rx interval \(Self.bfdInterval) ms; "
                         + "min tx interval \(Self.bfdInterval) ms; multiplier \(Self.bfdMultiplier); };")
             }
             lines.append("}")
@@ -108,14 +113,68 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "        };",
                 "        export filter {",
                 "            if proto = \(Self.quoted(Self.siteProtocol)) then accept;",
-                "            if source = RTS_BGP then accept;",
+            ]
+            if !own.isEmpty {
+                lines.append(
+                    "            if net ~ \(Self.exactSet(own)) && source = RTS_BGP && proto ~ \"n_*\" then accept;")
+            }
+            lines += [
+                "            if source = RTS_BGP && proto ~ \"c_*\" then accept;",
                 "            reject;",
                 "        };",
                 "    };",
                 "}",
             ]
         }
+        let (neighborLines, neighborNames) = Self.neighborProtocols(speaker, own: own, names: &taken)
+        lines += neighborLines
+        self.neighborNames = neighborNames
         text = lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The sessions with `gateway.bgp.neighbors`: they learn what the tunnels' peers announce, with this
+    /// gateway as the next hop, and may tell it where the site's own prefixes are.
+    static func neighborProtocols(_ speaker: GatewayBGP, own: [IPPrefix], names: inout Set<String>)
+        -> (lines: [String], names: [String: String])
+    {
+        var lines: [String] = []
+        var byNeighbor: [String: String] = [:]
+        for neighbor in speaker.neighbors {
+            var name = "n_" + String(identifier(neighbor.name).dropFirst(2))
+            while names.contains(name) { name += "_" }
+            names.insert(name)
+            byNeighbor[neighbor.name] = name
+            let hold = Int(neighbor.holdTime.components.seconds)
+            lines += [
+                "",
+                "protocol bgp \(name) {",
+                "    description \(quoted("neighbor \(neighbor.name)"));",
+                "    local as \(speaker.asn);",
+                "    neighbor \(neighbor.address) as \(neighbor.asn);",
+                "    direct;",
+                "    hold time \(hold); keepalive time \(max(1, hold / 3));",
+                "    connect retry time 2; error wait time 2, 16;",
+            ]
+            if neighbor.bfd { lines.append("    bfd on;") }
+            lines += ["    ipv4 {", "        next hop self;", "        import filter {"]
+            if !own.isEmpty { lines.append("            if net ~ \(prefixSet(own)) then accept;") }
+            lines += [
+                "            reject;",
+                "        };",
+                "        export filter {",
+                "            if source = RTS_BGP && proto ~ \"c_*\" then accept;",
+                "            reject;",
+                "        };",
+                "    };",
+                "}",
+            ]
+        }
+        return (lines, byNeighbor)
+    }
+
+    /// A BIRD prefix set of exactly these prefixes.
+    static func exactSet(_ prefixes: [IPPrefix]) -> String {
+        "[ " + prefixes.map(\.description).joined(separator: ", ") + " ]"
     }
 
     /// A BIRD symbol for a connection name: `c_` and its letters and digits, other characters as `_`.

@@ -7,7 +7,7 @@ extension ConfigValidator {
         gateway: GatewaySettings?, site: Site?, localNetworks: [LocalNetwork], connections: [Located<Connection>]
     ) {
         let sessions = connections.compactMap { located in located.value.bgp.map { (located, $0) } }
-        if gateway?.bgp != nil, sessions.isEmpty {
+        if let speaker = gateway?.bgp, sessions.isEmpty, speaker.neighbors.isEmpty {
             warning(
                 at("gateway", "bgp"), "gateway.bgp is set but no connection has bgp:, so no BGP session runs",
                 fix: "add bgp: {peer_asn: ..., address: 169.254.21.1/30} to a route-based connection")
@@ -67,6 +67,9 @@ extension ConfigValidator {
                 checkAcceptList(bgp.accept ?? network.prefixes, own: site?.prefixes ?? [], path: path)
             }
         }
+        if let speaker = gateway?.bgp {
+            checkNeighbors(speaker, gateway: gateway, site: site, peerings: peerings.map(\.prefix))
+        }
         if let speaker = gateway?.bgp, speaker.routerID == nil, !sessions.isEmpty,
             gateway?.publicAddress?.family != .v4
         {
@@ -74,6 +77,45 @@ extension ConfigValidator {
                 at("gateway", "bgp"),
                 "gateway.bgp has no router_id and the public address is not IPv4: the first inner address is used",
                 fix: "set router_id: to an IPv4 address unique among the BGP speakers")
+        }
+    }
+
+    /// Neighbors: distinct names, not an inner address or our own, on the site's network.
+    private mutating func checkNeighbors(
+        _ speaker: GatewayBGP, gateway: GatewaySettings?, site: Site?, peerings: [IPPrefix]
+    ) {
+        var seen: [String: Int] = [:]
+        for (index, neighbor) in speaker.neighbors.enumerated() {
+            let path = "gateway.bgp.neighbors[\(index)]"
+            if let first = seen[neighbor.name] {
+                error(
+                    at(path, "name"), "the neighbor name '\(neighbor.name)' is used twice (also neighbor \(first + 1))",
+                    fix: "give each neighbor its own name")
+            }
+            seen[neighbor.name] = index
+            if neighbor.address == gateway?.publicAddress {
+                error(at(path, "address"), "neighbor \(neighbor.address) is this gateway's own public address")
+            }
+            if let peering = peerings.first(where: { $0.contains(neighbor.address) }) {
+                error(
+                    at(path, "address"),
+                    "neighbor \(neighbor.address) is inside the peering prefix \(peering) of a tunnel: a tunnel's peer is "
+                        + "configured on its connection",
+                    fix: "write the neighbor's address on the gateway's own network")
+            }
+            let spaces: [IPPrefix]
+            switch site {
+            case .virtualNetwork(let network)?: spaces = network.addressSpaces
+            case .prefixes(let prefixes)?: spaces = prefixes
+            case nil: spaces = []
+            }
+            if !spaces.contains(where: { $0.contains(neighbor.address) }) {
+                warning(
+                    at(path, "address"),
+                    "neighbor \(neighbor.address) is outside this gateway's network: BGP sessions here are direct, so it "
+                        + "must be on a directly connected network",
+                    fix: "use the neighbor's address on the gateway subnet")
+            }
         }
     }
 
