@@ -24,6 +24,9 @@ public struct BGPSessionStatus: Sendable, Hashable, Codable {
     public var exported: Int = 0
     /// Hold time and keepalive as negotiated (`Hold timer: 8.452/9` gives 9).
     public var holdTime: Int?
+    /// The last thing BIRD logged about the session (`Error: Bad peer AS: 65011`): its log says more than
+    /// `show protocols`.
+    public var logged: String?
 
     public var established: Bool { bgpState == "Established" }
 
@@ -38,6 +41,7 @@ public struct BGPSessionStatus: Sendable, Hashable, Codable {
         case lastError = "last_error"
         case imported, filtered, exported
         case holdTime = "hold_time"
+        case logged
     }
 }
 
@@ -105,6 +109,17 @@ public enum BirdStatus {
         return BGPSessionStatus(
             protocolName: String(fields[0]), state: String(fields[3]), bgpState: info.first.map(String.init) ?? "",
             since: since)
+    }
+
+    /// A line of BIRD's log about protocol `name`: `2026-12-07 14:32:11.130 <RMT> c_office: Error: Bad peer AS: 65011`
+    /// gives (`c_office`, `Error: Bad peer AS: 65011`); nil for other lines.
+    public static func logLine(_ line: String) -> (protocolName: String, text: String)? {
+        guard let close = line.range(of: "> ") else { return nil }
+        let rest = line[close.upperBound...]
+        guard let colon = rest.range(of: ": ") else { return nil }
+        let name = rest[..<colon.lowerBound]
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+        return (String(name), String(rest[colon.upperBound...]))
     }
 
     /// `1 imported, 2 filtered, 1 exported, 1 preferred` as a table.

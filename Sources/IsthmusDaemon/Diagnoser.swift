@@ -73,6 +73,7 @@ public struct Diagnoser: Sendable {
         let checks: [(Subject) -> DiagnosisFinding?] = [
             dataPathDown, keyFileChanged, authenticationFailed, proposalMismatch, trafficSelectorMismatch,
             natUDP4500Blocked, peerUnreachable, dpdTimeout, flapping, lifetimeMismatch, aclDenied, mtu,
+            bgpSessionDown, bgpPrefixesRefused,
         ]
         var findings = checks.compactMap { $0(subject) }
         // Stable order: most severe first, then the order of the checks.

@@ -40,6 +40,9 @@ public struct DiagnosisFinding: Sendable, Codable, Hashable {
         case dataPathDown = "data-path-down"
         case keyFileChanged = "key-file-changed"
         case dpdTimeout = "dpd-timeout"
+        case bgpSessionDown = "bgp-session-down"
+        case bgpPrefixRefused = "bgp-prefix-refused"
+        case routingDaemonDown = "routing-daemon-down"
     }
 
     /// How bad it is: `error` (no tunnel, or no traffic), `warning` (works badly), `notice` (worth knowing).

@@ -228,6 +228,7 @@ final class GatewayMetrics {
                 }
             }
         }
+        gaugeValues.merge(Self.bgpGauges(status)) { $1 }
         for series in gaugesSet where gaugeValues[series] == nil { gaugeValues[series] = 0 }
         for (series, value) in gaugeValues { gauge(series).set(value) }
         gaugesSet = Set(gaugeValues.filter { $0.value != 0 }.keys)

@@ -15,6 +15,10 @@ struct MetricsSnapshot: Equatable {
     var dataplane: DataplaneCounters?
     var acl: [ACLRuleStatus]?
     var pointToSite: PointToSite?
+    /// BGP connections' sessions as BIRD last reported them (absent: not reported yet), and whether BIRD runs
+    /// (nil: no BGP in the configuration).
+    var bgp: [String: BGPSessionStatus?] = [:]
+    var routingDaemonUp: Bool?
 
     struct ConnectionState: Hashable {
         var connection: String
@@ -45,6 +49,8 @@ struct MetricsSnapshot: Equatable {
         pointToSite = status.pointToSite.map {
             PointToSite(size: $0.size, inUse: $0.inUse, clients: $0.clients.map(\.identity))
         }
+        for connection in status.connections ?? [] where connection.bgp != nil { bgp[connection.name] = connection.bgp }
+        routingDaemonUp = status.routingDaemon.map { $0.state == "running" }
     }
 }
 
@@ -95,6 +101,10 @@ extension DaemonState {
             let pool = options.clientPools.pool?.snapshot ?? AddressPool(prefix: settings.addressPool)
             snapshot.pointToSite = .init(size: pool.size, inUse: pool.inUse, clients: clients)
         }
+        for (connection, _) in config.bgpConnections {
+            snapshot.bgp[connection.name] = .some(routing?.session(of: connection.name))
+        }
+        if !config.bgpConnections.isEmpty { snapshot.routingDaemonUp = routing?.health.running ?? false }
         return snapshot
     }
 }

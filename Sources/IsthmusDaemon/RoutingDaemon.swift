@@ -53,6 +53,8 @@ final class RoutingDaemon: Sendable {
         var sessions: [String: BGPSessionStatus] = [:]
         var health = Health(running: false)
         var stderrTail: [String] = []
+        /// The last line BIRD logged about each protocol.
+        var logged: [String: String] = [:]
     }
 
     private let confined = Confined()
@@ -181,7 +183,10 @@ final class RoutingDaemon: Sendable {
                 program, arguments,
                 output: { [weak self] line in
                     logger.notice("bird: \(line)")
-                    self?.state.withLock { state in state.stderrTail = Array((state.stderrTail + [line]).suffix(10)) }
+                    self?.state.withLock { state in
+                        state.stderrTail = Array((state.stderrTail + [line]).suffix(10))
+                        if let (name, text) = BirdStatus.logLine(line) { state.logged[name] = text }
+                    }
                 },
                 exited: { [weak self] pid, termination in
                     guard let self else { return }
@@ -196,6 +201,7 @@ final class RoutingDaemon: Sendable {
         confined.startedAt = clock()
         state.withLock { state in
             state.stderrTail = []
+            state.logged = [:]
             state.health = Health(running: true, pid: pid)
         }
         logger.notice("routing daemon started", metadata: ["pid": "\(pid)", "config": "\(configPath)"])
@@ -323,7 +329,12 @@ final class RoutingDaemon: Sendable {
             !reply.isError
         else { return }
         var fresh: [String: BGPSessionStatus] = [:]
-        for session in BirdStatus.bgpSessions(reply.lines) { fresh[session.protocolName] = session }
+        let logged = state.withLock { $0.logged }
+        for var session in BirdStatus.bgpSessions(reply.lines) {
+            // What BIRD logged last, while the session is not up (an Established one's old errors are history).
+            if !session.established { session.logged = logged[session.protocolName] }
+            fresh[session.protocolName] = session
+        }
         let previous = state.withLock { state in
             defer { state.sessions = fresh }
             return state.sessions

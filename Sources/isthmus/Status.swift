@@ -20,6 +20,18 @@ struct Status: ParsableCommand {
         }
     }
 
+    /// One BGP session in a line: `BGP Established with 169.254.21.2 (AS 65010) since ...: 2 prefixes accepted, ...`.
+    static func describe(_ bgp: BGPSessionStatus) -> String {
+        var line =
+            "BGP \(bgp.bgpState) with \(bgp.neighborAddress ?? "?") (AS \(bgp.neighborASN.map { "\($0)" } ?? "?"))"
+        if !bgp.since.isEmpty { line += " since \(bgp.since)" }
+        line += ": \(bgp.imported) prefixes accepted, \(bgp.exported) announced"
+        if bgp.filtered > 0 { line += ", \(bgp.filtered) refused" }
+        if !bgp.established, let error = bgp.lastError { line += "; last error: \(error)" }
+        if !bgp.established, let logged = bgp.logged { line += " (BIRD: \(logged))" }
+        return line
+    }
+
     /// The human form of a status answer.
     static func render(_ status: ControlResponse) -> String {
         var out = "gateway \(status.gateway ?? "?")"
@@ -45,9 +57,11 @@ struct Status: ParsableCommand {
                 } else {
                     out += "  data path: interface \(path.interface ?? "?")"
                     out += path.mtu.map { ", mtu \($0)" } ?? ""
+                    out += path.addresses.map { ", address \($0.joined(separator: ", "))" } ?? ""
                     out += path.routes.isEmpty ? "\n" : ", routes \(path.routes.joined(separator: ", "))\n"
                 }
             }
+            if let bgp = connection.bgp { out += "  " + Self.describe(bgp) + "\n" }
             if let traffic = status.dataplane?.connections[connection.name] {
                 out +=
                     "  traffic: in \(traffic.packetsIn) packets (\(traffic.bytesIn) bytes), "
@@ -105,6 +119,15 @@ struct Status: ParsableCommand {
             }
         }
         if let p2s = status.pointToSite { out += renderPointToSite(p2s) }
+        if let routing = status.routingDaemon {
+            out +=
+                routing.state == "running"
+                ? "\nrouting daemon: BIRD running (pid \(routing.pid.map { "\($0)" } ?? "?")), \(routing.config ?? "")\n"
+                : "\nrouting daemon: ERROR \(routing.error ?? "not running")\n"
+            for (name, session) in (routing.neighbors ?? [:]).sorted(by: { $0.key < $1.key }) {
+                out += "  neighbor \(name): \(describe(session))\n"
+            }
+        }
         if let plane = status.dataplane {
             if plane.running == false {
                 out += "\ndata plane: STOPPED, no traffic crosses: \(plane.failure ?? "unknown reason")\n"

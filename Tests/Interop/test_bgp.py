@@ -18,7 +18,7 @@ import os
 import signal
 import time
 
-from harness import proc, prereq
+from harness import prometheus, proc, prereq
 from harness.config import EXAMPLES, WAIT
 from harness.gateway import links, our_routes, routes
 from harness.isthmus import child_sas
@@ -52,7 +52,8 @@ def test_two_sites(scene, checks, isthmus_bin):
     sites = scene.two_sites(tuns=False)
     texts = {side: (EXAMPLES / f"{side}-bgp.yaml").read_text() for side in ("office", "cloud")}
     configs = {side: scene.write(f"{side}.yaml", texts[side]) for side in ("office", "cloud")}
-    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False)
+    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False,
+                          metrics="127.0.0.1:9469")
     office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
     if not (office.wait_child_sa(timeout=WAIT * 2) and cloud.wait_child_sa()):
         office.dump_log(); cloud.dump_log()
@@ -86,6 +87,16 @@ def test_two_sites(scene, checks, isthmus_bin):
                  f"dataPath {dp}")
     checks.check("status-routing-daemon", (status.get("routingDaemon") or {}).get("state") == "running",
                  f"routingDaemon {status.get('routingDaemon')}")
+    text = cloud.cli("status").stdout
+    checks.check("status-text-bgp", "BGP Established with 169.254.21.2 (AS 65010)" in text
+                 and "routing daemon: BIRD running" in text, text[-600:])
+    metrics = lambda: prometheus.scrape(sites.cld, "http://127.0.0.1:9469/metrics", scene.path("metrics.txt"))[1]
+    names = ('isthmus_bgp_session_up{connection="cloud-office"}',
+             'isthmus_bgp_prefixes{connection="cloud-office",kind="accepted"}', "isthmus_routing_daemon_up")
+    # Metrics are synced once a second from what BIRD said at its last poll.
+    series = lambda: {name: prometheus.value(metrics(), name) for name in names}
+    proc.wait_for(lambda: list(series().values()) == [1, 1, 1], 5, interval=0.5)
+    checks.check("metrics-bgp", list(series().values()) == [1, 1, 1], f"{series()}")
     r = sites.oh.ping(VM, count=5, interval=0.2)
     checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
     r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
@@ -137,6 +148,15 @@ def test_two_sites(scene, checks, isthmus_bin):
     checks.check("reload-wrong-asn", r.returncode == 0, (r.stdout + r.stderr).strip()[:300])
     down = office.wait_for(lambda s: "Bad peer AS" in (bgp(s, "office-cloud").get("last_error") or ""), timeout=WAIT)
     checks.check("wrong-asn-explained", bool(down), f"bgp {bgp(office.status(), 'office-cloud')}")
+    r = office.cli("diagnose", "office-cloud", "--json")
+    try:
+        findings = json.loads(r.stdout)["connections"][0]["findings"]
+    except (ValueError, KeyError, IndexError):
+        findings = []
+    wrong = next((f for f in findings if f.get("cause") == "bgp-session-down"), {})
+    checks.check("diagnose-wrong-asn", "AS 65515" in wrong.get("summary", "") and "65516" in wrong.get("summary", "")
+                 and any(fix.get("yaml") == "peer_asn: 65515" for fix in wrong.get("fixes") or []),
+                 f"diagnose: {r.stdout.strip()[:500]}", detail=wrong.get("summary", ""))
     scene.write("office.yaml", texts["office"])
     office.reload()
     checks.check("asn-corrected-session-back",

@@ -625,9 +625,9 @@ final class DiagnoserTests: XCTestCase {
         XCTAssertEqual(
             DiagnosisFinding.Cause.allCases.map(\.rawValue).sorted(),
             [
-                "acl-denied", "authentication-failed", "data-path-down", "dpd-timeout", "flapping", "key-file-changed",
-                "lifetime-mismatch", "mtu", "nat-udp4500-blocked", "peer-unreachable", "proposal-mismatch",
-                "traffic-selector-mismatch",
+                "acl-denied", "authentication-failed", "bgp-prefix-refused", "bgp-session-down", "data-path-down",
+                "dpd-timeout", "flapping", "key-file-changed", "lifetime-mismatch", "mtu", "nat-udp4500-blocked",
+                "peer-unreachable", "proposal-mismatch", "routing-daemon-down", "traffic-selector-mismatch",
             ])
     }
 
