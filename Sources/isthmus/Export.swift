@@ -25,8 +25,10 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "The device: strongswan, libreswan or netgear-fvs318n.")
     var device: ExportDevice
 
-    @Option(name: .long, help: "The gateway's configuration file.")
-    var config: String
+    @Option(
+        name: .long,
+        help: "The gateway's configuration file; twice for an active-active pair (the branch's side of both tunnels).")
+    var config: [String]
 
     @Flag(name: .long, help: "Leave the pre-shared key out of the export.")
     var noKey = false
@@ -38,28 +40,45 @@ struct Export: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        guard !config.isEmpty else { throw ValidationError("--config FILE is required") }
+    }
+
     func run() throws {
         let logger = global.makeLogger(label: "isthmus.export")
-        let result = ConfigLoader.load(path: config)
-        guard let gateway = result.config else {
-            for diagnostic in result.errors { printError(diagnostic.description) }
-            printError("\(config): the configuration was not accepted ('isthmus check \(config)' lists why)")
-            throw ExitCode(1)
+        var peers: [PeerSide] = []
+        for file in config {
+            let result = ConfigLoader.load(path: file)
+            guard let gateway = result.config else {
+                for diagnostic in result.errors { printError(diagnostic.description) }
+                printError("\(file): the configuration was not accepted ('isthmus check \(file)' lists why)")
+                throw ExitCode(1)
+            }
+            do {
+                peers.append(try PeerSide(mirroring: name, in: gateway, includeKey: !noKey))
+            } catch {
+                try fail([error], result, gateway, file: file)
+            }
         }
         let files: [ExportedFile]
         do {
-            let peer = try PeerSide(mirroring: name, in: gateway, includeKey: !noKey)
-            files = try PeerExport.files(for: peer, device: device, origin: ExportOrigin(configFile: config))
+            if peers.count == 1 {
+                files = try PeerExport.files(for: peers[0], device: device, origin: ExportOrigin(configFile: config[0]))
+            } else {
+                files = try PeerExport.files(
+                    forPair: peers, device: device, origin: ExportOrigin(configFiles: config, connection: name))
+            }
             logger.debug(
                 "exported the peer configuration",
                 metadata: [
                     "connection": "\(name)", "device": "\(device.rawValue)", "files": "\(files.map(\.name))",
-                    "key-included": "\(peer.sharedKey != nil)",
+                    "key-included": "\(!noKey)",
                 ])
-        } catch let problem as ExportProblem {
-            try fail([problem], result, gateway)
-        } catch let problems as ExportProblems {
-            try fail(problems.problems, result, gateway)
+        } catch {
+            // The first configuration's positions: a pair's problems are named by gateway in their message.
+            let result = ConfigLoader.load(path: config[0])
+            guard let gateway = result.config else { throw ExitCode(1) }
+            try fail(error.problems, result, gateway, file: config[0])
         }
         if let output {
             for file in files {
@@ -83,13 +102,14 @@ struct Export: ParsableCommand {
         }
     }
 
-    private func fail(_ problems: [ExportProblem], _ result: ConfigLoadResult, _ gateway: GatewayConfig) throws -> Never
-    {
+    private func fail(
+        _ problems: [ExportProblem], _ result: ConfigLoadResult, _ gateway: GatewayConfig, file: String
+    ) throws -> Never {
         for problem in problems {
-            printError(problem.diagnostic(file: config, config: gateway, positions: result.positions).description)
+            printError(problem.diagnostic(file: file, config: gateway, positions: result.positions).description)
         }
         let count = problems.count
-        printError("\(config): \(count) problem\(count == 1 ? "" : "s"); nothing exported for \(device.rawValue)")
+        printError("\(file): \(count) problem\(count == 1 ? "" : "s"); nothing exported for \(device.rawValue)")
         throw ExitCode(1)
     }
 }

@@ -215,3 +215,26 @@ def test_strongswan_branch(scene, checks, isthmus_bin):
     checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
     r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
     checks.check("ping-vm-to-office-host", r.returncode == 0, ping_problem(r))
+
+
+def test_missing_bird(scene, checks, isthmus_bin):
+    """`missing-bird`: the cloud gateway runs with `--bird` naming no program: a routing-daemon-failed error that
+    says to install bird2, `status` and `diagnose` say BGP cannot run, and the tunnel comes up regardless."""
+    prereq.require(checks, tools=["ip"], isthmus=isthmus_bin, tun=True)
+    sites = scene.two_sites(tuns=False)
+    configs = {side: scene.write(f"{side}.yaml", (EXAMPLES / f"{side}-bgp.yaml").read_text())
+               for side in ("office", "cloud")}
+    cloud = scene.isthmus(sites.cld, configs["cloud"], name="cloud", passive=True, wait=False,
+                          extra_args=["--bird", "/nonexistent/bird"])
+    office = scene.isthmus(sites.ofc, configs["office"], name="office", wait=False)
+    checks.check("tunnel-up-without-bird", bool(office.wait_child_sa(timeout=WAIT * 2) and cloud.wait_child_sa()),
+                 "no CHILD SA")
+    failed = proc.wait_for(lambda: events(cloud, "routing-daemon-failed"), 10, interval=0.5)
+    checks.check("missing-bird-event", bool(failed) and "apt-get install bird2" in json.dumps(failed),
+                 f"events {failed}")
+    routing = cloud.status().get("routingDaemon") or {}
+    checks.check("status-routing-daemon-error", routing.get("state") == "error" and "not installed" in
+                 (routing.get("error") or ""), f"routingDaemon {routing}")
+    r = cloud.cli("diagnose", "cloud-office", "--json")
+    checks.check("diagnose-routing-daemon-down", '"routing-daemon-down"' in r.stdout, r.stdout[-400:])
+    checks.check("cloud-still-serves", cloud.alive and not cloud.crashed(), cloud.log_tail(5))

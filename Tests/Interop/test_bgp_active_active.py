@@ -12,6 +12,8 @@ cloud-1 only. BFD is on everywhere.
 
 `active-active`:
 - both paths up: branch A's route to the VM and the fabric's route to branch A have two next hops;
+- `isthmus export` of the pair's two configurations writes the branch's side of both tunnels and one BIRD
+  configuration with both sessions (BIRD parses it);
 - transit: branch B's host reaches branch A's host through cloud-1, by routes learned over BGP only;
 - failover: a ping every 10 ms and an iperf3 TCP stream from branch A's host to the VM; the cloud gateway that
   carries them is killed with SIGKILL (its BIRD follows it by itself): the longest gap between answers is under
@@ -208,6 +210,21 @@ def test_active_active(scene, checks, isthmus_bin):
     # Transit: B reaches A through cloud-1 by BGP alone (no YAML of either lists the other).
     r = ns["bbh"].ping(HOST_A, count=5, interval=0.2)
     checks.check("transit-branch-b-to-branch-a", r.returncode == 0, r.stdout[-200:])
+
+    # The branch's side of both tunnels, exported from the pair's two configurations.
+    outdir = scene.path("export")
+    outdir.mkdir(exist_ok=True)
+    r = scene.run([isthmus_bin, "export", "to-branch-a", "--device", "strongswan", "--config", c1.config,
+                   "--config", c2.config, "--output", str(outdir)])
+    names = sorted(p.name for p in outdir.iterdir()) if outdir.is_dir() else []
+    checks.check("pair-export-written", r.returncode == 0 and names == [
+        "to-branch-a-cloud-1.conf", "to-branch-a-cloud-2.conf", "to-branch-a.bird.conf"], f"{names} {r.stderr[-300:]}")
+    bird_conf = outdir / "to-branch-a.bird.conf"
+    text = bird_conf.read_text() if bird_conf.is_file() else ""
+    r = scene.run(["bird", "-p", "-c", str(bird_conf)])
+    checks.check("pair-export-bird-parses-with-both-sessions", r.returncode == 0
+                 and "neighbor 169.254.21.1 as 65515;" in text and "neighbor 169.254.22.1 as 65515;" in text,
+                 (r.stdout + r.stderr)[-300:])
 
     # Failover: kill the gateway that carries branch A's traffic to the VM.
     carrier = device_for(ns["br"], VM, HOST_A, "lan0")

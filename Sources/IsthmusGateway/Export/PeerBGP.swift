@@ -42,23 +42,38 @@ public struct PeerBGP: Sendable, Hashable {
     public var remoteSelectors: [IPPrefix] { accept + [IPPrefix(masking: neighborAddress, length: 32)] }
 }
 
-/// The peer's BIRD 2 configuration for a BGP connection (`NAME.bird.conf` of a strongSwan or libreswan export).
+/// The peer's BIRD 2 configuration for a BGP connection (`NAME.bird.conf` of a strongSwan or libreswan export),
+/// or for the connections of an active-active pair: one session to each gateway, equal paths merged.
 enum BirdPeerExport {
     static func file(for peer: PeerSide, bgp: PeerBGP, origin: ExportOrigin, device: ExportDevice) -> ExportedFile {
-        let name = peer.connectionName
-        let protocolName = BirdConfiguration.identifier(name)
+        file(for: [(peer, bgp)], name: peer.connectionName, origin: origin, device: device)
+    }
+
+    static func file(
+        for sessions: [(peer: PeerSide, bgp: PeerBGP)], name: String, origin: ExportOrigin, device: ExportDevice
+    ) -> ExportedFile {
+        let (peer, first) = sessions[0]
         var lines = PeerExport.header(peer, device: device, origin: origin, what: "BIRD 2 configuration")
             .filter { !$0.contains("pre-shared key") && !$0.contains("key is NOT") }
             .map { "# \($0)" }
         lines += [
             "# Give the tunnel's interface the inner address before the tunnel comes up (the IPsec side installs",
             "# its routes from that address), then run BIRD: 'bird -c \(name).bird.conf' (Debian: bird2).",
-            device == .libreswan
-                ? "#   ip address add \(bgp.address) dev ipsec1     (libreswan's XFRM interface, ipsec-interface=1)"
-                : "#   ip address add \(bgp.address) dev ipsec0     (strongSwan with kernel-libipsec: its TUN ipsec0)",
-            "# The session runs between \(bgp.address.address) (AS \(bgp.asn)) and \(bgp.neighborAddress) (AS "
-                + "\(bgp.neighborASN)) inside the tunnel.",
-            "router id \(peer.localAddress.family == .v4 ? "\(peer.localAddress)" : "\(bgp.address.address)");",
+        ]
+        for (_, bgp) in sessions {
+            lines.append(
+                device == .libreswan
+                    ? "#   ip address add \(bgp.address) dev ipsec1     (libreswan's XFRM interface, ipsec-interface=1)"
+                    : "#   ip address add \(bgp.address) dev ipsec0     (strongSwan with kernel-libipsec: its TUN ipsec0)"
+            )
+        }
+        for (session, bgp) in sessions {
+            lines.append(
+                "# The session with gateway '\(session.ourGatewayName)' runs between \(bgp.address.address) (AS \(bgp.asn)) "
+                    + "and \(bgp.neighborAddress) (AS \(bgp.neighborASN)) inside the tunnel.")
+        }
+        lines += [
+            "router id \(peer.localAddress.family == .v4 ? "\(peer.localAddress)" : "\(first.address.address)");",
             "",
             "protocol device {",
             "    scan time 10;",
@@ -75,7 +90,7 @@ enum BirdPeerExport {
             "    merge paths on;",
             "}",
         ]
-        if bgp.bfd {
+        if sessions.contains(where: \.bgp.bfd) {
             lines += [
                 "",
                 "protocol bfd isthmus_bfd {",
@@ -84,10 +99,21 @@ enum BirdPeerExport {
                 "}",
             ]
         }
+        let announce = sessions.flatMap(\.bgp.announce).reduce(into: [IPPrefix]()) {
+            if !$0.contains($1) { $0.append($1) }
+        }
+        for (session, bgp) in sessions {
+            lines += protocolLines(session, bgp, announce: announce)
+        }
+        return ExportedFile(
+            name: "\(name).bird.conf", contents: lines.joined(separator: "\n") + "\n", containsKey: false)
+    }
+
+    private static func protocolLines(_ peer: PeerSide, _ bgp: PeerBGP, announce: [IPPrefix]) -> [String] {
         let hold = Int(bgp.holdTime.components.seconds)
-        lines += [
+        var lines = [
             "",
-            "protocol bgp \(protocolName) {",
+            "protocol bgp \(BirdConfiguration.identifier(peer.connectionName)) {",
             "    description \(BirdConfiguration.quoted("Isthmus gateway \(peer.ourGatewayName)"));",
             "    local \(bgp.address.address) as \(bgp.asn);",
             "    neighbor \(bgp.neighborAddress) as \(bgp.neighborASN);",
@@ -95,33 +121,20 @@ enum BirdPeerExport {
             "    connect retry time 2; error wait time 2, 16;",
         ]
         if bgp.bfd { lines.append("    bfd on;") }
-        lines += [
-            "    ipv4 {",
-            "        import filter {",
-        ]
-        if !bgp.announce.isEmpty {
-            lines.append("            if net ~ \(BirdConfiguration.prefixSet(bgp.announce)) then reject;")
+        lines += ["    ipv4 {", "        import filter {"]
+        if !announce.isEmpty {
+            lines.append("            if net ~ \(BirdConfiguration.prefixSet(announce)) then reject;")
         }
         if !bgp.accept.isEmpty {
             lines.append("            if net ~ \(BirdConfiguration.prefixSet(bgp.accept)) then accept;")
         }
-        lines += [
-            "            reject;",
-            "        };",
-            "        export filter {",
-        ]
+        lines += ["            reject;", "        };", "        export filter {"]
         if !bgp.announce.isEmpty {
             lines.append(
                 "            if proto = \"isthmus_lans\" && net ~ \(BirdConfiguration.prefixSet(bgp.announce)) then accept;"
             )
         }
-        lines += [
-            "            reject;",
-            "        };",
-            "    };",
-            "}",
-        ]
-        return ExportedFile(
-            name: "\(name).bird.conf", contents: lines.joined(separator: "\n") + "\n", containsKey: false)
+        lines += ["            reject;", "        };", "    };", "}"]
+        return lines
     }
 }

@@ -30,15 +30,29 @@ public struct ExportedFile: Sendable, Hashable {
 
 /// Where an export came from, for the header of every file (no time stamp: exports are reproducible).
 public struct ExportOrigin: Sendable, Hashable {
-    /// Our configuration file as the user named it.
+    /// Our configuration file as the user named it (the first one, for an active-active pair).
     public var configFile: String
+    /// Every configuration file of the export (two for an active-active pair).
+    public var configFiles: [String]
+    /// The connection's name as the user gave it (a pair's files rename it per gateway).
+    public var connection: String?
 
-    public init(configFile: String) { self.configFile = configFile }
+    public init(configFile: String) {
+        self.configFile = configFile
+        configFiles = [configFile]
+    }
+
+    /// An export of one connection of several gateways (an active-active pair): `connection` in each of `files`.
+    public init(configFiles: [String], connection: String) {
+        configFile = configFiles.first ?? ""
+        self.configFiles = configFiles
+        self.connection = connection
+    }
 
     /// The command that makes this export again.
     func command(_ peer: PeerSide, _ device: ExportDevice) -> String {
-        "isthmus export \(peer.connectionName) --device \(device.rawValue) --config \(configFile)"
-            + (peer.sharedKey == nil ? " --no-key" : "")
+        "isthmus export \(connection ?? peer.connectionName) --device \(device.rawValue) "
+            + configFiles.map { "--config \($0)" }.joined(separator: " ") + (peer.sharedKey == nil ? " --no-key" : "")
     }
 }
 
@@ -62,6 +76,49 @@ public enum PeerExport {
         case .libreswan: try LibreswanExport.files(for: peer, origin: origin)
         case .netgearFVS318N: try NetgearFVS318NExport.files(for: peer, origin: origin)
         }
+    }
+
+    /// The branch's side of connection `name` of an active-active pair (`peers`: the connection of each
+    /// gateway, all leading to the same device): the device's files for each tunnel, its connection named
+    /// `NAME-GATEWAY`, and one BIRD configuration with a session to each gateway.
+    public static func files(forPair peers: [PeerSide], device: ExportDevice, origin: ExportOrigin)
+        throws(ExportProblems) -> [ExportedFile]
+    {
+        guard let first = peers.first, peers.count > 1 else {
+            guard let only = peers.first else { throw ExportProblems([]) }
+            return try files(for: only, device: device, origin: origin)
+        }
+        var problems: [ExportProblem] = []
+        for peer in peers.dropFirst() where peer.localAddress != first.localAddress {
+            problems.append(
+                ExportProblem(
+                    field: .connection(peer.connectionName, "local_network"),
+                    message: "connection '\(peer.connectionName)' of gateway '\(peer.ourGatewayName)' leads to "
+                        + "\(peer.localAddress), the one of gateway '\(first.ourGatewayName)' to \(first.localAddress): "
+                        + "a pair's export is for one device", fix: "name the connections that lead to the same site"))
+        }
+        if Set(peers.map(\.ourGatewayName)).count != peers.count {
+            problems.append(
+                ExportProblem(
+                    field: .gateway("name"),
+                    message: "the gateways of a pair need distinct names (they name the tunnels)",
+                    fix: "give each gateway its own name"))
+        }
+        guard problems.isEmpty else { throw ExportProblems(problems) }
+        var result: [ExportedFile] = []
+        var renamed: [PeerSide] = []
+        for var peer in peers {
+            peer.connectionName = "\(peer.connectionName)-\(peer.ourGatewayName)"
+            renamed.append(peer)
+            result += try files(for: peer, device: device, origin: origin).filter { !$0.name.hasSuffix(".bird.conf") }
+        }
+        let sessions = renamed.compactMap { peer in peer.bgp.map { (peer, $0) } }
+        if !sessions.isEmpty {
+            result.append(
+                BirdPeerExport.file(
+                    for: sessions, name: origin.connection ?? first.connectionName, origin: origin, device: device))
+        }
+        return result
     }
 
     /// Whether `key` can be written between double quotes in a strongSwan or libreswan file: printable
