@@ -174,7 +174,9 @@ def test_strongswan_branch(scene, checks, isthmus_bin):
     """`strongswan-branch`: the office is Debian's strongSwan (kernel-libipsec, its TUN ipsec0) with BIRD, both
     configured with exactly what `isthmus export cloud-office --device strongswan` wrote for examples/cloud-bgp.yaml;
     the cloud is Isthmus. The session comes up over the tunnel, the cloud learns the office LAN (announced by the
-    branch's BIRD from its connected networks), the branch learns the VM subnet into ipsec0, and hosts ping."""
+    branch's BIRD from its connected networks), the branch learns the VM subnet into ipsec0, and hosts ping. Then the
+    branch misbehaves (its BIRD changed by hand): it announces the cloud's own 10.0.1.0/24 back and 172.16.9.0/24,
+    outside the accept list; both are refused, counted and reported, and traffic is unaffected."""
     prereq.require(checks, tools=["ip", "ping", "bird", "swanctl"], isthmus=isthmus_bin, tun=True,
                    files=["/usr/lib/ipsec/charon", "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"])
     sites = scene.two_sites(tuns=False)
@@ -215,6 +217,28 @@ def test_strongswan_branch(scene, checks, isthmus_bin):
     checks.check("ping-office-host-to-vm", r.returncode == 0, ping_problem(r))
     r = sites.vm.ping(OFFICE_HOST, count=3, interval=0.2)
     checks.check("ping-vm-to-office-host", r.returncode == 0, ping_problem(r))
+
+    # A misbehaving branch: it announces the cloud's own address space back and a prefix outside the accept list
+    # (its BIRD changed by hand: export everything, two static routes). Both are dropped and counted.
+    rogue = bird_conf.read_text().replace(
+        '            if proto = "isthmus_lans" && net ~ [ 192.168.0.0/16+ ] then accept;\n            reject;',
+        "            accept;")
+    rogue += "\nprotocol static rogue { ipv4; route 10.0.1.0/24 blackhole; route 172.16.9.0/24 blackhole; }\n"
+    rogue_conf = scene.write("rogue.bird.conf", rogue, mode=0o644)
+    r = scene.run(["birdc", "-s", str(scene.path("branch-bird.ctl")), "configure", f'"{rogue_conf}"'], ns=sites.ofc)
+    checks.check("branch-announces-rogue-prefixes", r.returncode == 0 and "Reconfigured" in r.stdout,
+                 (r.stdout + r.stderr)[-300:])
+    refused = proc.wait_for(lambda: [e for e in events(cloud, "bgp-prefix-refused")
+                                     if "10.0.1.0/24" in json.dumps(e) and "172.16.9.0/24" in json.dumps(e)], 10,
+                            interval=0.5)
+    checks.check("own-space-and-outsider-refused", bool(refused), f"events {events(cloud, 'bgp-prefix-refused')}")
+    # Exporting everything, it also announces its WAN and peering networks: refused as well (4 in all).
+    checks.check("own-space-not-learned",
+                 cloud.wait_for(lambda s: (bgp(s, "cloud-office").get("filtered") or 0) >= 2, 5)
+                 and all(r[0] not in ("10.0.1.0/24", "172.16.9.0/24") for r in bird_routes(sites.cld)),
+                 f"bgp {bgp(cloud.status(), 'cloud-office')}, routes {bird_routes(sites.cld)}")
+    r = sites.oh.ping(VM, count=3, interval=0.2)
+    checks.check("ping-after-rogue-announcements", r.returncode == 0, ping_problem(r))
 
 
 def test_missing_bird(scene, checks, isthmus_bin):
