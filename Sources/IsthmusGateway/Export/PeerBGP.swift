@@ -110,17 +110,14 @@ enum BirdPeerExport {
     }
 
     private static func protocolLines(_ peer: PeerSide, _ bgp: PeerBGP, announce: [IPPrefix]) -> [String] {
-        let hold = Int(bgp.holdTime.components.seconds)
         var lines = [
             "",
             "protocol bgp \(BirdConfiguration.identifier(peer.connectionName)) {",
             "    description \(BirdConfiguration.quoted("Isthmus gateway \(peer.ourGatewayName)"));",
             "    local \(bgp.address.address) as \(bgp.asn);",
             "    neighbor \(bgp.neighborAddress) as \(bgp.neighborASN);",
-            "    hold time \(hold); keepalive time \(max(1, hold / 3));",
-            "    connect retry time 2; error wait time 2, 16;",
         ]
-        if bgp.bfd { lines.append("    bfd on;") }
+        lines += BirdConfiguration.sessionTimers(holdTime: bgp.holdTime, bfd: bgp.bfd)
         lines += ["    ipv4 {", "        import filter {"]
         if !announce.isEmpty {
             lines.append("            if net ~ \(BirdConfiguration.prefixSet(announce)) then reject;")

@@ -88,8 +88,6 @@ public struct BirdConfiguration: Sendable, Hashable {
         for (connection, bgp) in sessions {
             let interface = TunnelInterfaceName.of(connection, gateway: config.gateway)
             let accept = config.acceptedPrefixes(of: connection).filter { $0.family == .v4 }
-            let hold = Int(bgp.holdTime.components.seconds)
-            let keepalive = Int(bgp.keepalive.components.seconds)
             lines += [
                 "",
                 "protocol bgp \(names[connection.name]!) {",
@@ -97,10 +95,8 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "    local \(bgp.address.address) as \(speaker.asn);",
                 "    neighbor \(bgp.peerAddress) as \(bgp.peerASN);",
                 "    interface \(Self.quoted(interface));",
-                "    hold time \(hold); keepalive time \(keepalive);",
-                "    connect retry time 2; error wait time 2, 16;",
             ]
-            if bgp.bfd { lines.append("    bfd on;") }
+            lines += Self.sessionTimers(holdTime: bgp.holdTime, bfd: bgp.bfd)
             lines += [
                 "    ipv4 {",
                 "        import keep filtered on;",
@@ -144,7 +140,6 @@ public struct BirdConfiguration: Sendable, Hashable {
             while names.contains(name) { name += "_" }
             names.insert(name)
             byNeighbor[neighbor.name] = name
-            let hold = Int(neighbor.holdTime.components.seconds)
             lines += [
                 "",
                 "protocol bgp \(name) {",
@@ -152,10 +147,8 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "    local as \(speaker.asn);",
                 "    neighbor \(neighbor.address) as \(neighbor.asn);",
                 "    direct;",
-                "    hold time \(hold); keepalive time \(max(1, hold / 3));",
-                "    connect retry time 2; error wait time 2, 16;",
             ]
-            if neighbor.bfd { lines.append("    bfd on;") }
+            lines += sessionTimers(holdTime: neighbor.holdTime, bfd: neighbor.bfd)
             lines += ["    ipv4 {", "        next hop self;", "        import filter {"]
             if !own.isEmpty { lines.append("            if net ~ \(prefixSet(own)) then accept;") }
             lines += [
@@ -170,6 +163,18 @@ public struct BirdConfiguration: Sendable, Hashable {
             ]
         }
         return (lines, byNeighbor)
+    }
+
+    /// A session's timers: hold time and keepalives (a third of it), quick retries after a failure (a tunnel
+    /// that comes back should not wait BIRD's default two minutes), BFD when asked for.
+    static func sessionTimers(holdTime: Duration, bfd: Bool) -> [String] {
+        let hold = Int(holdTime.components.seconds)
+        var lines = [
+            "    hold time \(hold); keepalive time \(max(1, hold / 3));",
+            "    connect retry time 2; error wait time 2, 16;",
+        ]
+        if bfd { lines.append("    bfd on;") }
+        return lines
     }
 
     /// A BIRD prefix set of exactly these prefixes.
