@@ -62,6 +62,12 @@ public enum BirdStatus {
                 inChannel = false
                 continue
             }
+            // Any other protocol's summary line (column 0) ends a BGP block: its details are not the session's.
+            if let first = line.first, first != " ", first != "\t" {
+                if let current { sessions.append(current) }
+                current = nil
+                continue
+            }
             guard current != nil else { continue }
             let trimmed = line.drop { $0 == " " }
             if trimmed.hasPrefix("Channel ") {

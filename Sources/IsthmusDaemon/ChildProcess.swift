@@ -41,32 +41,43 @@ final class ChildProcess: Sendable {
         }
         // Close-on-exec: the child gets the write end as 1 and 2 only (dup2 clears the flag on those).
         for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        let pid = try ChildProcessThread.shared.run { () throws -> pid_t in
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            var none = sigset_t()
-            sigemptyset(&none)
-            posix_spawnattr_setsigmask(&attributes, &none)
-            var all = sigset_t()
-            sigfillset(&all)
-            posix_spawnattr_setsigdefault(&attributes, &all)
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-            defer { for pointer in argv { free(pointer) } }
-            var pid = pid_t()
-            let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-            guard result == 0 else {
-                throw SpawnFailure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        let spawned: pid_t
+        do {
+            spawned = try ChildProcessThread.shared.run { () throws -> pid_t in
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+                posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+                var attributes = posix_spawnattr_t()
+                posix_spawnattr_init(&attributes)
+                defer { posix_spawnattr_destroy(&attributes) }
+                var none = sigset_t()
+                sigemptyset(&none)
+                posix_spawnattr_setsigmask(&attributes, &none)
+                var all = sigset_t()
+                sigfillset(&all)
+                posix_spawnattr_setsigdefault(&attributes, &all)
+                // A process group of its own: a terminal's Ctrl-C reaches the gateway, which stops it in order.
+                posix_spawnattr_setpgroup(&attributes, 0)
+                posix_spawnattr_setflags(
+                    &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+                defer { for pointer in argv { free(pointer) } }
+                var pid = pid_t()
+                let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+                guard result == 0 else {
+                    throw SpawnFailure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+                }
+                return pid
             }
-            return pid
+        } catch {
+            close(pipeEnds[0])
+            close(pipeEnds[1])
+            throw error
         }
+        let pid = spawned
         close(pipeEnds[1])
         let reader = pipeEnds[0]
         let child = ChildProcess(pid: pid)

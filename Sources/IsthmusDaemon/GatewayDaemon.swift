@@ -323,6 +323,8 @@ public final class GatewayDaemon: Sendable {
             let done = daemon.eventLoop.makePromise(of: Void.self)
             daemon.shutdownFuture = done.futureResult
             daemon.dispatcher.acceptsNewSessions = false
+            // BIRD may get the same signal (a terminal's Ctrl-C, the service manager): its end is no crash now.
+            daemon.routing?.prepareToStop()
             let sessions = daemon.dispatcher.sessions
             logger.notice("shutting down", metadata: ["ike-sas": "\(sessions.count)"])
             for session in sessions where daemon.dispatcher.contains(session) {

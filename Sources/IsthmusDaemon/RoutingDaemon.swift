@@ -119,6 +119,11 @@ final class RoutingDaemon: Sendable {
         queue.async { self.applyOnQueue(configuration) }
     }
 
+    /// The gateway is shutting down: BIRD ending from now on is no failure and is not restarted.
+    func prepareToStop() {
+        queue.async { self.confined.stopping = true }
+    }
+
     /// Stops BIRD and waits for it (at most 3 s, then SIGKILL).
     func stop() {
         queue.sync { self.stopOnQueue() }
@@ -168,6 +173,11 @@ final class RoutingDaemon: Sendable {
         }
         stopLeftover()
         unlink(socketPath)
+        // Cleared before BIRD starts: what it says while failing to start is its last words.
+        state.withLock { state in
+            state.stderrTail = []
+            state.logged = [:]
+        }
         var arguments = ["-f", "-c", configPath, "-s", socketPath, "-P", "\(directory)/bird.pid"]
         var program = executable
         // BIRD goes with the gateway even when the gateway is killed: setpriv (util-linux) asks the kernel for
@@ -199,11 +209,7 @@ final class RoutingDaemon: Sendable {
         let pid = process.pid
         confined.process = process
         confined.startedAt = clock()
-        state.withLock { state in
-            state.stderrTail = []
-            state.logged = [:]
-            state.health = Health(running: true, pid: pid)
-        }
+        state.withLock { $0.health = Health(running: true, pid: pid) }
         logger.notice("routing daemon started", metadata: ["pid": "\(pid)", "config": "\(configPath)"])
         report([
             GatewayEvent(

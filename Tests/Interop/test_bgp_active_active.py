@@ -232,6 +232,7 @@ def test_active_active(scene, checks, isthmus_bin):
     checks.check("carrier-found", carrier in ("ist-cloud-1", "ist-cloud-2"), f"route get says {carrier}",
                  detail=f"{carrier}")
     bird_pid = (victim.status().get("routingDaemon") or {}).get("pid")
+    checks.check("victim-bird-running", isinstance(bird_pid, int) and _alive(bird_pid), f"pid {bird_pid}")
     ping = scene.start(["ping", "-D", "-i", "0.01", VM], "failover-ping", ns=ns["bh"])
     result = {}
     import threading
@@ -268,11 +269,9 @@ def test_active_active(scene, checks, isthmus_bin):
 
 
 def _alive(pid):
-    import os
-    if not isinstance(pid, int):
-        return False
+    """Whether process PID runs (a zombie, ended but not reaped by a PID 1 that does not reap, counts as gone)."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, ValueError, TypeError, IndexError):
         return False

@@ -36,6 +36,10 @@ final class BirdStatusTests: XCTestCase {
         "    Last error:       BGP Error: Bad peer AS",
         "  Channel ipv4",
         "    State:          DOWN",
+        "",
+        "isthmus_bfd BFD      ---        up     2026-12-07 14:31:58  ",
+        "  Channel ipv4",
+        "    Routes:         7 imported, 0 exported, 0 preferred",
     ]
 
     func testBGPSessionsOfShowProtocolsAll() {

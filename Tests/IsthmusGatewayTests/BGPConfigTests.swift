@@ -1,7 +1,8 @@
 import Foundation
-import IsthmusGateway
 import IsthmusIP
 import XCTest
+
+@testable import IsthmusGateway
 
 /// `bgp:` under the gateway and the connections as `isthmus check` reads it, and the BIRD configuration
 /// written from it.
@@ -88,7 +89,9 @@ final class BGPConfigTests: XCTestCase {
             "    hold time 30; keepalive time 10;",
             "    bfd on;",
             "        import keep filtered on;",
-            "            if net ~ [ 10.0.1.0/24+ ] then reject;",
+            "            if net ~ [ 10.0.1.0/24+, 10.0.2.0/24+, 169.254.21.0/30+ ] then reject;",
+            "            if 203.0.113.20 ~ net then reject;",
+            "            if 198.51.100.10 ~ net then reject;",
             "            if net ~ [ 192.168.0.0/16+ ] then accept;",
             "            if proto = \"isthmus_site\" then accept;",
             "            if source = RTS_BGP && proto ~ \"c_*\" then accept;",
@@ -155,5 +158,19 @@ final class BGPConfigTests: XCTestCase {
         assertWarning(
             replacing("address: 10.0.2.1, asn", with: "address: 172.20.0.1, asn", in: withFabric),
             "outside this gateway's network")
+    }
+
+    /// Names BIRD would refuse as too long end in a hash; validation keeps quotes out of BGP interface names.
+    func testLongNamesAndUnquotableInterfaces() throws {
+        let long = String(repeating: "a", count: 63)
+        let symbol = BirdConfiguration.identifier(long)
+        XCTAssertEqual(symbol.count, BirdConfiguration.maximumSymbolLength)
+        XCTAssertTrue(symbol.hasPrefix("c_aaaa"), symbol)
+        XCTAssertNotEqual(symbol, BirdConfiguration.identifier(long + "b"))
+        XCTAssertEqual(BirdConfiguration.identifier("cloud-office"), "c_cloud_office")
+        let cloud = try example("cloud-bgp")
+        assertError(
+            replacing("  - name: cloud-office\n", with: "  - name: cloud-office\n    interface: 'ist*'\n", in: cloud),
+            "cannot hold")
     }
 }

@@ -60,10 +60,11 @@ enum BirdPeerExport {
             "# Give the tunnel's interface the inner address before the tunnel comes up (the IPsec side installs",
             "# its routes from that address), then run BIRD: 'bird -c \(name).bird.conf' (Debian: bird2).",
         ]
-        for (_, bgp) in sessions {
+        for (session, bgp) in sessions {
+            let xfrm = session.ipsecInterface
             lines.append(
                 device == .libreswan
-                    ? "#   ip address add \(bgp.address) dev ipsec1     (libreswan's XFRM interface, ipsec-interface=1)"
+                    ? "#   ip address add \(bgp.address) dev ipsec\(xfrm)     (libreswan's XFRM interface, ipsec-interface=\(xfrm))"
                     : "#   ip address add \(bgp.address) dev ipsec0     (strongSwan with kernel-libipsec: its TUN ipsec0)"
             )
         }

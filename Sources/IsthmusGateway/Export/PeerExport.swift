@@ -107,8 +107,9 @@ public enum PeerExport {
         guard problems.isEmpty else { throw ExportProblems(problems) }
         var result: [ExportedFile] = []
         var renamed: [PeerSide] = []
-        for var peer in peers {
+        for (index, var peer) in peers.enumerated() {
             peer.connectionName = "\(peer.connectionName)-\(peer.ourGatewayName)"
+            peer.ipsecInterface = index + 1
             renamed.append(peer)
             result += try files(for: peer, device: device, origin: origin).filter { !$0.name.hasSuffix(".bird.conf") }
         }

@@ -39,6 +39,9 @@ public struct PeerSide: Sendable, Hashable {
     public var ourIdentity: IKEIdentity?
     /// The peer's BGP over the tunnel (nil: the connection runs none).
     public var bgp: PeerBGP?
+    /// A route-based libreswan peer's XFRM interface number (`ipsec-interface=N`, interface `ipsecN`): 1, or
+    /// one per tunnel in a pair's export.
+    public var ipsecInterface = 1
 
     /// Our gateway's name and our name for the peer (the local network), for headers.
     public var ourGatewayName: String

@@ -28,6 +28,15 @@ public enum TopologySummary {
         if let p2s = gateway.pointToSite {
             lines.append("  point-to-site pool: \(p2s.addressPool)")
         }
+        if let bgp = gateway.bgp {
+            lines.append("  BGP: AS \(bgp.asn), router ID \(config.bgpRouterID.map { "\($0)" } ?? "none"), run by BIRD")
+            for neighbor in bgp.neighbors {
+                lines.append(
+                    "    neighbor \(neighbor.name): \(neighbor.address) AS \(neighbor.asn)"
+                        + "\(neighbor.asn == bgp.asn ? " (internal)" : ""), hold \(neighbor.holdTime.configText), "
+                        + "BFD \(neighbor.bfd ? "on" : "off")")
+            }
+        }
         for network in config.localNetworks {
             lines.append(
                 "  local network \(network.name): gateway \(network.gateway), "

@@ -47,6 +47,7 @@ public struct BirdConfiguration: Sendable, Hashable {
         }
         protocolNames = names
         let own = config.site.prefixes.filter { $0.family == .v4 }
+        let (protected, endpoints) = Self.neverLearned(config)
         var lines = [
             "# BIRD 2 configuration of Isthmus gateway \(Self.quoted(config.gateway.name)), written from its YAML at",
             "# every start and reload. Do not edit: the next reload writes it again.",
@@ -102,7 +103,8 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "        import keep filtered on;",
                 "        import filter {",
             ]
-            if !own.isEmpty { lines.append("            if net ~ \(Self.prefixSet(own)) then reject;") }
+            if !protected.isEmpty { lines.append("            if net ~ \(Self.prefixSet(protected)) then reject;") }
+            for address in endpoints { lines.append("            if \(address) ~ net then reject;") }
             if !accept.isEmpty { lines.append("            if net ~ \(Self.prefixSet(accept)) then accept;") }
             lines += [
                 "            reject;",
@@ -136,8 +138,13 @@ public struct BirdConfiguration: Sendable, Hashable {
         var lines: [String] = []
         var byNeighbor: [String: String] = [:]
         for neighbor in speaker.neighbors {
-            var name = "n_" + String(identifier(neighbor.name).dropFirst(2))
-            while names.contains(name) { name += "_" }
+            let base = identifier(neighbor.name, prefix: "n_")
+            var name = base
+            var suffix = 2
+            while names.contains(name) {
+                name = "\(base)_\(suffix)"
+                suffix += 1
+            }
             names.insert(name)
             byNeighbor[neighbor.name] = name
             lines += [
@@ -182,9 +189,36 @@ public struct BirdConfiguration: Sendable, Hashable {
         "[ " + prefixes.map(\.description).joined(separator: ", ") + " ]"
     }
 
-    /// A BIRD symbol for a connection name: `c_` and its letters and digits, other characters as `_`.
-    static func identifier(_ name: String) -> String {
-        "c_" + String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    /// What no tunnel peer may announce, whatever the accept list says: this site's whole address space (the
+    /// gateway subnet too), the peering prefixes, and routes covering a gateway's public address or a neighbor
+    /// (they would pull the tunnels' own packets, or the fabric's sessions, into a tunnel).
+    static func neverLearned(_ config: GatewayConfig) -> (prefixes: [IPPrefix], addresses: [IPAddress]) {
+        var prefixes: [IPPrefix]
+        switch config.site {
+        case .virtualNetwork(let network): prefixes = network.addressSpaces
+        case .prefixes(let own): prefixes = own
+        }
+        prefixes += config.bgpConnections.map(\.bgp.address.prefix)
+        var addresses = [config.gateway.publicAddress].compactMap { $0 }
+        addresses += config.localNetworks.compactMap(\.gatewayAddress)
+        addresses += config.gateway.bgp?.neighbors.map(\.address) ?? []
+        var unique: [IPAddress] = []
+        for address in addresses where address.family == .v4 && !unique.contains(address) { unique.append(address) }
+        return (prefixes.filter { $0.family == .v4 }, unique)
+    }
+
+    /// BIRD refuses symbols longer than 64 characters; room is left for a `_2` that keeps two apart.
+    static let maximumSymbolLength = 60
+
+    /// A BIRD symbol for a connection (`c_`) or neighbor (`n_`) name: the prefix and the name's letters and
+    /// digits, other characters as `_`; a name too long for BIRD keeps its start and ends in a hash of the whole.
+    static func identifier(_ name: String, prefix: String = "c_") -> String {
+        let whole = prefix + String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+        guard whole.utf8.count > maximumSymbolLength else { return whole }
+        var hash: UInt32 = 2_166_136_261  // FNV-1a
+        for byte in name.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let hex = String(hash, radix: 16)
+        return String(whole.prefix(maximumSymbolLength - 9)) + "_" + String(repeating: "0", count: 8 - hex.count) + hex
     }
 
     /// A BIRD prefix set holding each prefix and everything inside it: `[ 10.0.1.0/24+, 10.0.2.0/24+ ]`.
@@ -192,8 +226,9 @@ public struct BirdConfiguration: Sendable, Hashable {
         "[ " + prefixes.map { "\($0)+" }.joined(separator: ", ") + " ]"
     }
 
-    /// A BIRD string literal.
+    /// A BIRD string literal. BIRD's strings have no escapes: a `"` would end it, so it is left out (names here
+    /// are YAML names and interface names, which validation keeps free of quotes).
     static func quoted(_ text: String) -> String {
-        "\"" + text.flatMap { $0 == "\"" || $0 == "\\" ? "\\\($0)" : "\($0)" } + "\""
+        "\"" + text.filter { $0 != "\"" } + "\""
     }
 }

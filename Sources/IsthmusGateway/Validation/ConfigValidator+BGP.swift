@@ -19,7 +19,9 @@ extension ConfigValidator {
         case .prefixes(let prefixes)?: routed = prefixes
         case nil: routed = []
         }
-        routed += localNetworks.flatMap(\.prefixes)
+        // A BGP connection's local network lists what its peer may announce (an accept list), not routes.
+        let bgpNetworks = Set(sessions.map(\.0.value.localNetwork))
+        routed += localNetworks.filter { !bgpNetworks.contains($0.name) }.flatMap(\.prefixes)
         if let pool = gateway?.pointToSite?.addressPool { routed.append(pool) }
         var peerings: [(prefix: IPPrefix, connection: String)] = []
         for (located, bgp) in sessions {
@@ -63,6 +65,23 @@ extension ConfigValidator {
                     fix: "give each connection its own /30 or /31, such as 169.254.21.4/30")
             }
             peerings.append((peering, connection.name))
+            if let gateway {
+                // BIRD strings have no escapes, and * and ? are patterns in its interface names.
+                let interface = TunnelInterfaceName.of(connection, gateway: gateway)
+                if interface.contains(where: { "\"\\*?".contains($0) }) {
+                    error(
+                        at(path, "interface"),
+                        "the interface name '\(interface)' of a BGP connection cannot hold \", \\, * or ?",
+                        fix: "give it a plain name with interface:, such as ist-branch1")
+                }
+            }
+            let accept = bgp.accept ?? localNetworks.first { $0.name == connection.localNetwork }?.prefixes ?? []
+            if accept.contains(where: { $0.family == .v6 }) {
+                warning(
+                    at(path, "bgp"),
+                    "IPv6 prefixes in what connection '\(connection.name)' accepts are ignored: its BGP session carries "
+                        + "IPv4 only", fix: "list IPv4 prefixes; IPv6 over BGP is not supported yet")
+            }
             if let network = localNetworks.first(where: { $0.name == connection.localNetwork }) {
                 checkAcceptList(bgp.accept ?? network.prefixes, own: site?.prefixes ?? [], path: path)
             }
@@ -70,7 +89,14 @@ extension ConfigValidator {
         if let speaker = gateway?.bgp {
             checkNeighbors(speaker, gateway: gateway, site: site, peerings: peerings.map(\.prefix))
         }
-        if let speaker = gateway?.bgp, speaker.routerID == nil, !sessions.isEmpty,
+        if let speaker = gateway?.bgp, speaker.routerID == nil, sessions.isEmpty, !speaker.neighbors.isEmpty,
+            gateway?.publicAddress?.family != .v4
+        {
+            error(
+                at("gateway", "bgp"),
+                "gateway.bgp has neighbors but no router_id, no IPv4 public address and no BGP connection to take "
+                    + "one from: BIRD cannot start", fix: "set router_id: to an IPv4 address of this gateway")
+        } else if let speaker = gateway?.bgp, speaker.routerID == nil, !sessions.isEmpty,
             gateway?.publicAddress?.family != .v4
         {
             warning(
