@@ -73,6 +73,11 @@ def test_two_sites(scene, checks, isthmus_bin):
     checks.check("learned-route-into-tunnel",
                  ("192.168.1.0/24", "ist-office", "169.254.21.2") in bird_routes(sites.cld),
                  f"bird routes {bird_routes(sites.cld)}")
+    # `ss -Hltn`: state, queues, local address (the fourth column), peer.
+    listening = [line.split()[3] for line in sites.cld.run(["ss", "-Hltn", "sport = :179"]).stdout.splitlines()
+                 if len(line.split()) > 3]
+    checks.check("bgp-listens-on-the-inner-address-only",
+                 listening and all(a.startswith("169.254.21.1") for a in listening), f"ss: {listening}")
     checks.check("no-static-routes-for-bgp", our_routes(sites.ofc) == [] and our_routes(sites.cld) == [],
                  f"proto 73: office {our_routes(sites.ofc)}, cloud {our_routes(sites.cld)}")
     # `status` has what BIRD said at its last poll (once a second).

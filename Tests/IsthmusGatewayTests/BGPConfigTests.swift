@@ -86,6 +86,7 @@ final class BGPConfigTests: XCTestCase {
             "    local 169.254.21.1 as 65515;",
             "    neighbor 169.254.21.2 as 65010;",
             "    interface \"ist-office\";",
+            "    strict bind on;",
             "    hold time 30; keepalive time 10;",
             "    bfd on;",
             "        import keep filtered on;",

@@ -96,6 +96,8 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "    local \(bgp.address.address) as \(speaker.asn);",
                 "    neighbor \(bgp.peerAddress) as \(bgp.peerASN);",
                 "    interface \(Self.quoted(interface));",
+                // Port 179 on the inner address only, not on the public one.
+                "    strict bind on;",
             ]
             lines += Self.sessionTimers(holdTime: bgp.holdTime, bfd: bgp.bfd)
             lines += [
