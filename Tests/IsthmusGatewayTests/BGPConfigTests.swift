@@ -136,6 +136,7 @@ final class BGPConfigTests: XCTestCase {
         XCTAssertEqual(config.gateway.bgp?.neighbors.first?.bfd, true)
         let bird = try XCTUnwrap(BirdConfiguration(config: config))
         XCTAssertEqual(bird.neighborNames, ["fabric": "n_fabric"])
+        XCTAssertFalse(bird.text.contains("strict bind"), "a wildcard listener and a bound one cannot coexist")
         for line in [
             "protocol bgp n_fabric {",
             "    neighbor 10.0.2.1 as 65515;",

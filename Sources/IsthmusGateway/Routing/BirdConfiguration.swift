@@ -96,9 +96,10 @@ public struct BirdConfiguration: Sendable, Hashable {
                 "    local \(bgp.address.address) as \(speaker.asn);",
                 "    neighbor \(bgp.peerAddress) as \(bgp.peerASN);",
                 "    interface \(Self.quoted(interface));",
-                // Port 179 on the inner address only, not on the public one.
-                "    strict bind on;",
             ]
+            // Port 179 on the inner address only, not on the public one. Not with neighbors: their sessions
+            // listen on every address, and BIRD cannot bind one address beside that.
+            if speaker.neighbors.isEmpty { lines.append("    strict bind on;") }
             lines += Self.sessionTimers(holdTime: bgp.holdTime, bfd: bgp.bfd)
             lines += [
                 "    ipv4 {",
