@@ -80,19 +80,6 @@ extension ConfigBuilder {
         return duration
     }
 
-    /// `true`/`false` (also yes/no, on/off); false when absent, nil after an error.
-    mutating func readSwitch(_ value: LocatedNode?, what: String) -> Bool? {
-        guard let value else { return false }
-        switch reader.string(value, what: what)?.lowercased() {
-        case "true"?, "yes"?, "on"?: return true
-        case "false"?, "no"?, "off"?: return false
-        case nil: return nil
-        case let other?:
-            reader.sink.error(value.location, "\(what) '\(other)' is not true or false")
-            return nil
-        }
-    }
-
     mutating func readConnectionBGP(_ value: LocatedNode) -> ConnectionBGP? {
         guard
             let fields = reader.mapping(

@@ -36,14 +36,7 @@ extension ConfigBuilder {
             if settings.sharedKey == nil { failed = true }
         }
         if let node = fields["full_tunnel"] {
-            switch reader.string(node, what: "full_tunnel")?.lowercased() {
-            case "true"?, "yes"?: settings.fullTunnel = true
-            case "false"?, "no"?: settings.fullTunnel = false
-            case nil: failed = true
-            case let other?:
-                failed = true
-                reader.sink.error(node.location, "full_tunnel '\(other)' is not true or false")
-            }
+            if let full = readSwitch(node, what: "full_tunnel") { settings.fullTunnel = full } else { failed = true }
         }
         if let ike = readProposals(fields["ike"], .ike, version: .v2) { settings.ike = ike } else { failed = true }
         if let esp = readProposals(fields["esp"], .esp, version: .v2) { settings.esp = esp } else { failed = true }

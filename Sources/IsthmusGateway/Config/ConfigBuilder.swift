@@ -107,6 +107,19 @@ struct ConfigBuilder {
         return reader.sink.diagnostics.filter { $0.severity == .error }.count > before
     }
 
+    /// `true`/`false` (also yes/no, on/off); false when absent, nil after an error.
+    mutating func readSwitch(_ value: LocatedNode?, what: String) -> Bool? {
+        guard let value else { return false }
+        switch reader.string(value, what: what)?.lowercased() {
+        case "true"?, "yes"?, "on"?: return true
+        case "false"?, "no"?, "off"?: return false
+        case nil: return nil
+        case let other?:
+            reader.sink.error(value.location, "\(what) '\(other)' is not true or false")
+            return nil
+        }
+    }
+
     // MARK: - gateway
 
     mutating func readGateway(_ value: LocatedNode) -> GatewaySettings? {

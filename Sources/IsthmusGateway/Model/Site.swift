@@ -21,6 +21,15 @@ public enum Site: Sendable, Hashable {
             return spaces.isEmpty ? network.addressSpaces : spaces
         }
     }
+
+    /// Everything this site holds: the plain prefixes, or every address space of a virtual network (its gateway
+    /// subnet too), which no peer may claim.
+    public var addressSpace: [IPPrefix] {
+        switch self {
+        case .prefixes(let prefixes): prefixes
+        case .virtualNetwork(let network): network.addressSpaces
+        }
+    }
 }
 
 /// A cloud virtual network (the seed's "VLAN"): address spaces, subnets, a gateway subnet, DNS servers.

@@ -35,15 +35,7 @@ public struct BirdConfiguration: Sendable, Hashable {
         var names: [String: String] = [:]
         var taken = Set<String>()
         for (connection, _) in sessions {
-            let base = Self.identifier(connection.name)
-            var name = base
-            var suffix = 2
-            while taken.contains(name) {
-                name = "\(base)_\(suffix)"
-                suffix += 1
-            }
-            taken.insert(name)
-            names[connection.name] = name
+            names[connection.name] = Self.uniqueSymbol(Self.identifier(connection.name), taken: &taken)
         }
         protocolNames = names
         let own = config.site.prefixes.filter { $0.family == .v4 }
@@ -141,14 +133,7 @@ public struct BirdConfiguration: Sendable, Hashable {
         var lines: [String] = []
         var byNeighbor: [String: String] = [:]
         for neighbor in speaker.neighbors {
-            let base = identifier(neighbor.name, prefix: "n_")
-            var name = base
-            var suffix = 2
-            while names.contains(name) {
-                name = "\(base)_\(suffix)"
-                suffix += 1
-            }
-            names.insert(name)
+            let name = uniqueSymbol(identifier(neighbor.name, prefix: "n_"), taken: &names)
             byNeighbor[neighbor.name] = name
             lines += [
                 "",
@@ -196,18 +181,25 @@ public struct BirdConfiguration: Sendable, Hashable {
     /// gateway subnet too), the peering prefixes, and routes covering a gateway's public address or a neighbor
     /// (they would pull the tunnels' own packets, or the fabric's sessions, into a tunnel).
     static func neverLearned(_ config: GatewayConfig) -> (prefixes: [IPPrefix], addresses: [IPAddress]) {
-        var prefixes: [IPPrefix]
-        switch config.site {
-        case .virtualNetwork(let network): prefixes = network.addressSpaces
-        case .prefixes(let own): prefixes = own
-        }
-        prefixes += config.bgpConnections.map(\.bgp.address.prefix)
+        let prefixes = config.site.addressSpace + config.bgpConnections.map(\.bgp.address.prefix)
         var addresses = [config.gateway.publicAddress].compactMap { $0 }
         addresses += config.localNetworks.compactMap(\.gatewayAddress)
         addresses += config.gateway.bgp?.neighbors.map(\.address) ?? []
         var unique: [IPAddress] = []
         for address in addresses where address.family == .v4 && !unique.contains(address) { unique.append(address) }
         return (prefixes.filter { $0.family == .v4 }, unique)
+    }
+
+    /// `base`, or `base_2`, `base_3`, ... when taken; recorded in `taken`.
+    static func uniqueSymbol(_ base: String, taken: inout Set<String>) -> String {
+        var name = base
+        var suffix = 2
+        while taken.contains(name) {
+            name = "\(base)_\(suffix)"
+            suffix += 1
+        }
+        taken.insert(name)
+        return name
     }
 
     /// BIRD refuses symbols longer than 64 characters; room is left for a `_2` that keeps two apart.

@@ -13,12 +13,7 @@ extension ConfigValidator {
                 fix: "add bgp: {peer_asn: ..., address: 169.254.21.1/30} to a route-based connection")
         }
         // The whole virtual network (its gateway subnet too), the sites beyond the tunnels, the clients' pool.
-        var routed: [IPPrefix]
-        switch site {
-        case .virtualNetwork(let network)?: routed = network.addressSpaces
-        case .prefixes(let prefixes)?: routed = prefixes
-        case nil: routed = []
-        }
+        var routed = site?.addressSpace ?? []
         // A BGP connection's local network lists what its peer may announce (an accept list), not routes.
         let bgpNetworks = Set(sessions.map(\.0.value.localNetwork))
         routed += localNetworks.filter { !bgpNetworks.contains($0.name) }.flatMap(\.prefixes)
@@ -129,12 +124,7 @@ extension ConfigValidator {
                         + "configured on its connection",
                     fix: "write the neighbor's address on the gateway's own network")
             }
-            let spaces: [IPPrefix]
-            switch site {
-            case .virtualNetwork(let network)?: spaces = network.addressSpaces
-            case .prefixes(let prefixes)?: spaces = prefixes
-            case nil: spaces = []
-            }
+            let spaces = site?.addressSpace ?? []
             if !spaces.contains(where: { $0.contains(neighbor.address) }) {
                 warning(
                     at(path, "address"),
